@@ -1,0 +1,65 @@
+"""The ``vdrift`` command line: a thin layer over the Python API.
+
+Each capability registers its sub-commands from its own module listed in
+``COMMANDS``; a module exposes ``register(subparsers)`` which adds parsers
+whose ``func`` default takes the parsed arguments and returns an exit code.
+
+Exit codes: 0 success, 1 unexpected failure (a bug: please report it),
+2 bad input or usage, 3 store unusable (locked, newer schema, missing),
+4 analysis not applicable to the data, 5 a check failed (``--fail-on``,
+``--fail-on-quarantine``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .. import __version__
+from ..errors import VdriftError
+
+COMMANDS = (
+    "toolkit.cli.ingest",
+    "toolkit.cli.samples",
+    "toolkit.cli.audit",
+    "toolkit.cli.attribute",
+    "toolkit.cli.report",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vdrift",
+        description="Which model versions really answered your traffic, and how much of a "
+        "metric shift is data drift versus version drift.",
+    )
+    parser.add_argument("--version", action="version", version=f"vdrift {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # capability not installed in this tree yet
+            if exc.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except VdriftError as exc:
+        print(f"vdrift: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("vdrift: interrupted; the store is unchanged for the file in progress", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Options shared by several sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+DEFAULT_DB = "vdrift.duckdb"
+
+
+def add_db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("VDRIFT_DB", DEFAULT_DB),
+        help="DuckDB store file (default: $VDRIFT_DB or ./vdrift.duckdb)",
+    )
+    parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit, e.g. 4GB")
+    parser.add_argument("--temp-directory", default=None, help="where DuckDB spills when over the memory limit")

@@ -1,0 +1,46 @@
+"""Identifier quoting and checking: the only way names reach SQL text.
+
+Values always travel as bound parameters; names (columns, tables) cannot be
+bound, so they are checked against the catalogue and then quoted.
+"""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+
+from .errors import InputError
+
+_SIMPLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def quote_ident(name: str) -> str:
+    """Quote ``name`` as a DuckDB identifier (doubling embedded quotes)."""
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise InputError(f"invalid column name {name!r}")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def is_simple_name(name: str) -> bool:
+    """True for names made of letters, digits and underscores."""
+    return bool(_SIMPLE.match(name))
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """Column name -> DuckDB type of a table or view, in order."""
+    rows = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return {name: typ for name, typ in rows}
+
+
+def checked_column(con: duckdb.DuckDBPyConnection, table: str, name: str, *, what: str = "column") -> str:
+    """Return ``name`` quoted after checking that ``table`` has it."""
+    cols = table_columns(con, table)
+    if name not in cols:
+        known = ", ".join(sorted(cols))
+        raise InputError(f"unknown {what} {name!r}; the {table} table has: {known}")
+    return quote_ident(name)

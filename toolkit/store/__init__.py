@@ -1,0 +1,6 @@
+"""The DuckDB store: schema, ingestion with validation and quarantine."""
+
+from .store import Store
+from .ingest import IngestResult, IngestReport
+
+__all__ = ["Store", "IngestResult", "IngestReport"]

@@ -1,0 +1,207 @@
+"""DuckDB schema of the store, its version, and migrations.
+
+The store holds the three contract tables (``predictions``, ``deployments``,
+``artifacts``), the bookkeeping tables (``ingest_log``, ``quarantine``,
+``covariates``, ``meta``) and one view, ``predictions_resolved``, that adds the
+resolved version (DESIGN.md section 3) to every prediction.
+
+All timestamps are ``TIMESTAMP`` values holding UTC wall-clock time.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from ..errors import StoreError
+
+SCHEMA_VERSION = 1
+
+#: Contract columns of each table: name -> (DuckDB type, required).
+CONTRACT: dict[str, dict[str, tuple[str, bool]]] = {
+    "predictions": {
+        "request_id": ("VARCHAR", True),
+        "ts": ("TIMESTAMP", True),
+        "model_version": ("VARCHAR", True),
+        "prediction": ("VARCHAR", True),
+        "score": ("DOUBLE", False),
+        "artifact_hash": ("VARCHAR", False),
+        "feature_version": ("VARCHAR", False),
+        "component": ("VARCHAR", False),
+        "cache_hit": ("BOOLEAN", False),
+        "region": ("VARCHAR", False),
+        "instance_id": ("VARCHAR", False),
+        "entity_id": ("VARCHAR", False),
+        "experiment": ("VARCHAR", False),
+        "arm": ("VARCHAR", False),
+        "outcome": ("VARCHAR", False),
+    },
+    "deployments": {
+        "ts": ("TIMESTAMP", True),
+        "component": ("VARCHAR", True),
+        "scope": ("VARCHAR", True),
+        "event": ("VARCHAR", True),
+        "version": ("VARCHAR", False),
+        "artifact_hash": ("VARCHAR", False),
+        "traffic_pct": ("DOUBLE", False),
+        "expected_end": ("TIMESTAMP", False),
+        "actor": ("VARCHAR", False),
+    },
+    "artifacts": {
+        "version": ("VARCHAR", True),
+        "artifact_hash": ("VARCHAR", True),
+        "feature_version": ("VARCHAR", False),
+        "created_at": ("TIMESTAMP", False),
+    },
+}
+
+DEPLOYMENT_EVENTS = (
+    "deploy",
+    "rollout_start",
+    "rollout_step",
+    "rollout_complete",
+    "rollback",
+    "experiment_start",
+    "experiment_end",
+    "config_change",
+    "cache_flush",
+)
+
+_DDL_V1 = [
+    """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)""",
+    """CREATE SEQUENCE IF NOT EXISTS ingest_id_seq START 1""",
+    """CREATE TABLE IF NOT EXISTS ingest_log (
+        ingest_id BIGINT PRIMARY KEY,
+        kind VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        format VARCHAR NOT NULL,
+        mapping VARCHAR,
+        rows_read BIGINT NOT NULL,
+        accepted BIGINT NOT NULL,
+        quarantined BIGINT NOT NULL,
+        started_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP NOT NULL,
+        toolkit_version VARCHAR NOT NULL,
+        superseded_by BIGINT
+    )""",
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        ingest_id BIGINT NOT NULL,
+        kind VARCHAR NOT NULL,
+        source_file VARCHAR NOT NULL,
+        row_number BIGINT,
+        reason VARCHAR NOT NULL,
+        raw JSON
+    )""",
+    """CREATE TABLE IF NOT EXISTS covariates (
+        name VARCHAR PRIMARY KEY,
+        type VARCHAR NOT NULL,
+        first_ingest_id BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS predictions (
+        request_id VARCHAR NOT NULL,
+        ts TIMESTAMP NOT NULL,
+        model_version VARCHAR NOT NULL,
+        prediction VARCHAR NOT NULL,
+        score DOUBLE,
+        artifact_hash VARCHAR,
+        feature_version VARCHAR,
+        component VARCHAR NOT NULL DEFAULT 'online',
+        cache_hit BOOLEAN,
+        region VARCHAR,
+        instance_id VARCHAR,
+        entity_id VARCHAR,
+        experiment VARCHAR,
+        arm VARCHAR,
+        outcome VARCHAR,
+        ingest_id BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS deployments (
+        ts TIMESTAMP NOT NULL,
+        component VARCHAR NOT NULL,
+        scope VARCHAR NOT NULL,
+        event VARCHAR NOT NULL,
+        version VARCHAR,
+        artifact_hash VARCHAR,
+        traffic_pct DOUBLE,
+        expected_end TIMESTAMP,
+        actor VARCHAR,
+        ingest_id BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS artifacts (
+        version VARCHAR NOT NULL,
+        artifact_hash VARCHAR NOT NULL,
+        feature_version VARCHAR,
+        created_at TIMESTAMP,
+        ingest_id BIGINT NOT NULL
+    )""",
+]
+
+# The view is recreated on every open because it lists the covariate columns.
+RESOLVED_VIEW = """
+CREATE OR REPLACE VIEW predictions_resolved AS
+SELECT p.*,
+       CASE
+         WHEN p.artifact_hash IS NULL THEN p.model_version
+         WHEN a.version IS NOT NULL THEN a.version
+         ELSE 'unregistered:' || left(p.artifact_hash, 12)
+       END AS resolved_version,
+       CASE
+         WHEN p.artifact_hash IS NULL THEN 'unverified'
+         WHEN a.version IS NULL THEN 'unregistered'
+         WHEN a.version = p.model_version THEN 'verified'
+         ELSE 'mismatch'
+       END AS version_status,
+       a.feature_version AS expected_feature_version
+FROM predictions AS p
+LEFT JOIN (SELECT artifact_hash, any_value(version) AS version,
+                  any_value(feature_version) AS feature_version
+           FROM artifacts GROUP BY artifact_hash) AS a
+  ON p.artifact_hash = a.artifact_hash
+"""
+
+_MIGRATIONS: dict[int, list[str]] = {1: _DDL_V1}
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection, *, read_only: bool = False) -> int:
+    """Create or migrate the schema and return the store's schema version.
+
+    Raises
+    ------
+    StoreError
+        If the file was written by a newer toolkit (its schema version is
+        higher than :data:`SCHEMA_VERSION`).
+    """
+    has_meta = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+    ).fetchone()[0]
+    current = 0
+    if has_meta:
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        current = int(row[0]) if row else 0
+    if current > SCHEMA_VERSION:
+        raise StoreError(
+            f"this store has schema version {current}, but this toolkit only "
+            f"understands up to version {SCHEMA_VERSION}: upgrade vdrift "
+            "(pip install -U vdrift) to open it"
+        )
+    if current == SCHEMA_VERSION:
+        return current
+    if read_only:
+        raise StoreError(
+            "the store has no vdrift schema yet (or an older one); open it "
+            "read-write once (e.g. run `vdrift ingest`) to create or migrate it"
+        )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            for stmt in _MIGRATIONS[version]:
+                con.execute(stmt)
+        con.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+        )
+        con.execute(RESOLVED_VIEW)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return SCHEMA_VERSION

@@ -1,0 +1,175 @@
+"""The :class:`Store`: one DuckDB file holding logs, history and registry."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Literal
+
+import duckdb
+import polars as pl
+
+from ..errors import InputError, StoreError
+from ..sqlutil import quote_ident, table_columns
+from .schema import RESOLVED_VIEW, ensure_schema
+
+Kind = Literal["predictions", "deployments", "artifacts"]
+KINDS: tuple[str, ...] = ("predictions", "deployments", "artifacts")
+
+
+class Store:
+    """A vdrift store: one DuckDB file.
+
+    Parameters
+    ----------
+    path
+        The DuckDB file; created (with the schema) when it does not exist
+        and ``read_only`` is false. ``":memory:"`` gives a throw-away store.
+    read_only
+        Open without write access (several readers may share a file).
+    memory_limit, temp_directory, threads
+        DuckDB settings; with a memory limit DuckDB spills to
+        ``temp_directory`` instead of failing on larger-than-memory work.
+
+    Examples
+    --------
+    >>> with Store(":memory:") as store:
+    ...     store.counts()["predictions"]
+    0
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike = "vdrift.duckdb",
+        *,
+        read_only: bool = False,
+        memory_limit: str | None = None,
+        temp_directory: str | os.PathLike | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self.path = str(path)
+        if read_only and self.path != ":memory:" and not Path(self.path).exists():
+            raise StoreError(
+                f"store {self.path!r} does not exist: create it with "
+                f"`vdrift ingest predictions FILE --db {self.path}` or pass the right --db"
+            )
+        config: dict[str, str] = {"TimeZone": "UTC"}
+        if memory_limit:
+            config["memory_limit"] = str(memory_limit)
+        if temp_directory:
+            config["temp_directory"] = str(temp_directory)
+        if threads:
+            config["threads"] = str(int(threads))
+        try:
+            self.con = duckdb.connect(self.path, read_only=read_only, config=config)
+        except duckdb.IOException as exc:
+            msg = str(exc)
+            if "lock" in msg.lower():
+                raise StoreError(
+                    f"store {self.path!r} is in use by another process that has it open for "
+                    "writing; wait for it to finish (e.g. a running ingest) and try again"
+                ) from None
+            raise StoreError(f"cannot open store {self.path!r}: {msg}") from None
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"cannot open store {self.path!r}: {exc}. Is it a DuckDB file written by vdrift?"
+            ) from None
+        self.read_only = read_only
+        try:
+            self.schema_version = ensure_schema(self.con, read_only=read_only)
+            if not read_only:
+                self.refresh_views()
+        except BaseException:
+            self.con.close()
+            raise
+
+    # -- lifecycle -------------------------------------------------------------
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.path!r})"
+
+    # -- ingestion -------------------------------------------------------------
+    def ingest(
+        self,
+        kind: Kind,
+        paths: "str | os.PathLike | Iterable[str | os.PathLike]",
+        *,
+        mapping: "str | os.PathLike | dict | None" = None,
+        force: bool = False,
+        progress: bool = False,
+    ):
+        """Validate and load files of one kind; see :func:`toolkit.store.ingest.ingest`.
+
+        Returns
+        -------
+        IngestReport
+            One :class:`IngestResult` per file, including skipped and failed ones.
+        """
+        from .ingest import ingest
+
+        if self.read_only:
+            raise StoreError("this store was opened read-only; open it with read_only=False to ingest")
+        return ingest(self, kind, paths, mapping=mapping, force=force, progress=progress)
+
+    # -- reading -------------------------------------------------------------
+    def refresh_views(self) -> None:
+        """Recreate ``predictions_resolved`` (it lists the covariate columns)."""
+        self.con.execute(RESOLVED_VIEW)
+
+    def table(self, name: str, *, limit: int | None = None) -> pl.DataFrame:
+        """A whole table (or the first ``limit`` rows) as a polars frame."""
+        if name not in self.tables():
+            raise InputError(f"unknown table {name!r}; the store has: {', '.join(self.tables())}")
+        sql = f"SELECT * FROM {quote_ident(name)}"
+        params: list = []
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return self.con.execute(sql, params).pl()
+
+    def sql(self, query: str, params: list | None = None) -> pl.DataFrame:
+        """Run a query (with bound parameters) and return a polars frame."""
+        return self.con.execute(query, params or []).pl()
+
+    def tables(self) -> list[str]:
+        rows = self.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def columns(self, table: str = "predictions") -> dict[str, str]:
+        return table_columns(self.con, table)
+
+    def covariates(self) -> pl.DataFrame:
+        """Covariate columns declared by ingests (name, type)."""
+        return self.con.execute("SELECT name, type FROM covariates ORDER BY name").pl()
+
+    def counts(self) -> dict[str, int]:
+        """Row count of every data and bookkeeping table."""
+        out = {}
+        for name in ("predictions", "deployments", "artifacts", "quarantine", "ingest_log"):
+            out[name] = self.con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone()[0]
+        return out
+
+    def ingest_log(self) -> pl.DataFrame:
+        return self.con.execute("SELECT * FROM ingest_log ORDER BY ingest_id").pl()
+
+    def quarantine(self, *, ingest_id: int | None = None) -> pl.DataFrame:
+        if ingest_id is None:
+            return self.con.execute("SELECT * FROM quarantine ORDER BY ingest_id, row_number").pl()
+        return self.con.execute(
+            "SELECT * FROM quarantine WHERE ingest_id = ? ORDER BY row_number", [ingest_id]
+        ).pl()
+
+    def time_span(self) -> tuple | None:
+        """(first, last) prediction timestamp, or None for an empty store."""
+        row = self.con.execute("SELECT min(ts), max(ts) FROM predictions").fetchone()
+        return None if row[0] is None else (row[0], row[1])
