@@ -45,6 +45,8 @@ CONTRACT: dict[str, dict[str, tuple[str, bool]]] = {
         "traffic_pct": ("DOUBLE", False),
         "expected_end": ("TIMESTAMP", False),
         "actor": ("VARCHAR", False),
+        "experiment": ("VARCHAR", False),
+        "note": ("VARCHAR", False),
     },
     "artifacts": {
         "version": ("VARCHAR", True),
@@ -125,6 +127,8 @@ _DDL_V1 = [
         traffic_pct DOUBLE,
         expected_end TIMESTAMP,
         actor VARCHAR,
+        experiment VARCHAR,
+        note VARCHAR,
         ingest_id BIGINT NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS artifacts (
