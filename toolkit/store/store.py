@@ -53,7 +53,7 @@ class Store:
                 f"store {self.path!r} does not exist: create it with "
                 f"`vdrift ingest predictions FILE --db {self.path}` or pass the right --db"
             )
-        config: dict[str, str] = {"TimeZone": "UTC"}
+        config: dict[str, str] = {}
         if memory_limit:
             config["memory_limit"] = str(memory_limit)
         if temp_directory:
@@ -76,6 +76,7 @@ class Store:
             ) from None
         self.read_only = read_only
         try:
+            self.con.execute("SET TimeZone = 'UTC'")
             self.schema_version = ensure_schema(self.con, read_only=read_only)
             if not read_only:
                 self.refresh_views()

@@ -1,0 +1,688 @@
+"""Validated, atomic, idempotent ingestion of logs, history and registry.
+
+Every file is loaded in one transaction. Validation is set-based SQL: the
+file is read once into a typed staging table whose ``_reason`` column says
+why a row cannot be accepted (NULL when it can); accepted rows go to the
+target table, the others to ``quarantine`` with the source row kept whole as
+JSON. ``accepted + quarantined = rows read`` holds for every file and is
+checked before the transaction commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob as _glob
+import hashlib
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Literal
+
+import duckdb
+import polars as pl
+
+from .. import __version__
+from ..errors import InputError, StoreError
+from ..sqlutil import quote_ident
+from .mapping import EPOCH_UNITS, Mapping, load_mapping
+from .schema import CONTRACT, DEPLOYMENT_EVENTS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .store import Store
+
+Format = Literal["csv", "parquet", "json"]
+Status = Literal["ingested", "skipped", "failed"]
+
+#: file name endings -> format
+_EXTENSIONS: dict[str, Format] = {
+    ".csv": "csv", ".tsv": "csv", ".csv.gz": "csv", ".tsv.gz": "csv", ".csv.zst": "csv",
+    ".parquet": "parquet", ".pq": "parquet",
+    ".jsonl": "json", ".ndjson": "json", ".json": "json", ".jsonl.gz": "json", ".json.gz": "json",
+}
+#: columns the toolkit adds itself; a file's extra column with one of these names is not stored
+_RESERVED = {"ingest_id", "resolved_version", "version_status", "expected_feature_version", "_row", "_reason"}
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+            "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "REAL")
+_TIME_COLUMNS = ("ts", "expected_end", "created_at")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to one file.
+
+    ``rows_read == accepted + quarantined`` for every ingested file (checked
+    on construction); ``reasons`` counts quarantined rows by reason and adds
+    up to ``quarantined``.
+    """
+
+    path: str
+    kind: str
+    status: Status
+    message: str
+    sha256: str | None = None
+    format: str | None = None
+    rows_read: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    reasons: tuple[tuple[str, int], ...] = ()
+    ingest_id: int | None = None
+    seconds: float = 0.0
+    new_covariates: tuple[str, ...] = ()
+    ignored_columns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.rows_read != self.accepted + self.quarantined:
+            raise AssertionError(
+                f"{self.path}: rows read {self.rows_read} != accepted {self.accepted} + "
+                f"quarantined {self.quarantined}"
+            )
+        if sum(n for _, n in self.reasons) != self.quarantined:
+            raise AssertionError(f"{self.path}: quarantine reasons do not add up")
+
+    def summary(self) -> str:
+        head = f"{self.status:<8} {self.path}"
+        if self.status != "ingested":
+            return f"{head}: {self.message}"
+        lines = [
+            f"{head}: {self.rows_read:,} rows read = {self.accepted:,} accepted + "
+            f"{self.quarantined:,} quarantined ({self.seconds:.2f} s)"
+        ]
+        lines += [f"           quarantined {n:,}: {reason}" for reason, n in self.reasons]
+        if self.new_covariates:
+            lines.append("           new covariate columns: " + ", ".join(self.new_covariates))
+        if self.ignored_columns:
+            lines.append("           columns not stored: " + ", ".join(self.ignored_columns))
+        if self.message:
+            lines.append(f"           note: {self.message}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """The results of one ingest call, one per file, in order."""
+
+    kind: str
+    results: tuple[IngestResult, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        """True when no file failed."""
+        return all(r.status != "failed" for r in self.results)
+
+    @property
+    def failed(self) -> tuple[IngestResult, ...]:
+        return tuple(r for r in self.results if r.status == "failed")
+
+    @property
+    def rows_read(self) -> int:
+        return sum(r.rows_read for r in self.results)
+
+    @property
+    def accepted(self) -> int:
+        return sum(r.accepted for r in self.results)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(r.quarantined for r in self.results)
+
+    def reasons(self) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for r in self.results:
+            total.update(dict(r.reasons))
+        return dict(total.most_common())
+
+    def to_frame(self) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "path": [r.path for r in self.results],
+                "status": [r.status for r in self.results],
+                "rows_read": [r.rows_read for r in self.results],
+                "accepted": [r.accepted for r in self.results],
+                "quarantined": [r.quarantined for r in self.results],
+                "ingest_id": [r.ingest_id for r in self.results],
+                "message": [r.message for r in self.results],
+            },
+            schema={"path": pl.Utf8, "status": pl.Utf8, "rows_read": pl.Int64, "accepted": pl.Int64,
+                    "quarantined": pl.Int64, "ingest_id": pl.Int64, "message": pl.Utf8},
+        )
+
+    def summary(self) -> str:
+        lines = [r.summary() for r in self.results]
+        counts = Counter(r.status for r in self.results)
+        lines.append(
+            f"{self.kind}: {len(self.results)} file(s): {counts['ingested']} ingested, "
+            f"{counts['skipped']} skipped, {counts['failed']} failed; "
+            f"{self.rows_read:,} rows read = {self.accepted:,} accepted + {self.quarantined:,} quarantined"
+        )
+        for reason, n in self.reasons().items():
+            lines.append(f"  quarantined {n:,}: {reason}")
+        if self.quarantined:
+            lines.append("  (inspect them with: vdrift quarantine --db FILE, or Store.quarantine())")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- files
+def expand_paths(paths: "str | os.PathLike | Iterable[str | os.PathLike]") -> list[Path]:
+    """Expand files, globs and directories (recursively) into a sorted file list."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out: list[Path] = []
+    for raw in paths:
+        text = os.fspath(raw)
+        if any(ch in text for ch in "*?["):
+            matches = sorted(Path(m) for m in _glob.glob(text, recursive=True))
+            if not matches:
+                raise InputError(f"no file matches {text!r}")
+            out.extend(m for m in matches if m.is_file())
+        elif os.path.isdir(text):
+            found = sorted(p for p in Path(text).rglob("*") if p.is_file() and _format_of(p, strict=False))
+            if not found:
+                raise InputError(
+                    f"directory {text!r} holds no CSV, Parquet or JSON lines file "
+                    f"(known endings: {', '.join(sorted(_EXTENSIONS))})"
+                )
+            out.extend(found)
+        elif os.path.isfile(text):
+            out.append(Path(text))
+        else:
+            raise InputError(f"file {text!r} not found")
+    seen: set[Path] = set()
+    unique = []
+    for p in out:
+        if p.resolve() not in seen:
+            seen.add(p.resolve())
+            unique.append(p)
+    return unique
+
+
+def _format_of(path: Path, *, strict: bool = True) -> Format | None:
+    name = path.name.lower()
+    for ending in sorted(_EXTENSIONS, key=len, reverse=True):
+        if name.endswith(ending):
+            return _EXTENSIONS[ending]
+    if strict:
+        raise InputError(
+            f"{path}: unknown file type; use one of {', '.join(sorted(_EXTENSIONS))} "
+            "(CSV, Parquet or JSON lines)"
+        )
+    return None
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _source_sql(fmt: Format, path: Path, rejects: str = "_vd_rejects") -> str:
+    """Table-function SQL reading the file; the path is bound as the one parameter.
+
+    CSV lines that cannot be parsed are skipped by the scan and recorded in the
+    temporary table ``rejects`` (they go to quarantine, never lost).
+    """
+    if fmt == "csv":
+        delim = ", delim = '\t'" if ".tsv" in path.name.lower() else ""
+        return (
+            "read_csv(?, all_varchar = true, header = true, store_rejects = true, "
+            f"rejects_table = '{rejects}', rejects_scan = '{rejects}_scans', "
+            f"sample_size = 20480{delim})"
+        )
+    if fmt == "parquet":
+        return "read_parquet(?, hive_partitioning = false, file_row_number = true)"
+    return "read_json(?, format = 'auto', sample_size = -1, maximum_object_size = 67108864)"
+
+
+# --------------------------------------------------------------------------- entry point
+def ingest(
+    store: "Store",
+    kind: str,
+    paths: "str | os.PathLike | Iterable[str | os.PathLike]",
+    *,
+    mapping: "str | os.PathLike | dict | Mapping | None" = None,
+    force: bool = False,
+    progress: bool = False,
+) -> IngestReport:
+    """Validate and load every file of ``kind`` found in ``paths``.
+
+    Parameters
+    ----------
+    store
+        The open store.
+    kind
+        ``predictions``, ``deployments`` or ``artifacts``.
+    paths
+        Files, globs or directories.
+    mapping
+        A mapping file or dict (see :mod:`toolkit.store.mapping`).
+    force
+        Re-ingest files whose content was ingested before; the rows from the
+        earlier ingest are replaced, never duplicated.
+    progress
+        Print one line per file and DuckDB's progress bar to the terminal.
+
+    Returns
+    -------
+    IngestReport
+        Per-file results. A file that cannot be read is ``failed`` with a
+        message and leaves the store untouched; the other files still load.
+    """
+    if kind not in CONTRACT:
+        raise InputError(f"unknown kind {kind!r}; choose predictions, deployments or artifacts")
+    the_mapping = load_mapping(mapping)
+    _check_timezone(store.con, the_mapping)
+    files = expand_paths(paths)
+    if progress:
+        store.con.execute("SET enable_progress_bar = true")
+    results = []
+    for i, path in enumerate(files, 1):
+        if progress:
+            print(f"[{i}/{len(files)}] {kind}: {path}", file=sys.stderr, flush=True)
+        try:
+            results.append(_ingest_file(store, kind, path, the_mapping, force))
+        except InputError as exc:
+            results.append(IngestResult(path=str(path), kind=kind, status="failed", message=str(exc)))
+    if progress:
+        store.con.execute("SET enable_progress_bar = false")
+    return IngestReport(kind=kind, results=tuple(results))
+
+
+def _check_timezone(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
+    known = con.execute("SELECT count(*) FROM pg_timezone_names() WHERE name = ?", [mapping.timezone]).fetchone()[0]
+    if not known:
+        raise InputError(
+            f"mapping {mapping.source}: unknown time zone {mapping.timezone!r}; use an IANA name "
+            "such as UTC, Europe/Berlin or America/New_York"
+        )
+
+
+# --------------------------------------------------------------------------- one file
+def _ingest_file(store: "Store", kind: str, path: Path, mapping: Mapping, force: bool) -> IngestResult:
+    con = store.con
+    started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    t0 = time.perf_counter()
+    fmt = _format_of(path)
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes); nothing to ingest")
+    sha = file_sha256(path)
+    previous = con.execute(
+        "SELECT ingest_id, path FROM ingest_log WHERE kind = ? AND sha256 = ? AND superseded_by IS NULL",
+        [kind, sha],
+    ).fetchall()
+    if previous and not force:
+        ids = ", ".join(str(r[0]) for r in previous)
+        return IngestResult(
+            path=str(path), kind=kind, status="skipped", sha256=sha, format=fmt,
+            message=f"already ingested (same content as ingest {ids}: {previous[0][1]}); use --force to re-ingest",
+        )
+
+    source = _source_sql(fmt, path)
+    src_params = [str(path)]
+    try:
+        _drop_rejects(con)
+        described = con.execute(f"DESCRIBE SELECT * FROM {source}", src_params).fetchall()
+    except duckdb.Error as exc:
+        raise InputError(f"{path}: cannot read it as {fmt}: {_first_line(exc)}") from None
+    src_types = {name: typ for name, typ, *_ in described if name != "file_row_number"}
+    plan = _plan_columns(con, kind, path, src_types, mapping, source, src_params)
+
+    row_expr = "file_row_number + 1" if fmt == "parquet" else "row_number() OVER ()"
+    select_sql = ",\n  ".join(f"{expr} AS {quote_ident(name)}" for name, expr in plan.exprs)
+    reason_sql = "NULLIF(concat_ws('; ', " + ", ".join(plan.checks) + "), '')" if plan.checks else "NULL"
+    stage_sql = (
+        f"CREATE OR REPLACE TEMP TABLE _vd_stage AS\n"
+        f"SELECT _row, {', '.join(quote_ident(n) for n, _ in plan.exprs)}, {reason_sql} AS _reason\n"
+        f"FROM (SELECT {row_expr} AS _row,\n  {select_sql},\n  {', '.join(f'{e} AS {quote_ident(n)}' for n, e in plan.raw_refs)}\n"
+        f"  FROM {source} AS src) AS typed"
+    ) if plan.raw_refs else (
+        f"CREATE OR REPLACE TEMP TABLE _vd_stage AS\n"
+        f"SELECT _row, {', '.join(quote_ident(n) for n, _ in plan.exprs)}, {reason_sql} AS _reason\n"
+        f"FROM (SELECT {row_expr} AS _row,\n  {select_sql}\n  FROM {source} AS src) AS typed"
+    )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _drop_rejects(con)
+        try:
+            # parameters in SQL text order: checks, column expressions, file path
+            con.execute(stage_sql, plan.check_params + plan.expr_params + src_params)
+        except duckdb.Error as exc:
+            raise InputError(f"{path}: cannot read it as {fmt}: {_first_line(exc)}") from None
+        ingest_id = con.execute("SELECT nextval('ingest_id_seq')").fetchone()[0]
+        if previous:  # --force: replace what the earlier ingest of this content loaded
+            old_ids = [r[0] for r in previous]
+            for table in ("predictions", "deployments", "artifacts", "quarantine"):
+                con.execute(
+                    f"DELETE FROM {quote_ident(table)} WHERE ingest_id IN (SELECT unnest(?))", [old_ids]
+                )
+            con.execute(
+                "UPDATE ingest_log SET superseded_by = ? WHERE ingest_id IN (SELECT unnest(?))",
+                [ingest_id, old_ids],
+            )
+        _mark_duplicates(con, kind)
+        for name, typ in plan.new_covariates:
+            con.execute(f"ALTER TABLE predictions ADD COLUMN {quote_ident(name)} {typ}")
+            con.execute("INSERT INTO covariates VALUES (?, ?, ?)", [name, typ, ingest_id])
+        target_cols = [n for n, _ in plan.exprs]
+        cols_sql = ", ".join(quote_ident(n) for n in target_cols)
+        con.execute(
+            f"INSERT INTO {quote_ident(kind)} ({cols_sql}, ingest_id) "
+            f"SELECT {cols_sql}, ? FROM _vd_stage WHERE _reason IS NULL ORDER BY _row",
+            [ingest_id],
+        )
+        malformed = 0
+        if fmt == "csv":
+            # one reject row per error; a line with several errors is one quarantined row
+            malformed = con.execute("SELECT count(DISTINCT line) FROM _vd_rejects").fetchone()[0]
+            if malformed:
+                con.execute(
+                    """INSERT INTO quarantine
+                    SELECT ?, ?, ?, NULL,
+                           'malformed CSV line: ' || lower(replace(CAST(first(error_type ORDER BY column_idx) AS VARCHAR), '_', ' ')),
+                           to_json({'line': line, 'errors': string_agg(error_message, ' | ' ORDER BY column_idx),
+                                    'text': first(csv_line)})
+                    FROM _vd_rejects GROUP BY line ORDER BY line""",
+                    [ingest_id, kind, str(path)],
+                )
+        rejected = con.execute("SELECT count(*) FROM _vd_stage WHERE _reason IS NOT NULL").fetchone()[0]
+        if rejected:
+            raw_row = "file_row_number + 1" if fmt == "parquet" else "row_number() OVER ()"
+            con.execute(
+                f"""INSERT INTO quarantine
+                SELECT ?, ?, ?, s._row, s._reason, r.raw
+                FROM _vd_stage AS s
+                JOIN (SELECT {raw_row} AS _row, to_json(src) AS raw
+                      FROM {_source_sql(fmt, path, "_vd_rejects_again")} AS src) AS r USING (_row)
+                WHERE s._reason IS NOT NULL""",
+                [ingest_id, kind, str(path), str(path)],
+            )
+        staged = con.execute("SELECT count(*) FROM _vd_stage").fetchone()[0]
+        rows_read = staged + malformed
+        accepted = staged - rejected
+        reasons = tuple(
+            (r, int(n))
+            for r, n in con.execute(
+                "SELECT reason, count(*) FROM quarantine WHERE ingest_id = ? GROUP BY reason ORDER BY 2 DESC, 1",
+                [ingest_id],
+            ).fetchall()
+        )
+        stored = con.execute(
+            f"SELECT count(*) FROM {quote_ident(kind)} WHERE ingest_id = ?", [ingest_id]
+        ).fetchone()[0]
+        if stored != accepted or sum(n for _, n in reasons) != rejected + malformed:
+            raise StoreError(f"{path}: internal count mismatch; nothing was ingested (please report this)")
+        finished = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        con.execute(
+            "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            [ingest_id, kind, str(path), sha, fmt, mapping.describe(), rows_read, accepted,
+             rejected + malformed, started, finished, __version__],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.execute("DROP TABLE IF EXISTS _vd_stage")
+        _drop_rejects(con)
+    if plan.new_covariates:
+        store.refresh_views()
+    note = "header only: no data rows" if rows_read == 0 else ""
+    if previous:
+        note = (note + "; " if note else "") + f"re-ingested (--force), replacing ingest {', '.join(str(r[0]) for r in previous)}"
+    return IngestResult(
+        path=str(path), kind=kind, status="ingested", message=note, sha256=sha, format=fmt,
+        rows_read=rows_read, accepted=accepted, quarantined=rejected + malformed, reasons=reasons,
+        ingest_id=ingest_id, seconds=time.perf_counter() - t0,
+        new_covariates=tuple(n for n, _ in plan.new_covariates), ignored_columns=plan.ignored,
+    )
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _drop_rejects(con: duckdb.DuckDBPyConnection) -> None:
+    for name in ("_vd_rejects", "_vd_rejects_scans", "_vd_rejects_again", "_vd_rejects_again_scans"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+# --------------------------------------------------------------------------- column plan
+@dataclass
+class _Plan:
+    exprs: list[tuple[str, str]] = field(default_factory=list)  # target name -> typed SQL over src
+    expr_params: list = field(default_factory=list)
+    raw_refs: list[tuple[str, str]] = field(default_factory=list)  # raw source values needed by checks
+    checks: list[str] = field(default_factory=list)  # SQL over typed, yielding a reason or NULL
+    check_params: list = field(default_factory=list)
+    new_covariates: list[tuple[str, str]] = field(default_factory=list)
+    ignored: tuple[str, ...] = ()
+
+
+def _plan_columns(
+    con: duckdb.DuckDBPyConnection, kind: str, path: Path, src_types: dict[str, str], mapping: Mapping,
+    source: str, src_params: list,
+) -> _Plan:
+    contract = CONTRACT[kind]
+    plan = _Plan()
+    lower_src = {n.lower(): n for n in src_types}
+
+    # mapped source columns that do not exist
+    for cname, sname in mapping.columns.items():
+        if cname not in contract:
+            raise InputError(
+                f"mapping {mapping.source}: {cname!r} is not a {kind} contract column; "
+                f"contract columns: {', '.join(contract)}"
+            )
+        if sname not in src_types and sname.lower() not in lower_src:
+            raise InputError(
+                f"{path}: the mapping says {cname} comes from column {sname!r}, but the file has "
+                f"no such column; its columns are: {', '.join(src_types)}"
+            )
+
+    used_sources: set[str] = set()
+    for cname, (ctype, required) in contract.items():
+        sname = mapping.source_for(cname)
+        actual = sname if sname in src_types else lower_src.get(sname.lower())
+        raw_alias = f"_raw_{cname}"
+        if actual is None:
+            if cname in mapping.defaults:
+                plan.exprs.append((cname, f"CAST(? AS {ctype})"))
+                plan.expr_params.append(mapping.defaults[cname])
+                continue
+            if kind == "predictions" and cname == "component":
+                plan.exprs.append((cname, "'online'"))
+                continue
+            if required:
+                raise InputError(_missing_column_message(path, kind, cname, list(src_types)))
+            continue  # optional and absent: NULL by the table default
+        used_sources.add(actual)
+        ref = f"src.{quote_ident(actual)}"
+        styp = src_types[actual].upper()
+        if ctype == "TIMESTAMP":
+            expr, params = _time_expr(ref, styp, mapping)
+        elif ctype == "VARCHAR":
+            expr, params = f"NULLIF(trim(CAST({ref} AS VARCHAR)), '')", []
+        else:
+            expr, params = f"TRY_CAST({ref} AS {ctype})", []
+        if kind == "predictions" and cname == "component":
+            expr = f"coalesce({expr}, 'online')"
+        plan.exprs.append((cname, expr))
+        plan.expr_params.extend(params)
+        plan.raw_refs.append((raw_alias, ref))
+        q = quote_ident(cname)
+        raw = quote_ident(raw_alias)
+        if required:
+            plan.checks.append(
+                f"CASE WHEN {raw} IS NULL OR trim(CAST({raw} AS VARCHAR)) = '' "
+                f"THEN 'missing required value: {cname}' END"
+            )
+        if ctype != "VARCHAR":
+            plan.checks.append(
+                f"CASE WHEN {raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> '' AND {q} IS NULL "
+                f"THEN 'cannot read {cname} as {ctype.lower()}' END"
+            )
+
+    # kind-specific rules
+    if kind == "deployments":
+        plan.checks.append("CASE WHEN event IS NOT NULL AND NOT list_contains(?, event) THEN 'unknown event' END")
+        plan.check_params.append(list(DEPLOYMENT_EVENTS))
+        if any(n == "traffic_pct" for n, _ in plan.exprs):
+            plan.checks.append("CASE WHEN traffic_pct < 0 OR traffic_pct > 100 THEN 'traffic_pct outside 0..100' END")
+    if kind == "predictions" and any(n == "score" for n, _ in plan.exprs):
+        plan.checks.append("CASE WHEN isnan(score) OR isinf(score) THEN 'score is not a finite number' END")
+
+    # extra columns: covariates for predictions, not stored for the other kinds
+    extras = [n for n in src_types if n not in used_sources]
+    ignored: list[str] = []
+    if kind != "predictions":
+        ignored = extras
+    else:
+        existing = {r[0].lower(): (r[0], r[1]) for r in con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'predictions'"
+        ).fetchall()}
+        wanted = extras
+        if mapping.covariates is not None:
+            missing = [c for c in mapping.covariates if c not in src_types]
+            if missing:
+                raise InputError(
+                    f"{path}: the mapping declares covariate(s) {missing} that the file does not have; "
+                    f"its columns are: {', '.join(src_types)}"
+                )
+            wanted = [c for c in extras if c in mapping.covariates]
+            ignored = [c for c in extras if c not in mapping.covariates]
+        keep = []
+        for name in wanted:
+            if name.lower() in _RESERVED or name.lower() in {c.lower() for c in contract}:
+                ignored.append(f"{name} (name reserved by vdrift)")
+            else:
+                keep.append(name)
+        fresh = [n for n in keep if n.lower() not in existing]
+        inferred = _infer_types(con, source, src_params, {n: src_types[n] for n in fresh})
+        for name in keep:
+            ref = f"src.{quote_ident(name)}"
+            if name.lower() in existing:
+                store_name, typ = existing[name.lower()]
+            else:
+                store_name, typ = name, inferred[name]
+                plan.new_covariates.append((name, typ))
+            plan.exprs.append((store_name, f"TRY_CAST({ref} AS {typ})" if typ != "VARCHAR" else f"CAST({ref} AS VARCHAR)"))
+            if typ != "VARCHAR":
+                raw_alias = f"_raw_cov_{len(plan.raw_refs)}"
+                plan.raw_refs.append((raw_alias, ref))
+                raw = quote_ident(raw_alias)
+                plan.checks.append(
+                    f"CASE WHEN {raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> '' "
+                    f"AND {quote_ident(store_name)} IS NULL THEN ? END"
+                )
+                plan.check_params.append(f"cannot read covariate {store_name} as {typ.lower()}")
+    plan.ignored = tuple(ignored)
+    # check params must follow the order of plan.checks; they are appended in order above
+    return plan
+
+
+def _infer_types(
+    con: duckdb.DuckDBPyConnection, source: str, src_params: list, src_types: dict[str, str]
+) -> dict[str, str]:
+    """Store type of new covariate columns: DOUBLE, BOOLEAN or VARCHAR.
+
+    Typed sources (Parquet, JSON) keep their numeric/boolean types. Text
+    columns (all CSV columns) are DOUBLE when every non-empty value reads as
+    a number, which takes one aggregate scan of the file.
+    """
+    out: dict[str, str] = {}
+    text_cols = []
+    for name, typ in src_types.items():
+        styp = typ.upper()
+        if styp.startswith(_NUMERIC) or styp.startswith("DECIMAL"):
+            out[name] = "DOUBLE"
+        elif styp == "BOOLEAN":
+            out[name] = "BOOLEAN"
+        elif styp == "VARCHAR":
+            text_cols.append(name)
+        else:
+            out[name] = "VARCHAR"
+    if text_cols:
+        aggs = []
+        for name in text_cols:
+            v = f"NULLIF(trim(src.{quote_ident(name)}), '')"
+            aggs.append(f"count({v}) > 0 AND count({v}) = count(TRY_CAST({v} AS DOUBLE))")
+        row = con.execute(f"SELECT {', '.join(aggs)} FROM {source} AS src", src_params).fetchone()
+        for name, numeric in zip(text_cols, row):
+            out[name] = "DOUBLE" if numeric else "VARCHAR"
+    return out
+
+
+def _missing_column_message(path: Path, kind: str, cname: str, columns: list[str]) -> str:
+    import difflib
+
+    guess = difflib.get_close_matches(cname, columns, n=1, cutoff=0.4)
+    suggestion = guess[0] if guess else "<your column>"
+    return (
+        f"{path}: required {kind} column {cname!r} is missing (the file has: {', '.join(columns)}). "
+        f"If it is under another name, add to your mapping file:\n    [columns]\n    {cname} = \"{suggestion}\""
+    )
+
+
+def _time_expr(ref: str, styp: str, mapping: Mapping) -> tuple[str, list]:
+    """SQL turning a source time value into naive UTC, and its parameters."""
+    tz = mapping.timezone
+    fmt = mapping.time_format
+    if styp.startswith("TIMESTAMP WITH TIME ZONE") or styp == "TIMESTAMPTZ":
+        return f"CAST({ref} AS TIMESTAMP)", []
+    if styp.startswith("TIMESTAMP") or styp == "DATE":
+        return f"CAST(timezone(?, CAST({ref} AS TIMESTAMP)) AS TIMESTAMP)", [tz]
+    if fmt in EPOCH_UNITS or styp.startswith(_NUMERIC) or styp.startswith("DECIMAL"):
+        divisor = EPOCH_UNITS.get(fmt or "", None)
+        num = f"TRY_CAST({ref} AS DOUBLE)"
+        if divisor is None:  # by magnitude: seconds, milliseconds, microseconds or nanoseconds
+            divisor_sql = f"CASE WHEN abs({num}) < 1e11 THEN 1 WHEN abs({num}) < 1e14 THEN 1e3 WHEN abs({num}) < 1e17 THEN 1e6 ELSE 1e9 END"
+        else:
+            divisor_sql = repr(float(divisor))
+        return f"CAST(to_timestamp({num} / {divisor_sql}) AS TIMESTAMP)", []
+    text = f"trim(CAST({ref} AS VARCHAR))"
+    if fmt:
+        return f"CAST(timezone(?, try_strptime({text}, ?)) AS TIMESTAMP)", [tz, fmt]
+    return (
+        f"CASE WHEN regexp_matches({text}, '^[0-9]{{9,}}([.][0-9]+)?$') "
+        f"THEN CAST(to_timestamp(TRY_CAST({text} AS DOUBLE) / CASE WHEN TRY_CAST({text} AS DOUBLE) < 1e11 THEN 1 "
+        f"WHEN TRY_CAST({text} AS DOUBLE) < 1e14 THEN 1e3 WHEN TRY_CAST({text} AS DOUBLE) < 1e17 THEN 1e6 ELSE 1e9 END) AS TIMESTAMP) "
+        f"WHEN regexp_matches({text}, '(Z|z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
+        f"THEN CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP) "
+        f"ELSE CAST(timezone(?, TRY_CAST({text} AS TIMESTAMP)) AS TIMESTAMP) END",
+        [tz],
+    )
+
+
+def _mark_duplicates(con: duckdb.DuckDBPyConnection, kind: str) -> None:
+    """Set ``_reason`` on duplicate rows (within the file, then against the store)."""
+    if kind == "predictions":
+        key = "request_id, component, CASE WHEN component = 'shadow' THEN model_version END"
+        label = "request_id"
+        exists = (
+            "SELECT 1 FROM predictions AS p WHERE p.request_id = s.request_id AND p.component = s.component "
+            "AND (s.component <> 'shadow' OR p.model_version = s.model_version)"
+        )
+    elif kind == "artifacts":
+        key, label = "artifact_hash", "artifact_hash"
+        exists = "SELECT 1 FROM artifacts AS p WHERE p.artifact_hash = s.artifact_hash"
+    else:
+        key = "ts, component, scope, event, version"
+        label = "deployment event"
+        exists = (
+            "SELECT 1 FROM deployments AS p WHERE p.ts = s.ts AND p.component = s.component AND p.scope = s.scope "
+            "AND p.event = s.event AND p.version IS NOT DISTINCT FROM s.version"
+        )
+    con.execute(
+        f"""UPDATE _vd_stage SET _reason = ? WHERE _row IN (
+              SELECT _row FROM (
+                SELECT _row, row_number() OVER (PARTITION BY {key} ORDER BY _row) AS rn
+                FROM _vd_stage WHERE _reason IS NULL) WHERE rn > 1)""",
+        [f"duplicate {label} within the file (first kept)"],
+    )
+    con.execute(
+        f"UPDATE _vd_stage AS s SET _reason = ? WHERE _reason IS NULL AND EXISTS ({exists})",
+        [f"duplicate {label} already in the store"],
+    )
