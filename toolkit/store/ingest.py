@@ -157,8 +157,9 @@ class IngestReport:
             f"{counts['skipped']} skipped, {counts['failed']} failed; "
             f"{self.rows_read:,} rows read = {self.accepted:,} accepted + {self.quarantined:,} quarantined"
         )
-        for reason, n in self.reasons().items():
-            lines.append(f"  quarantined {n:,}: {reason}")
+        if len(self.results) > 1:
+            for reason, n in self.reasons().items():
+                lines.append(f"  quarantined {n:,}: {reason}")
         if self.quarantined:
             lines.append("  (inspect them with: vdrift quarantine --db FILE, or Store.quarantine())")
         return "\n".join(lines)
@@ -275,6 +276,12 @@ def ingest(
         raise InputError(f"unknown kind {kind!r}; choose predictions, deployments or artifacts")
     the_mapping = load_mapping(mapping)
     _check_timezone(store.con, the_mapping)
+    for cname in list(the_mapping.columns) + list(the_mapping.defaults):
+        if cname not in CONTRACT[kind]:
+            raise InputError(
+                f"mapping {the_mapping.source}: {cname!r} is not a {kind} contract column; "
+                f"contract columns: {', '.join(CONTRACT[kind])}"
+            )
     files = expand_paths(paths)
     if progress:
         store.con.execute("SET enable_progress_bar = true")
@@ -471,11 +478,6 @@ def _plan_columns(
 
     # mapped source columns that do not exist
     for cname, sname in mapping.columns.items():
-        if cname not in contract:
-            raise InputError(
-                f"mapping {mapping.source}: {cname!r} is not a {kind} contract column; "
-                f"contract columns: {', '.join(contract)}"
-            )
         if sname not in src_types and sname.lower() not in lower_src:
             raise InputError(
                 f"{path}: the mapping says {cname} comes from column {sname!r}, but the file has "

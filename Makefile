@@ -1,0 +1,61 @@
+# vdrift: two commands do all set-up on a fresh machine with Python 3.11 and make.
+#   make demo   create .venv, install, ingest data/samples/demo, audit, attribute, render the incident report
+#   make test   create .venv, install (and chromium for the report tests), run the whole suite
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SAMPLES := data/samples/demo
+DEMO_DB := demo.duckdb
+BASELINE := 2026-11-02..2026-11-09
+COMPARISON := 2026-11-09..2026-11-16
+
+.PHONY: demo test venv chromium lab bench bench-100m clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 is required (python3.11 not found)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "vdrift needs Python >= 3.11")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (vdrift)" > /dev/null
+	touch $(STAMP)
+
+# Headless Chromium is what the report tests load the HTML with (Debian package).
+chromium:
+	@if ! command -v chromium > /dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null; fi; \
+	fi
+	@command -v chromium > /dev/null && chromium --version
+
+demo: venv
+	rm -f $(DEMO_DB) $(DEMO_DB).wal
+	$(BIN)/vdrift ingest artifacts   $(SAMPLES)/artifacts.csv     --db $(DEMO_DB)
+	$(BIN)/vdrift ingest deployments $(SAMPLES)/deployments.jsonl --db $(DEMO_DB)
+	$(BIN)/vdrift ingest predictions $(SAMPLES)/predictions.csv   --db $(DEMO_DB)
+	$(BIN)/vdrift status --db $(DEMO_DB)
+	$(BIN)/vdrift audit --db $(DEMO_DB)
+	$(BIN)/vdrift attribute --db $(DEMO_DB) --metric rate:prediction=approved \
+	    --baseline $(BASELINE) --comparison $(COMPARISON) --method all
+	$(BIN)/vdrift report incident --db $(DEMO_DB) --param baseline=$(BASELINE) --param comparison=$(COMPARISON) \
+	    --param title="Sample service: approval-rate drop"
+
+test: venv chromium
+	$(BIN)/python -m pytest -q
+
+lab: venv
+	cd notebooks && ../$(BIN)/jupyter lab --notebook-dir=. 
+
+bench: venv
+	$(BIN)/python benchmarks/run.py --tiers 1m 10m
+
+bench-100m: venv
+	$(BIN)/python benchmarks/run.py --tiers 1m 10m 100m
+
+clean:
+	rm -rf $(VENV) $(DEMO_DB) $(DEMO_DB).wal .pytest_cache

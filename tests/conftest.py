@@ -1,0 +1,27 @@
+"""Shared fixtures: stores in temporary folders and small contract-shaped files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from toolkit import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "data" / "samples"
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with Store(tmp_path / "t.duckdb") as s:
+        yield s
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path

@@ -1,0 +1,7 @@
+"""``python -m toolkit.cli`` runs the ``vdrift`` command line."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,101 @@
+"""``vdrift ingest``, ``vdrift status`` and ``vdrift quarantine``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import polars as pl
+
+from ..store import Store
+from .common import add_db_option
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ingest",
+        help="validate and load prediction logs, deployment history or the artifact registry",
+        description="Validate and load files into the store. Each file is one transaction; "
+        "rejected rows go to quarantine with a reason; a file already ingested is skipped. "
+        "Exit codes: 0 ok, 2 a file could not be read (others still loaded), "
+        "3 store unusable, 5 rows were quarantined and --fail-on-quarantine was given.",
+    )
+    p.add_argument("kind", choices=["predictions", "deployments", "artifacts"])
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, globs or directories (CSV, Parquet, JSON lines)")
+    add_db_option(p)
+    p.add_argument("--mapping", help="TOML/YAML file mapping your column names and time formats onto the contract")
+    p.add_argument("--force", action="store_true", help="re-ingest files already ingested (replaces their rows)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only errors and the final line")
+    p.add_argument("--fail-on-quarantine", action="store_true", help="exit 5 when any row was quarantined")
+    p.set_defaults(func=run_ingest)
+
+    s = sub.add_parser("status", help="what the store holds: row counts, time span, recent ingests")
+    add_db_option(s)
+    s.set_defaults(func=run_status)
+
+    q = sub.add_parser("quarantine", help="show quarantined rows with their reasons")
+    add_db_option(q)
+    q.add_argument("--limit", type=int, default=20)
+    q.add_argument("--ingest-id", type=int, default=None)
+    q.set_defaults(func=run_quarantine)
+
+
+def _open(args: argparse.Namespace, read_only: bool = False) -> Store:
+    return Store(args.db, read_only=read_only, memory_limit=args.memory_limit, temp_directory=args.temp_directory)
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    with _open(args) as store:
+        report = store.ingest(
+            args.kind, args.paths, mapping=args.mapping, force=args.force,
+            progress=not args.quiet and sys.stderr.isatty(),
+        )
+    text = report.summary()
+    if args.quiet:
+        text = text.splitlines()[-1] if report.ok else "\n".join(
+            [r.summary() for r in report.failed] + [text.splitlines()[-1]]
+        )
+    print(text)
+    if not report.ok:
+        return 2
+    if args.fail_on_quarantine and report.quarantined:
+        return 5
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    with _open(args, read_only=True) as store:
+        counts = store.counts()
+        span = store.time_span()
+        log = store.ingest_log()
+        covs = store.covariates()
+    print(f"store {args.db} (schema v{store.schema_version})")
+    for name, n in counts.items():
+        print(f"  {name:<12} {n:>12,}")
+    if span:
+        print(f"  predictions from {span[0]} to {span[1]} UTC")
+    if covs.height:
+        print("  covariates: " + ", ".join(f"{n} ({t.lower()})" for n, t in covs.iter_rows()))
+    if log.height:
+        print("recent ingests:")
+        recent = log.filter(pl.col("superseded_by").is_null()).tail(10)
+        for row in recent.iter_rows(named=True):
+            print(f"  #{row['ingest_id']:<4} {row['kind']:<12} {row['rows_read']:>9,} read "
+                  f"{row['quarantined']:>7,} quarantined  {row['path']}")
+    return 0
+
+
+def run_quarantine(args: argparse.Namespace) -> int:
+    with _open(args, read_only=True) as store:
+        q = store.quarantine(ingest_id=args.ingest_id)
+    if q.height == 0:
+        print("quarantine is empty")
+        return 0
+    print(f"{q.height:,} quarantined row(s); by reason:")
+    for reason, n in q.group_by("reason").len().sort("len", descending=True).iter_rows():
+        print(f"  {n:>8,}  {reason}")
+    print(f"first {min(args.limit, q.height)}:")
+    for row in q.head(args.limit).iter_rows(named=True):
+        where = f"row {row['row_number']}" if row["row_number"] is not None else "line"
+        print(f"  {row['source_file']} {where}: {row['reason']}\n      {row['raw']}")
+    return 0
