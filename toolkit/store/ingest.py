@@ -10,11 +10,13 @@ checked before the transaction commits.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import glob as _glob
 import hashlib
 import os
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -173,7 +175,7 @@ def expand_paths(paths: "str | os.PathLike | Iterable[str | os.PathLike]") -> li
     out: list[Path] = []
     for raw in paths:
         text = os.fspath(raw)
-        if any(ch in text for ch in "*?["):
+        if any(ch in text for ch in "*?[") and not os.path.exists(text):  # an existing name is literal
             matches = sorted(Path(m) for m in _glob.glob(text, recursive=True))
             if not matches:
                 raise InputError(f"no file matches {text!r}")
@@ -218,6 +220,40 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+#: characters DuckDB treats as glob syntax even in a bound file-name parameter
+_DUCKDB_GLOB = frozenset("*?[]{}")
+
+
+@contextlib.contextmanager
+def _duckdb_path(path: Path):
+    """Yield a name under which DuckDB reads exactly ``path`` and nothing else.
+
+    DuckDB expands glob characters in file names given to ``read_csv`` and
+    friends, even as bound parameters, so a file called ``a*.csv`` would also
+    read ``a1.csv``. Such a file is read through a symbolic link with a plain
+    name (keeping the compression ending) in a private temporary directory.
+    """
+    text = os.path.abspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(
+            f"{_printable(path)}: the file name is not valid UTF-8; "
+            "rename the file (the store records file names as text)"
+        ) from None
+    if not any(ch in _DUCKDB_GLOB for ch in text):
+        yield text
+        return
+    name = path.name.lower()
+    ending = next(e for e in sorted(_EXTENSIONS, key=len, reverse=True) if name.endswith(e))
+    with tempfile.TemporaryDirectory(prefix="vdrift-read-") as tmp:
+        if any(ch in _DUCKDB_GLOB for ch in tmp):
+            raise InputError(f"{path}: cannot read a file with glob characters while TMPDIR {tmp!r} has some too")
+        link = os.path.join(tmp, "input" + ending)
+        os.symlink(text, link)
+        yield link
 
 
 def _source_sql(fmt: Format, path: Path, rejects: str = "_vd_rejects") -> str:
@@ -276,6 +312,7 @@ def ingest(
         raise InputError(f"unknown kind {kind!r}; choose predictions, deployments or artifacts")
     the_mapping = load_mapping(mapping)
     _check_timezone(store.con, the_mapping)
+    _check_mapping_values(store.con, kind, the_mapping)
     for cname in list(the_mapping.columns) + list(the_mapping.defaults):
         if cname not in CONTRACT[kind]:
             raise InputError(
@@ -292,10 +329,26 @@ def ingest(
         try:
             results.append(_ingest_file(store, kind, path, the_mapping, force))
         except InputError as exc:
-            results.append(IngestResult(path=str(path), kind=kind, status="failed", message=str(exc)))
+            results.append(IngestResult(path=_printable(path), kind=kind, status="failed", message=str(exc)))
+        except OSError as exc:  # vanished, unreadable, a FIFO ...
+            results.append(IngestResult(
+                path=_printable(path), kind=kind, status="failed",
+                message=f"{_printable(path)}: cannot read the file: {exc.strerror or exc}; nothing was ingested from it",
+            ))
+        except duckdb.Error as exc:  # rolled back by _ingest_file: the store is unchanged for this file
+            results.append(IngestResult(
+                path=_printable(path), kind=kind, status="failed",
+                message=f"{_printable(path)}: not ingested, the store is unchanged for this file; DuckDB said: "
+                f"{_first_line(exc)} (if the file looks valid, please report this)",
+            ))
     if progress:
         store.con.execute("SET enable_progress_bar = false")
     return IngestReport(kind=kind, results=tuple(results))
+
+
+def _printable(path: Path) -> str:
+    """The file name as text that can always be printed and stored."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _check_timezone(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
@@ -307,8 +360,43 @@ def _check_timezone(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
         )
 
 
+def _check_mapping_values(con: duckdb.DuckDBPyConnection, kind: str, mapping: Mapping) -> None:
+    """Check the time format and the default values of a mapping before any file is read."""
+    fmt = mapping.time_format
+    if fmt is not None and fmt not in EPOCH_UNITS:
+        try:
+            con.execute("SELECT try_strptime('', ?)", [fmt]).fetchone()
+        except duckdb.Error as exc:
+            raise InputError(
+                f"mapping {mapping.source}: timestamps.format {fmt!r} is not a valid strptime format "
+                f"({_first_line(exc)}); e.g. \"%d/%m/%Y %H:%M:%S\", or one of {', '.join(EPOCH_UNITS)}"
+            ) from None
+    for cname, value in mapping.defaults.items():
+        if cname not in CONTRACT[kind]:
+            continue  # reported by the caller
+        ctype = CONTRACT[kind][cname][0]
+        ok = value is not None and not (isinstance(value, str) and not value.strip())
+        if ok:
+            try:
+                ok = con.execute(f"SELECT TRY_CAST(? AS {ctype}) IS NOT NULL", [value]).fetchone()[0]
+            except (duckdb.Error, TypeError, ValueError, OverflowError):
+                ok = False
+        if not ok:
+            raise InputError(
+                f"mapping {mapping.source}: the default {cname} = {value!r} cannot be read as "
+                f"{ctype.lower()}; give a non-empty {ctype.lower()} value"
+            )
+
+
 # --------------------------------------------------------------------------- one file
 def _ingest_file(store: "Store", kind: str, path: Path, mapping: Mapping, force: bool) -> IngestResult:
+    with _duckdb_path(path) as read_path:
+        return _ingest_one(store, kind, path, read_path, mapping, force)
+
+
+def _ingest_one(
+    store: "Store", kind: str, path: Path, read_path: str, mapping: Mapping, force: bool
+) -> IngestResult:
     con = store.con
     started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     t0 = time.perf_counter()
@@ -328,7 +416,7 @@ def _ingest_file(store: "Store", kind: str, path: Path, mapping: Mapping, force:
         )
 
     source = _source_sql(fmt, path)
-    src_params = [str(path)]
+    src_params = [read_path]
     try:
         _drop_rejects(con)
         described = con.execute(f"DESCRIBE SELECT * FROM {source}", src_params).fetchall()
@@ -404,7 +492,7 @@ def _ingest_file(store: "Store", kind: str, path: Path, mapping: Mapping, force:
                 JOIN (SELECT {raw_row} AS _row, to_json(src) AS raw
                       FROM {_source_sql(fmt, path, "_vd_rejects_again")} AS src) AS r USING (_row)
                 WHERE s._reason IS NOT NULL""",
-                [ingest_id, kind, str(path), str(path)],
+                [ingest_id, kind, str(path), read_path],
             )
         staged = con.execute("SELECT count(*) FROM _vd_stage").fetchone()[0]
         rows_read = staged + malformed
@@ -484,11 +572,15 @@ def _plan_columns(
                 f"no such column; its columns are: {', '.join(src_types)}"
             )
 
+    # aliases of raw source values must not collide with any source column name
+    raw_prefix = "_raw_"
+    while any(n.lower().startswith(raw_prefix) for n in src_types):
+        raw_prefix = "_" + raw_prefix
     used_sources: set[str] = set()
     for cname, (ctype, required) in contract.items():
         sname = mapping.source_for(cname)
         actual = sname if sname in src_types else lower_src.get(sname.lower())
-        raw_alias = f"_raw_{cname}"
+        raw_alias = f"{raw_prefix}{cname}"
         if actual is None:
             if cname in mapping.defaults:
                 plan.exprs.append((cname, f"CAST(? AS {ctype})"))
@@ -503,6 +595,8 @@ def _plan_columns(
         used_sources.add(actual)
         ref = f"src.{quote_ident(actual)}"
         styp = src_types[actual].upper()
+        if styp == "JSON":  # a JSON lines key holding mixed types: its value, not JSON text ("v1", not '"v1"')
+            ref, styp = f"({ref} ->> '$')", "VARCHAR"
         if ctype == "TIMESTAMP":
             expr, params = _time_expr(ref, styp, mapping)
         elif ctype == "VARCHAR":
@@ -565,6 +659,8 @@ def _plan_columns(
         inferred = _infer_types(con, source, src_params, {n: src_types[n] for n in fresh})
         for name in keep:
             ref = f"src.{quote_ident(name)}"
+            if src_types[name].upper() == "JSON":
+                ref = f"({ref} ->> '$')"
             if name.lower() in existing:
                 store_name, typ = existing[name.lower()]
             else:
@@ -572,7 +668,7 @@ def _plan_columns(
                 plan.new_covariates.append((name, typ))
             plan.exprs.append((store_name, f"TRY_CAST({ref} AS {typ})" if typ != "VARCHAR" else f"CAST({ref} AS VARCHAR)"))
             if typ != "VARCHAR":
-                raw_alias = f"_raw_cov_{len(plan.raw_refs)}"
+                raw_alias = f"{raw_prefix}cov_{len(plan.raw_refs)}"
                 plan.raw_refs.append((raw_alias, ref))
                 raw = quote_ident(raw_alias)
                 plan.checks.append(
@@ -643,19 +739,26 @@ def _time_expr(ref: str, styp: str, mapping: Mapping) -> tuple[str, list]:
             divisor_sql = f"CASE WHEN abs({num}) < 1e11 THEN 1 WHEN abs({num}) < 1e14 THEN 1e3 WHEN abs({num}) < 1e17 THEN 1e6 ELSE 1e9 END"
         else:
             divisor_sql = repr(float(divisor))
-        return f"CAST(to_timestamp({num} / {divisor_sql}) AS TIMESTAMP)", []
+        return _epoch_sql(f"{num} / ({divisor_sql})"), []
     text = f"trim(CAST({ref} AS VARCHAR))"
+    if fmt and ("%z" in fmt or "%Z" in fmt):  # the text carries its own offset: already absolute
+        return f"CAST(try_strptime({text}, ?) AS TIMESTAMP)", [fmt]
     if fmt:
         return f"CAST(timezone(?, try_strptime({text}, ?)) AS TIMESTAMP)", [tz, fmt]
     return (
         f"CASE WHEN regexp_matches({text}, '^[0-9]{{9,}}([.][0-9]+)?$') "
-        f"THEN CAST(to_timestamp(TRY_CAST({text} AS DOUBLE) / CASE WHEN TRY_CAST({text} AS DOUBLE) < 1e11 THEN 1 "
-        f"WHEN TRY_CAST({text} AS DOUBLE) < 1e14 THEN 1e3 WHEN TRY_CAST({text} AS DOUBLE) < 1e17 THEN 1e6 ELSE 1e9 END) AS TIMESTAMP) "
+        f"THEN " + _epoch_sql(f"TRY_CAST({text} AS DOUBLE) / CASE WHEN TRY_CAST({text} AS DOUBLE) < 1e11 THEN 1 "
+                             f"WHEN TRY_CAST({text} AS DOUBLE) < 1e14 THEN 1e3 WHEN TRY_CAST({text} AS DOUBLE) < 1e17 THEN 1e6 ELSE 1e9 END") + " "
         f"WHEN regexp_matches({text}, '(Z|z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
         f"THEN CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP) "
         f"ELSE CAST(timezone(?, TRY_CAST({text} AS TIMESTAMP)) AS TIMESTAMP) END",
         [tz],
     )
+
+
+def _epoch_sql(seconds: str) -> str:
+    """Epoch seconds -> TIMESTAMP, NULL (so quarantined) outside DuckDB's range instead of an error."""
+    return f"CASE WHEN abs({seconds}) < 9.2e12 THEN CAST(to_timestamp({seconds}) AS TIMESTAMP) END"
 
 
 def _mark_duplicates(con: duckdb.DuckDBPyConnection, kind: str) -> None:

@@ -17,6 +17,24 @@ Kind = Literal["predictions", "deployments", "artifacts"]
 KINDS: tuple[str, ...] = ("predictions", "deployments", "artifacts")
 
 
+def _check_is_duckdb_file(path: str) -> None:
+    """Refuse an existing file that is not a DuckDB database.
+
+    DuckDB opens a CSV or Parquet file given as a database as a read-only
+    view over it plus an in-memory catalogue, so ingesting "into" a log file
+    would appear to work and keep nothing.
+    """
+    if path == ":memory:" or not os.path.isfile(path) or os.path.getsize(path) == 0:
+        return
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    if head[8:12] != b"DUCK":
+        raise StoreError(
+            f"{path!r} is not a DuckDB database file (is it a log file?); pass the store file "
+            "with --db, e.g. --db vdrift.duckdb (a new name creates a new store)"
+        )
+
+
 class Store:
     """A vdrift store: one DuckDB file.
 
@@ -53,6 +71,7 @@ class Store:
                 f"store {self.path!r} does not exist: create it with "
                 f"`vdrift ingest predictions FILE --db {self.path}` or pass the right --db"
             )
+        _check_is_duckdb_file(self.path)
         config: dict[str, str] = {}
         if memory_limit:
             config["memory_limit"] = str(memory_limit)
@@ -80,6 +99,13 @@ class Store:
             self.schema_version = ensure_schema(self.con, read_only=read_only)
             if not read_only:
                 self.refresh_views()
+        except duckdb.Error as exc:  # a DuckDB file with other tables of the same names
+            self.con.close()
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreError(
+                f"{self.path!r} is a DuckDB database but not a vdrift store ({first}); "
+                "pass a vdrift store or a new file name with --db"
+            ) from None
         except BaseException:
             self.con.close()
             raise
