@@ -214,6 +214,61 @@ def _filters(pairs: list[tuple[str, str]], include_shadow: bool) -> tuple[str, l
     return (" AND ".join(parts) if parts else "TRUE"), params
 
 
+def rows_sql(
+    metric: Metric,
+    baseline: Window,
+    comparison: Window,
+    *,
+    where: list[tuple[str, str]] | None = None,
+    include_shadow: bool = False,
+    select: Sequence[str] = (),
+    select_params: Sequence = (),
+) -> tuple[str, list]:
+    """SQL of the rows of both windows that count for the metric.
+
+    Yields ``period`` (0 baseline, 1 comparison; rows in an overlap appear in
+    both), ``version`` (the resolved version), ``y`` (the metric value) and
+    the extra ``select`` expressions (built from quoted identifiers only;
+    their ``?`` take ``select_params``).
+    """
+    filt_sql, filt_params = _filters(where or [], include_shadow)
+    value_sql, valid_sql, value_params = metric.sql()
+    extra = (", " + ", ".join(select)) if select else ""
+    one = (
+        f"SELECT ? AS period, resolved_version AS version, {value_sql} AS y{extra} "
+        f"FROM {VIEW} WHERE {_window_sql()} AND {valid_sql} AND {filt_sql}"
+    )
+    params: list = []
+    for period, w in ((0, baseline), (1, comparison)):
+        params += [period] + list(value_params) + list(select_params) + [w.start, w.end] + filt_params
+    return f"{one} UNION ALL {one}", params
+
+
+def numeric_range(con: duckdb.DuckDBPyConnection, metric: Metric, baseline: Window, comparison: Window,
+                  name: str, *, where: list[tuple[str, str]] | None = None,
+                  include_shadow: bool = False) -> tuple[float | None, float | None, int]:
+    """(min, max, count) of a numeric covariate over the rows of both windows."""
+    sql, params = rows_sql(metric, baseline, comparison, where=where, include_shadow=include_shadow,
+                           select=[f"CAST({quote_ident(name)} AS DOUBLE) AS x"])
+    row = con.execute(f"SELECT min(x), max(x), count(x) FROM ({sql})", params).fetchone()
+    return row[0], row[1], int(row[2])
+
+
+def quantile_edges(con: duckdb.DuckDBPyConnection, metric: Metric, baseline: Window, comparison: Window,
+                   name: str, k: int, *, where: list[tuple[str, str]] | None = None,
+                   include_shadow: bool = False) -> list[float]:
+    """Interior edges of ``k`` quantile bins of a numeric covariate over both windows (ties merged)."""
+    if k <= 1:
+        return []
+    sql, params = rows_sql(metric, baseline, comparison, where=where, include_shadow=include_shadow,
+                           select=[f"CAST({quote_ident(name)} AS DOUBLE) AS x"])
+    row = con.execute(f"SELECT quantile_cont(x, ?::DOUBLE[]), min(x) FROM ({sql})",
+                      [[i / k for i in range(1, k)]] + params).fetchone()
+    if row[0] is None:
+        return []
+    return sorted({float(e) for e in row[0] if e is not None and e > row[1]})
+
+
 def build_cells(
     con: duckdb.DuckDBPyConnection,
     metric: Metric,
@@ -323,20 +378,14 @@ def build_cells(
         else:
             select_parts.append(f"coalesce(CAST({q} AS VARCHAR), ?) AS {alias}")
             select_params += [MISSING]
-    extra = (", " + ", ".join(select_parts)) if select_parts else ""
-    one = (
-        f"SELECT ? AS period, resolved_version AS version, {value_sql} AS y{extra} "
-        f"FROM {VIEW} WHERE {_window_sql()} AND {valid_sql} AND {filt_sql}"
-    )
+    rows, params = rows_sql(metric, baseline, comparison, where=where, include_shadow=include_shadow,
+                            select=select_parts, select_params=select_params)
     group_cols = ", ".join(["period"] + [quote_ident(c.name) for c in specs] + ["version"])
     aggs = ", ".join(["count(*) AS n", "sum(y) AS sy", "sum(y * y) AS syy"] + agg_parts)
     sql = (
-        f"WITH rows AS ({one} UNION ALL {one}) "
+        f"WITH rows AS ({rows}) "
         f"SELECT {group_cols}, {aggs} FROM rows GROUP BY {group_cols} ORDER BY {group_cols}"
     )
-    params: list = []
-    for period, w in ((0, baseline), (1, comparison)):
-        params += [period] + value_params + select_params + [w.start, w.end] + filt_params
     frame = con.execute(sql, params).pl()
     frame = frame.with_columns(pl.col("period").cast(pl.Int8), pl.col("n").cast(pl.Int64))
 

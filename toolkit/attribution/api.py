@@ -1,0 +1,332 @@
+"""Entry point: :func:`attribute`.
+
+Normalises every input once (store, windows, metric, covariates, filters,
+options), aggregates the rows to cells with SQL, runs the requested methods
+on the cells, bootstraps them at the cell level and assembles an
+:class:`~toolkit.attribution.results.AttributionResult`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+from typing import Literal, Mapping, Sequence, get_args
+
+import numpy as np
+import polars as pl
+
+from ..errors import InputError, NotApplicable
+from ..store import Store
+from ..timeutil import Window, parse_window
+from . import diagnostics as dg
+from .bootstrap import percentile_interval, resample
+from .cells import (CellArrays, CellTable, Covariate, build_cells, default_covariates, normalise_where,
+                    numeric_range, quantile_edges)
+from .decompose import Factors, effects
+from .drift import feature_drift
+from .matched import match, matched_factors, sturges_bins
+from .metrics import Metric, parse_metric
+from .oaxaca import OaxacaResult, oaxaca_blinder
+from .regression import fit, make_spec, regression_factors
+from .results import COMPONENTS, METHODS, AttributionResult, Diagnostics
+
+MethodOption = Literal["regression", "matched", "standardization", "all"]
+
+
+def _open(store: "Store | str | os.PathLike") -> tuple[Store, bool]:
+    if isinstance(store, Store):
+        return store, False
+    if isinstance(store, (str, os.PathLike)):
+        return Store(store, read_only=str(store) != ":memory:"), True
+    raise InputError(f"store must be a toolkit.Store or a path to a store file, got {type(store).__name__}")
+
+
+def _covariate_list(covariates: "Sequence[str] | str | None", con) -> list[str]:
+    if covariates is None:
+        return default_covariates(con)
+    if isinstance(covariates, str):
+        covariates = [c.strip() for c in covariates.split(",")]
+    out = [str(c).strip() for c in covariates if str(c).strip()]
+    return out
+
+
+def _methods(method: str) -> tuple[str, ...]:
+    if method not in get_args(MethodOption):
+        raise InputError(f"unknown method {method!r}: use one of {', '.join(get_args(MethodOption))}")
+    return METHODS if method == "all" else (method,)
+
+
+def _cell_oaxaca(cells: CellArrays, covariates: tuple[Covariate, ...]) -> OaxacaResult | None:
+    """Linear Oaxaca-Blinder of the shift (comparison minus baseline) on the cells.
+
+    Regressors: version dummies, covariate level dummies and the cell means of
+    numeric covariates; the detail frame splits the explained part by term.
+    """
+    t, s, v = np.nonzero(cells.n > 0)
+    if len(set(t.tolist())) < 2:
+        return None
+    cols, names = [], []
+    for j, ver in enumerate(cells.versions[1:], start=1):
+        cols.append((v == j).astype(float))
+        names.append(f"version[{ver}]")
+    for cov in covariates:
+        lv = cells.strata[cov.name].to_numpy()[s]
+        if cov.kind == "numeric":
+            k = cells.numeric.index(cov.name)
+            cols.append(cells.sx[t, s, v, k] / cells.n[t, s, v])
+            names.append(cov.name)
+        else:
+            for L in sorted(set(lv.tolist()))[1:]:
+                cols.append((lv == L).astype(float))
+                names.append(f"{cov.name}[{L}]")
+    X = np.column_stack(cols) if cols else np.zeros((len(t), 0))
+    y = cells.sy[t, s, v] / cells.n[t, s, v]
+    group = np.where(t == 1, "comparison", "baseline")
+    return oaxaca_blinder(y, X, group, weights=cells.n[t, s, v], names=names, order=("comparison", "baseline"))
+
+
+def attribute(
+    store: "Store | str | os.PathLike",
+    metric: "str | Metric",
+    baseline: "str | Window | tuple",
+    comparison: "str | Window | tuple",
+    *,
+    covariates: "Sequence[str] | str | None" = None,
+    where: "Mapping[str, object] | Sequence[str] | None" = None,
+    method: MethodOption = "all",
+    bins: "int | Mapping[str, Sequence[float]]" = 5,
+    matched_bins: "int | Mapping[str, Sequence[float]] | None" = None,
+    n_boot: int = 200,
+    seed: int = 0,
+    include_shadow: bool = False,
+    level: float = 0.95,
+) -> AttributionResult:
+    """Split the shift of a metric into data drift, version drift and residual.
+
+    Parameters
+    ----------
+    store
+        A :class:`toolkit.Store` or the path of a store file (opened read-only).
+    metric
+        ``rate:<column>=<value>``, ``mean:<column>``, ``accuracy`` (or a :class:`Metric`).
+    baseline, comparison
+        Windows ``FROM..TO`` (half-open, UTC), :class:`~toolkit.timeutil.Window`
+        or ``(start, end)`` pairs.
+    covariates
+        Columns to adjust for (a list or ``"a,b,c"``); default every declared
+        covariate plus ``region`` when present. ``[]`` adjusts for nothing.
+    where
+        Row filters: ``{"region": "eu"}`` or ``["region=eu"]`` (columns
+        checked, values bound).
+    method
+        ``regression``, ``matched``, ``standardization`` or ``all``.
+    bins
+        Quantile bins per numeric covariate for the strata (or a mapping
+        covariate -> interior edges).
+    matched_bins
+        Coarsening for matching: a number of quantile bins, a mapping of
+        edges, or None for Sturges' rule (capped at 10 bins).
+    n_boot
+        Bootstrap replicates for the intervals (0 gives point estimates with
+        NaN intervals).
+    seed
+        Seed of the bootstrap (results are reproducible).
+    include_shadow
+        Count shadow-scored rows (they did not answer traffic; excluded by default).
+    level
+        Interval level.
+
+    Returns
+    -------
+    AttributionResult
+
+    Raises
+    ------
+    InputError
+        Unknown columns, unreadable windows or specs, bad options.
+    NotApplicable
+        A window without rows for the metric.
+    """
+    methods = _methods(method)
+    m = parse_metric(metric)
+    A = parse_window(baseline, what="baseline window")
+    B = parse_window(comparison, what="comparison window")
+    if not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
+        raise InputError(f"n_boot must be a non-negative integer, got {n_boot!r}")
+    if not 0 < level < 1:
+        raise InputError(f"level must be between 0 and 1, got {level!r}")
+    if isinstance(bins, (int, np.integer)) and bins < 1:
+        raise InputError(f"bins must be at least 1, got {bins}")
+    st, owned = _open(store)
+    try:
+        con = st.con
+        covs = _covariate_list(covariates, con)
+        filters = normalise_where(where, con)
+        table = build_cells(con, m, A, B, covs, where=filters, bins=bins, include_shadow=include_shadow)
+        cells = table.arrays()
+        mtable: CellTable | None = None
+        mcells: CellArrays | None = None
+        if "matched" in methods:
+            mbins: dict[str, list[float]] = {}
+            for c in table.covariates:
+                if c.kind != "numeric":
+                    continue
+                if isinstance(matched_bins, Mapping) and c.name in matched_bins:
+                    mbins[c.name] = sorted(float(e) for e in matched_bins[c.name])
+                    continue
+                _, _, cnt = numeric_range(con, m, A, B, c.name, where=filters, include_shadow=include_shadow)
+                k = int(matched_bins) if isinstance(matched_bins, (int, np.integer)) else sturges_bins(cnt, 10)
+                mbins[c.name] = quantile_edges(con, m, A, B, c.name, k, where=filters,
+                                               include_shadow=include_shadow)
+            mtable = build_cells(con, m, A, B, covs, where=filters, bins=mbins, include_shadow=include_shadow)
+            mcells = mtable.arrays()
+        drift = feature_drift(con, m, A, B, table.covariates, where=filters, include_shadow=include_shadow)
+    finally:
+        if owned:
+            st.close()
+    return _estimate(m, A, B, table, cells, mtable, mcells, drift, methods, n_boot, seed, level)
+
+
+def _estimate(m: Metric, A: Window, B: Window, table: CellTable, cells: CellArrays,
+              mtable: CellTable | None, mcells: CellArrays | None, drift: pl.DataFrame,
+              methods: tuple[str, ...], n_boot: int, seed: int, level: float) -> AttributionResult:
+    is_rate = m.is_rate
+    spec = make_spec(cells, [c.name for c in table.covariates if c.kind == "categorical"]) \
+        if "regression" in methods else None
+    base_fit = fit(cells, spec, is_rate=is_rate) if spec is not None and cells.numeric else None
+
+    def factors(method: str, c: CellArrays, start: np.ndarray | None = None) -> Factors:
+        if method == "standardization":
+            from .standardize import standardization_factors
+            return standardization_factors(c.n, c.sy)
+        if method == "matched":
+            return matched_factors(c)
+        if base_fit is None:
+            from .decompose import cell_factors
+            return cell_factors(c.n, c.sy)
+        f = fit(c, spec, is_rate=is_rate, start=start)
+        return regression_factors(c, spec, f, is_rate=is_rate)
+
+    def source(method: str) -> CellArrays:
+        return mcells if method == "matched" else cells
+
+    point: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for meth in methods:
+        fac = factors(meth, source(meth), base_fit.params if base_fit is not None else None) \
+            if meth == "regression" else factors(meth, source(meth))
+        Mtab = fac.table()
+        point[meth] = (effects(Mtab), Mtab)
+    observed = (point[methods[0]][1][0, 0, 0], point[methods[0]][1][1, 1, 1])
+
+    rng = np.random.default_rng(seed)
+    draws = {meth: np.full((n_boot, 4), np.nan) for meth in methods}
+    for b in range(n_boot):
+        rc = resample(cells, rng, is_rate=is_rate)
+        rm = resample(mcells, rng, is_rate=is_rate) if mcells is not None else None
+        for meth in methods:
+            c = rm if meth == "matched" else rc
+            n_t = c.n.sum(axis=(1, 2))
+            if (n_t == 0).any():
+                continue
+            fac = factors(meth, c, base_fit.params if (meth == "regression" and base_fit is not None) else None)
+            Mtab = fac.table()
+            draws[meth][b, :3] = effects(Mtab)
+            draws[meth][b, 3] = Mtab[1, 1, 1] - Mtab[0, 0, 0]
+
+    rows = []
+    for meth in methods:
+        est = np.append(point[meth][0], observed[1] - observed[0])
+        if n_boot > 0:
+            lo, hi = percentile_interval(draws[meth], level)
+        else:
+            lo = hi = np.full(4, np.nan)
+        for i, comp in enumerate(COMPONENTS + ("total",)):
+            rows.append((meth, comp, float(est[i]), float(lo[i]), float(hi[i])))
+    frame = pl.DataFrame(rows, schema={"method": pl.String, "component": pl.String, "estimate": pl.Float64,
+                                       "ci_low": pl.Float64, "ci_high": pl.Float64}, orient="row")
+    # the parts must add up to the observed total: fix the last float bit on the residual
+    frame = _close_identity(frame, observed[1] - observed[0])
+
+    # -- diagnostics
+    notes = []
+    details: dict = {}
+    details["positivity"], n1 = dg.positivity(cells)
+    details["confounding"], n2 = dg.confounding(cells, table.covariates)
+    details["small_cells"], n3 = dg.small_cells(cells)
+    details["binning"], n4 = dg.binning(table.covariates, mtable.covariates if mtable is not None else None)
+    details["disagreement"], n5 = dg.disagreement(frame) if n_boot > 0 else ([], [])
+    details["residual"], n6 = dg.residual_flag(frame, is_model_output=m.is_model_output) if n_boot > 0 else ({}, [])
+    notes += n1 + n2 + n3 + n4 + n5 + n6
+    ex = table.excluded
+    excluded = [int(x) for x in ex["excluded"].to_list()]
+    details["excluded_rows"] = {"baseline": excluded[0], "comparison": excluded[1]}
+    if sum(excluded):
+        what = ("have no outcome yet" if m.kind == "accuracy" or m.column == "outcome"
+                else f"have a {m.column} that is NULL or not a number")
+        notes.append(dg.Note("warning" if m.kind == "mean" and m.column != "outcome" else "info", "excluded_rows",
+                             f"{excluded[0]} baseline and {excluded[1]} comparison rows {what} and are not "
+                             "counted"))
+    if A.start < B.end and B.start < A.end:
+        notes.append(dg.Note("warning", "windows",
+                             f"the windows {A} and {B} overlap: rows in the overlap count in both periods"))
+    if len(cells.versions) == 1:
+        notes.append(dg.Note("info", "single_version",
+                             f"all traffic was served by {cells.versions[0]}: version drift is zero by construction"))
+    if "matched" in methods and mcells is not None:
+        info = match(mcells, mtable.covariates)
+        details["matching"] = info.to_dict()
+        balance = info.balance
+        unmatched = [info.rows_total[t] - info.rows_matched[t] for t in (0, 1)]
+        if sum(unmatched):
+            notes.append(dg.Note(
+                "warning" if max(u / max(1, r) for u, r in zip(unmatched, info.rows_total)) > 0.05 else "info",
+                "matching",
+                f"matching kept {info.strata_matched} of {info.strata_total} strata; "
+                f"{unmatched[0]} baseline and {unmatched[1]} comparison rows fall in strata without support "
+                "in the other window and count as data drift (composition change)"))
+    else:
+        balance = pl.DataFrame()
+    if spec is not None:
+        details["regression"] = {
+            "terms": list(spec.columns), "interactions": list(spec.interactions),
+            "period_terms": [cells.versions[j] for j in spec.period_versions],
+            "converged": base_fit.converged if base_fit is not None else True,
+            "warnings": list(base_fit.warnings) if base_fit is not None else [],
+            "uses_model": base_fit is not None,
+        }
+        if base_fit is not None and not base_fit.converged:
+            notes.append(dg.Note("warning", "regression", "the GLM did not converge; its within-bin adjustment "
+                                 "may be unreliable: compare with standardization"))
+    oax = _cell_oaxaca(cells, table.covariates)
+    notes.sort(key=lambda n: 0 if n.level == "warning" else 1)
+    head = dg.headline(m.label, m.unit, m.scale(), observed[1] - observed[0], frame, methods[0])
+    diag = Diagnostics(head, tuple(notes), details)
+
+    n_rows = tuple(int(x) for x in cells.n.sum(axis=(1, 2)))
+    mvals = pl.DataFrame(
+        [(meth, "AB"[a], "AB"[b], "AB"[c], float(point[meth][1][a, b, c]))
+         for meth in methods for a, b, c in itertools.product((0, 1), repeat=3)],
+        schema=["method", "data", "routing", "mechanism", "M"], orient="row",
+    )
+    return AttributionResult(
+        metric=m.spec, metric_label=m.label, unit=m.unit, scale=m.scale(), is_model_output=m.is_model_output,
+        baseline=str(A), comparison=str(B), observed=(float(observed[0]), float(observed[1])),
+        rows=(n_rows[0], n_rows[1]), frame=frame, diagnostics=diag, n_boot=int(n_boot), seed=int(seed),
+        level=level, m_values=mvals, cells=table.frame, feature_drift=drift, balance=balance, oaxaca=oax,
+    )
+
+
+def _close_identity(frame: pl.DataFrame, total: float) -> pl.DataFrame:
+    """Absorb floating-point rounding (not estimation error) into the residual."""
+    out = []
+    for meth in frame["method"].unique(maintain_order=True).to_list():
+        sub = frame.filter(pl.col("method") == meth)
+        comps = dict(zip(sub["component"], sub["estimate"]))
+        gap = total - sum(comps[c] for c in COMPONENTS)
+        if abs(gap) > 1e-9 * max(1.0, abs(total)):
+            raise ArithmeticError(f"{meth}: Shapley effects miss the total by {gap!r}")
+        out.append(sub.with_columns(
+            pl.when(pl.col("component") == "residual").then(pl.col("estimate") + gap)
+            .otherwise(pl.col("estimate")).alias("estimate")))
+    return pl.concat(out)
