@@ -1,0 +1,166 @@
+"""Entry point of the version audit: :func:`audit`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from typing import Any
+
+import polars as pl
+
+from ..errors import InputError, NotApplicable
+from ..store import Store
+from ..timeutil import Window, parse_time, parse_window
+from . import census as census_mod
+from . import intended as intended_mod
+from .consistency import consistency_frame
+from .detectors import Context, run_detectors
+from .results import BUCKETS, FINDING_SCHEMA, AuditResult, AuditThresholds, Bucket, severity_rank
+
+_EPSILON = dt.timedelta(microseconds=1)
+
+
+def audit(
+    store: "Store | str | os.PathLike",
+    *,
+    start: "str | dt.datetime | dt.date | None" = None,
+    end: "str | dt.datetime | dt.date | None" = None,
+    window: "str | Window | tuple | None" = None,
+    bucket: Bucket = "auto",
+    thresholds: AuditThresholds | None = None,
+) -> AuditResult:
+    """Audit which versions served traffic and where that differs from the intent.
+
+    Parameters
+    ----------
+    store
+        A :class:`~toolkit.store.Store` or the path of a store file (opened
+        read-only and closed again).
+    start, end
+        Half-open window ``[start, end)`` in UTC (ISO text or datetimes);
+        each defaults to the first / just after the last prediction.
+    window
+        ``"FROM..TO"`` instead of ``start`` and ``end``.
+    bucket
+        ``"hour"``, ``"day"`` or ``"auto"`` (hourly up to 7 days, else daily).
+    thresholds
+        Detector thresholds; :class:`AuditThresholds` documents the defaults.
+
+    Returns
+    -------
+    AuditResult
+        Census, intended state, findings and consistency score.
+
+    Raises
+    ------
+    InputError
+        For an unknown bucket, both ``window`` and ``start``/``end``, or bad times.
+    NotApplicable
+        When the store (or the window) holds no predictions.
+
+    Examples
+    --------
+    >>> result = audit("vdrift.duckdb", window="2026-11-09..2026-11-16")  # doctest: +SKIP
+    >>> print(result.summary())  # doctest: +SKIP
+    """
+    if bucket not in BUCKETS:
+        raise InputError(f"unknown bucket {bucket!r}: use one of {', '.join(BUCKETS)}")
+    if thresholds is None:
+        thresholds = AuditThresholds()
+    elif not isinstance(thresholds, AuditThresholds):
+        raise InputError("thresholds must be an AuditThresholds instance (or None for the defaults)")
+    if window is not None and (start is not None or end is not None):
+        raise InputError("give either window='FROM..TO' or start/end, not both")
+
+    if isinstance(store, Store):
+        return _audit_open(store, start, end, window, bucket, thresholds)
+    with Store(store, read_only=True) as opened:
+        return _audit_open(opened, start, end, window, bucket, thresholds)
+
+
+def _resolve_window(store: Store, start: Any, end: Any, window: Any) -> Window:
+    if window is not None:
+        return parse_window(window)
+    span = store.time_span()
+    if span is None and (start is None or end is None):
+        raise NotApplicable(
+            f"store {store.path!r} holds no predictions: ingest some with "
+            "`vdrift ingest predictions FILE --db FILE` before auditing"
+        )
+    w_start = parse_time(start, what="--from") if start is not None else span[0]
+    w_end = parse_time(end, what="--to") if end is not None else span[1] + _EPSILON
+    return Window(w_start, w_end)
+
+
+def _audit_open(
+    store: Store, start: Any, end: Any, window: Any, bucket: str, thresholds: AuditThresholds
+) -> AuditResult:
+    win = _resolve_window(store, start, end, window)
+    con = store.con
+    n = con.execute(
+        "SELECT count(*) FROM predictions WHERE ts >= ? AND ts < ?", [win.start, win.end]
+    ).fetchone()[0]
+    if n == 0:
+        raise NotApplicable(
+            f"no predictions in {win}: widen --from/--to (the store covers "
+            f"{_span_text(store)})"
+        )
+    chosen = census_mod.choose_bucket(win.start, win.end, bucket)
+    try:
+        intended = intended_mod.build_intended(con, win.start, win.end, thresholds)
+        census_mod.build_cells(con, win.start, win.end, chosen, thresholds.n_examples)
+        census = census_mod.census_frame(con)
+        consistency = consistency_frame(con)
+        ctx = Context(con=con, window_start=win.start, window_end=win.end, bucket=chosen, thresholds=thresholds)
+        findings = _findings_frame(run_detectors(ctx))
+    finally:
+        census_mod.drop_temp(con)
+        intended_mod.drop_temp(con)
+    return AuditResult(
+        census=census,
+        intended=intended,
+        findings=findings,
+        consistency=consistency,
+        window_start=win.start,
+        window_end=win.end,
+        bucket=chosen,
+        thresholds=thresholds,
+    )
+
+
+def _span_text(store: Store) -> str:
+    span = store.time_span()
+    if span is None:
+        return "no predictions"
+    return f"{span[0].isoformat()} .. {span[1].isoformat()}"
+
+
+def _findings_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    rows = sorted(
+        rows,
+        key=lambda r: (
+            -severity_rank(r["severity"]),
+            r["kind"],
+            r["start"] or dt.datetime.min,
+            r["component"] or "",
+            r["region"] or "",
+            r["instance_id"] or "",
+            ",".join(r["versions"]),
+        ),
+    )
+    seen: set[str] = set()
+    for row in rows:
+        key = "|".join(
+            str(row[k]) for k in ("kind", "component", "region", "instance_id", "versions", "start", "evidence")
+        )
+        base = f"{row['kind']}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+        fid, i = base, 1
+        while fid in seen:
+            i += 1
+            fid = f"{base}-{i}"
+        seen.add(fid)
+        row["finding_id"] = fid
+    if not rows:
+        return pl.DataFrame(schema=FINDING_SCHEMA)
+    return pl.DataFrame([{k: r[k] for k in FINDING_SCHEMA} for r in rows], schema=FINDING_SCHEMA)

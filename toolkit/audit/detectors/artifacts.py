@@ -1,0 +1,143 @@
+"""Row-level contract checks: artifact digests and feature versions.
+
+* ``artifact_mismatch``: rows whose logged artifact digest belongs to another
+  registered version (status ``mismatch``) or to no registered artifact
+  (``unregistered``), per component x region x reported/resolved version;
+  the instance is named when a single one is affected.
+* ``preprocessing_mismatch``: rows whose ``feature_version`` is not the one
+  the registry says their resolved version expects.
+
+Both are ``critical``: the version label in the logs, or the inputs the model
+saw, are not what everyone believes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..census import CELLS
+from .common import Context, finding, fmt_time, scope_text, single
+
+_ARTIFACT_SQL = f"""
+SELECT component, region, model_version, resolved_version, version_status,
+       sum(n)::BIGINT AS n, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
+       list_distinct(list(instance_id)) AS instances,
+       flatten(list(examples ORDER BY bucket_start))[1:?] AS examples
+FROM {CELLS}
+WHERE version_status IN ('mismatch', 'unregistered')
+GROUP BY ALL
+ORDER BY component, region NULLS FIRST, model_version, resolved_version
+"""
+
+_SCOPE_SQL = f"""
+SELECT component, region, sum(n)::BIGINT AS total
+FROM {CELLS}
+WHERE last_ts >= ? AND first_ts <= ?
+GROUP BY ALL
+"""
+
+_PREPROC_SQL = f"""
+SELECT component, region, resolved_version, feature_version, expected_feature_version,
+       list_distinct(list(model_version)) AS reported, sum(n)::BIGINT AS n, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
+       list_distinct(list(instance_id)) AS instances,
+       flatten(list(examples ORDER BY bucket_start))[1:?] AS examples
+FROM {CELLS}
+WHERE feature_version IS NOT NULL AND expected_feature_version IS NOT NULL
+  AND feature_version <> expected_feature_version
+GROUP BY ALL
+ORDER BY component, region NULLS FIRST, resolved_version, feature_version
+"""
+
+
+def _scope_total(ctx: Context, row: dict[str, Any]) -> int:
+    totals = ctx.rows(_SCOPE_SQL, [row["first_ts"], row["last_ts"]])
+    for t in totals:
+        if t["component"] == row["component"] and t["region"] == row["region"]:
+            return int(t["total"])
+    return int(row["n"])
+
+
+def detect_artifact_mismatch(ctx: Context) -> list[dict[str, Any]]:
+    """Reported versions whose loaded artifact is another (or no) registered version."""
+    th = ctx.thresholds
+    out = []
+    for row in ctx.rows(_ARTIFACT_SQL, [th.n_examples]):
+        if row["n"] < th.min_count:
+            continue
+        instance = single(row["instances"])
+        total = _scope_total(ctx, row)
+        if row["version_status"] == "mismatch":
+            what = f"the artifact of {row['resolved_version']}"
+        else:
+            what = f"an artifact no registry entry knows ({row['resolved_version']})"
+        out.append(
+            finding(
+                kind="artifact_mismatch",
+                severity="critical",
+                component=row["component"],
+                region=row["region"],
+                instance_id=instance,
+                versions=[row["resolved_version"]],
+                start=row["first_ts"],
+                end=row["last_ts"],
+                n_requests=row["n"],
+                share=row["n"] / total if total else None,
+                examples=row["examples"],
+                explanation=(
+                    f"{row['n']} requests in {scope_text(row['component'], row['region'], instance)} "
+                    f"reported {row['model_version']} but loaded {what} from "
+                    f"{fmt_time(row['first_ts'])} to {fmt_time(row['last_ts'])}; check the model path "
+                    "the servers load and register the artifact."
+                ),
+                evidence={
+                    "reported_version": row["model_version"],
+                    "resolved_version": row["resolved_version"],
+                    "version_status": row["version_status"],
+                    "instances": row["instances"],
+                    "scope_requests": total,
+                },
+                n_examples=th.n_examples,
+            )
+        )
+    return out
+
+
+def detect_preprocessing_mismatch(ctx: Context) -> list[dict[str, Any]]:
+    """Rows computed with a feature version their model version does not expect."""
+    th = ctx.thresholds
+    out = []
+    for row in ctx.rows(_PREPROC_SQL, [th.n_examples]):
+        if row["n"] < th.min_count:
+            continue
+        instance = single(row["instances"])
+        total = _scope_total(ctx, row)
+        out.append(
+            finding(
+                kind="preprocessing_mismatch",
+                severity="critical",
+                component=row["component"],
+                region=row["region"],
+                instance_id=instance,
+                versions=[row["resolved_version"]],
+                start=row["first_ts"],
+                end=row["last_ts"],
+                n_requests=row["n"],
+                share=row["n"] / total if total else None,
+                examples=row["examples"],
+                explanation=(
+                    f"{row['n']} requests in {scope_text(row['component'], row['region'], instance)} were "
+                    f"served by {row['resolved_version']}, which expects features {row['expected_feature_version']}, "
+                    f"with features {row['feature_version']} from {fmt_time(row['first_ts'])} to "
+                    f"{fmt_time(row['last_ts'])}; align the feature pipeline with the served version."
+                ),
+                evidence={
+                    "feature_version": row["feature_version"],
+                    "expected_feature_version": row["expected_feature_version"],
+                    "reported_versions": row["reported"],
+                    "instances": row["instances"],
+                    "scope_requests": total,
+                },
+                n_examples=th.n_examples,
+            )
+        )
+    return out

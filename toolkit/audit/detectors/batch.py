@@ -1,0 +1,110 @@
+"""Batch/online divergence: batch scoring on a version online does not serve.
+
+Per bucket and region, the versions online serves (each with at least
+``min_share`` of the bucket's online requests there) are compared with the
+resolved versions of the batch rows. Batch rows on a version online did not
+serve in that bucket are divergent, unless online served that version less
+than ``batch_grace`` before them (a batch run that started just before a
+change). Buckets without online traffic in the region cannot be compared and
+are skipped. One finding per region and batch version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..census import CELLS
+from .common import Context, finding, fmt_duration, scope_text, single
+
+_SQL = f"""
+WITH online0 AS (
+  SELECT bucket_start, region, resolved_version, sum(n) AS n, max(last_ts) AS last_ts
+  FROM {CELLS} WHERE component = 'online'
+  GROUP BY bucket_start, region, resolved_version
+),
+online AS (
+  SELECT *, sum(n) OVER (PARTITION BY bucket_start, region) AS total FROM online0
+),
+serving AS (
+  SELECT bucket_start, region, list(resolved_version ORDER BY n DESC) AS versions
+  FROM online WHERE n / total >= ?
+  GROUP BY ALL
+),
+last_online AS (
+  SELECT region, resolved_version, max(last_ts) AS last_ts FROM online GROUP BY ALL
+),
+batch AS (
+  SELECT bucket_start, region, resolved_version, sum(n) AS n, min(first_ts) AS first_ts,
+         max(last_ts) AS last_ts, list_distinct(list(instance_id)) AS instances,
+         flatten(list(examples)) AS examples
+  FROM {CELLS} WHERE component = 'batch'
+  GROUP BY ALL
+),
+divergent AS (
+  SELECT b.*, s.versions AS online_versions
+  FROM batch AS b
+  JOIN serving AS s ON s.bucket_start = b.bucket_start AND s.region IS NOT DISTINCT FROM b.region
+  LEFT JOIN last_online AS lo
+    ON lo.region IS NOT DISTINCT FROM b.region AND lo.resolved_version = b.resolved_version
+   AND lo.last_ts < b.first_ts
+  WHERE NOT list_contains(s.versions, b.resolved_version)
+    AND (lo.last_ts IS NULL OR b.first_ts > lo.last_ts + ?)
+)
+SELECT region, resolved_version,
+       sum(n)::BIGINT AS n, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
+       count(*)::BIGINT AS n_buckets,
+       list_distinct(flatten(list(online_versions))) AS online_versions,
+       list_distinct(flatten(list(instances))) AS instances,
+       flatten(list(examples ORDER BY bucket_start))[1:?] AS examples
+FROM divergent
+GROUP BY ALL
+ORDER BY region NULLS FIRST, resolved_version
+"""
+
+_BATCH_TOTAL_SQL = f"""
+SELECT sum(n)::BIGINT FROM {CELLS}
+WHERE component = 'batch' AND region IS NOT DISTINCT FROM ? AND last_ts >= ? AND first_ts <= ?
+"""
+
+
+def detect_batch_online(ctx: Context) -> list[dict[str, Any]]:
+    """Batch rows on a version online was not serving at the same time."""
+    th = ctx.thresholds
+    out = []
+    for row in ctx.rows(_SQL, [th.min_share, th.batch_grace, th.n_examples]):
+        if row["n"] < th.min_count:
+            continue
+        total = ctx.con.execute(_BATCH_TOTAL_SQL, [row["region"], row["first_ts"], row["last_ts"]]).fetchone()[0]
+        online = sorted(row["online_versions"])
+        instance = single(row["instances"])
+        span = row["last_ts"] - row["first_ts"]
+        out.append(
+            finding(
+                kind="batch_online_divergence",
+                severity="warning",
+                component="batch",
+                region=row["region"],
+                instance_id=instance,
+                versions=[row["resolved_version"], *online],
+                start=row["first_ts"],
+                end=row["last_ts"],
+                n_requests=row["n"],
+                share=row["n"] / total if total else None,
+                examples=row["examples"],
+                explanation=(
+                    f"Batch scoring ({scope_text('batch', row['region'], instance)}) ran "
+                    f"{row['resolved_version']} on {row['n']} requests while online served "
+                    f"{', '.join(online)} at the same time ({row['n_buckets']} {ctx.bucket} buckets over "
+                    f"{fmt_duration(span)}); point the batch job at the live version."
+                ),
+                evidence={
+                    "batch_version": row["resolved_version"],
+                    "online_versions": online,
+                    "buckets": row["n_buckets"],
+                    "batch_requests_in_period": total,
+                    "instances": row["instances"],
+                },
+                n_examples=th.n_examples,
+            )
+        )
+    return out

@@ -1,0 +1,107 @@
+"""Pieces shared by the detectors: the context they run in and finding rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import duckdb
+
+from ..results import AuditThresholds
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every detector needs: the connection (with the audit's temporary
+    tables), the window and the thresholds."""
+
+    con: duckdb.DuckDBPyConnection
+    window_start: dt.datetime
+    window_end: dt.datetime
+    bucket: str
+    thresholds: AuditThresholds
+
+    def rows(self, sql: str, params: list | None = None) -> list[dict[str, Any]]:
+        """Run an aggregate query and return its (few) rows as dicts."""
+        return self.con.execute(sql, params or []).pl().to_dicts()
+
+
+def fmt_time(value: dt.datetime | None) -> str:
+    return "open" if value is None else value.strftime("%Y-%m-%d %H:%M")
+
+
+def fmt_duration(delta: dt.timedelta) -> str:
+    hours = delta.total_seconds() / 3600.0
+    if hours < 48:
+        return f"{hours:.1f} h"
+    return f"{hours / 24.0:.1f} days"
+
+
+def scope_text(component: str | None, region: str | None, instance_id: str | None) -> str:
+    parts = [component or "all components"]
+    parts.append(f"region {region}" if region else "all regions")
+    if instance_id:
+        parts.append(f"instance {instance_id}")
+    return ", ".join(parts)
+
+
+def single(values: Iterable[Any]) -> Any:
+    """The only distinct non-null value, else None (narrowest scope naming)."""
+    distinct = {v for v in values if v is not None}
+    return next(iter(distinct)) if len(distinct) == 1 else None
+
+
+def clean_list(values: Iterable[Any] | None, limit: int | None = None) -> list[str]:
+    out: list[str] = []
+    for value in values or []:
+        if value is None:
+            continue
+        text = str(value)
+        if text not in out:
+            out.append(text)
+    return out if limit is None else out[:limit]
+
+
+def finding(
+    *,
+    kind: str,
+    severity: str,
+    component: str | None,
+    region: str | None,
+    instance_id: str | None,
+    versions: Iterable[str],
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    n_requests: int,
+    share: float | None,
+    examples: Iterable[str] | None,
+    explanation: str,
+    evidence: dict[str, Any],
+    n_examples: int,
+) -> dict[str, Any]:
+    """One finding row in the layout of :data:`toolkit.audit.results.FINDING_SCHEMA`."""
+    return {
+        "kind": kind,
+        "severity": severity,
+        "component": component,
+        "region": region,
+        "instance_id": instance_id,
+        "versions": clean_list(versions),
+        "start": start,
+        "end": end,
+        "n_requests": int(n_requests),
+        "share": None if share is None else float(share),
+        "examples": clean_list(examples, n_examples),
+        "explanation": " ".join(explanation.split()),
+        "evidence": json.dumps(evidence, default=_json_default, sort_keys=True),
+    }
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return str(value)

@@ -1,0 +1,147 @@
+"""Prediction divergence between versions answering the same input.
+
+Two sources of paired answers, both joined in SQL:
+
+* shadow scoring: a ``component = 'shadow'`` row shares its ``request_id``
+  with the served row; the pair (served version, shadow version) is compared;
+* repeated identical inputs: non-shadow rows with the same ``entity_id`` and
+  the same values of every covariate column (the store's ``covariates``
+  table) answered by different resolved versions.
+
+Per version pair the divergence rate is the share of compared inputs whose
+predictions differ. Shadow pairs are a designed comparison and are reported
+at ``info``; repeated inputs answered differently by different versions
+mean customers saw inconsistent answers and are a ``warning`` at or above
+``divergence_rate`` (``info`` below). Pairs with fewer than ``min_pairs``
+compared inputs are not reported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...sqlutil import checked_column
+from .common import Context, finding, single
+
+_SHADOW_SQL = """
+SELECT o.component, o.resolved_version AS version_a, s.resolved_version AS version_b,
+       count(*)::BIGINT AS n,
+       sum(CASE WHEN o.prediction IS DISTINCT FROM s.prediction THEN 1 ELSE 0 END)::BIGINT AS n_diff,
+       min(o.ts) AS first_ts, max(o.ts) AS last_ts,
+       list_distinct(list(o.region)) AS regions,
+       min_by(o.request_id, CASE WHEN o.prediction IS DISTINCT FROM s.prediction THEN 0 ELSE 1 END, ?)
+         AS examples
+FROM predictions_resolved AS o
+JOIN predictions_resolved AS s
+  ON s.request_id = o.request_id AND s.component = 'shadow'
+WHERE o.component <> 'shadow' AND o.ts >= ? AND o.ts < ?
+  AND o.resolved_version <> s.resolved_version
+GROUP BY ALL
+ORDER BY o.component, version_a, version_b
+"""
+
+_REPEAT_SQL = """
+WITH keyed AS (
+  SELECT request_id, ts, region, resolved_version, prediction,
+         hash(entity_id, {cols}) AS input_key
+  FROM predictions_resolved
+  WHERE component <> 'shadow' AND entity_id IS NOT NULL AND ts >= ? AND ts < ?
+),
+per_version AS (
+  SELECT input_key, resolved_version, min(prediction) AS prediction,
+         min(ts) AS first_ts, max(ts) AS last_ts, any_value(region) AS region,
+         min(request_id) AS request_id
+  FROM keyed GROUP BY input_key, resolved_version
+),
+multi AS (
+  SELECT input_key FROM per_version GROUP BY input_key HAVING count(*) > 1
+),
+pairs AS (
+  SELECT a.resolved_version AS version_a, b.resolved_version AS version_b,
+         a.prediction IS DISTINCT FROM b.prediction AS differs,
+         least(a.first_ts, b.first_ts) AS first_ts, greatest(a.last_ts, b.last_ts) AS last_ts,
+         a.region, a.request_id AS request_a, b.request_id AS request_b
+  FROM per_version AS a
+  JOIN per_version AS b ON a.input_key = b.input_key AND a.resolved_version < b.resolved_version
+  WHERE a.input_key IN (SELECT input_key FROM multi)
+)
+SELECT version_a, version_b, count(*)::BIGINT AS n,
+       sum(CASE WHEN differs THEN 1 ELSE 0 END)::BIGINT AS n_diff,
+       min(first_ts) AS first_ts, max(last_ts) AS last_ts,
+       list_distinct(list(region)) AS regions,
+       min_by(request_a, CASE WHEN differs THEN 0 ELSE 1 END, ?) AS examples
+FROM pairs
+GROUP BY ALL
+ORDER BY version_a, version_b
+"""
+
+
+def _covariate_columns(ctx: Context) -> list[str]:
+    names = [r[0] for r in ctx.con.execute("SELECT name FROM covariates ORDER BY name").fetchall()]
+    return [checked_column(ctx.con, "predictions", name, what="covariate column") for name in names]
+
+
+def detect_prediction_divergence(ctx: Context) -> list[dict[str, Any]]:
+    """Divergence rate per version pair for shadow pairs and repeated identical inputs."""
+    th = ctx.thresholds
+    out: list[dict[str, Any]] = []
+    for row in ctx.rows(_SHADOW_SQL, [th.n_examples, ctx.window_start, ctx.window_end]):
+        if row["n"] < th.min_pairs:
+            continue
+        out.append(_finding(ctx, row, source="shadow"))
+    cols = _covariate_columns(ctx)
+    if cols:
+        sql = _REPEAT_SQL.format(cols=", ".join(cols))
+        for row in ctx.rows(sql, [ctx.window_start, ctx.window_end, th.n_examples]):
+            if row["n"] < th.min_pairs:
+                continue
+            row["component"] = None
+            out.append(_finding(ctx, row, source="repeated_inputs"))
+    return out
+
+
+def _finding(ctx: Context, row: dict[str, Any], *, source: str) -> dict[str, Any]:
+    th = ctx.thresholds
+    rate = row["n_diff"] / row["n"]
+    region = single(row["regions"])
+    if source == "shadow":
+        severity = "info"
+        what = (
+            f"Shadow scoring: {row['version_b']} disagreed with the served {row['version_a']} on "
+            f"{row['n_diff']} of {row['n']} shared requests ({rate:.1%})"
+        )
+        advice = "expected for a candidate under evaluation; check before promoting it."
+    else:
+        severity = "warning" if rate >= th.divergence_rate else "info"
+        what = (
+            f"Repeated identical inputs (same entity and features) answered by both {row['version_a']} "
+            f"and {row['version_b']} got different predictions in {row['n_diff']} of {row['n']} cases ({rate:.1%})"
+        )
+        advice = (
+            "customers saw inconsistent answers; pin a customer to one version."
+            if severity == "warning"
+            else f"below the {th.divergence_rate:.0%} threshold."
+        )
+    return finding(
+        kind="prediction_divergence",
+        severity=severity,
+        component=row["component"],
+        region=region,
+        instance_id=None,
+        versions=[row["version_a"], row["version_b"]],
+        start=row["first_ts"],
+        end=row["last_ts"],
+        n_requests=row["n"],
+        share=rate,
+        examples=row["examples"],
+        explanation=f"{what}; {advice}",
+        evidence={
+            "source": source,
+            "pairs": row["n"],
+            "differing": row["n_diff"],
+            "divergence_rate": rate,
+            "threshold": th.divergence_rate,
+            "regions": row["regions"],
+        },
+        n_examples=th.n_examples,
+    )

@@ -1,0 +1,208 @@
+"""Declared splits: stuck rollouts, abandoned experiments, designed diversity.
+
+A *split* is a rollout or an experiment opened by ``rollout_start`` /
+``experiment_start`` and closed by the next full event (``rollout_complete``,
+``rollback``, ``experiment_end``, ``deploy``). Its deadline is the declared
+``expected_end`` or, without one, the start plus ``max_rollout_age`` /
+``max_experiment_age``. The intended-state pieces are cut at the deadline,
+so the requests served after it are counted exactly.
+
+* ``stuck_rollout`` / ``abandoned_experiment``: after the deadline at least
+  two of the split's versions still serve (each with at least ``min_share``
+  of the split's traffic and ``min_count`` requests).
+* ``designed_multi_version``: every split that served traffic in the window,
+  at info severity when it passes the four tests of DESIGN.md section 3
+  (declared, observable, time-bound, owned), at warning when one fails.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..census import CELLS
+from ..intended import SEG
+from .common import Context, finding, fmt_time, scope_text, single
+
+_SPLITS_SQL = f"""
+SELECT split_seq,
+       any_value(kind) AS kind,
+       any_value(component) AS dep_component,
+       any_value(event_scope) FILTER (WHERE event_seq = split_seq) AS scope,
+       min(split_start) AS split_start,
+       any_value(target_version) FILTER (WHERE event_seq = split_seq) AS target_version,
+       list_distinct(list(base_version)) AS base_versions,
+       any_value(expected_end) FILTER (WHERE event_seq = split_seq) AS expected_end,
+       any_value(actor) FILTER (WHERE event_seq = split_seq) AS actor,
+       any_value(experiment) AS experiment,
+       max(deadline) AS deadline,
+       bool_or(seg_end IS NULL) AS still_open,
+       max(seg_end) AS closed_at
+FROM {SEG}
+WHERE split_seq IS NOT NULL
+GROUP BY split_seq
+"""
+
+_EVIDENCE_SQL = f"""
+SELECT s.split_seq, c.overdue, c.resolved_version, c.in_intent, c.component,
+       sum(c.n)::BIGINT AS n,
+       sum(CASE WHEN c.version_status = 'unverified' THEN c.n ELSE 0 END)::BIGINT AS n_unverified,
+       min(c.first_ts) AS first_ts, max(c.last_ts) AS last_ts,
+       list_distinct(list(c.region)) AS regions,
+       list_distinct(list(c.instance_id)) AS instances,
+       flatten(list(c.examples))[1:?] AS examples
+FROM {CELLS} AS c
+JOIN {SEG} AS s ON s.component = c.gov AND s.eff_scope = c.eff_scope AND s.pos = c.pos
+WHERE s.split_seq IS NOT NULL
+GROUP BY ALL
+"""
+
+
+def detect_splits(ctx: Context) -> list[dict[str, Any]]:
+    """Findings about declared splits (stuck, abandoned, designed)."""
+    th = ctx.thresholds
+    splits = ctx.rows(_SPLITS_SQL)
+    evidence = ctx.rows(_EVIDENCE_SQL, [th.n_examples])
+    out: list[dict[str, Any]] = []
+    for sp in splits:
+        rows = [r for r in evidence if r["split_seq"] == sp["split_seq"]]
+        if not rows:
+            continue  # the split served nothing in the window
+        out.extend(_overdue(ctx, sp, rows))
+        out.append(_designed(ctx, sp, rows))
+    return out
+
+
+def _versions_in_order(sp: dict[str, Any]) -> list[str]:
+    return [v for v in [*(sp["base_versions"] or []), sp["target_version"]] if v is not None]
+
+
+def _overdue(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    th = ctx.thresholds
+    late = [r for r in rows if r["overdue"]]
+    total = sum(r["n"] for r in late)
+    if total < th.min_count:
+        return []
+    by_version: dict[str, int] = {}
+    for r in late:
+        if r["in_intent"]:
+            by_version[r["resolved_version"]] = by_version.get(r["resolved_version"], 0) + r["n"]
+    serving = {v: n for v, n in by_version.items() if n >= th.min_count and n / total >= th.min_share}
+    if len(serving) < 2:
+        return []
+    kind = "abandoned_experiment" if sp["kind"] == "experiment" else "stuck_rollout"
+    target = sp["target_version"]
+    target_rows = [r for r in late if r["resolved_version"] == target]
+    components = {r["component"] for r in late}
+    component = single(components)
+    region = sp["scope"] if sp["scope"] != "all" else single(x for r in late for x in r["regions"])
+    instance = single(x for r in target_rows for x in r["instances"])
+    start = min(r["first_ts"] for r in late)
+    end = max(r["last_ts"] for r in late)
+    n_target = by_version.get(target, 0)
+    shares = {v: round(n / total, 4) for v, n in sorted(serving.items())}
+    what = f"experiment {sp['experiment']!r}" if kind == "abandoned_experiment" and sp["experiment"] else (
+        "experiment" if kind == "abandoned_experiment" else "rollout"
+    )
+    deadline_src = "its expected_end" if sp["expected_end"] is not None else "the default maximum age"
+    close = "ever since" if sp["still_open"] else f"until {fmt_time(sp['closed_at'])}"
+    explanation = (
+        f"The {what} of {target} ({scope_text(component, region, None)}) was due by "
+        f"{fmt_time(sp['deadline'])} ({deadline_src}) but the split "
+        + ", ".join(f"{v} {s:.0%}" for v, s in shares.items())
+        + f" kept serving {close}; complete it or roll it back."
+    )
+    return [
+        finding(
+            kind=kind,
+            severity="warning",
+            component=component,
+            region=region,
+            instance_id=instance,
+            versions=[v for v in _versions_in_order(sp) if v in serving] + sorted(set(serving) - set(_versions_in_order(sp))),
+            start=start,
+            end=end,
+            n_requests=total,
+            share=n_target / total,
+            examples=[e for r in target_rows for e in (r["examples"] or [])],
+            explanation=explanation,
+            evidence={
+                "deployment_component": sp["dep_component"],
+                "scope": sp["scope"],
+                "split_start": sp["split_start"],
+                "expected_end": sp["expected_end"],
+                "deadline": sp["deadline"],
+                "actor": sp["actor"],
+                "experiment": sp["experiment"],
+                "still_open": sp["still_open"],
+                "requests_after_deadline": total,
+                "requests_by_version_after_deadline": by_version,
+                "shares_after_deadline": shares,
+            },
+            n_examples=ctx.thresholds.n_examples,
+        )
+    ]
+
+
+def _designed(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    th = ctx.thresholds
+    total = sum(r["n"] for r in rows)
+    unverified = sum(r["n_unverified"] for r in rows)
+    n_target = sum(r["n"] for r in rows if r["resolved_version"] == sp["target_version"])
+    closed_at = None if sp["still_open"] else sp["closed_at"]
+    horizon = closed_at if closed_at is not None else ctx.window_end
+    tests = {
+        "declared": True,
+        "observable": total > 0 and unverified / total <= th.max_unverified_share,
+        "time_bound": sp["expected_end"] is not None and horizon <= sp["expected_end"],
+        "owned": bool(sp["actor"]),
+    }
+    failed = [name for name, ok in tests.items() if not ok]
+    reasons = {
+        "observable": f"{unverified / max(total, 1):.0%} of its requests carry no artifact digest",
+        "time_bound": (
+            "no expected_end was declared"
+            if sp["expected_end"] is None
+            else f"its deadline {fmt_time(sp['expected_end'])} passed while the split was still open"
+        ),
+        "owned": "no actor owns it",
+    }
+    component = single(r["component"] for r in rows)
+    region = sp["scope"] if sp["scope"] != "all" else single(x for r in rows for x in r["regions"])
+    what = "experiment" + (f" {sp['experiment']!r}" if sp["experiment"] else "") if sp["kind"] == "experiment" else "rollout"
+    owner = sp["actor"] or "nobody"
+    text = (
+        f"Several versions served by design: {what} of {sp['target_version']} "
+        f"({scope_text(component, region, None)}) declared {fmt_time(sp['split_start'])}, owner {owner}, "
+        f"deadline {fmt_time(sp['expected_end']) if sp['expected_end'] else 'none'}"
+    )
+    if failed:
+        text += "; fails " + "; ".join(f"{name.replace('_', '-')}: {reasons[name]}" for name in failed) + "."
+    else:
+        text += "; declared, observable, time-bound and owned."
+    return finding(
+        kind="designed_multi_version",
+        severity="warning" if failed else "info",
+        component=component,
+        region=region,
+        instance_id=None,
+        versions=_versions_in_order(sp),
+        start=min(r["first_ts"] for r in rows),
+        end=closed_at if closed_at is not None else max(r["last_ts"] for r in rows),
+        n_requests=total,
+        share=n_target / total if total else None,
+        examples=[e for r in rows if r["resolved_version"] == sp["target_version"] for e in (r["examples"] or [])],
+        explanation=text,
+        evidence={
+            "deployment_component": sp["dep_component"],
+            "scope": sp["scope"],
+            "kind": sp["kind"],
+            "owner": sp["actor"],
+            "deadline": sp["expected_end"],
+            "split_start": sp["split_start"],
+            "closed_at": closed_at,
+            "tests": tests,
+            "failed_tests": failed,
+            "unverified_requests": unverified,
+        },
+        n_examples=th.n_examples,
+    )
