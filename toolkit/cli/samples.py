@@ -1,0 +1,56 @@
+"""``vdrift samples generate``: write a simulated sample with its ground truth."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..samples import FORMATS, SCENARIOS, generate
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "samples",
+        help="simulated sample logs with planted problems and their ground truth",
+        description="Simulated logs of a fraud-approval service (baseline week 2026-11-02..09, "
+        "comparison week 2026-11-09..16) with planted version-drift problems.",
+    )
+    inner = p.add_subparsers(dest="samples_command", metavar="SUBCOMMAND")
+    inner.required = True
+    g = inner.add_parser(
+        "generate",
+        help="write predictions, deployments.jsonl, artifacts.csv and ground_truth.json to OUT",
+        description="Write a seeded sample to OUT: predictions.<format> (or predictions/day=*/part.<format>), "
+        "deployments.jsonl, artifacts.csv and ground_truth.json (planted problems and the exact replay "
+        "effects of the approval-rate and mean-score shifts). The same arguments give byte-identical files. "
+        f"Scenarios (repeatable; 'all' = {', '.join(SCENARIOS[:5])}): {', '.join(SCENARIOS)}.",
+    )
+    g.add_argument("out", metavar="OUT", help="output directory (created if needed)")
+    g.add_argument(
+        "--scenario", action="append", dest="scenarios", metavar="NAME",
+        choices=("all",) + SCENARIOS,
+        help="scenario to plant; repeat to combine (default: all)",
+    )
+    g.add_argument("--rows", type=int, default=100_000, help="number of requests (default 100000); shadow rows come on top")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--format", dest="fmt", choices=FORMATS, default="parquet", help="predictions file format (default parquet)")
+    g.add_argument("--partition-by-day", action="store_true", help="one predictions file per UTC day")
+    g.set_defaults(func=run_generate)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    truth = generate(
+        args.out,
+        args.scenarios or ["all"],
+        rows=args.rows,
+        seed=args.seed,
+        fmt=args.fmt,
+        partition_by_day=args.partition_by_day,
+    )
+    print(f"wrote {args.out}/: " + ", ".join(truth.files.values()))
+    print(truth.summary())
+    print(
+        f"next: vdrift ingest predictions {args.out}/{truth.files['predictions'].split('/')[0]} && "
+        f"vdrift ingest deployments {args.out}/deployments.jsonl && "
+        f"vdrift ingest artifacts {args.out}/artifacts.csv"
+    )
+    return 0
