@@ -11,9 +11,11 @@ Two sources of paired answers, both joined in SQL:
 Per version pair the divergence rate is the share of compared inputs whose
 predictions differ. Shadow pairs are a designed comparison and are reported
 at ``info``; repeated inputs answered differently by different versions
-mean customers saw inconsistent answers and are a ``warning`` at or above
-``divergence_rate`` (``info`` below). Pairs with fewer than ``min_pairs``
-compared inputs are not reported.
+mean customers saw inconsistent answers and are a ``warning`` when the rate
+reaches ``divergence_rate`` over at least ``min_pairs`` compared inputs
+(``info`` otherwise). A version pair is reported when some answers differ
+or at least ``min_pairs`` inputs were compared; the time range spans the
+differing answers.
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ from __future__ import annotations
 from typing import Any
 
 from ...sqlutil import checked_column
-from .common import Context, finding, single
+from .common import Context, finding
 
 _SHADOW_SQL = """
-SELECT o.component, o.resolved_version AS version_a, s.resolved_version AS version_b,
+SELECT o.component, o.region, o.resolved_version AS version_a, s.resolved_version AS version_b,
        count(*)::BIGINT AS n,
        sum(CASE WHEN o.prediction IS DISTINCT FROM s.prediction THEN 1 ELSE 0 END)::BIGINT AS n_diff,
-       min(o.ts) AS first_ts, max(o.ts) AS last_ts,
-       list_distinct(list(o.region)) AS regions,
+       coalesce(min(o.ts) FILTER (WHERE o.prediction IS DISTINCT FROM s.prediction), min(o.ts)) AS first_ts,
+       coalesce(max(o.ts) FILTER (WHERE o.prediction IS DISTINCT FROM s.prediction), max(o.ts)) AS last_ts,
        min_by(o.request_id, CASE WHEN o.prediction IS DISTINCT FROM s.prediction THEN 0 ELSE 1 END, ?)
          AS examples
 FROM predictions_resolved AS o
@@ -37,12 +39,12 @@ JOIN predictions_resolved AS s
 WHERE o.component <> 'shadow' AND o.ts >= ? AND o.ts < ?
   AND o.resolved_version <> s.resolved_version
 GROUP BY ALL
-ORDER BY o.component, version_a, version_b
+ORDER BY o.component, o.region NULLS FIRST, version_a, version_b
 """
 
 _REPEAT_SQL = """
 WITH keyed AS (
-  SELECT request_id, ts, region, resolved_version, prediction,
+  SELECT request_id, ts, component, region, resolved_version, prediction,
          hash(entity_id, {cols}) AS input_key
   FROM predictions_resolved
   WHERE component <> 'shadow' AND entity_id IS NOT NULL AND ts >= ? AND ts < ?
@@ -50,7 +52,7 @@ WITH keyed AS (
 per_version AS (
   SELECT input_key, resolved_version, min(prediction) AS prediction,
          min(ts) AS first_ts, max(ts) AS last_ts, any_value(region) AS region,
-         min(request_id) AS request_id
+         any_value(component) AS component, min(request_id) AS request_id
   FROM keyed GROUP BY input_key, resolved_version
 ),
 multi AS (
@@ -60,19 +62,21 @@ pairs AS (
   SELECT a.resolved_version AS version_a, b.resolved_version AS version_b,
          a.prediction IS DISTINCT FROM b.prediction AS differs,
          least(a.first_ts, b.first_ts) AS first_ts, greatest(a.last_ts, b.last_ts) AS last_ts,
-         a.region, a.request_id AS request_a, b.request_id AS request_b
+         a.region, CASE WHEN a.component = b.component THEN a.component END AS component,
+         a.request_id AS request_a
   FROM per_version AS a
   JOIN per_version AS b ON a.input_key = b.input_key AND a.resolved_version < b.resolved_version
   WHERE a.input_key IN (SELECT input_key FROM multi)
 )
-SELECT version_a, version_b, count(*)::BIGINT AS n,
+SELECT region, version_a, version_b, count(*)::BIGINT AS n,
        sum(CASE WHEN differs THEN 1 ELSE 0 END)::BIGINT AS n_diff,
-       min(first_ts) AS first_ts, max(last_ts) AS last_ts,
-       list_distinct(list(region)) AS regions,
+       coalesce(min(first_ts) FILTER (WHERE differs), min(first_ts)) AS first_ts,
+       coalesce(max(last_ts) FILTER (WHERE differs), max(last_ts)) AS last_ts,
+       list_distinct(list(component)) AS components,
        min_by(request_a, CASE WHEN differs THEN 0 ELSE 1 END, ?) AS examples
 FROM pairs
 GROUP BY ALL
-ORDER BY version_a, version_b
+ORDER BY region NULLS FIRST, version_a, version_b
 """
 
 
@@ -86,16 +90,17 @@ def detect_prediction_divergence(ctx: Context) -> list[dict[str, Any]]:
     th = ctx.thresholds
     out: list[dict[str, Any]] = []
     for row in ctx.rows(_SHADOW_SQL, [th.n_examples, ctx.window_start, ctx.window_end]):
-        if row["n"] < th.min_pairs:
+        if row["n"] < th.min_pairs and row["n_diff"] == 0:
             continue
         out.append(_finding(ctx, row, source="shadow"))
     cols = _covariate_columns(ctx)
     if cols:
         sql = _REPEAT_SQL.format(cols=", ".join(cols))
         for row in ctx.rows(sql, [ctx.window_start, ctx.window_end, th.n_examples]):
-            if row["n"] < th.min_pairs:
+            if row["n"] < th.min_pairs and row["n_diff"] == 0:
                 continue
-            row["component"] = None
+            comps = [c for c in row["components"] if c is not None]
+            row["component"] = comps[0] if len(comps) == 1 and None not in row["components"] else None
             out.append(_finding(ctx, row, source="repeated_inputs"))
     return out
 
@@ -103,7 +108,7 @@ def detect_prediction_divergence(ctx: Context) -> list[dict[str, Any]]:
 def _finding(ctx: Context, row: dict[str, Any], *, source: str) -> dict[str, Any]:
     th = ctx.thresholds
     rate = row["n_diff"] / row["n"]
-    region = single(row["regions"])
+    region = row["region"]
     if source == "shadow":
         severity = "info"
         what = (
@@ -112,16 +117,17 @@ def _finding(ctx: Context, row: dict[str, Any], *, source: str) -> dict[str, Any
         )
         advice = "expected for a candidate under evaluation; check before promoting it."
     else:
-        severity = "warning" if rate >= th.divergence_rate else "info"
+        severity = "warning" if rate >= th.divergence_rate and row["n"] >= th.min_pairs else "info"
         what = (
             f"Repeated identical inputs (same entity and features) answered by both {row['version_a']} "
             f"and {row['version_b']} got different predictions in {row['n_diff']} of {row['n']} cases ({rate:.1%})"
         )
-        advice = (
-            "customers saw inconsistent answers; pin a customer to one version."
-            if severity == "warning"
-            else f"below the {th.divergence_rate:.0%} threshold."
-        )
+        if severity == "warning":
+            advice = "customers saw inconsistent answers; pin a customer to one version."
+        elif row["n"] < th.min_pairs:
+            advice = f"too few pairs (fewer than {th.min_pairs}) to judge the rate."
+        else:
+            advice = f"below the {th.divergence_rate:.0%} threshold."
     return finding(
         kind="prediction_divergence",
         severity=severity,
@@ -141,7 +147,6 @@ def _finding(ctx: Context, row: dict[str, Any], *, source: str) -> dict[str, Any
             "differing": row["n_diff"],
             "divergence_rate": rate,
             "threshold": th.divergence_rate,
-            "regions": row["regions"],
         },
         n_examples=th.n_examples,
     )

@@ -1,23 +1,27 @@
 """Requests served by a version the intended state does not allow.
 
-Every governed cell whose resolved version is not intended (and whose digest
-is registered to the version it resolves to: digest problems belong to
-:mod:`.artifacts`) is traced back to the deployment event that last removed
-its version from the intended state of its stream. That event classifies it:
+Every governed cell whose resolved version is not intended is traced back to
+the deployment event that last removed its version from the intended state
+of its stream (the replay of its component and region). That event
+classifies it:
 
-* cache rows (``component = 'cache'`` or ``cache_hit``) -> ``stale_cache``,
-  reported when they outlast the change by more than ``cache_grace``;
-* rows after a ``rollback`` that still carry the rolled-back version ->
-  ``incomplete_rollback`` (per component and region), when they outlast the
+* cache rows (``component = 'cache'`` or ``cache_hit``) -> ``stale_cache``
+  when they outlast the change by more than ``cache_grace``; when the change
+  was a rollback, also ``incomplete_rollback`` for the cache;
+* other rows after a ``rollback`` that still carry the rolled-back version ->
+  ``incomplete_rollback`` (per component and region) when they outlast the
   rollback by more than ``rollback_grace``;
 * batch rows otherwise -> left to :mod:`.batch` (batch/online divergence);
-* everything else (a version never declared for that scope, or one left
-  running after it was replaced) -> ``unexpected_multi_version`` when it has at
-  least ``min_share`` of its scope's traffic.
+* everything else (a version never declared for that scope, including an
+  artifact loaded under another version's label, or one left running after
+  it was replaced) -> ``unexpected_multi_version``: one service-wide finding
+  per component and version, naming the regions and the intended versions it
+  served beside, when it has at least ``min_share`` of that component's
+  traffic in the buckets where it appeared.
 
-The same tracing over the ``feature_pipeline`` history reports rows still
+The same tracing over the ``feature_pipeline`` history reports requests still
 computed with a rolled-back feature version as ``incomplete_rollback`` with
-``deployment_component = feature_pipeline`` in the evidence.
+component ``feature_pipeline``.
 """
 
 from __future__ import annotations
@@ -25,14 +29,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import polars as pl
+
 from ..census import CELLS
 from ..intended import IV, SEG
 from .common import Context, finding, fmt_duration, fmt_time, scope_text, single
 
 _OFF_SQL = f"""
 WITH off AS (
-  SELECT * FROM {CELLS}
-  WHERE governed AND NOT in_intent AND version_status NOT IN ('mismatch', 'unregistered')
+  SELECT * FROM {CELLS} WHERE governed AND NOT in_intent
 ),
 keys AS (SELECT DISTINCT gov, eff_scope, pos, resolved_version FROM off),
 lastlive AS (
@@ -78,6 +83,7 @@ SELECT p.cls, p.component, p.region, p.resolved_version, p.change_event, p.chang
        p.change_seq, p.change_scope, p.change_to, p.dep_component,
        sum(p.n)::BIGINT AS n, sum(t.total)::BIGINT AS scope_total,
        min(p.first_ts) AS first_ts, max(p.last_ts) AS last_ts,
+       list(p.bucket_start) AS buckets,
        list_distinct(flatten(list(p.instances))) AS instances,
        list_distinct(flatten(list(p.reported))) AS reported,
        flatten(list(p.examples ORDER BY p.bucket_start))[1:?] AS examples
@@ -89,9 +95,18 @@ GROUP BY ALL
 ORDER BY p.cls, p.component, p.region NULLS FIRST, p.resolved_version
 """
 
+#: Requests per component x bucket x version served as intended (for the
+#: "besides the intended ..." part of unexpected multi-version findings).
+_INTENDED_SERVING_SQL = f"""
+SELECT component, bucket_start, resolved_version, sum(n)::BIGINT AS n
+FROM {CELLS}
+WHERE governed AND in_intent
+GROUP BY ALL
+"""
+
 _FP_SQL = f"""
 WITH off AS (
-  SELECT * FROM {CELLS} WHERE fp_in_intent = false
+  SELECT * FROM {CELLS} WHERE fp_in_intent = false AND component <> 'shadow'
 ),
 keys AS (SELECT DISTINCT fp_scope, fp_pos, feature_version FROM off),
 lastlive AS (
@@ -133,49 +148,77 @@ def detect_off_intent(ctx: Context) -> list[dict[str, Any]]:
     th = ctx.thresholds
     out: list[dict[str, Any]] = []
     flushes = ctx.rows(_FLUSH_SQL, [ctx.window_end])
+    unexpected: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in ctx.rows(_OFF_SQL, [th.n_examples]):
         if row["n"] < th.min_count:
             continue
-        instance = single(row["instances"])
         if row["cls"] == "stale_cache":
-            item = _stale_cache(ctx, row, instance, flushes)
+            out.extend(x for x in [_stale_cache(ctx, row, flushes)] if x is not None)
+            if row["change_event"] == "rollback":
+                out.extend(x for x in [_incomplete_rollback(ctx, row)] if x is not None)
         elif row["cls"] == "incomplete_rollback":
-            item = _incomplete_rollback(ctx, row, instance)
+            out.extend(x for x in [_incomplete_rollback(ctx, row)] if x is not None)
         else:
-            item = _unexpected(ctx, row, instance)
-        if item is not None:
-            out.append(item)
+            unexpected.setdefault((row["component"], row["resolved_version"]), []).append(row)
+    if unexpected:
+        serving = ctx.con.execute(_INTENDED_SERVING_SQL).pl()
+        for (component, version), rows in unexpected.items():
+            item = _unexpected(ctx, component, version, rows, serving)
+            if item is not None:
+                out.append(item)
+    out.extend(_feature_pipeline(ctx))
+    return out
+
+
+def _start(ctx: Context, row: dict[str, Any]) -> dt.datetime:
+    """The change time when it lies in the window (the problem starts there), else the first row."""
+    change = row.get("change_ts")
+    if change is not None and ctx.window_start <= change <= row["first_ts"]:
+        return change
+    return row["first_ts"]
+
+
+def _feature_pipeline(ctx: Context) -> list[dict[str, Any]]:
+    th = ctx.thresholds
+    out = []
+    groups: dict[tuple, list[dict[str, Any]]] = {}
     for row in ctx.rows(_FP_SQL, [th.n_examples]):
-        if row["n"] < th.min_count or row["last_ts"] < row["change_ts"] + th.rollback_grace:
+        groups.setdefault((row["change_seq"], row["region"], row["feature_version"]), []).append(row)
+    for (_, region, feature_version), rows in groups.items():
+        n = sum(r["n"] for r in rows)
+        first = rows[0]
+        last_ts = max(r["last_ts"] for r in rows)
+        if n < th.min_count or last_ts < first["change_ts"] + th.rollback_grace:
             continue
-        instance = single(row["instances"])
-        lasted = row["last_ts"] - row["change_ts"]
+        lasted = last_ts - first["change_ts"]
+        by_component = {r["component"]: r["n"] for r in rows}
+        versions = sorted({v for r in rows for v in r["versions"]})
+        instance = single(i for r in rows for i in r["instances"])
         out.append(
             finding(
                 kind="incomplete_rollback",
                 severity="critical",
-                component=row["component"],
-                region=row["region"],
+                component="feature_pipeline",
+                region=region,
                 instance_id=instance,
-                versions=sorted(row["versions"]),
-                start=row["first_ts"],
-                end=row["last_ts"],
-                n_requests=row["n"],
+                versions=versions,
+                start=_start(ctx, {"change_ts": first["change_ts"], "first_ts": min(r["first_ts"] for r in rows)}),
+                end=last_ts,
+                n_requests=n,
                 share=None,
-                examples=row["examples"],
+                examples=[e for r in rows for e in (r["examples"] or [])],
                 explanation=(
-                    f"The feature pipeline was rolled back to {row['change_to']} at "
-                    f"{fmt_time(row['change_ts'])}, but {row['n']} {row['component']} requests in "
-                    f"{row['region'] or 'all regions'} were still computed with {row['feature_version']} "
-                    f"for {fmt_duration(lasted)} afterwards."
+                    f"The feature pipeline ({region or 'all regions'}) was rolled back to {first['change_to']} at "
+                    f"{fmt_time(first['change_ts'])}, but {n} requests were still computed with "
+                    f"{feature_version} for {fmt_duration(lasted)} afterwards."
                 ),
                 evidence={
                     "deployment_component": "feature_pipeline",
-                    "feature_version": row["feature_version"],
-                    "rolled_back_to": row["change_to"],
-                    "rollback_at": row["change_ts"],
+                    "feature_version": feature_version,
+                    "rolled_back_to": first["change_to"],
+                    "rollback_at": first["change_ts"],
                     "lasted_seconds": lasted.total_seconds(),
-                    "instances": row["instances"],
+                    "requests_by_component": by_component,
                 },
                 n_examples=th.n_examples,
             )
@@ -183,17 +226,18 @@ def detect_off_intent(ctx: Context) -> list[dict[str, Any]]:
     return out
 
 
-def _stale_cache(ctx: Context, row: dict, instance: str | None, flushes: list[dict]) -> dict | None:
+def _stale_cache(ctx: Context, row: dict, flushes: list[dict]) -> dict | None:
     th = ctx.thresholds
     change_ts: dt.datetime | None = row["change_ts"]
     if change_ts is not None and row["last_ts"] < change_ts + th.cache_grace:
         return None  # within the cache's time to live
     after_flush = [
         f for f in flushes
-        if (change_ts is None or f["ts"] >= change_ts)
-        and f["ts"] <= row["last_ts"]
+        if (change_ts is None or f["ts"] > change_ts)
+        and f["ts"] < row["last_ts"]
         and f["scope"] in ("all", row["region"])
     ]
+    instance = single(row["instances"])
     version = row["resolved_version"]
     since = (
         f"after it stopped being live at {fmt_time(change_ts)} ({row['change_event']} to {row['change_to']})"
@@ -215,7 +259,7 @@ def _stale_cache(ctx: Context, row: dict, instance: str | None, flushes: list[di
         region=row["region"],
         instance_id=instance,
         versions=[version],
-        start=row["first_ts"],
+        start=_start(ctx, row),
         end=row["last_ts"],
         n_requests=row["n"],
         share=row["n"] / row["scope_total"] if row["scope_total"] else None,
@@ -225,6 +269,8 @@ def _stale_cache(ctx: Context, row: dict, instance: str | None, flushes: list[di
             "change_event": row["change_event"],
             "changed_at": change_ts,
             "live_version_after_change": row["change_to"],
+            "first_stale": row["first_ts"],
+            "last_stale": row["last_ts"],
             "lasted_seconds": lasted.total_seconds(),
             "cache_grace_seconds": th.cache_grace.total_seconds(),
             "flushes_during": [f["ts"] for f in after_flush],
@@ -235,10 +281,11 @@ def _stale_cache(ctx: Context, row: dict, instance: str | None, flushes: list[di
     )
 
 
-def _incomplete_rollback(ctx: Context, row: dict, instance: str | None) -> dict | None:
+def _incomplete_rollback(ctx: Context, row: dict) -> dict | None:
     th = ctx.thresholds
     if row["last_ts"] < row["change_ts"] + th.rollback_grace:
         return None
+    instance = single(row["instances"])
     lasted = row["last_ts"] - row["change_ts"]
     version = row["resolved_version"]
     return finding(
@@ -248,7 +295,7 @@ def _incomplete_rollback(ctx: Context, row: dict, instance: str | None) -> dict 
         region=row["region"],
         instance_id=instance,
         versions=[version],
-        start=row["first_ts"],
+        start=_start(ctx, row),
         end=row["last_ts"],
         n_requests=row["n"],
         share=row["n"] / row["scope_total"] if row["scope_total"] else None,
@@ -263,6 +310,8 @@ def _incomplete_rollback(ctx: Context, row: dict, instance: str | None) -> dict 
             "rollback_scope": row["change_scope"],
             "rollback_at": row["change_ts"],
             "rolled_back_to": row["change_to"],
+            "first_seen": row["first_ts"],
+            "last_seen": row["last_ts"],
             "lasted_seconds": lasted.total_seconds(),
             "scope_requests": row["scope_total"],
             "instances": row["instances"],
@@ -271,40 +320,64 @@ def _incomplete_rollback(ctx: Context, row: dict, instance: str | None) -> dict 
     )
 
 
-def _unexpected(ctx: Context, row: dict, instance: str | None) -> dict | None:
+def _unexpected(
+    ctx: Context, component: str, version: str, rows: list[dict[str, Any]], serving: pl.DataFrame
+) -> dict | None:
+    """One service-wide finding per component and unexpected version."""
     th = ctx.thresholds
-    share = row["n"] / row["scope_total"] if row["scope_total"] else 0.0
+    n = sum(r["n"] for r in rows)
+    total = sum(r["scope_total"] for r in rows)
+    buckets = sorted({b for r in rows for b in r["buckets"]})
+    beside = (
+        serving.filter((pl.col("component") == component) & pl.col("bucket_start").is_in(buckets))
+        .group_by("resolved_version")
+        .agg(pl.col("n").sum())
+        .filter(pl.col("n") >= th.min_count)
+        .sort("n", descending=True)
+    )
+    intended_versions = [v for v in beside["resolved_version"].to_list() if v != version]
+    component_total = int(
+        serving.filter((pl.col("component") == component) & pl.col("bucket_start").is_in(buckets))["n"].sum()
+    ) + n
+    share = n / component_total if component_total else 0.0
     if share < th.min_share:
         return None
-    version = row["resolved_version"]
-    if row["change_ts"] is None:
-        why = "no deployment event declares it for this scope"
+    regions = sorted({r["region"] for r in rows if r["region"] is not None})
+    instances = sorted({i for r in rows for i in r["instances"] if i is not None})
+    replaced = [r for r in rows if r["change_ts"] is not None]
+    if replaced:
+        r0 = min(replaced, key=lambda r: r["change_ts"])
+        why = f"it was replaced by {r0['change_to']} at {fmt_time(r0['change_ts'])} ({r0['change_event']})"
     else:
-        why = f"it was replaced by {row['change_to']} at {fmt_time(row['change_ts'])} ({row['change_event']})"
+        why = "no deployment event declares it"
+    reported = sorted({v for r in rows for v in r["reported"]})
+    label = "" if reported == [version] else f" (reported as {', '.join(reported)})"
+    where = f"in {', '.join(regions)}" if regions else "without a region"
     return finding(
         kind="unexpected_multi_version",
         severity="warning",
-        component=row["component"],
-        region=row["region"],
-        instance_id=instance,
-        versions=[version],
-        start=row["first_ts"],
-        end=row["last_ts"],
-        n_requests=row["n"],
+        component=component,
+        region=None,
+        instance_id=None,
+        versions=[version, *intended_versions],
+        start=min(r["first_ts"] for r in rows),
+        end=max(r["last_ts"] for r in rows),
+        n_requests=n,
         share=share,
-        examples=row["examples"],
+        examples=[e for r in rows for e in (r["examples"] or [])],
         explanation=(
-            f"{version} answered {row['n']} requests ({share:.1%} of "
-            f"{scope_text(row['component'], row['region'], instance)} in those hours) although "
-            f"{why}: more versions serve than the intended state allows."
+            f"{component} traffic was answered by {version}{label} {where} besides the intended "
+            f"{', '.join(intended_versions) or 'versions'}: {n} requests ({share:.1%} of {component} "
+            f"in those {ctx.bucket}s), although {why}."
         ),
         evidence={
-            "replaced_by": row["change_to"],
-            "replaced_at": row["change_ts"],
-            "change_event": row["change_event"],
-            "scope_requests": row["scope_total"],
-            "reported_versions": row["reported"],
-            "instances": row["instances"],
+            "unexpected_version": version,
+            "intended_versions_serving": intended_versions,
+            "regions": regions,
+            "instances": instances,
+            "reported_versions": reported,
+            "requests_in_affected_scopes": total,
+            "replaced_at": [r["change_ts"] for r in replaced][:1],
         },
         n_examples=th.n_examples,
     )

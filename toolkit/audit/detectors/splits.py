@@ -7,9 +7,12 @@ A *split* is a rollout or an experiment opened by ``rollout_start`` /
 ``max_experiment_age``. The intended-state pieces are cut at the deadline,
 so the requests served after it are counted exactly.
 
-* ``stuck_rollout`` / ``abandoned_experiment``: after the deadline at least
-  two of the split's versions still serve (each with at least ``min_share``
-  of the split's traffic and ``min_count`` requests).
+* ``stuck_rollout`` / ``abandoned_experiment``: after the deadline the
+  split's target still serves next to at least one other version (each with
+  at least ``min_share`` of the scope's traffic and ``min_count`` requests);
+  the finding lists every version serving there, as resolved from the
+  artifact digests (a base version loaded under a wrong label shows as the
+  version it really is).
 * ``designed_multi_version``: every split that served traffic in the window,
   at info severity when it passes the four tests of DESIGN.md section 3
   (declared, observable, time-bound, owned), at warning when one fails.
@@ -84,11 +87,10 @@ def _overdue(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> li
         return []
     by_version: dict[str, int] = {}
     for r in late:
-        if r["in_intent"]:
-            by_version[r["resolved_version"]] = by_version.get(r["resolved_version"], 0) + r["n"]
+        by_version[r["resolved_version"]] = by_version.get(r["resolved_version"], 0) + r["n"]
     serving = {v: n for v, n in by_version.items() if n >= th.min_count and n / total >= th.min_share}
-    if len(serving) < 2:
-        return []
+    if sp["target_version"] not in serving or len(serving) < 2:
+        return []  # the split is not in place any more (completed or reverted in practice)
     kind = "abandoned_experiment" if sp["kind"] == "experiment" else "stuck_rollout"
     target = sp["target_version"]
     target_rows = [r for r in late if r["resolved_version"] == target]
@@ -96,7 +98,8 @@ def _overdue(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> li
     component = single(components)
     region = sp["scope"] if sp["scope"] != "all" else single(x for r in late for x in r["regions"])
     instance = single(x for r in target_rows for x in r["instances"])
-    start = min(r["first_ts"] for r in late)
+    first_seen = min(r["first_ts"] for r in late)
+    start = sp["deadline"] if ctx.window_start <= sp["deadline"] <= first_seen else first_seen
     end = max(r["last_ts"] for r in late)
     n_target = by_version.get(target, 0)
     shares = {v: round(n / total, 4) for v, n in sorted(serving.items())}
@@ -118,7 +121,7 @@ def _overdue(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> li
             component=component,
             region=region,
             instance_id=instance,
-            versions=[v for v in _versions_in_order(sp) if v in serving] + sorted(set(serving) - set(_versions_in_order(sp))),
+            versions=sorted(serving),
             start=start,
             end=end,
             n_requests=total,
