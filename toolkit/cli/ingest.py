@@ -57,6 +57,8 @@ def run_ingest(args: argparse.Namespace) -> int:
         )
     print(text)
     if not report.ok:
+        for failed in report.failed:  # also on stderr, so scripts and cron mails see what to fix
+            print(f"vdrift: error: {failed.message}", file=sys.stderr)
         return 2
     if args.fail_on_quarantine and report.quarantined:
         return 5

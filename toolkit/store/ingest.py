@@ -222,6 +222,13 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: Appended to every scan of a source: it references the whole row, so each scan reads and
+#: validates every column. DuckDB's CSV reader only checks the columns a query projects, so a
+#: scan of some columns would skip (and reject) a different set of malformed lines than the scan
+#: of all columns that fills quarantine.raw, shifting row numbers; and DuckDB 1.5 can hit an
+#: internal error ("Attempted to access index ... within vector") on such partial scans.
+WHOLE_ROW = "WHERE src IS NOT NULL"
+
 #: characters DuckDB treats as glob syntax even in a bound file-name parameter
 _DUCKDB_GLOB = frozenset("*?[]{}")
 
@@ -335,6 +342,13 @@ def ingest(
                 path=_printable(path), kind=kind, status="failed",
                 message=f"{_printable(path)}: cannot read the file: {exc.strerror or exc}; nothing was ingested from it",
             ))
+        except (duckdb.FatalException, duckdb.InternalException) as exc:  # the connection is now unusable
+            done = sum(r.status == "ingested" for r in results)
+            raise StoreError(
+                f"{_printable(path)}: DuckDB hit an internal error and closed the store ({_first_line(exc)}); "
+                f"nothing from this file was stored (its transaction never committed); {done} file(s) before it "
+                "in this run were stored. Reopen the store to continue, and please report this with the file"
+            ) from None
         except duckdb.Error as exc:  # rolled back by _ingest_file: the store is unchanged for this file
             results.append(IngestResult(
                 path=_printable(path), kind=kind, status="failed",
@@ -432,11 +446,11 @@ def _ingest_one(
         f"CREATE OR REPLACE TEMP TABLE _vd_stage AS\n"
         f"SELECT _row, {', '.join(quote_ident(n) for n, _ in plan.exprs)}, {reason_sql} AS _reason\n"
         f"FROM (SELECT {row_expr} AS _row,\n  {select_sql},\n  {', '.join(f'{e} AS {quote_ident(n)}' for n, e in plan.raw_refs)}\n"
-        f"  FROM {source} AS src) AS typed"
+        f"  FROM {source} AS src {WHOLE_ROW}) AS typed"
     ) if plan.raw_refs else (
         f"CREATE OR REPLACE TEMP TABLE _vd_stage AS\n"
         f"SELECT _row, {', '.join(quote_ident(n) for n, _ in plan.exprs)}, {reason_sql} AS _reason\n"
-        f"FROM (SELECT {row_expr} AS _row,\n  {select_sql}\n  FROM {source} AS src) AS typed"
+        f"FROM (SELECT {row_expr} AS _row,\n  {select_sql}\n  FROM {source} AS src {WHOLE_ROW}) AS typed"
     )
     con.execute("BEGIN TRANSACTION")
     try:
@@ -591,7 +605,9 @@ def _plan_columns(
                 continue
             if required:
                 raise InputError(_missing_column_message(path, kind, cname, list(src_types)))
-            continue  # optional and absent: NULL by the table default
+            # optional and absent: NULL, staged explicitly because duplicate keys use it (deployments' version)
+            plan.exprs.append((cname, f"CAST(NULL AS {ctype})"))
+            continue
         used_sources.add(actual)
         ref = f"src.{quote_ident(actual)}"
         styp = src_types[actual].upper()
@@ -707,7 +723,7 @@ def _infer_types(
         for name in text_cols:
             v = f"NULLIF(trim(src.{quote_ident(name)}), '')"
             aggs.append(f"count({v}) > 0 AND count({v}) = count(TRY_CAST({v} AS DOUBLE))")
-        row = con.execute(f"SELECT {', '.join(aggs)} FROM {source} AS src", src_params).fetchone()
+        row = con.execute(f"SELECT {', '.join(aggs)} FROM {source} AS src {WHOLE_ROW}", src_params).fetchone()
         for name, numeric in zip(text_cols, row):
             out[name] = "DOUBLE" if numeric else "VARCHAR"
     return out
