@@ -18,7 +18,7 @@ from .consistency import consistency_frame
 from .detectors import Context, run_detectors
 from .results import BUCKETS, FINDING_SCHEMA, AuditResult, AuditThresholds, Bucket, severity_rank
 
-_EPSILON = dt.timedelta(microseconds=1)
+_SECOND = dt.timedelta(seconds=1)
 
 
 def audit(
@@ -88,8 +88,9 @@ def _resolve_window(store: Store, start: Any, end: Any, window: Any) -> Window:
             f"store {store.path!r} holds no predictions: ingest some with "
             "`vdrift ingest predictions FILE --db FILE` before auditing"
         )
-    w_start = parse_time(start, what="--from") if start is not None else span[0]
-    w_end = parse_time(end, what="--to") if end is not None else span[1] + _EPSILON
+    # defaults: whole seconds around the data, the end just after the last prediction
+    w_start = parse_time(start, what="--from") if start is not None else span[0].replace(microsecond=0)
+    w_end = parse_time(end, what="--to") if end is not None else span[1].replace(microsecond=0) + _SECOND
     return Window(w_start, w_end)
 
 
