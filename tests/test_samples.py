@@ -292,11 +292,19 @@ def test_prediction_divergence_matches_retries_in_the_logs(sims):
     diverging = pairs.filter((pl.col("artifact_hash") != pl.col("artifact_hash_2")) & (pl.col("prediction") != pl.col("prediction_2")))
     assert diverging.height > 0
     planted = [q for q in sim.ground_truth.problems if q.kind == "prediction_divergence"]
-    assert sum(int(q.note.split()[0]) for q in planted) == diverging.height
+    assert sum(q.evidence["diverging"] for q in planted) == diverging.height
+    crossing = pairs.filter(pl.col("artifact_hash") != pl.col("artifact_hash_2"))
+    assert sum(q.evidence["pairs"] for q in planted) <= crossing.height
     assert {q.region for q in planted} == set(diverging["region"].unique())
     for q in planted:
-        rows = diverging.filter(pl.col("region") == q.region)
-        assert rows["ts"].min() >= ts_value(q.start)
+        a, b = (HASH[v] for v in q.versions)
+        rows = diverging.filter(
+            (pl.col("region") == q.region)
+            & (((pl.col("artifact_hash") == a) & (pl.col("artifact_hash_2") == b))
+               | ((pl.col("artifact_hash") == b) & (pl.col("artifact_hash_2") == a)))
+        )
+        assert rows.height == q.evidence["diverging"] > 0
+        assert rows["ts"].min() >= ts_value(q.start) and rows["ts_2"].max() < ts_value(q.end)
 
 
 # -- ground truth numbers ----------------------------------------------------------

@@ -45,6 +45,12 @@ class Problem:
         The scenario that planted it.
     note
         One plain-language sentence.
+    evidence
+        Counts behind a problem found in the logs themselves (for
+        prediction_divergence: ``pairs`` of exact retries answered by the
+        two versions, how many of them got ``diverging`` predictions, and
+        the replay ``disagreement_rate``: the share of the region's online
+        inputs in the time range on which the two versions disagree).
     """
 
     kind: str
@@ -57,6 +63,7 @@ class Problem:
     end: dt.datetime
     scenario: str
     note: str
+    evidence: Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in PROBLEM_KINDS:
@@ -84,6 +91,7 @@ class Problem:
             "end": iso(self.end),
             "scenario": self.scenario,
             "note": self.note,
+            "evidence": None if self.evidence is None else dict(self.evidence),
         }
 
 
@@ -223,6 +231,7 @@ class GroundTruth:
             "kind": pl.String, "component": pl.String, "region": pl.String, "instance_id": pl.String,
             "versions": pl.List(pl.String), "reported_version": pl.String, "start": pl.Datetime("ms"),
             "end": pl.Datetime("ms"), "scenario": pl.String, "note": pl.String,
+            "evidence": pl.Struct({"pairs": pl.Int64, "diverging": pl.Int64, "disagreement_rate": pl.Float64}),
         }
         rows = [{**p.to_dict(), "start": p.start, "end": p.end} for p in self.problems]
         return pl.DataFrame(rows, schema=schema)

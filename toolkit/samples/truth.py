@@ -178,13 +178,13 @@ def planted_problems(scenarios: tuple[str, ...]) -> list[Problem]:
 def _cause(region: int, pair: tuple[int, int], scenarios: tuple[str, ...]) -> str:
     """The scenario whose plant lets two versions answer the same inputs."""
     versions = set(pair)
-    if S.V20 in versions and "rollback" in scenarios:
-        return "rollback"
-    if S.V14 in versions and "config_mismatch" in scenarios:
-        return "config_mismatch"
     if S.V16 in versions and region == S.EXPERIMENT_REGION and "experiment" in scenarios:
         return "experiment"
-    return "canary"
+    if S.V16 in versions and region == S.CANARY_REGION and "canary" in scenarios:
+        return "canary"
+    if S.V20 in versions and "rollback" in scenarios:
+        return "rollback"
+    return "config_mismatch"
 
 
 def divergence_problems(pop: Population, routing: Routing, approved: np.ndarray,
@@ -208,11 +208,14 @@ def divergence_problems(pop: Population, routing: Routing, approved: np.ndarray,
         t1 = float(pop.t[retry[sel]].max())
         start = S.DATA_START + dt.timedelta(milliseconds=round(t0 * 1000))
         last = S.DATA_START + dt.timedelta(milliseconds=round(t1 * 1000) + 1)
+        scope = (pop.component == S.ONLINE) & (pop.region == region) & (pop.t >= t0) & (pop.t <= t1)
         out.append(Problem(
             "prediction_divergence", "online", S.REGIONS[region], None,
             (S.VERSION_NAMES[a], S.VERSION_NAMES[b]), None, start, last,
             _cause(region, (a, b), scenarios),
             f"{int(sel.sum())} of {int(pairs)} exact retries (same entity and inputs) answered by "
             f"{S.VERSION_NAMES[a]} and {S.VERSION_NAMES[b]} got different predictions",
+            evidence={"pairs": int(pairs), "diverging": int(sel.sum()),
+                      "disagreement_rate": float((approved[scope, a] != approved[scope, b]).mean())},
         ))
     return out
