@@ -24,8 +24,8 @@ from ..timeutil import Window, last_full_week, parse_time, parse_window
 ReportKind = Literal["incident", "weekly"]
 KINDS: tuple[str, ...] = get_args(ReportKind)
 
-Method = Literal["regression", "matched", "standardize"]
-METHODS: tuple[str, ...] = get_args(Method)
+Method = Literal["regression", "matched", "standardization"]
+METHODS: tuple[str, ...] = get_args(Method)  # the attribution's method names
 
 Bucket = Literal["hour", "day"]
 BUCKETS: tuple[str, ...] = get_args(Bucket)
@@ -48,11 +48,11 @@ class ParamSpec:
 #: declare the same names; ``tests/test_report_params.py`` checks they agree).
 SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("store_path", "str", "vdrift.duckdb", "DuckDB store written by `vdrift ingest`"),
-    ParamSpec("metric", "str", "", "metric to explain (see `known_metrics`)"),
+    ParamSpec("metric", "str", "mean:score", "metric spec: rate:<column>=<value>, mean:<column> or accuracy"),
     ParamSpec("baseline", "str", "", "baseline window FROM..TO (half-open, UTC)", ("incident",)),
     ParamSpec("comparison", "str", "", "comparison window FROM..TO (half-open, UTC)", ("incident",)),
     ParamSpec("week", "str", "", "first day of the reported week (YYYY-MM-DD); empty = last full ISO week", ("weekly",)),
-    ParamSpec("filters", "dict", {}, "column -> value (or list of values) restricting the requests"),
+    ParamSpec("filters", "dict", {}, "column -> value restricting the requests, e.g. {region: eu}"),
     ParamSpec("covariates", "list", [], "covariate columns for attribution; empty = all declared"),
     ParamSpec("methods", "list", list(METHODS), "attribution methods to compare"),
     ParamSpec("bucket", "str", "", "time bucket of census and trends: hour or day; empty = automatic"),
@@ -203,12 +203,9 @@ def coerce(spec: ParamSpec, value: Any) -> Any:
         raise InputError(f"parameter {name} must be a mapping, e.g. {name}='{{region: eu}}'")
     out: dict[str, Any] = {}
     for k, v in value.items():
-        if isinstance(v, (list, tuple)):
-            out[str(k)] = [_as_text(x) for x in v]
-        elif isinstance(v, dict):
-            raise InputError(f"parameter {name}: the value of {k!r} must be a value or a list of values")
-        else:
-            out[str(k)] = _as_text(v) if not isinstance(v, (int, float, bool)) else v
+        if isinstance(v, (list, tuple, dict)) or v is None:
+            raise InputError(f"parameter {name}: the value of {k!r} must be one value, e.g. {name}='{{region: eu}}'")
+        out[str(k)] = _as_text(v)
     return out
 
 
@@ -260,13 +257,28 @@ def confined(out_dir: Path, name: str, *, what: str) -> Path:
 
 
 # -- metrics and store ---------------------------------------------------------
-def known_metrics(store_path: Path) -> list[str]:
-    """Metric names the attribution layer can compute on this store."""
+def check_against_store(store_path: Path, metric: str, filters: dict[str, Any], covariates: list[str]) -> None:
+    """Check that the store has the columns the metric, filters and covariates read."""
+    from ..attribution.metrics import VIEW, parse_metric
+    from ..sqlutil import table_columns
     from ..store import Store
-    from .data import metric_names
 
+    m = parse_metric(metric)
     with Store(store_path, read_only=True) as store:
-        return metric_names(store)
+        m.check(store.con)
+        cols = table_columns(store.con, VIEW)
+        n = store.con.execute("SELECT count(*) FROM predictions").fetchone()[0]
+    if n == 0:
+        raise InputError(
+            f"store {str(store_path)!r} has no predictions: ingest some first "
+            f"(`vdrift ingest predictions FILE --db {store_path}`)"
+        )
+    for what, names in (("filter column", list(filters)), ("covariate", covariates)):
+        for name in names:
+            if name not in cols:
+                raise InputError(
+                    f"unknown {what} {name!r}: the predictions have {', '.join(sorted(cols))}"
+                )
 
 
 def _check_store(path: Path) -> None:
@@ -362,14 +374,14 @@ def validate(
         raise InputError(f"n_boot={values['n_boot']} is out of range: use 0..10000 (0 = no intervals)")
 
     if not values["metric"]:
-        raise InputError(f"no metric given: pass --param metric=NAME ({_metric_hint(store_path, check_store)})")
+        raise InputError(
+            "no metric given: pass --param metric=SPEC, e.g. rate:prediction=approved, mean:score or accuracy"
+        )
+    from ..attribution.metrics import parse_metric
+
+    values["metric"] = parse_metric(values["metric"]).spec
     if check_store:
-        metrics = known_metrics(store_path)
-        if values["metric"] not in metrics:
-            raise InputError(
-                f"unknown metric {values['metric']!r} for store {str(store_path)!r}: "
-                f"use one of {', '.join(metrics) or '(none: the store has no predictions)'}"
-            )
+        check_against_store(store_path, values["metric"], values["filters"], values["covariates"])
 
     slug = check_slug(values["slug"] or kind)
     values["slug"] = slug
@@ -407,15 +419,6 @@ def _copy(value: Any) -> Any:
     if isinstance(value, dict):
         return dict(value)
     return value
-
-
-def _metric_hint(store_path: Path, check_store: bool) -> str:
-    if not check_store:
-        return "see toolkit.report.params.known_metrics"
-    try:
-        return "one of " + ", ".join(known_metrics(store_path))
-    except Exception:  # the hint must never hide the real error
-        return "see toolkit.report.params.known_metrics"
 
 
 def _default_title(kind: str, metric: str, baseline: Window, comparison: Window) -> str:

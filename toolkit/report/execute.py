@@ -1,0 +1,178 @@
+"""Run a report notebook with papermill, in the kernel of this environment.
+
+Two pitfalls are handled here (DESIGN.md section 6): the execution timeout is
+always set, and the kernel is the ``python3`` of *this* environment (a
+kernelspec found first on ``JUPYTER_PATH`` or in the user's data folder may
+point to another Python, so it is checked and, if needed, a ``vdrift``
+kernelspec pointing to :data:`sys.executable` is installed into
+``sys.prefix``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, NotApplicable, StoreError, VdriftError
+
+#: Name of the kernelspec installed when ``python3`` is not this environment's.
+KERNEL_NAME = "vdrift"
+_PY_ALIASES = {"python", f"python{sys.version_info[0]}", "python%i.%i" % sys.version_info[:2]}
+
+
+class ReportExecutionError(VdriftError):
+    """A notebook cell failed; the executed notebook is kept for debugging."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class CellFailure:
+    """Where and why a notebook failed."""
+
+    cell_index: int
+    first_line: str
+    tags: tuple[str, ...]
+    ename: str
+    evalue: str
+    notebook: Path
+
+    def message(self) -> str:
+        where = f"cell {self.cell_index}"
+        if self.tags:
+            where += f" [tags: {', '.join(self.tags)}]"
+        where += f" (first line: {self.first_line!r})"
+        return (
+            f"the report notebook failed in {where}: {self.ename}: {self.evalue}\n"
+            f"The executed notebook is kept for debugging: {self.notebook}"
+        )
+
+
+def _points_here(argv0: str) -> bool:
+    if argv0 in _PY_ALIASES:
+        return True  # jupyter_client replaces these with sys.executable
+    try:
+        return Path(argv0).resolve() == Path(sys.executable).resolve()
+    except OSError:
+        return False
+
+
+def ensure_kernel() -> str:
+    """Name of a kernelspec that runs :data:`sys.executable`, installing one if needed.
+
+    Returns
+    -------
+    str
+        ``"python3"`` when that kernelspec already runs this interpreter,
+        else ``"vdrift"`` (installed under ``sys.prefix`` on first use).
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    ksm = KernelSpecManager()
+    for name in ("python3", KERNEL_NAME):
+        try:
+            spec = ksm.get_kernel_spec(name)
+        except NoSuchKernel:
+            continue
+        if spec.argv and _points_here(spec.argv[0]) and spec.language == "python":
+            return name
+    from ipykernel.kernelspec import install
+
+    install(kernel_name=KERNEL_NAME, display_name=f"Python 3 (vdrift, {sys.prefix})", prefix=sys.prefix)
+    return KERNEL_NAME
+
+
+def run_notebook(
+    template: Path,
+    output: Path,
+    parameters: dict[str, Any],
+    *,
+    timeout: float = 600,
+    cwd: Path | None = None,
+) -> Path:
+    """Execute ``template`` into ``output`` with papermill.
+
+    Parameters
+    ----------
+    template
+        The notebook with a cell tagged ``parameters``.
+    output
+        Where the executed notebook is written (also on failure).
+    parameters
+        Values injected after the ``parameters`` cell.
+    timeout
+        Seconds one cell may run before it is interrupted.
+    cwd
+        Working folder of the kernel.
+
+    Raises
+    ------
+    ReportExecutionError, InputError, StoreError, NotApplicable
+        When a cell fails: the message names the cell (index, tags, first
+        line) and the path of the kept notebook. A toolkit error raised in the
+        notebook keeps its class (and so its CLI exit code).
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    if timeout is None or not (float(timeout) > 0):
+        raise InputError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    kernel = ensure_kernel()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    env_backup = os.environ.get("PYDEVD_DISABLE_FILE_VALIDATION")
+    os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # quiets a debugger warning on stderr
+    try:
+        pm.execute_notebook(
+            str(template),
+            str(output),
+            parameters=parameters,
+            kernel_name=kernel,
+            execution_timeout=float(timeout),
+            progress_bar=False,
+            log_output=False,
+            cwd=str(cwd) if cwd else None,
+        )
+    except PapermillExecutionError as exc:
+        failure = describe_failure(output, exc)
+        raise _error_class(exc.ename)(failure.message()) from None
+    finally:
+        if env_backup is None:
+            os.environ.pop("PYDEVD_DISABLE_FILE_VALIDATION", None)
+        else:
+            os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = env_backup
+    return output
+
+
+def _error_class(ename: str) -> type[VdriftError]:
+    return {
+        "InputError": InputError,
+        "StoreError": StoreError,
+        "NotApplicable": NotApplicable,
+    }.get(ename, ReportExecutionError)
+
+
+def describe_failure(notebook: Path, exc: Any) -> CellFailure:
+    """Locate the failing cell of an executed notebook."""
+    import nbformat
+
+    index, tags, first = int(exc.cell_index), (), ""
+    try:
+        nb = nbformat.read(str(notebook), as_version=4)
+        cell = nb.cells[index]
+        tags = tuple(cell.get("metadata", {}).get("tags", []))
+        source = cell.get("source", "")
+    except (OSError, IndexError, ValueError):
+        source = exc.source or ""
+    lines = [ln for ln in str(source).splitlines() if ln.strip()]
+    first = lines[0].strip() if lines else ""
+    return CellFailure(
+        cell_index=index,
+        first_line=first[:120],
+        tags=tags,
+        ename=str(exc.ename),
+        evalue=str(exc.evalue).strip().splitlines()[0][:500] if str(exc.evalue).strip() else "",
+        notebook=notebook,
+    )

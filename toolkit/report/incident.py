@@ -1,0 +1,200 @@
+"""The incident report: everything the incident notebook displays, computed once.
+
+:meth:`IncidentReport.build` runs the attribution and the audit over the
+store and collects the report-only series; each other method returns one
+displayable section. The notebook only calls these methods.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..attribution.metrics import Metric, parse_metric
+from ..store import Store
+from ..timeutil import Window, parse_window
+from . import data, sections
+from .figures import Figure
+from .params import METHODS
+from .tables import Html, concat, paragraph
+
+
+def _folder(output_dir: str | None) -> Path | None:
+    return Path(output_dir) if output_dir else None
+
+
+@dataclass(frozen=True)
+class IncidentReport:
+    """Results behind one incident report.
+
+    Attributes
+    ----------
+    attribution
+        :class:`toolkit.attribution.results.AttributionResult` of the two windows.
+    audit
+        :class:`toolkit.audit.results.AuditResult` over both windows.
+    series
+        Metric by resolved version and time bucket (aggregated in DuckDB).
+    mix
+        Requests, share and metric per version in each window.
+    deployments
+        Deployment events inside the two windows.
+    provenance
+        ``files`` (ingest_log) and ``counts`` frames.
+    """
+
+    title: str
+    metric: Metric
+    baseline: Window
+    comparison: Window
+    methods: tuple[str, ...]
+    bucket: str
+    output_dir: Path | None
+    parameters: dict[str, Any]
+    run_at: str
+    attribution: Any
+    audit: Any
+    series: pl.DataFrame
+    mix: pl.DataFrame
+    deployments: pl.DataFrame
+    provenance: dict[str, pl.DataFrame] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if self.comparison.end <= self.baseline.start:
+            raise ValueError("the comparison window must not end before the baseline starts")
+        if not self.methods or any(m not in METHODS for m in self.methods):
+            raise ValueError(f"methods must be a non-empty subset of {METHODS}")
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        store_path: str,
+        metric: str,
+        baseline: str,
+        comparison: str,
+        filters: dict | None = None,
+        covariates: list[str] | None = None,
+        methods: list[str] | None = None,
+        bucket: str = "",
+        n_boot: int = 200,
+        seed: int = 0,
+        title: str = "",
+        output_dir: str = "",
+        run_at: str = "",
+        parameters: dict[str, Any] | None = None,
+    ) -> "IncidentReport":
+        """Run the analyses for the incident notebook.
+
+        Parameters are those of the notebook's ``parameters`` cell (see
+        :data:`toolkit.report.params.SPECS`).
+        """
+        from ..attribution import attribute
+        from ..audit import audit
+
+        m = parse_metric(metric)
+        base = parse_window(baseline, what="baseline window")
+        comp = parse_window(comparison, what="comparison window")
+        start, end = min(base.start, comp.start), max(base.end, comp.end)
+        bkt = bucket or data.auto_bucket(start, end)
+        methods = list(methods or METHODS)
+        where = dict(filters or {}) or None
+        with Store(store_path, read_only=True) as store:
+            attr = attribute(
+                store, m, base, comp,
+                covariates=list(covariates) if covariates else None,
+                where=where, method="all" if len(methods) > 1 else methods[0],
+                n_boot=n_boot, seed=seed,
+            )
+            aud = audit(store, start=start, end=end, bucket=bkt)
+            series = data.metric_by_version(store.con, m, base, comp, where=where, bucket=bkt)
+            mix = data.period_by_version(store.con, m, base, comp, where=where)
+            deps = data.deployments_between(store.con, start, end)
+            prov = data.provenance(store.con)
+        return cls(
+            title=title or f"Incident report: {m.spec}",
+            metric=m, baseline=base, comparison=comp, methods=tuple(methods), bucket=bkt,
+            output_dir=_folder(output_dir), parameters=dict(parameters or {}),
+            run_at=run_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds"),
+            attribution=attr, audit=aud, series=series, mix=mix, deployments=deps, provenance=prov,
+        )
+
+    # -- sections -------------------------------------------------------------------
+    def header(self) -> Html:
+        a = self.attribution
+        return sections.title_block(self.title, [
+            f"Metric: {a.metric_label} [{a.metric}]",
+            f"Baseline window {self.baseline} ({a.rows[0]:,} requests); comparison window {self.comparison} "
+            f"({a.rows[1]:,} requests); times in UTC, windows half-open.",
+            f"Generated {self.run_at} UTC. Data drift = change of the inputs; version drift = change of which "
+            "model versions served them; residual = the same versions behaving differently.",
+        ])
+
+    @property
+    def headline(self) -> str:
+        return sections.split_headline(self.attribution, methods=list(self.methods))
+
+    def headline_block(self) -> Html:
+        return sections.headline_block(self.attribution, methods=list(self.methods))
+
+    def waterfall(self) -> Figure:
+        return sections.waterfall_figure(self.attribution, self.output_dir, methods=list(self.methods))
+
+    def methods_table(self) -> Html:
+        return sections.methods_table(self.attribution, methods=list(self.methods))
+
+    def notes(self) -> Html:
+        return sections.notes_block(self.attribution)
+
+    def census(self) -> Figure:
+        return sections.census_figure(self.audit.census, self.deployments, self.output_dir)
+
+    def version_mix(self) -> Figure:
+        from .charts import versions_share
+        from .figures import figure
+
+        return figure(versions_share(self.mix), "version-mix", folder=self.output_dir)
+
+    def census_table(self) -> Html:
+        return sections.census_table(self.audit.census)
+
+    def findings(self) -> Html:
+        f = self.audit.findings
+        score = self.audit.overall_score
+        lead = paragraph(
+            f"{f.height} finding(s) over {self.baseline.start:%Y-%m-%d %H:%M}..{self.comparison.end:%Y-%m-%d %H:%M}; "
+            + ("consistency score n/a (no deployment history governs these requests)." if score is None
+               else f"consistency score {100 * score:.1f}% of governed requests served as intended."),
+            cls="vdrift-note",
+        )
+        return concat(lead, sections.findings_table(f))
+
+    def metric_by_version(self) -> Figure:
+        return sections.metric_figure(self.series, self.output_dir, unit="%" if self.metric.is_rate else "")
+
+    def feature_drift(self) -> Figure | Html:
+        return sections.feature_drift_figure(self.attribution.feature_drift, self.output_dir)
+
+    def feature_drift_table(self) -> Html:
+        return sections.feature_drift_table(self.attribution.feature_drift)
+
+    def balance(self) -> Figure | Html:
+        return sections.balance_figure(self.attribution.balance, self.output_dir)
+
+    def overlap(self) -> Figure | Html:
+        return sections.overlap_figure(self.attribution.diagnostics.details, self.output_dir)
+
+    def support_table(self) -> Html:
+        return sections.support_table(self.attribution.diagnostics.details)
+
+    def provenance_block(self) -> Html:
+        return sections.provenance_block(self.provenance, self.parameters, run_at=self.run_at)
+
+    def finish(self) -> Html:
+        """Write ``summary.json`` (headline for the index) into the run folder."""
+        return sections.write_summary(self.output_dir, title=self.title, headline=self.headline,
+                                      extra={"attribution": self.attribution.to_dict()})

@@ -1,0 +1,291 @@
+"""Report sections shared by the incident and weekly reports.
+
+Each function turns a result object (attribution, audit) or a small frame
+into something a notebook cell displays: a :class:`~toolkit.report.figures.Figure`
+(inline SVG, also written under ``figures/``) or escaped
+:class:`~toolkit.report.tables.Html`. No analysis happens here beyond
+reshaping aggregated results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+
+import polars as pl
+
+from .. import __version__
+from . import charts
+from .figures import Figure, figure
+from .tables import Html, bullets, concat, esc, heading, paragraph, table
+
+_COMPONENT_LABEL = {"data_drift": "data", "version_drift": "version", "residual": "residual"}
+_METHOD_LABEL = {
+    "regression": "regression (plug-in)",
+    "matched": "matched cohort (CEM)",
+    "standardization": "standardization (Das Gupta)",
+}
+
+
+def fmt_level(value: float, *, scale: float, unit: str) -> str:
+    """A metric level in display units (``85.00%`` for rates)."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value * scale:.2f}%" if unit == "pt" else f"{value * scale:.4g}"
+
+
+def fmt_effect(value: float | None, *, scale: float, unit: str) -> str:
+    """A signed effect in display units (``-5.40 pt``)."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value * scale:+.2f} {unit}".rstrip()
+
+
+def fmt_interval(lo: float | None, hi: float | None, *, scale: float, unit: str) -> str:
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return "no interval"
+    return f"[{lo * scale:+.2f}, {hi * scale:+.2f}]"
+
+
+def split_headline(attr, *, methods: list[str] | None = None) -> str:
+    """One sentence: the observed shift and its split with intervals (primary method)."""
+    method = next((m for m in attr.methods if not methods or m in methods), attr.primary)
+    s, u = attr.scale, attr.unit
+    base, comp = attr.observed
+    direction = "rose" if comp > base else "fell" if comp < base else "did not move"
+    parts = []
+    for c in ("data_drift", "version_drift", "residual"):
+        est, lo, hi = attr.component(method, c)
+        parts.append(f"{_COMPONENT_LABEL[c]} drift {fmt_effect(est, scale=s, unit=u)} {fmt_interval(lo, hi, scale=s, unit=u)}"
+                     if c != "residual" else
+                     f"residual {fmt_effect(est, scale=s, unit=u)} {fmt_interval(lo, hi, scale=s, unit=u)}")
+    return (
+        f"{attr.metric_label.capitalize()} {direction} from {fmt_level(base, scale=s, unit=u)} to "
+        f"{fmt_level(comp, scale=s, unit=u)} ({fmt_effect(attr.total, scale=s, unit=u)}): "
+        + "; ".join(parts)
+        + f" ({_METHOD_LABEL.get(method, method)}, {int(attr.level * 100)}% intervals)."
+    )
+
+
+def headline_block(attr, *, methods: list[str] | None = None) -> Html:
+    """The headline box: the split sentence and the attribution's own reading."""
+    return Html(
+        f'<div class="vdrift-headline"><p><b>{esc(split_headline(attr, methods=methods))}</b></p>'
+        f"<p>{esc(attr.diagnostics.headline)}</p></div>"
+    )
+
+
+def waterfall_figure(attr, folder: Path | None, *, name: str = "waterfall-split", methods: list[str] | None = None,
+                     title: str = "") -> Figure:
+    """Baseline -> data drift -> version drift -> residual -> comparison (primary method, intervals)."""
+    method = next((m for m in attr.methods if not methods or m in methods), attr.primary)
+    s = attr.scale
+    sub = (
+        attr.to_frame().filter((pl.col("method") == method) & pl.col("component").is_in(list(_COMPONENT_LABEL)))
+        .with_columns(
+            pl.col("component").replace(_COMPONENT_LABEL),
+            pl.col("estimate") * s, pl.col("ci_low") * s, pl.col("ci_high") * s,
+        )
+        .with_columns(pl.col("ci_low").fill_nan(None), pl.col("ci_high").fill_nan(None))
+    )
+    chart = charts.waterfall(
+        sub, baseline=attr.observed[0] * s, comparison=attr.observed[1] * s,
+        unit="%" if attr.unit == "pt" else attr.unit,
+        title=title or f"{attr.metric_label}: where the shift comes from ({_METHOD_LABEL.get(method, method)})",
+    )
+    return figure(chart, name, folder=folder, title="")
+
+
+def methods_table(attr, *, methods: list[str] | None = None) -> Html:
+    """Method x component table with intervals, plus the observed shift."""
+    s, u = attr.scale, attr.unit
+    rows = []
+    for m in attr.methods:
+        if methods and m not in methods:
+            continue
+        row = {"method": _METHOD_LABEL.get(m, m)}
+        for c in ("data_drift", "version_drift", "residual"):
+            est, lo, hi = attr.component(m, c)
+            row[c] = f"{fmt_effect(est, scale=s, unit=u)} {fmt_interval(lo, hi, scale=s, unit=u)}"
+        row["total"] = fmt_effect(attr.total, scale=s, unit=u)
+        rows.append(row)
+    frame = pl.DataFrame(rows) if rows else pl.DataFrame()
+    note = paragraph(
+        f"Estimates in {'percentage points' if u == 'pt' else 'metric units'}; brackets are "
+        f"{int(attr.level * 100)}% bootstrap intervals ({attr.n_boot} replicates, seed {attr.seed}). "
+        "The three parts add up to the observed shift for every method.",
+        cls="vdrift-note",
+    )
+    return concat(
+        table(frame, headers={"data_drift": "data drift", "version_drift": "version drift",
+                              "residual": "residual", "total": "observed shift"}),
+        note,
+    )
+
+
+def notes_block(attr) -> Html:
+    """The attribution's diagnostic notes, warnings first."""
+    notes = attr.diagnostics.notes
+    if not notes:
+        return paragraph("No diagnostic warnings.", cls="vdrift-note")
+    items = "".join(
+        f'<li><span class="vdrift-sev-{esc(n.level)}">{esc(n.level)}</span> <b>{esc(n.code)}</b>: {esc(n.message)}</li>'
+        for n in notes
+    )
+    return Html(f"<ul>{items}</ul>")
+
+
+def census_figure(census: pl.DataFrame, deployments: pl.DataFrame | None, folder: Path | None,
+                  *, name: str = "version-census", title: str = "") -> Figure:
+    """Stacked area of the resolved versions over time with deployment rules."""
+    served = census.filter(pl.col("component") != "shadow") if "component" in census.columns else census
+    return figure(charts.census_area(served, deployments, title=title), name, folder=folder)
+
+
+def census_table(census: pl.DataFrame) -> Html:
+    """Requests per component, resolved version, reported version and status."""
+    agg = (
+        census.group_by("component", "resolved_version", "model_version", "version_status")
+        .agg(pl.col("n").sum().alias("requests"))
+        .with_columns((pl.col("requests") / pl.col("requests").sum().over("component")).alias("share_of_component"))
+        .sort("component", "requests", descending=[False, True])
+    )
+    return table(
+        agg,
+        headers={"resolved_version": "resolved version", "model_version": "reported version",
+                 "version_status": "status", "share_of_component": "share of component"},
+        formats={"share_of_component": lambda v: f"{100 * float(v):.1f}%"},
+    )
+
+
+_FINDING_COLUMNS = ("severity", "kind", "component", "region", "instance_id", "versions", "start", "end",
+                    "n_requests", "explanation")
+
+
+def findings_table(findings: pl.DataFrame, *, extra: tuple[str, ...] = ()) -> Html:
+    """The audit findings, most severe first, severity coloured, every string escaped."""
+    cols = [*extra, *_FINDING_COLUMNS] if findings.height else list(_FINDING_COLUMNS)
+    return table(
+        findings,
+        columns=cols,
+        headers={"instance_id": "instance", "n_requests": "requests"},
+        row_class=lambda r: f"vdrift-sev-{r['severity']}",
+        empty="No findings: traffic was served as the deployment history intended.",
+    )
+
+
+def metric_figure(series: pl.DataFrame, folder: Path | None, *, unit: str, name: str = "metric-by-version",
+                  title: str = "") -> Figure:
+    """The metric of each resolved version over time."""
+    return figure(charts.metric_by_version(series, unit=unit, title=title, min_n=5), name, folder=folder)
+
+
+def feature_drift_figure(drift: pl.DataFrame, folder: Path | None, *, name: str = "feature-drift") -> Figure | Html:
+    """PSI of every covariate (all versions pooled)."""
+    pooled = drift.filter(pl.col("group") == "(all versions)") if "group" in drift.columns else drift
+    if pooled.height == 0:
+        return paragraph("No covariates: per-feature drift is not available.", cls="vdrift-note")
+    return figure(charts.feature_drift(pooled, stat="psi"), name, folder=folder)
+
+
+def feature_drift_table(drift: pl.DataFrame) -> Html:
+    pooled = drift.filter(pl.col("group") == "(all versions)") if "group" in drift.columns else drift
+    cols = [c for c in ("feature", "kind", "n_baseline", "n_comparison", "psi", "js_divergence", "ks", "chi2_pvalue",
+                        "wasserstein") if c in pooled.columns]
+    return table(pooled.sort("psi", descending=True, nulls_last=True) if "psi" in pooled.columns else pooled,
+                 columns=cols, empty="No covariates.")
+
+
+def balance_figure(balance: pl.DataFrame, folder: Path | None, *, name: str = "covariate-balance") -> Figure | Html:
+    """|SMD| between the windows before and after matching (top 25 by imbalance)."""
+    if balance.height == 0:
+        return paragraph("No balance table (matching was not run or there are no covariates).", cls="vdrift-note")
+    df = balance.with_columns(
+        pl.when(pl.col("level").is_null()).then(pl.col("covariate"))
+        .otherwise(pl.col("covariate") + "=" + pl.col("level")).alias("covariate")
+    ).filter(pl.col("smd").is_finite())
+    top = (
+        df.filter(pl.col("stage") == "before").with_columns(pl.col("smd").abs().alias("a"))
+        .sort("a", descending=True).head(25)["covariate"].to_list()
+    )
+    df = df.filter(pl.col("covariate").is_in(top))
+    if df.height == 0:
+        return paragraph("Balance statistics are not finite (constant covariates).", cls="vdrift-note")
+    return figure(charts.balance(df.select("covariate", "stage", "smd")), name, folder=folder)
+
+
+def overlap_figure(details: dict, folder: Path | None, *, name: str = "overlap-support") -> Figure | Html:
+    """Share of each window's rows with support in the other window (strata, and stratum x version cells)."""
+    pos = details.get("positivity") or {}
+    strata = pos.get("row_share_in_one_sided_strata")
+    cells = pos.get("row_share_in_one_sided_cells")
+    if not strata or not cells:
+        return paragraph("No positivity diagnostics were returned.", cls="vdrift-note")
+    rows = []
+    for i, period in enumerate(("baseline", "comparison")):
+        rows.append({"period": period, "group": "strata seen in both windows", "supported_share": 1.0 - float(strata[i])})
+        rows.append({"period": period, "group": "stratum x version cells seen in both", "supported_share": 1.0 - float(cells[i])})
+    return figure(charts.overlap(pl.DataFrame(rows)), name, folder=folder)
+
+
+def support_table(details: dict) -> Html:
+    """Positivity and matching figures as a two-column table."""
+    pos = details.get("positivity") or {}
+    mat = details.get("matching") or details.get("matched") or {}
+    items = []
+    for key in ("strata", "strata_only_baseline", "strata_only_comparison", "cells_only_baseline",
+                "cells_only_comparison", "versions_only_baseline", "versions_only_comparison"):
+        if key in pos:
+            items.append({"figure": key.replace("_", " "), "value": pos[key]})
+    for key in ("strata_total", "strata_matched", "rows_total", "rows_matched", "l1_before", "l1_after"):
+        if key in mat:
+            items.append({"figure": "matching: " + key.replace("_", " "), "value": mat[key]})
+    frame = pl.DataFrame({"figure": [i["figure"] for i in items],
+                          "value": [_plain(i["value"]) for i in items]}) if items else pl.DataFrame()
+    return table(frame, empty="No support diagnostics.")
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_plain(v) for v in value) or "-"
+    return str(value)
+
+
+def provenance_block(prov: dict[str, pl.DataFrame], params: dict, *, run_at: str) -> Html:
+    """Input files with sha256, row counts, parameters, toolkit version and run time."""
+    files = prov["files"]
+    param_frame = pl.DataFrame({
+        "parameter": list(params),
+        "value": [json.dumps(v) if isinstance(v, (list, dict)) else str(v) for v in params.values()],
+    })
+    return concat(
+        heading("Input files (ingest_log)", 3),
+        table(files, columns=[c for c in ("ingest_id", "kind", "path", "sha256", "rows_read", "accepted",
+                                          "quarantined", "finished_at") if c in files.columns],
+              empty="The store has no ingest records (tables were filled directly)."),
+        heading("Row counts", 3),
+        table(prov["counts"], headers={"table_name": "table"}),
+        heading("Parameters", 3),
+        table(param_frame),
+        paragraph(f"vdrift {__version__}; report run at {run_at} UTC; "
+                  f"rendered from the store with the parameters above, so the numbers can be reproduced "
+                  f"with `vdrift report` and the same store.", cls="vdrift-note"),
+    )
+
+
+def title_block(title: str, lines: list[str]) -> Html:
+    return concat(heading(title, 1), bullets(lines, cls="vdrift-note"))
+
+
+def write_summary(folder: Path | None, *, title: str, headline: str, extra: dict | None = None) -> Html:
+    """Write ``summary.json`` (read by :func:`toolkit.report.render`) and return a short note."""
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        payload = {"title": title, "headline": headline, "written_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+        payload.update(extra or {})
+        (folder / "summary.json").write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+    return paragraph("End of report.", cls="vdrift-note")

@@ -1,0 +1,216 @@
+"""The weekly report: census trend, consistency, new and ongoing findings, week-over-week split.
+
+One audit covers the previous and the reported week, so the census and the
+consistency score are drawn on one time axis; a finding is *new* when it
+starts in the reported week, *ongoing* when it started before and lasts into
+it, and *resolved* when it ended before the reported week began.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..attribution.metrics import Metric, parse_metric
+from ..store import Store
+from ..timeutil import Window, parse_window
+from . import data, sections
+from .figures import Figure, figure
+from .params import METHODS
+from .tables import Html, concat, paragraph, table
+
+
+def classify_findings(findings: pl.DataFrame, week_start: dt.datetime) -> pl.DataFrame:
+    """Add ``status``: new (starts in the week), ongoing (started before, lasts into it), resolved (ended before)."""
+    if findings.height == 0:
+        return findings.with_columns(pl.lit(None, dtype=pl.String).alias("status"))
+    return findings.with_columns(
+        pl.when(pl.col("start") >= week_start).then(pl.lit("new"))
+        .when(pl.col("end").is_null() | (pl.col("end") > week_start)).then(pl.lit("ongoing"))
+        .otherwise(pl.lit("resolved")).alias("status")
+    )
+
+
+def weekly_score(consistency: pl.DataFrame, window: Window) -> float | None:
+    """Share of governed requests of ``window`` served as intended (None without any)."""
+    sub = consistency.filter((pl.col("bucket_start") >= window.start) & (pl.col("bucket_start") < window.end))
+    n = int(sub["n"].sum()) if sub.height else 0
+    return None if n == 0 else float(sub["n_as_intended"].sum()) / n
+
+
+@dataclass(frozen=True)
+class WeeklyReport:
+    """Results behind one weekly report (reported week vs the previous week)."""
+
+    title: str
+    metric: Metric
+    previous: Window
+    week: Window
+    methods: tuple[str, ...]
+    bucket: str
+    output_dir: Path | None
+    parameters: dict[str, Any]
+    run_at: str
+    attribution: Any
+    audit: Any
+    findings: pl.DataFrame
+    series: pl.DataFrame
+    deployments: pl.DataFrame
+    provenance: dict[str, pl.DataFrame] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if self.previous.end != self.week.start:
+            raise ValueError("the previous week must end where the reported week starts")
+        if "status" not in self.findings.columns:
+            raise ValueError("findings must carry a status column (new/ongoing/resolved)")
+        if not self.methods or any(m not in METHODS for m in self.methods):
+            raise ValueError(f"methods must be a non-empty subset of {METHODS}")
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        store_path: str,
+        metric: str,
+        baseline: str,
+        comparison: str,
+        filters: dict | None = None,
+        covariates: list[str] | None = None,
+        methods: list[str] | None = None,
+        bucket: str = "",
+        n_boot: int = 200,
+        seed: int = 0,
+        title: str = "",
+        output_dir: str = "",
+        run_at: str = "",
+        parameters: dict[str, Any] | None = None,
+    ) -> "WeeklyReport":
+        """Run the audit over both weeks and the week-over-week attribution.
+
+        ``baseline`` is the previous week and ``comparison`` the reported week
+        (``vdrift report weekly`` derives both from ``week``).
+        """
+        from ..attribution import attribute
+        from ..audit import audit
+
+        m = parse_metric(metric)
+        prev = parse_window(baseline, what="previous week")
+        week = parse_window(comparison, what="reported week")
+        bkt = bucket or data.auto_bucket(prev.start, week.end)
+        methods = list(methods or METHODS)
+        where = dict(filters or {}) or None
+        with Store(store_path, read_only=True) as store:
+            aud = audit(store, start=prev.start, end=week.end, bucket=bkt)
+            attr = attribute(
+                store, m, prev, week,
+                covariates=list(covariates) if covariates else None,
+                where=where, method="all" if len(methods) > 1 else methods[0],
+                n_boot=n_boot, seed=seed,
+            )
+            series = data.metric_by_version(store.con, m, prev, week, where=where, bucket=bkt)
+            deps = data.deployments_between(store.con, prev.start, week.end)
+            prov = data.provenance(store.con)
+        return cls(
+            title=title or f"Weekly report, week of {week.start:%Y-%m-%d}",
+            metric=m, previous=prev, week=week, methods=tuple(methods), bucket=bkt,
+            output_dir=Path(output_dir) if output_dir else None, parameters=dict(parameters or {}),
+            run_at=run_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds"),
+            attribution=attr, audit=aud, findings=classify_findings(aud.findings, week.start),
+            series=series, deployments=deps, provenance=prov,
+        )
+
+    # -- figures of the headline ------------------------------------------------------
+    @property
+    def score_week(self) -> float | None:
+        return weekly_score(self.audit.consistency, self.week)
+
+    @property
+    def score_previous(self) -> float | None:
+        return weekly_score(self.audit.consistency, self.previous)
+
+    def _count(self, status: str) -> int:
+        return int((self.findings["status"] == status).sum()) if self.findings.height else 0
+
+    @property
+    def headline(self) -> str:
+        sw, sp = self.score_week, self.score_previous
+        score = "consistency n/a" if sw is None else f"consistency {100 * sw:.1f}%"
+        if sw is not None and sp is not None:
+            score += f" (previous week {100 * sp:.1f}%)"
+        current = self.findings.filter(pl.col("status") != "resolved") if self.findings.height else self.findings
+        sev = ""
+        if current.height:
+            order = {"info": 0, "warning": 1, "critical": 2}
+            sev = f", worst {max(current['severity'].to_list(), key=lambda s: order.get(s, -1))}"
+        return (
+            f"Week of {self.week.start:%Y-%m-%d}: {score}; {self._count('new')} new and "
+            f"{self._count('ongoing')} ongoing finding(s){sev}. "
+            + sections.split_headline(self.attribution, methods=list(self.methods))
+        )
+
+    # -- sections -----------------------------------------------------------------------
+    def header(self) -> Html:
+        a = self.attribution
+        return sections.title_block(self.title, [
+            f"Reported week {self.week} ({a.rows[1]:,} requests for the metric) against the previous week "
+            f"{self.previous} ({a.rows[0]:,}); times in UTC.",
+            f"Metric: {a.metric_label} [{a.metric}]. Generated {self.run_at} UTC.",
+        ])
+
+    def headline_block(self) -> Html:
+        return Html(f'<div class="vdrift-headline"><p><b>{sections.esc(self.headline)}</b></p></div>')
+
+    def census(self) -> Figure:
+        return sections.census_figure(self.audit.census, self.deployments, self.output_dir,
+                                      name="version-census", title="Versions serving traffic, previous and reported week")
+
+    def consistency(self) -> Figure | Html:
+        c = self.audit.consistency
+        if c.height == 0:
+            return paragraph("No consistency score: no deployment history governs these requests.", cls="vdrift-note")
+        from .charts import consistency_trend
+
+        return figure(consistency_trend(c), "consistency-score", folder=self.output_dir)
+
+    def consistency_table(self) -> Html:
+        rows = []
+        for label, w in (("previous week", self.previous), ("reported week", self.week)):
+            s = weekly_score(self.audit.consistency, w)
+            rows.append({"week": label, "window": str(w), "served as intended": "n/a" if s is None else f"{100 * s:.1f}%"})
+        return table(pl.DataFrame(rows))
+
+    def findings_section(self, status: str) -> Html:
+        sub = self.findings.filter(pl.col("status") == status) if self.findings.height else self.findings
+        empty = {"new": "No new findings this week.", "ongoing": "No ongoing findings.",
+                 "resolved": "No findings ended last week."}[status]
+        if sub.height == 0:
+            return paragraph(empty, cls="vdrift-note")
+        return sections.findings_table(sub)
+
+    def metric_by_version(self) -> Figure:
+        return sections.metric_figure(self.series, self.output_dir, unit="%" if self.metric.is_rate else "")
+
+    def waterfall(self) -> Figure:
+        return sections.waterfall_figure(self.attribution, self.output_dir, name="week-over-week-split",
+                                         methods=list(self.methods),
+                                         title=f"{self.attribution.metric_label}: week over week")
+
+    def methods_table(self) -> Html:
+        return sections.methods_table(self.attribution, methods=list(self.methods))
+
+    def notes(self) -> Html:
+        return sections.notes_block(self.attribution)
+
+    def provenance_block(self) -> Html:
+        return sections.provenance_block(self.provenance, self.parameters, run_at=self.run_at)
+
+    def finish(self) -> Html:
+        return sections.write_summary(self.output_dir, title=self.title, headline=self.headline,
+                                      extra={"consistency_week": self.score_week,
+                                             "consistency_previous": self.score_previous,
+                                             "new_findings": self._count("new"),
+                                             "ongoing_findings": self._count("ongoing")})
