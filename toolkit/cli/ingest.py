@@ -51,10 +51,9 @@ def run_ingest(args: argparse.Namespace) -> int:
             progress=not args.quiet and sys.stderr.isatty(),
         )
     text = report.summary()
-    if args.quiet:
-        text = text.splitlines()[-1] if report.ok else "\n".join(
-            [r.summary() for r in report.failed] + [text.splitlines()[-1]]
-        )
+    if args.quiet:  # the totals line (not the quarantine hint that may follow it)
+        totals = next(line for line in text.splitlines() if line.startswith(f"{report.kind}: "))
+        text = totals if report.ok else "\n".join([r.summary() for r in report.failed] + [totals])
     print(text)
     if not report.ok:
         for failed in report.failed:  # also on stderr, so scripts and cron mails see what to fix

@@ -267,12 +267,15 @@ def _source_sql(fmt: Format, path: Path, rejects: str = "_vd_rejects") -> str:
     """Table-function SQL reading the file; the path is bound as the one parameter.
 
     CSV lines that cannot be parsed are skipped by the scan and recorded in the
-    temporary table ``rejects`` (they go to quarantine, never lost).
+    temporary table ``rejects`` (they go to quarantine, never lost). Quoting is
+    fixed to RFC 4180 (``"`` quotes, ``""`` inside quotes) rather than sniffed:
+    the sniffer took a stray ``'`` in the data for the quote character and
+    merged lines. The delimiter is still detected (``,`` ``;`` tab ``|``).
     """
     if fmt == "csv":
         delim = ", delim = '\t'" if ".tsv" in path.name.lower() else ""
         return (
-            "read_csv(?, all_varchar = true, header = true, store_rejects = true, "
+            "read_csv(?, all_varchar = true, header = true, quote = '\"', escape = '\"', store_rejects = true, "
             f"rejects_table = '{rejects}', rejects_scan = '{rejects}_scans', "
             f"sample_size = 20480{delim})"
         )

@@ -1,0 +1,205 @@
+"""Crash safety and concurrent use of the store (issue 7, item 2).
+
+``vdrift ingest`` subprocesses are killed with SIGKILL at random moments
+(seeded) while they load several files into one store. After every kill the
+store must open, hold each file whole or not at all, and its ingest log must
+agree with the tables; re-running the same command must finish the job
+without duplicating anything. Two processes writing to one store at once:
+the second fails with a clear message (exit 3, no traceback) or, if it comes
+after the first has finished, simply runs; nothing is corrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from toolkit import Store
+
+from .conftest import ROOT
+from .test_hardening_ingest import check_store_consistent
+
+N_BIG = 300_000  # about 2 s of ingest on one core: room to interrupt mid-transaction
+N_JSON = 40_000
+N_SMALL = 50
+BAD_EVERY = 1000  # rows i with i % BAD_EVERY == 7 have an unreadable time -> quarantined
+
+
+def _vdrift(*args: str) -> list[str]:
+    return [sys.executable, "-m", "toolkit.cli", *args]
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture(scope="module")
+def log_files(tmp_path_factory) -> dict[str, tuple[Path, int, int]]:
+    """Three files: path -> (path, records written, records that must be accepted)."""
+    d = tmp_path_factory.mktemp("crash")
+    big = d / "big.csv"
+    with open(big, "w") as f:
+        f.write("request_id,ts,model_version,prediction,score,region,amount,note\n")
+        for i in range(N_BIG):
+            ts = "garbage" if i % BAD_EVERY == 7 else f"2026-11-0{1 + i % 9} {i % 24:02d}:{i % 60:02d}:00"
+            f.write(f"b{i},{ts},v{i % 3},p{i % 2},{(i % 100) / 100},eu,{i * 0.5},note {i}\n")
+    js = d / "mid.jsonl"
+    with open(js, "w") as f:
+        for i in range(N_JSON):
+            f.write(json.dumps({"request_id": f"j{i}", "ts": "2026-11-03T10:00:00Z", "model_version": "v2",
+                                "prediction": "p1", "segment": f"s{i % 7}"}) + "\n")
+    small = d / "small.csv"
+    with open(small, "w") as f:
+        f.write("request_id,ts,model_version,prediction\n")
+        for i in range(N_SMALL):
+            f.write(f"s{i},2026-11-04 10:00:00,v1,p0\n")
+    bad_big = sum(1 for i in range(N_BIG) if i % BAD_EVERY == 7)
+    return {
+        "big": (big, N_BIG, N_BIG - bad_big),
+        "mid": (js, N_JSON, N_JSON),
+        "small": (small, N_SMALL, N_SMALL),
+    }
+
+
+def _check_whole_files(db: Path, files: dict) -> dict[str, int]:
+    """Open the store, check consistency and all-or-none per file; return accepted rows per file name."""
+    with Store(db) as store:
+        check_store_consistent(store)
+        live = store.sql(
+            "SELECT path, rows_read, accepted, quarantined FROM ingest_log WHERE superseded_by IS NULL"
+        ).rows()
+        by_path = {str(p): (n, ok) for p, n, ok in files.values()}
+        names = [row[0] for row in live]
+        assert len(names) == len(set(names)), f"a file is live twice in ingest_log: {names}"
+        loaded = {}
+        for path, rows_read, accepted, quarantined in live:
+            n, ok = by_path[path]
+            assert (rows_read, accepted) == (n, ok), f"{path} is not whole: {rows_read} read, {accepted} accepted"
+            loaded[Path(path).name] = accepted
+        total = store.counts()["predictions"]
+        assert total == sum(loaded.values()), "predictions holds rows of no live ingest"
+    return loaded
+
+
+def _kill_runs(db: Path, files: dict, n_kills: int, seed: int) -> list[int]:
+    """Start and SIGKILL ingests n_kills times; return how many files were whole after each kill.
+
+    A run resumes what the previous kill interrupted (already loaded files are
+    skipped); once everything is loaded the next run uses --force, so every
+    run has work to interrupt.
+    """
+    rnd = random.Random(seed)
+    paths = [str(p) for p, _, _ in files.values()]
+    done_after: list[int] = []
+    killed_alive = 0
+    for i in range(n_kills):
+        args = ["ingest", "predictions", *paths, "--db", str(db), "-q"]
+        if done_after and done_after[-1] == len(files):
+            args.append("--force")  # all loaded: re-ingest; a killed re-ingest must keep the earlier one
+        proc = subprocess.Popen(_vdrift(*args), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(rnd.uniform(0.2, 3.0))
+        if proc.poll() is None:
+            killed_alive += 1
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        stderr = proc.stderr.read().decode("utf-8", "replace")
+        proc.stderr.close()
+        assert "Traceback" not in stderr, stderr
+        done_after.append(len(_check_whole_files(db, files)))
+    assert killed_alive >= n_kills // 2, "most kills must land while the ingest is running"
+    return done_after
+
+
+def _finish_and_check(db: Path, files: dict) -> None:
+    out = subprocess.run(_vdrift("ingest", "predictions", *[str(p) for p, _, _ in files.values()], "--db", str(db)),
+                         env=_env(), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    loaded = _check_whole_files(db, files)
+    assert loaded == {p.name: ok for p, _, ok in files.values()}
+    with Store(db, read_only=True) as store:
+        assert store.counts()["predictions"] == sum(ok for _, _, ok in files.values())
+        assert store.counts()["quarantine"] == N_BIG // BAD_EVERY  # only the planted bad rows
+        assert store.sql("SELECT count(DISTINCT request_id) FROM predictions").item() == store.counts()["predictions"]
+        assert dict(store.covariates().iter_rows()) == {"amount": "DOUBLE", "note": "VARCHAR", "segment": "VARCHAR"}
+
+
+def test_sigkill_during_ingest_leaves_every_file_whole_or_absent(tmp_path, log_files):
+    db = tmp_path / "crash.duckdb"
+    done_after = _kill_runs(db, log_files, n_kills=6, seed=7)
+    assert min(done_after) < len(log_files)  # at least one kill interrupted the work
+    _finish_and_check(db, log_files)
+
+
+@pytest.mark.slow
+def test_sigkill_many_times(tmp_path, log_files):
+    db = tmp_path / "crash_many.duckdb"
+    _kill_runs(db, log_files, n_kills=20, seed=2026)
+    _finish_and_check(db, log_files)
+
+
+def _holding_writer(db: Path, path: Path) -> subprocess.Popen:
+    """A process that opens the store for writing, says 'ready', then ingests ``path``."""
+    code = ("import sys; from toolkit import Store; s = Store(sys.argv[1]); print('ready', flush=True); "
+            "r = s.ingest('predictions', sys.argv[2]); s.close(); print(r.accepted, flush=True)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(db), str(path)], env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_two_writers_at_once_the_second_fails_clearly(tmp_path, log_files):
+    db = tmp_path / "two.duckdb"
+    big, small = log_files["big"][0], log_files["small"][0]
+    first = _holding_writer(db, big)
+    second = subprocess.run(_vdrift("ingest", "predictions", str(small), "--db", str(db)), env=_env(),
+                            capture_output=True, text=True, timeout=120)
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0 and int(out.strip()) == log_files["big"][2], err
+    assert second.returncode == 3, (second.stdout, second.stderr)
+    assert second.stderr.startswith("vdrift: error: ") and "in use by another process" in second.stderr
+    assert "wait for it to finish" in second.stderr and "Traceback" not in second.stderr
+    assert _check_whole_files(db, log_files) == {"big.csv": log_files["big"][2]}  # the refused file left no trace
+    retry = subprocess.run(_vdrift("ingest", "predictions", str(small), "--db", str(db), "-q"), env=_env(),
+                           capture_output=True, text=True, timeout=120)
+    assert retry.returncode == 0, retry.stderr
+    assert _check_whole_files(db, log_files) == {"big.csv": log_files["big"][2], "small.csv": N_SMALL}
+
+
+def test_two_cli_ingests_racing(tmp_path, log_files):
+    """Both started by the CLI, the second 0.3 s later: whichever loses is refused clearly; retry completes."""
+    db = tmp_path / "race.duckdb"
+    big, small = str(log_files["big"][0]), str(log_files["small"][0])
+    first = subprocess.Popen(_vdrift("ingest", "predictions", big, "--db", str(db), "-q"), env=_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    second = subprocess.run(_vdrift("ingest", "predictions", small, "--db", str(db), "-q"), env=_env(),
+                            capture_output=True, text=True, timeout=120)
+    err = first.communicate(timeout=120)[1]
+    for code, stderr in ((first.returncode, err), (second.returncode, second.stderr)):
+        assert "Traceback" not in stderr
+        assert code == 0 or (code == 3 and "in use by another process" in stderr), (code, stderr)
+    _check_whole_files(db, log_files)
+    for path in (big, small):  # retrying finishes whatever was refused; nothing is duplicated
+        retry = subprocess.run(_vdrift("ingest", "predictions", path, "--db", str(db), "-q"), env=_env(),
+                               capture_output=True, text=True, timeout=120)
+        assert retry.returncode == 0, retry.stderr
+    assert _check_whole_files(db, log_files) == {"big.csv": log_files["big"][2], "small.csv": N_SMALL}
+
+
+def test_reader_while_a_writer_runs_gets_a_clear_message(tmp_path, log_files):
+    db = tmp_path / "rw.duckdb"
+    writer = _holding_writer(db, log_files["big"][0])
+    status = subprocess.run(_vdrift("status", "--db", str(db)), env=_env(), capture_output=True, text=True, timeout=60)
+    out, err = writer.communicate(timeout=120)
+    assert writer.returncode == 0, err
+    assert status.returncode == 3 and "in use by another process" in status.stderr
+    assert "Traceback" not in status.stderr
+    assert _check_whole_files(db, log_files) == {"big.csv": log_files["big"][2]}
