@@ -95,7 +95,7 @@ def test_no_covariate_shift_gives_zero_data_drift() -> None:
                               values={"amount": amounts[n - n2:]}))
     with make_store(cells, {"amount": "DOUBLE"}) as store:
         res = attribute(store, "rate:prediction=approved", BASELINE, COMPARISON, n_boot=30, bins=2)
-    assert res.diagnostics.details["regression"]["uses_model"]
+    assert res.diagnostics.details["regression_model"]["uses_model"]
     for m in METHODS:
         assert res.component(m, "data_drift")[0] == pytest.approx(0.0, abs=1e-12)
 

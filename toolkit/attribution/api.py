@@ -20,15 +20,16 @@ from ..errors import InputError, NotApplicable
 from ..store import Store
 from ..timeutil import Window, parse_window
 from . import diagnostics as dg
-from .bootstrap import percentile_interval, resample
+from .bootstrap import BootstrapMode, normal_interval, resample
 from .cells import (CellArrays, CellTable, Covariate, build_cells, default_covariates, normalise_where,
                     numeric_range, quantile_edges)
-from .decompose import Factors, effects
+from .decompose import Factors, cell_factors, effects
 from .drift import feature_drift
 from .matched import match, matched_factors, sturges_bins
 from .metrics import Metric, parse_metric
 from .oaxaca import OaxacaResult, oaxaca_blinder
-from .regression import fit, make_spec, regression_factors
+from .regression import RegressionFit, RegressionModel, build_model, fit_statsmodels, refit, regression_factors
+from .standardize import standardization_factors
 from .results import COMPONENTS, METHODS, AttributionResult, Diagnostics
 
 MethodOption = Literal["regression", "matched", "standardization", "all"]
@@ -101,6 +102,7 @@ def attribute(
     seed: int = 0,
     include_shadow: bool = False,
     level: float = 0.95,
+    bootstrap: BootstrapMode = "poisson",
 ) -> AttributionResult:
     """Split the shift of a metric into data drift, version drift and residual.
 
@@ -136,6 +138,13 @@ def attribute(
         Count shadow-scored rows (they did not answer traffic; excluded by default).
     level
         Interval level.
+    bootstrap
+        ``poisson`` (default): cell-level equivalent of a row-level Poisson
+        bootstrap; the intervals count the sampling of inputs, routing and
+        outcomes. ``conditional``: stratum counts held fixed, only routing
+        and within-cell outcomes redrawn; intervals for the effects given the
+        logged inputs (what a replay of the logs measures). Intervals are
+        normal-approximation intervals, estimate +/- z * bootstrap SD.
 
     Returns
     -------
@@ -156,6 +165,8 @@ def attribute(
         raise InputError(f"n_boot must be a non-negative integer, got {n_boot!r}")
     if not 0 < level < 1:
         raise InputError(f"level must be between 0 and 1, got {level!r}")
+    if bootstrap not in get_args(BootstrapMode):
+        raise InputError(f"unknown bootstrap {bootstrap!r}: use poisson or conditional")
     if isinstance(bins, (int, np.integer)) and bins < 1:
         raise InputError(f"bins must be at least 1, got {bins}")
     st, owned = _open(store)
@@ -185,60 +196,56 @@ def attribute(
     finally:
         if owned:
             st.close()
-    return _estimate(m, A, B, table, cells, mtable, mcells, drift, methods, n_boot, seed, level)
+    return _estimate(m, A, B, table, cells, mtable, mcells, drift, methods, n_boot, seed, level, bootstrap)
 
 
 def _estimate(m: Metric, A: Window, B: Window, table: CellTable, cells: CellArrays,
               mtable: CellTable | None, mcells: CellArrays | None, drift: pl.DataFrame,
-              methods: tuple[str, ...], n_boot: int, seed: int, level: float) -> AttributionResult:
+              methods: tuple[str, ...], n_boot: int, seed: int, level: float,
+              bootstrap: BootstrapMode) -> AttributionResult:
     is_rate = m.is_rate
-    spec = make_spec(cells, [c.name for c in table.covariates if c.kind == "categorical"]) \
-        if "regression" in methods else None
-    base_fit = fit(cells, spec, is_rate=is_rate) if spec is not None and cells.numeric else None
+    categorical = [c.name for c in table.covariates if c.kind == "categorical"]
+    models: dict[str, tuple[RegressionModel, RegressionFit]] = {}
+    if "regression" in methods and cells.numeric:
+        rmodel = build_model(cells, categorical, is_rate=is_rate)
+        models["regression"] = (rmodel, fit_statsmodels(rmodel, cells))
+    if "matched" in methods and mcells is not None and mcells.numeric:
+        mmodel = build_model(mcells, categorical, is_rate=is_rate, interact=False)
+        models["matched"] = (mmodel, fit_statsmodels(mmodel, mcells))
 
-    def factors(method: str, c: CellArrays, start: np.ndarray | None = None) -> Factors:
+    def factors(method: str, c: CellArrays, replicate: bool) -> Factors:
         if method == "standardization":
-            from .standardize import standardization_factors
             return standardization_factors(c.n, c.sy)
-        if method == "matched":
-            return matched_factors(c)
-        if base_fit is None:
-            from .decompose import cell_factors
+        if method not in models:
             return cell_factors(c.n, c.sy)
-        f = fit(c, spec, is_rate=is_rate, start=start)
-        return regression_factors(c, spec, f, is_rate=is_rate)
-
-    def source(method: str) -> CellArrays:
-        return mcells if method == "matched" else cells
+        model, base = models[method]
+        params = refit(model, c, base.params) if replicate else base.params
+        return regression_factors(model, c, params)
 
     point: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for meth in methods:
-        fac = factors(meth, source(meth), base_fit.params if base_fit is not None else None) \
-            if meth == "regression" else factors(meth, source(meth))
-        Mtab = fac.table()
+        Mtab = factors(meth, mcells if meth == "matched" else cells, False).table()
         point[meth] = (effects(Mtab), Mtab)
     observed = (point[methods[0]][1][0, 0, 0], point[methods[0]][1][1, 1, 1])
 
     rng = np.random.default_rng(seed)
     draws = {meth: np.full((n_boot, 4), np.nan) for meth in methods}
     for b in range(n_boot):
-        rc = resample(cells, rng, is_rate=is_rate)
-        rm = resample(mcells, rng, is_rate=is_rate) if mcells is not None else None
+        rc = resample(cells, rng, is_rate=is_rate, mode=bootstrap)
+        rm = resample(mcells, rng, is_rate=is_rate, mode=bootstrap) if mcells is not None else None
         for meth in methods:
             c = rm if meth == "matched" else rc
-            n_t = c.n.sum(axis=(1, 2))
-            if (n_t == 0).any():
+            if (c.n.sum(axis=(1, 2)) == 0).any():
                 continue
-            fac = factors(meth, c, base_fit.params if (meth == "regression" and base_fit is not None) else None)
-            Mtab = fac.table()
+            Mtab = factors(meth, c, True).table()
             draws[meth][b, :3] = effects(Mtab)
             draws[meth][b, 3] = Mtab[1, 1, 1] - Mtab[0, 0, 0]
 
     rows = []
     for meth in methods:
         est = np.append(point[meth][0], observed[1] - observed[0])
-        if n_boot > 0:
-            lo, hi = percentile_interval(draws[meth], level)
+        if n_boot > 1:
+            lo, hi = normal_interval(est, draws[meth], level)
         else:
             lo = hi = np.full(4, np.nan)
         for i, comp in enumerate(COMPONENTS + ("total",)):
@@ -287,17 +294,35 @@ def _estimate(m: Metric, A: Window, B: Window, table: CellTable, cells: CellArra
                 "in the other window and count as data drift (composition change)"))
     else:
         balance = pl.DataFrame()
-    if spec is not None:
-        details["regression"] = {
-            "terms": list(spec.columns), "interactions": list(spec.interactions),
-            "period_terms": [cells.versions[j] for j in spec.period_versions],
+    for meth in ("regression", "matched"):
+        if meth not in methods:
+            continue
+        model, base_fit = models.get(meth, (None, None))
+        details[f"{meth}_model"] = {
+            "terms": list(model.columns) if model is not None else [],
+            "interactions": list(model.interactions) if model is not None else [],
+            "period_terms": [cells.versions[j] for j in model.period_versions] if model is not None else [],
             "converged": base_fit.converged if base_fit is not None else True,
             "warnings": list(base_fit.warnings) if base_fit is not None else [],
             "uses_model": base_fit is not None,
+            "transforms": {c.name: c.transform for c in table.covariates if c.kind == "numeric"},
         }
         if base_fit is not None and not base_fit.converged:
-            notes.append(dg.Note("warning", "regression", "the GLM did not converge; its within-bin adjustment "
-                                 "may be unreliable: compare with standardization"))
+            notes.append(dg.Note("warning", meth, f"the {meth} method's GLM did not converge; its within-bin "
+                                 "adjustment may be unreliable: compare with standardization"))
+    if "standardization" in methods and len(methods) > 1 and cells.numeric and n_boot > 1:
+        other = "regression" if "regression" in methods else "matched"
+        d_std = frame.filter((pl.col("method") == "standardization") & (pl.col("component") == "data_drift")).row(0, named=True)
+        d_oth = frame.filter((pl.col("method") == other) & (pl.col("component") == "data_drift")).row(0, named=True)
+        gap = d_oth["estimate"] - d_std["estimate"]
+        half = (d_std["ci_high"] - d_std["ci_low"]) / 2
+        details["within_bin_shift"] = {"method": other, "data_drift_inside_bins": gap}
+        if abs(gap) > half:
+            notes.append(dg.Note("warning", "binning",
+                                 f"numeric covariates shifted inside their bins: the {other} method attributes "
+                                 f"{gap * m.scale():+.3g}{(' ' + m.unit) if m.unit else ''} more to data drift than "
+                                 "standardization, which cannot see shifts inside a bin and books them as "
+                                 "residual; trust the regression (or matched) split, or raise --bins"))
     oax = _cell_oaxaca(cells, table.covariates)
     notes.sort(key=lambda n: 0 if n.level == "warning" else 1)
     head = dg.headline(m.label, m.unit, m.scale(), observed[1] - observed[0], frame, methods[0])

@@ -50,12 +50,17 @@ class Covariate:
         ``[edges[i-1], edges[i])``).
     kept_levels
         For a categorical covariate with too many levels, the levels kept.
+    transform
+        Scale on which the regression method models a numeric covariate:
+        ``log1p`` for non-negative covariates with pooled skewness above 1
+        (amounts, ages, counts), else ``identity``.
     """
 
     name: str
     kind: CovKind
     edges: tuple[float, ...] = ()
     kept_levels: tuple[str, ...] | None = None
+    transform: Literal["identity", "log1p"] = "identity"
 
     def bin_labels(self) -> list[str]:
         """Labels of the numeric bins, in order."""
@@ -78,7 +83,10 @@ class CellTable:
         One row per (period, stratum, version): ``period`` (0 baseline,
         1 comparison), one column per covariate holding its level or bin
         label, ``version``, ``n``, ``sy``, ``syy`` and ``sx__<cov>``,
-        ``sxx__<cov>`` for numeric covariates.
+        ``sxx__<cov>`` (sums of the raw values and their squares) and
+        ``su__<cov>`` (sum of the value on the model scale: ``log(1 + x)``
+        for non-negative right-skewed covariates, else ``x``) for numeric
+        covariates.
     covariates
         The covariates and their bins.
     excluded
@@ -116,6 +124,9 @@ class CellArrays:
         Version labels, in index order.
     sx, sxx
         Shape (2, S, V, K) sums of the K numeric covariates.
+    su
+        Shape (2, S, V, K) sums of their values on the model scale
+        (:attr:`Covariate.transform`).
     numeric
         Names of the K numeric covariates.
     """
@@ -128,6 +139,7 @@ class CellArrays:
     sx: np.ndarray
     sxx: np.ndarray
     numeric: tuple[str, ...]
+    su: np.ndarray | None = None
 
     @classmethod
     def from_table(cls, table: CellTable) -> "CellArrays":
@@ -149,6 +161,7 @@ class CellArrays:
         syy = np.zeros((2, S, V))
         sx = np.zeros((2, S, V, K))
         sxx = np.zeros((2, S, V, K))
+        su = np.zeros((2, S, V, K))
         t = f["period"].to_numpy().astype(int)
         s = f["_s"].to_numpy().astype(int)
         v = np.array([vidx[x] for x in f["version"].to_list()], dtype=int)
@@ -158,7 +171,8 @@ class CellArrays:
         for k, name in enumerate(numeric):
             np.add.at(sx[..., k], (t, s, v), f[f"sx__{name}"].fill_null(0).to_numpy().astype(float))
             np.add.at(sxx[..., k], (t, s, v), f[f"sxx__{name}"].fill_null(0).to_numpy().astype(float))
-        return cls(n, sy, syy, strata.drop("_s"), versions, sx, sxx, numeric)
+            np.add.at(su[..., k], (t, s, v), f[f"su__{name}"].fill_null(0).to_numpy().astype(float))
+        return cls(n, sy, syy, strata.drop("_s"), versions, sx, sxx, numeric, su)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -340,9 +354,12 @@ def build_cells(
                         [probs] + pooled_params,
                     ).fetchone()
                     edges = sorted({float(e) for e in (row[0] or []) if e is not None})
-            lo = con.execute(f"SELECT min(CAST({q} AS DOUBLE)) {pooled}", pooled_params).fetchone()[0]
+            lo, skew = con.execute(
+                f"SELECT min(CAST({q} AS DOUBLE)), skewness(CAST({q} AS DOUBLE)) {pooled}", pooled_params
+            ).fetchone()
             edges = [e for e in edges if lo is None or e > lo]
-            specs.append(Covariate(name, "numeric", tuple(edges)))
+            transform = "log1p" if lo is not None and lo >= 0 and skew is not None and skew > 1 else "identity"
+            specs.append(Covariate(name, "numeric", tuple(edges), transform=transform))
         else:
             levels = con.execute(
                 f"SELECT CAST({q} AS VARCHAR) AS lv, count(*) AS c {pooled} AND {q} IS NOT NULL "
@@ -355,6 +372,7 @@ def build_cells(
     select_parts: list[str] = []
     select_params: list = []
     agg_parts: list[str] = []
+    rank_parts: list[str] = []
     for i, c in enumerate(specs):
         q = quote_ident(c.name)
         alias = quote_ident(c.name)
@@ -367,8 +385,14 @@ def build_cells(
             select_params += [MISSING, labels, list(c.edges)]
             select_parts.append(f"CAST({q} AS DOUBLE) AS {quote_ident(f'x__{i}')}")
             xi = quote_ident(f"x__{i}")
+            ui = quote_ident(f"u__{i}")
+            if c.transform == "log1p":
+                rank_parts.append(f"ln(1 + greatest({xi}, 0)) AS {ui}")
+            else:
+                rank_parts.append(f"{xi} AS {ui}")
             agg_parts.append(f"sum({xi}) AS {quote_ident('sx__' + c.name)}")
             agg_parts.append(f"sum({xi} * {xi}) AS {quote_ident('sxx__' + c.name)}")
+            agg_parts.append(f"sum({ui}) AS {quote_ident('su__' + c.name)}")
         elif c.kept_levels is not None:
             select_parts.append(
                 f"CASE WHEN {q} IS NULL THEN ? WHEN list_contains(?::VARCHAR[], CAST({q} AS VARCHAR)) "
@@ -383,8 +407,8 @@ def build_cells(
     group_cols = ", ".join(["period"] + [quote_ident(c.name) for c in specs] + ["version"])
     aggs = ", ".join(["count(*) AS n", "sum(y) AS sy", "sum(y * y) AS syy"] + agg_parts)
     sql = (
-        f"WITH rows AS ({rows}) "
-        f"SELECT {group_cols}, {aggs} FROM rows GROUP BY {group_cols} ORDER BY {group_cols}"
+        f"WITH rows AS ({rows}), ranked AS (SELECT *{''.join(', ' + r for r in rank_parts)} FROM rows) "
+        f"SELECT {group_cols}, {aggs} FROM ranked GROUP BY {group_cols} ORDER BY {group_cols}"
     )
     frame = con.execute(sql, params).pl()
     frame = frame.with_columns(pl.col("period").cast(pl.Int8), pl.col("n").cast(pl.Int64))

@@ -13,6 +13,12 @@ period's mean. Unmatched strata (support in one period only) are pure
 composition change: their share is reported and it enters the data drift,
 never dropped silently.
 
+Numeric covariates still vary inside a CEM bin; as recommended after CEM
+(Iacus, King and Porro 2012), the remaining imbalance inside strata is
+adjusted by a model: the same regression-adjusted standardization as the
+regression method (:mod:`toolkit.attribution.regression`), with main
+effects only, fitted on the CEM cells.
+
 Balance between the periods is reported before and after matching:
 standardized mean differences, variance ratios (numeric covariates and each
 level of a categorical one) and the multivariate L1 imbalance of Iacus, King
@@ -158,7 +164,7 @@ def match(cells: CellArrays, covariates: tuple[Covariate, ...]) -> MatchInfo:
 
 
 def matched_factors(cells: CellArrays) -> Factors:
-    """Factors of the matched method on the CEM grid.
+    """Factors of the matched method on the CEM grid without numeric covariates.
 
     Composition over all strata (unmatched strata are composition change),
     routing and within-cell means compared within matched strata; cells and
