@@ -13,8 +13,8 @@ so the requests served after it are counted exactly.
   the finding lists every version serving there, as resolved from the
   artifact digests (a base version loaded under a wrong label shows as the
   version it really is).
-* ``designed_multi_version``: every split that served traffic in the window,
-  at info severity when it passes the four tests of DESIGN.md section 3
+* ``designed_multi_version``: every split under which at least two versions
+  served (``min_count`` requests each) in the window, at info severity when it passes the four tests of DESIGN.md section 3
   (declared, observable, time-bound, owned), at warning when one fails.
 """
 
@@ -71,7 +71,11 @@ def detect_splits(ctx: Context) -> list[dict[str, Any]]:
         if not rows:
             continue  # the split served nothing in the window
         out.extend(_overdue(ctx, sp, rows))
-        out.append(_designed(ctx, sp, rows))
+        served: dict[str, int] = {}
+        for r in rows:
+            served[r["resolved_version"]] = served.get(r["resolved_version"], 0) + r["n"]
+        if sum(1 for n in served.values() if n >= ctx.thresholds.min_count) >= 2:
+            out.append(_designed(ctx, sp, rows))
     return out
 
 
