@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Iterable, Literal
 
@@ -15,6 +16,9 @@ from .schema import RESOLVED_VIEW, ensure_schema
 
 Kind = Literal["predictions", "deployments", "artifacts"]
 KINDS: tuple[str, ...] = ("predictions", "deployments", "artifacts")
+
+
+_MEMORY = re.compile(r"^\s*[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)?\s*$", re.IGNORECASE)
 
 
 def _check_is_duckdb_file(path: str) -> None:
@@ -73,6 +77,10 @@ class Store:
             )
         _check_is_duckdb_file(self.path)
         config: dict[str, str] = {}
+        if memory_limit and not _MEMORY.match(str(memory_limit)):
+            raise InputError(
+                f"memory limit {str(memory_limit)!r} is not a size; write it like 4GB, 500MB or 8GiB"
+            )
         if memory_limit:
             config["memory_limit"] = str(memory_limit)
         if temp_directory:
@@ -192,6 +200,8 @@ class Store:
     def quarantine(self, *, ingest_id: int | None = None) -> pl.DataFrame:
         if ingest_id is None:
             return self.con.execute("SELECT * FROM quarantine ORDER BY ingest_id, row_number").pl()
+        if isinstance(ingest_id, bool) or not isinstance(ingest_id, int):
+            raise InputError(f"ingest id must be an integer (see Store.ingest_log()), got {ingest_id!r}")
         return self.con.execute(
             "SELECT * FROM quarantine WHERE ingest_id = ? ORDER BY row_number", [ingest_id]
         ).pl()
