@@ -16,7 +16,7 @@ from typing import Literal
 import duckdb
 import polars as pl
 
-from .intended import EV, IV, PIECE, STREAMS, governing_components
+from .intended import IV, PIECE, STREAMS, governing_components
 from .results import CENSUS_COLUMNS
 
 CELLS = "_vdrift_audit_cells"
@@ -125,4 +125,4 @@ def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"DROP TABLE IF EXISTS {CELLS}")
 
 
-__all__ = ["choose_bucket", "build_cells", "census_frame", "CELLS", "EV"]
+__all__ = ["choose_bucket", "build_cells", "census_frame", "drop_temp", "CELLS"]

@@ -214,6 +214,10 @@ class AuditResult:
                 raise ValueError(f"unknown severities {sorted(bad)}")
             if self.findings["finding_id"].n_unique() != self.findings.height:
                 raise ValueError("finding ids must be unique")
+            if self.findings.filter(pl.col("end") < pl.col("start")).height:
+                raise ValueError("a finding cannot end before it starts")
+            if self.findings.filter(pl.col("n_requests") < 0).height:
+                raise ValueError("finding request counts must be non-negative")
         if self.consistency.height:
             bad = self.consistency.filter(
                 (pl.col("n_as_intended") > pl.col("n")) | (pl.col("n_as_intended") < 0)
@@ -221,9 +225,11 @@ class AuditResult:
             if bad.height:
                 raise ValueError("consistency: n_as_intended must lie in [0, n]")
         if self.census.height:
-            total = int(self.census["n"].sum())
-            if total <= 0:
+            if self.census.filter(pl.col("n") <= 0).height:
                 raise ValueError("census counts must be positive")
+            governed = int(self.consistency["n"].sum()) if self.consistency.height else 0
+            if governed > int(self.census["n"].sum()):
+                raise ValueError("consistency counts more requests than the census")
 
     # -- derived -----------------------------------------------------------------
     @property

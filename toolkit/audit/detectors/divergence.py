@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...sqlutil import checked_column
+from ...sqlutil import quote_ident, table_columns
 from .common import Context, finding
 
 _SHADOW_SQL = """
@@ -81,8 +81,10 @@ ORDER BY region NULLS FIRST, version_a, version_b
 
 
 def _covariate_columns(ctx: Context) -> list[str]:
+    """Quoted covariate columns declared by ingests that the predictions table has."""
     names = [r[0] for r in ctx.con.execute("SELECT name FROM covariates ORDER BY name").fetchall()]
-    return [checked_column(ctx.con, "predictions", name, what="covariate column") for name in names]
+    present = table_columns(ctx.con, "predictions")
+    return [quote_ident(name) for name in names if name in present]
 
 
 def detect_prediction_divergence(ctx: Context) -> list[dict[str, Any]]:
