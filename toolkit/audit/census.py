@@ -122,6 +122,7 @@ def census_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the cell table created by :func:`build_cells`."""
     con.execute(f"DROP TABLE IF EXISTS {CELLS}")
 
 
