@@ -100,6 +100,7 @@ def census_area(
     *,
     title: str = "",
     value: str = "share",
+    hours: int = 1,
 ) -> alt.LayerChart:
     """Stacked area of traffic share by resolved version, with deployment events as rules.
 
@@ -112,9 +113,12 @@ def census_area(
         ``ts``, ``event``, ``component``, ``version`` of the events in the window.
     value
         ``share`` (stacked to 100%) or ``n`` (requests).
+    hours
+        Display bucket width: the census is summed into buckets this wide.
     """
     agg = (
-        census.group_by("bucket_start", "resolved_version").agg(pl.col("n").sum())
+        census.with_columns(pl.col("bucket_start").dt.truncate(f"{int(hours)}h"))
+        .group_by("bucket_start", "resolved_version").agg(pl.col("n").sum())
         .with_columns((pl.col("n") / pl.col("n").sum().over("bucket_start")).alias("share"))
         .sort("bucket_start", "resolved_version")
     )
@@ -223,15 +227,26 @@ def overlap(frame: pl.DataFrame, *, title: str = "") -> alt.Chart:
     ).properties(width=WIDTH * 0.7, title=title or "Overlap: common support between the windows")
 
 
-def consistency_trend(consistency: pl.DataFrame, *, title: str = "") -> alt.Chart:
+def consistency_trend(consistency: pl.DataFrame, *, title: str = "", hours: int = 1) -> alt.Chart:
     """The consistency score (share of requests served as intended) over time.
 
     Parameters
     ----------
     consistency
-        ``bucket_start``, ``score`` in [0, 1], ``n``, ``n_versions``.
+        ``bucket_start``, ``n``, ``n_as_intended``, ``n_versions``.
+    hours
+        Display bucket width: counts are summed into buckets this wide and
+        the score recomputed from the sums.
     """
-    return alt.Chart(consistency).mark_line(point=alt.OverlayMarkDef(size=14), color="#54a24b").encode(
+    agg = (
+        consistency.with_columns(pl.col("bucket_start").dt.truncate(f"{int(hours)}h"))
+        .group_by("bucket_start")
+        .agg(pl.col("n").sum(), pl.col("n_as_intended").sum(), pl.col("n_versions").max())
+        .filter(pl.col("n") > 0)
+        .with_columns((pl.col("n_as_intended") / pl.col("n")).alias("score"))
+        .sort("bucket_start")
+    )
+    return alt.Chart(agg).mark_line(point=alt.OverlayMarkDef(size=14), color="#54a24b").encode(
         x=alt.X("bucket_start:T", title="time (UTC)"),
         y=alt.Y("score:Q", title="served as intended", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
         tooltip=["bucket_start:T", alt.Tooltip("score:Q", format=".1%"), "n:Q", "n_versions:Q"],

@@ -28,6 +28,19 @@ def auto_bucket(start: dt.datetime, end: dt.datetime) -> Bucket:
     return "hour" if (end - start) <= dt.timedelta(days=16) else "day"
 
 
+#: Display bucket widths (hours) tried in order by :func:`display_hours`.
+_HOURS = (1, 2, 3, 6, 12, 24, 48, 168)
+
+
+def display_hours(start: dt.datetime, end: dt.datetime, *, max_points: int = 120) -> int:
+    """Width (hours) of the chart buckets: the finest giving at most ``max_points`` per series."""
+    span = (end - start).total_seconds() / 3600.0
+    for h in _HOURS:
+        if span / h <= max_points:
+            return h
+    return _HOURS[-1]
+
+
 def metric_by_version(
     con: duckdb.DuckDBPyConnection,
     metric: Metric,
@@ -35,9 +48,14 @@ def metric_by_version(
     comparison: Window,
     *,
     where: dict | None = None,
-    bucket: Bucket = "hour",
+    hours: int = 1,
 ) -> pl.DataFrame:
     """The metric per resolved version and time bucket in both windows.
+
+    Parameters
+    ----------
+    hours
+        Bucket width in hours (buckets are aligned to midnight UTC).
 
     Returns
     -------
@@ -45,10 +63,11 @@ def metric_by_version(
         ``period`` (baseline/comparison), ``bucket_start``, ``version``,
         ``n`` and ``value`` (the metric in display units: percent for rates).
     """
-    if bucket not in ("hour", "day"):
-        raise ValueError(f"bucket must be hour or day, got {bucket!r}")
+    if int(hours) < 1:
+        raise ValueError(f"hours must be a positive integer, got {hours!r}")
     pairs = normalise_where(where, con)
-    sql, params = rows_sql(metric, baseline, comparison, where=pairs, select=["date_trunc(?, ts) AS b"], select_params=[bucket])
+    sql, params = rows_sql(metric, baseline, comparison, where=pairs,
+                           select=["time_bucket(to_hours(CAST(? AS BIGINT)), ts) AS b"], select_params=[int(hours)])
     frame = con.execute(
         f"SELECT CASE WHEN period = 0 THEN 'baseline' ELSE 'comparison' END AS period, "
         f"b AS bucket_start, version, count(*) AS n, avg(y) * ? AS value "

@@ -53,6 +53,7 @@ class IncidentReport:
     comparison: Window
     methods: tuple[str, ...]
     bucket: str
+    hours: int
     output_dir: Path | None
     parameters: dict[str, Any]
     run_at: str
@@ -103,6 +104,7 @@ class IncidentReport:
         bkt = bucket or data.auto_bucket(start, end)
         methods = list(methods or METHODS)
         where = dict(filters or {}) or None
+        hrs = max(24 if bkt == "day" else 1, data.display_hours(start, end))
         with Store(store_path, read_only=True) as store:
             attr = attribute(
                 store, m, base, comp,
@@ -111,13 +113,13 @@ class IncidentReport:
                 n_boot=n_boot, seed=seed,
             )
             aud = audit(store, start=start, end=end, bucket=bkt)
-            series = data.metric_by_version(store.con, m, base, comp, where=where, bucket=bkt)
+            series = data.metric_by_version(store.con, m, base, comp, where=where, hours=hrs)
             mix = data.period_by_version(store.con, m, base, comp, where=where)
             deps = data.deployments_between(store.con, start, end)
             prov = data.provenance(store.con)
         return cls(
             title=title or f"Incident report: {m.spec}",
-            metric=m, baseline=base, comparison=comp, methods=tuple(methods), bucket=bkt,
+            metric=m, baseline=base, comparison=comp, methods=tuple(methods), bucket=bkt, hours=hrs,
             output_dir=_folder(output_dir), parameters=dict(parameters or {}),
             run_at=run_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds"),
             attribution=attr, audit=aud, series=series, mix=mix, deployments=deps, provenance=prov,
@@ -151,7 +153,7 @@ class IncidentReport:
         return sections.notes_block(self.attribution)
 
     def census(self) -> Figure:
-        return sections.census_figure(self.audit.census, self.deployments, self.output_dir)
+        return sections.census_figure(self.audit.census, self.deployments, self.output_dir, hours=self.hours)
 
     def version_mix(self) -> Figure:
         from .charts import versions_share

@@ -70,10 +70,9 @@ def split_headline(attr, *, methods: list[str] | None = None) -> str:
 
 
 def headline_block(attr, *, methods: list[str] | None = None) -> Html:
-    """The headline box: the split sentence and the attribution's own reading."""
+    """The headline box: the observed shift and its split with intervals."""
     return Html(
-        f'<div class="vdrift-headline"><p><b>{esc(split_headline(attr, methods=methods))}</b></p>'
-        f"<p>{esc(attr.diagnostics.headline)}</p></div>"
+        f'<div class="vdrift-headline"><p><b>{esc(split_headline(attr, methods=methods))}</b></p></div>'
     )
 
 
@@ -138,10 +137,13 @@ def notes_block(attr) -> Html:
 
 
 def census_figure(census: pl.DataFrame, deployments: pl.DataFrame | None, folder: Path | None,
-                  *, name: str = "version-census", title: str = "") -> Figure:
-    """Stacked area of the resolved versions over time with deployment rules."""
+                  *, name: str = "version-census", title: str = "", hours: int = 1) -> Figure:
+    """Stacked area of the resolved versions over time (``hours``-wide buckets) with deployment rules.
+
+    Shadow scoring is left out: it did not answer traffic.
+    """
     served = census.filter(pl.col("component") != "shadow") if "component" in census.columns else census
-    return figure(charts.census_area(served, deployments, title=title), name, folder=folder)
+    return figure(charts.census_area(served, deployments, title=title, hours=hours), name, folder=folder)
 
 
 def census_table(census: pl.DataFrame) -> Html:
@@ -160,26 +162,49 @@ def census_table(census: pl.DataFrame) -> Html:
     )
 
 
-_FINDING_COLUMNS = ("severity", "kind", "component", "region", "instance_id", "versions", "start", "end",
-                    "n_requests", "explanation")
+def _when(value: object) -> str:
+    return value.strftime("%m-%d %H:%M") if isinstance(value, dt.datetime) else ("" if value is None else str(value))
 
 
-def findings_table(findings: pl.DataFrame, *, extra: tuple[str, ...] = ()) -> Html:
-    """The audit findings, most severe first, severity coloured, every string escaped."""
-    cols = [*extra, *_FINDING_COLUMNS] if findings.height else list(_FINDING_COLUMNS)
-    return table(
-        findings,
-        columns=cols,
-        headers={"instance_id": "instance", "n_requests": "requests"},
-        row_class=lambda r: f"vdrift-sev-{r['severity']}",
-        empty="No findings: traffic was served as the deployment history intended.",
-    )
+def findings_table(findings: pl.DataFrame, *, status: bool = False) -> Html:
+    """The audit findings, most severe first: one line of facts and one of explanation each.
+
+    Every string (versions, scopes, explanations) is escaped.
+    """
+    if findings.height == 0:
+        return paragraph("No findings: traffic was served as the deployment history intended.", cls="vdrift-note")
+    heads = ["severity", "finding", "scope", "versions", "from (UTC)", "to (UTC)", "requests", "share"]
+    if status:
+        heads.insert(0, "status")
+    rows = []
+    for r in findings.iter_rows(named=True):
+        scope = " / ".join(str(x) for x in (r["component"], r["region"], r["instance_id"]) if x) or "all"
+        share = r.get("share")
+        cells = [
+            f'<td class="vdrift-sev-{esc(r["severity"])}">{esc(r["severity"])}</td>',
+            f"<td>{esc(str(r['kind']).replace('_', ' '))}</td>",
+            f"<td>{esc(scope)}</td>",
+            f"<td>{esc(', '.join(r['versions'] or []))}</td>",
+            f"<td>{esc(_when(r['start']))}</td>",
+            f"<td>{esc(_when(r['end']))}</td>",
+            f'<td class="num">{esc(r["n_requests"])}</td>',
+            f'<td class="num">{esc("" if share is None else f"{100 * float(share):.1f}%")}</td>',
+        ]
+        if status:
+            cells.insert(0, f"<td>{esc(r.get('status') or '')}</td>")
+        examples = ", ".join(r.get("examples") or [])
+        detail = esc(r["explanation"]) + (f' <span class="vdrift-note">Example requests: {esc(examples)}.</span>' if examples else "")
+        rows.append(f'<tr class="vdrift-finding">{"".join(cells)}</tr>'
+                    f'<tr class="vdrift-explain"><td colspan="{len(cells)}">{detail}</td></tr>')
+    head = "".join(f"<th>{esc(h)}</th>" for h in heads)
+    return Html(f'<table class="vdrift-table vdrift-findings"><thead><tr>{head}</tr></thead>'
+                f'<tbody>{"".join(rows)}</tbody></table>')
 
 
 def metric_figure(series: pl.DataFrame, folder: Path | None, *, unit: str, name: str = "metric-by-version",
                   title: str = "") -> Figure:
     """The metric of each resolved version over time."""
-    return figure(charts.metric_by_version(series, unit=unit, title=title, min_n=5), name, folder=folder)
+    return figure(charts.metric_by_version(series, unit=unit, title=title, min_n=20), name, folder=folder)
 
 
 def feature_drift_figure(drift: pl.DataFrame, folder: Path | None, *, name: str = "feature-drift") -> Figure | Html:

@@ -50,6 +50,13 @@ def fmt_cell(value: object) -> str:
     return str(value)
 
 
+_NUM = ' class="num"'
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def table(
     frame: pl.DataFrame,
     *,
@@ -70,7 +77,9 @@ def table(
     body = []
     for row in frame.head(max_rows).iter_rows(named=True):
         cls = f' class="{esc(row_class(row))}"' if row_class else ""
-        cells = "".join(f"<td>{esc(formats.get(c, fmt_cell)(row[c]))}</td>" for c in cols)
+        cells = "".join(
+            f"<td{_NUM if _is_number(row[c]) else ''}>{esc(formats.get(c, fmt_cell)(row[c]))}</td>" for c in cols
+        )
         body.append(f"<tr{cls}>{cells}</tr>")
     more = ""
     if frame.height > max_rows:

@@ -52,6 +52,7 @@ class WeeklyReport:
     week: Window
     methods: tuple[str, ...]
     bucket: str
+    hours: int
     output_dir: Path | None
     parameters: dict[str, Any]
     run_at: str
@@ -103,6 +104,7 @@ class WeeklyReport:
         bkt = bucket or data.auto_bucket(prev.start, week.end)
         methods = list(methods or METHODS)
         where = dict(filters or {}) or None
+        hrs = max(24 if bkt == "day" else 1, data.display_hours(prev.start, week.end))
         with Store(store_path, read_only=True) as store:
             aud = audit(store, start=prev.start, end=week.end, bucket=bkt)
             attr = attribute(
@@ -111,12 +113,12 @@ class WeeklyReport:
                 where=where, method="all" if len(methods) > 1 else methods[0],
                 n_boot=n_boot, seed=seed,
             )
-            series = data.metric_by_version(store.con, m, prev, week, where=where, bucket=bkt)
+            series = data.metric_by_version(store.con, m, prev, week, where=where, hours=hrs)
             deps = data.deployments_between(store.con, prev.start, week.end)
             prov = data.provenance(store.con)
         return cls(
             title=title or f"Weekly report, week of {week.start:%Y-%m-%d}",
-            metric=m, previous=prev, week=week, methods=tuple(methods), bucket=bkt,
+            metric=m, previous=prev, week=week, methods=tuple(methods), bucket=bkt, hours=hrs,
             output_dir=Path(output_dir) if output_dir else None, parameters=dict(parameters or {}),
             run_at=run_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds"),
             attribution=attr, audit=aud, findings=classify_findings(aud.findings, week.start),
@@ -165,7 +167,7 @@ class WeeklyReport:
         return Html(f'<div class="vdrift-headline"><p><b>{sections.esc(self.headline)}</b></p></div>')
 
     def census(self) -> Figure:
-        return sections.census_figure(self.audit.census, self.deployments, self.output_dir,
+        return sections.census_figure(self.audit.census, self.deployments, self.output_dir, hours=self.hours,
                                       name="version-census", title="Versions serving traffic, previous and reported week")
 
     def consistency(self) -> Figure | Html:
@@ -174,7 +176,7 @@ class WeeklyReport:
             return paragraph("No consistency score: no deployment history governs these requests.", cls="vdrift-note")
         from .charts import consistency_trend
 
-        return figure(consistency_trend(c), "consistency-score", folder=self.output_dir)
+        return figure(consistency_trend(c, hours=self.hours), "consistency-score", folder=self.output_dir)
 
     def consistency_table(self) -> Html:
         rows = []

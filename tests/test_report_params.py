@@ -1,0 +1,252 @@
+"""Fast checks of the report infrastructure: parameters, paths, export checks, index, figures.
+
+No notebook is executed here (see test_report_render.py for that).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from toolkit.errors import InputError, StoreError
+from toolkit.report import params as P
+from toolkit.report.export import make_offline, offline_violations
+from toolkit.report.figures import figure, check_name, chart_spec
+from toolkit.report.index import RunRecord, write_index, write_run_record
+from toolkit.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+@pytest.fixture()
+def store_path(tmp_path: Path) -> Path:
+    """A tiny store built by hand: 4 predictions with a covariate ``amount``."""
+    path = tmp_path / "tiny.duckdb"
+    with Store(path) as store:
+        con = store.con
+        con.execute("ALTER TABLE predictions ADD COLUMN amount DOUBLE")
+        con.execute("INSERT INTO covariates VALUES ('amount', 'DOUBLE', 1)")
+        rows = [
+            ("r1", dt.datetime(2026, 11, 2, 10), "v1", "approved", 12.0),
+            ("r2", dt.datetime(2026, 11, 3, 10), "v1", "declined", 30.0),
+            ("r3", dt.datetime(2026, 11, 9, 10), "v2", "approved", 11.0),
+            ("r4", dt.datetime(2026, 11, 10, 10), "v2", "approved", 50.0),
+        ]
+        for rid, ts, v, pred, amount in rows:
+            con.execute(
+                "INSERT INTO predictions (request_id, ts, model_version, prediction, amount, ingest_id) "
+                "VALUES (?, ?, ?, ?, ?, 1)",
+                [rid, ts, v, pred, amount],
+            )
+        store.refresh_views()
+    return path
+
+
+def incident(store_path: Path, **extra) -> dict:
+    base = {
+        "store_path": str(store_path),
+        "metric": "rate:prediction=approved",
+        "baseline": "2026-11-02..2026-11-09",
+        "comparison": "2026-11-09..2026-11-16",
+    }
+    base.update(extra)
+    return base
+
+
+# -- validation -----------------------------------------------------------------
+def test_valid_incident_params(store_path: Path, tmp_path: Path) -> None:
+    p = P.validate("incident", incident(store_path, n_boot="50", covariates="amount"), out_dir=tmp_path / "reports")
+    assert p.baseline.start == dt.datetime(2026, 11, 2)
+    assert p.comparison.end == dt.datetime(2026, 11, 16)
+    assert p.notebook["n_boot"] == 50
+    assert p.notebook["covariates"] == ["amount"]
+    assert p.run_dir == (tmp_path / "reports" / "2026-11-09-incident").resolve()
+    assert "slug" not in p.notebook and p.notebook["output_dir"] == str(p.run_dir)
+
+
+def test_unknown_metric_column_is_named(store_path: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="'nonexistent'"):
+        P.validate("incident", incident(store_path, metric="mean:nonexistent"), out_dir=tmp_path)
+
+
+def test_unreadable_metric_says_the_forms(store_path: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"rate:<column>=<value>"):
+        P.validate("incident", incident(store_path, metric="approval"), out_dir=tmp_path)
+
+
+@pytest.mark.parametrize("window", ["2026-11-09..2026-11-09", "2026-11-16..2026-11-09"])
+def test_empty_or_inverted_window(store_path: Path, tmp_path: Path, window: str) -> None:
+    with pytest.raises(InputError, match="empty or inverted window"):
+        P.validate("incident", incident(store_path, comparison=window), out_dir=tmp_path)
+
+
+def test_missing_window_and_bad_window_text(store_path: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="needs both windows"):
+        P.validate("incident", incident(store_path, baseline=""), out_dir=tmp_path)
+    with pytest.raises(InputError, match="FROM..TO"):
+        P.validate("incident", incident(store_path, baseline="last week"), out_dir=tmp_path)
+
+
+def test_missing_store(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist.*vdrift ingest"):
+        P.validate("incident", incident(tmp_path / "nope.duckdb"), out_dir=tmp_path)
+
+
+def test_unknown_parameter_and_kind(store_path: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="unknown parameter.*colour"):
+        P.validate("incident", incident(store_path, colour="red"), out_dir=tmp_path)
+    with pytest.raises(InputError, match="week"):  # weekly-only parameter
+        P.validate("incident", incident(store_path, week="2026-11-09"), out_dir=tmp_path)
+    with pytest.raises(InputError, match="unknown report kind"):
+        P.validate("monthly", {}, out_dir=tmp_path)
+
+
+def test_unknown_filter_column_and_method(store_path: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="unknown filter column 'planet'"):
+        P.validate("incident", incident(store_path, filters="{planet: mars}"), out_dir=tmp_path)
+    with pytest.raises(InputError, match="unknown covariate 'ghost'"):
+        P.validate("incident", incident(store_path, covariates=["ghost"]), out_dir=tmp_path)
+    with pytest.raises(InputError, match="'bayes'.*regression, matched, standardization"):
+        P.validate("incident", incident(store_path, methods="regression,bayes"), out_dir=tmp_path)
+
+
+def test_methods_match_the_attribution() -> None:
+    from toolkit.attribution.results import METHODS
+
+    assert P.METHODS == tuple(METHODS)
+
+
+# -- output locations ---------------------------------------------------------------
+@pytest.mark.parametrize("slug", ["../escape", "/etc", "a/b", "UPPER", "", "x" * 80, "..", "~home"])
+def test_bad_slugs(store_path: Path, tmp_path: Path, slug: str) -> None:
+    raw = incident(store_path, slug=slug)
+    if slug == "":
+        # empty means "use the kind"
+        assert P.validate("incident", raw, out_dir=tmp_path).slug == "incident"
+        return
+    with pytest.raises(InputError):
+        P.validate("incident", raw, out_dir=tmp_path)
+
+
+@pytest.mark.parametrize("out", ["../x", "/tmp/x", "a/../../b", "C:\\x", "sub/dir"])
+def test_output_dir_confined(store_path: Path, tmp_path: Path, out: str) -> None:
+    with pytest.raises(InputError):
+        P.validate("incident", incident(store_path, output_dir=out), out_dir=tmp_path / "reports")
+
+
+def test_output_dir_relative_name_is_used(store_path: Path, tmp_path: Path) -> None:
+    p = P.validate("incident", incident(store_path, output_dir="postmortem-42"), out_dir=tmp_path / "r")
+    assert p.run_dir == (tmp_path / "r" / "postmortem-42").resolve()
+
+
+# -- weekly -----------------------------------------------------------------------
+def test_weekly_default_is_last_full_week(store_path: Path, tmp_path: Path) -> None:
+    # 2026-11-18 is a Wednesday: the last full ISO week is 2026-11-09..2026-11-16.
+    p = P.validate("weekly", {"store_path": str(store_path), "metric": "rate:prediction=approved"},
+                   out_dir=tmp_path, today=dt.date(2026, 11, 18))
+    assert (p.comparison.start, p.comparison.end) == (dt.datetime(2026, 11, 9), dt.datetime(2026, 11, 16))
+    assert (p.baseline.start, p.baseline.end) == (dt.datetime(2026, 11, 2), dt.datetime(2026, 11, 9))
+    assert p.notebook["week"] == "2026-11-09" and p.run_dir.name == "2026-11-09-weekly"
+
+
+def test_weekly_week_must_be_a_date(store_path: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="must be a date"):
+        P.validate("weekly", {"store_path": str(store_path), "week": "2026-11-09T10:00",
+                              "metric": "rate:prediction=approved"}, out_dir=tmp_path)
+    with pytest.raises(InputError, match="cannot read week"):
+        P.validate("weekly", {"store_path": str(store_path), "week": "next monday",
+                              "metric": "rate:prediction=approved"}, out_dir=tmp_path)
+
+
+# -- raw values -----------------------------------------------------------------------
+def test_cli_param_parsing_and_coercion(tmp_path: Path) -> None:
+    raw = P.parse_cli_params(["metric=rate:prediction=approved", "covariates=[a, b]", "filters={region: eu}"])
+    assert raw["metric"] == "rate:prediction=approved"  # only the first '=' splits
+    specs = P.specs_for("incident")
+    assert P.coerce(specs["covariates"], raw["covariates"]) == ["a", "b"]
+    assert P.coerce(specs["covariates"], "a, b") == ["a", "b"]
+    assert P.coerce(specs["filters"], raw["filters"]) == {"region": "eu"}
+    assert P.coerce(specs["n_boot"], "7") == 7
+    with pytest.raises(InputError, match="NAME=VALUE"):
+        P.parse_cli_params(["metric"])
+    with pytest.raises(InputError, match="integer"):
+        P.coerce(specs["n_boot"], "many")
+    with pytest.raises(InputError, match="one value"):
+        P.coerce(specs["filters"], "{region: [eu, us]}")
+    f = tmp_path / "p.yaml"
+    f.write_text("baseline: 2026-11-02..2026-11-09\nweek: 2026-11-09\ncovariates: [amount]\n")
+    data = P.load_params_file(f)
+    assert P.coerce(P.specs_for("weekly")["week"], data["week"]) == "2026-11-09"  # YAML date back to text
+    f.write_text("- a\n- b\n")
+    with pytest.raises(InputError, match="mapping"):
+        P.load_params_file(f)
+
+
+@pytest.mark.parametrize("kind", ["incident", "weekly"])
+def test_notebook_parameters_cell_matches_specs(kind: str) -> None:
+    """The template's parameters cell declares every spec with a type and a help comment."""
+    from papermill.translators import PythonTranslator
+
+    nb = nbformat.read(NOTEBOOKS / f"{kind}_report.ipynb", as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    found = {p.name: p for p in PythonTranslator.inspect(tagged[0])}
+    expected = set(P.specs_for(kind)) - {"slug"} | {"run_at", "baseline", "comparison"}
+    assert set(found) == expected
+    for p in found.values():
+        assert p.inferred_type_name in {"str", "int", "list", "dict"}, p
+        assert p.help, f"{p.name} has no help comment"
+
+
+# -- export checks --------------------------------------------------------------------
+def test_offline_violations_finds_remote_references() -> None:
+    page = (
+        '<html><head><script src="https://cdn.example/require.js"></script>'
+        '<link rel="stylesheet" href="//fonts.example/x.css">'
+        "<style>@import url('https://fonts.example/f.css'); /* https://comment.ok */</style>"
+        '</head><body><img src="http://x/y.png"><div style="background:url(https://x/b.png)"></div>'
+        "<script>fetch('https://evil.example')</script></body></html>"
+    )
+    problems = offline_violations(page)
+    assert len(problems) == 6, problems
+    clean = make_offline('<style>/* see https://github.com/x */ a{}</style><svg xmlns="http://www.w3.org/2000/svg"></svg>')
+    assert "http" not in clean and offline_violations(clean) == []
+
+
+# -- figures and index ----------------------------------------------------------------
+def test_figure_writes_png_and_svg_and_escapes(tmp_path: Path) -> None:
+    import altair as alt
+    import polars as pl
+
+    df = pl.DataFrame({"v": ["<script>alert(1)</script>", "v2"], "n": [3, 5]})
+    fig = figure(alt.Chart(df).mark_bar().encode(x="v:N", y="n:Q"), "hostile-bars", folder=tmp_path,
+                 title="<b>caption</b>")
+    assert [p.name for p in fig.paths] == ["hostile-bars.svg", "hostile-bars.png"]
+    assert fig.paths[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = fig._repr_html_()
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;b&gt;caption&lt;/b&gt;" in html and "http" not in html
+    with pytest.raises(InputError):
+        check_name("../evil")
+    with pytest.raises(InputError, match="aggregate in DuckDB"):
+        chart_spec({"data": {"values": [{"x": i} for i in range(5001)]}, "mark": "point"})
+
+
+def test_index_lists_runs_escaped(tmp_path: Path) -> None:
+    for folder, title in (("2026-11-09-incident", "<script>alert(1)</script>"), ("2026-11-02-weekly", "Week 45")):
+        (tmp_path / folder).mkdir()
+        write_run_record(tmp_path / folder, RunRecord(
+            kind="incident", title=title, headline="data drift -6.6 pt", period_start="2026-11-09T00:00:00",
+            period_end="2026-11-16T00:00:00", run_at="2026-11-27T08:00:00", folder=folder, html="report.html",
+            toolkit_version="0.1.0"))
+    page = write_index(tmp_path).read_text()
+    assert page.count("<tr><td>") == 2
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>" not in page
+    assert page.index("2026-11-09-incident") < page.index("2026-11-02-weekly")  # newest first
+    assert offline_violations(page) == [] and "http" not in page
+    json.loads((tmp_path / "2026-11-02-weekly" / "run.json").read_text())
