@@ -457,3 +457,17 @@ def test_one_million_rows_in_seconds():
     elapsed = time.perf_counter() - start
     assert sim.ground_truth.rows == 1_000_000
     assert elapsed < 15.0
+
+
+def test_streaming_generation_matches_the_in_memory_sample(tmp_path: Path, monkeypatch):
+    """Large samples are written a day at a time (each day drawn twice): same rows, same truth."""
+    from toolkit.samples import writers
+
+    monkeypatch.setattr(writers, "KEEP_IN_MEMORY_ROWS", 0)
+    truth = generate(tmp_path, ["rollback", "experiment"], rows=6_000, seed=21, fmt="parquet")
+    sim = simulate(["rollback", "experiment"], rows=6_000, seed=21)
+    written = pl.read_parquet(tmp_path / "predictions.parquet")
+    assert written.height == sim.predictions.height == truth.rows_written
+    assert written.with_columns(pl.all().cast(pl.String)).equals(sim.predictions.with_columns(pl.all().cast(pl.String)))
+    assert json.loads(truth.to_json())["attribution"] == json.loads(sim.ground_truth.to_json())["attribution"]
+    assert truth.problems == sim.ground_truth.problems

@@ -109,106 +109,129 @@ def _time_of_day(rng: np.random.Generator, region: np.ndarray) -> np.ndarray:
     return (utc_hour + rng.random(region.shape[0])) * 3600.0
 
 
-def draw_population(rng: np.random.Generator, rows: int, *, covariate_shift: bool) -> Population:
-    """Draw ``rows`` requests over the baseline and comparison weeks.
+@dataclass(frozen=True)
+class Entities:
+    """The customer pool shared by all days: one entry per customer."""
+
+    region: np.ndarray
+    is_new: np.ndarray  # opened during the comparison-week campaign (covariate_shift)
+    age_days: np.ndarray
+    channel: np.ndarray  # preferred channel
+    u: np.ndarray  # the customer's own uniform draw (sticky experiment arm)
+    groups: tuple[tuple[int, np.ndarray], ...]  # per (region, is_new): first index and cumulative weights
+
+    @property
+    def n(self) -> int:
+        return int(self.region.shape[0])
+
+    def pick(self, rng: np.random.Generator, region: np.ndarray, use_new: np.ndarray) -> np.ndarray:
+        """A customer for each request of the given region (heavy users more often)."""
+        out = np.empty(region.shape[0], np.int64)
+        u = rng.random(region.shape[0])
+        n_regions = len(REGIONS)
+        for g, (first, cum) in enumerate(self.groups):  # a loop over (region, new) groups, not rows
+            sel = (region == g % n_regions) & (use_new == (g >= n_regions))
+            if cum.size and sel.any():
+                out[sel] = first + np.minimum(np.searchsorted(cum, u[sel], side="right"), cum.size - 1)
+        return out
+
+
+def draw_entities(rng: np.random.Generator, rows: int, *, covariate_shift: bool) -> Entities:
+    """The customer pool: about one customer per six requests in each region."""
+    n_regions = len(REGIONS)
+    pool = np.maximum(20, np.ceil(rows * REGION_SHARE / REQUESTS_PER_ENTITY)).astype(np.int64)
+    new_pool = np.maximum(10, np.ceil(pool * 0.3)).astype(np.int64) if covariate_shift else np.zeros(n_regions, np.int64)
+    sizes = np.concatenate([pool, new_pool])
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    group = np.repeat(np.arange(2 * n_regions), sizes)
+    region = group % n_regions
+    is_new = group >= n_regions
+    n = int(offsets[-1])
+    weight = rng.gamma(0.7, 1.0, n)
+    age = np.where(is_new, rng.uniform(5.0, 60.0, n), rng.gamma(AGE_SHAPE[region], AGE_SCALE[region]))
+    channel = _categorical(rng, np.where(is_new[:, None], NEW_ACCOUNT_CHANNEL_P, CHANNEL_P[region]))
+    u = rng.random(n)
+    groups = []
+    for g in range(2 * n_regions):
+        w = weight[offsets[g] : offsets[g + 1]]
+        groups.append((int(offsets[g]), np.cumsum(w) / w.sum() if w.size else w))
+    return Entities(region.astype(np.int8), is_new, np.round(age, 1), channel.astype(np.int8), u, tuple(groups))
+
+
+def day_sizes(rng: np.random.Generator, rows: int) -> np.ndarray:
+    """Requests per UTC day (a multinomial split of ``rows`` over the 14 days)."""
+    return rng.multinomial(rows, np.full(_N_DAYS, 1.0 / _N_DAYS))
+
+
+def draw_day(
+    rng: np.random.Generator, day: int, rows: int, entities: Entities, *, covariate_shift: bool
+) -> Population:
+    """Draw one UTC day's ``rows`` requests (retries included), sorted by time.
 
     Parameters
     ----------
     rng
-        The simulator's generator (consumed in a fixed order, so the result
-        depends only on the seed, ``rows`` and ``covariate_shift``).
+        The day's own generator (so days can be drawn independently and again).
+    day
+        Day index, 0 = 2026-11-02.
     rows
-        Number of requests, retries included (shadow rows come on top).
+        Requests that day, retries included (shadow rows come on top).
+    entities
+        The customer pool shared by all days.
     covariate_shift
         Shift the comparison week's inputs (scenario ``covariate_shift``).
     """
     n_retry = int(round(RETRY_SHARE * rows))
     n = rows - n_retry
+    day_start = day * _DAY
+    comparison = day_start >= _COMPARISON_START
+    shift = covariate_shift and comparison
 
-    # when, where, which component
-    day = rng.integers(0, _N_DAYS, n)
-    comparison_day = day >= _COMPARISON_START / _DAY
-    shares = np.where(comparison_day[:, None] & covariate_shift, REGION_SHARE_SHIFTED, REGION_SHARE)
-    region = _categorical(rng, shares)
+    # where, which component, when
+    shares = REGION_SHARE_SHIFTED if shift else REGION_SHARE
+    region = _categorical(rng, np.broadcast_to(shares, (n, shares.size)))
     u_comp = rng.random(n)
     component = np.where(u_comp < BATCH_SHARE, 2, np.where(u_comp < BATCH_SHARE + (1 - BATCH_SHARE) * CACHE_SHARE, 1, 0))
     tod = _time_of_day(rng, region)
     batch_tod = (BATCH_WINDOW_H[0] + (BATCH_WINDOW_H[1] - BATCH_WINDOW_H[0]) * rng.random(n)) * 3600.0
-    t = day * _DAY + np.where(component == 2, batch_tod, tod)
-    period = (t >= _COMPARISON_START).astype(np.int8)
+    t = day_start + np.where(component == 2, batch_tod, tod)
 
-    # recurring customers: a pool per region, heavy users more frequent
-    n_regions = len(REGIONS)
-    pool = np.maximum(20, np.ceil(n * REGION_SHARE / REQUESTS_PER_ENTITY)).astype(np.int64)
-    new_pool = np.maximum(10, np.ceil(pool * 0.3)).astype(np.int64) if covariate_shift else np.zeros(n_regions, np.int64)
-    offsets = np.concatenate([[0], np.cumsum(np.concatenate([pool, new_pool]))])
-    n_entities = int(offsets[-1])
-    ent_region = np.concatenate([np.full(k, r) for r, k in enumerate(np.concatenate([pool, new_pool]))]) % n_regions
-    ent_new = np.arange(n_entities) >= offsets[n_regions]
-    ent_weight = rng.gamma(0.7, 1.0, n_entities)
-    ent_age = np.where(
-        ent_new,
-        rng.uniform(5.0, 60.0, n_entities),
-        rng.gamma(AGE_SHAPE[ent_region], AGE_SCALE[ent_region]),
-    )
-    ent_channel = _categorical(rng, np.where(ent_new[:, None], NEW_ACCOUNT_CHANNEL_P, CHANNEL_P[ent_region]))
-    ent_u = rng.random(n_entities)
-
-    use_new = covariate_shift & (period == 1) & (rng.random(n) < NEW_ACCOUNT_SHARE)
-    entity = np.empty(n, np.int64)
-    u_pick = rng.random(n)
-    for r in range(n_regions):  # a loop over regions, not rows
-        for is_new, base in ((False, offsets[r]), (True, offsets[n_regions + r])):
-            size = (new_pool if is_new else pool)[r]
-            sel = (region == r) & (use_new == is_new)
-            if not sel.any():
-                continue
-            w = ent_weight[base : base + size]
-            cum = np.cumsum(w) / w.sum()
-            entity[sel] = base + np.minimum(np.searchsorted(cum, u_pick[sel], side="right"), size - 1)
-
-    # inputs
-    channel = np.where(rng.random(n) < CHANNEL_STICKINESS, ent_channel[entity], _categorical(rng, CHANNEL_P[region]))
+    # who, with which inputs
+    use_new = (rng.random(n) < NEW_ACCOUNT_SHARE) if shift else np.zeros(n, bool)
+    entity = entities.pick(rng, region, use_new)
+    channel = np.where(rng.random(n) < CHANNEL_STICKINESS, entities.channel[entity], _categorical(rng, CHANNEL_P[region]))
     merchant_p = MERCHANT_P[region]
-    if covariate_shift:
-        w = MERCHANT_SHIFT_WEIGHT * (period == 1)[:, None]
-        merchant_p = (1 - w) * merchant_p + w * MERCHANT_SHIFT_TO
+    if shift:
+        merchant_p = (1 - MERCHANT_SHIFT_WEIGHT) * merchant_p + MERCHANT_SHIFT_WEIGHT * MERCHANT_SHIFT_TO
     merchant = _categorical(rng, merchant_p)
-    mu = AMOUNT_MU[region] + AMOUNT_MERCHANT_OFFSET[merchant] + (AMOUNT_SHIFT * (period == 1) if covariate_shift else 0.0)
-    amount = np.round(np.exp(mu + AMOUNT_SIGMA[region] * rng.standard_normal(n)), 2)
-    amount = np.maximum(amount, 0.5)
-    age = np.round(ent_age[entity], 1)
+    mu = AMOUNT_MU[region] + AMOUNT_MERCHANT_OFFSET[merchant] + (AMOUNT_SHIFT if shift else 0.0)
+    amount = np.maximum(np.round(np.exp(mu + AMOUNT_SIGMA[region] * rng.standard_normal(n)), 2), 0.5)
     label_delay = rng.exponential(LABEL_DELAY_MEAN_DAYS * _DAY, n)
 
-    # exact retries of online requests: same entity and inputs, seconds later
-    horizon = seconds(DATA_END) - 3600.0
-    eligible = np.flatnonzero((component == 0) & (t < horizon))
+    # exact retries of online requests: same entity and inputs, seconds later, the same day
+    eligible = np.flatnonzero((component == 0) & (t < day_start + _DAY - 600.0))
     orig = np.sort(rng.choice(eligible, size=min(n_retry, eligible.size), replace=False))
     retry_t = t[orig] + 2.0 + rng.exponential(25.0, orig.size)
+    retry_t = np.minimum(retry_t, day_start + _DAY - 0.001)
 
-    def both(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.concatenate([a, b])
-
-    all_t = np.floor(both(t, retry_t) * 1000.0) / 1000.0  # logged at millisecond precision
+    all_t = np.floor(np.concatenate([t, retry_t]) * 1000.0) / 1000.0  # logged at millisecond precision
     order = np.argsort(all_t, kind="stable")
-    src = both(np.arange(n), orig)[order]  # index into the n originals
-    is_retry = both(np.zeros(n, bool), np.ones(orig.size, bool))[order]
-    # map "original index" to its position after sorting
+    src = np.concatenate([np.arange(n), orig])[order]  # index into the day's originals
+    is_retry = np.concatenate([np.zeros(n, bool), np.ones(orig.size, bool)])[order]
     pos_of_original = np.empty(n, np.int64)
     pos_of_original[src[~is_retry]] = np.flatnonzero(~is_retry)
-    retry_of = np.where(is_retry, pos_of_original[src], -1)
     t_sorted = all_t[order]
     return Population(
         t=t_sorted,
-        period=(t_sorted >= _COMPARISON_START).astype(np.int8),
+        period=np.full(src.size, int(comparison), np.int8),
         region=region[src].astype(np.int8),
         component=np.where(is_retry, 0, component[src]).astype(np.int8),
         entity=entity[src],
-        entity_u=ent_u[entity[src]],
+        entity_u=entities.u[entity[src]],
         amount=amount[src],
         merchant=merchant[src].astype(np.int8),
         channel=channel[src].astype(np.int8),
-        age_days=age[src],
-        retry_of=retry_of,
+        age_days=entities.age_days[entity[src]],
+        retry_of=np.where(is_retry, pos_of_original[src], -1),
         label_seen=(t[src] + label_delay[src]) <= seconds(DATA_END),
     )

@@ -50,7 +50,7 @@ class Problem:
         prediction_divergence: ``pairs`` of exact retries answered by the
         two versions, how many of them got ``diverging`` predictions, and
         the replay ``disagreement_rate``: the share of the region's online
-        inputs in the time range on which the two versions disagree).
+        inputs over the whole fortnight on which the two versions disagree).
     """
 
     kind: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import operator
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 import polars as pl
@@ -14,10 +14,10 @@ from ..errors import InputError
 from . import scenarios as S
 from .history import artifacts, deployments
 from .models import MODELS, fraud_probability, replay
-from .population import CHANNELS, MERCHANTS, Population, draw_population
+from .population import CHANNELS, MERCHANTS, Entities, Population, day_sizes, draw_day, draw_entities
 from .results import GroundTruth
 from .routing import Routing, route
-from .truth import divergence_problems, planted_problems, replay_effects
+from .truth import DivergenceAccumulator, ReplayAccumulator, planted_problems
 
 #: Share of online requests (not answered by v2.0) also scored by v2.0 in shadow.
 SHADOW_SHARE = 0.06
@@ -83,8 +83,35 @@ def _prefixed(prefix: str, numbers: np.ndarray, width: int) -> pl.Series:
     return pl.select(pl.lit(prefix) + padded).to_series()
 
 
-def _predictions(pop: Population, routing: Routing, scores: np.ndarray, approved: np.ndarray,
-                 fraud: np.ndarray, shadow: np.ndarray) -> pl.DataFrame:
+@dataclass(frozen=True)
+class Day:
+    """Everything drawn for one UTC day."""
+
+    index: int
+    pop: Population
+    scores: np.ndarray
+    approved: np.ndarray
+    fraud: np.ndarray
+    routing: Routing
+    shadow: np.ndarray
+
+
+def _draw(seed: int, day: int, rows: int, entities: Entities, names: tuple[str, ...]) -> Day:
+    """Draw one day from its own random stream (so any day can be drawn again)."""
+    shift = "covariate_shift" in names
+    rng = np.random.default_rng([seed, 2, day])
+    pop = draw_day(rng, day, rows, entities, covariate_shift=shift)
+    scores, approved = replay(pop)
+    fraud = rng.random(pop.n) < fraud_probability(pop, covariate_shift=shift)
+    retry = pop.retry_of >= 0
+    fraud[retry] = fraud[pop.retry_of[retry]]  # a retry is the same transaction
+    routing = route(pop, names, rng)
+    shadow = (pop.component == S.ONLINE) & (routing.resolved != S.SHADOW) & (rng.random(pop.n) < SHADOW_SHARE)
+    return Day(day, pop, scores, approved, fraud, routing, shadow)
+
+
+def _predictions(day: Day, id_offset: int) -> pl.DataFrame:
+    pop, routing, scores, approved, fraud, shadow = day.pop, day.routing, day.scores, day.approved, day.fraud, day.shadow
     n = pop.n
     shadow_src = np.flatnonzero(shadow)
     src = np.concatenate([np.arange(n), shadow_src])
@@ -105,7 +132,7 @@ def _predictions(pop: Population, routing: Routing, scores: np.ndarray, approved
     ms = _EPOCH_MS + np.round(pop.t[src] * 1000.0).astype(np.int64)
     return pl.DataFrame(
         {
-            "request_id": _prefixed("r", src, 9),
+            "request_id": _prefixed("r", src + id_offset, 9),
             "ts": pl.Series(ms).cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),
             "model_version": _enum(reported, S.VERSION_NAMES),
             "prediction": _enum(np.where(approved[src, version], 0, 1), DECISIONS),
@@ -128,6 +155,88 @@ def _predictions(pop: Population, routing: Routing, scores: np.ndarray, approved
     )
 
 
+class Run:
+    """One simulation, drawn day by day.
+
+    Pass 1 (:meth:`routing_pass`) feeds every day's true routing
+    probabilities to the replay accumulators; pass 2 (:meth:`days`) yields
+    each day with its predictions frame while accumulating the effects and
+    the retry divergence. With ``keep=True`` the days of pass 1 are kept in
+    memory for pass 2; otherwise each day is drawn again from its own random
+    stream, so memory stays at one day (for 100M-row samples).
+    """
+
+    def __init__(self, scenarios: "str | Iterable[str]", rows: int, seed: int, *, keep: bool) -> None:
+        self.scenarios = S.normalize_scenarios(scenarios)
+        self.rows = _check_int(rows, "rows", MIN_ROWS)
+        self.seed = _check_int(seed, "seed", 0)
+        shift = "covariate_shift" in self.scenarios
+        self.sizes = day_sizes(np.random.default_rng([self.seed, 0]), self.rows)
+        self.entities = draw_entities(np.random.default_rng([self.seed, 1]), self.rows, covariate_shift=shift)
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]])
+        self.acc = {m: ReplayAccumulator(m, self.entities.n) for m in METRICS}
+        self.divergence = DivergenceAccumulator()
+        self.approval_counts = np.zeros(len(S.VERSIONS))
+        self.rows_written = 0
+        self._keep = keep
+        self._kept: list[Day] = []
+        self._passed = False
+
+    def _day(self, d: int) -> Day:
+        return _draw(self.seed, d, int(self.sizes[d]), self.entities, self.scenarios)
+
+    def routing_pass(self) -> None:
+        for d in range(self.sizes.size):
+            day = self._day(d)
+            for acc in self.acc.values():
+                acc.add_routing(day.routing.probs, day.pop.region, day.pop.period)
+            if self._keep:
+                self._kept.append(day)
+        self._passed = True
+
+    def days(self) -> Iterator[tuple[Day, pl.DataFrame]]:
+        if not self._passed:
+            self.routing_pass()
+        for d in range(self.sizes.size):
+            day = self._kept[d] if self._keep else self._day(d)
+            pop, idx = day.pop, np.arange(day.pop.n)
+            served = day.routing.resolved
+            self.acc[METRICS[0]].add_effects(day.approved.astype(np.float64), day.approved[idx, served].astype(np.float64),
+                                             pop.region, pop.period, pop.entity)
+            self.acc[METRICS[1]].add_effects(day.scores, day.scores[idx, served], pop.region, pop.period, pop.entity)
+            self.divergence.add(pop, day.routing, day.approved)
+            self.approval_counts += day.approved.sum(axis=0)
+            frame = _predictions(day, int(self.offsets[d]))
+            self.rows_written += frame.height
+            yield day, frame
+        self._kept = []
+
+    def ground_truth(self) -> GroundTruth:
+        """The ground truth, once :meth:`days` has been consumed."""
+        problems = planted_problems(self.scenarios) + self.divergence.problems(self.scenarios)
+        versions = tuple(
+            {
+                "version": v.name,
+                "artifact_hash": v.artifact_hash,
+                "feature_version": v.feature_version,
+                "decision_threshold": MODELS[i].threshold,
+                "approval_rate_on_all_inputs": float(self.approval_counts[i] / self.rows),
+            }
+            for i, v in enumerate(S.VERSIONS)
+        )
+        return GroundTruth(
+            scenarios=self.scenarios,
+            seed=self.seed,
+            rows=self.rows,
+            rows_written=self.rows_written,
+            periods={"baseline": S.BASELINE, "comparison": S.COMPARISON},
+            versions=versions,
+            covariates=COVARIATES,
+            problems=tuple(problems),
+            attribution={m: acc.result() for m, acc in self.acc.items()},
+        )
+
+
 def simulate(
     scenarios: "str | Iterable[str]" = ("all",),
     *,
@@ -143,7 +252,7 @@ def simulate(
         covariate_shift, clean) or ``"all"`` (the first five together).
     rows
         Number of requests (online, cache and batch rows, retries included);
-        shadow rows come on top (about 5%).
+        shadow rows come on top (about 4%).
     seed
         Seed of the random generator: the same seed, rows and scenarios give
         the same sample, bit for bit.
@@ -152,7 +261,9 @@ def simulate(
     -------
     Simulation
         Predictions, deployments and artifacts as polars frames, and the
-        :class:`~toolkit.samples.results.GroundTruth`.
+        :class:`~toolkit.samples.results.GroundTruth`. Everything is held in
+        memory (about 350 bytes per row); :func:`~toolkit.samples.generate`
+        writes larger samples one day at a time.
 
     Examples
     --------
@@ -160,51 +271,7 @@ def simulate(
     >>> sim.ground_truth.problems[0].kind
     'stuck_rollout'
     """
-    names = S.normalize_scenarios(scenarios)
-    rows = _check_int(rows, "rows", MIN_ROWS)
-    seed = _check_int(seed, "seed", 0)
-    shift = "covariate_shift" in names
-    rng = np.random.default_rng(seed)
-
-    pop = draw_population(rng, rows, covariate_shift=shift)
-    scores, approved = replay(pop)
-    fraud = rng.random(pop.n) < fraud_probability(pop, covariate_shift=shift)
-    retry = pop.retry_of >= 0
-    fraud[retry] = fraud[pop.retry_of[retry]]  # a retry is the same transaction
-    routing = route(pop, names, rng)
-    shadow = (pop.component == S.ONLINE) & (routing.resolved != S.SHADOW) & (rng.random(pop.n) < SHADOW_SHARE)
-
-    predictions = _predictions(pop, routing, scores, approved, fraud, shadow)
-    idx = np.arange(pop.n)
-    served_approved = approved[idx, routing.resolved].astype(np.float64)
-    served_score = scores[idx, routing.resolved]
-    attribution = {
-        "rate:prediction=approved": replay_effects(
-            "rate:prediction=approved", approved.astype(np.float64), served_approved,
-            routing.probs, pop.region, pop.period, pop.entity),
-        "mean:score": replay_effects(
-            "mean:score", scores, served_score, routing.probs, pop.region, pop.period, pop.entity),
-    }
-    problems = planted_problems(names) + divergence_problems(pop, routing, approved, names)
-    versions = tuple(
-        {
-            "version": v.name,
-            "artifact_hash": v.artifact_hash,
-            "feature_version": v.feature_version,
-            "decision_threshold": MODELS[i].threshold,
-            "approval_rate_on_all_inputs": float(approved[:, i].mean()),
-        }
-        for i, v in enumerate(S.VERSIONS)
-    )
-    truth = GroundTruth(
-        scenarios=names,
-        seed=seed,
-        rows=rows,
-        rows_written=predictions.height,
-        periods={"baseline": S.BASELINE, "comparison": S.COMPARISON},
-        versions=versions,
-        covariates=COVARIATES,
-        problems=tuple(problems),
-        attribution=attribution,
-    )
-    return Simulation(predictions, deployments(names), artifacts(), truth)
+    run = Run(scenarios, rows, seed, keep=True)
+    frames = [frame for _, frame in run.days()]
+    predictions = pl.concat(frames, how="vertical")
+    return Simulation(predictions, deployments(run.scenarios), artifacts(), run.ground_truth())

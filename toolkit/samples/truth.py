@@ -15,93 +15,121 @@ from .routing import Routing, routing_probabilities
 PERIODS = ("baseline", "comparison")
 
 
-def replay_effects(
-    metric: str,
-    replayed: np.ndarray,
-    observed: np.ndarray,
-    probs: np.ndarray,
-    region: np.ndarray,
-    period: np.ndarray,
-    entity: np.ndarray,
-) -> ReplayEffects:
-    """Two-factor replay decomposition of a metric's shift between the weeks.
+class ReplayAccumulator:
+    """Exact replay decomposition of one metric's shift, accumulated day by day.
+
+    Two passes over the same requests: :meth:`add_routing` (all days) gives
+    ``Pi_b(v | region)``, the mean of the true routing probabilities over
+    period b's requests in the region; :meth:`add_effects` (all days) then
+    accumulates ``M(a, b) = mean_{i in a} sum_v Pi_b(v | region_i) f(x_i, v)``,
+    the observed means and the per-customer sums behind the cluster-robust
+    standard error of the sampling noise. Summation happens in the same order
+    whether the days are kept in memory or drawn again, so both give the same
+    numbers.
 
     Parameters
     ----------
     metric
         Name of the metric (e.g. ``"rate:prediction=approved"``).
-    replayed
-        ``(n, n_versions)``: the metric of each logged input under every version.
-    observed
-        ``(n,)``: the metric as logged (under the version that answered).
-    probs
-        ``(n, n_versions)``: true routing probabilities of each request.
-    region, period, entity
-        Codes per request (period 0 baseline, 1 comparison).
-
-    Notes
-    -----
-    ``Pi_b(v | region)`` is the mean of the true routing probabilities over
-    period b's requests in the region, and
-    ``M(a, b) = mean_{i in a} sum_v Pi_b(v | region_i) f(x_i, v)``.
+    n_entities
+        Size of the customer pool (for the per-customer sums).
     """
-    n_regions = len(S.REGIONS)
-    pi = np.zeros((2, n_regions, probs.shape[1]))
-    for p in (0, 1):
-        for r in range(n_regions):
-            sel = (period == p) & (region == r)
-            if not sel.any():
+
+    def __init__(self, metric: str, n_entities: int) -> None:
+        n_regions, n_versions = len(S.REGIONS), len(S.VERSIONS)
+        self.metric = metric
+        self._n_entities = n_entities
+        self._pi_sum = np.zeros((2, n_regions, n_versions))
+        self._pi_n = np.zeros((2, n_regions))
+        self._pi: np.ndarray | None = None
+        self._m_sum = np.zeros((2, 2))
+        self._obs_sum = np.zeros(2)
+        self._d_sum = np.zeros(2)
+        self._seen = np.zeros(2)
+        self._ent_wd = np.zeros(n_entities)
+        self._ent_n = np.zeros((2, n_entities))
+
+    def add_routing(self, probs: np.ndarray, region: np.ndarray, period: np.ndarray) -> None:
+        """Pass 1: true routing probabilities ``(n, n_versions)`` of a batch of requests."""
+        if self._pi is not None:
+            raise RuntimeError("add_routing after add_effects: the routing pass must come first")
+        key = period.astype(np.int64) * len(S.REGIONS) + region
+        cells = 2 * len(S.REGIONS)
+        for v in range(probs.shape[1]):
+            self._pi_sum[:, :, v] += np.bincount(key, weights=probs[:, v], minlength=cells).reshape(2, -1)
+        self._pi_n += np.bincount(key, minlength=cells).reshape(2, -1)
+
+    def _routing(self) -> np.ndarray:
+        if self._pi is None:
+            empty = np.argwhere(self._pi_n == 0)
+            if empty.size:
+                p, r = empty[0]
                 raise InputError(
                     f"no {PERIODS[p]} request in region {S.REGIONS[r]}: raise --rows "
                     "(at least a few thousand) so every region has traffic in both weeks"
                 )
-            pi[p, r] = probs[sel].mean(axis=0)
-    m = np.zeros((2, 2))
-    fitted = np.zeros((2, replayed.shape[0]))
-    for b in (0, 1):
-        fitted[b] = (replayed * pi[b, region]).sum(axis=1)
-    for a in (0, 1):
-        for b in (0, 1):
-            m[a, b] = fitted[b, period == a].mean()
-    obs = np.array([observed[period == p].mean() for p in (0, 1)])
-    n = np.array([(period == p).sum() for p in (0, 1)])
+            self._pi = self._pi_sum / self._pi_n[:, :, None]
+        return self._pi
 
-    # sampling noise = (obs_B - M(B,B)) - (obs_A - M(A,A)); cluster-robust SE by entity
-    own = fitted[period, np.arange(period.shape[0])]
-    d = observed - own
-    d = d - np.array([d[period == p].mean() for p in (0, 1)])[period]
-    w = np.where(period == 1, 1.0 / n[1], -1.0 / n[0])
-    per_entity = np.bincount(entity, weights=w * d)
-    se = float(np.sqrt(np.sum(per_entity**2)))
+    def add_effects(self, replayed: np.ndarray, observed: np.ndarray, region: np.ndarray,
+                    period: np.ndarray, entity: np.ndarray) -> None:
+        """Pass 2: the metric of each input under every version, and as logged."""
+        pi = self._routing()
+        n = self._pi_n.sum(axis=1)
+        fitted = [(replayed * pi[b, region]).sum(axis=1) for b in (0, 1)]
+        own = np.where(period == 1, fitted[1], fitted[0])
+        d = observed - own
+        w = np.where(period == 1, 1.0 / n[1], -1.0 / n[0])
+        for p in (0, 1):
+            sel = period == p
+            for b in (0, 1):
+                self._m_sum[p, b] += fitted[b][sel].sum()
+            self._obs_sum[p] += observed[sel].sum()
+            self._d_sum[p] += d[sel].sum()
+            self._seen[p] += sel.sum()
+            self._ent_n[p] += np.bincount(entity[sel], minlength=self._n_entities)
+        self._ent_wd += np.bincount(entity, weights=w * d, minlength=self._n_entities)
 
-    m_aa, m_ab, m_ba, m_bb = (float(x) for x in (m[0, 0], m[0, 1], m[1, 0], m[1, 1]))
-    data = 0.5 * ((m_ba - m_aa) + (m_bb - m_ab))
-    version = 0.5 * ((m_ab - m_aa) + (m_bb - m_ba))
-    total = float(obs[1] - obs[0])
-    routing = {
-        PERIODS[p]: {
-            S.REGIONS[r]: {S.VERSION_NAMES[v]: float(pi[p, r, v]) for v in range(probs.shape[1]) if pi[p, r, v] > 0}
-            for r in range(n_regions)
+    def result(self) -> ReplayEffects:
+        """The replay effects once both passes have seen every request."""
+        pi = self._routing()
+        n = self._pi_n.sum(axis=1)
+        if not np.array_equal(self._seen, n):
+            raise RuntimeError("add_effects did not see the same requests as add_routing")
+        m = self._m_sum / n[:, None]
+        obs = self._obs_sum / n
+        dbar = self._d_sum / n
+        # per customer: sum_i w_i (d_i - dbar_period(i)); w = +1/n_B in B, -1/n_A in A
+        per_entity = self._ent_wd + dbar[0] * self._ent_n[0] / n[0] - dbar[1] * self._ent_n[1] / n[1]
+        se = float(np.sqrt(np.sum(per_entity**2)))
+        m_aa, m_ab, m_ba, m_bb = (float(x) for x in (m[0, 0], m[0, 1], m[1, 0], m[1, 1]))
+        data = 0.5 * ((m_ba - m_aa) + (m_bb - m_ab))
+        version = 0.5 * ((m_ab - m_aa) + (m_bb - m_ba))
+        total = float(obs[1] - obs[0])
+        routing = {
+            PERIODS[p]: {
+                S.REGIONS[r]: {S.VERSION_NAMES[v]: float(pi[p, r, v]) for v in range(pi.shape[2]) if pi[p, r, v] > 0}
+                for r in range(pi.shape[1])
+            }
+            for p in (0, 1)
         }
-        for p in (0, 1)
-    }
-    return ReplayEffects(
-        metric=metric,
-        baseline=float(obs[0]),
-        comparison=float(obs[1]),
-        m_aa=m_aa,
-        m_ab=m_ab,
-        m_ba=m_ba,
-        m_bb=m_bb,
-        data_drift=data,
-        version_drift=version,
-        residual=0.0,
-        sampling_noise=total - data - version,
-        sampling_noise_se=se,
-        n_baseline=int(n[0]),
-        n_comparison=int(n[1]),
-        routing=routing,
-    )
+        return ReplayEffects(
+            metric=self.metric,
+            baseline=float(obs[0]),
+            comparison=float(obs[1]),
+            m_aa=m_aa,
+            m_ab=m_ab,
+            m_ba=m_ba,
+            m_bb=m_bb,
+            data_drift=data,
+            version_drift=version,
+            residual=0.0,
+            sampling_noise=total - data - version,
+            sampling_noise_se=se,
+            n_baseline=int(n[0]),
+            n_comparison=int(n[1]),
+            routing=routing,
+        )
 
 
 def served_versions(component: int, region: int, start: dt.datetime, end: dt.datetime,
@@ -187,35 +215,59 @@ def _cause(region: int, pair: tuple[int, int], scenarios: tuple[str, ...]) -> st
     return "config_mismatch"
 
 
-def divergence_problems(pop: Population, routing: Routing, approved: np.ndarray,
-                        scenarios: tuple[str, ...]) -> list[Problem]:
-    """Exact retries answered differently by different versions, per region and version pair."""
-    retry = np.flatnonzero(pop.retry_of >= 0)
-    orig = pop.retry_of[retry]
-    v_r, v_o = routing.resolved[retry], routing.resolved[orig]
-    pred_r = approved[retry, v_r]
-    pred_o = approved[orig, v_o]
-    hit = (v_r != v_o) & (pred_r != pred_o)
-    out: list[Problem] = []
-    if not hit.any():
+class DivergenceAccumulator:
+    """Exact retries answered differently by different versions, accumulated day by day.
+
+    Retries stay within their day, so each day's pairs are complete. Per
+    region and version pair it counts the retry pairs, those with different
+    predictions and their time range, and the replay disagreement rate of
+    the two versions over the region's online inputs (the whole fortnight).
+    """
+
+    def __init__(self) -> None:
+        shape = (len(S.REGIONS), len(S.VERSIONS), len(S.VERSIONS))
+        self.pairs = np.zeros(shape, np.int64)
+        self.diverging = np.zeros(shape, np.int64)
+        self.first = np.full(shape, np.inf)
+        self.last = np.full(shape, -np.inf)
+        self.disagree = np.zeros(shape, np.int64)
+        self.online = np.zeros(len(S.REGIONS), np.int64)
+
+    def add(self, pop: Population, routing: Routing, approved: np.ndarray) -> None:
+        n_versions = len(S.VERSIONS)
+        online = pop.component == S.ONLINE
+        for r in range(len(S.REGIONS)):
+            sel = online & (pop.region == r)
+            self.online[r] += int(sel.sum())
+            a = approved[sel]
+            for i in range(n_versions):
+                for j in range(i + 1, n_versions):
+                    self.disagree[r, i, j] += int((a[:, i] != a[:, j]).sum())
+        retry = np.flatnonzero(pop.retry_of >= 0)
+        orig = pop.retry_of[retry]
+        v_r, v_o = routing.resolved[retry], routing.resolved[orig]
+        crossing = v_r != v_o
+        hit = crossing & (approved[retry, v_r] != approved[orig, v_o])
+        lo, hi = np.minimum(v_r, v_o), np.maximum(v_r, v_o)
+        region = pop.region[retry]
+        np.add.at(self.pairs, (region[crossing], lo[crossing], hi[crossing]), 1)
+        np.add.at(self.diverging, (region[hit], lo[hit], hi[hit]), 1)
+        np.minimum.at(self.first, (region[hit], lo[hit], hi[hit]), pop.t[orig[hit]])
+        np.maximum.at(self.last, (region[hit], lo[hit], hi[hit]), pop.t[retry[hit]])
+
+    def problems(self, scenarios: tuple[str, ...]) -> list[Problem]:
+        out: list[Problem] = []
+        for region, a, b in np.argwhere(self.diverging > 0):
+            start = S.DATA_START + dt.timedelta(milliseconds=round(self.first[region, a, b] * 1000))
+            last = S.DATA_START + dt.timedelta(milliseconds=round(self.last[region, a, b] * 1000) + 1)
+            n_div, n_pairs = int(self.diverging[region, a, b]), int(self.pairs[region, a, b])
+            out.append(Problem(
+                "prediction_divergence", "online", S.REGIONS[region], None,
+                (S.VERSION_NAMES[a], S.VERSION_NAMES[b]), None, start, last,
+                _cause(int(region), (int(a), int(b)), scenarios),
+                f"{n_div} of {n_pairs} exact retries (same entity and inputs) answered by "
+                f"{S.VERSION_NAMES[a]} and {S.VERSION_NAMES[b]} got different predictions",
+                evidence={"pairs": n_pairs, "diverging": n_div,
+                          "disagreement_rate": float(self.disagree[region, a, b] / self.online[region])},
+            ))
         return out
-    lo, hi = np.minimum(v_r, v_o), np.maximum(v_r, v_o)
-    keys = sorted({(int(pop.region[i]), int(a), int(b)) for i, a, b in zip(retry[hit], lo[hit], hi[hit])})
-    for region, a, b in keys:
-        sel = hit & (pop.region[retry] == region) & (lo == a) & (hi == b)
-        pairs = ((pop.region[retry] == region) & (lo == a) & (hi == b)).sum()
-        t0 = float(pop.t[orig[sel]].min())
-        t1 = float(pop.t[retry[sel]].max())
-        start = S.DATA_START + dt.timedelta(milliseconds=round(t0 * 1000))
-        last = S.DATA_START + dt.timedelta(milliseconds=round(t1 * 1000) + 1)
-        scope = (pop.component == S.ONLINE) & (pop.region == region) & (pop.t >= t0) & (pop.t <= t1)
-        out.append(Problem(
-            "prediction_divergence", "online", S.REGIONS[region], None,
-            (S.VERSION_NAMES[a], S.VERSION_NAMES[b]), None, start, last,
-            _cause(region, (a, b), scenarios),
-            f"{int(sel.sum())} of {int(pairs)} exact retries (same entity and inputs) answered by "
-            f"{S.VERSION_NAMES[a]} and {S.VERSION_NAMES[b]} got different predictions",
-            evidence={"pairs": int(pairs), "diverging": int(sel.sum()),
-                      "disagreement_rate": float((approved[scope, a] != approved[scope, b]).mean())},
-        ))
-    return out

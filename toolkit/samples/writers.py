@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import operator
 import os
 import shutil
 from pathlib import Path
 from typing import Iterable
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from ..errors import InputError
+from . import scenarios as S
+from .history import artifacts, deployments
 from .results import GroundTruth
 from .scenarios import FORMATS, Format
-from .simulate import simulate
+from .simulate import Run
+
+#: Up to this many requests the days are kept in memory between the two
+#: passes; above it each day is drawn twice and memory stays at one day.
+KEEP_IN_MEMORY_ROWS = 2_000_000
+
+
+def _check_rows(rows: object) -> int:
+    try:
+        return operator.index(rows)
+    except TypeError:
+        raise InputError(f"rows must be a whole number, got {rows!r}") from None
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.3fZ"
 _EXT = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
@@ -27,14 +43,41 @@ def _texts(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+class _Sink:
+    """Appends day frames to one predictions file (Parquet row groups, CSV or JSON lines)."""
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.fmt = path, fmt
+        self._parquet: pq.ParquetWriter | None = None
+        self._handle = None if fmt == "parquet" else open(path, "wb")
+        self._header = True
+
+    def write(self, frame: pl.DataFrame) -> None:
+        if self.fmt == "parquet":
+            table = frame.to_arrow()
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+            self._parquet.write_table(table)
+        elif self.fmt == "csv":
+            _texts(frame).write_csv(self._handle, include_header=self._header)
+        else:
+            _texts(frame).write_ndjson(self._handle)
+        self._header = False
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        if self._handle is not None:
+            self._handle.close()
+
+
 def _write(frame: pl.DataFrame, path: Path, fmt: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "parquet":
-        frame.write_parquet(path, compression="zstd", statistics=True)
-    elif fmt == "csv":
-        _texts(frame).write_csv(path)
-    else:
-        _texts(frame).write_ndjson(path)
+    sink = _Sink(path, fmt)
+    try:
+        sink.write(frame)
+    finally:
+        sink.close()
 
 
 def _clear_previous(out: Path) -> None:
@@ -81,34 +124,40 @@ def generate(
     GroundTruth
         The ground truth, with ``files`` naming what was written (relative
         to ``out_dir``). The same arguments give byte-identical files.
+        Predictions are written one day at a time, so memory stays at about
+        one day of rows whatever ``rows`` is (100M rows need a few GB).
     """
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a directory: give a directory to write the sample into")
-    sim = simulate(scenarios, rows=rows, seed=seed)
+    run = Run(scenarios, rows, seed, keep=_check_rows(rows) <= KEEP_IN_MEMORY_ROWS)
+    run.routing_pass()  # validates the sample (every region in both weeks) before writing
     out.mkdir(parents=True, exist_ok=True)
     _clear_previous(out)
 
     ext = _EXT[fmt]
-    preds = sim.predictions
-    if partition_by_day:
-        day = preds["ts"].dt.date()
-        for value in day.unique().sort().to_list():
-            _write(preds.filter(day == value), out / "predictions" / f"day={value.isoformat()}" / f"part.{ext}", fmt)
-        predictions_name = f"predictions/day=*/part.{ext}"
-    else:
-        _write(preds, out / f"predictions.{ext}", fmt)
-        predictions_name = f"predictions.{ext}"
-    _write(sim.deployments, out / "deployments.jsonl", "jsonl")
-    _write(sim.artifacts, out / "artifacts.csv", "csv")
+    sink = None if partition_by_day else _Sink(out / f"predictions.{ext}", fmt)
+    try:
+        for day, frame in run.days():
+            if sink is None:
+                date = (S.DATA_START + dt.timedelta(days=day.index)).date().isoformat()
+                _write(frame, out / "predictions" / f"day={date}" / f"part.{ext}", fmt)
+            else:
+                sink.write(frame)
+    finally:
+        if sink is not None:
+            sink.close()
+    predictions_name = f"predictions/day=*/part.{ext}" if partition_by_day else f"predictions.{ext}"
+    _write(deployments(run.scenarios), out / "deployments.jsonl", "jsonl")
+    _write(artifacts(), out / "artifacts.csv", "csv")
     files = {
         "predictions": predictions_name,
         "deployments": "deployments.jsonl",
         "artifacts": "artifacts.csv",
         "ground_truth": "ground_truth.json",
     }
-    truth = dataclasses.replace(sim.ground_truth, files=files)
+    truth = dataclasses.replace(run.ground_truth(), files=files)
     (out / "ground_truth.json").write_text(truth.to_json(), encoding="utf-8")
     return truth
