@@ -4,7 +4,7 @@ One set-based query attaches every prediction in the window to the intended
 state that governed it (an ASOF join on the deployment segments of
 :mod:`toolkit.audit.intended`) and aggregates to *cells*: bucket x component
 x region x instance x resolved / reported version x status x feature
-version x experiment arm x governing segment. Every detector works on these
+version x governing segment. Every detector works on these
 cells, so its cost grows with the number of cells, not rows.
 """
 
@@ -39,7 +39,6 @@ WITH r AS (
          p.resolved_version, p.model_version, p.version_status,
          p.feature_version, p.expected_feature_version,
          (p.component = 'cache' OR coalesce(p.cache_hit, false)) AS is_cache,
-         p.experiment, p.arm,
          CASE WHEN p.component = 'shadow' THEN NULL
               WHEN p.component = 'cache' OR coalesce(p.cache_hit, false) THEN ?
               WHEN p.component = 'online' THEN 'serving'
@@ -66,7 +65,7 @@ r4 AS (
 c AS (
   SELECT date_trunc(?, ts) AS bucket_start, component, region, instance_id,
          resolved_version, model_version, version_status, feature_version,
-         expected_feature_version, is_cache, experiment, arm,
+         expected_feature_version, is_cache,
          gov, eff_scope, piece_id, pos, overdue, fp_scope, fp_pos,
          count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts,
          min_by(request_id, ts, ?) AS examples
