@@ -203,3 +203,32 @@ def test_reader_while_a_writer_runs_gets_a_clear_message(tmp_path, log_files):
     assert status.returncode == 3 and "in use by another process" in status.stderr
     assert "Traceback" not in status.stderr
     assert _check_whole_files(db, log_files) == {"big.csv": log_files["big"][2]}
+
+
+def test_ctrl_c_during_ingest_rolls_back_with_a_message(tmp_path, log_files):
+    """SIGINT once the CLI is running (imports done): exit 130, a one-line message, the file absent.
+
+    (Ctrl-C during Python's own start-up, before ``main`` runs, still shows a
+    KeyboardInterrupt traceback from the import system.)
+    """
+    db = tmp_path / "int.duckdb"
+    paths = [str(p) for p, _, _ in log_files.values()]
+    code = ("import sys; from toolkit.cli import main; print('ready', flush=True); "
+            "sys.exit(main(sys.argv[1:]))")
+    rnd = random.Random(11)
+    interrupted = 0
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-c", code, "ingest", "predictions", *paths, "--db", str(db),
+                                 "-q", "--force"], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(rnd.uniform(0.1, 1.5))
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        assert "Traceback" not in err, err
+        if proc.returncode == 130:
+            interrupted += 1
+            assert err.strip() == "vdrift: interrupted; the store is unchanged for the file in progress"
+        else:
+            assert proc.returncode == 0, err
+        _check_whole_files(db, log_files)
+    assert interrupted >= 2

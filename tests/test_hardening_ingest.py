@@ -41,8 +41,10 @@ from toolkit.store.schema import CONTRACT
 
 from .conftest import ROOT, write
 
+#: examples per property; raise it for a deeper search, e.g. VDRIFT_HYPOTHESIS_EXAMPLES=500
+EXAMPLES = int(os.environ.get("VDRIFT_HYPOTHESIS_EXAMPLES", "20"))
 SETTINGS = settings(
-    max_examples=20,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -577,6 +579,19 @@ def test_a_file_with_only_quarantined_rows_is_logged(store, tmp_path):
     assert store.ingest_log()["accepted"].to_list() == [0]
     # the same content is recognised next time and not quarantined twice
     assert store.ingest("predictions", f).results[0].status == "skipped"
+
+
+def test_lone_surrogates_in_each_format(store, tmp_path):
+    """A lone surrogate cannot be UTF-8: CSV quarantines its line, JSON fails the file, Parquet cannot hold one."""
+    cesu = "request_id,ts,model_version,prediction\na,2026-11-02,v1,x\n".encode() + b"b,2026-11-02,v\xed\xa0\x80,x\n"
+    r = ingest_and_check(store, "predictions", write(tmp_path / "s.csv", cesu))
+    assert (r.rows_read, r.accepted, r.quarantined) == (2, 1, 1)
+    assert dict(r.reasons) == {"malformed CSV line: invalid encoding": 1}
+    js = b'{"request_id": "a\\ud800", "ts": "2026-11-02", "model_version": "v1", "prediction": "x"}\n'
+    r = ingest_and_check(store, "predictions", write(tmp_path / "s.jsonl", js))
+    assert r.status == "failed" and "no low surrogate" in r.message
+    with pytest.raises(Exception):  # the writer refuses it before any file exists
+        pl.DataFrame({"request_id": ["a\ud800"]}).write_parquet(tmp_path / "s.parquet")
 
 
 def test_json_keys_with_mixed_types_store_values_not_json_text(store, tmp_path):

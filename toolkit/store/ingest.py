@@ -345,6 +345,10 @@ def ingest(
                 path=_printable(path), kind=kind, status="failed",
                 message=f"{_printable(path)}: cannot read the file: {exc.strerror or exc}; nothing was ingested from it",
             ))
+        except RuntimeError as exc:
+            if "interrupted" in str(exc).lower():  # Ctrl-C while DuckDB ran a query: already rolled back
+                raise KeyboardInterrupt(f"interrupted while ingesting {_printable(path)}") from None
+            raise
         except (duckdb.FatalException, duckdb.InternalException) as exc:  # the connection is now unusable
             done = sum(r.status == "ingested" for r in results)
             raise StoreError(
