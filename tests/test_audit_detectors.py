@@ -484,3 +484,35 @@ def test_result_renders_and_escapes():
     assert result.to_frame() is result.findings
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.bucket = "day"  # type: ignore[misc]
+
+
+def test_scope_all_event_applies_to_regions_with_own_history():
+    store = new_store([("v1", "fp-1"), ("v2", "fp-1"), ("v3", "fp-1")])
+    deploy(store, [
+        {"ts": t(-10), "event": "deploy", "version": "v1"},
+        {"ts": t(0), "event": "deploy", "scope": "eu", "version": "v2"},
+        {"ts": t(10), "event": "deploy", "version": "v3"},
+    ])
+    predictions(
+        store,
+        traffic(0, 10, version="v2"),
+        traffic(10, 20, version="v3"),
+        traffic(0, 10, version="v1", region="us", instance="us-1"),
+        traffic(10, 20, version="v3", region="us", instance="us-1"),
+    )
+    result = audit(store, bucket="hour")
+    eu = result.intended.filter(pl.col("scope") == "eu").sort("start")
+    # the window opens at t(0): the v1 segment [t(-10), t(0)) does not overlap it
+    assert eu.select("start", "end", "version").rows() == [(t(0), t(10), "v2"), (t(10), None, "v3")]
+    assert result.overall_score == 1.0
+    assert result.findings.height == 0
+
+
+def test_window_after_the_deadline():
+    # audited from t(40) on: the stuck split is already overdue when the window opens
+    result = audit(_canary_store(), start=t(40), bucket="hour")
+    stuck = only(result, "stuck_rollout")
+    # v1 in [40, 60) = 120; v2 at 10 h + k*40 min in [40, 60): k = 45..74 = 30
+    assert stuck["n_requests"] == 150
+    assert stuck["start"] == t(40)
+    assert result.window_start == t(40)
