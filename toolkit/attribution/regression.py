@@ -20,7 +20,9 @@ stratum s for version v is
     F[c, a, s, v] = ybar_c(s, v) + mu_c(ubar_a(s), v) - mu_c(ubar_c(s), v)
 
 i.e. the observed cell mean moved along the fitted curve to the other
-period's within-stratum covariate means. Hence ``M(A, A, A)`` and
+period's within-stratum covariate means. A cell period c never saw borrows
+the other period's mean c' and is moved from c' inputs:
+``F[c, a] = ybar_c'(s, v) + mu_c(xbar_a(s), v) - mu_c(xbar_c'(s), v)``. Hence ``M(A, A, A)`` and
 ``M(B, B, B)`` are the observed values exactly, and the regression differs
 from plain standardization by the model-based part of the data drift that
 happens inside strata. Cells a period never saw borrow the other period's
@@ -248,7 +250,7 @@ def regression_factors(model: RegressionModel, cells: CellArrays, params: np.nda
     """Factors of the regression-adjusted standardization (module docstring)."""
     if not cells.numeric:
         return cell_factors(cells.n, cells.sy)
-    f, _ = cell_means(cells.n, cells.sy)
+    f, borrowed = cell_means(cells.n, cells.sy)
     S, V = cells.shape
     mu = np.empty((2, 2, S, V))
     for c in (0, 1):
@@ -258,7 +260,9 @@ def regression_factors(model: RegressionModel, cells: CellArrays, params: np.nda
             mu[c, a] = m.reshape(S, V)
     F = np.empty_like(mu)
     for c in (0, 1):
+        # a cell period c never saw holds the other period's mean, observed at that period's inputs
+        base = np.where(borrowed[c], mu[c, 1 - c], mu[c, c])
         for a in (0, 1):
-            F[c, a] = f[c] + mu[c, a] - mu[c, c]
+            F[c, a] = f[c] + mu[c, a] - base
     Pi, _ = routing(cells.n)
     return Factors(composition(cells.n), Pi, F)
