@@ -196,7 +196,10 @@ def csv_files(draw):
         rows = [r[:idx] + r[idx + 1:] for r in rows]
     buf = io.StringIO(newline="")
     quoting = draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]))
-    writer = csv.writer(buf, quoting=quoting, lineterminator=draw(st.sampled_from(["\n", "\r\n"])))
+    terminator = draw(st.sampled_from(["\n", "\r\n"]))
+    if terminator == "\n" and any("\r" in cell for row in rows for cell in row):
+        quoting = csv.QUOTE_ALL  # Python leaves a lone CR unquoted when lines end in LF: not RFC 4180
+    writer = csv.writer(buf, quoting=quoting, lineterminator=terminator)
     writer.writerow(header)
     writer.writerows(rows)
     data = buf.getvalue().encode("utf-8")
@@ -592,6 +595,26 @@ def test_lone_surrogates_in_each_format(store, tmp_path):
     assert r.status == "failed" and "no low surrogate" in r.message
     with pytest.raises(Exception):  # the writer refuses it before any file exists
         pl.DataFrame({"request_id": ["a\ud800"]}).write_parquet(tmp_path / "s.parquet")
+
+
+def test_nested_values_are_text_not_numbers(store, tmp_path):
+    f = write(tmp_path / "n.jsonl", '{"request_id": "a", "ts": "2026-11-02", "model_version": "v1", "prediction": "x", '
+              '"ids": [1, 2], "score": [0.5], "cache_hit": {"a": 1}}\n')
+    r = ingest_and_check(store, "predictions", f)
+    # a list of integers is not a number: stored as text; a list where a number is required is quarantined
+    assert (r.accepted, r.quarantined) == (0, 1)
+    assert dict(r.reasons) == {"cannot read score as double; cannot read cache_hit as boolean": 1}
+    assert dict(store.covariates().iter_rows()) == {"ids": "VARCHAR"}
+    g = write(tmp_path / "n2.jsonl", '{"request_id": "b", "ts": "2026-11-02", "model_version": "v1", "prediction": "x", '
+              '"ids": [3]}\n')
+    ingest_and_check(store, "predictions", g)
+    assert store.sql("SELECT ids FROM predictions").rows() == [("[3]",)]
+
+
+def test_csv_with_a_bare_carriage_return_fails_with_a_hint(store, tmp_path):
+    f = write(tmp_path / "cr.csv", b"request_id,ts,model_version,prediction,c\nr1,2026-11-02,x,x,x\r\n")
+    r = ingest_and_check(store, "predictions", f)
+    assert r.status == "failed" and "line breaks (CR or LF) enclosed in double quotes" in r.message
 
 
 def test_json_keys_with_mixed_types_store_values_not_json_text(store, tmp_path):

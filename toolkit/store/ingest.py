@@ -345,6 +345,8 @@ def ingest(
                 path=_printable(path), kind=kind, status="failed",
                 message=f"{_printable(path)}: cannot read the file: {exc.strerror or exc}; nothing was ingested from it",
             ))
+        except duckdb.InterruptException:
+            raise KeyboardInterrupt(f"interrupted while ingesting {_printable(path)}") from None
         except RuntimeError as exc:
             if "interrupted" in str(exc).lower():  # Ctrl-C while DuckDB ran a query: already rolled back
                 raise KeyboardInterrupt(f"interrupted while ingesting {_printable(path)}") from None
@@ -411,6 +413,7 @@ def _check_mapping_values(con: duckdb.DuckDBPyConnection, kind: str, mapping: Ma
 
 # --------------------------------------------------------------------------- one file
 def _ingest_file(store: "Store", kind: str, path: Path, mapping: Mapping, force: bool) -> IngestResult:
+    _format_of(path)  # an unknown file type is reported before anything else
     with _duckdb_path(path) as read_path:
         return _ingest_one(store, kind, path, read_path, mapping, force)
 
@@ -442,7 +445,11 @@ def _ingest_one(
         _drop_rejects(con)
         described = con.execute(f"DESCRIBE SELECT * FROM {source}", src_params).fetchall()
     except duckdb.Error as exc:
-        raise InputError(f"{path}: cannot read it as {fmt}: {_first_line(exc)}") from None
+        hint = ""
+        if fmt == "csv" and "sniffing" in str(exc):
+            hint = ("; it needs a header line and one record per line, with fields holding the delimiter, "
+                    'quotes or line breaks (CR or LF) enclosed in double quotes (RFC 4180)')
+        raise InputError(f"{path}: cannot read it as {fmt}: {_first_line(exc)}{hint}") from None
     src_types = {name: typ for name, typ, *_ in described if name != "file_row_number"}
     plan = _plan_columns(con, kind, path, src_types, mapping, source, src_params)
 
@@ -620,6 +627,8 @@ def _plan_columns(
         styp = src_types[actual].upper()
         if styp == "JSON":  # a JSON lines key holding mixed types: its value, not JSON text ("v1", not '"v1"')
             ref, styp = f"({ref} ->> '$')", "VARCHAR"
+        elif _is_nested(styp):  # a list or struct read as text (and quarantined if a number was required)
+            ref, styp = f"CAST({ref} AS VARCHAR)", "VARCHAR"
         if ctype == "TIMESTAMP":
             expr, params = _time_expr(ref, styp, mapping)
         elif ctype == "VARCHAR":
@@ -684,6 +693,8 @@ def _plan_columns(
             ref = f"src.{quote_ident(name)}"
             if src_types[name].upper() == "JSON":
                 ref = f"({ref} ->> '$')"
+            elif _is_nested(src_types[name].upper()):
+                ref = f"CAST({ref} AS VARCHAR)"
             if name.lower() in existing:
                 store_name, typ = existing[name.lower()]
             else:
@@ -717,7 +728,9 @@ def _infer_types(
     text_cols = []
     for name, typ in src_types.items():
         styp = typ.upper()
-        if styp.startswith(_NUMERIC) or styp.startswith("DECIMAL"):
+        if _is_nested(styp):  # BIGINT[] is a list, not a number
+            out[name] = "VARCHAR"
+        elif styp.startswith(_NUMERIC) or styp.startswith("DECIMAL"):
             out[name] = "DOUBLE"
         elif styp == "BOOLEAN":
             out[name] = "BOOLEAN"
@@ -777,6 +790,11 @@ def _time_expr(ref: str, styp: str, mapping: Mapping) -> tuple[str, list]:
         f"ELSE CAST(timezone(?, TRY_CAST({text} AS TIMESTAMP)) AS TIMESTAMP) END",
         [tz],
     )
+
+
+def _is_nested(styp: str) -> bool:
+    """True for list, array, struct, map and union types (``BIGINT[]``, ``STRUCT(a INTEGER)``)."""
+    return "[" in styp or styp.startswith(("STRUCT", "MAP", "UNION"))
 
 
 def _epoch_sql(seconds: str) -> str:
