@@ -29,7 +29,7 @@ BASELINE = "2026-11-02..2026-11-09"
 COMPARISON = "2026-11-09..2026-11-16"
 HOSTILE = "<script>alert(1)</script>"
 # Small bootstrap: the tests check structure and point estimates, not interval widths.
-N_BOOT = 20
+N_BOOT = 10
 
 
 def _build_store(path: Path) -> Path:
@@ -186,7 +186,7 @@ def test_failing_cell_is_named_and_notebook_kept(store: Path, workdir: Path) -> 
                             "comparison": "2027-01-04..2027-01-11", "n_boot": 0, "slug": "empty-window"},
                out_dir=workdir / "reports", timeout=120)
     msg = str(info.value)
-    assert "cell 1 [tags: build]" in msg and "from toolkit.report import IncidentReport" in msg
+    assert "cell 1 of the template [tags: build]" in msg and "from toolkit.report import IncidentReport" in msg
     kept = workdir / "reports" / "2027-01-04-empty-window" / "report.ipynb"
     assert str(kept) in msg and kept.is_file()
     assert not (kept.parent / "report.html").exists()
@@ -210,12 +210,13 @@ def test_bad_parameters_fail_before_execution(store: Path, workdir: Path) -> Non
 
 def test_figures_only_writes_only_figures(store: Path, workdir: Path) -> None:
     out = workdir / "figs"
-    res = render("weekly", {"store_path": str(store), "metric": METRIC, "week": "2026-11-09", "n_boot": 0},
+    res = render("incident", {"store_path": str(store), "metric": METRIC, "baseline": BASELINE,
+                              "comparison": COMPARISON, "n_boot": 0, "methods": ["standardization"]},
                  out_dir=out, figures_only=True, timeout=300)
     assert res.html is None and res.notebook is None
     files = sorted(p.relative_to(res.run_dir).as_posix() for p in res.run_dir.rglob("*") if p.is_file())
     assert [f for f in files if not f.startswith("figures/")] == ["summary.json"]
-    assert "figures/week-over-week-split.png" in files and "figures/version-census.svg" in files
+    assert "figures/waterfall-split.png" in files and "figures/version-census.svg" in files
     assert not (out / "index.html").exists()
 
 

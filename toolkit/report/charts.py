@@ -116,9 +116,15 @@ def census_area(
     hours
         Display bucket width: the census is summed into buckets this wide.
     """
-    agg = (
+    summed = (
         census.with_columns(pl.col("bucket_start").dt.truncate(f"{int(hours)}h"))
         .group_by("bucket_start", "resolved_version").agg(pl.col("n").sum())
+    )
+    # Every version in every bucket (0 where it did not serve) so the stacked areas have no holes.
+    grid = summed.select("bucket_start").unique().join(summed.select("resolved_version").unique(), how="cross")
+    agg = (
+        grid.join(summed, on=["bucket_start", "resolved_version"], how="left")
+        .with_columns(pl.col("n").fill_null(0))
         .with_columns((pl.col("n") / pl.col("n").sum().over("bucket_start")).alias("share"))
         .sort("bucket_start", "resolved_version")
     )
@@ -137,6 +143,14 @@ def census_area(
             "ts", "event", "component",
             pl.col("version").fill_null("").alias("version"),
         ).with_columns((pl.col("event") + " " + pl.col("version")).str.strip_chars().alias("label"))
+        # Events at the same instant share one rule and one label.
+        dep = (
+            dep.group_by("ts", maintain_order=True)
+            .agg(pl.col("label").unique(maintain_order=True).str.join(" / "),
+                 pl.col("event").unique(maintain_order=True).str.join(", "),
+                 pl.col("component").unique(maintain_order=True).str.join(", "),
+                 pl.col("version").unique(maintain_order=True).str.join(", "))
+        )
         rules = alt.Chart(dep).mark_rule(color="black", strokeDash=[4, 3], strokeWidth=1).encode(
             x="ts:T", tooltip=["ts:T", "event:N", "component:N", "version:N"]
         )

@@ -41,7 +41,7 @@ class CellFailure:
     notebook: Path
 
     def message(self) -> str:
-        where = f"cell {self.cell_index}"
+        where = f"cell {self.cell_index} of the template"
         if self.tags:
             where += f" [tags: {', '.join(self.tags)}]"
         where += f" (first line: {self.first_line!r})"
@@ -134,6 +134,9 @@ def run_notebook(
             progress_bar=False,
             log_output=False,
             cwd=str(cwd) if cwd else None,
+            # The kernel's own start-up warnings (e.g. about TCP transport on
+            # localhost) are noise on a report run; cell errors are still reported.
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except PapermillExecutionError as exc:
         failure = describe_failure(output, exc)
@@ -154,25 +157,36 @@ def _error_class(ename: str) -> type[VdriftError]:
     }.get(ename, ReportExecutionError)
 
 
+_EXTRA_TAGS = ("injected-parameters", "papermill-error-cell-tag")
+
+
 def describe_failure(notebook: Path, exc: Any) -> CellFailure:
-    """Locate the failing cell of an executed notebook."""
+    """Locate the failing cell of an executed notebook.
+
+    The index is the cell's position in the *template* (papermill's injected
+    parameters cell and its error banner are not counted), so it points to
+    the cell to fix in ``notebooks/``.
+    """
     import nbformat
 
-    index, tags, first = int(exc.cell_index), (), ""
+    index, tags, source = int(exc.cell_index), (), exc.source or ""
     try:
         nb = nbformat.read(str(notebook), as_version=4)
-        cell = nb.cells[index]
-        tags = tuple(cell.get("metadata", {}).get("tags", []))
-        source = cell.get("source", "")
-    except (OSError, IndexError, ValueError):
-        source = exc.source or ""
+        template_cells = [c for c in nb.cells if not set(c.get("metadata", {}).get("tags", [])) & set(_EXTRA_TAGS)]
+        for i, cell in enumerate(template_cells):
+            if cell.get("cell_type") == "code" and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+                index, tags, source = i, tuple(cell.get("metadata", {}).get("tags", [])), cell.get("source", "")
+                break
+    except (OSError, ValueError):
+        pass
     lines = [ln for ln in str(source).splitlines() if ln.strip()]
     first = lines[0].strip() if lines else ""
+    evalue = str(exc.evalue).strip()
     return CellFailure(
         cell_index=index,
         first_line=first[:120],
         tags=tags,
         ename=str(exc.ename),
-        evalue=str(exc.evalue).strip().splitlines()[0][:500] if str(exc.evalue).strip() else "",
+        evalue=evalue.splitlines()[0][:500] if evalue else "",
         notebook=notebook,
     )
