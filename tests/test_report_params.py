@@ -250,3 +250,40 @@ def test_index_lists_runs_escaped(tmp_path: Path) -> None:
     assert page.index("2026-11-09-incident") < page.index("2026-11-02-weekly")  # newest first
     assert offline_violations(page) == [] and "http" not in page
     json.loads((tmp_path / "2026-11-02-weekly" / "run.json").read_text())
+
+
+# -- the command line (fails before any kernel starts) ---------------------------------------
+def test_cli_bad_parameters_exit_codes(store_path: Path, tmp_path: Path, capsys) -> None:
+    from toolkit.cli import main
+
+    out = str(tmp_path / "reports")
+    rc = main(["report", "incident", "--db", str(tmp_path / "missing.duckdb"), "--out-dir", out,
+               "-p", "baseline=2026-11-02..2026-11-09", "-p", "comparison=2026-11-09..2026-11-16"])
+    assert rc == 3 and "does not exist" in capsys.readouterr().err
+    rc = main(["report", "incident", "--db", str(store_path), "--out-dir", out, "-p", "metric=mean:ghost",
+               "-p", "baseline=2026-11-02..2026-11-09", "-p", "comparison=2026-11-09..2026-11-16"])
+    assert rc == 2 and "'ghost'" in capsys.readouterr().err
+    rc = main(["report", "incident", "--db", str(store_path), "--week", "2026-11-09", "--out-dir", out])
+    assert rc == 2 and "--week only applies to the weekly report" in capsys.readouterr().err
+    params = tmp_path / "p.yaml"
+    params.write_text(f"store_path: {store_path}\nmetric: rate:prediction=approved\n"
+                      "baseline: 2026-11-09..2026-11-02\ncomparison: 2026-11-09..2026-11-16\n")
+    rc = main(["report", "incident", "-f", str(params), "--out-dir", out])
+    assert rc == 2 and "empty or inverted window" in capsys.readouterr().err
+    assert not Path(out).exists()
+
+
+def test_cli_merges_file_db_and_params(tmp_path: Path, monkeypatch) -> None:
+    import argparse
+
+    monkeypatch.delenv("VDRIFT_DB", raising=False)
+    from toolkit.cli.report import collect_params
+
+    f = tmp_path / "p.yaml"
+    f.write_text("store_path: from-file.duckdb\nmetric: accuracy\n")
+    ns = argparse.Namespace(params_file=str(f), db="vdrift.duckdb", week=None, kind="incident",
+                            param=["metric=mean:score"])
+    got = collect_params(ns)
+    assert got["store_path"] == "from-file.duckdb" and got["metric"] == "mean:score"  # --param wins over -f
+    ns.db = "explicit.duckdb"
+    assert collect_params(ns)["store_path"] == "explicit.duckdb"  # an explicit --db wins over the file
