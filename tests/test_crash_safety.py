@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit import Store
+from toolkit import Store, StoreError
 
 from .conftest import ROOT
 from .test_hardening_ingest import check_store_consistent
@@ -69,9 +69,9 @@ def log_files(tmp_path_factory) -> dict[str, tuple[Path, int, int]]:
     }
 
 
-def _check_whole_files(db: Path, files: dict) -> dict[str, int]:
+def _check_whole_files(db: Path, files: dict, *, read_only: bool = False) -> dict[str, int]:
     """Open the store, check consistency and all-or-none per file; return accepted rows per file name."""
-    with Store(db) as store:
+    with Store(db, read_only=read_only) as store:
         check_store_consistent(store)
         live = store.sql(
             "SELECT path, rows_read, accepted, quarantined FROM ingest_log WHERE superseded_by IS NULL"
@@ -113,6 +113,11 @@ def _kill_runs(db: Path, files: dict, n_kills: int, seed: int) -> list[int]:
         stderr = proc.stderr.read().decode("utf-8", "replace")
         proc.stderr.close()
         assert "Traceback" not in stderr, stderr
+        if db.exists():  # first read-only (the WAL of the killed process is replayed in memory), then read-write
+            try:
+                _check_whole_files(db, files, read_only=True)
+            except StoreError as exc:  # killed while creating the store: no schema committed yet
+                assert "no vdrift schema yet" in str(exc)
         done_after.append(len(_check_whole_files(db, files)))
     assert killed_alive >= n_kills // 2, "most kills must land while the ingest is running"
     return done_after

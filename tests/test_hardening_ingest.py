@@ -617,6 +617,28 @@ def test_csv_with_a_bare_carriage_return_fails_with_a_hint(store, tmp_path):
     assert r.status == "failed" and "line breaks (CR or LF) enclosed in double quotes" in r.message
 
 
+def test_a_file_growing_while_it_is_read_is_refused(store, tmp_path, monkeypatch):
+    """A log still being written: the checksum would describe other bytes than those loaded."""
+    from toolkit.store import ingest as ingest_mod
+
+    f = write(tmp_path / "live.csv", H + "a,2026-11-02,v1,x\n")
+    real = ingest_mod.file_sha256
+
+    def hash_then_append(path):
+        digest = real(path)
+        with open(path, "a") as fh:  # the service writes another line right after the checksum
+            fh.write("b,2026-11-02,v1,x\n")
+        return digest
+
+    before = snapshot(store)
+    monkeypatch.setattr(ingest_mod, "file_sha256", hash_then_append)
+    r = store.ingest("predictions", f).results[0]
+    monkeypatch.undo()
+    assert r.status == "failed" and "changed while it was being read" in r.message
+    assert snapshot(store) == before
+    assert store.ingest("predictions", f).results[0].accepted == 2  # once complete, it loads whole
+
+
 def test_json_keys_with_mixed_types_store_values_not_json_text(store, tmp_path):
     f = write(tmp_path / "m.jsonl", '{"request_id": "a", "ts": "2026-11-02", "model_version": "v1", "prediction": 1, "c": "s"}\n'
               '{"request_id": "b", "ts": "2026-11-02", "model_version": 2, "prediction": "no", "c": 3}\n')

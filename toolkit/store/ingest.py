@@ -425,7 +425,8 @@ def _ingest_one(
     started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     t0 = time.perf_counter()
     fmt = _format_of(path)
-    if path.stat().st_size == 0:
+    before = path.stat()
+    if before.st_size == 0:
         raise InputError(f"{path}: the file is empty (0 bytes); nothing to ingest")
     sha = file_sha256(path)
     previous = con.execute(
@@ -537,6 +538,7 @@ def _ingest_one(
         ).fetchone()[0]
         if stored != accepted or sum(n for _, n in reasons) != rejected + malformed:
             raise StoreError(f"{path}: internal count mismatch; nothing was ingested (please report this)")
+        _check_unchanged(path, before)
         finished = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         con.execute(
             "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
@@ -561,6 +563,17 @@ def _ingest_one(
         ingest_id=ingest_id, seconds=time.perf_counter() - t0,
         new_covariates=tuple(n for n, _ in plan.new_covariates), ignored_columns=plan.ignored,
     )
+
+
+def _check_unchanged(path: Path, before: os.stat_result) -> None:
+    """Refuse a file that was written to while it was read: its checksum would not match what was loaded."""
+    after = path.stat()
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise InputError(
+            f"{path}: the file changed while it was being read ({before.st_size:,} -> {after.st_size:,} bytes); "
+            "nothing was ingested from it. Ingest log files once they are complete (e.g. after rotation) "
+            "and run the command again"
+        )
 
 
 def _first_line(exc: Exception) -> str:
