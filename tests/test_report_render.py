@@ -106,6 +106,10 @@ def test_incident_writes_html_notebook_figures_and_index(incident) -> None:
         assert f"{stem}.png" in names and f"{stem}.svg" in names, names
     index = (run.parent / "index.html").read_text()
     assert "2026-11-09-incident/report.html" in index
+    files = incident.to_frame()
+    assert files.filter(files["role"] == "figure").height == len(incident.figures) >= 14
+    assert json.loads(incident.to_json())["headline"] == incident.headline
+    assert incident.headline in incident.summary()
 
 
 def test_weekly_writes_its_sections(weekly) -> None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from .. import __version__
 from ..errors import InputError
 from .execute import run_notebook
@@ -81,7 +83,18 @@ class ReportResult:
             if p is not None and self.run_dir.resolve() not in p.resolve().parents:
                 raise ValueError(f"{p} is outside the run folder {self.run_dir}")
 
+    def to_frame(self) -> pl.DataFrame:
+        """Tidy list of the files written: ``role`` (html, notebook, figure), ``format``, ``path``."""
+        rows = []
+        if self.html:
+            rows.append(("html", "html", str(self.html)))
+        if self.notebook:
+            rows.append(("notebook", "ipynb", str(self.notebook)))
+        rows += [("figure", p.suffix.lstrip("."), str(p)) for p in self.figures]
+        return pl.DataFrame(rows, schema={"role": pl.String, "format": pl.String, "path": pl.String}, orient="row")
+
     def summary(self) -> str:
+        """Title, headline and where the files are, as text."""
         lines = [f"{self.title or self.kind + ' report'}", f"  {self.headline}"]
         if self.html:
             lines.append(f"  html:     {self.html}")
