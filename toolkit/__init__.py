@@ -1,10 +1,18 @@
 """vdrift: model version drift toolkit.
 
-Public API::
+Public API (each mirrors a ``vdrift`` sub-command)::
 
-    from toolkit import Store
-    store = Store("vdrift.duckdb")
-    store.ingest("predictions", ["logs/*.parquet"])
+    import toolkit
+    store = toolkit.Store("vdrift.duckdb")
+    store.ingest("predictions", ["logs/*.parquet"])           # vdrift ingest
+    findings = toolkit.audit(store).findings                     # vdrift audit
+    result = toolkit.attribute(store, "rate:prediction=approved",
+                               "2026-11-02..2026-11-09",
+                               "2026-11-09..2026-11-16")         # vdrift attribute
+    toolkit.render_report("incident", {...})                     # vdrift report
+    toolkit.samples.generate("out/", ["all"])                    # vdrift samples
+
+The analyses are imported on first use, so ``import toolkit`` stays light.
 """
 
 from __future__ import annotations
@@ -14,4 +22,17 @@ __version__ = "0.1.0"
 from .errors import InputError, NotApplicable, StoreError, VdriftError  # noqa: E402
 from .store import Store  # noqa: E402
 
-__all__ = ["Store", "VdriftError", "InputError", "StoreError", "NotApplicable", "__version__"]
+__all__ = ["Store", "audit", "attribute", "render_report", "checks", "samples", "instrument",
+           "VdriftError", "InputError", "StoreError", "NotApplicable", "__version__"]
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name == "attribute":
+        return importlib.import_module(".attribution", __name__).attribute
+    if name == "render_report":
+        return importlib.import_module(".report", __name__).render
+    if name in ("audit", "checks", "samples", "instrument", "attribution", "report"):
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'toolkit' has no attribute {name!r}")

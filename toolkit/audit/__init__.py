@@ -39,3 +39,13 @@ __all__ = [
     "Severity",
     "severity_rank",
 ]
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """Lets ``toolkit.audit(...)`` be called like :func:`audit` (as the CLI's twin)."""
+
+    def __call__(self, *args, **kwargs) -> AuditResult:
+        return audit(*args, **kwargs)
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule
