@@ -267,3 +267,68 @@ def test_quote_ident_round_trips_any_name(name):
     con.execute(f"INSERT INTO t ({quote_ident(name)}, other) VALUES (?, ?)", [name, "o"])
     assert con.execute(f"SELECT {quote_ident(name)}, other FROM t").fetchall() == [(name, "o")]
     con.close()
+
+
+def test_cli_output_escapes_terminal_control_characters(tmp_path):
+    """Names and values from logs cannot recolour, clear or reorder the terminal (ESC, BEL, U+202E)."""
+    esc_name = "\x1b[2J\x1b[31mred\x07"
+    rtl_name = "amount\u202etxt.exe"
+    f = tmp_path / "esc \x1b[1m.csv"
+    f.write_text(f"request_id,ts,model_version,prediction,{esc_name},{rtl_name}\n"
+                 "a,2026-11-02,v1,p,x,y\nb,bad,v1,p,\x1b]0;title\x07,z\n")
+    db = tmp_path / "t.duckdb"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    outs = [subprocess.run([sys.executable, "-m", "toolkit.cli", *args, "--db", str(db)],
+                           capture_output=True, text=True, env=env, timeout=120)
+            for args in (["ingest", "predictions", str(f)], ["status"], ["quarantine"])]
+    for out in outs:
+        assert out.returncode == 0, out.stderr
+        assert "\x1b" not in out.stdout and "\x07" not in out.stdout and "\u202e" not in out.stdout
+    assert "\\x1b[2J\\x1b[31mred\\x07" in outs[0].stdout and "amount\\u202etxt.exe" in outs[1].stdout
+    with Store(db, read_only=True) as store:  # escaping is for display only: the store keeps the names
+        assert {esc_name, rtl_name} <= set(store.columns("predictions"))
+
+
+# --------------------------------------------------------------------------- random mappings
+_names = st.sampled_from(["request_id", "ts", "model_version", "prediction", "score", "region", "component",
+                          "cache_hit", "amount", "nope", *HOSTILE])
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=8),
+                     st.sampled_from(HOSTILE), st.just(dt.datetime(2026, 11, 2, 10)))
+_values = st.recursive(_scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(_names, c, max_size=3),
+                       max_leaves=6)
+_mappings = st.one_of(
+    st.fixed_dictionaries({}, optional={
+        "columns": st.dictionaries(_names, st.one_of(_names, _values), max_size=3),
+        "timestamps": st.fixed_dictionaries({}, optional={
+            "timezone": st.sampled_from(["UTC", "Europe/Berlin", "utc", "Mars/Base", *HOSTILE]) | _values,
+            "format": st.sampled_from(["%Y-%m-%d", "%d/%m/%Y %H:%M", "epoch_ms", "%z", "%Q", *HOSTILE]) | _values,
+        }),
+        "defaults": st.dictionaries(_names, _values, max_size=3),
+        "covariates": st.one_of(st.lists(_names, max_size=3), _values),
+    }),
+    st.dictionaries(st.text(max_size=6) | _names, _values, max_size=3),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_mappings)
+def test_random_mappings_load_or_are_refused_clearly(mapping):
+    """Any mapping dict: InputError before anything is read, or a per-file result; never another exception."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        f = write(Path(tmp) / "p.csv", "request_id,ts,model_version,prediction,amount\n"
+                  "a,2026-11-02,v1,p,1.5\nb,02/11/2026 10:00,v2,q,x\n")
+        with Store(":memory:") as store:
+            before = snapshot(store)
+            try:
+                report = store.ingest("predictions", f, mapping=mapping)
+            except InputError as exc:
+                assert str(exc).startswith("mapping "), str(exc)
+                assert snapshot(store) == before
+                return
+            (r,) = report.results
+            assert r.status in ("ingested", "failed"), r
+            if r.status == "failed":
+                assert snapshot(store) == before and str(f) in r.message
+            _intact(store)
