@@ -79,8 +79,6 @@ def test_options_are_validated() -> None:
             attribute(store, "rate:prediction=approved", BASELINE, COMPARISON, method="ols")
         with pytest.raises(InputError, match="n_boot"):
             attribute(store, "rate:prediction=approved", BASELINE, COMPARISON, n_boot=-1)
-        with pytest.raises(InputError, match="bootstrap"):
-            attribute(store, "rate:prediction=approved", BASELINE, COMPARISON, bootstrap="jackknife")
 
 
 def test_single_version_and_no_covariates() -> None:

@@ -20,7 +20,7 @@ from ..errors import InputError, NotApplicable
 from ..store import Store
 from ..timeutil import Window, parse_window
 from . import diagnostics as dg
-from .bootstrap import BootstrapMode, normal_interval, resample
+from .bootstrap import normal_interval, resample
 from .cells import (CellArrays, CellTable, Covariate, build_cells, default_covariates, normalise_where,
                     numeric_range, quantile_edges)
 from .decompose import Factors, cell_factors, effects
@@ -87,6 +87,28 @@ def _cell_oaxaca(cells: CellArrays, covariates: tuple[Covariate, ...]) -> Oaxaca
     return oaxaca_blinder(y, X, group, weights=cells.n[t, s, v], names=names, order=("comparison", "baseline"))
 
 
+def _matching_bins(cells: CellArrays, covariates: tuple[Covariate, ...], *, min_rows: int = 20) -> int:
+    """Automatic CEM bins per numeric covariate.
+
+    Sturges' rule on the rows (the R ``cem`` default), capped at 10 and
+    lowered until the CEM grid averages at least ``min_rows`` rows per
+    stratum and period, so that few strata lack support in one period (in
+    such strata routing cannot be compared, which would shrink version drift).
+    """
+    n = int(cells.n.sum())
+    numeric = [c for c in covariates if c.kind == "numeric"]
+    if not numeric:
+        return 1
+    levels = 1
+    for c in covariates:
+        if c.kind == "categorical":
+            levels *= max(1, cells.strata[c.name].n_unique())
+    k = sturges_bins(n, 10)
+    while k > 2 and levels * k ** len(numeric) * min_rows * 2 > n:
+        k -= 1
+    return k
+
+
 def attribute(
     store: "Store | str | os.PathLike",
     metric: "str | Metric",
@@ -102,7 +124,6 @@ def attribute(
     seed: int = 0,
     include_shadow: bool = False,
     level: float = 0.95,
-    bootstrap: BootstrapMode = "poisson",
 ) -> AttributionResult:
     """Split the shift of a metric into data drift, version drift and residual.
 
@@ -128,7 +149,8 @@ def attribute(
         covariate -> interior edges).
     matched_bins
         Coarsening for matching: a number of quantile bins, a mapping of
-        edges, or None for Sturges' rule (capped at 10 bins).
+        edges, or None for Sturges' rule capped at 10 bins and lowered until
+        strata average 20 rows per period.
     n_boot
         Bootstrap replicates for the intervals (0 gives point estimates with
         NaN intervals).
@@ -137,14 +159,9 @@ def attribute(
     include_shadow
         Count shadow-scored rows (they did not answer traffic; excluded by default).
     level
-        Interval level.
-    bootstrap
-        ``poisson`` (default): cell-level equivalent of a row-level Poisson
-        bootstrap; the intervals count the sampling of inputs, routing and
-        outcomes. ``conditional``: stratum counts held fixed, only routing
-        and within-cell outcomes redrawn; intervals for the effects given the
-        logged inputs (what a replay of the logs measures). Intervals are
-        normal-approximation intervals, estimate +/- z * bootstrap SD.
+        Interval level. Intervals are estimate +/- z * SD of ``n_boot``
+        cell-level replicates equivalent to a row-level Poisson bootstrap
+        (they count the sampling of inputs, routing and outcomes).
 
     Returns
     -------
@@ -165,8 +182,6 @@ def attribute(
         raise InputError(f"n_boot must be a non-negative integer, got {n_boot!r}")
     if not 0 < level < 1:
         raise InputError(f"level must be between 0 and 1, got {level!r}")
-    if bootstrap not in get_args(BootstrapMode):
-        raise InputError(f"unknown bootstrap {bootstrap!r}: use poisson or conditional")
     if isinstance(bins, (int, np.integer)) and bins < 1:
         raise InputError(f"bins must be at least 1, got {bins}")
     st, owned = _open(store)
@@ -180,14 +195,14 @@ def attribute(
         mcells: CellArrays | None = None
         if "matched" in methods:
             mbins: dict[str, list[float]] = {}
+            k_auto = _matching_bins(cells, table.covariates)
             for c in table.covariates:
                 if c.kind != "numeric":
                     continue
                 if isinstance(matched_bins, Mapping) and c.name in matched_bins:
                     mbins[c.name] = sorted(float(e) for e in matched_bins[c.name])
                     continue
-                _, _, cnt = numeric_range(con, m, A, B, c.name, where=filters, include_shadow=include_shadow)
-                k = int(matched_bins) if isinstance(matched_bins, (int, np.integer)) else sturges_bins(cnt, 10)
+                k = int(matched_bins) if isinstance(matched_bins, (int, np.integer)) else k_auto
                 mbins[c.name] = quantile_edges(con, m, A, B, c.name, k, where=filters,
                                                include_shadow=include_shadow)
             mtable = build_cells(con, m, A, B, covs, where=filters, bins=mbins, include_shadow=include_shadow)
@@ -196,13 +211,12 @@ def attribute(
     finally:
         if owned:
             st.close()
-    return _estimate(m, A, B, table, cells, mtable, mcells, drift, methods, n_boot, seed, level, bootstrap)
+    return _estimate(m, A, B, table, cells, mtable, mcells, drift, methods, n_boot, seed, level)
 
 
 def _estimate(m: Metric, A: Window, B: Window, table: CellTable, cells: CellArrays,
               mtable: CellTable | None, mcells: CellArrays | None, drift: pl.DataFrame,
-              methods: tuple[str, ...], n_boot: int, seed: int, level: float,
-              bootstrap: BootstrapMode) -> AttributionResult:
+              methods: tuple[str, ...], n_boot: int, seed: int, level: float) -> AttributionResult:
     is_rate = m.is_rate
     categorical = [c.name for c in table.covariates if c.kind == "categorical"]
     models: dict[str, tuple[RegressionModel, RegressionFit]] = {}
@@ -231,8 +245,8 @@ def _estimate(m: Metric, A: Window, B: Window, table: CellTable, cells: CellArra
     rng = np.random.default_rng(seed)
     draws = {meth: np.full((n_boot, 4), np.nan) for meth in methods}
     for b in range(n_boot):
-        rc = resample(cells, rng, is_rate=is_rate, mode=bootstrap)
-        rm = resample(mcells, rng, is_rate=is_rate, mode=bootstrap) if mcells is not None else None
+        rc = resample(cells, rng, is_rate=is_rate)
+        rm = resample(mcells, rng, is_rate=is_rate) if mcells is not None else None
         for meth in methods:
             c = rm if meth == "matched" else rc
             if (c.n.sum(axis=(1, 2)) == 0).any():

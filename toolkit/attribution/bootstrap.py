@@ -9,30 +9,17 @@ over the rows of a cell this gives, without touching rows:
   where ``s2`` is the within-cell variance, which matches the first two
   moments of the row-level weighted sum exactly;
 * numeric covariate sums are scaled with ``n* / n`` (cell means held fixed).
-
-``conditional`` mode instead holds the stratum counts of each period fixed
-(the logged inputs, as far as the strata see them) and redraws only which
-version served each row (multinomial with the observed routing) and the
-within-cell metric (binomial / normal with the observed cell moments). It
-targets the estimand given the logged inputs, which is what the simulator's
-replay truth is; ``poisson`` also counts the sampling of the inputs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
-
 import numpy as np
 
 from .cells import CellArrays
 
 
-BootstrapMode = Literal["poisson", "conditional"]
-
-
-def resample(cells: CellArrays, rng: np.random.Generator, *, is_rate: bool,
-             mode: BootstrapMode = "poisson") -> CellArrays:
+def resample(cells: CellArrays, rng: np.random.Generator, *, is_rate: bool) -> CellArrays:
     """One bootstrap replicate of the cell arrays.
 
     Parameters
@@ -43,25 +30,9 @@ def resample(cells: CellArrays, rng: np.random.Generator, *, is_rate: bool,
         Source of randomness (seeded by the caller).
     is_rate
         True for 0/1 metrics (exact Poisson split of successes and failures).
-    mode
-        ``poisson`` (row-level Poisson bootstrap) or ``conditional``
-        (stratum counts fixed; see the module docstring).
     """
     n, sy, syy = cells.n, cells.sy, cells.syy
-    if mode == "conditional":
-        ns = n.sum(axis=2, keepdims=True)
-        p = np.divide(n, ns, out=np.zeros_like(n), where=ns > 0)
-        p[(ns[..., 0] == 0)] = 1.0 / n.shape[2]
-        n_new = rng.multinomial(ns[..., 0].astype(np.int64), p).astype(float)
-        mean = np.divide(sy, n, out=np.zeros_like(sy), where=n > 0)
-        if is_rate:
-            sy_new = rng.binomial(n_new.astype(np.int64), np.clip(mean, 0, 1)).astype(float)
-            syy_new = sy_new.copy()
-        else:
-            var = np.clip(np.divide(syy, n, out=np.zeros_like(syy), where=n > 0) - mean**2, 0, None)
-            sy_new = n_new * mean + rng.standard_normal(n.shape) * np.sqrt(n_new * var)
-            syy_new = n_new * (var + mean**2)
-    elif is_rate:
+    if is_rate:
         k = rng.poisson(np.clip(sy, 0, None))
         m = rng.poisson(np.clip(n - sy, 0, None))
         n_new = (k + m).astype(float)

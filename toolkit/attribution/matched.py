@@ -2,7 +2,7 @@
 
 Coarsening: numeric covariates are cut into bins whose number follows
 Sturges' rule on the pooled rows (the R ``cem`` package's default), capped at
-10, with quantile edges rather than cem's equal widths (metrics logs are
+10 and lowered until strata average 20 rows per period, with quantile edges rather than cem's equal widths (metrics logs are
 heavy-tailed, and equal widths then leave almost every row in one bin),
 unless the user gives edges; categorical covariates are kept as they are.
 A CEM stratum is matched when both periods have rows in it. Within matched

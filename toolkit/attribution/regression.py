@@ -224,7 +224,7 @@ def fit_statsmodels(model: RegressionModel, cells: CellArrays) -> RegressionFit:
     return RegressionFit(params, converged, tuple(msgs), int(len(n)))
 
 
-def refit(model: RegressionModel, cells: CellArrays, start: np.ndarray, *, steps: int = 3) -> np.ndarray:
+def refit(model: RegressionModel, cells: CellArrays, start: np.ndarray, *, steps: int = 2) -> np.ndarray:
     """A few IRLS steps from ``start`` on re-weighted cells (bootstrap replicates)."""
     t, s, v = model.index
     n = cells.n[t, s, v]
