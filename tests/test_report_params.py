@@ -245,7 +245,7 @@ def test_index_lists_runs_escaped(tmp_path: Path) -> None:
             period_end="2026-11-16T00:00:00", run_at="2026-11-27T08:00:00", folder=folder, html="report.html",
             toolkit_version="0.1.0"))
     page = write_index(tmp_path).read_text()
-    assert page.count("<tr><td>") == 2
+    assert page.count('<tr><td class="period">') == 2
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>" not in page
     assert page.index("2026-11-09-incident") < page.index("2026-11-02-weekly")  # newest first
     assert offline_violations(page) == [] and "http" not in page

@@ -127,7 +127,7 @@ def test_weekly_writes_its_sections(weekly) -> None:
 
 def test_index_lists_both_runs(incident, weekly) -> None:
     page = (incident.run_dir.parent / "index.html").read_text()
-    assert page.count("<tr><td>") == 2
+    assert page.count('<tr><td class="period">') == 2
     assert incident.headline[:40].replace("(", "") in page.replace("(", "")
     assert "2026-11-09-weekly/report.html" in page
 

@@ -87,7 +87,8 @@ def waterfall(
         color=colour,
         tooltip=["step", "label"],
     )
-    errs = base.mark_rule(strokeWidth=2, color="black").encode(y="lo:Q", y2="hi:Q")
+    # Interval whiskers sit just right of each bar so they never hide its end.
+    errs = base.mark_rule(strokeWidth=2, color="black").encode(y="lo:Q", y2="hi:Q", xOffset=alt.value(36))
     text = base.mark_text(dy=-8, fontSize=12).encode(y=alt.Y("top:Q"), text="label:N").transform_calculate(
         top="max(datum.start, datum.end)"
     )

@@ -69,6 +69,7 @@ body {{ font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; m
 table {{ border-collapse: collapse; width: 100%; }}
 th, td {{ text-align: left; vertical-align: top; padding: 6px 10px; border-bottom: 1px solid #ddd; }}
 th {{ background: #f4f7fb; }}
+td.period, td.run {{ white-space: nowrap; }}
 td.kind {{ text-transform: uppercase; font-size: 0.8em; color: #555; }}
 .note {{ color: #666; font-size: 0.9em; }}
 </style>
@@ -93,12 +94,13 @@ def _row(r: RunRecord) -> str:
     title = (
         f'<a href="{folder}/{e(r.html, quote=True)}">{e(r.title)}</a>' if r.html else e(r.title)
     )
+    run_at = r.run_at[:16].replace("T", " ")
     files = f'<a href="{folder}/figures/">figures</a>'
     if r.html:
         files = f'<a href="{folder}/report.ipynb">notebook</a> · ' + files
     return (
-        f"<tr><td>{e(r.period_start[:10])}..{e(r.period_end[:10])}</td><td class=\"kind\">{e(r.kind)}</td>"
-        f"<td>{title}</td><td>{e(r.headline)}</td><td>{e(r.run_at[:19])}</td><td>{files}</td></tr>"
+        f"<tr><td class=\"period\">{e(r.period_start[:10])}..{e(r.period_end[:10])}</td><td class=\"kind\">{e(r.kind)}</td>"
+        f"<td>{title}</td><td>{e(r.headline)}</td><td class=\"run\">{e(run_at)}</td><td>{files}</td></tr>"
     )
 
 
