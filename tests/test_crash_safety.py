@@ -20,9 +20,10 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from toolkit import Store, StoreError
+from toolkit import Store, StoreError, VdriftError
 
 from .conftest import ROOT
 from .test_hardening_ingest import check_store_consistent
@@ -237,3 +238,79 @@ def test_ctrl_c_during_ingest_rolls_back_with_a_message(tmp_path, log_files):
             assert proc.returncode == 0, err
         _check_whole_files(db, log_files)
     assert interrupted >= 2
+
+
+# --------------------------------------------------------------------------- a failure at every statement
+class _Injected(duckdb.IOException):
+    """Raised by the connection proxy in place of one statement (as a disk error would be)."""
+
+
+class _FailingConnection:
+    """Forwards to a DuckDB connection, raising _Injected at the fail_at-th execute() call."""
+
+    def __init__(self, con, fail_at: int | None):
+        self._con, self.fail_at, self.calls = con, fail_at, 0
+
+    def execute(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise _Injected(f"injected failure at statement {self.calls}: {str(args[0])[:60]!r}")
+        return self._con.execute(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["first-ingest", "force-reingest"])
+def test_a_failure_at_any_statement_leaves_the_store_unchanged(tmp_path, force):
+    """Every SQL statement of an ingest is made to fail in turn; each time the store is exactly as before."""
+    from .test_hardening_ingest import snapshot
+
+    f = tmp_path / "p.csv"
+    f.write_text("request_id,ts,model_version,prediction,newcov\n"
+                 "a,2026-11-02 10:00:00,v1,approved,1\nb,bad,v1,approved,2\na,2026-11-02 11:00:00,v1,x,3\n"
+                 "c,2026-11-02 10:00:00,v1\n")
+
+    def fresh() -> Store:
+        store = Store(":memory:")
+        if force:
+            store.ingest("predictions", f)
+        return store
+
+    store = fresh()
+    real = store.con
+    store.con = counter = _FailingConnection(real, None)
+    store.ingest("predictions", f, force=force)
+    n_statements = counter.calls
+    store.con = real
+    store.close()
+    assert n_statements > 15
+
+    outcomes = {"ingested": 0, "cleanup": 0, "refused": 0, "failed": 0}
+    for k in range(1, n_statements + 1):
+        store = fresh()
+        before = snapshot(store)
+        real = store.con
+        store.con = _FailingConnection(real, k)
+        try:
+            r = store.ingest("predictions", f, force=force).results[0]
+        except VdriftError as exc:  # a statement before any file was read: refused as a whole
+            store.con = real
+            assert "injected failure" in str(exc) and snapshot(store) == before
+            outcomes["refused"] += 1
+            r = store.ingest("predictions", f, force=force).results[0]
+        else:
+            store.con = real
+            check_store_consistent(store)
+            if r.status == "failed":  # the failure came before or at COMMIT: nothing changed
+                assert "injected failure" in r.message
+                assert snapshot(store) == before, f"statement {k} of {n_statements} left a trace"
+                outcomes["failed"] += 1
+                r = store.ingest("predictions", f, force=force).results[0]  # and the same ingest then succeeds
+            else:  # only the clean-up of temporary tables after COMMIT failed: the file is in, whole
+                outcomes["cleanup"] += 1
+        assert (r.status, r.rows_read, r.accepted, r.quarantined) == ("ingested", 4, 1, 3), (k, r.summary())
+        outcomes[r.status] += 1
+        store.close()
+    # the DROP statements of temporary tables after COMMIT are the only ones whose failure leaves the file in
+    assert outcomes["cleanup"] == 5 and outcomes["ingested"] == n_statements, outcomes

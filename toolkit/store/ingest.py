@@ -321,8 +321,11 @@ def ingest(
     if kind not in CONTRACT:
         raise InputError(f"unknown kind {kind!r}; choose predictions, deployments or artifacts")
     the_mapping = load_mapping(mapping)
-    _check_timezone(store.con, the_mapping)
-    _check_mapping_values(store.con, kind, the_mapping)
+    try:
+        _check_timezone(store.con, the_mapping)
+        _check_mapping_values(store.con, kind, the_mapping)
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot query the store {store.path!r}: {_first_line(exc)}") from None
     for cname in list(the_mapping.columns) + list(the_mapping.defaults):
         if cname not in CONTRACT[kind]:
             raise InputError(
@@ -545,15 +548,18 @@ def _ingest_one(
             [ingest_id, kind, str(path), sha, fmt, mapping.describe(), rows_read, accepted,
              rejected + malformed, started, finished, __version__],
         )
+        if plan.new_covariates:  # in the same transaction: the view lists the new column or nothing changed
+            store.refresh_views()
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        with contextlib.suppress(duckdb.Error):  # keep the original error if DuckDB already rolled back
+            con.execute("ROLLBACK")
         raise
     finally:
-        con.execute("DROP TABLE IF EXISTS _vd_stage")
-        _drop_rejects(con)
-    if plan.new_covariates:
-        store.refresh_views()
+        # temporary tables only: once the file is committed, failing to drop them must not report a failure
+        with contextlib.suppress(duckdb.Error):
+            con.execute("DROP TABLE IF EXISTS _vd_stage")
+            _drop_rejects(con)
     note = "header only: no data rows" if rows_read == 0 else ""
     if previous:
         note = (note + "; " if note else "") + f"re-ingested (--force), replacing ingest {', '.join(str(r[0]) for r in previous)}"
