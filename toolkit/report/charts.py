@@ -87,12 +87,14 @@ def waterfall(
         color=colour,
         tooltip=["step", "label"],
     )
-    # Interval whiskers sit just right of each bar so they never hide its end.
-    errs = base.mark_rule(strokeWidth=2, color="black").encode(y="lo:Q", y2="hi:Q", xOffset=alt.value(36))
+    # Interval whiskers: a rule through the middle of each step plus caps at both ends.
+    errs = base.mark_rule(strokeWidth=2, color="black").encode(y="lo:Q", y2="hi:Q")
+    caps = base.mark_tick(color="black", thickness=2, size=18).encode(y="lo:Q") + base.mark_tick(
+        color="black", thickness=2, size=18).encode(y="hi:Q")
     text = base.mark_text(dy=-8, fontSize=12).encode(y=alt.Y("top:Q"), text="label:N").transform_calculate(
         top="max(datum.start, datum.end)"
     )
-    return (bars + errs + text).properties(width=WIDTH * 0.8, height=300, title=title or "Where the shift comes from")
+    return (bars + errs + caps + text).properties(width=WIDTH * 0.8, height=300, title=title or "Where the shift comes from")
 
 
 def census_area(
