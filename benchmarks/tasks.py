@@ -217,11 +217,11 @@ class _Recorder:
         return self._con.execute(sql, params or [])
 
 
-def _scans(node: dict) -> list[dict]:
+def _scans(node: dict, tables: tuple[str, ...] = (".predictions", "._hashed")) -> list[dict]:
     out = []
     info = node.get("extra_info") or {}
     if node.get("operator_name", node.get("operator_type", "")).strip() in ("SEQ_SCAN", "TABLE_SCAN") \
-            and str(info.get("Table", "")).endswith(".predictions"):
+            and str(info.get("Table", "")).endswith(tables):
         filters = info.get("Filters", "")
         out.append({"rows_scanned": int(node.get("operator_rows_scanned") or 0),
                     "rows_out": int(node.get("operator_cardinality") or 0),
@@ -266,6 +266,56 @@ def task_pruning(opts: dict) -> dict:
     return {"seconds": time.perf_counter() - t0, "table_rows": table_rows, "window_rows": day_rows, **out}
 
 
+# ----------------------------------------------------------------------------- design experiment
+def task_dupcheck(opts: dict) -> dict:
+    """The ingest's duplicate check of one day file against a full store, as written and time-bounded.
+
+    Replays the check of ``toolkit.store.ingest._mark_duplicates`` (``EXISTS``
+    over every stored row with the same request_id) on the keys of the last
+    day file, then the same check restricted to stored rows within a day of
+    the file's time range (``ts`` between its min - 1 day and max + 1 day),
+    which DuckDB can prune by row-group min/max. Both under EXPLAIN ANALYZE:
+    rows scanned and seconds. The store is only read (a temp table holds the keys).
+    """
+    last = day_files(opts["tier"], Path(opts.get("data_root", DATA)))[-1]
+    with _store(Path(opts["db"]), opts, read_only=True) as store:
+        con = store.con
+        con.execute("CREATE TEMP TABLE _keys AS SELECT request_id, component, model_version, "
+                    "CAST(ts AS TIMESTAMP) AS ts FROM read_parquet(?)", [str(last)])
+        lo, hi = con.execute("SELECT min(ts) - INTERVAL 1 DAY, max(ts) + INTERVAL 1 DAY FROM _keys").fetchone()
+        table_rows = con.execute("SELECT count(*) FROM predictions").fetchone()[0]
+        exists = ("SELECT 1 FROM predictions AS p WHERE p.request_id = s.request_id AND p.component = s.component "
+                  "AND (s.component <> 'shadow' OR p.model_version = s.model_version)")
+        variants = {
+            "as written (every stored row)": (f"SELECT count(*) FROM _keys AS s WHERE EXISTS ({exists})", []),
+            "time-bounded (file range +- 1 day)": (
+                f"SELECT count(*) FROM _keys AS s WHERE EXISTS ({exists} AND p.ts >= ? AND p.ts < ?)", [lo, hi]),
+        }
+        # real request ids are often random (UUIDs): the same checks with hashed ids on a copy of the keys
+        con.execute("CREATE TEMP TABLE _hashed AS SELECT md5(request_id) AS request_id, component, model_version, ts "
+                    "FROM predictions")
+        con.execute("CREATE TEMP TABLE _hkeys AS SELECT md5(request_id) AS request_id, component, model_version, ts "
+                    "FROM _keys")
+        hexists = exists.replace("predictions AS p", "_hashed AS p")
+        variants["random ids, as written"] = (f"SELECT count(*) FROM _hkeys AS s WHERE EXISTS ({hexists})", [])
+        variants["random ids, time-bounded"] = (
+            f"SELECT count(*) FROM _hkeys AS s WHERE EXISTS ({hexists} AND p.ts >= ? AND p.ts < ?)", [lo, hi])
+        out = {}
+        for name, (sql, params) in variants.items():
+            t0 = time.perf_counter()
+            dup = con.execute(sql, params).fetchone()[0]
+            secs = time.perf_counter() - t0
+            con.execute("PRAGMA enable_profiling = 'json'")
+            con.execute("SET profiling_mode = 'detailed'")
+            prof = json.loads(con.execute("EXPLAIN ANALYZE " + sql, params).fetchall()[0][1])
+            con.execute("PRAGMA disable_profiling")
+            out[name] = {"seconds": secs, "duplicates_found": dup,
+                         "rows_scanned": sum(s["rows_scanned"] for s in _scans(prof))}
+        file_rows = con.execute("SELECT count(*) FROM _keys").fetchone()[0]
+    return {"seconds": out["as written (every stored row)"]["seconds"], "table_rows": table_rows,
+            "file_rows": file_rows, "day_file": last.parent.name, "variants": out}
+
+
 TASKS: dict[str, Callable[[dict], dict]] = {
     "ingest": task_ingest,
     "duckdb_ctas": task_duckdb_ctas,
@@ -274,6 +324,7 @@ TASKS: dict[str, Callable[[dict], dict]] = {
     "attribute": task_attribute,
     "report": task_report,
     "pruning": task_pruning,
+    "dupcheck": task_dupcheck,
 }
 
 
