@@ -104,6 +104,9 @@ class Store:
         self.read_only = read_only
         try:
             self.con.execute("SET TimeZone = 'UTC'")
+            # DuckDB draws its progress bar on stdout for queries over 2 s, even into pipes and
+            # cron mail; ingest(progress=True) turns it on for terminals
+            self.con.execute("SET enable_progress_bar = false")
             self.schema_version = ensure_schema(self.con, read_only=read_only)
             if not read_only:
                 self.refresh_views()
