@@ -92,6 +92,15 @@ def test_missing_window_and_bad_window_text(store_path: Path, tmp_path: Path) ->
         P.validate("incident", incident(store_path, baseline="last week"), out_dir=tmp_path)
 
 
+def test_window_without_predictions(store_path: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"comparison window 2027-01-04T00:00:00..2027-01-11T00:00:00 has no "
+                                         r"predictions.*covers 2026-11-02 10:00..2026-11-10 10:00"):
+        P.validate("incident", incident(store_path, comparison="2027-01-04..2027-01-11"), out_dir=tmp_path)
+    with pytest.raises(InputError, match=r"previous week .* has no predictions.*--week YYYY-MM-DD"):
+        P.validate("weekly", {"store_path": str(store_path), "metric": "rate:prediction=approved"},
+                   out_dir=tmp_path, today=dt.date(2026, 12, 2))
+
+
 def test_missing_store(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="does not exist.*vdrift ingest"):
         P.validate("incident", incident(tmp_path / "nope.duckdb"), out_dir=tmp_path)

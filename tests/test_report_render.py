@@ -184,14 +184,15 @@ def test_html_has_no_code_and_no_parameter_cells(which, request) -> None:
 
 # -- failures -------------------------------------------------------------------------------
 def test_failing_cell_is_named_and_notebook_kept(store: Path, workdir: Path) -> None:
-    """A window without rows passes validation but the analysis cell fails: the error names it."""
+    """A filter value that selects no request passes validation but the analysis cell fails: the error names it."""
     with pytest.raises(NotApplicable) as info:
         render("incident", {"store_path": str(store), "metric": METRIC, "baseline": BASELINE,
-                            "comparison": "2027-01-04..2027-01-11", "n_boot": 0, "slug": "empty-window"},
+                            "comparison": COMPARISON, "filters": {"region": "mars"}, "n_boot": 0,
+                            "slug": "empty-filter"},
                out_dir=workdir / "reports", timeout=120)
     msg = str(info.value)
     assert "cell 1 of the template [tags: build]" in msg and "from toolkit.report import IncidentReport" in msg
-    kept = workdir / "reports" / "2027-01-04-empty-window" / "report.ipynb"
+    kept = workdir / "reports" / "2026-11-09-empty-filter" / "report.ipynb"
     assert str(kept) in msg and kept.is_file()
     assert not (kept.parent / "report.html").exists()
 

@@ -257,8 +257,15 @@ def confined(out_dir: Path, name: str, *, what: str) -> Path:
 
 
 # -- metrics and store ---------------------------------------------------------
-def check_against_store(store_path: Path, metric: str, filters: dict[str, Any], covariates: list[str]) -> None:
-    """Check that the store has the columns the metric, filters and covariates read."""
+def check_against_store(
+    store_path: Path,
+    metric: str,
+    filters: dict[str, Any],
+    covariates: list[str],
+    windows: tuple[tuple[str, Window], ...] = (),
+) -> None:
+    """Check that the store has the columns the metric, filters and covariates read,
+    and predictions in every window."""
     from ..attribution.metrics import VIEW, parse_metric
     from ..sqlutil import table_columns
     from ..store import Store
@@ -267,12 +274,26 @@ def check_against_store(store_path: Path, metric: str, filters: dict[str, Any], 
     with Store(store_path, read_only=True) as store:
         m.check(store.con)
         cols = table_columns(store.con, VIEW)
-        n = store.con.execute("SELECT count(*) FROM predictions").fetchone()[0]
+        n, first, last = store.con.execute("SELECT count(*), min(ts), max(ts) FROM predictions").fetchone()
+        in_window = {
+            what: store.con.execute(
+                "SELECT count(*) FROM predictions WHERE ts >= ? AND ts < ?", [w.start, w.end]
+            ).fetchone()[0]
+            for what, w in windows
+        }
     if n == 0:
         raise InputError(
             f"store {str(store_path)!r} has no predictions: ingest some first "
             f"(`vdrift ingest predictions FILE --db {store_path}`)"
         )
+    for what, count in in_window.items():
+        if count == 0:
+            w = dict(windows)[what]
+            raise InputError(
+                f"the {what} {w} has no predictions in store {str(store_path)!r}, which covers "
+                f"{first:%Y-%m-%d %H:%M}..{last:%Y-%m-%d %H:%M} UTC: pick windows inside that range"
+                + (" (--week YYYY-MM-DD picks the reported week)" if "week" in what else "")
+            )
     for what, names in (("filter column", list(filters)), ("covariate", covariates)):
         for name in names:
             if name not in cols:
@@ -381,7 +402,10 @@ def validate(
 
     values["metric"] = parse_metric(values["metric"]).spec
     if check_store:
-        check_against_store(store_path, values["metric"], values["filters"], values["covariates"])
+        windows = (("baseline window", baseline), ("comparison window", comparison))
+        if kind == "weekly":
+            windows = (("previous week", baseline), ("reported week", comparison))
+        check_against_store(store_path, values["metric"], values["filters"], values["covariates"], windows)
 
     slug = check_slug(values["slug"] or kind)
     values["slug"] = slug
