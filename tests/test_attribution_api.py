@@ -142,7 +142,6 @@ def test_feature_drift_statistics_by_hand() -> None:
     row = res.feature_drift.filter(pl.col("group") == "(all versions)").row(0, named=True)
     psi = (0.4 - 0.8) * np.log(0.4 / 0.8) + (0.6 - 0.2) * np.log(0.6 / 0.2)
     assert row["psi"] == pytest.approx(psi)
-    m = np.array([0.6, 0.4])
     js = 0.5 * (0.8 * np.log2(0.8 / 0.6) + 0.2 * np.log2(0.2 / 0.4)) + 0.5 * (0.4 * np.log2(0.4 / 0.6) + 0.6 * np.log2(0.6 / 0.4))
     assert row["js_divergence"] == pytest.approx(js)
     # chi-squared on [[80, 20], [40, 60]]: expected [[60, 40], [60, 40]]

@@ -8,7 +8,6 @@ on the cells, bootstraps them at the cell level and assembles an
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import os
 from typing import Literal, Mapping, Sequence, get_args
@@ -16,13 +15,13 @@ from typing import Literal, Mapping, Sequence, get_args
 import numpy as np
 import polars as pl
 
-from ..errors import InputError, NotApplicable
+from ..errors import InputError
 from ..store import Store
 from ..timeutil import Window, parse_window
 from . import diagnostics as dg
 from .bootstrap import normal_interval, resample
 from .cells import (CellArrays, CellTable, Covariate, build_cells, default_covariates, normalise_where,
-                    numeric_range, quantile_edges)
+                    quantile_edges)
 from .decompose import Factors, cell_factors, effects
 from .drift import feature_drift
 from .matched import match, matched_factors, sturges_bins
@@ -231,7 +230,7 @@ def _estimate(m: Metric, A: Window, B: Window, table: CellTable, cells: CellArra
         if method == "standardization":
             return standardization_factors(c.n, c.sy)
         if method not in models:
-            return cell_factors(c.n, c.sy)
+            return matched_factors(c) if method == "matched" else cell_factors(c.n, c.sy)
         model, base = models[method]
         params = refit(model, c, base.params) if replicate else base.params
         return regression_factors(model, c, params)

@@ -52,14 +52,6 @@ def resample(cells: CellArrays, rng: np.random.Generator, *, is_rate: bool) -> C
     return dataclasses.replace(cells, n=n_new, sy=sy_new, syy=syy_new, sx=sx, sxx=sxx, su=su)
 
 
-def percentile_interval(draws: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval of bootstrap draws along axis 0 (NaN draws ignored)."""
-    alpha = (1 - level) / 2
-    lo = np.nanquantile(draws, alpha, axis=0)
-    hi = np.nanquantile(draws, 1 - alpha, axis=0)
-    return lo, hi
-
-
 def normal_interval(estimate: np.ndarray, draws: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Normal-approximation interval: estimate +/- z * SD of the bootstrap draws.
 

@@ -44,14 +44,6 @@ def sturges_bins(n_rows: int, max_bins: int = 20) -> int:
     return int(min(max_bins, math.ceil(math.log2(n_rows)) + 1))
 
 
-def equal_width_edges(lo: float | None, hi: float | None, k: int) -> list[float]:
-    """Interior edges of ``k`` equal-width bins over [lo, hi]."""
-    if lo is None or hi is None or not hi > lo or k <= 1:
-        return []
-    step = (hi - lo) / k
-    return [lo + i * step for i in range(1, k)]
-
-
 @dataclass(frozen=True)
 class MatchInfo:
     """What matching kept and how balanced the periods are.
