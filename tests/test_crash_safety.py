@@ -98,7 +98,12 @@ def _kill_runs(db: Path, files: dict, n_kills: int, seed: int) -> list[int]:
     run has work to interrupt.
     """
     rnd = random.Random(seed)
-    paths = [str(p) for p, _, _ in files.values()]
+    paths = [str(files[k][0]) for k in ("small", "mid", "big")]  # kills land before, between and inside files
+    scratch = db.with_name(db.stem + "-timing.duckdb")
+    t0 = time.perf_counter()  # one uninterrupted run sets the time scale of the kills
+    subprocess.run(_vdrift("ingest", "predictions", *paths, "--db", str(scratch), "-q"), env=_env(),
+                   capture_output=True, check=True, timeout=300)
+    full = time.perf_counter() - t0
     done_after: list[int] = []
     killed_alive = 0
     for i in range(n_kills):
@@ -106,7 +111,7 @@ def _kill_runs(db: Path, files: dict, n_kills: int, seed: int) -> list[int]:
         if done_after and done_after[-1] == len(files):
             args.append("--force")  # all loaded: re-ingest; a killed re-ingest must keep the earlier one
         proc = subprocess.Popen(_vdrift(*args), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rnd.uniform(0.2, 3.0))
+        time.sleep(rnd.uniform(0.1, 1.1) * full)
         if proc.poll() is None:
             killed_alive += 1
         proc.send_signal(signal.SIGKILL)
