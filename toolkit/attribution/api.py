@@ -275,8 +275,10 @@ def _estimate(m: Metric, A: Window, B: Window, table: CellTable, cells: CellArra
     details["confounding"], n2 = dg.confounding(cells, table.covariates)
     details["small_cells"], n3 = dg.small_cells(cells)
     details["binning"], n4 = dg.binning(table.covariates, mtable.covariates if mtable is not None else None)
-    details["disagreement"], n5 = dg.disagreement(frame) if n_boot > 0 else ([], [])
-    details["residual"], n6 = dg.residual_flag(frame, is_model_output=m.is_model_output) if n_boot > 0 else ({}, [])
+    details["disagreement"], n5 = dg.disagreement(frame) if n_boot > 1 else ([], [])
+    details["residual"], n6 = dg.residual_flag(frame, is_model_output=m.is_model_output,
+                                                      level=max(abs(observed[0]), abs(observed[1]))) \
+        if n_boot > 1 else ({"methods_flagged": []}, [])
     notes += n1 + n2 + n3 + n4 + n5 + n6
     ex = table.excluded
     excluded = [int(x) for x in ex["excluded"].to_list()]
@@ -338,7 +340,8 @@ def _estimate(m: Metric, A: Window, B: Window, table: CellTable, cells: CellArra
                                  "residual; trust the regression (or matched) split, or raise --bins"))
     oax = _cell_oaxaca(cells, table.covariates)
     notes.sort(key=lambda n: 0 if n.level == "warning" else 1)
-    head = dg.headline(m.label, m.unit, m.scale(), observed[1] - observed[0], frame, methods[0])
+    head = dg.headline(m.label, m.unit, m.scale(), observed[1] - observed[0], frame, methods[0],
+                       level=max(abs(observed[0]), abs(observed[1])))
     diag = Diagnostics(head, tuple(notes), details)
 
     n_rows = tuple(int(x) for x in cells.n.sum(axis=(1, 2)))

@@ -177,10 +177,11 @@ def disagreement(frame: pl.DataFrame) -> tuple[list[dict], list[Note]]:
     return rows, notes
 
 
-def residual_flag(frame: pl.DataFrame, *, is_model_output: bool) -> tuple[dict, list[Note]]:
-    """Flag a residual whose interval excludes zero."""
+def residual_flag(frame: pl.DataFrame, *, is_model_output: bool, level: float = 1.0) -> tuple[dict, list[Note]]:
+    """Flag a residual whose interval excludes zero (beyond floating-point noise of ``level``)."""
+    tol = 1e-9 * max(1.0, abs(level))
     res = frame.filter(pl.col("component") == "residual")
-    flagged = [r["method"] for r in res.iter_rows(named=True) if r["ci_low"] > 0 or r["ci_high"] < 0]
+    flagged = [r["method"] for r in res.iter_rows(named=True) if r["ci_low"] > tol or r["ci_high"] < -tol]
     notes: list[Note] = []
     if flagged:
         if is_model_output:
@@ -195,15 +196,21 @@ def residual_flag(frame: pl.DataFrame, *, is_model_output: bool) -> tuple[dict, 
     return {"methods_flagged": flagged}, notes
 
 
-def headline(label: str, unit: str, scale: float, total: float, frame: pl.DataFrame, method: str) -> str:
-    """Plain-language headline for one method."""
+def headline(label: str, unit: str, scale: float, total: float, frame: pl.DataFrame, method: str,
+             level: float = 1.0) -> str:
+    """Plain-language headline for one method (``level``: size of the metric, sets the decimals of means)."""
+    dec = 1 if unit else int(min(10, max(2, 3 - math.floor(math.log10(abs(level) or 1.0)))))
+    tiny = 1e-12 * max(1.0, abs(level) * scale)
+
+    def num(x: float) -> str:
+        v = 0.0 if abs(x * scale) < tiny else x * scale
+        return f"{v:+.{dec}f}"
+
     def fmt(x: float) -> str:
-        return f"{x * scale:+.1f} {unit}".rstrip() if unit else f"{x * scale:+.4g}"
+        return f"{num(x)} {unit}".rstrip()
 
     def rng(x: float, lo: float, hi: float) -> str:
-        if unit:
-            return f"{x * scale:+.1f} {unit} [{lo * scale:+.1f}, {hi * scale:+.1f}]"
-        return f"{x * scale:+.4g} [{lo * scale:+.4g}, {hi * scale:+.4g}]"
+        return f"{fmt(x)} [{num(lo)}, {num(hi)}]"
 
     comp = {r["component"]: r for r in frame.filter(pl.col("method") == method).iter_rows(named=True)}
     word = "drop" if total < 0 else "rise" if total > 0 else "change"

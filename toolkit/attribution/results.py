@@ -213,8 +213,14 @@ class AttributionResult:
         if x is None or not math.isfinite(x):
             return "n/a"
         v = x * self.scale
-        s = f"{v:+.2f}" if signed else f"{v:.2f}"
-        return f"{s} {self.unit}".rstrip()
+        if abs(v) < 1e-12 * max(1.0, *(abs(o) * self.scale for o in self.observed)):
+            v = 0.0  # floating-point noise of an exact zero
+        if self.unit:
+            s = f"{v:+.2f}" if signed else f"{v:.2f}"
+            return f"{s} {self.unit}"
+        level = max((abs(o) for o in self.observed), default=1.0) or 1.0
+        d = int(min(10, max(2, 3 - math.floor(math.log10(level)))))
+        return f"{v:+.{d}f}" if signed else f"{v:.{d}f}"
 
     def _fmt_level(self, x: float) -> str:
         return f"{100 * x:.2f}%" if self.unit == "pt" else f"{x:.4g}"
