@@ -144,10 +144,15 @@ def feature_drift(
             key = "bin"
         groups = [ALL] + sorted(g for g in hist["grp"].unique().to_list() if g != ALL)
         for grp in groups:
-            h = hist.filter(pl.col("grp") == grp)
-            levels = sorted(h[key].unique().to_list(), key=str)
-            a = np.array([h.filter((pl.col(key) == L) & (pl.col("period") == 0))["c"].sum() for L in levels], float)
-            b = np.array([h.filter((pl.col(key) == L) & (pl.col("period") == 1))["c"].sum() for L in levels], float)
+            h = (
+                hist.filter(pl.col("grp") == grp)
+                .group_by(key)
+                .agg(pl.col("c").filter(pl.col("period") == 0).sum().alias("a"),
+                     pl.col("c").filter(pl.col("period") == 1).sum().alias("b"))
+                .sort(key)
+            )
+            a = h["a"].to_numpy().astype(float)
+            b = h["b"].to_numpy().astype(float)
             row = {"feature": cov.name, "kind": cov.kind, "group": grp,
                    "n_baseline": int(a.sum()), "n_comparison": int(b.sum())}
             row.update(_counts_stats(a, b))
