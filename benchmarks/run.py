@@ -97,10 +97,19 @@ def run_task(name: str, opts: dict, *, env: dict | None = None, timeout: float =
 
 
 def repeat(name: str, opts: dict, n: int, log, **kw) -> dict:
-    """Run a task ``n`` times; summarise seconds (median, min, max) and peak memory (max)."""
+    """Run a task ``n`` times; summarise seconds (median, min, max) and peak memory (max).
+
+    A failing task does not stop the run: the entry then holds ``error``
+    (the message with the task's stderr tail) and no timings.
+    """
     runs = []
     for i in range(n):
-        r = run_task(name, opts, **kw)
+        try:
+            r = run_task(name, opts, **kw)
+        except RuntimeError as exc:
+            log(f"    {name} #{i + 1}: FAILED: {str(exc).splitlines()[-1]}")
+            return {"task": name, "opts": {k: v for k, v in opts.items() if k != "temp_directory"},
+                    "error": str(exc), "measured_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
         runs.append(r)
         log(f"    {name} #{i + 1}: {r['seconds']:.2f} s, peak RSS {r['peak_rss_bytes'] / GIB:.2f} GiB, "
             f"load {r['load_before']:.1f}")
@@ -243,6 +252,7 @@ def run_tier(tier: str, args, log, save=lambda measured: None) -> dict[str, dict
 def _missed(out: dict) -> list[str]:
     """Measures that miss (or, scaled linearly to 100M rows, would miss) a target: worth a profile."""
     keys = []
+    out = {k: e for k, e in out.items() if "error" not in e}
     if "ingest" in out and "duckdb_ctas" in out and out["ingest"]["median"] > TARGET_INGEST_RATIO * out["duckdb_ctas"]["median"]:
         keys.append("ingest")
     rows = out.get("generate", {}).get("rows_written", 0) or 1
@@ -281,6 +291,8 @@ def _load(entry: dict) -> str:
 def write_results(path: Path, runs: dict, info: dict) -> str:
     """Write RESULTS.md from all stored measures and return its text."""
     tiers = [t for t in TIERS if t in runs]
+    failures = [(t, k, e) for t in tiers for k, e in runs[t].items() if "error" in e]
+    runs = {t: {k: e for k, e in runs[t].items() if "error" not in e} for t in tiers}
     L: list[str] = []
     L.append("# Benchmark results")
     L.append("")
@@ -543,6 +555,13 @@ def write_results(path: Path, runs: dict, info: dict) -> str:
                 L.append("")
                 L.append("</details>")
                 L.append("")
+
+    if failures:
+        L.append("## Failed measures")
+        L.append("")
+        for t, k, e in failures:
+            L.append(f"- {t} {k} ({e['measured_at']}): `{e['error'].splitlines()[-1][:300]}`")
+        L.append("")
 
     # -- profiles
     profs = [(t, k, e) for t in tiers for k, e in runs[t].items() if isinstance(e, dict) and e.get("profile")]
