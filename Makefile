@@ -42,7 +42,7 @@ demo: venv
 	$(BIN)/vdrift audit --db $(DEMO_DB)
 	$(BIN)/vdrift attribute --db $(DEMO_DB) --metric rate:prediction=approved \
 	    --baseline $(BASELINE) --comparison $(COMPARISON) --method all
-	$(BIN)/vdrift report incident --db $(DEMO_DB) --param baseline=$(BASELINE) --param comparison=$(COMPARISON) \
+	$(BIN)/vdrift report incident --db $(DEMO_DB) --param metric=rate:prediction=approved --param baseline=$(BASELINE) --param comparison=$(COMPARISON) \
 	    --param title="Sample service: approval-rate drop"
 
 test: venv chromium

@@ -106,7 +106,10 @@ class Store:
             self.con.execute("SET TimeZone = 'UTC'")
             # DuckDB draws its progress bar on stdout for queries over 2 s, even into pipes and
             # cron mail; ingest(progress=True) turns it on for terminals
-            self.con.execute("SET enable_progress_bar = false")
+            try:
+                self.con.execute("SET enable_progress_bar = false")
+            except duckdb.InvalidInputException:
+                pass  # in a Jupyter kernel DuckDB refuses without ipywidgets, and prints nothing there
             self.schema_version = ensure_schema(self.con, read_only=read_only)
             if not read_only:
                 self.refresh_views()
