@@ -334,7 +334,10 @@ def ingest(
             )
     files = expand_paths(paths)
     if progress:
-        store.con.execute("SET enable_progress_bar = true")
+        try:
+            store.con.execute("SET enable_progress_bar = true")
+        except duckdb.InvalidInputException:
+            pass  # Jupyter without ipywidgets: the per-file lines still show progress
     results = []
     for i, path in enumerate(files, 1):
         if progress:
