@@ -371,7 +371,10 @@ def ingest(
                 f"{_first_line(exc)} (if the file looks valid, please report this)",
             ))
     if progress:
-        store.con.execute("SET enable_progress_bar = false")
+        try:
+            store.con.execute("SET enable_progress_bar = false")
+        except duckdb.InvalidInputException:
+            pass
     return IngestReport(kind=kind, results=tuple(results))
 
 
