@@ -40,18 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         try:
             module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # capability not installed in this tree yet
-            if exc.name == name:
-                continue
-            raise
+        except ImportError as exc:  # one broken capability must not take the others down
+            print(f"vdrift: warning: the '{name.rsplit('.', 1)[-1]}' command is unavailable: {exc}", file=sys.stderr)
+            continue
         module.register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except VdriftError as exc:
         print(f"vdrift: error: {exc}", file=sys.stderr)
@@ -59,6 +58,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vdrift: interrupted; the store is unchanged for the file in progress", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `vdrift status | head`: the reader went away, not an error
+        sys.stderr.close()
+        return 0
+    except Exception as exc:  # a bug: say so plainly, keep the details for the report
+        import traceback
+
+        detail = "".join(traceback.format_exception(exc))
+        print(f"vdrift: internal error: {type(exc).__name__}: {exc}\n"
+              "This is a bug in vdrift; please report it with the details below.\n" + detail, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
