@@ -144,9 +144,9 @@ def binning(covariates: tuple[Covariate, ...], matched: tuple[Covariate, ...] | 
     if numeric:
         desc = "; ".join(f"{c.name}: {len(c.edges) + 1} quantile bins" for c in numeric)
         notes.append(Note("info", "binning",
-                          f"numeric covariates are binned ({desc}; edges in details). Standardization and "
-                          "matching cannot see shifts inside a bin, which then show up as residual; the "
-                          "regression method models the within-bin means and moves them to data drift"))
+                          f"numeric covariates are binned ({desc}; edges in details). Standardization cannot "
+                          "see shifts inside a bin, which then show up as residual; the regression and "
+                          "matched methods model the within-bin means and move them to data drift"))
     for c in covariates:
         if c.kept_levels is not None:
             notes.append(Note("info", "binning",
