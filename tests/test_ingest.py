@@ -327,3 +327,36 @@ def test_committed_demo_sample_ingests_completely(store):
         assert report.ok and report.quarantined == 0, report.summary()
         lines = sum(1 for line in (demo / name).read_text().splitlines() if line.strip())
         assert report.rows_read == lines - (1 if name.endswith(".csv") else 0)
+
+
+def test_store_duplicates_are_searched_near_the_files_time_span(store, tmp_path):
+    # a re-delivered log (same request, same time) is caught; a request_id reused a week
+    # later is outside the one-day search margin and kept (documented: a new day never
+    # rescans earlier days)
+    store.ingest("predictions", write(tmp_path / "1.csv", HEADER + "a,2026-11-02 10:00:00,v1,approved,0.1,eu,1\n"))
+    r = store.ingest("predictions", write(tmp_path / "2.csv", HEADER + "a,2026-11-03 09:00:00,v1,approved,0.1,eu,1\n"
+                                          "b,2026-11-03 09:00:00,v1,approved,0.1,eu,1\n")).results[0]
+    assert dict(r.reasons) == {"duplicate request_id already in the store": 1}
+    r = store.ingest("predictions", write(tmp_path / "3.csv", HEADER + "a,2026-11-09 10:00:00,v1,approved,0.1,eu,1\n")).results[0]
+    assert r.accepted == 1
+
+
+def test_parquet_fast_path_and_its_fallback_agree(store, tmp_path):
+    # all-valid Parquet loads in one pass; one bad value or one repeated key sends the file
+    # through the staged path, which quarantines exactly the offending rows
+    def frame(ids, scores):
+        return pl.DataFrame({"request_id": ids, "ts": [dt.datetime(2026, 11, 2, 10)] * len(ids),
+                             "model_version": ["v1"] * len(ids), "prediction": ["approved"] * len(ids),
+                             "score": scores})
+    frame(["a", "b"], ["0.1", "0.2"]).write_parquet(tmp_path / "ok.parquet")
+    frame(["c", "d", "d"], ["0.1", "x", "0.3"]).write_parquet(tmp_path / "bad.parquet")
+    frame(["a", "e"], ["0.1", "0.2"]).write_parquet(tmp_path / "again.parquet")
+    ok = store.ingest("predictions", tmp_path / "ok.parquet").results[0]
+    assert (ok.rows_read, ok.accepted, ok.quarantined) == (2, 2, 0)
+    bad = store.ingest("predictions", tmp_path / "bad.parquet").results[0]
+    assert (bad.rows_read, bad.accepted, bad.quarantined) == (3, 2, 1)
+    assert dict(bad.reasons) == {"cannot read score as double": 1}  # the first 'd' is the bad one; the second is kept
+    again = store.ingest("predictions", tmp_path / "again.parquet").results[0]
+    assert dict(again.reasons) == {"duplicate request_id already in the store": 1}
+    assert sorted(store.sql("SELECT request_id FROM predictions")["request_id"].to_list()) == ["a", "b", "c", "d", "e"]
+    assert store.sql("SELECT count(*) AS n FROM quarantine")["n"][0] == 2

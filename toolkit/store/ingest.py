@@ -464,26 +464,22 @@ def _ingest_one(
     plan = _plan_columns(con, kind, path, src_types, mapping, source, src_params)
 
     row_expr = "file_row_number + 1" if fmt == "parquet" else "row_number() OVER ()"
+    whole_row = "" if fmt == "parquet" else WHOLE_ROW
     select_sql = ",\n  ".join(f"{expr} AS {quote_ident(name)}" for name, expr in plan.exprs)
     reason_sql = "NULLIF(concat_ws('; ', " + ", ".join(plan.checks) + "), '')" if plan.checks else "NULL"
     stage_sql = (
         f"CREATE OR REPLACE TEMP TABLE _vd_stage AS\n"
         f"SELECT _row, {', '.join(quote_ident(n) for n, _ in plan.exprs)}, {reason_sql} AS _reason\n"
         f"FROM (SELECT {row_expr} AS _row,\n  {select_sql},\n  {', '.join(f'{e} AS {quote_ident(n)}' for n, e in plan.raw_refs)}\n"
-        f"  FROM {source} AS src {WHOLE_ROW}) AS typed"
+        f"  FROM {source} AS src {whole_row}) AS typed"
     ) if plan.raw_refs else (
         f"CREATE OR REPLACE TEMP TABLE _vd_stage AS\n"
         f"SELECT _row, {', '.join(quote_ident(n) for n, _ in plan.exprs)}, {reason_sql} AS _reason\n"
-        f"FROM (SELECT {row_expr} AS _row,\n  {select_sql}\n  FROM {source} AS src {WHOLE_ROW}) AS typed"
+        f"FROM (SELECT {row_expr} AS _row,\n  {select_sql}\n  FROM {source} AS src {whole_row}) AS typed"
     )
     con.execute("BEGIN TRANSACTION")
     try:
         _drop_rejects(con)
-        try:
-            # parameters in SQL text order: checks, column expressions, file path
-            con.execute(stage_sql, plan.check_params + plan.expr_params + src_params)
-        except duckdb.Error as exc:
-            raise InputError(f"{path}: cannot read it as {fmt}: {_first_line(exc)}") from None
         ingest_id = con.execute("SELECT nextval('ingest_id_seq')").fetchone()[0]
         if previous:  # --force: replace what the earlier ingest of this content loaded
             old_ids = [r[0] for r in previous]
@@ -495,17 +491,29 @@ def _ingest_one(
                 "UPDATE ingest_log SET superseded_by = ? WHERE ingest_id IN (SELECT unnest(?))",
                 [ingest_id, old_ids],
             )
-        _mark_duplicates(con, kind)
         for name, typ in plan.new_covariates:
             con.execute(f"ALTER TABLE predictions ADD COLUMN {quote_ident(name)} {typ}")
             con.execute("INSERT INTO covariates VALUES (?, ?, ?)", [name, typ, ingest_id])
         target_cols = [n for n, _ in plan.exprs]
         cols_sql = ", ".join(quote_ident(n) for n in target_cols)
-        con.execute(
-            f"INSERT INTO {quote_ident(kind)} ({cols_sql}, ingest_id) "
-            f"SELECT {cols_sql}, ? FROM _vd_stage WHERE _reason IS NULL ORDER BY _row",
-            [ingest_id],
-        )
+        if fmt == "parquet" and kind == "predictions" and _direct_insert(
+            con, ingest_id, stage_sql, cols_sql, plan.check_params + plan.expr_params + src_params, source, src_params
+        ):
+            # every row valid and unique: loaded in one pass, nothing to quarantine
+            con.execute("CREATE OR REPLACE TEMP TABLE _vd_stage AS SELECT NULL::VARCHAR AS _reason WHERE false")
+            staged_direct = con.execute("SELECT count(*) FROM predictions WHERE ingest_id = ?", [ingest_id]).fetchone()[0]
+        else:
+            staged_direct = None
+            try:
+                con.execute(stage_sql, plan.check_params + plan.expr_params + src_params)
+            except duckdb.Error as exc:
+                raise InputError(f"{path}: cannot read it as {fmt}: {_first_line(exc)}") from None
+            _mark_duplicates(con, kind)
+            con.execute(
+                f"INSERT INTO {quote_ident(kind)} ({cols_sql}, ingest_id) "
+                f"SELECT {cols_sql}, ? FROM _vd_stage WHERE _reason IS NULL",
+                [ingest_id],
+            )
         malformed = 0
         if fmt == "csv":
             # one reject row per error; a line with several errors is one quarantined row
@@ -532,7 +540,7 @@ def _ingest_one(
                 WHERE s._reason IS NOT NULL""",
                 [ingest_id, kind, str(path), read_path],
             )
-        staged = con.execute("SELECT count(*) FROM _vd_stage").fetchone()[0]
+        staged = staged_direct if staged_direct is not None else con.execute("SELECT count(*) FROM _vd_stage").fetchone()[0]
         rows_read = staged + malformed
         accepted = staged - rejected
         reasons = tuple(
@@ -575,6 +583,60 @@ def _ingest_one(
         ingest_id=ingest_id, seconds=time.perf_counter() - t0,
         new_covariates=tuple(n for n, _ in plan.new_covariates), ignored_columns=plan.ignored,
     )
+
+
+def _direct_insert(
+    con: duckdb.DuckDBPyConnection, ingest_id: int, stage_sql: str, cols_sql: str, params: list,
+    source: str, src_params: list,
+) -> bool:
+    """Fast path for Parquet predictions: insert straight from the file in one pass.
+
+    Valid rows are inserted without a staging table; the load is kept only if
+    every row of the file was valid and no key repeats (within the file or
+    against stored rows near its time span): then there is nothing to
+    quarantine and the result equals the staged path's. Otherwise the rows
+    are deleted again (same transaction) and the caller takes the staged path,
+    which says row by row what is wrong. Returns True when the fast path held.
+    """
+    select_sql = stage_sql.split("AS\n", 1)[1]  # the staging SELECT (typed columns + _reason)
+    inserted = con.execute(
+        f"INSERT INTO predictions ({cols_sql}, ingest_id) "
+        f"SELECT {cols_sql}, {int(ingest_id)} FROM ({select_sql}) WHERE _reason IS NULL",
+        params,
+    ).fetchone()[0]
+    rows_read = con.execute(f"SELECT count(*) FROM {source}", src_params).fetchone()[0]
+    ok = inserted == rows_read and not _new_rows_repeat_a_key(con, ingest_id)
+    if not ok:
+        con.execute("DELETE FROM predictions WHERE ingest_id = ?", [ingest_id])
+    return ok
+
+
+def _new_rows_repeat_a_key(con: duckdb.DuckDBPyConnection, ingest_id: int) -> bool:
+    """Whether rows of this ingest repeat a key among themselves or with stored rows nearby."""
+    exprs, _ = _DUPLICATE_KEYS["predictions"]
+    keys = ", ".join(f"{e} AS _k{i}" for i, e in enumerate(exprs))
+    repeats = con.execute(
+        f"SELECT EXISTS (SELECT 1 FROM (SELECT {keys} FROM predictions WHERE ingest_id = $1) "
+        f"GROUP BY {', '.join(f'_k{i}' for i in range(len(exprs)))} HAVING count(*) > 1)",
+        [ingest_id],
+    ).fetchone()[0]
+    if repeats:
+        return True
+    lo, hi = con.execute("SELECT min(ts), max(ts) FROM predictions WHERE ingest_id = ?", [ingest_id]).fetchone()
+    if lo is None:
+        return False
+    span = [ingest_id, lo - DUPLICATE_SEARCH_MARGIN, hi + DUPLICATE_SEARCH_MARGIN]
+    if not con.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM predictions WHERE ts BETWEEN $2 AND $3 AND ingest_id <> $1 LIMIT 1)", span
+    ).fetchone()[0]:
+        return False
+    match = " AND ".join(f"n._k{i} IS NOT DISTINCT FROM o._k{i}" for i in range(len(exprs)))
+    return bool(con.execute(
+        f"SELECT EXISTS (SELECT 1 FROM (SELECT DISTINCT {keys} FROM predictions WHERE ingest_id = $1) AS n "
+        f"JOIN (SELECT DISTINCT {keys} FROM predictions WHERE ts BETWEEN $2 AND $3 AND ingest_id <> $1) AS o "
+        f"ON {match})",
+        span,
+    ).fetchone()[0])
 
 
 def _check_unchanged(path: Path, before: os.stat_result) -> None:
@@ -667,15 +729,13 @@ def _plan_columns(
         plan.raw_refs.append((raw_alias, ref))
         q = quote_ident(cname)
         raw = quote_ident(raw_alias)
+        # a typed source value (Parquet, JSON numbers) is never blank text: skip the text checks
+        present = f"{raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> ''" if styp == "VARCHAR" else f"{raw} IS NOT NULL"
         if required:
+            plan.checks.append(f"CASE WHEN NOT ({present}) THEN 'missing required value: {cname}' END")
+        if ctype != "VARCHAR" and styp != ctype:
             plan.checks.append(
-                f"CASE WHEN {raw} IS NULL OR trim(CAST({raw} AS VARCHAR)) = '' "
-                f"THEN 'missing required value: {cname}' END"
-            )
-        if ctype != "VARCHAR":
-            plan.checks.append(
-                f"CASE WHEN {raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> '' AND {q} IS NULL "
-                f"THEN 'cannot read {cname} as {ctype.lower()}' END"
+                f"CASE WHEN {present} AND {q} IS NULL THEN 'cannot read {cname} as {ctype.lower()}' END"
             )
 
     # kind-specific rules
@@ -726,14 +786,15 @@ def _plan_columns(
                 store_name, typ = name, inferred[name]
                 plan.new_covariates.append((name, typ))
             plan.exprs.append((store_name, f"TRY_CAST({ref} AS {typ})" if typ != "VARCHAR" else f"CAST({ref} AS VARCHAR)"))
-            if typ != "VARCHAR":
+            src_typ = src_types[name].upper()
+            lossless = typ == "DOUBLE" and (src_typ.startswith(_NUMERIC) or src_typ.startswith("DECIMAL"))
+            if typ != "VARCHAR" and not lossless:
                 raw_alias = f"{raw_prefix}cov_{len(plan.raw_refs)}"
                 plan.raw_refs.append((raw_alias, ref))
                 raw = quote_ident(raw_alias)
-                plan.checks.append(
-                    f"CASE WHEN {raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> '' "
-                    f"AND {quote_ident(store_name)} IS NULL THEN ? END"
-                )
+                present = (f"{raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> ''"
+                           if src_typ in ("VARCHAR", "JSON") or _is_nested(src_typ) else f"{raw} IS NOT NULL")
+                plan.checks.append(f"CASE WHEN {present} AND {quote_ident(store_name)} IS NULL THEN ? END")
                 plan.check_params.append(f"cannot read covariate {store_name} as {typ.lower()}")
     plan.ignored = tuple(ignored)
     # check params must follow the order of plan.checks; they are appended in order above
@@ -792,6 +853,8 @@ def _time_expr(ref: str, styp: str, mapping: Mapping) -> tuple[str, list]:
     if styp.startswith("TIMESTAMP WITH TIME ZONE") or styp == "TIMESTAMPTZ":
         return f"CAST({ref} AS TIMESTAMP)", []
     if styp.startswith("TIMESTAMP") or styp == "DATE":
+        if tz == "UTC":  # already UTC wall-clock time: no per-row time-zone arithmetic
+            return f"CAST({ref} AS TIMESTAMP)", []
         return f"CAST(timezone(?, CAST({ref} AS TIMESTAMP)) AS TIMESTAMP)", [tz]
     if fmt in EPOCH_UNITS or styp.startswith(_NUMERIC) or styp.startswith("DECIMAL"):
         divisor = EPOCH_UNITS.get(fmt or "", None)
@@ -827,33 +890,51 @@ def _epoch_sql(seconds: str) -> str:
     return f"CASE WHEN abs({seconds}) < 9.2e12 THEN CAST(to_timestamp({seconds}) AS TIMESTAMP) END"
 
 
+#: per kind: the columns (SQL over the staged row) that identify a duplicate, and its label
+_DUPLICATE_KEYS: dict[str, tuple[tuple[str, ...], str]] = {
+    # shadow scoring repeats a request_id once per shadow version
+    "predictions": (("request_id", "component", "CASE WHEN component = 'shadow' THEN model_version END"), "request_id"),
+    "artifacts": (("artifact_hash",), "artifact_hash"),
+    "deployments": (("ts", "component", "scope", "event", "version"), "deployment event"),
+}
+#: duplicates of a prediction are looked for among stored rows this close to the file's time span
+DUPLICATE_SEARCH_MARGIN = dt.timedelta(days=1)
+
+
 def _mark_duplicates(con: duckdb.DuckDBPyConnection, kind: str) -> None:
-    """Set ``_reason`` on duplicate rows (within the file, then against the store)."""
-    if kind == "predictions":
-        key = "request_id, component, CASE WHEN component = 'shadow' THEN model_version END"
-        label = "request_id"
-        exists = (
-            "SELECT 1 FROM predictions AS p WHERE p.request_id = s.request_id AND p.component = s.component "
-            "AND (s.component <> 'shadow' OR p.model_version = s.model_version)"
-        )
-    elif kind == "artifacts":
-        key, label = "artifact_hash", "artifact_hash"
-        exists = "SELECT 1 FROM artifacts AS p WHERE p.artifact_hash = s.artifact_hash"
-    else:
-        key = "ts, component, scope, event, version"
-        label = "deployment event"
-        exists = (
-            "SELECT 1 FROM deployments AS p WHERE p.ts = s.ts AND p.component = s.component AND p.scope = s.scope "
-            "AND p.event = s.event AND p.version IS NOT DISTINCT FROM s.version"
-        )
+    """Set ``_reason`` on duplicate rows: within the file (first kept), then against the store.
+
+    Both are set-based: an aggregate finds the keys that repeat, and a join
+    marks every row but the first. For predictions the store is searched only
+    among rows whose ``ts`` lies within :data:`DUPLICATE_SEARCH_MARGIN` of the
+    file's time span (a re-delivered log carries the same timestamps), so
+    ingesting a new day never rescans earlier days.
+    """
+    exprs, label = _DUPLICATE_KEYS[kind]
+    keys = ", ".join(f"{e} AS _k{i}" for i, e in enumerate(exprs))
+    match = " AND ".join(f"({e}) IS NOT DISTINCT FROM d._k{i}" for i, e in enumerate(exprs))
     con.execute(
-        f"""UPDATE _vd_stage SET _reason = ? WHERE _row IN (
-              SELECT _row FROM (
-                SELECT _row, row_number() OVER (PARTITION BY {key} ORDER BY _row) AS rn
-                FROM _vd_stage WHERE _reason IS NULL) WHERE rn > 1)""",
+        f"""UPDATE _vd_stage SET _reason = ?
+            FROM (SELECT {keys}, min(_row) AS _keep FROM _vd_stage WHERE _reason IS NULL
+                  GROUP BY ALL HAVING count(*) > 1) AS d
+            WHERE _vd_stage._reason IS NULL AND {match} AND _vd_stage._row <> d._keep""",
         [f"duplicate {label} within the file (first kept)"],
     )
+    target = quote_ident(kind)
+    stored = ", ".join(f"{e} AS _k{i}" for i, e in enumerate(exprs))
+    span_sql, params = "", []
+    if kind == "predictions":
+        lo, hi = con.execute("SELECT min(ts), max(ts) FROM _vd_stage WHERE _reason IS NULL").fetchone()
+        if lo is None:
+            return
+        # numbered parameters: DuckDB numbers '?' in UPDATE ... FROM subqueries before the SET clause
+        span_sql, params = " WHERE ts BETWEEN $2 AND $3", [lo - DUPLICATE_SEARCH_MARGIN, hi + DUPLICATE_SEARCH_MARGIN]
+        probe = f"SELECT count(*) FROM (SELECT 1 FROM {target} WHERE ts BETWEEN $1 AND $2 LIMIT 1)"
+        if not con.execute(probe, params).fetchone()[0]:
+            return  # nothing stored in that span (the usual case for a new day)
     con.execute(
-        f"UPDATE _vd_stage AS s SET _reason = ? WHERE _reason IS NULL AND EXISTS ({exists})",
-        [f"duplicate {label} already in the store"],
+        f"""UPDATE _vd_stage SET _reason = $1
+            FROM (SELECT DISTINCT {stored} FROM {target}{span_sql}) AS d
+            WHERE _vd_stage._reason IS NULL AND {match}""",
+        [f"duplicate {label} already in the store"] + params,
     )
