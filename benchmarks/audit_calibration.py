@@ -1,0 +1,531 @@
+"""Statistical calibration of the version audit: false alarms on clean data, power on planted problems.
+
+For every scenario and sample size, draw many seeded samples with the
+simulator (``toolkit.samples.generate``, Parquet), ingest them into an
+in-memory store as a user would (``Store.ingest``), run
+``toolkit.audit.audit`` and compare its findings with the planted problems of
+``ground_truth.json`` using the matching rule of ``tests/test_audit_samples.py``
+(same kind, component, region, instance, versions; start and end within one
+audit bucket of the truth). Writes ``benchmarks/results/audit_calibration.md``
+(or ``--out``).
+
+Two figures per cell of the table:
+
+* power: the share of planted problems of each kind (hence of each detector)
+  that the audit found;
+* false alarms: a *unit* is one audit bucket x component x region seen in the
+  census; a unit is flagged when a finding above ``info`` (warning or
+  critical) that matches no planted problem covers it. The false-alarm rate
+  is flagged units / units; the table also counts the runs with any such
+  finding. On ``clean`` and ``clean+covariate_shift`` nothing is planted, so
+  every finding above info is a false alarm.
+
+Usage::
+
+    .venv/bin/python benchmarks/audit_calibration.py                    # 50 seeds, 5k/20k/100k rows
+    .venv/bin/python benchmarks/audit_calibration.py --seeds 5 --rows 10000 --out /tmp/ac.md  # quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import polars as pl
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.test_audit_samples import BUCKET, _matches, _time  # noqa: E402
+from toolkit import Store  # noqa: E402
+from toolkit.audit import AuditThresholds, audit, severity_rank  # noqa: E402
+from toolkit.errors import InputError  # noqa: E402
+from toolkit.samples import PROBLEM_KINDS, SCENARIOS, generate  # noqa: E402
+
+#: Scenario sets run by default: each scenario alone, plus clean data with a covariate shift.
+DEFAULT_SETS: tuple[tuple[str, ...], ...] = tuple((s,) for s in SCENARIOS) + (("clean", "covariate_shift"),)
+DEFAULT_ROWS: tuple[int, ...] = (5_000, 20_000, 100_000)
+
+#: Which detector (module of ``toolkit/audit/detectors``) reports each problem kind.
+DETECTOR_OF: dict[str, str] = {
+    "stuck_rollout": "splits",
+    "abandoned_experiment": "splits",
+    "incomplete_rollback": "offintent",
+    "stale_cache": "offintent",
+    "unexpected_multi_version": "offintent",
+    "artifact_mismatch": "artifacts",
+    "preprocessing_mismatch": "artifacts",
+    "batch_online_divergence": "batch",
+    "prediction_divergence": "divergence",
+}
+
+_ABOVE_INFO = severity_rank("info")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one audit of one simulated sample found, judged against its ground truth.
+
+    Attributes
+    ----------
+    scenarios, rows, seed
+        The simulated sample.
+    bucket
+        The audit bucket (``hour`` or ``day``).
+    problems
+        One dict per planted problem: ``kind``, ``component``, ``region``,
+        ``versions`` and ``found`` (whether a finding matches it).
+    false_alarms
+        Findings above info that match no planted problem and concern none
+        (kind, severity, component, region, versions, start, end, n_requests,
+        explanation).
+    companions
+        Findings above info that match no planted problem by the test's rule
+        but concern one (see :func:`_related`): the same problem seen by
+        another detector, e.g. designed diversity escalated because the
+        planted rollout overran its deadline.
+    n_units
+        Bucket x component x region units in the census.
+    n_flagged_units
+        Units covered by at least one false alarm.
+    n_above_info
+        All findings above info, matched or not.
+    """
+
+    scenarios: tuple[str, ...]
+    rows: int
+    seed: int
+    bucket: str
+    problems: tuple[dict[str, Any], ...]
+    false_alarms: tuple[dict[str, Any], ...]
+    companions: tuple[dict[str, Any], ...]
+    n_units: int
+    n_flagged_units: int
+    n_above_info: int
+    seconds: float = field(default=0.0, compare=False)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.n_flagged_units <= self.n_units:
+            raise ValueError("flagged units must lie between 0 and the number of units")
+        if self.n_units == 0:
+            raise ValueError("an audit with predictions has at least one unit")
+        if self.false_alarms and self.n_flagged_units == 0:
+            raise ValueError("a false alarm flags at least one unit")
+        if len(self.false_alarms) + len(self.companions) > self.n_above_info:
+            raise ValueError("false alarms are a subset of the findings above info")
+
+    @property
+    def scenario(self) -> str:
+        """The scenario set as one label (``clean+covariate_shift``)."""
+        return "+".join(self.scenarios)
+
+    @property
+    def n_found(self) -> int:
+        return sum(p["found"] for p in self.problems)
+
+
+def _related(problem: dict, finding: dict, tolerance: dt.timedelta) -> bool:
+    """Whether ``finding`` concerns ``problem`` without matching it.
+
+    Same region (a null region is every region), a version in common and
+    overlapping time ranges (within one bucket); kind and component may differ.
+    """
+    if None not in (problem["region"], finding["region"]) and problem["region"] != finding["region"]:
+        return False
+    if not set(problem["versions"]) & set(finding["versions"]):
+        return False
+    p_start, p_end = _time(problem["start"]), _time(problem["end"])
+    f_start = finding["start"] or dt.datetime.min
+    f_end = finding["end"] or dt.datetime.max
+    return f_start <= p_end + tolerance and p_start <= f_end + tolerance
+
+
+def _load(directory: Path) -> Store:
+    store = Store(":memory:")
+    store.ingest("artifacts", [directory / "artifacts.csv"])
+    store.ingest("deployments", [directory / "deployments.jsonl"])
+    store.ingest("predictions", sorted(p for p in directory.iterdir() if p.name.startswith("predictions.")))
+    return store
+
+
+def _units(census: pl.DataFrame, step: dt.timedelta) -> pl.DataFrame:
+    """Distinct bucket x component x region units, with the bucket's end."""
+    return (
+        census.select("bucket_start", "component", "region")
+        .unique()
+        .with_columns((pl.col("bucket_start") + step).alias("bucket_end"))
+    )
+
+
+def _flagged(units: pl.DataFrame, findings: list[dict], window: tuple[dt.datetime, dt.datetime]) -> int:
+    """Units covered by any of ``findings``.
+
+    A null region or time means all of them; a null component, or one absent
+    from the census (``feature_pipeline``), means every component.
+    """
+    if not findings or units.height == 0:
+        return 0
+    hit = pl.repeat(False, units.height, eager=True)
+    components = set(units["component"])
+    for f in findings:
+        start = f["start"] or window[0]
+        end = f["end"] or window[1]
+        cond = (pl.col("bucket_start") < max(end, start + dt.timedelta(microseconds=1))) & (
+            pl.col("bucket_end") > start
+        )
+        # a finding on a component that logs no predictions of its own (feature_pipeline)
+        # concerns the prediction rows of every component in its region
+        if f["component"] in components:
+            cond = cond & (pl.col("component") == f["component"])
+        if f["region"] is not None:
+            cond = cond & (pl.col("region") == f["region"])
+        hit = hit | units.select(cond.fill_null(False)).to_series()
+    return int(hit.sum())
+
+
+def run_one(
+    scenarios: Iterable[str],
+    rows: int,
+    seed: int,
+    *,
+    bucket: str = "auto",
+    thresholds: AuditThresholds | None = None,
+    workdir: "Path | None" = None,
+) -> RunOutcome:
+    """Simulate one sample, audit it and judge the findings against the planted truth.
+
+    Parameters
+    ----------
+    scenarios
+        Scenario names for ``toolkit.samples.generate``.
+    rows, seed
+        Sample size (requests) and seed.
+    bucket
+        Audit bucket: ``auto``, ``hour`` or ``day``.
+    thresholds
+        Audit thresholds (defaults when ``None``).
+    workdir
+        Directory for the generated files (a temporary one when ``None``).
+
+    Returns
+    -------
+    RunOutcome
+    """
+    scenarios = tuple(scenarios)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="auditcal-", dir=workdir) as tmp:
+        directory = Path(tmp)
+        generate(directory, list(scenarios), rows=rows, seed=seed, fmt="parquet")
+        truth = json.loads((directory / "ground_truth.json").read_text())
+        with _load(directory) as store:
+            result = audit(store, bucket=bucket, thresholds=thresholds)
+    tolerance = BUCKET[result.bucket]
+    combined = len(truth["scenarios"]) > 1
+    findings = result.findings.to_dicts()
+    problems = tuple(
+        {
+            "kind": p["kind"],
+            "component": p["component"],
+            "region": p["region"],
+            "versions": ",".join(p["versions"]),
+            "found": any(_matches(p, f, tolerance, combined=combined) for f in findings),
+        }
+        for p in truth["problems"]
+    )
+    above = [f for f in findings if severity_rank(f["severity"]) > _ABOVE_INFO]
+    unmatched = [
+        f for f in above if not any(_matches(p, f, tolerance, combined=combined) for p in truth["problems"])
+    ]
+    companions = [f for f in unmatched if any(_related(p, f, tolerance) for p in truth["problems"])]
+    false_alarms = [f for f in unmatched if f not in companions]
+    units = _units(result.census, BUCKET[result.bucket])
+    flagged = _flagged(units, false_alarms, (result.window_start, result.window_end))
+    keep = ("kind", "severity", "component", "region", "instance_id", "versions", "start", "end",
+            "n_requests", "explanation")
+    return RunOutcome(
+        scenarios=scenarios,
+        rows=rows,
+        seed=seed,
+        bucket=result.bucket,
+        problems=problems,
+        false_alarms=tuple({k: f[k] for k in keep} for f in false_alarms),
+        companions=tuple({k: f[k] for k in keep} for f in companions),
+        n_units=units.height,
+        n_flagged_units=flagged,
+        n_above_info=len(above),
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def run(
+    sets: Iterable[tuple[str, ...]],
+    sizes: Iterable[int],
+    seeds: int,
+    *,
+    seed0: int = 0,
+    bucket: str = "auto",
+    progress: bool = True,
+) -> list[RunOutcome]:
+    """:func:`run_one` for every scenario set x size x seed (``seed0 .. seed0 + seeds - 1``)."""
+    if seeds < 1:
+        raise InputError(f"seeds must be at least 1, got {seeds}")
+    out: list[RunOutcome] = []
+    for rows in sizes:
+        for scenarios in sets:
+            t0 = time.perf_counter()
+            for seed in range(seed0, seed0 + seeds):
+                out.append(run_one(scenarios, rows, seed, bucket=bucket))
+            if progress:
+                print(f"{'+'.join(scenarios)} @ {rows} rows: {seeds} seeds in "
+                      f"{time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    return out
+
+
+def power_frame(outcomes: list[RunOutcome]) -> pl.DataFrame:
+    """Detection rate per scenario x detector x problem kind x size, with a 95% Clopper-Pearson interval."""
+    rows = [
+        {"scenario": o.scenario, "rows": o.rows, "seed": o.seed, "kind": p["kind"],
+         "detector": DETECTOR_OF[p["kind"]], "component": p["component"], "found": p["found"]}
+        for o in outcomes for p in o.problems
+    ]
+    if not rows:
+        return pl.DataFrame(schema={"scenario": pl.Utf8, "detector": pl.Utf8, "kind": pl.Utf8,
+                                    "component": pl.Utf8, "rows": pl.Int64, "planted": pl.UInt32,
+                                    "found": pl.UInt32, "power": pl.Float64, "ci_low": pl.Float64,
+                                    "ci_high": pl.Float64})
+    frame = (
+        pl.DataFrame(rows)
+        .group_by("scenario", "detector", "kind", "component", "rows", maintain_order=True)
+        .agg(pl.len().alias("planted"), pl.col("found").sum().cast(pl.UInt32).alias("found"))
+        .with_columns((pl.col("found") / pl.col("planted")).alias("power"))
+    )
+    lows, highs = zip(*(_clopper_pearson(k, n) for k, n in zip(frame["found"], frame["planted"])))
+    return frame.with_columns(pl.Series("ci_low", lows), pl.Series("ci_high", highs))
+
+
+def false_alarm_frame(outcomes: list[RunOutcome]) -> pl.DataFrame:
+    """False-alarm rate per scenario x size: flagged units / units and runs with any false alarm."""
+    frame = pl.DataFrame([
+        {"scenario": o.scenario, "rows": o.rows, "bucket": o.bucket, "units": o.n_units,
+         "flagged": o.n_flagged_units, "alarmed": bool(o.false_alarms), "n_false_alarms": len(o.false_alarms),
+         "n_companions": len(o.companions)}
+        for o in outcomes
+    ])
+    return (
+        frame.group_by("scenario", "rows", "bucket", maintain_order=True)
+        .agg(
+            pl.len().alias("runs"),
+            pl.col("units").sum(),
+            pl.col("flagged").sum(),
+            pl.col("alarmed").sum().alias("runs_with_false_alarm"),
+            pl.col("n_false_alarms").sum().alias("false_alarm_findings"),
+            pl.col("n_companions").sum().alias("companion_findings"),
+        )
+        .with_columns((pl.col("flagged") / pl.col("units")).alias("false_alarm_rate"))
+    )
+
+
+def _clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    a = (1 - level) / 2
+    low = 0.0 if k == 0 else float(stats.beta.ppf(a, k, n - k + 1))
+    high = 1.0 if k == n else float(stats.beta.ppf(1 - a, k + 1, n - k))
+    return low, high
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def markdown(outcomes: list[RunOutcome], command: str, elapsed: float, seeds: int) -> str:
+    """The results page."""
+    power = power_frame(outcomes)
+    alarms = false_alarm_frame(outcomes)
+    planted_kinds = sorted(set(power["kind"]) if power.height else set())
+    lines = [
+        "# Audit calibration: false alarms and power",
+        "",
+        f"Generated {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by `{command}` "
+        f"({len(outcomes)} audits, {elapsed / 60:.1f} min of wall time on a shared 2-core machine).",
+        "",
+        "Each run simulates one scenario set with one seed (`toolkit.samples.generate`, Parquet), ingests it",
+        "into an in-memory store with `Store.ingest` and runs `toolkit.audit.audit` with the default",
+        "thresholds and bucket. A planted problem counts as found when a finding matches it by the rule of",
+        "`tests/test_audit_samples.py` (kind, component, region, instance, versions; start and end within one",
+        "bucket). A *unit* is one audit bucket x component x region seen in the census; a unit is flagged when",
+        "a false alarm covers it: a finding above info (warning or critical) that matches no planted problem",
+        "and concerns none. A finding above info that matches no planted problem by the test's rule but",
+        "concerns one (same region, a version in common, overlapping time; another kind or component) is",
+        "counted apart as a *companion*: the same planted problem seen by another detector. A finding on a",
+        "component without predictions of its own (feature_pipeline) covers every component of its region.",
+        "",
+        "## False alarms",
+        "",
+        f"{seeds} seeds per row. Rate = flagged units / units (95% Clopper-Pearson upper bound next to it);",
+        "then the runs with any false alarm, the false-alarm findings and the companion findings. On clean",
+        "and clean+covariate_shift nothing is planted, so every finding above info is a false alarm.",
+        "",
+        "| scenario | rows | bucket | runs | units | flagged units | false-alarm rate % | 95% upper bound % | runs with a false alarm | false-alarm findings | companion findings |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in alarms.sort("scenario", "rows").iter_rows(named=True):
+        upper = _clopper_pearson(r["flagged"], r["units"])[1]
+        lines.append(
+            f"| {r['scenario']} | {r['rows']:,} | {r['bucket']} | {r['runs']} | {r['units']:,} | {r['flagged']} | "
+            f"{_pct(r['false_alarm_rate'])} | {_pct(upper)} | {r['runs_with_false_alarm']} | "
+            f"{r['false_alarm_findings']} | {r['companion_findings']} |"
+        )
+    sizes = sorted({o.rows for o in outcomes})
+    lines += [
+        "",
+        "## Power per detector and planted problem",
+        "",
+        "Share of planted problems found (found / planted; 95% Clopper-Pearson interval in brackets).",
+        "",
+        "| scenario | detector | problem kind | component | "
+        + " | ".join(f"{s:,} rows" for s in sizes) + " |",
+        "|---|---|---|---|" + "---|" * len(sizes),
+    ]
+    if power.height:
+        keys = power.select("scenario", "detector", "kind", "component").unique(maintain_order=True)
+        for key in keys.sort("scenario", "detector", "kind", "component").iter_rows(named=True):
+            cells = []
+            for s in sizes:
+                sel = power.filter(
+                    (pl.col("scenario") == key["scenario"]) & (pl.col("kind") == key["kind"])
+                    & (pl.col("component") == key["component"]) & (pl.col("rows") == s)
+                )
+                if sel.height == 0:
+                    cells.append("-")
+                    continue
+                r = sel.row(0, named=True)
+                cells.append(f"{_pct(r['power'])}% ({r['found']}/{r['planted']}) "
+                             f"[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]")
+            lines.append(f"| {key['scenario']} | {key['detector']} | {key['kind']} | {key['component']} | "
+                         + " | ".join(cells) + " |")
+        lines += ["", "Per detector, all scenarios pooled:", "",
+                  "| detector | " + " | ".join(f"{s:,} rows" for s in sizes) + " |",
+                  "|---|" + "---|" * len(sizes)]
+        pooled = power.group_by("detector", "rows").agg(pl.col("found").sum(), pl.col("planted").sum())
+        for det in sorted(set(pooled["detector"])):
+            cells = []
+            for s in sizes:
+                sel = pooled.filter((pl.col("detector") == det) & (pl.col("rows") == s))
+                if sel.height == 0:
+                    cells.append("-")
+                else:
+                    k, n = sel["found"][0], sel["planted"][0]
+                    cells.append(f"{_pct(k / n)}% ({k}/{n})")
+            lines.append(f"| {det} | " + " | ".join(cells) + " |")
+    never = sorted(set(PROBLEM_KINDS) - set(planted_kinds))
+    if never:
+        lines += ["", f"Kinds never planted in these runs (power not measured): {', '.join(never)}."]
+    misses = [(o, p) for o in outcomes for p in o.problems if not p["found"]]
+    alarms_list = [(o, f) for o in outcomes for f in o.false_alarms]
+    lines += ["", "## Every miss and every false alarm", ""]
+    if not misses and not alarms_list:
+        lines.append("No miss and no false alarm: every planted problem was found and every finding above info "
+                     "matched or accompanied a planted one.")
+    if misses:
+        lines += ["Missed planted problems:", "", "| scenario | rows | seed | kind | component | region | versions |",
+                  "|---|---|---|---|---|---|---|"]
+        for o, p in misses:
+            lines.append(f"| {o.scenario} | {o.rows:,} | {o.seed} | {p['kind']} | {p['component']} | "
+                         f"{p['region']} | {p['versions']} |")
+        lines.append("")
+    if alarms_list:
+        lines += ["False alarms (findings above info matching no planted problem):", "",
+                  "| scenario | rows | seed | kind | severity | component | region | versions | start | end | n | explanation |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for o, f in alarms_list:
+            expl = (f["explanation"] or "").replace("|", "/").replace("\n", " ")
+            lines.append(
+                f"| {o.scenario} | {o.rows:,} | {o.seed} | {f['kind']} | {f['severity']} | {f['component']} | "
+                f"{f['region']} | {','.join(f['versions'])} | {f['start']} | {f['end']} | {f['n_requests']} | "
+                f"{expl[:200]} |"
+            )
+    companions = [(o, f) for o in outcomes for f in o.companions]
+    if companions:
+        grouped = (
+            pl.DataFrame([{"scenario": o.scenario, "rows": o.rows, "kind": f["kind"], "severity": f["severity"],
+                           "component": f["component"], "region": f["region"],
+                           "versions": ",".join(f["versions"]), "example": (f["explanation"] or "")[:160]}
+                          for o, f in companions])
+            .group_by("scenario", "kind", "severity", "component", "region", "versions", maintain_order=True)
+            .agg(pl.len().alias("findings"), pl.col("rows").unique().sort().alias("sizes"),
+                 pl.col("example").first())
+            .sort("scenario", "kind")
+        )
+        lines += ["", "Companion findings (above info, concern a planted problem without matching it), grouped:", "",
+                  "| scenario | kind | severity | component | region | versions | findings | sizes | example |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in grouped.iter_rows(named=True):
+            ex = r["example"].replace("|", "/").replace("\n", " ")
+            lines.append(f"| {r['scenario']} | {r['kind']} | {r['severity']} | {r['component']} | {r['region']} | "
+                         f"{r['versions']} | {r['findings']} | {', '.join(f'{x:,}' for x in r['sizes'])} | {ex} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _parse_sets(text: str) -> tuple[tuple[str, ...], ...]:
+    sets = []
+    for part in text.split(","):
+        names = tuple(n.strip() for n in part.split("+") if n.strip())
+        for n in names:
+            if n not in SCENARIOS:
+                raise InputError(f"unknown scenario {n!r}: choose from {', '.join(SCENARIOS)} (join with '+')")
+        if names:
+            sets.append(names)
+    if not sets:
+        raise InputError("no scenario given: e.g. --scenarios clean,canary,clean+covariate_shift")
+    return tuple(sets)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=50, help="seeded replications per scenario and size (default 50)")
+    p.add_argument("--rows", default=",".join(str(r) for r in DEFAULT_ROWS),
+                   help="comma-separated sample sizes in requests (default 5000,20000,100000)")
+    p.add_argument("--scenarios", default=",".join("+".join(s) for s in DEFAULT_SETS),
+                   help="comma-separated scenario sets; '+' combines scenarios (default: each scenario "
+                        "and clean+covariate_shift)")
+    p.add_argument("--seed0", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--bucket", default="auto", choices=("auto", "hour", "day"))
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "audit_calibration.md"))
+    p.add_argument("--json", default=None, help="also write every run's outcome to this JSON file")
+    args = p.parse_args(argv)
+    try:
+        sets = _parse_sets(args.scenarios)
+        sizes = tuple(int(r) for r in args.rows.split(",") if r.strip())
+    except ValueError as exc:
+        p.error(f"--rows takes whole numbers separated by commas: {exc}")
+    except InputError as exc:
+        p.error(str(exc))
+    t0 = time.time()
+    outcomes = run(sets, sizes, args.seeds, seed0=args.seed0, bucket=args.bucket)
+    command = "python benchmarks/audit_calibration.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = markdown(outcomes, command.strip(), time.time() - t0, args.seeds)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            [{"scenario": o.scenario, "rows": o.rows, "seed": o.seed, "bucket": o.bucket,
+              "problems": list(o.problems), "false_alarms": list(o.false_alarms),
+              "companions": list(o.companions), "units": o.n_units,
+              "flagged_units": o.n_flagged_units, "above_info": o.n_above_info, "seconds": o.seconds}
+             for o in outcomes], default=str, indent=1))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
