@@ -54,6 +54,8 @@ from toolkit.samples import PROBLEM_KINDS, SCENARIOS, generate  # noqa: E402
 #: Scenario sets run by default: each scenario alone, plus clean data with a covariate shift.
 DEFAULT_SETS: tuple[tuple[str, ...], ...] = tuple((s,) for s in SCENARIOS) + (("clean", "covariate_shift"),)
 DEFAULT_ROWS: tuple[int, ...] = (5_000, 20_000, 100_000)
+#: Scenarios that plant no problem: every finding above info on them is a false alarm.
+NOTHING_PLANTED = frozenset({"clean", "covariate_shift"})
 
 #: Which detector (module of ``toolkit/audit/detectors``) reports each problem kind.
 DETECTOR_OF: dict[str, str] = {
@@ -83,7 +85,8 @@ class RunOutcome:
         The audit bucket (``hour`` or ``day``).
     problems
         One dict per planted problem: ``kind``, ``component``, ``region``,
-        ``versions`` and ``found`` (whether a finding matches it).
+        ``versions``, ``found`` (whether a finding matches it) and
+        ``severity`` (the highest severity of the matching findings, or None).
     false_alarms
         Findings above info that match no planted problem and concern none
         (kind, severity, component, region, versions, start, end, n_requests,
@@ -231,16 +234,17 @@ def run_one(
     tolerance = BUCKET[result.bucket]
     combined = len(truth["scenarios"]) > 1
     findings = result.findings.to_dicts()
-    problems = tuple(
-        {
+    problems = []
+    for p in truth["problems"]:
+        hits = [f for f in findings if _matches(p, f, tolerance, combined=combined)]
+        problems.append({
             "kind": p["kind"],
             "component": p["component"],
             "region": p["region"],
             "versions": ",".join(p["versions"]),
-            "found": any(_matches(p, f, tolerance, combined=combined) for f in findings),
-        }
-        for p in truth["problems"]
-    )
+            "found": bool(hits),
+            "severity": max((f["severity"] for f in hits), key=severity_rank, default=None),
+        })
     above = [f for f in findings if severity_rank(f["severity"]) > _ABOVE_INFO]
     unmatched = [
         f for f in above if not any(_matches(p, f, tolerance, combined=combined) for p in truth["problems"])
@@ -256,7 +260,7 @@ def run_one(
         rows=rows,
         seed=seed,
         bucket=result.bucket,
-        problems=problems,
+        problems=tuple(problems),
         false_alarms=tuple({k: f[k] for k in keep} for f in false_alarms),
         companions=tuple({k: f[k] for k in keep} for f in companions),
         n_units=units.height,
@@ -294,18 +298,20 @@ def power_frame(outcomes: list[RunOutcome]) -> pl.DataFrame:
     """Detection rate per scenario x detector x problem kind x size, with a 95% Clopper-Pearson interval."""
     rows = [
         {"scenario": o.scenario, "rows": o.rows, "seed": o.seed, "kind": p["kind"],
-         "detector": DETECTOR_OF[p["kind"]], "component": p["component"], "found": p["found"]}
+         "detector": DETECTOR_OF[p["kind"]], "component": p["component"], "found": p["found"],
+         "alerted": p["found"] and severity_rank(p["severity"]) > _ABOVE_INFO}
         for o in outcomes for p in o.problems
     ]
     if not rows:
         return pl.DataFrame(schema={"scenario": pl.Utf8, "detector": pl.Utf8, "kind": pl.Utf8,
                                     "component": pl.Utf8, "rows": pl.Int64, "planted": pl.UInt32,
-                                    "found": pl.UInt32, "power": pl.Float64, "ci_low": pl.Float64,
+                                    "found": pl.UInt32, "alerted": pl.UInt32, "power": pl.Float64, "ci_low": pl.Float64,
                                     "ci_high": pl.Float64})
     frame = (
         pl.DataFrame(rows)
         .group_by("scenario", "detector", "kind", "component", "rows", maintain_order=True)
-        .agg(pl.len().alias("planted"), pl.col("found").sum().cast(pl.UInt32).alias("found"))
+        .agg(pl.len().alias("planted"), pl.col("found").sum().cast(pl.UInt32).alias("found"),
+             pl.col("alerted").sum().cast(pl.UInt32).alias("alerted"))
         .with_columns((pl.col("found") / pl.col("planted")).alias("power"))
     )
     lows, highs = zip(*(_clopper_pearson(k, n) for k, n in zip(frame["found"], frame["planted"])))
@@ -345,7 +351,7 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
-def markdown(outcomes: list[RunOutcome], command: str, elapsed: float, seeds: int) -> str:
+def markdown(outcomes: list[RunOutcome], command: str, elapsed: float) -> str:
     """The results page."""
     power = power_frame(outcomes)
     alarms = false_alarm_frame(outcomes)
@@ -369,14 +375,16 @@ def markdown(outcomes: list[RunOutcome], command: str, elapsed: float, seeds: in
         "",
         "## False alarms",
         "",
-        f"{seeds} seeds per row. Rate = flagged units / units (95% Clopper-Pearson upper bound next to it);",
+        f"One run per seed (`runs`). Rate = flagged units / units (95% Clopper-Pearson upper bound next to it);",
         "then the runs with any false alarm, the false-alarm findings and the companion findings. On clean",
-        "and clean+covariate_shift nothing is planted, so every finding above info is a false alarm.",
+        "and clean+covariate_shift nothing is planted, so every finding above info is a false alarm. Rows with",
+        "bucket `hour` audit the same clean samples with hourly buckets (336 buckets instead of 14: more, smaller",
+        "cells, the harder test of the thresholds).",
         "",
         "| scenario | rows | bucket | runs | units | flagged units | false-alarm rate % | 95% upper bound % | runs with a false alarm | false-alarm findings | companion findings |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in alarms.sort("scenario", "rows").iter_rows(named=True):
+    for r in alarms.sort("scenario", "bucket", "rows").iter_rows(named=True):
         upper = _clopper_pearson(r["flagged"], r["units"])[1]
         lines.append(
             f"| {r['scenario']} | {r['rows']:,} | {r['bucket']} | {r['runs']} | {r['units']:,} | {r['flagged']} | "
@@ -388,7 +396,8 @@ def markdown(outcomes: list[RunOutcome], command: str, elapsed: float, seeds: in
         "",
         "## Power per detector and planted problem",
         "",
-        "Share of planted problems found (found / planted; 95% Clopper-Pearson interval in brackets).",
+        "Share of planted problems found (found / planted; 95% Clopper-Pearson interval in brackets); when",
+        "some were found only at info severity, `alert` gives how many were reported at warning or above.",
         "",
         "| scenario | detector | problem kind | component | "
         + " | ".join(f"{s:,} rows" for s in sizes) + " |",
@@ -407,14 +416,16 @@ def markdown(outcomes: list[RunOutcome], command: str, elapsed: float, seeds: in
                     cells.append("-")
                     continue
                 r = sel.row(0, named=True)
-                cells.append(f"{_pct(r['power'])}% ({r['found']}/{r['planted']}) "
+                alert = "" if r["alerted"] == r["found"] else f", alert {r['alerted']}/{r['planted']}"
+                cells.append(f"{_pct(r['power'])}% ({r['found']}/{r['planted']}{alert}) "
                              f"[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]")
             lines.append(f"| {key['scenario']} | {key['detector']} | {key['kind']} | {key['component']} | "
                          + " | ".join(cells) + " |")
         lines += ["", "Per detector, all scenarios pooled:", "",
                   "| detector | " + " | ".join(f"{s:,} rows" for s in sizes) + " |",
                   "|---|" + "---|" * len(sizes)]
-        pooled = power.group_by("detector", "rows").agg(pl.col("found").sum(), pl.col("planted").sum())
+        pooled = power.group_by("detector", "rows").agg(pl.col("found").sum(), pl.col("planted").sum(),
+                                                         pl.col("alerted").sum())
         for det in sorted(set(pooled["detector"])):
             cells = []
             for s in sizes:
@@ -422,8 +433,8 @@ def markdown(outcomes: list[RunOutcome], command: str, elapsed: float, seeds: in
                 if sel.height == 0:
                     cells.append("-")
                 else:
-                    k, n = sel["found"][0], sel["planted"][0]
-                    cells.append(f"{_pct(k / n)}% ({k}/{n})")
+                    k, n, a = sel["found"][0], sel["planted"][0], sel["alerted"][0]
+                    cells.append(f"{_pct(k / n)}% ({k}/{n})" + ("" if a == k else f", alert {_pct(a / n)}%"))
             lines.append(f"| {det} | " + " | ".join(cells) + " |")
     never = sorted(set(PROBLEM_KINDS) - set(planted_kinds))
     if never:
@@ -443,12 +454,12 @@ def markdown(outcomes: list[RunOutcome], command: str, elapsed: float, seeds: in
         lines.append("")
     if alarms_list:
         lines += ["False alarms (findings above info matching no planted problem):", "",
-                  "| scenario | rows | seed | kind | severity | component | region | versions | start | end | n | explanation |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| scenario | rows | seed | bucket | kind | severity | component | region | versions | start | end | n | explanation |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for o, f in alarms_list:
             expl = (f["explanation"] or "").replace("|", "/").replace("\n", " ")
             lines.append(
-                f"| {o.scenario} | {o.rows:,} | {o.seed} | {f['kind']} | {f['severity']} | {f['component']} | "
+                f"| {o.scenario} | {o.rows:,} | {o.seed} | {o.bucket} | {f['kind']} | {f['severity']} | {f['component']} | "
                 f"{f['region']} | {','.join(f['versions'])} | {f['start']} | {f['end']} | {f['n_requests']} | "
                 f"{expl[:200]} |"
             )
@@ -499,6 +510,9 @@ def main(argv: list[str] | None = None) -> int:
                         "and clean+covariate_shift)")
     p.add_argument("--seed0", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--bucket", default="auto", choices=("auto", "hour", "day"))
+    p.add_argument("--hourly-seeds", type=int, default=20,
+                   help="also audit the sets with nothing planted (clean, covariate_shift) with hourly buckets, "
+                        "this many seeds per size (default 20; 0 skips)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "audit_calibration.md"))
     p.add_argument("--json", default=None, help="also write every run's outcome to this JSON file")
     args = p.parse_args(argv)
@@ -511,8 +525,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error(str(exc))
     t0 = time.time()
     outcomes = run(sets, sizes, args.seeds, seed0=args.seed0, bucket=args.bucket)
+    unplanted = tuple(x for x in sets if set(x) <= NOTHING_PLANTED)
+    if args.hourly_seeds > 0 and args.bucket != "hour" and unplanted:
+        outcomes += run(unplanted, sizes, args.hourly_seeds, seed0=args.seed0, bucket="hour")
     command = "python benchmarks/audit_calibration.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = markdown(outcomes, command.strip(), time.time() - t0, args.seeds)
+    text = markdown(outcomes, command.strip(), time.time() - t0)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
