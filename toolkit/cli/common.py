@@ -8,11 +8,14 @@ import os
 DEFAULT_DB = "vdrift.duckdb"
 
 
-def add_db_option(parser: argparse.ArgumentParser) -> None:
+def add_db_option(parser: argparse.ArgumentParser, *, tuning: bool = True) -> None:
+    """``--db`` and, with ``tuning``, DuckDB's ``--memory-limit`` / ``--temp-directory``."""
     parser.add_argument(
         "--db",
         default=os.environ.get("VDRIFT_DB", DEFAULT_DB),
         help="DuckDB store file (default: $VDRIFT_DB or ./vdrift.duckdb)",
     )
+    if not tuning:
+        return
     parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit, e.g. 4GB")
     parser.add_argument("--temp-directory", default=None, help="where DuckDB spills when over the memory limit")

@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("kind", choices=["incident", "weekly"], help="which report")
-    add_db_option(parser)
+    add_db_option(parser, tuning=False)  # the notebook opens the store itself, read-only
     parser.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
                         help="a notebook parameter (repeatable); overrides -f")
     parser.add_argument("-f", "--params-file", default=None, metavar="params.yaml",
