@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Iterable, Literal
 
 from ..errors import InputError
+from ..audit.results import FINDING_KINDS
 
 ScenarioName = Literal["canary", "rollback", "config_mismatch", "experiment", "covariate_shift", "clean"]
 Format = Literal["parquet", "csv", "jsonl"]
@@ -24,18 +25,9 @@ SCENARIOS: tuple[str, ...] = ("canary", "rollback", "config_mismatch", "experime
 ALL: tuple[str, ...] = SCENARIOS[:5]
 FORMATS: tuple[str, ...] = ("parquet", "csv", "jsonl")
 
-#: Problem kinds shared with the audit (toolkit.audit uses the same names).
-PROBLEM_KINDS: tuple[str, ...] = (
-    "stuck_rollout",
-    "incomplete_rollback",
-    "abandoned_experiment",
-    "artifact_mismatch",
-    "preprocessing_mismatch",
-    "stale_cache",
-    "batch_online_divergence",
-    "unexpected_multi_version",
-    "prediction_divergence",
-)
+#: Problem kinds a simulation can plant: the audit's finding kinds, less the
+#: designed (declared, owned, time-bound) diversity, which is not a problem.
+PROBLEM_KINDS: tuple[str, ...] = tuple(k for k in FINDING_KINDS if k != "designed_multi_version")
 
 
 def utc(text: str) -> dt.datetime:
