@@ -481,18 +481,19 @@ def write_results(path: Path, runs: dict, info: dict) -> str:
                  "outcome node. Truth = the simulator's replay (`ground_truth.json`); the toolkit's rows use "
                  "its default covariates and 200 bootstrap replicates.")
         L.append("")
-        L.append("| estimator | seconds | data drift | version drift | residual | error data | error version |")
+        L.append("| estimator | seconds wall (CPU) | data drift | version drift | residual | error data | error version |")
         L.append("|---|---:|---:|---:|---:|---:|---:|")
         L.append(f"| replay truth | | {tr['data_drift']:+.4f} | {tr['version_drift']:+.4f} | {tr['residual']:+.4f} "
                  f"(sampling noise {tr['sampling_noise']:+.4f}) | | |")
         e = d["estimates"]
-        L.append(f"| DoWhy | {_fmt_s(r['dowhy']['median'])} | {e['data_drift']:+.4f} | {e['version_drift']:+.4f} | "
+        L.append(f"| DoWhy | {_fmt_s(r['dowhy']['median'])} ({_fmt_s(d.get('cpu_seconds'))}) | {e['data_drift']:+.4f} | {e['version_drift']:+.4f} | "
                  f"{e['residual']:+.4f} | {d['errors']['data_drift']:+.4f} | {d['errors']['version_drift']:+.4f} |")
         for m in METHODS:
             k = _boot_key(r, m)
             if k in r:
                 est = r[k]["last"]["estimates"]
-                L.append(f"| vdrift {m} | {_fmt_s(r[k]['median'])} | {est['data_drift']:+.4f} | "
+                L.append(f"| vdrift {m} | {_fmt_s(r[k]['median'])} ({_fmt_s(r[k]['last'].get('cpu_seconds'))}) | "
+                         f"{est['data_drift']:+.4f} | "
                          f"{est['version_drift']:+.4f} | {est['residual']:+.4f} | "
                          f"{est['data_drift'] - tr['data_drift']:+.4f} | "
                          f"{est['version_drift'] - tr['version_drift']:+.4f} |")
