@@ -359,8 +359,10 @@ def markdown(outcomes: list[RunOutcome], command: str, elapsed: float) -> str:
     lines = [
         "# Audit calibration: false alarms and power",
         "",
-        f"Generated {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by `{command}` "
-        f"({len(outcomes)} audits, {elapsed / 60:.1f} min of wall time on a shared 2-core machine).",
+        f"Page written {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; runs by `{command}` "
+        f"({len(outcomes)} audits, {elapsed / 60:.1f} min of wall time on a shared 2-core machine). "
+        "`--json FILE` saves the runs, `--from-json FILE` rebuilds this page from them; a `## Reading` "
+        "section at the end of the page is kept when the page is rewritten.",
         "",
         "Each run simulates one scenario set with one seed (`toolkit.samples.generate`, Parquet), ingests it",
         "into an in-memory store with `Store.ingest` and runs `toolkit.audit.audit` with the default",
@@ -388,7 +390,7 @@ def markdown(outcomes: list[RunOutcome], command: str, elapsed: float) -> str:
         upper = _clopper_pearson(r["flagged"], r["units"])[1]
         lines.append(
             f"| {r['scenario']} | {r['rows']:,} | {r['bucket']} | {r['runs']} | {r['units']:,} | {r['flagged']} | "
-            f"{_pct(r['false_alarm_rate'])} | {_pct(upper)} | {r['runs_with_false_alarm']} | "
+            f"{_pct(r['false_alarm_rate'])} | {100 * upper:.3f} | {r['runs_with_false_alarm']} | "
             f"{r['false_alarm_findings']} | {r['companion_findings']} |"
         )
     sizes = sorted({o.rows for o in outcomes})
@@ -500,6 +502,44 @@ def _parse_sets(text: str) -> tuple[tuple[str, ...], ...]:
     return tuple(sets)
 
 
+def _to_json(outcomes: list[RunOutcome], command: str, elapsed: float) -> str:
+    return json.dumps({
+        "command": command,
+        "elapsed_s": elapsed,
+        "runs": [
+            {"scenario": o.scenario, "rows": o.rows, "seed": o.seed, "bucket": o.bucket,
+             "problems": list(o.problems), "false_alarms": list(o.false_alarms),
+             "companions": list(o.companions), "units": o.n_units,
+             "flagged_units": o.n_flagged_units, "above_info": o.n_above_info, "seconds": o.seconds}
+            for o in outcomes
+        ],
+    }, default=str, indent=1)
+
+
+def _from_json(text: str) -> tuple[list[RunOutcome], str, float]:
+    """Outcomes, command and elapsed seconds saved by ``--json`` (times stay text)."""
+    data = json.loads(text)
+    outcomes = [
+        RunOutcome(
+            scenarios=tuple(r["scenario"].split("+")), rows=r["rows"], seed=r["seed"], bucket=r["bucket"],
+            problems=tuple(r["problems"]), false_alarms=tuple(r["false_alarms"]),
+            companions=tuple(r["companions"]), n_units=r["units"], n_flagged_units=r["flagged_units"],
+            n_above_info=r["above_info"], seconds=r["seconds"],
+        )
+        for r in data["runs"]
+    ]
+    return outcomes, data["command"], data["elapsed_s"]
+
+
+def _kept_reading(path: Path) -> str:
+    """The hand-written ``## Reading`` section at the end of an earlier page, kept across runs."""
+    if not path.exists():
+        return ""
+    text = path.read_text()
+    at = text.find("\n## Reading")
+    return "" if at < 0 else text[at:].rstrip() + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=50, help="seeded replications per scenario and size (default 50)")
@@ -515,31 +555,33 @@ def main(argv: list[str] | None = None) -> int:
                         "this many seeds per size (default 20; 0 skips)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "audit_calibration.md"))
     p.add_argument("--json", default=None, help="also write every run's outcome to this JSON file")
+    p.add_argument("--from-json", default=None,
+                   help="rebuild the page from a JSON file written by --json instead of running")
     args = p.parse_args(argv)
-    try:
-        sets = _parse_sets(args.scenarios)
-        sizes = tuple(int(r) for r in args.rows.split(",") if r.strip())
-    except ValueError as exc:
-        p.error(f"--rows takes whole numbers separated by commas: {exc}")
-    except InputError as exc:
-        p.error(str(exc))
-    t0 = time.time()
-    outcomes = run(sets, sizes, args.seeds, seed0=args.seed0, bucket=args.bucket)
-    unplanted = tuple(x for x in sets if set(x) <= NOTHING_PLANTED)
-    if args.hourly_seeds > 0 and args.bucket != "hour" and unplanted:
-        outcomes += run(unplanted, sizes, args.hourly_seeds, seed0=args.seed0, bucket="hour")
-    command = "python benchmarks/audit_calibration.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = markdown(outcomes, command.strip(), time.time() - t0)
+    if args.from_json:
+        outcomes, command, elapsed = _from_json(Path(args.from_json).read_text())
+    else:
+        try:
+            sets = _parse_sets(args.scenarios)
+            sizes = tuple(int(r) for r in args.rows.split(",") if r.strip())
+        except ValueError as exc:
+            p.error(f"--rows takes whole numbers separated by commas: {exc}")
+        except InputError as exc:
+            p.error(str(exc))
+        t0 = time.time()
+        outcomes = run(sets, sizes, args.seeds, seed0=args.seed0, bucket=args.bucket)
+        unplanted = tuple(x for x in sets if set(x) <= NOTHING_PLANTED)
+        if args.hourly_seeds > 0 and args.bucket != "hour" and unplanted:
+            outcomes += run(unplanted, sizes, args.hourly_seeds, seed0=args.seed0, bucket="hour")
+        elapsed = time.time() - t0
+        command = (".venv/bin/python benchmarks/audit_calibration.py "
+                   + " ".join(argv if argv is not None else sys.argv[1:])).strip()
+        if args.json:
+            Path(args.json).write_text(_to_json(outcomes, command, elapsed))
     out = Path(args.out)
+    text = markdown(outcomes, command, elapsed) + _kept_reading(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps(
-            [{"scenario": o.scenario, "rows": o.rows, "seed": o.seed, "bucket": o.bucket,
-              "problems": list(o.problems), "false_alarms": list(o.false_alarms),
-              "companions": list(o.companions), "units": o.n_units,
-              "flagged_units": o.n_flagged_units, "above_info": o.n_above_info, "seconds": o.seconds}
-             for o in outcomes], default=str, indent=1))
     print(text)
     return 0
 
