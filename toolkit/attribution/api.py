@@ -13,6 +13,7 @@ import os
 from typing import Literal, Mapping, Sequence, get_args
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 import polars as pl
 
 from ..errors import InputError
@@ -210,7 +211,25 @@ def attribute(
     finally:
         if owned:
             st.close()
-    return _estimate(m, A, B, table, cells, mtable, mcells, drift, methods, n_boot, seed, level)
+    # every fit here works on small matrices (cells x terms): one BLAS thread is fastest, and a
+    # multi-threaded BLAS stalls badly (seconds per call) when the machine's cores are busy
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _estimate(m, A, B, table, cells, mtable, mcells, drift, methods, n_boot, seed, level)
+
+
+def _bootstrap(cells: CellArrays, mcells: CellArrays | None, methods: tuple[str, ...], factors,
+               draws: dict[str, np.ndarray], rng: np.random.Generator, n_boot: int, is_rate: bool) -> None:
+    """Fill ``draws[method][b]`` with the effects and total of replicate ``b``."""
+    for b in range(n_boot):
+        rc = resample(cells, rng, is_rate=is_rate)
+        rm = resample(mcells, rng, is_rate=is_rate) if mcells is not None else None
+        for meth in methods:
+            c = rm if meth == "matched" else rc
+            if (c.n.sum(axis=(1, 2)) == 0).any():
+                continue
+            Mtab = factors(meth, c, True).table()
+            draws[meth][b, :3] = effects(Mtab)
+            draws[meth][b, 3] = Mtab[1, 1, 1] - Mtab[0, 0, 0]
 
 
 def _estimate(m: Metric, A: Window, B: Window, table: CellTable, cells: CellArrays,
@@ -243,16 +262,7 @@ def _estimate(m: Metric, A: Window, B: Window, table: CellTable, cells: CellArra
 
     rng = np.random.default_rng(seed)
     draws = {meth: np.full((n_boot, 4), np.nan) for meth in methods}
-    for b in range(n_boot):
-        rc = resample(cells, rng, is_rate=is_rate)
-        rm = resample(mcells, rng, is_rate=is_rate) if mcells is not None else None
-        for meth in methods:
-            c = rm if meth == "matched" else rc
-            if (c.n.sum(axis=(1, 2)) == 0).any():
-                continue
-            Mtab = factors(meth, c, True).table()
-            draws[meth][b, :3] = effects(Mtab)
-            draws[meth][b, 3] = Mtab[1, 1, 1] - Mtab[0, 0, 0]
+    _bootstrap(cells, mcells, methods, factors, draws, rng, n_boot, is_rate)
 
     rows = []
     for meth in methods:
