@@ -234,11 +234,15 @@ def test_ctrl_c_during_ingest_rolls_back_with_a_message(tmp_path, log_files):
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(rnd.uniform(0.1, 1.5))
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=120)
         assert "Traceback" not in err, err
         if proc.returncode == 130:
             interrupted += 1
             assert err.strip() == "vdrift: interrupted; the store is unchanged for the file in progress"
+        elif proc.returncode == -signal.SIGINT:
+            # the signal came after main() had finished and printed its summary, while the
+            # interpreter was exiting: the ingest itself completed
+            assert " rows read = " in out and err == "", (out, err)
         else:
             assert proc.returncode == 0, err
         _check_whole_files(db, log_files)
