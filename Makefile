@@ -44,6 +44,8 @@ demo: venv
 	    --baseline $(BASELINE) --comparison $(COMPARISON) --method all
 	$(BIN)/vdrift report incident --db $(DEMO_DB) --param metric=rate:prediction=approved --param baseline=$(BASELINE) --param comparison=$(COMPARISON) \
 	    --param title="Sample service: approval-rate drop"
+	@echo "make demo: done. Open the report.html printed above in a browser (it needs no network);"
+	@echo "reports/index.html lists every run; 'make lab' opens the report notebooks in JupyterLab."
 
 test: venv chromium
 	$(BIN)/python -m pytest -q
