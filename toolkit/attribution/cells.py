@@ -212,7 +212,7 @@ def default_covariates(con: duckdb.DuckDBPyConnection) -> list[str]:
     names = [r[0] for r in con.execute("SELECT name FROM covariates ORDER BY name").fetchall()]
     cols = table_columns(con, VIEW)
     names = [n for n in names if n in cols and n not in _RESERVED]
-    has_region = con.execute(f"SELECT count(*) FROM {VIEW} WHERE region IS NOT NULL").fetchone()[0]
+    has_region = con.execute(f"SELECT EXISTS (SELECT 1 FROM {VIEW} WHERE region IS NOT NULL)").fetchone()[0]
     if has_region and "region" not in names:
         names.append("region")
     return names
@@ -331,8 +331,11 @@ def build_cells(
     where = where or []
     filt_sql, filt_params = _filters(where, include_shadow)
     win_params = [baseline.start, baseline.end, comparison.start, comparison.end]
-    pooled = f"FROM {VIEW} WHERE ({_window_sql()} OR {_window_sql()}) AND {filt_sql}"
-    pooled_params = win_params + filt_params
+    # the outer bound (one range) lets DuckDB skip row groups outside both windows;
+    # the OR of the two windows alone is not pruned
+    span = [min(baseline.start, comparison.start), max(baseline.end, comparison.end)]
+    pooled = f"FROM {VIEW} WHERE {_window_sql()} AND ({_window_sql()} OR {_window_sql()}) AND {filt_sql}"
+    pooled_params = span + win_params + filt_params
 
     value_sql, valid_sql, value_params = metric.sql()
     specs: list[Covariate] = []
