@@ -20,10 +20,14 @@ differing answers.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from ...sqlutil import quote_ident, table_columns
 from .common import Context, finding
+
+#: how far from the served answer's window a shadow score of the same request is looked for
+SHADOW_MARGIN = dt.timedelta(days=1)
 
 _SHADOW_SQL = """
 SELECT o.component, o.region, o.resolved_version AS version_a, s.resolved_version AS version_b,
@@ -37,6 +41,7 @@ FROM predictions_resolved AS o
 JOIN predictions_resolved AS s
   ON s.request_id = o.request_id AND s.component = 'shadow'
 WHERE o.component <> 'shadow' AND o.ts >= ? AND o.ts < ?
+  AND s.ts >= ? AND s.ts < ?
   AND o.resolved_version <> s.resolved_version
 GROUP BY ALL
 ORDER BY o.component, o.region NULLS FIRST, version_a, version_b
@@ -91,7 +96,10 @@ def detect_prediction_divergence(ctx: Context) -> list[dict[str, Any]]:
     """Divergence rate per version pair for shadow pairs and repeated identical inputs."""
     th = ctx.thresholds
     out: list[dict[str, Any]] = []
-    for row in ctx.rows(_SHADOW_SQL, [th.n_examples, ctx.window_start, ctx.window_end]):
+    # a shadow score is looked for within SHADOW_MARGIN of the window, so the join reads
+    # only that stretch of the store (DuckDB prunes on the constant range)
+    shadow_span = [ctx.window_start - SHADOW_MARGIN, ctx.window_end + SHADOW_MARGIN]
+    for row in ctx.rows(_SHADOW_SQL, [th.n_examples, ctx.window_start, ctx.window_end, *shadow_span]):
         if row["n"] < th.min_pairs and row["n_diff"] == 0:
             continue
         out.append(_finding(ctx, row, source="shadow"))
