@@ -31,42 +31,13 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from toolkit import Store  # noqa: E402
 from toolkit.attribution import attribute  # noqa: E402
-from toolkit.samples import SCENARIOS, simulate  # noqa: E402
+from toolkit.samples import SCENARIOS, load_simulation, simulate  # noqa: E402
 
 BASELINE = "2026-11-02..2026-11-09"
 COMPARISON = "2026-11-09..2026-11-16"
 METRICS = ("rate:prediction=approved", "mean:score")
 COMPONENTS = ("data_drift", "version_drift")
-
-
-def load(sim) -> Store:
-    """An in-memory store holding one simulation (rows inserted directly, as ingest would store them)."""
-    store = Store(":memory:")
-    con = store.con
-    contract = set(store.columns("predictions"))
-    covs = [c["name"] for c in sim.ground_truth.covariates]
-    preds = sim.predictions.with_columns(
-        [pl.col(c).cast(pl.String) for c, t in sim.predictions.schema.items() if isinstance(t, pl.Enum)]
-    ).with_columns(pl.col("ts").dt.replace_time_zone(None), pl.lit(1).alias("ingest_id"))
-    for cov in sim.ground_truth.covariates:
-        con.execute(f'ALTER TABLE predictions ADD COLUMN "{cov["name"]}" {cov["type"]}')
-        con.execute("INSERT INTO covariates VALUES (?, ?, 1)", [cov["name"], cov["type"]])
-    store.refresh_views()
-    con.register("_p", preds.select([c for c in preds.columns if c in contract or c in covs]).to_arrow())
-    con.execute("INSERT INTO predictions BY NAME SELECT * FROM _p")
-    con.unregister("_p")
-    arts = sim.artifacts.with_columns(
-        [pl.col(c).cast(pl.String) for c, t in sim.artifacts.schema.items() if isinstance(t, pl.Enum)]
-    )
-    if getattr(arts.schema.get("created_at"), "time_zone", None):
-        arts = arts.with_columns(pl.col("created_at").dt.replace_time_zone(None))
-    arts = arts.with_columns(pl.lit(2).alias("ingest_id"))
-    con.register("_a", arts.select([c for c in arts.columns if c in set(store.columns("artifacts"))]).to_arrow())
-    con.execute("INSERT INTO artifacts BY NAME SELECT * FROM _a")
-    con.unregister("_a")
-    return store
 
 
 def run(scenarios: list[str], reps: int, rows: int, n_boot: int, seed0: int,
@@ -77,7 +48,7 @@ def run(scenarios: list[str], reps: int, rows: int, n_boot: int, seed0: int,
         for r in range(reps):
             sim = simulate(scenarios=[sc], rows=rows, seed=seed0 + r)
             gt = sim.ground_truth
-            with load(sim) as store:
+            with load_simulation(sim) as store:
                 for metric in METRICS:
                     res = attribute(store, metric, BASELINE, COMPARISON, n_boot=n_boot, seed=r,
                                     bins=bins)

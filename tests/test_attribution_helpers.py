@@ -7,6 +7,8 @@ from typing import Iterable
 
 import polars as pl
 
+from toolkit.samples import load_simulation as _load_simulation
+
 from toolkit import Store
 
 BASELINE = "2026-11-02..2026-11-09"
@@ -56,32 +58,5 @@ def make_store(cells: Iterable[dict], covariates: dict[str, str] | None = None) 
 
 
 def load_simulation(sim) -> Store:
-    """An in-memory store holding a :func:`toolkit.samples.simulate` result.
-
-    Rows are inserted directly (the ingest path is tested elsewhere); the
-    covariate columns and the artifact registry are declared as ingest would.
-    """
-    store = Store(":memory:")
-    con = store.con
-    contract = set(store.columns("predictions"))
-    preds = sim.predictions.with_columns(
-        [pl.col(c).cast(pl.String) for c, t in sim.predictions.schema.items() if isinstance(t, pl.Enum)]
-    ).with_columns(pl.col("ts").dt.replace_time_zone(None), pl.lit(1).alias("ingest_id"))
-    for cov in sim.ground_truth.covariates:
-        con.execute(f'ALTER TABLE predictions ADD COLUMN "{cov["name"]}" {cov["type"]}')
-        con.execute("INSERT INTO covariates VALUES (?, ?, 1)", [cov["name"], cov["type"]])
-    store.refresh_views()
-    keep = [c for c in preds.columns if c in contract or c in {x["name"] for x in sim.ground_truth.covariates}]
-    con.register("_p", preds.select(keep).to_arrow())
-    con.execute("INSERT INTO predictions BY NAME SELECT * FROM _p")
-    con.unregister("_p")
-    arts = sim.artifacts.with_columns(
-        [pl.col(c).cast(pl.String) for c, t in sim.artifacts.schema.items() if isinstance(t, pl.Enum)]
-    )
-    if "created_at" in arts.columns and getattr(arts.schema["created_at"], "time_zone", None):
-        arts = arts.with_columns(pl.col("created_at").dt.replace_time_zone(None))
-    arts = arts.with_columns(pl.lit(2).alias("ingest_id"))
-    con.register("_a", arts.select([c for c in arts.columns if c in set(store.columns("artifacts"))]).to_arrow())
-    con.execute("INSERT INTO artifacts BY NAME SELECT * FROM _a")
-    con.unregister("_a")
-    return store
+    """An in-memory store holding a :func:`toolkit.samples.simulate` result."""
+    return _load_simulation(sim)

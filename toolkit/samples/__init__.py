@@ -10,8 +10,10 @@ from .results import GroundTruth, Problem, ReplayEffects
 from .scenarios import ALL, FORMATS, PROBLEM_KINDS, SCENARIOS
 from .simulate import Simulation, simulate
 from .writers import generate
+from .load import load_simulation
 
 __all__ = [
+    "load_simulation",
     "generate",
     "simulate",
     "Simulation",
