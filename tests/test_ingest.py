@@ -360,3 +360,12 @@ def test_parquet_fast_path_and_its_fallback_agree(store, tmp_path):
     assert dict(again.reasons) == {"duplicate request_id already in the store": 1}
     assert sorted(store.sql("SELECT request_id FROM predictions")["request_id"].to_list()) == ["a", "b", "c", "d", "e"]
     assert store.sql("SELECT count(*) AS n FROM quarantine")["n"][0] == 2
+
+
+def test_infinite_timestamps_do_not_break_the_duplicate_search(store, tmp_path):
+    # DuckDB reads 'infinity' as a timestamp; the store search span around it must not overflow
+    rows = '{"request_id": "a", "ts": "infinity", "model_version": "v1", "prediction": "x"}\n'
+    store.ingest("predictions", write(tmp_path / "1.jsonl", rows))
+    r = store.ingest("predictions", write(tmp_path / "2.jsonl", rows.replace('"a"', '"b"'))).results[0]
+    assert (r.status, r.accepted) == ("ingested", 1)
+    assert store.counts()["predictions"] == 2

@@ -625,7 +625,7 @@ def _new_rows_repeat_a_key(con: duckdb.DuckDBPyConnection, ingest_id: int) -> bo
     lo, hi = con.execute("SELECT min(ts), max(ts) FROM predictions WHERE ingest_id = ?", [ingest_id]).fetchone()
     if lo is None:
         return False
-    span = [ingest_id, lo - DUPLICATE_SEARCH_MARGIN, hi + DUPLICATE_SEARCH_MARGIN]
+    span = [ingest_id, *_search_span(lo, hi)]
     if not con.execute(
         "SELECT count(*) FROM (SELECT 1 FROM predictions WHERE ts BETWEEN $2 AND $3 AND ingest_id <> $1 LIMIT 1)", span
     ).fetchone()[0]:
@@ -901,6 +901,19 @@ _DUPLICATE_KEYS: dict[str, tuple[tuple[str, ...], str]] = {
 DUPLICATE_SEARCH_MARGIN = dt.timedelta(days=1)
 
 
+def _search_span(lo: dt.datetime, hi: dt.datetime) -> list[dt.datetime]:
+    """``[lo - margin, hi + margin]``, clamped to the representable range (``ts`` may be infinite)."""
+    try:
+        start = lo - DUPLICATE_SEARCH_MARGIN
+    except OverflowError:
+        start = dt.datetime.min
+    try:
+        end = hi + DUPLICATE_SEARCH_MARGIN
+    except OverflowError:
+        end = dt.datetime.max
+    return [start, end]
+
+
 def _mark_duplicates(con: duckdb.DuckDBPyConnection, kind: str) -> None:
     """Set ``_reason`` on duplicate rows: within the file (first kept), then against the store.
 
@@ -928,7 +941,7 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, kind: str) -> None:
         if lo is None:
             return
         # numbered parameters: DuckDB numbers '?' in UPDATE ... FROM subqueries before the SET clause
-        span_sql, params = " WHERE ts BETWEEN $2 AND $3", [lo - DUPLICATE_SEARCH_MARGIN, hi + DUPLICATE_SEARCH_MARGIN]
+        span_sql, params = " WHERE ts BETWEEN $2 AND $3", _search_span(lo, hi)
         probe = f"SELECT count(*) FROM (SELECT 1 FROM {target} WHERE ts BETWEEN $1 AND $2 LIMIT 1)"
         if not con.execute(probe, params).fetchone()[0]:
             return  # nothing stored in that span (the usual case for a new day)
