@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Literal
 
@@ -427,9 +427,26 @@ def _ingest_file(store: "Store", kind: str, path: Path, mapping: Mapping, force:
         return _ingest_one(store, kind, path, read_path, mapping, force)
 
 
-def _ingest_one(
+@dataclass(frozen=True)
+class _Prepared:
+    """What is known about a file before its transaction: checksum, earlier ingests, column plan."""
+
+    started: dt.datetime
+    t0: float
+    fmt: Format
+    before: os.stat_result
+    sha: str
+    previous: tuple[tuple[int, str], ...]
+    source: str
+    src_params: tuple
+    src_types: dict
+    plan: "_Plan"
+
+
+def _prepare(
     store: "Store", kind: str, path: Path, read_path: str, mapping: Mapping, force: bool
-) -> IngestResult:
+) -> "_Prepared | IngestResult":
+    """Checksum, skip check, DESCRIBE and column plan of one file; a skipped result when already ingested."""
     con = store.con
     started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     t0 = time.perf_counter()
@@ -462,108 +479,24 @@ def _ingest_one(
         raise InputError(f"{path}: cannot read it as {fmt}: {_first_line(exc)}{hint}") from None
     src_types = {name: typ for name, typ, *_ in described if name != "file_row_number"}
     plan = _plan_columns(con, kind, path, src_types, mapping, source, src_params)
+    return _Prepared(started=started, t0=t0, fmt=fmt, before=before, sha=sha,
+                     previous=tuple((r[0], r[1]) for r in previous), source=source,
+                     src_params=tuple(src_params), src_types=src_types, plan=plan)
 
-    row_expr = "file_row_number + 1" if fmt == "parquet" else "row_number() OVER ()"
-    whole_row = "" if fmt == "parquet" else WHOLE_ROW
-    select_sql = ",\n  ".join(f"{expr} AS {quote_ident(name)}" for name, expr in plan.exprs)
-    reason_sql = "NULLIF(concat_ws('; ', " + ", ".join(plan.checks) + "), '')" if plan.checks else "NULL"
-    stage_sql = (
-        f"CREATE OR REPLACE TEMP TABLE _vd_stage AS\n"
-        f"SELECT _row, {', '.join(quote_ident(n) for n, _ in plan.exprs)}, {reason_sql} AS _reason\n"
-        f"FROM (SELECT {row_expr} AS _row,\n  {select_sql},\n  {', '.join(f'{e} AS {quote_ident(n)}' for n, e in plan.raw_refs)}\n"
-        f"  FROM {source} AS src {whole_row}) AS typed"
-    ) if plan.raw_refs else (
-        f"CREATE OR REPLACE TEMP TABLE _vd_stage AS\n"
-        f"SELECT _row, {', '.join(quote_ident(n) for n, _ in plan.exprs)}, {reason_sql} AS _reason\n"
-        f"FROM (SELECT {row_expr} AS _row,\n  {select_sql}\n  FROM {source} AS src {whole_row}) AS typed"
-    )
+
+def _ingest_one(
+    store: "Store", kind: str, path: Path, read_path: str, mapping: Mapping, force: bool
+) -> IngestResult:
+    """One file in one transaction."""
+    con = store.con
+    prep = _prepare(store, kind, path, read_path, mapping, force)
+    if isinstance(prep, IngestResult):
+        return prep
     con.execute("BEGIN TRANSACTION")
     try:
         _drop_rejects(con)
         ingest_id = con.execute("SELECT nextval('ingest_id_seq')").fetchone()[0]
-        if previous:  # --force: replace what the earlier ingest of this content loaded
-            old_ids = [r[0] for r in previous]
-            for table in ("predictions", "deployments", "artifacts", "quarantine"):
-                con.execute(
-                    f"DELETE FROM {quote_ident(table)} WHERE ingest_id IN (SELECT unnest(?))", [old_ids]
-                )
-            con.execute(
-                "UPDATE ingest_log SET superseded_by = ? WHERE ingest_id IN (SELECT unnest(?))",
-                [ingest_id, old_ids],
-            )
-        for name, typ in plan.new_covariates:
-            con.execute(f"ALTER TABLE predictions ADD COLUMN {quote_ident(name)} {typ}")
-            con.execute("INSERT INTO covariates VALUES (?, ?, ?)", [name, typ, ingest_id])
-        target_cols = [n for n, _ in plan.exprs]
-        cols_sql = ", ".join(quote_ident(n) for n in target_cols)
-        if fmt == "parquet" and kind == "predictions" and _direct_insert(
-            con, ingest_id, stage_sql, cols_sql, plan.check_params + plan.expr_params + src_params, source, src_params
-        ):
-            # every row valid and unique: loaded in one pass, nothing to quarantine
-            con.execute("CREATE OR REPLACE TEMP TABLE _vd_stage AS SELECT NULL::VARCHAR AS _reason WHERE false")
-            staged_direct = con.execute("SELECT count(*) FROM predictions WHERE ingest_id = ?", [ingest_id]).fetchone()[0]
-        else:
-            staged_direct = None
-            try:
-                con.execute(stage_sql, plan.check_params + plan.expr_params + src_params)
-            except duckdb.Error as exc:
-                raise InputError(f"{path}: cannot read it as {fmt}: {_first_line(exc)}") from None
-            _mark_duplicates(con, kind)
-            con.execute(
-                f"INSERT INTO {quote_ident(kind)} ({cols_sql}, ingest_id) "
-                f"SELECT {cols_sql}, ? FROM _vd_stage WHERE _reason IS NULL",
-                [ingest_id],
-            )
-        malformed = 0
-        if fmt == "csv":
-            # one reject row per error; a line with several errors is one quarantined row
-            malformed = con.execute("SELECT count(DISTINCT line) FROM _vd_rejects").fetchone()[0]
-            if malformed:
-                con.execute(
-                    """INSERT INTO quarantine
-                    SELECT ?, ?, ?, NULL,
-                           'malformed CSV line: ' || lower(replace(CAST(first(error_type ORDER BY column_idx) AS VARCHAR), '_', ' ')),
-                           to_json({'line': line, 'errors': string_agg(error_message, ' | ' ORDER BY column_idx),
-                                    'text': first(csv_line)})
-                    FROM _vd_rejects GROUP BY line ORDER BY line""",
-                    [ingest_id, kind, str(path)],
-                )
-        rejected = con.execute("SELECT count(*) FROM _vd_stage WHERE _reason IS NOT NULL").fetchone()[0]
-        if rejected:
-            raw_row = "file_row_number + 1" if fmt == "parquet" else "row_number() OVER ()"
-            con.execute(
-                f"""INSERT INTO quarantine
-                SELECT ?, ?, ?, s._row, s._reason, r.raw
-                FROM _vd_stage AS s
-                JOIN (SELECT {raw_row} AS _row, to_json(src) AS raw
-                      FROM {_source_sql(fmt, path, "_vd_rejects_again")} AS src) AS r USING (_row)
-                WHERE s._reason IS NOT NULL""",
-                [ingest_id, kind, str(path), read_path],
-            )
-        staged = staged_direct if staged_direct is not None else con.execute("SELECT count(*) FROM _vd_stage").fetchone()[0]
-        rows_read = staged + malformed
-        accepted = staged - rejected
-        reasons = tuple(
-            (r, int(n))
-            for r, n in con.execute(
-                "SELECT reason, count(*) FROM quarantine WHERE ingest_id = ? GROUP BY reason ORDER BY 2 DESC, 1",
-                [ingest_id],
-            ).fetchall()
-        )
-        stored = con.execute(
-            f"SELECT count(*) FROM {quote_ident(kind)} WHERE ingest_id = ?", [ingest_id]
-        ).fetchone()[0]
-        if stored != accepted or sum(n for _, n in reasons) != rejected + malformed:
-            raise StoreError(f"{path}: internal count mismatch; nothing was ingested (please report this)")
-        _check_unchanged(path, before)
-        finished = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-        con.execute(
-            "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-            [ingest_id, kind, str(path), sha, fmt, mapping.describe(), rows_read, accepted,
-             rejected + malformed, started, finished, __version__],
-        )
-        if plan.new_covariates:  # in the same transaction: the view lists the new column or nothing changed
-            store.refresh_views()
+        result = _load(store, kind, path, read_path, mapping, prep, ingest_id, direct=True)
         con.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(duckdb.Error):  # keep the original error if DuckDB already rolled back
@@ -574,13 +507,130 @@ def _ingest_one(
         with contextlib.suppress(duckdb.Error):
             con.execute("DROP TABLE IF EXISTS _vd_stage")
             _drop_rejects(con)
+    return replace(result, seconds=time.perf_counter() - prep.t0)
+
+
+def _stage_sql(plan: "_Plan", fmt: Format, source: str) -> str:
+    """The statement filling ``_vd_stage``: every row typed, with ``_reason`` (NULL when valid)."""
+    row_expr = "file_row_number + 1" if fmt == "parquet" else "row_number() OVER ()"
+    whole_row = "" if fmt == "parquet" else WHOLE_ROW
+    select_sql = ",\n  ".join(f"{expr} AS {quote_ident(name)}" for name, expr in plan.exprs)
+    raw_sql = "".join(f",\n  {e} AS {quote_ident(n)}" for n, e in plan.raw_refs)
+    return (
+        f"CREATE OR REPLACE TEMP TABLE _vd_stage AS\n"
+        f"SELECT _row, {', '.join(quote_ident(n) for n, _ in plan.exprs)}, {_reason_sql(plan)} AS _reason\n"
+        f"FROM (SELECT {row_expr} AS _row,\n  {select_sql}{raw_sql}\n  FROM {source} AS src {whole_row}) AS typed"
+    )
+
+
+def _reason_sql(plan: "_Plan") -> str:
+    return "NULLIF(concat_ws('; ', " + ", ".join(plan.checks) + "), '')" if plan.checks else "NULL"
+
+
+def _load(
+    store: "Store", kind: str, path: Path, read_path: str, mapping: Mapping, prep: _Prepared,
+    ingest_id: int, *, direct: bool,
+) -> IngestResult:
+    """Load one prepared file under ``ingest_id`` inside the caller's transaction (which commits it).
+
+    With ``direct`` a Parquet predictions file is first tried on the one-pass
+    path (:func:`_direct_insert`); otherwise, or when that finds a rejected or
+    repeated row, the file is staged and checked row by row.
+    """
+    con = store.con
+    fmt, plan, source, src_params = prep.fmt, prep.plan, prep.source, list(prep.src_params)
+    previous = prep.previous
+    stage_sql = _stage_sql(plan, fmt, source)
+    if previous:  # --force: replace what the earlier ingest of this content loaded
+        old_ids = [r[0] for r in previous]
+        for table in ("predictions", "deployments", "artifacts", "quarantine"):
+            con.execute(
+                f"DELETE FROM {quote_ident(table)} WHERE ingest_id IN (SELECT unnest(?))", [old_ids]
+            )
+        con.execute(
+            "UPDATE ingest_log SET superseded_by = ? WHERE ingest_id IN (SELECT unnest(?))",
+            [ingest_id, old_ids],
+        )
+    for name, typ in plan.new_covariates:
+        con.execute(f"ALTER TABLE predictions ADD COLUMN {quote_ident(name)} {typ}")
+        con.execute("INSERT INTO covariates VALUES (?, ?, ?)", [name, typ, ingest_id])
+    target_cols = [n for n, _ in plan.exprs]
+    cols_sql = ", ".join(quote_ident(n) for n in target_cols)
+    if direct and fmt == "parquet" and kind == "predictions" and _direct_insert(
+        con, ingest_id, stage_sql, cols_sql, plan.check_params + plan.expr_params + src_params, source, src_params
+    ):
+        # every row valid and unique: loaded in one pass, nothing to quarantine
+        con.execute("CREATE OR REPLACE TEMP TABLE _vd_stage AS SELECT NULL::VARCHAR AS _reason WHERE false")
+        staged_direct = con.execute("SELECT count(*) FROM predictions WHERE ingest_id = ?", [ingest_id]).fetchone()[0]
+    else:
+        staged_direct = None
+        try:
+            con.execute(stage_sql, plan.check_params + plan.expr_params + src_params)
+        except duckdb.Error as exc:
+            raise InputError(f"{path}: cannot read it as {fmt}: {_first_line(exc)}") from None
+        _mark_duplicates(con, kind)
+        con.execute(
+            f"INSERT INTO {quote_ident(kind)} ({cols_sql}, ingest_id) "
+            f"SELECT {cols_sql}, ? FROM _vd_stage WHERE _reason IS NULL",
+            [ingest_id],
+        )
+    malformed = 0
+    if fmt == "csv":
+        # one reject row per error; a line with several errors is one quarantined row
+        malformed = con.execute("SELECT count(DISTINCT line) FROM _vd_rejects").fetchone()[0]
+        if malformed:
+            con.execute(
+                """INSERT INTO quarantine
+                SELECT ?, ?, ?, NULL,
+                       'malformed CSV line: ' || lower(replace(CAST(first(error_type ORDER BY column_idx) AS VARCHAR), '_', ' ')),
+                       to_json({'line': line, 'errors': string_agg(error_message, ' | ' ORDER BY column_idx),
+                                'text': first(csv_line)})
+                FROM _vd_rejects GROUP BY line ORDER BY line""",
+                [ingest_id, kind, str(path)],
+            )
+    rejected = con.execute("SELECT count(*) FROM _vd_stage WHERE _reason IS NOT NULL").fetchone()[0]
+    if rejected:
+        raw_row = "file_row_number + 1" if fmt == "parquet" else "row_number() OVER ()"
+        con.execute(
+            f"""INSERT INTO quarantine
+            SELECT ?, ?, ?, s._row, s._reason, r.raw
+            FROM _vd_stage AS s
+            JOIN (SELECT {raw_row} AS _row, to_json(src) AS raw
+                  FROM {_source_sql(fmt, path, "_vd_rejects_again")} AS src) AS r USING (_row)
+            WHERE s._reason IS NOT NULL""",
+            [ingest_id, kind, str(path), read_path],
+        )
+    staged = staged_direct if staged_direct is not None else con.execute("SELECT count(*) FROM _vd_stage").fetchone()[0]
+    rows_read = staged + malformed
+    accepted = staged - rejected
+    reasons = tuple(
+        (r, int(n))
+        for r, n in con.execute(
+            "SELECT reason, count(*) FROM quarantine WHERE ingest_id = ? GROUP BY reason ORDER BY 2 DESC, 1",
+            [ingest_id],
+        ).fetchall()
+    )
+    stored = con.execute(
+        f"SELECT count(*) FROM {quote_ident(kind)} WHERE ingest_id = ?", [ingest_id]
+    ).fetchone()[0]
+    if stored != accepted or sum(n for _, n in reasons) != rejected + malformed:
+        raise StoreError(f"{path}: internal count mismatch; nothing was ingested (please report this)")
+    _check_unchanged(path, prep.before)
+    finished = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    con.execute(
+        "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+        [ingest_id, kind, str(path), prep.sha, fmt, mapping.describe(), rows_read, accepted,
+         rejected + malformed, prep.started, finished, __version__],
+    )
+    if plan.new_covariates:  # in the same transaction: the view lists the new column or nothing changed
+        store.refresh_views()
     note = "header only: no data rows" if rows_read == 0 else ""
     if previous:
         note = (note + "; " if note else "") + f"re-ingested (--force), replacing ingest {', '.join(str(r[0]) for r in previous)}"
     return IngestResult(
-        path=str(path), kind=kind, status="ingested", message=note, sha256=sha, format=fmt,
+        path=str(path), kind=kind, status="ingested", message=note, sha256=prep.sha, format=fmt,
         rows_read=rows_read, accepted=accepted, quarantined=rejected + malformed, reasons=reasons,
-        ingest_id=ingest_id, seconds=time.perf_counter() - t0,
+        ingest_id=ingest_id, seconds=time.perf_counter() - prep.t0,
         new_covariates=tuple(n for n, _ in plan.new_covariates), ignored_columns=plan.ignored,
     )
 
