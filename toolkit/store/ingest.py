@@ -338,44 +338,84 @@ def ingest(
             store.con.execute("SET enable_progress_bar = true")
         except duckdb.InvalidInputException:
             pass  # Jupyter without ipywidgets: the per-file lines still show progress
-    results = []
-    for i, path in enumerate(files, 1):
+    results: list[IngestResult] = []
+    i = 0
+    while i < len(files):
+        batch = _typed_batch(store, kind, files, i, the_mapping, force)
+        if batch is not None:
+            if progress:
+                for j, entry in enumerate(batch.entries, i + 1):
+                    print(f"[{j}/{len(files)}] {kind}: {entry.path}", file=sys.stderr, flush=True)
+            names = f"{_printable(batch.entries[0].path)} and {len(batch.entries) - 1} more file(s)"
+            try:
+                results.extend(_ingest_batch(store, batch, the_mapping))
+            except duckdb.InterruptException:
+                raise KeyboardInterrupt(f"interrupted while ingesting {names}") from None
+            except RuntimeError as exc:
+                if "interrupted" in str(exc).lower():  # Ctrl-C while DuckDB ran a query: already rolled back
+                    raise KeyboardInterrupt(f"interrupted while ingesting {names}") from None
+                raise
+            except (duckdb.FatalException, duckdb.InternalException) as exc:  # the connection is now unusable
+                done = sum(r.status == "ingested" for r in results)
+                raise StoreError(
+                    f"{names}: DuckDB hit an internal error and closed the store ({_first_line(exc)}); nothing "
+                    f"from these files was stored (their transaction never committed); {done} file(s) before them "
+                    "in this run were stored. Reopen the store to continue, and please report this with the files"
+                ) from None
+            except (InputError, OSError, StoreError, duckdb.Error):
+                # rolled back, the store is unchanged: the files are loaded one by one instead, each
+                # in its own transaction, and whichever cannot be loaded is reported on its own
+                for entry in batch.entries:
+                    _ingest_guarded(store, kind, entry.path, the_mapping, force, results)
+            i += len(batch.entries)
+            continue
         if progress:
-            print(f"[{i}/{len(files)}] {kind}: {path}", file=sys.stderr, flush=True)
-        try:
-            results.append(_ingest_file(store, kind, path, the_mapping, force))
-        except InputError as exc:
-            results.append(IngestResult(path=_printable(path), kind=kind, status="failed", message=str(exc)))
-        except OSError as exc:  # vanished, unreadable, a FIFO ...
-            results.append(IngestResult(
-                path=_printable(path), kind=kind, status="failed",
-                message=f"{_printable(path)}: cannot read the file: {exc.strerror or exc}; nothing was ingested from it",
-            ))
-        except duckdb.InterruptException:
-            raise KeyboardInterrupt(f"interrupted while ingesting {_printable(path)}") from None
-        except RuntimeError as exc:
-            if "interrupted" in str(exc).lower():  # Ctrl-C while DuckDB ran a query: already rolled back
-                raise KeyboardInterrupt(f"interrupted while ingesting {_printable(path)}") from None
-            raise
-        except (duckdb.FatalException, duckdb.InternalException) as exc:  # the connection is now unusable
-            done = sum(r.status == "ingested" for r in results)
-            raise StoreError(
-                f"{_printable(path)}: DuckDB hit an internal error and closed the store ({_first_line(exc)}); "
-                f"nothing from this file was stored (its transaction never committed); {done} file(s) before it "
-                "in this run were stored. Reopen the store to continue, and please report this with the file"
-            ) from None
-        except duckdb.Error as exc:  # rolled back by _ingest_file: the store is unchanged for this file
-            results.append(IngestResult(
-                path=_printable(path), kind=kind, status="failed",
-                message=f"{_printable(path)}: not ingested, the store is unchanged for this file; DuckDB said: "
-                f"{_first_line(exc)} (if the file looks valid, please report this)",
-            ))
+            print(f"[{i + 1}/{len(files)}] {kind}: {files[i]}", file=sys.stderr, flush=True)
+        _ingest_guarded(store, kind, files[i], the_mapping, force, results)
+        i += 1
     if progress:
         try:
             store.con.execute("SET enable_progress_bar = false")
         except duckdb.InvalidInputException:
             pass
     return IngestReport(kind=kind, results=tuple(results))
+
+
+def _ingest_guarded(
+    store: "Store", kind: str, path: Path, mapping: Mapping, force: bool, results: list[IngestResult]
+) -> None:
+    """Ingest one file in its own transaction and append its result; a failure becomes a ``failed`` result.
+
+    Interrupts and errors that leave the connection unusable are raised instead.
+    """
+    try:
+        results.append(_ingest_file(store, kind, path, mapping, force))
+    except InputError as exc:
+        results.append(IngestResult(path=_printable(path), kind=kind, status="failed", message=str(exc)))
+    except OSError as exc:  # vanished, unreadable, a FIFO ...
+        results.append(IngestResult(
+            path=_printable(path), kind=kind, status="failed",
+            message=f"{_printable(path)}: cannot read the file: {exc.strerror or exc}; nothing was ingested from it",
+        ))
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt(f"interrupted while ingesting {_printable(path)}") from None
+    except RuntimeError as exc:
+        if "interrupted" in str(exc).lower():  # Ctrl-C while DuckDB ran a query: already rolled back
+            raise KeyboardInterrupt(f"interrupted while ingesting {_printable(path)}") from None
+        raise
+    except (duckdb.FatalException, duckdb.InternalException) as exc:  # the connection is now unusable
+        done = sum(r.status == "ingested" for r in results)
+        raise StoreError(
+            f"{_printable(path)}: DuckDB hit an internal error and closed the store ({_first_line(exc)}); "
+            f"nothing from this file was stored (its transaction never committed); {done} file(s) before it "
+            "in this run were stored. Reopen the store to continue, and please report this with the file"
+        ) from None
+    except duckdb.Error as exc:  # rolled back by _ingest_file: the store is unchanged for this file
+        results.append(IngestResult(
+            path=_printable(path), kind=kind, status="failed",
+            message=f"{_printable(path)}: not ingested, the store is unchanged for this file; DuckDB said: "
+            f"{_first_line(exc)} (if the file looks valid, please report this)",
+        ))
 
 
 def _printable(path: Path) -> str:
@@ -633,6 +673,218 @@ def _load(
         ingest_id=ingest_id, seconds=time.perf_counter() - prep.t0,
         new_covariates=tuple(n for n, _ in plan.new_covariates), ignored_columns=plan.ignored,
     )
+
+
+# --------------------------------------------------------------------------- typed batches
+@dataclass(frozen=True)
+class _Entry:
+    """One file of a batch: prepared for loading, or already ingested (``skipped``)."""
+
+    path: Path
+    read_path: str
+    prep: "_Prepared | None" = None
+    skipped: IngestResult | None = None
+
+
+@dataclass(frozen=True)
+class _Batch:
+    entries: tuple[_Entry, ...]
+    plan: "_Plan"
+    file_column: str
+
+
+def _typed_batch(
+    store: "Store", kind: str, files: list[Path], start: int, mapping: Mapping, force: bool
+) -> _Batch | None:
+    """The longest run of Parquet prediction files from ``start`` that can be loaded in one statement.
+
+    The run stops before a file that is not Parquet, cannot be described,
+    has other columns or types than the first, has a name DuckDB would read
+    as a glob, repeats the content of an earlier file of the run, or is to be
+    re-ingested with ``force`` (all of these take the one-file path, which
+    reports what is wrong). Files ingested before are kept in the run as
+    skipped. None when the run loads no file.
+    """
+    if kind != "predictions":
+        return None
+    con = store.con
+    entries: list[_Entry] = []
+    shas: set[str] = set()
+    first: _Prepared | None = None
+    for path in files[start:]:
+        if _format_of(path, strict=False) != "parquet":
+            break
+        read_path = os.path.abspath(path)
+        try:
+            read_path.encode("utf-8")
+        except UnicodeEncodeError:
+            break
+        if any(ch in _DUCKDB_GLOB for ch in read_path):
+            break
+        try:
+            prep = _prepare(store, kind, path, read_path, mapping, force)
+        except (InputError, OSError, duckdb.Error):
+            break
+        if isinstance(prep, IngestResult):
+            if prep.sha256 in shas:
+                break
+            shas.add(prep.sha256 or "")
+            entries.append(_Entry(path=path, read_path=read_path, skipped=prep))
+            continue
+        if prep.previous or prep.sha in shas:
+            break
+        if first is None:
+            first = prep
+        elif prep.src_types != first.src_types:
+            break
+        shas.add(prep.sha)
+        entries.append(_Entry(path=path, read_path=read_path, prep=prep))
+    if first is None:
+        return None
+    # the file-name column of the multi-file scan, named unlike any source or target column
+    taken = {n.lower() for n in first.src_types} | {n.lower() for n, _ in first.plan.exprs}
+    taken |= {n.lower() for n, _ in first.plan.raw_refs}
+    column = "_vd_file"
+    while column in taken:
+        column = "_" + column
+    return _Batch(entries=tuple(entries), plan=first.plan, file_column=column)
+
+
+def _ingest_batch(store: "Store", batch: _Batch, mapping: Mapping) -> list[IngestResult]:
+    """Load the files of a batch in one transaction, one ingest id and ingest_log row per file.
+
+    All valid rows of all files are inserted by one statement over
+    ``read_parquet([...])`` (DuckDB reads the files in parallel). A file whose
+    rows were all valid and whose keys repeat nothing (within the batch, or
+    among stored rows within :data:`DUPLICATE_SEARCH_MARGIN` of the batch's
+    time span) is done. Each other file has its rows deleted again and is
+    loaded row by row (staged, quarantining what is wrong) in file order,
+    in the same transaction, so every file ends as the one-file path would
+    leave it. On any error the transaction is rolled back and the store is
+    unchanged.
+    """
+    con = store.con
+    loadable = [e for e in batch.entries if e.prep is not None]
+    plan = batch.plan
+    t0 = time.perf_counter()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        ids = sorted(int(r[0]) for r in con.execute(
+            "SELECT nextval('ingest_id_seq') FROM range(?) ORDER BY range", [len(loadable)]
+        ).fetchall())
+        id_of = {e.read_path: i for e, i in zip(loadable, ids)}
+        for name, typ in plan.new_covariates:
+            con.execute(f"ALTER TABLE predictions ADD COLUMN {quote_ident(name)} {typ}")
+            con.execute("INSERT INTO covariates VALUES (?, ?, ?)", [name, typ, ids[0]])
+        paths = [e.read_path for e in loadable]
+        fcol = quote_ident(batch.file_column)
+        source = (f"read_parquet(?, hive_partitioning = false, file_row_number = true, "
+                  f"filename = '{batch.file_column}')")
+        cols_sql = ", ".join(quote_ident(n) for n, _ in plan.exprs)
+        select_sql = ",\n  ".join(f"{expr} AS {quote_ident(name)}" for name, expr in plan.exprs)
+        raw_sql = "".join(f",\n  {e} AS {quote_ident(n)}" for n, e in plan.raw_refs)
+        id_list = "[" + ", ".join(str(i) for i in ids) + "]"
+        con.execute(
+            f"INSERT INTO predictions ({cols_sql}, ingest_id)\n"
+            f"SELECT {cols_sql}, list_extract({id_list}, {fcol}) FROM (\n"
+            f"SELECT {fcol}, {cols_sql}, {_reason_sql(plan)} AS _reason\n"
+            f"FROM (SELECT {select_sql}{raw_sql},\n  list_position(?, src.{fcol}) AS {fcol}\n"
+            f"  FROM {source} AS src) AS typed) WHERE _reason IS NULL",
+            plan.check_params + plan.expr_params + [paths, paths],
+        )
+        rows = {id_of[f]: n for f, n in con.execute(
+            f"SELECT {fcol}, count(*) FROM {source} GROUP BY 1", [paths]
+        ).fetchall()}
+        inserted = dict(con.execute(
+            "SELECT ingest_id, count(*) FROM predictions WHERE ingest_id BETWEEN ? AND ? GROUP BY 1",
+            [min(ids), max(ids)],
+        ).fetchall())
+        redo = {i for i in ids if inserted.get(i, 0) != rows.get(i, 0)} | _batch_repeats(con, ids)
+        if redo:
+            con.execute("DELETE FROM predictions WHERE ingest_id IN (SELECT unnest(?))", [sorted(redo)])
+        results = []
+        loaded_plan = replace(plan, new_covariates=[])
+        for entry in batch.entries:
+            if entry.prep is None:
+                results.append(entry.skipped)
+                continue
+            ingest_id = id_of[entry.read_path]
+            if ingest_id in redo:
+                prep = replace(entry.prep, plan=loaded_plan)
+                result = _load(store, "predictions", entry.path, entry.read_path, mapping, prep,
+                               ingest_id, direct=False)
+            else:
+                _check_unchanged(entry.path, entry.prep.before)
+                n = rows.get(ingest_id, 0)
+                con.execute(
+                    "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                    [ingest_id, "predictions", str(entry.path), entry.prep.sha, "parquet", mapping.describe(),
+                     n, n, 0, loadable[0].prep.started, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+                     __version__],
+                )
+                result = IngestResult(
+                    path=str(entry.path), kind="predictions", status="ingested",
+                    message="header only: no data rows" if n == 0 else "", sha256=entry.prep.sha,
+                    format="parquet", rows_read=n, accepted=n, ingest_id=ingest_id,
+                    ignored_columns=plan.ignored,
+                )
+            if ingest_id == ids[0]:
+                result = replace(result, new_covariates=tuple(n for n, _ in plan.new_covariates))
+            results.append(result)
+        if plan.new_covariates:
+            store.refresh_views()
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("DROP TABLE IF EXISTS _vd_stage")
+            _drop_rejects(con)
+    seconds = time.perf_counter() - t0
+    if len(loadable) > 1:
+        note = f"loaded in one transaction with {len(loadable) - 1} other file(s) of this call"
+        results = [r if r.status != "ingested" else
+                   replace(r, seconds=seconds, message="; ".join(m for m in (r.message, note) if m))
+                   for r in results]
+    return results
+
+
+def _batch_repeats(con: duckdb.DuckDBPyConnection, ids: list[int]) -> set[int]:
+    """Ingest ids of the batch whose rows share a key with another row of the batch or a stored row nearby.
+
+    Conservative: any file with such a row is loaded again row by row, which
+    decides exactly (first kept, duplicates of stored rows quarantined).
+    """
+    exprs, _ = _DUPLICATE_KEYS["predictions"]
+    keys = ", ".join(f"{e} AS _k{i}" for i, e in enumerate(exprs))
+    knames = ", ".join(f"_k{i}" for i in range(len(exprs)))
+    match = " AND ".join(f"n._k{i} IS NOT DISTINCT FROM o._k{i}" for i in range(len(exprs)))
+    new = f"SELECT ingest_id, ts, {keys} FROM predictions WHERE ingest_id BETWEEN $1 AND $2"
+    bounds = [min(ids), max(ids)]
+    out: set[int] = set()
+    if con.execute(
+        f"SELECT EXISTS (SELECT 1 FROM ({new}) GROUP BY {knames} HAVING count(*) > 1)", bounds
+    ).fetchone()[0]:
+        out |= {r[0] for r in con.execute(
+            f"SELECT DISTINCT n.ingest_id FROM ({new}) AS n "
+            f"JOIN (SELECT {knames} FROM ({new}) GROUP BY {knames} HAVING count(*) > 1) AS o ON {match}",
+            bounds,
+        ).fetchall()}
+    lo, hi = con.execute(
+        "SELECT min(ts), max(ts) FROM predictions WHERE ingest_id BETWEEN $1 AND $2", bounds
+    ).fetchone()
+    if lo is None:
+        return out
+    span = bounds + _search_span(lo, hi)
+    stored = f"FROM predictions WHERE ts BETWEEN $3 AND $4 AND ingest_id NOT BETWEEN $1 AND $2"
+    if con.execute(f"SELECT count(*) FROM (SELECT 1 {stored} LIMIT 1)", span).fetchone()[0]:
+        out |= {r[0] for r in con.execute(
+            f"SELECT DISTINCT n.ingest_id FROM ({new}) AS n JOIN (SELECT DISTINCT {keys} {stored}) AS o ON {match}",
+            span,
+        ).fetchall()}
+    return out
 
 
 def _direct_insert(
