@@ -369,3 +369,92 @@ def test_infinite_timestamps_do_not_break_the_duplicate_search(store, tmp_path):
     r = store.ingest("predictions", write(tmp_path / "2.jsonl", rows.replace('"a"', '"b"'))).results[0]
     assert (r.status, r.accepted) == ("ingested", 1)
     assert store.counts()["predictions"] == 2
+
+
+def _parquet_files(tmp_path: Path) -> list[Path]:
+    """Parquet prediction files covering what one batched call must decide as file-by-file calls would."""
+    def frame(ids, scores, hour=10, day=2, segment=None):
+        n = len(ids)
+        data = {"request_id": ids, "ts": [dt.datetime(2026, 11, day, hour)] * n,
+                "model_version": ["v1"] * n, "prediction": ["approved"] * n, "score": scores,
+                "segment": segment or ["s1"] * n}
+        return pl.DataFrame(data)
+    d = tmp_path / "in"
+    d.mkdir()
+    specs = [
+        ("01_ok.parquet", frame(["a", "b"], ["0.1", "0.2"])),
+        ("02_bad.parquet", frame(["c", None, "d", "d"], ["0.1", "0.2", "0.3", "0.4"])),  # no id, repeat
+        ("03_repeats_01.parquet", frame(["a", "f"], ["0.1", "0.2"], hour=11)),  # 'a' already loaded by 01
+        ("04_ok.parquet", frame(["g", "h"], ["0.5", "0.6"], day=3)),
+        ("05_same_as_04.parquet", frame(["g", "h"], ["0.5", "0.6"], day=3)),  # same content: skipped
+        ("06_other_columns.parquet", frame(["i"], ["0.7"], day=4).drop("segment")),  # ends the batch
+        ("07_ok.parquet", frame(["j", "k"], ["0.8", "0.9"], day=4)),
+        ("08_repeats_07.parquet", frame(["k", "l"], ["0.1", "0.2"], day=5)),  # 'k' of 07, a day later
+        ("09_nan_score.parquet", frame(["m", "n"], ["nan", "0.2"], day=5)),
+    ]
+    paths = []
+    for name, f in specs:
+        f.with_columns(pl.col("score").cast(pl.Float64)).write_parquet(d / name)
+        paths.append(d / name)
+    (d / "05_same_as_04.parquet").write_bytes((d / "04_ok.parquet").read_bytes())
+    return paths
+
+
+def _store_state(store: Store) -> dict:
+    keys = "request_id, ts, model_version, prediction, score, segment"
+    return {
+        "predictions": store.sql(f"SELECT {keys}, l.path FROM predictions JOIN ingest_log l USING (ingest_id) "
+                                 f"ORDER BY ALL").rows(),
+        "quarantine": store.sql("SELECT source_file, row_number, reason, CAST(raw AS VARCHAR) FROM quarantine ORDER BY ALL").rows(),
+        "log": store.sql("SELECT path, sha256, rows_read, accepted, quarantined FROM ingest_log ORDER BY ALL").rows(),
+        "covariates": store.sql("SELECT name, type FROM covariates ORDER BY 1").rows(),
+    }
+
+
+def _outcomes(report) -> list[tuple]:
+    return [(Path(r.path).name, r.status, r.rows_read, r.accepted, r.quarantined, r.reasons, r.new_covariates)
+            for r in report.results]
+
+
+def test_parquet_files_of_one_call_load_together_as_they_would_one_by_one(tmp_path):
+    # several Parquet files in one call are validated and inserted by one statement in one
+    # transaction; rejected rows, repeats within a file, repeats of earlier files and of the
+    # store, skipped content and a schema change must come out exactly as with one call per file
+    paths = _parquet_files(tmp_path)
+    with Store(tmp_path / "one.duckdb") as one, Store(tmp_path / "all.duckdb") as together:
+        singles = [one.ingest("predictions", p) for p in paths]
+        report = together.ingest("predictions", tmp_path / "in")
+        assert _outcomes(report) == [o for s in singles for o in _outcomes(s)]
+        assert _store_state(together) == _store_state(one)
+        outcome = {Path(r.path).name: r for r in report.results}
+        assert dict(outcome["02_bad.parquet"].reasons) == {
+            "missing required value: request_id": 1, "duplicate request_id within the file (first kept)": 1}
+        assert dict(outcome["03_repeats_01.parquet"].reasons) == {"duplicate request_id already in the store": 1}
+        assert dict(outcome["08_repeats_07.parquet"].reasons) == {"duplicate request_id already in the store": 1}
+        assert dict(outcome["09_nan_score.parquet"].reasons) == {"score is not a finite number": 1}
+        assert outcome["05_same_as_04.parquet"].status == "skipped"
+        # the files before the schema change went through one batch, those after it through another
+        assert "one transaction with 3 other file(s)" in outcome["01_ok.parquet"].message
+        assert "one transaction with 2 other file(s)" in outcome["07_ok.parquet"].message
+        # ingest ids follow the file order, one ingest_log row per file
+        ids = [r.ingest_id for r in report.results if r.status == "ingested"]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids) == 8
+        # a second call skips every file by content
+        again = together.ingest("predictions", tmp_path / "in")
+        assert {r.status for r in again.results} == {"skipped"}
+
+
+def test_a_failing_batch_is_rolled_back_and_its_files_load_one_by_one(tmp_path, monkeypatch):
+    paths = _parquet_files(tmp_path)
+
+    def broken(con, ids):
+        raise duckdb.IOException("simulated failure after the batch insert")
+
+    monkeypatch.setattr(ingest_mod, "_batch_repeats", broken)
+    with Store(tmp_path / "one.duckdb") as one, Store(tmp_path / "all.duckdb") as together:
+        singles = [one.ingest("predictions", p) for p in paths]
+        report = together.ingest("predictions", tmp_path / "in")
+        # nothing of the failed batches was kept: every file loads (or is skipped) on its own
+        assert _outcomes(report) == [o for s in singles for o in _outcomes(s)]
+        assert not any("one transaction" in r.message for r in report.results)
+        assert _store_state(together) == _store_state(one)
