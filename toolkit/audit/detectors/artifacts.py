@@ -21,8 +21,8 @@ from .common import Context, finding, fmt_time, scope_text, single
 _ARTIFACT_SQL = f"""
 SELECT component, region, model_version, resolved_version, version_status,
        sum(n)::BIGINT AS n, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
-       list_distinct(list(instance_id)) AS instances,
-       flatten(list(examples ORDER BY bucket_start))[1:?] AS examples
+       list_sort(list_distinct(list(instance_id))) AS instances,
+       flatten(list(examples ORDER BY first_ts, examples))[1:?] AS examples
 FROM {CELLS}
 WHERE version_status IN ('mismatch', 'unregistered')
 GROUP BY ALL
@@ -38,9 +38,9 @@ GROUP BY ALL
 
 _PREPROC_SQL = f"""
 SELECT component, region, resolved_version, feature_version, expected_feature_version,
-       list_distinct(list(model_version)) AS reported, sum(n)::BIGINT AS n, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
-       list_distinct(list(instance_id)) AS instances,
-       flatten(list(examples ORDER BY bucket_start))[1:?] AS examples
+       list_sort(list_distinct(list(model_version))) AS reported, sum(n)::BIGINT AS n, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
+       list_sort(list_distinct(list(instance_id))) AS instances,
+       flatten(list(examples ORDER BY first_ts, examples))[1:?] AS examples
 FROM {CELLS}
 WHERE feature_version IS NOT NULL AND expected_feature_version IS NOT NULL
   AND feature_version <> expected_feature_version

@@ -40,7 +40,7 @@ last_online AS (
 batch0 AS (
   SELECT bucket_start, region, resolved_version, sum(n) AS n, min(first_ts) AS first_ts,
          max(last_ts) AS last_ts, list_distinct(list(instance_id)) AS instances,
-         flatten(list(examples)) AS examples,
+         flatten(list(examples ORDER BY first_ts, examples)) AS examples,
          bool_and(coalesce(in_intent, false)) AS batch_intended
   FROM {CELLS} WHERE component = 'batch'
   GROUP BY ALL
@@ -78,7 +78,7 @@ SELECT region, resolved_version, batch_intended,
        sum(n)::BIGINT AS n, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
        count(*)::BIGINT AS n_buckets,
        list_distinct(flatten(list(online_versions))) AS online_versions,
-       list_distinct(flatten(list(instances))) AS instances,
+       list_sort(list_distinct(flatten(list(instances)))) AS instances,
        flatten(list(examples ORDER BY bucket_start))[1:?] AS examples
 FROM divergent
 GROUP BY ALL

@@ -35,7 +35,8 @@ SELECT o.component, o.region, o.resolved_version AS version_a, s.resolved_versio
        sum(CASE WHEN o.prediction IS DISTINCT FROM s.prediction THEN 1 ELSE 0 END)::BIGINT AS n_diff,
        coalesce(min(o.ts) FILTER (WHERE o.prediction IS DISTINCT FROM s.prediction), min(o.ts)) AS first_ts,
        coalesce(max(o.ts) FILTER (WHERE o.prediction IS DISTINCT FROM s.prediction), max(o.ts)) AS last_ts,
-       min_by(o.request_id, CASE WHEN o.prediction IS DISTINCT FROM s.prediction THEN 0 ELSE 1 END, ?)
+       min_by(o.request_id,
+              {'same': o.prediction IS NOT DISTINCT FROM s.prediction, 'ts': o.ts, 'id': o.request_id}, ?)
          AS examples
 FROM predictions_resolved AS o
 JOIN predictions_resolved AS s
@@ -78,7 +79,7 @@ SELECT region, version_a, version_b, count(*)::BIGINT AS n,
        coalesce(min(first_ts) FILTER (WHERE differs), min(first_ts)) AS first_ts,
        coalesce(max(last_ts) FILTER (WHERE differs), max(last_ts)) AS last_ts,
        list_distinct(list(component)) AS components,
-       min_by(request_a, CASE WHEN differs THEN 0 ELSE 1 END, ?) AS examples
+       min_by(request_a, {{'same': NOT differs, 'ts': first_ts, 'id': request_a}}, ?) AS examples
 FROM pairs
 GROUP BY ALL
 ORDER BY region NULLS FIRST, version_a, version_b

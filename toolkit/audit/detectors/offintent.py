@@ -70,7 +70,7 @@ per_bucket AS (
          sum(n) AS n, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
          list_distinct(list(instance_id)) AS instances,
          list_distinct(list(model_version)) AS reported,
-         flatten(list(examples)) AS examples
+         flatten(list(examples ORDER BY first_ts, examples)) AS examples
   FROM classified
   WHERE cls <> 'batch'
   GROUP BY ALL
@@ -84,8 +84,8 @@ SELECT p.cls, p.component, p.region, p.resolved_version, p.change_event, p.chang
        sum(p.n)::BIGINT AS n, sum(t.total)::BIGINT AS scope_total,
        min(p.first_ts) AS first_ts, max(p.last_ts) AS last_ts,
        list(p.bucket_start) AS buckets,
-       list_distinct(flatten(list(p.instances))) AS instances,
-       list_distinct(flatten(list(p.reported))) AS reported,
+       list_sort(list_distinct(flatten(list(p.instances)))) AS instances,
+       list_sort(list_distinct(flatten(list(p.reported)))) AS reported,
        flatten(list(p.examples ORDER BY p.bucket_start))[1:?] AS examples
 FROM per_bucket AS p
 JOIN totals AS t
@@ -129,7 +129,7 @@ SELECT o.component, o.region, o.feature_version, ch.change_ts, ch.change_seq, ch
        sum(o.n)::BIGINT AS n, min(o.first_ts) AS first_ts, max(o.last_ts) AS last_ts,
        list_distinct(list(o.resolved_version)) AS versions,
        list_distinct(list(o.instance_id)) AS instances,
-       flatten(list(o.examples ORDER BY o.bucket_start))[1:?] AS examples
+       flatten(list(o.examples ORDER BY o.first_ts, o.examples))[1:?] AS examples
 FROM off AS o JOIN chg AS ch USING (fp_scope, fp_pos, feature_version)
 WHERE ch.change_event = 'rollback'
 GROUP BY ALL

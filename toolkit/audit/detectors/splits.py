@@ -52,11 +52,12 @@ SELECT s.split_seq, c.overdue, c.resolved_version, c.in_intent, c.component,
        min(c.first_ts) AS first_ts, max(c.last_ts) AS last_ts,
        list_distinct(list(c.region)) AS regions,
        list_distinct(list(c.instance_id)) AS instances,
-       flatten(list(c.examples))[1:?] AS examples
+       flatten(list(c.examples ORDER BY c.first_ts, c.examples))[1:?] AS examples
 FROM {CELLS} AS c
 JOIN {SEG} AS s ON s.component = c.gov AND s.eff_scope = c.eff_scope AND s.pos = c.pos
 WHERE s.split_seq IS NOT NULL
 GROUP BY ALL
+ORDER BY first_ts, s.split_seq, c.overdue, c.resolved_version, c.in_intent, c.component
 """
 
 
