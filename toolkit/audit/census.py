@@ -1,11 +1,18 @@
 """Version census: what really served traffic, aggregated by time bucket.
 
-One set-based query attaches every prediction in the window to the intended
-state that governed it (an ASOF join on the deployment segments of
-:mod:`toolkit.audit.intended`) and aggregates to *cells*: bucket x component
-x region x instance x resolved / reported version x status x feature
-version x governing segment. Every detector works on these
-cells, so its cost grows with the number of cells, not rows.
+Every prediction in the window is attached to the intended state that
+governed it (the deployment segments of :mod:`toolkit.audit.intended`) and
+aggregated to *cells*: bucket x component x region x instance x resolved /
+reported version x status x feature version x governing segment. Every
+detector works on these cells, so its cost grows with the number of cells,
+not rows.
+
+The rows are read once, by one hash aggregate into *pre-cells*: cells cut
+further wherever a boundary of some intended-state piece falls inside a
+bucket. No boundary lies inside a pre-cell, so the intended state is
+attached to pre-cells (ASOF joins on a few hundred rows, not on every
+request) and pre-cells of the same cell are merged again. Memory grows with
+the number of cells, and the scan streams.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from .intended import IV, PIECE, STREAMS, governing_components
 from .results import CENSUS_COLUMNS
 
 CELLS = "_vdrift_audit_cells"
+PRE = "_vdrift_audit_precells"
+EPOCHS = "_vdrift_audit_epochs"
 
 #: Spans up to this long are bucketed by hour under ``bucket="auto"``; longer ones by day.
 AUTO_HOURLY_MAX_SPAN = dt.timedelta(days=7)
@@ -32,19 +41,61 @@ def choose_bucket(start: dt.datetime, end: dt.datetime, bucket: str) -> Literal[
     return "hour" if end - start <= AUTO_HOURLY_MAX_SPAN else "day"
 
 
+#: Buckets cut by a piece boundary of some intended-state stream: one row per
+#: stretch ``[e_start, e_end)`` of such a bucket between consecutive boundaries.
+_EPOCHS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE {EPOCHS} AS
+WITH b AS (
+  SELECT DISTINCT date_trunc(?, piece_start) AS bucket_start, piece_start AS e_start
+  FROM {PIECE}
+  WHERE piece_start > ? AND piece_start < ? AND date_trunc(?, piece_start) <> piece_start
+),
+e AS (
+  SELECT bucket_start, e_start FROM b
+  UNION
+  SELECT bucket_start, bucket_start AS e_start FROM b
+)
+SELECT bucket_start, e_start,
+       coalesce(lead(e_start) OVER (PARTITION BY bucket_start ORDER BY e_start), 'infinity'::TIMESTAMP)
+         AS e_end
+FROM e
+"""
+
+#: Rows -> pre-cells: one pass over the window's predictions, a hash aggregate
+#: whose groups are cells further cut at the intended-state boundaries (the
+#: stretches of :data:`_EPOCHS_SQL`); no row-level sort or ASOF join. Within a
+#: pre-cell no boundary of any stream lies, so its first timestamp places all its
+#: rows in the same piece of every stream.
+_PRE_SQL = f"""
+CREATE OR REPLACE TEMP TABLE {PRE} AS
+SELECT date_trunc(?, p.ts) AS bucket_start,
+       coalesce(ep.e_start, date_trunc(?, p.ts)) AS epoch,
+       p.component, p.region, p.instance_id,
+       p.resolved_version, p.model_version, p.version_status,
+       p.feature_version, p.expected_feature_version,
+       (p.component = 'cache' OR coalesce(p.cache_hit, false)) AS is_cache,
+       count(*) AS n, min(p.ts) AS first_ts, max(p.ts) AS last_ts,
+       min_by(p.request_id, p.ts, ?) AS examples
+FROM predictions_resolved AS p
+LEFT JOIN {EPOCHS} AS ep
+  ON ep.bucket_start = date_trunc(?, p.ts) AND p.ts >= ep.e_start AND p.ts < ep.e_end
+WHERE p.ts >= ? AND p.ts < ?
+GROUP BY ALL
+"""
+
+#: Pre-cells -> cells: attach the intended state (ASOF joins on the few
+#: pre-cells, not on rows) and merge the pre-cells of a cell again; their
+#: stretches are disjoint and ordered, so the examples of the merged cell are
+#: the first ones of the concatenation in time order.
 _CELLS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE {CELLS} AS
 WITH r AS (
-  SELECT p.request_id, p.ts, p.component, p.region, p.instance_id,
-         p.resolved_version, p.model_version, p.version_status,
-         p.feature_version, p.expected_feature_version,
-         (p.component = 'cache' OR coalesce(p.cache_hit, false)) AS is_cache,
-         CASE WHEN p.component = 'shadow' THEN NULL
-              WHEN p.component = 'cache' OR coalesce(p.cache_hit, false) THEN ?
-              WHEN p.component = 'online' THEN 'serving'
-              WHEN p.component = 'batch' THEN ? END AS gov
-  FROM predictions_resolved AS p
-  WHERE p.ts >= ? AND p.ts < ?
+  SELECT pre.*,
+         CASE WHEN pre.component = 'shadow' THEN NULL
+              WHEN pre.is_cache THEN ?
+              WHEN pre.component = 'online' THEN 'serving'
+              WHEN pre.component = 'batch' THEN ? END AS gov
+  FROM {PRE} AS pre
 ),
 r2 AS (
   SELECT r.*, coalesce(st.eff_scope, 'all') AS eff_scope, coalesce(fst.eff_scope, 'all') AS fp_scope
@@ -55,20 +106,20 @@ r2 AS (
 r3 AS (
   SELECT r2.*, pc.piece_id, pc.pos, pc.overdue
   FROM r2 ASOF LEFT JOIN {PIECE} AS pc
-    ON pc.component = r2.gov AND pc.eff_scope = r2.eff_scope AND r2.ts >= pc.piece_start
+    ON pc.component = r2.gov AND pc.eff_scope = r2.eff_scope AND r2.first_ts >= pc.piece_start
 ),
 r4 AS (
   SELECT r3.*, fp.pos AS fp_pos
   FROM r3 ASOF LEFT JOIN {PIECE} AS fp
-    ON fp.component = 'feature_pipeline' AND fp.eff_scope = r3.fp_scope AND r3.ts >= fp.piece_start
+    ON fp.component = 'feature_pipeline' AND fp.eff_scope = r3.fp_scope AND r3.first_ts >= fp.piece_start
 ),
 c AS (
-  SELECT date_trunc(?, ts) AS bucket_start, component, region, instance_id,
+  SELECT bucket_start, component, region, instance_id,
          resolved_version, model_version, version_status, feature_version,
          expected_feature_version, is_cache,
          gov, eff_scope, piece_id, pos, overdue, fp_scope, fp_pos,
-         count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts,
-         min_by(request_id, ts, ?) AS examples
+         sum(n)::BIGINT AS n, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
+         flatten(list(examples ORDER BY epoch))[1:?] AS examples
   FROM r4
   GROUP BY ALL
 )
@@ -95,7 +146,8 @@ WITH g AS (
 )
 SELECT *, n / sum(n) OVER (PARTITION BY bucket_start, component) AS share
 FROM g
-ORDER BY bucket_start, component, region NULLS FIRST, instance_id NULLS FIRST, n DESC, resolved_version
+ORDER BY bucket_start, component, region NULLS FIRST, instance_id NULLS FIRST, n DESC, resolved_version,
+         model_version, version_status
 """
 
 
@@ -106,12 +158,18 @@ def build_cells(
     bucket: Literal["hour", "day"],
     n_examples: int,
 ) -> None:
-    """Create the cell table ``_vdrift_audit_cells`` (needs the intended-state tables)."""
+    """Create the cell table ``_vdrift_audit_cells`` (needs the intended-state tables).
+
+    One hash aggregate reads the window's predictions once into pre-cells;
+    the intended state is attached to the pre-cells, so the cost beyond that
+    single scan grows with the number of cells, not rows.
+    """
     gov = governing_components(con)
+    con.execute(_EPOCHS_SQL, [bucket, window_start, window_end, bucket])
     con.execute(
-        _CELLS_SQL,
-        [gov["cache"], gov["batch"], window_start, window_end, bucket, int(n_examples)],
+        _PRE_SQL, [bucket, bucket, int(n_examples), bucket, window_start, window_end]
     )
+    con.execute(_CELLS_SQL, [gov["cache"], gov["batch"], int(n_examples)])
 
 
 def census_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -121,8 +179,9 @@ def census_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop the cell table created by :func:`build_cells`."""
-    con.execute(f"DROP TABLE IF EXISTS {CELLS}")
+    """Drop the tables created by :func:`build_cells`."""
+    for name in (CELLS, PRE, EPOCHS):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 __all__ = ["choose_bucket", "build_cells", "census_frame", "drop_temp", "CELLS"]
