@@ -49,11 +49,21 @@ ORDER BY o.component, o.region NULLS FIRST, version_a, version_b
 """
 
 _REPEAT_SQL = """
-WITH keyed AS (
+WITH candidates AS (
+  -- inputs seen with more than one (artifact digest, reported version): only those can have been
+  -- answered by two resolved versions; a narrow aggregate over hashes, without resolving rows
+  SELECT hash(entity_id, {cols}) AS input_key
+  FROM predictions
+  WHERE component <> 'shadow' AND entity_id IS NOT NULL AND ts >= ? AND ts < ?
+  GROUP BY input_key
+  HAVING min(hash(artifact_hash, model_version)) <> max(hash(artifact_hash, model_version))
+),
+keyed AS (
   SELECT request_id, ts, component, region, resolved_version, prediction,
          hash(entity_id, {cols}) AS input_key
   FROM predictions_resolved
   WHERE component <> 'shadow' AND entity_id IS NOT NULL AND ts >= ? AND ts < ?
+    AND hash(entity_id, {cols}) IN (SELECT input_key FROM candidates)
 ),
 per_version AS (
   SELECT input_key, resolved_version, min(prediction) AS prediction,
@@ -107,7 +117,8 @@ def detect_prediction_divergence(ctx: Context) -> list[dict[str, Any]]:
     cols = _covariate_columns(ctx)
     if cols:
         sql = _REPEAT_SQL.format(cols=", ".join(cols))
-        for row in ctx.rows(sql, [ctx.window_start, ctx.window_end, th.n_examples]):
+        window = [ctx.window_start, ctx.window_end]
+        for row in ctx.rows(sql, [*window, *window, th.n_examples]):
             if row["n"] < th.min_pairs and row["n_diff"] == 0:
                 continue
             comps = [c for c in row["components"] if c is not None]
