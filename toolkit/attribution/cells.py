@@ -270,10 +270,15 @@ def numeric_range(con: duckdb.DuckDBPyConnection, metric: Metric, baseline: Wind
 
 def quantile_edges(con: duckdb.DuckDBPyConnection, metric: Metric, baseline: Window, comparison: Window,
                    name: str, k: int, *, where: list[tuple[str, str]] | None = None,
-                   include_shadow: bool = False) -> list[float]:
-    """Interior edges of ``k`` quantile bins of a numeric covariate over both windows (ties merged)."""
+                   include_shadow: bool = False, profile: "Profile | None" = None) -> list[float]:
+    """Interior edges of ``k`` quantile bins of a numeric covariate over both windows (ties merged).
+
+    With a ``profile`` of the same rows that serves ``k`` bins, no query is run.
+    """
     if k <= 1:
         return []
+    if profile is not None and profile.serves(name, k):
+        return profile.edges(name, k)
     sql, params = rows_sql(metric, baseline, comparison, where=where, include_shadow=include_shadow,
                            select=[f"CAST({quote_ident(name)} AS DOUBLE) AS x"])
     row = con.execute(f"SELECT quantile_cont(x, ?::DOUBLE[]), min(x) FROM ({sql})",
@@ -281,6 +286,227 @@ def quantile_edges(con: duckdb.DuckDBPyConnection, metric: Metric, baseline: Win
     if row[0] is None:
         return []
     return sorted({float(e) for e in row[0] if e is not None and e > row[1]})
+
+
+# -- one pass per covariate: quantiles, minimum, skewness, levels ----------------
+
+#: Quantile bins a profile serves by default: quintiles (the cell bins) and
+#: deciles (the drift histogram and, from about 1000 rows per stratum, the
+#: automatic matching bins). Each extra probability costs a selection pass
+#: over the values, so a profile computes only the bins asked for.
+PROFILE_BINS = (5, 10)
+
+
+def _probs(ks: "Sequence[int]") -> list[float]:
+    """Sorted distinct interior probabilities ``i / k`` of quantile bins ``k``."""
+    return sorted({i / k for k in ks for i in range(1, k)})
+
+
+@dataclass(frozen=True)
+class NumericProfile:
+    """Order statistics of one numeric covariate over the rows of both windows.
+
+    Attributes
+    ----------
+    pooled
+        Probability -> quantile over the rows that count for the metric,
+        each row once (a row in an overlap of the windows counts once).
+    rows
+        The same over the rows of both windows (a row in an overlap counts
+        twice, as in :func:`rows_sql`); ``pooled`` itself when the windows
+        do not overlap.
+    min_all, skewness
+        Minimum and skewness over every row in the windows (once each),
+        whether or not it counts for the metric.
+    min_rows
+        Minimum over the rows of :func:`rows_sql`.
+    distinct
+        Approximate (HyperLogLog) number of distinct values over those rows.
+    """
+
+    name: str
+    pooled: Mapping[float, float | None]
+    rows: Mapping[float, float | None]
+    min_all: float | None
+    min_rows: float | None
+    skewness: float | None
+    distinct: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What building cells, matching and drift need to know of each covariate.
+
+    One scan per numeric covariate (all quantiles at once) and one scan for
+    all categorical ones replace the per-use queries: the cell bins, the
+    matching bins and the drift deciles are all read from ``numeric``.
+
+    Attributes
+    ----------
+    numeric
+        Name -> :class:`NumericProfile`.
+    levels
+        Name -> (level, rows) of a categorical covariate over every row in
+        the windows (once each, NULL left out), most frequent first, ties by level.
+    excluded
+        Per period (``period``, ``excluded``, ``rows``): the rows in the
+        window and those that do not count for the metric.
+    """
+
+    numeric: Mapping[str, NumericProfile]
+    levels: Mapping[str, tuple[tuple[str, int], ...]]
+    excluded: pl.DataFrame
+
+    def serves(self, name: str, k: int) -> bool:
+        """Whether the quantiles of ``k`` bins of ``name`` are known."""
+        p = self.numeric.get(name)
+        return p is not None and all(i / k in p.pooled for i in range(1, k))
+
+    def quantiles(self, name: str, k: int, *, rows: bool) -> list[float | None] | None:
+        """The ``k - 1`` interior quantiles of ``name`` (None without values)."""
+        p = self.numeric[name]
+        table = p.rows if rows else p.pooled
+        probs = [i / k for i in range(1, k)]
+        if any(q not in table for q in probs):
+            raise KeyError(f"the profile of {name!r} lacks the quantiles of {k} bins")
+        vals = [table[q] for q in probs]
+        return None if probs and all(v is None for v in vals) else vals
+
+    def edges(self, name: str, k: int) -> list[float]:
+        """Interior edges of ``k`` quantile bins over both windows (as :func:`quantile_edges`)."""
+        if k <= 1:
+            return []
+        q = self.quantiles(name, k, rows=True)
+        lo = self.numeric[name].min_rows
+        if q is None:
+            return []
+        return sorted({float(e) for e in q if e is not None and e > lo})
+
+
+def _check(con: duckdb.DuckDBPyConnection, metric: Metric, covariates: Sequence[str]) -> dict[str, str]:
+    """Check the metric and the covariates against the store; return the view's column types."""
+    metric.check(con)
+    cols = table_columns(con, VIEW)
+    for name in covariates:
+        if name not in cols:
+            raise InputError(f"unknown covariate {name!r}; the predictions have: {', '.join(sorted(cols))}")
+        if name in ("resolved_version", "model_version") or (metric.kind != "accuracy" and name == metric.column):
+            raise InputError(f"{name!r} cannot be a covariate of metric {metric.spec!r}: drop it from --covariates")
+    if len(set(covariates)) != len(covariates):
+        raise InputError("a covariate is listed twice: list each once")
+    return cols
+
+
+def profile_bins(bins: "int | Mapping[str, Sequence[float]]",
+                 matched_bins: "int | Mapping[str, Sequence[float]] | None" = None) -> list[int]:
+    """Quantile bins an attribution reads from its profile: the strata's, the drift deciles, matching's."""
+    out = {int(bins) if not isinstance(bins, Mapping) else 5, 10}
+    if matched_bins is not None and not isinstance(matched_bins, Mapping):
+        out.add(int(matched_bins))
+    return sorted(out)
+
+
+def matching_edges(con: duckdb.DuckDBPyConnection, metric: Metric, baseline: Window, comparison: Window,
+                   profile: Profile, matched_bins: "int | Mapping[str, Sequence[float]] | None", k_auto: int, *,
+                   where: list[tuple[str, str]] | None = None, include_shadow: bool = False) -> dict[str, list[float]]:
+    """Interior edges of the matching bins of every numeric covariate of ``profile``.
+
+    Given edges win; else ``matched_bins`` quantile bins when it is a
+    number, else ``k_auto`` (quantiles over both windows, as :func:`quantile_edges`).
+    """
+    out: dict[str, list[float]] = {}
+    for name in profile.numeric:
+        if isinstance(matched_bins, Mapping) and name in matched_bins:
+            out[name] = sorted(float(e) for e in matched_bins[name])
+            continue
+        k = int(matched_bins) if matched_bins is not None and not isinstance(matched_bins, Mapping) else k_auto
+        out[name] = quantile_edges(con, metric, baseline, comparison, name, k, where=where,
+                                   include_shadow=include_shadow, profile=profile)
+    return out
+
+
+def _profile_source(metric: Metric, baseline: Window, comparison: Window, select: Sequence[str],
+                    where: list[tuple[str, str]], include_shadow: bool) -> tuple[str, list]:
+    """Rows of both windows (the metric filter not applied) with ``period``, ``valid`` and ``dup``.
+
+    ``valid``: the row counts for the metric; ``dup``: a comparison row that
+    also lies in the baseline window (so ``NOT dup`` counts every row once).
+    """
+    filt_sql, filt_params = _filters(where, include_shadow)
+    _, valid_sql, _ = metric.sql()
+    extra = "".join(", " + s for s in select)
+    parts, params = [], []
+    for period, w in ((0, baseline), (1, comparison)):
+        dup = "FALSE" if period == 0 else _window_sql()
+        parts.append(f"SELECT {period} AS period, coalesce({valid_sql}, FALSE) AS valid, {dup} AS dup{extra} "
+                     f"FROM {VIEW} WHERE {_window_sql()} AND {filt_sql}")
+        params += ([] if period == 0 else [baseline.start, baseline.end]) + [w.start, w.end] + filt_params
+    return " UNION ALL ".join(parts), params
+
+
+def profile_covariates(
+    con: duckdb.DuckDBPyConnection,
+    metric: Metric,
+    baseline: Window,
+    comparison: Window,
+    covariates: Sequence[str],
+    *,
+    where: list[tuple[str, str]] | None = None,
+    include_shadow: bool = False,
+    bins: "Sequence[int]" = PROFILE_BINS,
+) -> Profile:
+    """Scan the windows once per numeric covariate and once for all categorical ones.
+
+    Parameters
+    ----------
+    covariates
+        Covariate names (checked by the caller); the column type decides numeric or categorical.
+    bins
+        Numbers of quantile bins to serve (every ``i / k`` is computed in the
+        same pass).
+    """
+    where = where or []
+    cols = _check(con, metric, covariates)
+    probs = _probs(bins)
+    overlap = baseline.start < comparison.end and comparison.start < baseline.end
+    numeric: dict[str, NumericProfile] = {}
+    categorical = [n for n in covariates if not _is_numeric(cols[n])]
+    for name in covariates:
+        if name in categorical:
+            continue
+        src, params = _profile_source(metric, baseline, comparison, [f"CAST({quote_ident(name)} AS DOUBLE) AS x"],
+                                      where, include_shadow)
+        aggs = ["quantile_cont(x, ?::DOUBLE[]) FILTER (WHERE valid AND NOT dup)",
+                "min(x) FILTER (WHERE NOT dup)", "skewness(x) FILTER (WHERE NOT dup)",
+                "min(x) FILTER (WHERE valid)", "approx_count_distinct(x) FILTER (WHERE valid)"]
+        agg_params: list = [probs]
+        if overlap:
+            aggs.append("quantile_cont(x, ?::DOUBLE[]) FILTER (WHERE valid)")
+            agg_params.append(probs)
+        row = con.execute(f"SELECT {', '.join(aggs)} FROM ({src})", agg_params + params).fetchone()
+        pooled = dict(zip(probs, row[0] if row[0] is not None else [None] * len(probs)))
+        rows = dict(zip(probs, row[5] if row[5] is not None else [None] * len(probs))) if overlap else pooled
+        numeric[name] = NumericProfile(name, pooled, rows, row[1], row[3], row[2], int(row[4] or 0))
+    # one scan for the rows per period (and those that do not count) and every categorical's levels
+    select = [f"CAST({quote_ident(n)} AS VARCHAR) AS {quote_ident(f'c__{i}')}" for i, n in enumerate(categorical)]
+    src, params = _profile_source(metric, baseline, comparison, select, where, include_shadow)
+    aggs = [f"count(*) FILTER (WHERE period = {t} AND NOT valid), count(*) FILTER (WHERE period = {t})"
+            for t in (0, 1)]
+    aggs += [f"histogram({quote_ident(f'c__{i}')}) FILTER (WHERE NOT dup)" for i in range(len(categorical))]
+    row = con.execute(f"SELECT {', '.join(aggs)} FROM ({src})", params).fetchone()
+    excluded = pl.DataFrame({"period": [0, 1], "excluded": [int(row[0]), int(row[2])],
+                             "rows": [int(row[1]), int(row[3])]},
+                            schema={"period": pl.Int32, "excluded": pl.Int64, "rows": pl.Int64})
+    levels: dict[str, tuple[tuple[str, int], ...]] = {}
+    for name, hist in zip(categorical, row[4:]):
+        levels[name] = tuple(sorted(((str(k), int(v)) for k, v in (hist or {}).items()),
+                                    key=lambda kv: (-kv[1], kv[0])))
+    return Profile(numeric, levels, excluded)
+
+
+def _is_numeric(typ: str) -> bool:
+    typ = typ.upper()
+    return typ.startswith(_NUMERIC_TYPES) or typ.startswith("DECIMAL")
 
 
 def build_cells(
@@ -294,6 +520,7 @@ def build_cells(
     bins: int | Mapping[str, Sequence[float]] = 5,
     include_shadow: bool = False,
     max_levels: int = 30,
+    profile: Profile | None = None,
 ) -> CellTable:
     """Aggregate the rows of both windows into cells with one SQL query.
 
@@ -318,59 +545,52 @@ def build_cells(
     max_levels
         Categorical covariates with more levels keep the most frequent
         ``max_levels - 1`` and lump the rest into ``(other)``.
+    profile
+        A :func:`profile_covariates` of the same rows and covariates (scanned
+        here when None or when it lacks the quantiles ``bins`` asks for).
     """
-    metric.check(con)
-    cols = table_columns(con, VIEW)
-    for name in covariates:
-        if name not in cols:
-            raise InputError(f"unknown covariate {name!r}; the predictions have: {', '.join(sorted(cols))}")
-        if name in ("resolved_version", "model_version") or (metric.kind != "accuracy" and name == metric.column):
-            raise InputError(f"{name!r} cannot be a covariate of metric {metric.spec!r}: drop it from --covariates")
-    if len(set(covariates)) != len(covariates):
-        raise InputError("a covariate is listed twice: list each once")
-    where = where or []
-    filt_sql, filt_params = _filters(where, include_shadow)
-    win_params = [baseline.start, baseline.end, comparison.start, comparison.end]
-    # the outer bound (one range) lets DuckDB skip row groups outside both windows;
-    # the OR of the two windows alone is not pruned
-    span = [min(baseline.start, comparison.start), max(baseline.end, comparison.end)]
-    pooled = f"FROM {VIEW} WHERE {_window_sql()} AND ({_window_sql()} OR {_window_sql()}) AND {filt_sql}"
-    pooled_params = span + win_params + filt_params
+    return build_cell_tables(con, metric, baseline, comparison, covariates, where=where, bins=[bins],
+                             include_shadow=include_shadow, max_levels=max_levels, profile=profile)[0]
 
-    value_sql, valid_sql, value_params = metric.sql()
-    specs: list[Covariate] = []
-    for name in covariates:
-        q = quote_ident(name)
-        typ = cols[name].upper()
-        if typ.startswith(_NUMERIC_TYPES) or typ.startswith("DECIMAL"):
-            if isinstance(bins, Mapping) and name in bins:
-                edges = sorted({float(e) for e in bins[name]})
-            else:
-                k = int(bins) if not isinstance(bins, Mapping) else 5
-                if k < 1:
-                    raise InputError(f"bins must be at least 1, got {k}")
-                probs = [i / k for i in range(1, k)]
-                edges = []
-                if probs:
-                    row = con.execute(
-                        f"SELECT quantile_cont(CAST({q} AS DOUBLE), ?::DOUBLE[]) {pooled} AND {valid_sql}",
-                        [probs] + pooled_params,
-                    ).fetchone()
-                    edges = sorted({float(e) for e in (row[0] or []) if e is not None})
-            lo, skew = con.execute(
-                f"SELECT min(CAST({q} AS DOUBLE)), skewness(CAST({q} AS DOUBLE)) {pooled}", pooled_params
-            ).fetchone()
-            edges = [e for e in edges if lo is None or e > lo]
-            transform = "log1p" if lo is not None and lo >= 0 and skew is not None and skew > 1 else "identity"
-            specs.append(Covariate(name, "numeric", tuple(edges), transform=transform))
-        else:
-            levels = con.execute(
-                f"SELECT CAST({q} AS VARCHAR) AS lv, count(*) AS c {pooled} AND {q} IS NOT NULL "
-                "GROUP BY lv ORDER BY c DESC, lv LIMIT ?",
-                pooled_params + [max_levels + 1],
-            ).fetchall()
-            kept = tuple(r[0] for r in levels[: max_levels - 1]) if len(levels) > max_levels else None
-            specs.append(Covariate(name, "categorical", kept_levels=kept))
+
+def build_cell_tables(
+    con: duckdb.DuckDBPyConnection,
+    metric: Metric,
+    baseline: Window,
+    comparison: Window,
+    covariates: Sequence[str],
+    *,
+    where: list[tuple[str, str]] | None = None,
+    bins: "Sequence[int | Mapping[str, Sequence[float]]]" = (5,),
+    include_shadow: bool = False,
+    max_levels: int = 30,
+    profile: Profile | None = None,
+) -> tuple[CellTable, ...]:
+    """Cells of the same rows under several binnings of the numeric covariates, in one scan.
+
+    Every entry of ``bins`` (as in :func:`build_cells`) gives one
+    :class:`CellTable`; the query groups the rows by ``GROUPING SETS``, one
+    set per binning, so the rows are read and projected once. Bins are
+    computed as integers in SQL and labelled afterwards.
+    """
+    cols = _check(con, metric, covariates)
+    if not bins:
+        raise InputError("give at least one binning")
+    where = where or []
+    numeric_names = [n for n in covariates if _is_numeric(cols[n])]
+    ks: set[int] = set()
+    for b in bins:
+        k = int(b) if not isinstance(b, Mapping) else 5
+        if k < 1:
+            raise InputError(f"bins must be at least 1, got {k}")
+        if any(not (isinstance(b, Mapping) and n in b) for n in numeric_names):
+            ks.add(k)
+    if profile is None or not all(profile.serves(n, k) for n in numeric_names for k in ks) \
+            or not all(n in profile.levels for n in covariates if n not in numeric_names):
+        profile = profile_covariates(con, metric, baseline, comparison, covariates, where=where,
+                                     include_shadow=include_shadow, bins=sorted(ks))
+    specs_list = [_specs(covariates, numeric_names, profile, b, max_levels) for b in bins]
+    specs = specs_list[0]
 
     select_parts: list[str] = []
     select_params: list = []
@@ -378,15 +598,15 @@ def build_cells(
     rank_parts: list[str] = []
     for i, c in enumerate(specs):
         q = quote_ident(c.name)
-        alias = quote_ident(c.name)
         if c.kind == "numeric":
-            labels = c.bin_labels()
-            select_parts.append(
-                f"CASE WHEN {q} IS NULL THEN ? ELSE list_extract(?::VARCHAR[], "
-                f"1 + len(list_filter(?::DOUBLE[], lambda e: e <= CAST({q} AS DOUBLE)))) END AS {alias}"
-            )
-            select_params += [MISSING, labels, list(c.edges)]
-            select_parts.append(f"CAST({q} AS DOUBLE) AS {quote_ident(f'x__{i}')}")
+            x = f"CAST({q} AS DOUBLE)"
+            for t, sp in enumerate(specs_list):
+                # bin i = how many edges lie at or below the value; -1 for a missing value
+                edges = sp[i].edges
+                terms = " + ".join(["0"] + [f"CAST({x} >= ? AS INTEGER)"] * len(edges))
+                select_parts.append(f"CASE WHEN {q} IS NULL THEN -1 ELSE {terms} END AS {quote_ident(f'b{t}__{i}')}")
+                select_params += list(edges)
+            select_parts.append(f"{x} AS {quote_ident(f'x__{i}')}")
             xi = quote_ident(f"x__{i}")
             ui = quote_ident(f"u__{i}")
             if c.transform == "log1p":
@@ -399,41 +619,82 @@ def build_cells(
         elif c.kept_levels is not None:
             select_parts.append(
                 f"CASE WHEN {q} IS NULL THEN ? WHEN list_contains(?::VARCHAR[], CAST({q} AS VARCHAR)) "
-                f"THEN CAST({q} AS VARCHAR) ELSE ? END AS {alias}"
+                f"THEN CAST({q} AS VARCHAR) ELSE ? END AS {quote_ident(f'c__{i}')}"
             )
             select_params += [MISSING, list(c.kept_levels), OTHER]
         else:
-            select_parts.append(f"coalesce(CAST({q} AS VARCHAR), ?) AS {alias}")
+            select_parts.append(f"coalesce(CAST({q} AS VARCHAR), ?) AS {quote_ident(f'c__{i}')}")
             select_params += [MISSING]
     rows, params = rows_sql(metric, baseline, comparison, where=where, include_shadow=include_shadow,
                             select=select_parts, select_params=select_params)
-    group_cols = ", ".join(["period"] + [quote_ident(c.name) for c in specs] + ["version"])
+
+    def key(t: int, i: int, c: Covariate) -> str:
+        return quote_ident(f"b{t}__{i}" if c.kind == "numeric" else f"c__{i}")
+
+    n_sets = len(specs_list) if numeric_names else 1
+    sets = [", ".join(["period"] + [key(t, i, c) for i, c in enumerate(specs)] + ["version"]) for t in range(n_sets)]
+    keys = list(dict.fromkeys(k for t in range(n_sets) for k in [key(t, i, c) for i, c in enumerate(specs)]))
+    flags = [f"GROUPING({key(t, 0, specs[0])}) AS {quote_ident(f'g__{t}')}" if specs else f"0 AS {quote_ident(f'g__{t}')}"
+             for t in range(n_sets)]
     aggs = ", ".join(["count(*) AS n", "sum(y) AS sy", "sum(y * y) AS syy"] + agg_parts)
     sql = (
         f"WITH rows AS ({rows}), ranked AS (SELECT *{''.join(', ' + r for r in rank_parts)} FROM rows) "
-        f"SELECT {group_cols}, {aggs} FROM ranked GROUP BY {group_cols} ORDER BY {group_cols}"
+        f"SELECT {', '.join(flags + ['period'] + keys + ['version'])}, {aggs} FROM ranked "
+        f"GROUP BY {'GROUPING SETS (' + ', '.join(f'({s})' for s in sets) + ')' if n_sets > 1 else sets[0]}"
     )
-    frame = con.execute(sql, params).pl()
-    frame = frame.with_columns(pl.col("period").cast(pl.Int8), pl.col("n").cast(pl.Int64))
-
-    # rows that do not count for the metric, per period
-    excl_sql = (
-        f"SELECT ? AS period, count(*) FILTER (WHERE NOT coalesce({valid_sql}, FALSE)) AS excluded, "
-        f"count(*) AS rows FROM {VIEW} WHERE {_window_sql()} AND {filt_sql}"
-    )
-    ex_params: list = []
-    for period, w in ((0, baseline), (1, comparison)):
-        ex_params += [period, w.start, w.end] + filt_params
-    excluded = con.execute(f"{excl_sql} UNION ALL {excl_sql} ORDER BY period", ex_params).pl()
-
+    grouped = con.execute(sql, params).pl()
+    excluded = profile.excluded
     for period, name, w in ((0, "baseline", baseline), (1, "comparison", comparison)):
-        if frame.filter(pl.col("period") == period).height == 0:
+        if grouped.filter(pl.col("period") == period).height == 0:
             raw = int(excluded.filter(pl.col("period") == period)["rows"][0])
             hint = (
-                f" ({raw} rows are in the window but none has a usable value for {metric.spec})" if raw else ""
+                f" ({raw} rows are in the window but none has a usable value for {metric.spec!r})" if raw else ""
             )
             raise NotApplicable(
                 f"the {name} window {w} holds no rows for metric {metric.spec!r}{hint}; "
                 "check the window, the --where filters and the metric column"
             )
-    return CellTable(frame, tuple(specs), metric, baseline, comparison, excluded)
+    names = [c.name for c in specs]
+    sums = ["n", "sy", "syy"] + [f"{s}__{c.name}" for c in specs if c.kind == "numeric" for s in ("sx", "sxx", "su")]
+    tables = []
+    for t, sp in enumerate(specs_list):
+        g = grouped.filter(pl.col(f"g__{min(t, n_sets - 1)}") == 0)
+        label_cols = []
+        for i, c in enumerate(sp):
+            col = key(min(t, n_sets - 1), i, c).strip('"')
+            if c.kind == "numeric":
+                labels = pl.Series([MISSING] + c.bin_labels(), dtype=pl.String)
+                label_cols.append(pl.col(col).replace_strict(list(range(-1, len(labels) - 1)), labels.to_list(),
+                                                             return_dtype=pl.String).alias(c.name))
+            else:
+                label_cols.append(pl.col(col).alias(c.name))
+        frame = (g.select([pl.col("period").cast(pl.Int8)] + label_cols + [pl.col("version")]
+                          + [pl.col(s) for s in sums])
+                 .with_columns(pl.col("n").cast(pl.Int64))
+                 .sort(["period"] + names + ["version"], nulls_last=True))
+        tables.append(CellTable(frame, tuple(sp), metric, baseline, comparison, excluded))
+    return tuple(tables)
+
+
+def _specs(covariates: Sequence[str], numeric_names: Sequence[str], profile: Profile,
+           bins: "int | Mapping[str, Sequence[float]]", max_levels: int) -> list[Covariate]:
+    """Covariates with their bins, transforms and kept levels, read from a profile."""
+    k_default = int(bins) if not isinstance(bins, Mapping) else 5
+    specs: list[Covariate] = []
+    for name in covariates:
+        if name in numeric_names:
+            p = profile.numeric[name]
+            if isinstance(bins, Mapping) and name in bins:
+                edges = sorted({float(e) for e in bins[name]})
+            else:
+                q = profile.quantiles(name, k_default, rows=False) or []
+                edges = sorted({float(e) for e in q if e is not None})
+            lo, skew = p.min_all, p.skewness
+            edges = [e for e in edges if lo is None or e > lo]
+            transform = "log1p" if lo is not None and lo >= 0 and skew is not None and skew > 1 else "identity"
+            specs.append(Covariate(name, "numeric", tuple(edges), transform=transform))
+        else:
+            levels = profile.levels[name][: max_levels + 1]
+            kept = tuple(r[0] for r in levels[: max_levels - 1]) if len(levels) > max_levels else None
+            specs.append(Covariate(name, "categorical", kept_levels=kept))
+    return specs

@@ -23,7 +23,7 @@ from scipy import special, stats
 
 from ..sqlutil import quote_ident
 from ..timeutil import Window
-from .cells import MISSING, Covariate, rows_sql
+from .cells import MISSING, Covariate, Profile, profile_covariates, rows_sql
 from .metrics import Metric
 
 ALL = "(all versions)"
@@ -32,6 +32,7 @@ _SCHEMA = {
     "feature": pl.String, "kind": pl.String, "group": pl.String, "n_baseline": pl.Int64,
     "n_comparison": pl.Int64, "psi": pl.Float64, "js_divergence": pl.Float64, "chi2": pl.Float64,
     "chi2_pvalue": pl.Float64, "ks": pl.Float64, "ks_pvalue": pl.Float64, "wasserstein": pl.Float64,
+    "resolution": pl.String,
 }
 
 
@@ -69,6 +70,27 @@ def _counts_stats(a: np.ndarray, b: np.ndarray) -> dict:
     return out
 
 
+#: Above this many distinct values (HyperLogLog estimate) of a numeric covariate, the
+#: Kolmogorov-Smirnov and Wasserstein statistics are computed on values rounded to
+#: :data:`ROUND_DIGITS` significant digits (the ``resolution`` column says so).
+EXACT_MAX_DISTINCT = 1_000_000
+ROUND_DIGITS = 4
+
+
+def _rounded(x: str, digits: int) -> str:
+    """SQL of ``x`` rounded to ``digits`` significant digits (zero and non-finite values kept)."""
+    return (f"CASE WHEN {x} = 0 OR NOT isfinite({x}) THEN {x} "
+            f"ELSE round({x}, {digits - 1} - CAST(floor(log10(abs({x}))) AS INTEGER)) END")
+
+
+def _cdf_stats(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """KS statistic and 1-Wasserstein distance from counts ``a``, ``b`` at sorted distinct values ``x``."""
+    fa = np.cumsum(a) / a.sum()
+    fb = np.cumsum(b) / b.sum()
+    gap = np.abs(fa - fb)
+    return float(gap.max()), float(np.sum(gap[:-1] * np.diff(x)))
+
+
 def feature_drift(
     con: duckdb.DuckDBPyConnection,
     metric: Metric,
@@ -79,8 +101,13 @@ def feature_drift(
     where: list[tuple[str, str]] | None = None,
     include_shadow: bool = False,
     n_bins: int = 10,
+    profile: Profile | None = None,
+    exact_max_distinct: int = EXACT_MAX_DISTINCT,
 ) -> pl.DataFrame:
     """Drift statistics of every covariate, overall and per resolved version.
+
+    One scan of the rows counts every covariate per (version, period, value)
+    (GROUPING SETS); the ``(all versions)`` counts are sums of those groups.
 
     Parameters
     ----------
@@ -92,76 +119,98 @@ def feature_drift(
         Covariates (raw values are used, not the attribution bins).
     n_bins
         Quantile bins (pooled) for PSI and Jensen-Shannon of numeric covariates.
+    profile
+        A :func:`~toolkit.attribution.cells.profile_covariates` of the same
+        rows serving ``n_bins`` (scanned here when None).
+    exact_max_distinct
+        Numeric covariates with more distinct values get KS and Wasserstein
+        on values rounded to :data:`ROUND_DIGITS` significant digits.
 
     Returns
     -------
     polars.DataFrame
         One row per (feature, group) where group is ``(all versions)`` or a
         version: counts, psi, js_divergence, chi2, chi2_pvalue, ks, ks_pvalue,
-        wasserstein (NaN where not applicable, e.g. a version absent from a period).
+        wasserstein (NaN where not applicable, e.g. a version absent from a
+        period) and ``resolution``: ``exact``, or for a numeric covariate
+        with very many distinct values the rounding its KS and Wasserstein
+        were computed at (e.g. ``4 significant digits``; the KS statistic is
+        then exact at the rounded values and the Wasserstein distance off by
+        at most half a rounding step).
     """
-    out: list[dict] = []
-    for cov in covariates:
+    numeric = [c for c in covariates if c.kind == "numeric"]
+    if numeric and (profile is None or not all(profile.serves(c.name, n_bins) for c in numeric)):
+        profile = profile_covariates(con, metric, baseline, comparison, [c.name for c in numeric], where=where,
+                                     include_shadow=include_shadow, bins=[n_bins])
+    select: list[str] = []
+    select_params: list = []
+    sets: list[str] = []
+    plan: list[tuple[Covariate, str, str, str | None, str]] = []  # cov, grouping flag, key col, value col, resolution
+    for i, cov in enumerate(covariates):
         q = quote_ident(cov.name)
+        g = quote_ident(f"g__{i}")
+        key = quote_ident(f"k__{i}")
         if cov.kind == "numeric":
-            expr = [f"CAST({q} AS DOUBLE) AS x"]
+            x = f"CAST({q} AS DOUBLE)"
+            edges = profile.quantiles(cov.name, n_bins, rows=True) if n_bins > 1 else []
+            if edges is None:  # no values in the windows
+                edges = []
+            # histogram bin: how many pooled deciles lie at or below the value (ties kept)
+            terms = " + ".join(["0"] + ["CAST(" + x + " >= ? AS INTEGER)" for e in edges if e is not None])
+            select.append(f"CASE WHEN {x} IS NULL THEN NULL ELSE {terms} END AS {key}")
+            select_params += [e for e in edges if e is not None]
+            val = quote_ident(f"v__{i}")
+            exact = profile.numeric[cov.name].distinct <= exact_max_distinct
+            select.append(f"{x if exact else _rounded(x, ROUND_DIGITS)} AS {val}")
+            sets.append(f"(version, period, {key}, {val})")
+            plan.append((cov, f"GROUPING({val}) AS {g}", key, val,
+                         "exact" if exact else f"{ROUND_DIGITS} significant digits"))
         else:
-            expr = [f"coalesce(CAST({q} AS VARCHAR), ?) AS x"]
-        base, params = rows_sql(metric, baseline, comparison, where=where, include_shadow=include_shadow,
-                                select=expr, select_params=[MISSING] if cov.kind != "numeric" else [])
-        grouped = (
-            f"WITH r AS ({base}), g AS (SELECT ? AS grp, period, x FROM r "
-            f"UNION ALL SELECT version AS grp, period, x FROM r) "
-        )
-        gparams = params + [ALL]
-        if cov.kind == "numeric":
-            probs = [i / n_bins for i in range(1, n_bins)]
-            hist = con.execute(
-                grouped + ", e AS (SELECT quantile_cont(x, ?::DOUBLE[]) AS q FROM r WHERE x IS NOT NULL) "
-                "SELECT grp, period, len(list_filter(e.q, lambda z: z <= x)) AS bin, count(*) AS c "
-                "FROM g, e WHERE x IS NOT NULL GROUP BY ALL",
-                gparams + [probs],
-            ).pl()
-            cdf = con.execute(
-                grouped + ", h AS (SELECT grp, x, count(*) FILTER (WHERE period = 0) AS a, "
-                "count(*) FILTER (WHERE period = 1) AS b FROM g WHERE x IS NOT NULL GROUP BY grp, x), "
-                "c AS (SELECT grp, x, "
-                "sum(a) OVER w / sum(a) OVER (PARTITION BY grp) AS fa, "
-                "sum(b) OVER w / sum(b) OVER (PARTITION BY grp) AS fb, "
-                "lead(x) OVER (PARTITION BY grp ORDER BY x) - x AS dx FROM h "
-                "WINDOW w AS (PARTITION BY grp ORDER BY x ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) "
-                "SELECT grp, max(abs(fa - fb)) AS ks, sum(abs(fa - fb) * coalesce(dx, 0)) AS w1 "
-                "FROM c GROUP BY grp",
-                gparams,
-            ).pl()
-            cdf_map = {r["grp"]: r for r in cdf.iter_rows(named=True)}
-            key = "bin"
-        else:
-            hist = con.execute(
-                grouped + "SELECT grp, period, x AS bin, count(*) AS c FROM g GROUP BY ALL", gparams
-            ).pl()
-            cdf_map = {}
-            key = "bin"
-        groups = [ALL] + sorted(g for g in hist["grp"].unique().to_list() if g != ALL)
-        for grp in groups:
-            h = (
-                hist.filter(pl.col("grp") == grp)
-                .group_by(key)
-                .agg(pl.col("c").filter(pl.col("period") == 0).sum().alias("a"),
-                     pl.col("c").filter(pl.col("period") == 1).sum().alias("b"))
-                .sort(key)
-            )
+            select.append(f"coalesce(CAST({q} AS VARCHAR), ?) AS {key}")
+            select_params.append(MISSING)
+            sets.append(f"(version, period, {key})")
+            plan.append((cov, f"GROUPING({key}) AS {g}", key, None, "exact"))
+    if not plan:
+        return pl.DataFrame(schema=_SCHEMA)
+    base, params = rows_sql(metric, baseline, comparison, where=where, include_shadow=include_shadow,
+                            select=select, select_params=select_params)
+    cols = ", ".join(quote_ident(f"k__{i}") if p[3] is None else f"{quote_ident(f'k__{i}')}, {p[3]}"
+                     for i, p in enumerate(plan))
+    flags = ", ".join(p[1] for p in plan)
+    counts = con.execute(
+        f"SELECT {flags}, version, period, {cols}, count(*) AS c FROM ({base}) "
+        f"GROUP BY GROUPING SETS ({', '.join(sets)})", params,
+    ).pl()
+
+    out: list[dict] = []
+    for i, (cov, _, _, val, resolution) in enumerate(plan):
+        key = f"k__{i}"
+        sub = counts.filter(pl.col(f"g__{i}") == 0).filter(pl.col(key).is_not_null())
+        cols_i = ["version", "period", key] + ([val.strip('"')] if val is not None else [])
+        sub = sub.select(cols_i + ["c"]).rename({key: "bin"})
+        if val is not None:
+            sub = sub.rename({val.strip('"'): "x"})
+        versions = sorted(sub["version"].unique().to_list())
+        for grp in [ALL] + versions:
+            g = sub if grp == ALL else sub.filter(pl.col("version") == grp)
+            h = (g.group_by("bin")
+                 .agg(pl.col("c").filter(pl.col("period") == 0).sum().alias("a"),
+                      pl.col("c").filter(pl.col("period") == 1).sum().alias("b"))
+                 .sort("bin"))
             a = h["a"].to_numpy().astype(float)
             b = h["b"].to_numpy().astype(float)
             row = {"feature": cov.name, "kind": cov.kind, "group": grp,
                    "n_baseline": int(a.sum()), "n_comparison": int(b.sum())}
             row.update(_counts_stats(a, b))
             ks = w1 = ksp = float("nan")
-            if cov.kind == "numeric" and grp in cdf_map and a.sum() > 0 and b.sum() > 0:
-                ks = float(cdf_map[grp]["ks"])
-                w1 = float(cdf_map[grp]["w1"])
+            if val is not None and a.sum() > 0 and b.sum() > 0:
+                cdf = (g.group_by("x")
+                       .agg(pl.col("c").filter(pl.col("period") == 0).sum().alias("a"),
+                            pl.col("c").filter(pl.col("period") == 1).sum().alias("b"))
+                       .sort("x"))
+                ks, w1 = _cdf_stats(cdf["x"].to_numpy(), cdf["a"].to_numpy(), cdf["b"].to_numpy())
                 ne = a.sum() * b.sum() / (a.sum() + b.sum())
                 ksp = float(special.kolmogorov(np.sqrt(ne) * ks))
-            row.update({"ks": ks, "ks_pvalue": ksp, "wasserstein": w1})
+            row.update({"ks": ks, "ks_pvalue": ksp, "wasserstein": w1, "resolution": resolution})
             out.append(row)
     return pl.DataFrame(out, schema=_SCHEMA) if out else pl.DataFrame(schema=_SCHEMA)
