@@ -484,9 +484,15 @@ class _Prepared:
 
 
 def _prepare(
-    store: "Store", kind: str, path: Path, read_path: str, mapping: Mapping, force: bool
+    store: "Store", kind: str, path: Path, read_path: str, mapping: Mapping, force: bool,
+    plan: "_Plan | None" = None,
 ) -> "_Prepared | IngestResult":
-    """Checksum, skip check, DESCRIBE and column plan of one file; a skipped result when already ingested."""
+    """Checksum, skip check, DESCRIBE and column plan of one file; a skipped result when already ingested.
+
+    With ``plan`` (that of an earlier file of a batch, which has the same
+    columns and types) the file's own plan is not made: it would infer the
+    types of new covariates again, a scan of the file.
+    """
     con = store.con
     started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     t0 = time.perf_counter()
@@ -518,7 +524,8 @@ def _prepare(
                     'quotes or line breaks (CR or LF) enclosed in double quotes (RFC 4180)')
         raise InputError(f"{path}: cannot read it as {fmt}: {_first_line(exc)}{hint}") from None
     src_types = {name: typ for name, typ, *_ in described if name != "file_row_number"}
-    plan = _plan_columns(con, kind, path, src_types, mapping, source, src_params)
+    if plan is None:
+        plan = _plan_columns(con, kind, path, src_types, mapping, source, src_params)
     return _Prepared(started=started, t0=t0, fmt=fmt, before=before, sha=sha,
                      previous=tuple((r[0], r[1]) for r in previous), source=source,
                      src_params=tuple(src_params), src_types=src_types, plan=plan)
@@ -722,7 +729,7 @@ def _typed_batch(
         if any(ch in _DUCKDB_GLOB for ch in read_path):
             break
         try:
-            prep = _prepare(store, kind, path, read_path, mapping, force)
+            prep = _prepare(store, kind, path, read_path, mapping, force, first.plan if first else None)
         except (InputError, OSError, duckdb.Error):
             break
         if isinstance(prep, IngestResult):
@@ -864,8 +871,12 @@ def _batch_repeats(con: duckdb.DuckDBPyConnection, ids: list[int]) -> set[int]:
     new = f"SELECT ingest_id, ts, {keys} FROM predictions WHERE ingest_id BETWEEN $1 AND $2"
     bounds = [min(ids), max(ids)]
     out: set[int] = set()
+    # first a cheap test on one 64-bit hash of the key (equal keys, equal hashes; a collision only
+    # costs the exact search below), grouping integers instead of text
+    key_hash = f"hash({', '.join(exprs)})"
     if con.execute(
-        f"SELECT EXISTS (SELECT 1 FROM ({new}) GROUP BY {knames} HAVING count(*) > 1)", bounds
+        f"SELECT EXISTS (SELECT 1 FROM predictions WHERE ingest_id BETWEEN $1 AND $2 "
+        f"GROUP BY {key_hash} HAVING count(*) > 1)", bounds
     ).fetchone()[0]:
         out |= {r[0] for r in con.execute(
             f"SELECT DISTINCT n.ingest_id FROM ({new}) AS n "
@@ -1033,6 +1044,10 @@ def _plan_columns(
         raw = quote_ident(raw_alias)
         # a typed source value (Parquet, JSON numbers) is never blank text: skip the text checks
         present = f"{raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> ''" if styp == "VARCHAR" else f"{raw} IS NOT NULL"
+        if ctype == "VARCHAR" and not (kind == "predictions" and cname == "component"):
+            # the typed value is NULLIF(trim(text), ''): NULL exactly when the source value is missing
+            # or blank, so the check need not trim every value a second time
+            present = f"{q} IS NOT NULL"
         if required:
             plan.checks.append(f"CASE WHEN NOT ({present}) THEN 'missing required value: {cname}' END")
         if ctype != "VARCHAR" and styp != ctype:
