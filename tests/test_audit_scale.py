@@ -27,6 +27,7 @@ from toolkit.audit.intended import IV, PIECE, STREAMS
 from .test_audit_support import deploy, digest, insert, new_store, predictions, t, traffic
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "samples" / "demo"
+REBUILT = "sha256-v1-rebuilt-0123456789"
 
 # Row-level definition of the cells: every request is attached to its piece by an ASOF join.
 _REFERENCE_SQL = f"""
@@ -107,6 +108,8 @@ def _cells(store: Store, start: dt.datetime, end: dt.datetime, bucket: str) -> t
 def _mid_bucket_store() -> Store:
     """Serving, feature-pipeline, cache and batch histories whose events fall inside hours and days."""
     store = new_store((("v1", "fp-1"), ("v2", "fp-2"), ("v3", "fp-1")))
+    # a rebuilt v1 artifact: two digests resolve to v1, their rows share cells
+    insert(store, "artifacts", [{"version": "v1", "artifact_hash": REBUILT, "feature_version": "fp-1"}])
     deploy(store, [
         {"ts": t(-10), "event": "deploy", "version": "v1"},
         {"ts": t(5.5), "event": "rollout_start", "scope": "eu", "version": "v2", "traffic_pct": 20.0,
@@ -131,6 +134,9 @@ def _mid_bucket_store() -> Store:
         traffic(0, 12, every_min=31, version="v2", reported="v1", instance="eu-m"),
         traffic(0, 12, every_min=37, version="v1", artifact=None, instance="eu-u"),
         traffic(1, 11, every_min=41, version="v2", component="shadow", instance="eu-s"),
+        # interleaved with eu-1's other v1 rows, never at the same time
+        traffic(0.5 / 60, 12, every_min=10, version="v1", artifact=REBUILT, instance="eu-1", feature_version="fp-1"),
+        traffic(3, 9, every_min=43, version="v1", artifact="sha256-nobody-knows-this", instance="eu-x"),
     )
     return store
 
@@ -146,6 +152,8 @@ def test_cells_match_the_row_level_definition(bucket: str, window: tuple[dt.date
     # the serving rollout cut the eu online cells inside the bucket: both pieces are there
     eu_v1 = got.filter((pl.col("instance_id") == "eu-1"))
     assert eu_v1["n"].sum() == ref.filter(pl.col("instance_id") == "eu-1")["n"].sum()
+    assert set(got["version_status"]) == {"verified", "mismatch", "unverified", "unregistered"}
+    assert "unregistered:sha256-nobod" in set(got["resolved_version"])
     if window == (t(0), t(12)) and bucket == "day":
         # one day bucket, cut by deploy / rollout_start / step / deadline / complete and by the
         # feature pipeline's deploy and rollback

@@ -65,28 +65,44 @@ FROM e
 #: whose groups are cells further cut at the intended-state boundaries (the
 #: stretches of :data:`_EPOCHS_SQL`); no row-level sort or ASOF join. Within a
 #: pre-cell no boundary of any stream lies, so its first timestamp places all its
-#: rows in the same piece of every stream.
+#: rows in the same piece of every stream. The rows are grouped by their logged
+#: digest and resolved afterwards, per pre-cell, exactly as the store's
+#: ``predictions_resolved`` view resolves each row (DESIGN.md section 3).
 _PRE_SQL = f"""
 CREATE OR REPLACE TEMP TABLE {PRE} AS
-SELECT date_trunc(?, p.ts) AS bucket_start,
-       coalesce(ep.e_start, date_trunc(?, p.ts)) AS epoch,
-       p.component, p.region, p.instance_id,
-       p.resolved_version, p.model_version, p.version_status,
-       p.feature_version, p.expected_feature_version,
-       (p.component = 'cache' OR coalesce(p.cache_hit, false)) AS is_cache,
-       count(*) AS n, min(p.ts) AS first_ts, max(p.ts) AS last_ts,
-       min_by(p.request_id, p.ts, ?) AS examples
-FROM predictions_resolved AS p
-LEFT JOIN {EPOCHS} AS ep
-  ON ep.bucket_start = date_trunc(?, p.ts) AND p.ts >= ep.e_start AND p.ts < ep.e_end
-WHERE p.ts >= ? AND p.ts < ?
-GROUP BY ALL
+WITH g AS (
+  SELECT date_trunc(?, p.ts) AS bucket_start,
+         coalesce(ep.e_start, date_trunc(?, p.ts)) AS epoch,
+         p.component, p.region, p.instance_id, p.artifact_hash, p.model_version, p.feature_version,
+         (p.component = 'cache' OR coalesce(p.cache_hit, false)) AS is_cache,
+         count(*) AS n, min(p.ts) AS first_ts, max(p.ts) AS last_ts,
+         min({{'ts': p.ts, 'id': p.request_id}}, ?) AS examples
+  FROM predictions AS p
+  LEFT JOIN {EPOCHS} AS ep
+    ON ep.bucket_start = date_trunc(?, p.ts) AND p.ts >= ep.e_start AND p.ts < ep.e_end
+  WHERE p.ts >= ? AND p.ts < ?
+  GROUP BY ALL
+)
+SELECT g.bucket_start, g.epoch, g.component, g.region, g.instance_id,
+       CASE WHEN g.artifact_hash IS NULL THEN g.model_version
+            WHEN a.version IS NOT NULL THEN a.version
+            ELSE 'unregistered:' || left(g.artifact_hash, 12) END AS resolved_version,
+       g.model_version,
+       CASE WHEN g.artifact_hash IS NULL THEN 'unverified'
+            WHEN a.version IS NULL THEN 'unregistered'
+            WHEN a.version = g.model_version THEN 'verified'
+            ELSE 'mismatch' END AS version_status,
+       g.feature_version, a.feature_version AS expected_feature_version, g.is_cache,
+       g.n, g.first_ts, g.last_ts, g.examples
+FROM g
+LEFT JOIN (SELECT artifact_hash, any_value(version) AS version, any_value(feature_version) AS feature_version
+           FROM artifacts GROUP BY artifact_hash) AS a
+  ON g.artifact_hash = a.artifact_hash
 """
 
 #: Pre-cells -> cells: attach the intended state (ASOF joins on the few
-#: pre-cells, not on rows) and merge the pre-cells of a cell again; their
-#: stretches are disjoint and ordered, so the examples of the merged cell are
-#: the first ones of the concatenation in time order.
+#: pre-cells, not on rows) and merge the pre-cells of a cell again; the
+#: examples of the merged cell are the earliest of its pre-cells' earliest.
 _CELLS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE {CELLS} AS
 WITH r AS (
@@ -119,7 +135,7 @@ c AS (
          expected_feature_version, is_cache,
          gov, eff_scope, piece_id, pos, overdue, fp_scope, fp_pos,
          sum(n)::BIGINT AS n, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
-         flatten(list(examples ORDER BY epoch))[1:?] AS examples
+         list_transform(list_sort(flatten(list(examples)))[1:?], e -> e.id) AS examples
   FROM r4
   GROUP BY ALL
 )
