@@ -9,6 +9,7 @@ cells, not rows (DESIGN.md section 5).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal, Mapping, Sequence
 
@@ -292,14 +293,60 @@ def quantile_edges(con: duckdb.DuckDBPyConnection, metric: Metric, baseline: Win
 
 #: Quantile bins a profile serves by default: quintiles (the cell bins) and
 #: deciles (the drift histogram and, from about 1000 rows per stratum, the
-#: automatic matching bins). Each extra probability costs a selection pass
-#: over the values, so a profile computes only the bins asked for.
+#: automatic matching bins).
 PROFILE_BINS = (5, 10)
+#: Numeric covariates with at most this many distinct values in the windows
+#: (HyperLogLog estimate when there are more rows) are counted per distinct
+#: value: their quantiles, minimum and skewness, and the drift statistics,
+#: come from those counts. Above it, quantiles come from DuckDB's
+#: ``quantile_cont`` and the drift's Kolmogorov-Smirnov and Wasserstein
+#: statistics from values rounded to 4 significant digits.
+EXACT_MAX_DISTINCT = 1_000_000
 
 
 def _probs(ks: "Sequence[int]") -> list[float]:
     """Sorted distinct interior probabilities ``i / k`` of quantile bins ``k``."""
     return sorted({i / k for k in ks for i in range(1, k)})
+
+
+def quantiles_from_counts(x: np.ndarray, counts: np.ndarray, probs: Sequence[float]) -> list[float | None]:
+    """``quantile_cont`` of values ``x`` repeated ``counts`` times, exactly as DuckDB computes it.
+
+    The quantile at ``q`` interpolates between the order statistics at
+    ``floor((n - 1) q)`` and ``ceil((n - 1) q)`` as ``lo * (1 - d) + hi * d``.
+    """
+    keep = counts > 0
+    x, counts = x[keep], counts[keep]
+    if not len(x):
+        return [None] * len(probs)
+    order = np.argsort(x, kind="stable")
+    x, cum = x[order], np.cumsum(counts[order])
+    n = int(cum[-1])
+    out: list[float | None] = []
+    for q in probs:
+        rn = (n - 1) * q
+        f, c = math.floor(rn), math.ceil(rn)
+        lo = float(x[np.searchsorted(cum, f, side="right")])
+        if f == c:
+            out.append(lo)
+            continue
+        hi = float(x[np.searchsorted(cum, c, side="right")])
+        d = rn - f
+        out.append(lo * (1 - d) + hi * d)
+    return out
+
+
+def _skewness(x: np.ndarray, counts: np.ndarray) -> float | None:
+    """Sample skewness of ``x`` repeated ``counts`` times (DuckDB's ``skewness`` formula)."""
+    n = float(counts.sum())
+    if n <= 2:
+        return None
+    s1, s2, s3 = float(np.sum(counts * x)), float(np.sum(counts * x * x)), float(np.sum(counts * x ** 3))
+    t = 1 / n
+    div = math.sqrt(max(t * (s2 - s1 * s1 * t), 0.0) ** 3)
+    if div == 0:
+        return float("nan")
+    return math.sqrt(n * (n - 1)) / (n - 2) * t * (s3 - 3 * s2 * s1 * t + 2 * s1 ** 3 * t * t) / div
 
 
 @dataclass(frozen=True)
@@ -313,15 +360,19 @@ class NumericProfile:
         each row once (a row in an overlap of the windows counts once).
     rows
         The same over the rows of both windows (a row in an overlap counts
-        twice, as in :func:`rows_sql`); ``pooled`` itself when the windows
-        do not overlap.
+        twice, as in :func:`rows_sql`).
     min_all, skewness
         Minimum and skewness over every row in the windows (once each),
         whether or not it counts for the metric.
     min_rows
         Minimum over the rows of :func:`rows_sql`.
     distinct
-        Approximate (HyperLogLog) number of distinct values over those rows.
+        Number of distinct values over those rows (exact when ``counts`` is
+        given, else a HyperLogLog estimate).
+    counts
+        When the covariate has at most :data:`EXACT_MAX_DISTINCT` distinct
+        values: the rows of :func:`rows_sql` per ``version``, ``period`` and
+        value ``x`` (column ``c``); else None.
     """
 
     name: str
@@ -331,15 +382,19 @@ class NumericProfile:
     min_rows: float | None
     skewness: float | None
     distinct: int
+    counts: pl.DataFrame | None = None
 
 
 @dataclass(frozen=True)
 class Profile:
     """What building cells, matching and drift need to know of each covariate.
 
-    One scan per numeric covariate (all quantiles at once) and one scan for
-    all categorical ones replace the per-use queries: the cell bins, the
-    matching bins and the drift deciles are all read from ``numeric``.
+    A few scans replace the per-use queries: one counts the rows of every
+    categorical level per (version, period), one counts the rows per
+    distinct value of every numeric covariate with not too many of them
+    (quantiles, minimum, skewness and drift statistics then come from the
+    counts), and each remaining numeric covariate gets one ``quantile_cont``
+    pass serving all the bins asked for.
 
     Attributes
     ----------
@@ -351,11 +406,15 @@ class Profile:
     excluded
         Per period (``period``, ``excluded``, ``rows``): the rows in the
         window and those that do not count for the metric.
+    level_counts
+        Name -> rows of :func:`rows_sql` per ``version``, ``period`` and
+        ``level`` (NULL as ``(missing)``), column ``c``.
     """
 
     numeric: Mapping[str, NumericProfile]
     levels: Mapping[str, tuple[tuple[str, int], ...]]
     excluded: pl.DataFrame
+    level_counts: Mapping[str, pl.DataFrame] = field(default_factory=dict)
 
     def serves(self, name: str, k: int) -> bool:
         """Whether the quantiles of ``k`` bins of ``name`` are known."""
@@ -454,54 +513,107 @@ def profile_covariates(
     where: list[tuple[str, str]] | None = None,
     include_shadow: bool = False,
     bins: "Sequence[int]" = PROFILE_BINS,
+    exact_max_distinct: int = EXACT_MAX_DISTINCT,
 ) -> Profile:
-    """Scan the windows once per numeric covariate and once for all categorical ones.
+    """Profile the covariates over the rows of both windows in a few scans.
 
     Parameters
     ----------
     covariates
-        Covariate names (checked by the caller); the column type decides numeric or categorical.
+        Covariate names; the column type decides numeric or categorical.
     bins
-        Numbers of quantile bins to serve (every ``i / k`` is computed in the
-        same pass).
+        Numbers of quantile bins to serve.
+    exact_max_distinct
+        Numeric covariates with at most this many distinct values are
+        counted per value (see :data:`EXACT_MAX_DISTINCT`).
     """
     where = where or []
     cols = _check(con, metric, covariates)
     probs = _probs(bins)
     overlap = baseline.start < comparison.end and comparison.start < baseline.end
-    numeric: dict[str, NumericProfile] = {}
     categorical = [n for n in covariates if not _is_numeric(cols[n])]
-    for name in covariates:
-        if name in categorical:
+    numeric_names = [n for n in covariates if n not in categorical]
+
+    # 1. rows per (version, period, counts?, overlap duplicate) and every categorical level
+    cat = [quote_ident(f"c__{i}") for i in range(len(categorical))]
+    select = ["resolved_version AS version"] + [f"CAST({quote_ident(n)} AS VARCHAR) AS {c}"
+                                                 for n, c in zip(categorical, cat)]
+    src, params = _profile_source(metric, baseline, comparison, select, where, include_shadow)
+    sets = [f"(version, period, valid, dup, {c})" for c in cat] or ["(version, period, valid, dup)"]
+    flags = [f"GROUPING({c}) AS {quote_ident(f'g__{i}')}" for i, c in enumerate(cat)]
+    grouped = con.execute(
+        f"SELECT {', '.join(flags + ['version', 'period', 'valid', 'dup'] + cat + ['count(*) AS c'])} "
+        f"FROM ({src}) GROUP BY GROUPING SETS ({', '.join(sets)})", params,
+    ).pl()
+    first = grouped.filter(pl.col("g__0") == 0) if cat else grouped
+    excluded = pl.DataFrame(
+        {"period": [0, 1],
+         "excluded": [int(first.filter((pl.col("period") == t) & ~pl.col("valid"))["c"].sum()) for t in (0, 1)],
+         "rows": [int(first.filter(pl.col("period") == t)["c"].sum()) for t in (0, 1)]},
+        schema={"period": pl.Int32, "excluded": pl.Int64, "rows": pl.Int64})
+    levels: dict[str, tuple[tuple[str, int], ...]] = {}
+    level_counts: dict[str, pl.DataFrame] = {}
+    for i, name in enumerate(categorical):
+        g = grouped.filter(pl.col(f"g__{i}") == 0).rename({f"c__{i}": "level"})
+        lv = g.filter(~pl.col("dup") & pl.col("level").is_not_null()).group_by("level").agg(pl.col("c").sum())
+        levels[name] = tuple(sorted(((str(k), int(v)) for k, v in lv.iter_rows()), key=lambda kv: (-kv[1], kv[0])))
+        level_counts[name] = (g.filter(pl.col("valid")).with_columns(pl.col("level").fill_null(MISSING))
+                              .group_by(["version", "period", "level"]).agg(pl.col("c").sum()))
+
+    # 2. numeric covariates: per distinct value when there are not too many of them
+    n_valid = int(first.filter(pl.col("valid"))["c"].sum())
+    distinct = {n: 0 for n in numeric_names}
+    if numeric_names and n_valid > exact_max_distinct:
+        sel = [f"CAST({quote_ident(n)} AS DOUBLE) AS {quote_ident(f'x__{i}')}" for i, n in enumerate(numeric_names)]
+        src, params = _profile_source(metric, baseline, comparison, sel, where, include_shadow)
+        row = con.execute("SELECT " + ", ".join(f"approx_count_distinct({quote_ident(f'x__{i}')}) FILTER (WHERE valid)"
+                                                for i in range(len(numeric_names))) + f" FROM ({src})", params).fetchone()
+        distinct = {n: int(d or 0) for n, d in zip(numeric_names, row)}
+    exact = [n for n in numeric_names if distinct[n] <= exact_max_distinct]
+    numeric: dict[str, NumericProfile] = {}
+    if exact:
+        xs = [quote_ident(f"x__{i}") for i in range(len(exact))]
+        sel = ["resolved_version AS version"] + [f"CAST({quote_ident(n)} AS DOUBLE) AS {x}" for n, x in zip(exact, xs)]
+        src, params = _profile_source(metric, baseline, comparison, sel, where, include_shadow)
+        flags = [f"GROUPING({x}) AS {quote_ident(f'g__{i}')}" for i, x in enumerate(xs)]
+        grouped = con.execute(
+            f"SELECT {', '.join(flags + ['version', 'period', 'valid', 'dup'] + xs + ['count(*) AS c'])} FROM ({src}) "
+            f"GROUP BY GROUPING SETS ({', '.join(f'(version, period, valid, dup, {x})' for x in xs)})", params,
+        ).pl()
+        for i, name in enumerate(exact):
+            g = grouped.filter((pl.col(f"g__{i}") == 0) & pl.col(f"x__{i}").is_not_null()).rename({f"x__{i}": "x"})
+            g = g.select("version", "period", "valid", "dup", "x", "c")
+            once = g.filter(~pl.col("dup")).group_by("x").agg(pl.col("c").sum(), pl.col("c").filter(pl.col("valid"))
+                                                              .sum().alias("cv"))
+            valid = g.filter(pl.col("valid"))
+            per_x = valid.group_by("x").agg(pl.col("c").sum())
+            pooled = dict(zip(probs, quantiles_from_counts(once["x"].to_numpy(), once["cv"].to_numpy(), probs)))
+            rows = dict(zip(probs, quantiles_from_counts(per_x["x"].to_numpy(), per_x["c"].to_numpy(), probs))) \
+                if overlap else pooled
+            numeric[name] = NumericProfile(
+                name, pooled, rows,
+                min_all=float(once["x"].min()) if once.height else None,
+                min_rows=float(per_x["x"].min()) if per_x.height else None,
+                skewness=_skewness(once["x"].to_numpy(), once["c"].to_numpy().astype(float)),
+                distinct=per_x.height,
+                counts=valid.group_by(["version", "period", "x"]).agg(pl.col("c").sum()),
+            )
+    for name in numeric_names:
+        if name in numeric:
             continue
         src, params = _profile_source(metric, baseline, comparison, [f"CAST({quote_ident(name)} AS DOUBLE) AS x"],
                                       where, include_shadow)
         aggs = ["quantile_cont(x, ?::DOUBLE[]) FILTER (WHERE valid AND NOT dup)",
-                "min(x) FILTER (WHERE NOT dup)", "skewness(x) FILTER (WHERE NOT dup)",
-                "min(x) FILTER (WHERE valid)", "approx_count_distinct(x) FILTER (WHERE valid)"]
+                "min(x) FILTER (WHERE NOT dup)", "skewness(x) FILTER (WHERE NOT dup)", "min(x) FILTER (WHERE valid)"]
         agg_params: list = [probs]
         if overlap:
             aggs.append("quantile_cont(x, ?::DOUBLE[]) FILTER (WHERE valid)")
             agg_params.append(probs)
         row = con.execute(f"SELECT {', '.join(aggs)} FROM ({src})", agg_params + params).fetchone()
         pooled = dict(zip(probs, row[0] if row[0] is not None else [None] * len(probs)))
-        rows = dict(zip(probs, row[5] if row[5] is not None else [None] * len(probs))) if overlap else pooled
-        numeric[name] = NumericProfile(name, pooled, rows, row[1], row[3], row[2], int(row[4] or 0))
-    # one scan for the rows per period (and those that do not count) and every categorical's levels
-    select = [f"CAST({quote_ident(n)} AS VARCHAR) AS {quote_ident(f'c__{i}')}" for i, n in enumerate(categorical)]
-    src, params = _profile_source(metric, baseline, comparison, select, where, include_shadow)
-    aggs = [f"count(*) FILTER (WHERE period = {t} AND NOT valid), count(*) FILTER (WHERE period = {t})"
-            for t in (0, 1)]
-    aggs += [f"histogram({quote_ident(f'c__{i}')}) FILTER (WHERE NOT dup)" for i in range(len(categorical))]
-    row = con.execute(f"SELECT {', '.join(aggs)} FROM ({src})", params).fetchone()
-    excluded = pl.DataFrame({"period": [0, 1], "excluded": [int(row[0]), int(row[2])],
-                             "rows": [int(row[1]), int(row[3])]},
-                            schema={"period": pl.Int32, "excluded": pl.Int64, "rows": pl.Int64})
-    levels: dict[str, tuple[tuple[str, int], ...]] = {}
-    for name, hist in zip(categorical, row[4:]):
-        levels[name] = tuple(sorted(((str(k), int(v)) for k, v in (hist or {}).items()),
-                                    key=lambda kv: (-kv[1], kv[0])))
-    return Profile(numeric, levels, excluded)
+        rows = dict(zip(probs, row[4] if row[4] is not None else [None] * len(probs))) if overlap else pooled
+        numeric[name] = NumericProfile(name, pooled, rows, row[1], row[3], row[2], distinct[name])
+    return Profile(numeric, levels, excluded, level_counts)
 
 
 def _is_numeric(typ: str) -> bool:
@@ -569,8 +681,9 @@ def build_cell_tables(
     """Cells of the same rows under several binnings of the numeric covariates, in one scan.
 
     Every entry of ``bins`` (as in :func:`build_cells`) gives one
-    :class:`CellTable`; the query groups the rows by ``GROUPING SETS``, one
-    set per binning, so the rows are read and projected once. Bins are
+    :class:`CellTable`. The query groups the rows once by the bins of
+    every binning together and each table sums its own bins from those
+    groups, so the rows are read, projected and hashed once. Bins are
     computed as integers in SQL and labelled afterwards.
     """
     cols = _check(con, metric, covariates)
@@ -592,6 +705,8 @@ def build_cell_tables(
     specs_list = [_specs(covariates, numeric_names, profile, b, max_levels) for b in bins]
     specs = specs_list[0]
 
+    fine = {c.name: sorted({e for sp in specs_list for e in sp[i].edges})
+            for i, c in enumerate(specs) if c.kind == "numeric"}
     select_parts: list[str] = []
     select_params: list = []
     agg_parts: list[str] = []
@@ -600,12 +715,13 @@ def build_cell_tables(
         q = quote_ident(c.name)
         if c.kind == "numeric":
             x = f"CAST({q} AS DOUBLE)"
-            for t, sp in enumerate(specs_list):
-                # bin i = how many edges lie at or below the value; -1 for a missing value
-                edges = sp[i].edges
-                terms = " + ".join(["0"] + [f"CAST({x} >= ? AS INTEGER)"] * len(edges))
-                select_parts.append(f"CASE WHEN {q} IS NULL THEN -1 ELSE {terms} END AS {quote_ident(f'b{t}__{i}')}")
-                select_params += list(edges)
+            # fine bin: how many edges of any binning lie at or below the value (-1: missing); a
+            # value above every edge (or NaN, which DuckDB sorts last) is in the last bin
+            edges = fine[c.name]
+            chain = "".join(f" WHEN {x} < ? THEN {j}" for j in range(len(edges)))
+            select_parts.append(f"CASE WHEN {q} IS NULL THEN -1{chain} ELSE {len(edges)} END "
+                                f"AS {quote_ident(f'f__{i}')}")
+            select_params += edges
             select_parts.append(f"{x} AS {quote_ident(f'x__{i}')}")
             xi = quote_ident(f"x__{i}")
             ui = quote_ident(f"u__{i}")
@@ -628,19 +744,15 @@ def build_cell_tables(
     rows, params = rows_sql(metric, baseline, comparison, where=where, include_shadow=include_shadow,
                             select=select_parts, select_params=select_params)
 
-    def key(t: int, i: int, c: Covariate) -> str:
-        return quote_ident(f"b{t}__{i}" if c.kind == "numeric" else f"c__{i}")
-
+    # one GROUP BY on the fine bins (the common refinement of every binning: cheaper than
+    # GROUPING SETS, which hash the rows once per set); each table then sums its own bins
     n_sets = len(specs_list) if numeric_names else 1
-    sets = [", ".join(["period"] + [key(t, i, c) for i, c in enumerate(specs)] + ["version"]) for t in range(n_sets)]
-    keys = list(dict.fromkeys(k for t in range(n_sets) for k in [key(t, i, c) for i, c in enumerate(specs)]))
-    flags = [f"GROUPING({key(t, 0, specs[0])}) AS {quote_ident(f'g__{t}')}" if specs else f"0 AS {quote_ident(f'g__{t}')}"
-             for t in range(n_sets)]
+    keys = [quote_ident(f"f__{i}" if c.kind == "numeric" else f"c__{i}") for i, c in enumerate(specs)]
     aggs = ", ".join(["count(*) AS n", "sum(y) AS sy", "sum(y * y) AS syy"] + agg_parts)
+    group_cols = ", ".join(["period"] + keys + ["version"])
     sql = (
         f"WITH rows AS ({rows}), ranked AS (SELECT *{''.join(', ' + r for r in rank_parts)} FROM rows) "
-        f"SELECT {', '.join(flags + ['period'] + keys + ['version'])}, {aggs} FROM ranked "
-        f"GROUP BY {'GROUPING SETS (' + ', '.join(f'({s})' for s in sets) + ')' if n_sets > 1 else sets[0]}"
+        f"SELECT {group_cols}, {aggs} FROM ranked GROUP BY {group_cols}"
     )
     grouped = con.execute(sql, params).pl()
     excluded = profile.excluded
@@ -658,20 +770,28 @@ def build_cell_tables(
     sums = ["n", "sy", "syy"] + [f"{s}__{c.name}" for c in specs if c.kind == "numeric" for s in ("sx", "sxx", "su")]
     tables = []
     for t, sp in enumerate(specs_list):
-        g = grouped.filter(pl.col(f"g__{min(t, n_sets - 1)}") == 0)
         label_cols = []
         for i, c in enumerate(sp):
-            col = key(min(t, n_sets - 1), i, c).strip('"')
+            col = keys[i].strip('"')
             if c.kind == "numeric":
-                labels = pl.Series([MISSING] + c.bin_labels(), dtype=pl.String)
-                label_cols.append(pl.col(col).replace_strict(list(range(-1, len(labels) - 1)), labels.to_list(),
+                # fine bin f starts at fine edge f - 1: this binning's bin counts its edges up to there
+                f_edges = fine[c.name]
+                labels = [MISSING] + c.bin_labels()
+                own = [0] + [sum(e <= lo for e in c.edges) for lo in f_edges]
+                label_cols.append(pl.col(col).replace_strict(list(range(-1, len(f_edges) + 1)),
+                                                             [labels[0]] + [labels[1 + b] for b in own],
                                                              return_dtype=pl.String).alias(c.name))
             else:
                 label_cols.append(pl.col(col).alias(c.name))
-        frame = (g.select([pl.col("period").cast(pl.Int8)] + label_cols + [pl.col("version")]
-                          + [pl.col(s) for s in sums])
-                 .with_columns(pl.col("n").cast(pl.Int64))
-                 .sort(["period"] + names + ["version"], nulls_last=True))
+        frame = grouped.select([pl.col("period").cast(pl.Int8)] + label_cols + [pl.col("version")]
+                               + [pl.col(s) for s in sums])
+        if n_sets > 1:
+            # a sum over no values stays NULL, as in SQL
+            frame = frame.group_by(["period"] + names + ["version"]).agg(
+                [pl.col("n").sum()]
+                + [pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).sum()).alias(c) for c in sums[1:]])
+        frame = frame.with_columns(pl.col("n").cast(pl.Int64)).sort(["period"] + names + ["version"],
+                                                                     nulls_last=True)
         tables.append(CellTable(frame, tuple(sp), metric, baseline, comparison, excluded))
     return tuple(tables)
 

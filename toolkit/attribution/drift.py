@@ -23,7 +23,7 @@ from scipy import special, stats
 
 from ..sqlutil import quote_ident
 from ..timeutil import Window
-from .cells import MISSING, Covariate, Profile, profile_covariates, rows_sql
+from .cells import EXACT_MAX_DISTINCT, Covariate, Profile, profile_covariates, rows_sql
 from .metrics import Metric
 
 ALL = "(all versions)"
@@ -70,10 +70,9 @@ def _counts_stats(a: np.ndarray, b: np.ndarray) -> dict:
     return out
 
 
-#: Above this many distinct values (HyperLogLog estimate) of a numeric covariate, the
-#: Kolmogorov-Smirnov and Wasserstein statistics are computed on values rounded to
-#: :data:`ROUND_DIGITS` significant digits (the ``resolution`` column says so).
-EXACT_MAX_DISTINCT = 1_000_000
+#: Digits kept for the Kolmogorov-Smirnov and Wasserstein statistics of a
+#: numeric covariate with more than :data:`~toolkit.attribution.cells.EXACT_MAX_DISTINCT`
+#: distinct values (the ``resolution`` column says so).
 ROUND_DIGITS = 4
 
 
@@ -106,8 +105,11 @@ def feature_drift(
 ) -> pl.DataFrame:
     """Drift statistics of every covariate, overall and per resolved version.
 
-    One scan of the rows counts every covariate per (version, period, value)
-    (GROUPING SETS); the ``(all versions)`` counts are sums of those groups.
+    Counts per (version, period, value) come from the profile (categorical
+    covariates, and numeric ones with at most ``exact_max_distinct``
+    distinct values) or from one scan with a grouping set per remaining
+    numeric covariate; the ``(all versions)`` counts are sums of the
+    per-version ones.
 
     Parameters
     ----------
@@ -121,10 +123,11 @@ def feature_drift(
         Quantile bins (pooled) for PSI and Jensen-Shannon of numeric covariates.
     profile
         A :func:`~toolkit.attribution.cells.profile_covariates` of the same
-        rows serving ``n_bins`` (scanned here when None).
+        rows serving ``n_bins`` (made here when None).
     exact_max_distinct
-        Numeric covariates with more distinct values get KS and Wasserstein
-        on values rounded to :data:`ROUND_DIGITS` significant digits.
+        When the profile is made here: numeric covariates with more distinct
+        values get KS and Wasserstein on values rounded to :data:`ROUND_DIGITS`
+        significant digits.
 
     Returns
     -------
@@ -134,64 +137,62 @@ def feature_drift(
         wasserstein (NaN where not applicable, e.g. a version absent from a
         period) and ``resolution``: ``exact``, or for a numeric covariate
         with very many distinct values the rounding its KS and Wasserstein
-        were computed at (e.g. ``4 significant digits``; the KS statistic is
-        then exact at the rounded values and the Wasserstein distance off by
-        at most half a rounding step).
+        were computed at (``4 significant digits``: the KS statistic is then
+        exact for the rounded values and the Wasserstein distance off by at
+        most half a rounding step, 0.05% of the value).
     """
-    numeric = [c for c in covariates if c.kind == "numeric"]
-    if numeric and (profile is None or not all(profile.serves(c.name, n_bins) for c in numeric)):
-        profile = profile_covariates(con, metric, baseline, comparison, [c.name for c in numeric], where=where,
-                                     include_shadow=include_shadow, bins=[n_bins])
-    select: list[str] = []
-    select_params: list = []
-    sets: list[str] = []
-    plan: list[tuple[Covariate, str, str, str | None, str]] = []  # cov, grouping flag, key col, value col, resolution
-    for i, cov in enumerate(covariates):
-        q = quote_ident(cov.name)
-        g = quote_ident(f"g__{i}")
-        key = quote_ident(f"k__{i}")
-        if cov.kind == "numeric":
-            x = f"CAST({q} AS DOUBLE)"
-            edges = profile.quantiles(cov.name, n_bins, rows=True) if n_bins > 1 else []
-            if edges is None:  # no values in the windows
-                edges = []
-            # histogram bin: how many pooled deciles lie at or below the value (ties kept)
-            terms = " + ".join(["0"] + ["CAST(" + x + " >= ? AS INTEGER)" for e in edges if e is not None])
-            select.append(f"CASE WHEN {x} IS NULL THEN NULL ELSE {terms} END AS {key}")
-            select_params += [e for e in edges if e is not None]
-            val = quote_ident(f"v__{i}")
-            exact = profile.numeric[cov.name].distinct <= exact_max_distinct
-            select.append(f"{x if exact else _rounded(x, ROUND_DIGITS)} AS {val}")
-            sets.append(f"(version, period, {key}, {val})")
-            plan.append((cov, f"GROUPING({val}) AS {g}", key, val,
-                         "exact" if exact else f"{ROUND_DIGITS} significant digits"))
-        else:
-            select.append(f"coalesce(CAST({q} AS VARCHAR), ?) AS {key}")
-            select_params.append(MISSING)
-            sets.append(f"(version, period, {key})")
-            plan.append((cov, f"GROUPING({key}) AS {g}", key, None, "exact"))
-    if not plan:
-        return pl.DataFrame(schema=_SCHEMA)
-    base, params = rows_sql(metric, baseline, comparison, where=where, include_shadow=include_shadow,
-                            select=select, select_params=select_params)
-    cols = ", ".join(quote_ident(f"k__{i}") if p[3] is None else f"{quote_ident(f'k__{i}')}, {p[3]}"
-                     for i, p in enumerate(plan))
-    flags = ", ".join(p[1] for p in plan)
-    counts = con.execute(
-        f"SELECT {flags}, version, period, {cols}, count(*) AS c FROM ({base}) "
-        f"GROUP BY GROUPING SETS ({', '.join(sets)})", params,
-    ).pl()
+    names = [c.name for c in covariates]
+    if names and (profile is None
+                  or not all(profile.serves(c.name, n_bins) for c in covariates if c.kind == "numeric")
+                  or not all(c.name in profile.level_counts for c in covariates if c.kind != "numeric")):
+        profile = profile_covariates(con, metric, baseline, comparison, names, where=where,
+                                     include_shadow=include_shadow, bins=[n_bins],
+                                     exact_max_distinct=exact_max_distinct)
+    # counts per (version, period, bin[, x]) of every covariate
+    counts: dict[str, pl.DataFrame] = {}
+    rounded = []
+    for cov in covariates:
+        if cov.kind != "numeric":
+            counts[cov.name] = profile.level_counts[cov.name].rename({"level": "bin"})
+            continue
+        p = profile.numeric[cov.name]
+        edges = [e for e in (profile.quantiles(cov.name, n_bins, rows=True) or []) if e is not None]
+        if p.counts is None:
+            rounded.append((cov, edges))
+            continue
+        # histogram bin: how many pooled deciles lie at or below the value (ties kept)
+        x = p.counts["x"].to_numpy()
+        counts[cov.name] = p.counts.with_columns(
+            pl.Series("bin", np.searchsorted(np.asarray(edges, dtype=float), x, side="right"), dtype=pl.Int64))
+    if rounded:
+        select: list[str] = []
+        select_params: list = []
+        for i, (cov, edges) in enumerate(rounded):
+            x = f"CAST({quote_ident(cov.name)} AS DOUBLE)"
+            terms = " + ".join(["0"] + [f"CAST({x} >= ? AS INTEGER)"] * len(edges))
+            select.append(f"CASE WHEN {x} IS NULL THEN NULL ELSE {terms} END AS {quote_ident(f'k__{i}')}")
+            select.append(f"{_rounded(x, ROUND_DIGITS)} AS {quote_ident(f'v__{i}')}")
+            select_params += edges
+        base, params = rows_sql(metric, baseline, comparison, where=where, include_shadow=include_shadow,
+                                select=select, select_params=select_params)
+        keys = [f"{quote_ident(f'k__{i}')}, {quote_ident(f'v__{i}')}" for i in range(len(rounded))]
+        flags = [f"GROUPING({quote_ident(f'v__{i}')}) AS {quote_ident(f'g__{i}')}" for i in range(len(rounded))]
+        grouped = con.execute(
+            f"SELECT {', '.join(flags + ['version', 'period'] + keys)}, count(*) AS c FROM ({base}) "
+            f"GROUP BY GROUPING SETS ({', '.join(f'(version, period, {k})' for k in keys)})", params,
+        ).pl()
+        for i, (cov, _) in enumerate(rounded):
+            counts[cov.name] = (grouped.filter((pl.col(f"g__{i}") == 0) & pl.col(f"v__{i}").is_not_null())
+                                .select("version", "period", pl.col(f"k__{i}").alias("bin"),
+                                        pl.col(f"v__{i}").alias("x"), "c"))
 
     out: list[dict] = []
-    for i, (cov, _, _, val, resolution) in enumerate(plan):
-        key = f"k__{i}"
-        sub = counts.filter(pl.col(f"g__{i}") == 0).filter(pl.col(key).is_not_null())
-        cols_i = ["version", "period", key] + ([val.strip('"')] if val is not None else [])
-        sub = sub.select(cols_i + ["c"]).rename({key: "bin"})
-        if val is not None:
-            sub = sub.rename({val.strip('"'): "x"})
-        versions = sorted(sub["version"].unique().to_list())
-        for grp in [ALL] + versions:
+    for cov in covariates:
+        sub = counts[cov.name]
+        numeric = cov.kind == "numeric"
+        resolution = "exact" if not numeric or profile.numeric[cov.name].counts is not None \
+            else f"{ROUND_DIGITS} significant digits"
+        for grp in [ALL] + sorted(sub["version"].unique().to_list()):
             g = sub if grp == ALL else sub.filter(pl.col("version") == grp)
             h = (g.group_by("bin")
                  .agg(pl.col("c").filter(pl.col("period") == 0).sum().alias("a"),
@@ -203,7 +204,7 @@ def feature_drift(
                    "n_baseline": int(a.sum()), "n_comparison": int(b.sum())}
             row.update(_counts_stats(a, b))
             ks = w1 = ksp = float("nan")
-            if val is not None and a.sum() > 0 and b.sum() > 0:
+            if numeric and a.sum() > 0 and b.sum() > 0:
                 cdf = (g.group_by("x")
                        .agg(pl.col("c").filter(pl.col("period") == 0).sum().alias("a"),
                             pl.col("c").filter(pl.col("period") == 1).sum().alias("b"))
