@@ -15,7 +15,16 @@ mean customers saw inconsistent answers and are a ``warning`` when the rate
 reaches ``divergence_rate`` over at least ``min_pairs`` compared inputs
 (``info`` otherwise). A version pair is reported when some answers differ
 or at least ``min_pairs`` inputs were compared; the time range spans the
-differing answers.
+differing answers. Examples are request ids of differing answers first, in
+time order.
+
+Repeated inputs are found in two passes so that memory stays small: a narrow
+aggregate over 64-bit hashes keeps the inputs logged with more than one
+(artifact digest, reported version) pair, the only ones two resolved
+versions can have answered; then only their rows are resolved and paired.
+Inputs are identified by a 64-bit hash of the entity and covariates, and the
+digest/label pair by another; a hash collision (odds about 1 in 10^19 per
+pair of values) would merge two inputs or hide a pair.
 """
 
 from __future__ import annotations
