@@ -1,10 +1,16 @@
-"""One SQL aggregation from prediction rows to cells.
+"""SQL aggregations from prediction rows to cells.
 
 A cell is (period x stratum x resolved version) with the count ``n``, the sum
 of the metric ``sy`` and of its square ``syy``, and for every numeric
 covariate the sum and sum of squares of its raw values. Every estimator in
 this package works on these cells, so its cost grows with the number of
 cells, not rows (DESIGN.md section 5).
+
+The rows are read a fixed, small number of times: :func:`profile_covariates`
+counts the rows per categorical level and per distinct value of each numeric
+covariate (bin edges, transforms and drift statistics come from those
+counts), and :func:`build_cell_tables` aggregates the cells of every binning
+(strata, matching) in one GROUP BY on their common refinement.
 """
 
 from __future__ import annotations

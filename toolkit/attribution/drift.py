@@ -6,8 +6,14 @@ All statistics come from SQL aggregates over the store:
   divergence (base 2, in [0, 1]) and Pearson's chi-squared test;
 * numeric covariates: counts in quantile bins of the pooled rows -> PSI and
   Jensen-Shannon; the exact two-sample Kolmogorov-Smirnov statistic and the
-  1-Wasserstein distance from cumulative counts over distinct values (a
-  window query; cost grows with distinct values, not rows).
+  1-Wasserstein distance from cumulative counts over distinct values.
+
+The counts per (version, period, value) are read once (most come with the
+profile of :func:`~toolkit.attribution.cells.profile_covariates`); the
+``(all versions)`` counts are their sums. A numeric covariate with more than
+:data:`~toolkit.attribution.cells.EXACT_MAX_DISTINCT` distinct values is
+counted at 4 significant digits for KS and Wasserstein (the ``resolution``
+column says so), which keeps the counts small whatever the number of rows.
 
 PSI uses a 0.5 pseudo-count in empty bins so that it stays finite.
 """
@@ -77,7 +83,8 @@ ROUND_DIGITS = 4
 
 
 def _rounded(x: str, digits: int) -> str:
-    """SQL of ``x`` rounded to ``digits`` significant digits (zero and non-finite values kept)."""
+    """SQL of ``x`` rounded to ``digits`` significant digits (DuckDB's ``round``: halves of the
+    scaled value away from zero; zero and non-finite values kept)."""
     return (f"CASE WHEN {x} = 0 OR NOT isfinite({x}) THEN {x} "
             f"ELSE round({x}, {digits - 1} - CAST(floor(log10(abs({x}))) AS INTEGER)) END")
 

@@ -1,0 +1,160 @@
+"""The scans behind attribute() at scale: profile, fine-bin cells, drift counts and their resolution."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+from scipy import stats
+
+from toolkit.attribution import attribute
+from toolkit.attribution.cells import (build_cell_tables, build_cells, matching_edges, profile_covariates,
+                                       quantile_edges, quantiles_from_counts)
+from toolkit.attribution.drift import feature_drift
+from toolkit.attribution.metrics import parse_metric
+from toolkit.timeutil import parse_window
+
+from .test_attribution_helpers import BASELINE, COMPARISON, make_store
+
+PROBS = sorted({i / k for k in range(1, 11) for i in range(1, k)})
+RATE = parse_metric("rate:prediction=approved")
+
+
+def _store(seed: int = 0, n: int = 60, *, nulls: bool = True):
+    """Two versions, two regions, an amount with ties and many digits (some NULL), a metric ``w`` with NULLs."""
+    rng = np.random.default_rng(seed)
+    cells = []
+    for period in (0, 1):
+        for version in ("v1", "v2"):
+            for region in ("x", "y"):
+                amount = np.round(rng.lognormal(3 + 0.3 * period, 1, n), int(rng.integers(0, 5))).tolist()
+                if nulls:
+                    amount[0] = None
+                w = rng.normal(size=n).tolist()
+                w[1] = None
+                cells.append(dict(period=period, version=version, region=region, n=n, k=int(rng.integers(0, n)),
+                                  values={"amount": amount, "w": w}))
+    return make_store(cells, {"amount": "DOUBLE", "w": "DOUBLE"})
+
+
+def _windows(overlap: bool):
+    if overlap:  # rows of 2026-11-09..12 belong to both windows
+        return parse_window("2026-11-02..2026-11-12"), parse_window("2026-11-09..2026-11-16")
+    return parse_window(BASELINE), parse_window(COMPARISON)
+
+
+def test_quantiles_from_counts_are_duckdb_quantile_cont_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    con = duckdb.connect()
+    for n in (1, 2, 3, 10, 997):
+        for digits in (0, 2, 6):
+            x = np.round(rng.lognormal(3, 1.5, n), digits)
+            ref = con.execute("SELECT quantile_cont(x, ?::DOUBLE[]) FROM (SELECT unnest(?::DOUBLE[]) AS x)",
+                              [PROBS, x.tolist()]).fetchone()[0]
+            vals, counts = np.unique(x, return_counts=True)
+            assert quantiles_from_counts(vals, counts, PROBS) == ref
+    assert quantiles_from_counts(np.array([]), np.array([]), [0.5]) == [None]
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+@pytest.mark.parametrize("metric", ["rate:prediction=approved", "mean:w"])
+def test_profile_counted_per_value_equals_the_quantile_scan(overlap: bool, metric: str) -> None:
+    A, B = _windows(overlap)
+    m = parse_metric(metric)
+    with _store() as store:
+        exact = profile_covariates(store.con, m, A, B, ["amount", "region"], bins=range(1, 11))
+        scan = profile_covariates(store.con, m, A, B, ["amount", "region"], bins=range(1, 11), exact_max_distinct=0)
+        # the reference: every row of the windows with its period and whether it counts for the metric
+        rows = store.con.execute(
+            "SELECT ts, amount, w, prediction FROM predictions_resolved WHERE amount IS NOT NULL").pl()
+    e, s = exact.numeric["amount"], scan.numeric["amount"]
+    assert e.counts is not None and s.counts is None
+    assert e.pooled == s.pooled and e.rows == s.rows
+    assert (e.min_all, e.min_rows) == (s.min_all, s.min_rows)
+    assert e.skewness == pytest.approx(s.skewness, rel=1e-9)
+    assert exact.levels == scan.levels
+    assert_frame_equal(exact.excluded, scan.excluded)
+
+    in_a = (rows["ts"] >= A.start) & (rows["ts"] < A.end)
+    in_b = (rows["ts"] >= B.start) & (rows["ts"] < B.end)
+    valid = rows["w"].is_not_null() if m.kind == "mean" else rows["prediction"].is_not_null()
+    x = rows["amount"]
+    once = x.filter((in_a | in_b) & valid).to_numpy()
+    both = np.concatenate([x.filter(in_a & valid).to_numpy(), x.filter(in_b & valid).to_numpy()])
+    assert [e.pooled[q] for q in PROBS] == pytest.approx(np.quantile(once, PROBS), rel=1e-12)
+    assert [e.rows[q] for q in PROBS] == pytest.approx(np.quantile(both, PROBS), rel=1e-12)
+    assert (e.pooled != e.rows) == overlap
+    # minimum and skewness count every row in the windows once, whether or not it counts for the metric
+    assert e.min_all == x.filter(in_a | in_b).min()
+    assert e.skewness == pytest.approx(stats.skew(x.filter(in_a | in_b).to_numpy(), bias=False), rel=1e-9)
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_one_scan_for_several_binnings_equals_one_scan_each(overlap: bool) -> None:
+    A, B = _windows(overlap)
+    with _store(1) as store:
+        con = store.con
+        prof = profile_covariates(con, RATE, A, B, ["amount", "region"], bins=[3, 5, 10])
+        mbins = matching_edges(con, RATE, A, B, prof, None, 10)
+        assert mbins == {"amount": quantile_edges(con, RATE, A, B, "amount", 10)}
+        given = {"amount": [5.0, 20.0, 21.5, 400.0]}
+        tables = build_cell_tables(con, RATE, A, B, ["amount", "region"], bins=[5, mbins, given, 3], profile=prof)
+        for table, bins in zip(tables, [5, mbins, given, 3]):
+            alone = build_cells(con, RATE, A, B, ["amount", "region"], bins=bins)
+            assert table.covariates == alone.covariates
+            assert_frame_equal(table.frame, alone.frame, check_exact=False, rel_tol=1e-12)
+            assert_frame_equal(table.excluded, alone.excluded)
+    missing = tables[0].frame.filter(pl.col("amount") == "(missing)")
+    assert missing.height > 0 and missing["sx__amount"].is_null().all()  # a sum over no values stays NULL
+    assert tables[2].covariates[0].edges == (5.0, 20.0, 21.5, 400.0)
+
+
+def test_drift_exact_by_default_and_rounded_above_the_distinct_limit() -> None:
+    A, B = _windows(False)
+    with _store(2, nulls=False) as store:
+        con = store.con
+        table = build_cells(con, RATE, A, B, ["amount", "region"])
+        exact = feature_drift(con, RATE, A, B, table.covariates)
+        rounded = feature_drift(con, RATE, A, B, table.covariates, exact_max_distinct=0)
+        rows = con.execute("SELECT ts, amount, resolved_version AS v FROM predictions_resolved").pl()
+    a = rows.filter(pl.col("ts") < B.start)
+    b = rows.filter(pl.col("ts") >= B.start)
+
+    def row(frame: pl.DataFrame, feature: str, group: str) -> dict:
+        return frame.filter((pl.col("feature") == feature) & (pl.col("group") == group)).row(0, named=True)
+
+    def sig4(v: np.ndarray) -> np.ndarray:
+        # 4 significant digits, halves away from zero on the scaled value (DuckDB's round)
+        d = 3 - np.floor(np.log10(np.abs(v)))
+        return np.where(d >= 0, np.sign(v) * np.floor(np.abs(v) * 10.0 ** d + 0.5) / 10.0 ** d,
+                        np.sign(v) * np.floor(np.abs(v) / 10.0 ** -d + 0.5) * 10.0 ** -d)
+
+    for group, fa, fb in [("(all versions)", a, b)] + [
+            (v, a.filter(pl.col("v") == v), b.filter(pl.col("v") == v)) for v in ("v1", "v2")]:
+        xa, xb = fa["amount"].to_numpy(), fb["amount"].to_numpy()
+        r = row(exact, "amount", group)
+        assert r["resolution"] == "exact"
+        assert (r["n_baseline"], r["n_comparison"]) == (len(xa), len(xb))
+        assert r["ks"] == pytest.approx(stats.ks_2samp(xa, xb).statistic, rel=1e-12)
+        assert r["wasserstein"] == pytest.approx(stats.wasserstein_distance(xa, xb), rel=1e-9)
+        q = row(rounded, "amount", group)
+        assert q["resolution"] == "4 significant digits"
+        assert q["ks"] == pytest.approx(stats.ks_2samp(sig4(xa), sig4(xb)).statistic, rel=1e-12)
+        assert q["wasserstein"] == pytest.approx(stats.wasserstein_distance(sig4(xa), sig4(xb)), rel=1e-9)
+        # rounding moves each value by at most half a unit in the 4th digit
+        assert abs(q["wasserstein"] - r["wasserstein"]) <= 5e-4 * max(np.abs(xa).max(), np.abs(xb).max())
+        # the binned statistics do not depend on the resolution
+        assert (q["psi"], q["chi2"], q["n_baseline"]) == (r["psi"], r["chi2"], r["n_baseline"])
+    # the rounding only applies to numeric covariates' KS and Wasserstein
+    assert set(rounded.filter(pl.col("feature") == "region")["resolution"]) == {"exact"}
+    assert_frame_equal(exact.filter(pl.col("feature") == "region"), rounded.filter(pl.col("feature") == "region"))
+
+
+def test_attribute_reports_the_drift_resolution() -> None:
+    with _store(4) as store:
+        res = attribute(store, "rate:prediction=approved", BASELINE, COMPARISON, covariates=["amount", "region"],
+                        n_boot=0)
+    assert set(res.feature_drift["resolution"]) == {"exact"}
+    assert res.feature_drift.filter(pl.col("feature") == "amount")["ks"].is_not_nan().all()
