@@ -11,6 +11,7 @@ after the first has finished, simply runs; nothing is corrupted.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import random
@@ -90,7 +91,7 @@ def _check_whole_files(db: Path, files: dict, *, read_only: bool = False) -> dic
     return loaded
 
 
-def _kill_runs(db: Path, files: dict, n_kills: int, seed: int) -> list[int]:
+def _kill_runs(db: Path, files: dict, n_kills: int, seed: int, order: tuple[str, ...] = ("small", "mid", "big")) -> list[int]:
     """Start and SIGKILL ingests n_kills times; return how many files were whole after each kill.
 
     A run resumes what the previous kill interrupted (already loaded files are
@@ -98,7 +99,7 @@ def _kill_runs(db: Path, files: dict, n_kills: int, seed: int) -> list[int]:
     run has work to interrupt.
     """
     rnd = random.Random(seed)
-    paths = [str(files[k][0]) for k in ("small", "mid", "big")]  # kills land before, between and inside files
+    paths = [str(files[k][0]) for k in order]  # kills land before, between and inside files
     scratch = db.with_name(db.stem + "-timing.duckdb")
     t0 = time.perf_counter()  # one uninterrupted run sets the time scale of the kills
     subprocess.run(_vdrift("ingest", "predictions", *paths, "--db", str(scratch), "-q"), env=_env(),
@@ -147,6 +148,42 @@ def test_sigkill_during_ingest_leaves_every_file_whole_or_absent(tmp_path, log_f
     done_after = _kill_runs(db, log_files, n_kills=5, seed=7)
     assert min(done_after) < len(log_files)  # at least one kill interrupted the work
     _finish_and_check(db, log_files)
+
+
+@pytest.fixture(scope="module")
+def parquet_files(tmp_path_factory) -> dict[str, tuple[Path, int, int]]:
+    """Three Parquet files with the same columns: one call loads them in one transaction (a batch)."""
+    import polars as pl
+
+    d = tmp_path_factory.mktemp("crash_parquet")
+    out = {}
+    for day, (name, n) in enumerate((("p1", N_BIG), ("p2", N_BIG), ("p3", N_SMALL)), start=2):
+        bad = [name == "p2" and i % BAD_EVERY == 7 for i in range(n)]  # NaN score -> quarantined
+        pl.DataFrame({
+            "request_id": [f"{name}-{i}" for i in range(n)],
+            "ts": [dt.datetime(2026, 11, day, i % 24, i % 60) for i in range(n)],
+            "model_version": [f"v{i % 3}" for i in range(n)],
+            "prediction": [f"p{i % 2}" for i in range(n)],
+            "score": [float("nan") if b else (i % 100) / 100 for i, b in enumerate(bad)],
+            "amount": [i * 0.5 for i in range(n)],
+        }).write_parquet(d / f"{name}.parquet")
+        out[name] = (d / f"{name}.parquet", n, n - sum(bad))
+    return out
+
+
+def test_sigkill_during_a_parquet_batch_leaves_every_file_whole_or_absent(tmp_path, parquet_files):
+    # the files of one call are loaded in one transaction: a kill leaves all of them or none
+    db = tmp_path / "crash_parquet.duckdb"
+    done_after = _kill_runs(db, parquet_files, n_kills=5, seed=11, order=("p1", "p2", "p3"))
+    assert set(done_after) <= {0, len(parquet_files)}, f"a batch was partly stored: {done_after}"
+    assert min(done_after) == 0  # at least one kill interrupted the batch
+    out = subprocess.run(_vdrift("ingest", "predictions", *[str(p) for p, _, _ in parquet_files.values()],
+                                 "--db", str(db)), env=_env(), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert _check_whole_files(db, parquet_files) == {p.name: ok for p, _, ok in parquet_files.values()}
+    with Store(db, read_only=True) as store:
+        assert store.counts()["quarantine"] == N_BIG // BAD_EVERY
+        assert store.sql("SELECT count(DISTINCT request_id) FROM predictions").item() == store.counts()["predictions"]
 
 
 @pytest.mark.slow
