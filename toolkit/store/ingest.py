@@ -6,6 +6,16 @@ why a row cannot be accepted (NULL when it can); accepted rows go to the
 target table, the others to ``quarantine`` with the source row kept whole as
 JSON. ``accepted + quarantined = rows read`` holds for every file and is
 checked before the transaction commits.
+
+Consecutive Parquet prediction files of one call with the same columns are a
+batch: one statement over ``read_parquet([...])`` validates and inserts the
+valid rows of all of them (DuckDB reads the files in parallel), in one
+transaction that holds all files of the batch or none. Each file keeps its
+own ingest id, ingest_log row and result; a file with a rejected row or a
+key that repeats is taken out again and loaded row by row in the same
+transaction, so the outcome is the one of loading the files one by one. If
+the batch fails, it is rolled back and its files are loaded one by one, each
+in its own transaction.
 """
 
 from __future__ import annotations
