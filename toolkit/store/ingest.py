@@ -706,7 +706,7 @@ class _Entry:
 @dataclass(frozen=True)
 class _Batch:
     entries: tuple[_Entry, ...]
-    plan: "_Plan"
+    plan: "_Plan | None"  # None when every file was ingested before
     file_column: str
 
 
@@ -720,7 +720,7 @@ def _typed_batch(
     as a glob, repeats the content of an earlier file of the run, or is to be
     re-ingested with ``force`` (all of these take the one-file path, which
     reports what is wrong). Files ingested before are kept in the run as
-    skipped. None when the run loads no file.
+    skipped. None when the run is empty.
     """
     if kind != "predictions":
         return None
@@ -756,8 +756,8 @@ def _typed_batch(
             break
         shas.add(prep.sha)
         entries.append(_Entry(path=path, read_path=read_path, prep=prep))
-    if first is None:
-        return None
+    if first is None:  # nothing to load: the results of the files ingested before
+        return _Batch(entries=tuple(entries), plan=None, file_column="") if entries else None
     # the file-name column of the multi-file scan, named unlike any source or target column
     taken = {n.lower() for n in first.src_types} | {n.lower() for n, _ in first.plan.exprs}
     taken |= {n.lower() for n, _ in first.plan.raw_refs}
@@ -783,6 +783,8 @@ def _ingest_batch(store: "Store", batch: _Batch, mapping: Mapping) -> list[Inges
     con = store.con
     loadable = [e for e in batch.entries if e.prep is not None]
     plan = batch.plan
+    if plan is None or not loadable:
+        return [e.skipped for e in batch.entries]
     t0 = time.perf_counter()
     con.execute("BEGIN TRANSACTION")
     try:
@@ -801,21 +803,23 @@ def _ingest_batch(store: "Store", batch: _Batch, mapping: Mapping) -> list[Inges
         select_sql = ",\n  ".join(f"{expr} AS {quote_ident(name)}" for name, expr in plan.exprs)
         raw_sql = "".join(f",\n  {e} AS {quote_ident(n)}" for n, e in plan.raw_refs)
         id_list = "[" + ", ".join(str(i) for i in ids) + "]"
-        con.execute(
+        total = con.execute(
             f"INSERT INTO predictions ({cols_sql}, ingest_id)\n"
             f"SELECT {cols_sql}, list_extract({id_list}, {fcol}) FROM (\n"
             f"SELECT {fcol}, {cols_sql}, {_reason_sql(plan)} AS _reason\n"
             f"FROM (SELECT {select_sql}{raw_sql},\n  list_position(?, src.{fcol}) AS {fcol}\n"
             f"  FROM {source} AS src) AS typed) WHERE _reason IS NULL",
             plan.check_params + plan.expr_params + [paths, paths],
-        )
-        rows = {id_of[f]: n for f, n in con.execute(
+        ).fetchone()[0]
+        rows = {id_of.get(f): n for f, n in con.execute(
             f"SELECT {fcol}, count(*) FROM {source} GROUP BY 1", [paths]
         ).fetchall()}
         inserted = dict(con.execute(
             "SELECT ingest_id, count(*) FROM predictions WHERE ingest_id BETWEEN ? AND ? GROUP BY 1",
             [min(ids), max(ids)],
         ).fetchall())
+        if None in rows or sum(inserted.values()) != total:  # a row not attributed to its file
+            raise StoreError("the rows of a batch could not be told apart by file")
         redo = {i for i in ids if inserted.get(i, 0) != rows.get(i, 0)} | _batch_repeats(con, ids)
         if redo:
             con.execute("DELETE FROM predictions WHERE ingest_id IN (SELECT unnest(?))", [sorted(redo)])
