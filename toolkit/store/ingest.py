@@ -797,7 +797,7 @@ def _ingest_batch(store: "Store", batch: _Batch, mapping: Mapping) -> list[Inges
             con.execute("INSERT INTO covariates VALUES (?, ?, ?)", [name, typ, ids[0]])
         paths = [e.read_path for e in loadable]
         fcol = quote_ident(batch.file_column)
-        source = (f"read_parquet(?, hive_partitioning = false, file_row_number = true, "
+        source = (f"read_parquet(?, hive_partitioning = false, "
                   f"filename = '{batch.file_column}')")
         cols_sql = ", ".join(quote_ident(n) for n, _ in plan.exprs)
         select_sql = ",\n  ".join(f"{expr} AS {quote_ident(name)}" for name, expr in plan.exprs)
