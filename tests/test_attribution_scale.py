@@ -106,6 +106,12 @@ def test_one_scan_for_several_binnings_equals_one_scan_each(overlap: bool) -> No
             assert table.covariates == alone.covariates
             assert_frame_equal(table.frame, alone.frame, check_exact=False, rel_tol=1e-12)
             assert_frame_equal(table.excluded, alone.excluded)
+        # a profile that lacks a covariate or a binning's quantiles is redone, not trusted
+        partial = profile_covariates(con, RATE, A, B, ["region"], bins=[5])
+        for bins in (given, 7):
+            assert_frame_equal(build_cells(con, RATE, A, B, ["amount", "region"], bins=bins, profile=partial).frame,
+                               build_cells(con, RATE, A, B, ["amount", "region"], bins=bins).frame,
+                               check_exact=False, rel_tol=1e-12)
     missing = tables[0].frame.filter(pl.col("amount") == "(missing)")
     assert missing.height > 0 and missing["sx__amount"].is_null().all()  # a sum over no values stays NULL
     assert tables[2].covariates[0].edges == (5.0, 20.0, 21.5, 400.0)

@@ -704,7 +704,8 @@ def build_cell_tables(
             raise InputError(f"bins must be at least 1, got {k}")
         if any(not (isinstance(b, Mapping) and n in b) for n in numeric_names):
             ks.add(k)
-    if profile is None or not all(profile.serves(n, k) for n in numeric_names for k in ks) \
+    if profile is None or not all(n in profile.numeric for n in numeric_names) \
+            or not all(profile.serves(n, k) for n in numeric_names for k in ks) \
             or not all(n in profile.levels for n in covariates if n not in numeric_names):
         profile = profile_covariates(con, metric, baseline, comparison, covariates, where=where,
                                      include_shadow=include_shadow, bins=sorted(ks))
