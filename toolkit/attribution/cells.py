@@ -304,10 +304,13 @@ PROFILE_BINS = (5, 10)
 #: Numeric covariates with at most this many distinct values in the windows
 #: (HyperLogLog estimate when there are more rows) are counted per distinct
 #: value: their quantiles, minimum and skewness, and the drift statistics,
-#: come from those counts. Above it, quantiles come from DuckDB's
-#: ``quantile_cont`` and the drift's Kolmogorov-Smirnov and Wasserstein
-#: statistics from values rounded to 4 significant digits.
+#: come from those counts. Above it, values are counted rounded to
+#: :data:`ROUND_DIGITS` significant digits, plus the exact values of the few
+#: buckets holding the quantiles (which stay exact); the drift's
+#: Kolmogorov-Smirnov and Wasserstein statistics then use the rounded values.
 EXACT_MAX_DISTINCT = 1_000_000
+#: Significant digits of the values counted above :data:`EXACT_MAX_DISTINCT`.
+ROUND_DIGITS = 4
 
 
 def _probs(ks: "Sequence[int]") -> list[float]:
@@ -376,9 +379,12 @@ class NumericProfile:
         Number of distinct values over those rows (exact when ``counts`` is
         given, else a HyperLogLog estimate).
     counts
-        When the covariate has at most :data:`EXACT_MAX_DISTINCT` distinct
-        values: the rows of :func:`rows_sql` per ``version``, ``period`` and
-        value ``x`` (column ``c``); else None.
+        The rows of :func:`rows_sql` per ``version``, ``period`` and value
+        ``x`` (column ``c``), with ``at``: a value in the same quantile bins
+        as those rows (``x`` itself when exact).
+    digits
+        None when ``x`` holds the exact values; else the significant digits
+        they were rounded to (more than :data:`EXACT_MAX_DISTINCT` distinct values).
     """
 
     name: str
@@ -389,6 +395,7 @@ class NumericProfile:
     skewness: float | None
     distinct: int
     counts: pl.DataFrame | None = None
+    digits: int | None = None
 
 
 @dataclass(frozen=True)
@@ -602,24 +609,146 @@ def profile_covariates(
                 min_rows=float(per_x["x"].min()) if per_x.height else None,
                 skewness=_skewness(once["x"].to_numpy(), once["c"].to_numpy().astype(float)),
                 distinct=per_x.height,
-                counts=valid.group_by(["version", "period", "x"]).agg(pl.col("c").sum()),
+                counts=valid.group_by(["version", "period", "x"]).agg(pl.col("c").sum())
+                .with_columns(pl.col("x").alias("at")),
             )
-    for name in numeric_names:
-        if name in numeric:
-            continue
-        src, params = _profile_source(metric, baseline, comparison, [f"CAST({quote_ident(name)} AS DOUBLE) AS x"],
-                                      where, include_shadow)
-        aggs = ["quantile_cont(x, ?::DOUBLE[]) FILTER (WHERE valid AND NOT dup)",
-                "min(x) FILTER (WHERE NOT dup)", "skewness(x) FILTER (WHERE NOT dup)", "min(x) FILTER (WHERE valid)"]
-        agg_params: list = [probs]
-        if overlap:
-            aggs.append("quantile_cont(x, ?::DOUBLE[]) FILTER (WHERE valid)")
-            agg_params.append(probs)
-        row = con.execute(f"SELECT {', '.join(aggs)} FROM ({src})", agg_params + params).fetchone()
-        pooled = dict(zip(probs, row[0] if row[0] is not None else [None] * len(probs)))
-        rows = dict(zip(probs, row[4] if row[4] is not None else [None] * len(probs))) if overlap else pooled
-        numeric[name] = NumericProfile(name, pooled, rows, row[1], row[3], row[2], distinct[name])
+    coarse = [n for n in numeric_names if n not in numeric]
+    if coarse:
+        numeric.update(_profile_rounded(con, metric, baseline, comparison, coarse, probs, overlap, distinct,
+                                        where, include_shadow))
     return Profile(numeric, levels, excluded, level_counts)
+
+
+def round_sql(x: str, digits: int = ROUND_DIGITS) -> str:
+    """SQL of ``x`` rounded to ``digits`` significant digits (DuckDB's ``round``: halves of the
+    scaled value away from zero; zero and non-finite values kept). Monotone in ``x``."""
+    return (f"CASE WHEN {x} = 0 OR NOT isfinite({x}) THEN {x} "
+            f"ELSE round({x}, {digits - 1} - CAST(floor(log10(abs({x}))) AS INTEGER)) END")
+
+
+def _order_stats(buckets: pl.DataFrame, exact: pl.DataFrame, probs: Sequence[float]) -> list[float | None]:
+    """``quantile_cont`` from rows counted per rounded value (``r``, ``c``), with the exact
+    values (``r``, ``x``, ``c``) of the buckets that hold the order statistics."""
+    b = buckets.group_by("r").agg(pl.col("c").sum()).filter(pl.col("c") > 0).sort("r")
+    if not b.height:
+        return [None] * len(probs)
+    r, cum = b["r"].to_numpy(), np.cumsum(b["c"].to_numpy())
+    n = int(cum[-1])
+
+    def stat(j: int) -> float:
+        k = int(np.searchsorted(cum, j, side="right"))
+        inside = exact.filter(pl.col("r") == r[k]).group_by("x").agg(pl.col("c").sum()).sort("x")
+        offset = j - (int(cum[k - 1]) if k else 0)
+        return float(inside["x"][int(np.searchsorted(np.cumsum(inside["c"].to_numpy()), offset, side="right"))])
+
+    out: list[float | None] = []
+    for q in probs:
+        rn = (n - 1) * q
+        f, c = math.floor(rn), math.ceil(rn)
+        lo = stat(f)
+        if f == c:
+            out.append(lo)
+        else:
+            d = rn - f
+            out.append(lo * (1 - d) + stat(c) * d)
+    return out
+
+
+def _needed_buckets(buckets: pl.DataFrame, probs: Sequence[float]) -> set[float]:
+    """Rounded values whose buckets hold the order statistics of ``probs`` (and the smallest one)."""
+    b = buckets.group_by("r").agg(pl.col("c").sum()).filter(pl.col("c") > 0).sort("r")
+    if not b.height:
+        return set()
+    r, cum = b["r"].to_numpy(), np.cumsum(b["c"].to_numpy())
+    n = int(cum[-1])
+    js = {j for q in probs for j in (math.floor((n - 1) * q), math.ceil((n - 1) * q))}
+    return {float(r[int(np.searchsorted(cum, j, side="right"))]) for j in js}
+
+
+def _profile_rounded(con: duckdb.DuckDBPyConnection, metric: Metric, baseline: Window, comparison: Window,
+                     names: Sequence[str], probs: Sequence[float], overlap: bool, distinct: Mapping[str, int],
+                     where: list[tuple[str, str]], include_shadow: bool) -> dict[str, NumericProfile]:
+    """Profiles of numeric covariates with very many distinct values, in two scans.
+
+    The first counts the rows per value rounded to :data:`ROUND_DIGITS`
+    significant digits (with each bucket's exact minimum and power sums);
+    the second reads the exact values of the few buckets that hold the
+    order statistics of the quantiles. The quantiles and minima are exact,
+    the skewness exact up to the order of summation; the drift's KS and
+    Wasserstein use the rounded values.
+    """
+    casts = [f"CAST({quote_ident(n)} AS DOUBLE)" for n in names]
+    sel = ["resolved_version AS version"]
+    for i, x in enumerate(casts):
+        sel += [f"{x} AS {quote_ident(f'x__{i}')}", f"{round_sql(x)} AS {quote_ident(f'r__{i}')}"]
+    src, params = _profile_source(metric, baseline, comparison, sel, where, include_shadow)
+    keys = ["version", "period", "valid", "dup"]
+    key_list = ", ".join(keys)
+    flags = [f"GROUPING({quote_ident(f'r__{i}')}) AS {quote_ident(f'g__{i}')}" for i in range(len(names))]
+    aggs = []
+    for i in range(len(names)):
+        x = quote_ident(f"x__{i}")
+        aggs += [f"min({x}) AS {quote_ident(f'mn__{i}')}", f"sum({x}) AS {quote_ident(f's1__{i}')}",
+                 f"sum({x} * {x}) AS {quote_ident(f's2__{i}')}", f"sum({x} * {x} * {x}) AS {quote_ident(f's3__{i}')}"]
+    rcols = [quote_ident(f"r__{i}") for i in range(len(names))]
+    first = con.execute(
+        f"SELECT {', '.join(flags + keys + rcols + aggs)}, count(*) AS c FROM ({src}) "
+        f"GROUP BY GROUPING SETS ({', '.join(f'({key_list}, {r})' for r in rcols)})", params,
+    ).pl()
+    per: list[pl.DataFrame] = []
+    need: list[list[float]] = []
+    for i in range(len(names)):
+        g = (first.filter((pl.col(f"g__{i}") == 0) & pl.col(f"r__{i}").is_not_null())
+             .select(keys + [pl.col(f"r__{i}").alias("r"), pl.col(f"mn__{i}").alias("mn"), pl.col(f"s1__{i}").alias("s1"),
+                             pl.col(f"s2__{i}").alias("s2"), pl.col(f"s3__{i}").alias("s3"), "c"]))
+        per.append(g)
+        pooled = g.filter(pl.col("valid") & ~pl.col("dup"))
+        valid = g.filter(pl.col("valid"))
+        need.append(sorted(_needed_buckets(pooled, probs) | _needed_buckets(valid, probs)))
+    # exact values in the needed buckets, per set
+    xcols = [f"CASE WHEN list_contains(?::DOUBLE[], {quote_ident(f'r__{i}')}) THEN {quote_ident(f'x__{i}')} END "
+             f"AS {quote_ident(f'e__{i}')}" for i in range(len(names))]
+    ecols = [quote_ident(f"e__{i}") for i in range(len(names))]
+    flags2 = [f"GROUPING({e}) AS {quote_ident(f'g__{i}')}" for i, e in enumerate(ecols)]
+    second = con.execute(
+        f"SELECT {', '.join(flags2 + keys + rcols + ecols)}, count(*) AS c FROM "
+        f"(SELECT *, {', '.join(xcols)} FROM ({src})) "
+        f"WHERE {' OR '.join(f'{e} IS NOT NULL' for e in ecols)} "
+        f"GROUP BY GROUPING SETS ({', '.join(f'({key_list}, {r}, {e})' for r, e in zip(rcols, ecols))})",
+        need + params,
+    ).pl()
+    out: dict[str, NumericProfile] = {}
+    for i, name in enumerate(names):
+        g = per[i]
+        e = (second.filter((pl.col(f"g__{i}") == 0) & pl.col(f"e__{i}").is_not_null())
+             .select(keys + [pl.col(f"r__{i}").alias("r"), pl.col(f"e__{i}").alias("x"), "c"]))
+        pooled = dict(zip(probs, _order_stats(g.filter(pl.col("valid") & ~pl.col("dup")),
+                                              e.filter(pl.col("valid") & ~pl.col("dup")), probs)))
+        rows = dict(zip(probs, _order_stats(g.filter(pl.col("valid")), e.filter(pl.col("valid")), probs))) \
+            if overlap else pooled
+        once = g.filter(~pl.col("dup"))
+        valid = g.filter(pl.col("valid"))
+        n = float(once["c"].sum())
+        skew = None
+        if n > 2:
+            s1, s2, s3 = (float(once[s].sum()) for s in ("s1", "s2", "s3"))
+            t = 1 / n
+            div = math.sqrt(max(t * (s2 - s1 * s1 * t), 0.0) ** 3)
+            skew = float("nan") if div == 0 else \
+                math.sqrt(n * (n - 1)) / (n - 2) * t * (s3 - 3 * s2 * s1 * t + 2 * s1 ** 3 * t * t) / div
+        # drift counts at the rounded values; ``at`` places each row in the histogram bins: a bucket
+        # that holds no order statistic lies wholly on one side of every quantile, so its minimum does
+        split = e.filter(pl.col("valid")).group_by(["version", "period", "r", "x"]).agg(pl.col("c").sum())
+        whole = valid.filter(~pl.col("r").is_in(need[i])).group_by(["version", "period", "r"]).agg(
+            pl.col("c").sum(), pl.col("mn").min().alias("at"))
+        counts = pl.concat([whole.select("version", "period", pl.col("r").alias("x"), "c", "at"),
+                            split.select("version", "period", pl.col("r").alias("x"), "c", pl.col("x").alias("at"))])
+        out[name] = NumericProfile(
+            name, pooled, rows,
+            min_all=float(once["mn"].min()) if once.height else None,
+            min_rows=float(valid["mn"].min()) if valid.height else None,
+            skewness=skew, distinct=distinct[name], counts=counts, digits=ROUND_DIGITS)
+    return out
 
 
 def _is_numeric(typ: str) -> bool:

@@ -27,9 +27,8 @@ import numpy as np
 import polars as pl
 from scipy import special, stats
 
-from ..sqlutil import quote_ident
 from ..timeutil import Window
-from .cells import EXACT_MAX_DISTINCT, Covariate, Profile, profile_covariates, rows_sql
+from .cells import EXACT_MAX_DISTINCT, Covariate, Profile, profile_covariates
 from .metrics import Metric
 
 ALL = "(all versions)"
@@ -76,19 +75,6 @@ def _counts_stats(a: np.ndarray, b: np.ndarray) -> dict:
     return out
 
 
-#: Digits kept for the Kolmogorov-Smirnov and Wasserstein statistics of a
-#: numeric covariate with more than :data:`~toolkit.attribution.cells.EXACT_MAX_DISTINCT`
-#: distinct values (the ``resolution`` column says so).
-ROUND_DIGITS = 4
-
-
-def _rounded(x: str, digits: int) -> str:
-    """SQL of ``x`` rounded to ``digits`` significant digits (DuckDB's ``round``: halves of the
-    scaled value away from zero; zero and non-finite values kept)."""
-    return (f"CASE WHEN {x} = 0 OR NOT isfinite({x}) THEN {x} "
-            f"ELSE round({x}, {digits - 1} - CAST(floor(log10(abs({x}))) AS INTEGER)) END")
-
-
 def _cdf_stats(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """KS statistic and 1-Wasserstein distance from counts ``a``, ``b`` at sorted distinct values ``x``."""
     fa = np.cumsum(a) / a.sum()
@@ -112,11 +98,8 @@ def feature_drift(
 ) -> pl.DataFrame:
     """Drift statistics of every covariate, overall and per resolved version.
 
-    Counts per (version, period, value) come from the profile (categorical
-    covariates, and numeric ones with at most ``exact_max_distinct``
-    distinct values) or from one scan with a grouping set per remaining
-    numeric covariate; the ``(all versions)`` counts are sums of the
-    per-version ones.
+    Counts per (version, period, value) come from the profile; the ``(all
+    versions)`` counts are sums of the per-version ones.
 
     Parameters
     ----------
@@ -133,7 +116,7 @@ def feature_drift(
         rows serving ``n_bins`` (made here when None).
     exact_max_distinct
         When the profile is made here: numeric covariates with more distinct
-        values get KS and Wasserstein on values rounded to :data:`ROUND_DIGITS`
+        values get KS and Wasserstein on values rounded to :data:`~toolkit.attribution.cells.ROUND_DIGITS`
         significant digits.
 
     Returns
@@ -157,48 +140,23 @@ def feature_drift(
                                      exact_max_distinct=exact_max_distinct)
     # counts per (version, period, bin[, x]) of every covariate
     counts: dict[str, pl.DataFrame] = {}
-    rounded = []
     for cov in covariates:
         if cov.kind != "numeric":
             counts[cov.name] = profile.level_counts[cov.name].rename({"level": "bin"})
             continue
         p = profile.numeric[cov.name]
         edges = [e for e in (profile.quantiles(cov.name, n_bins, rows=True) or []) if e is not None]
-        if p.counts is None:
-            rounded.append((cov, edges))
-            continue
         # histogram bin: how many pooled deciles lie at or below the value (ties kept)
-        x = p.counts["x"].to_numpy()
+        at = p.counts["at"].to_numpy()
         counts[cov.name] = p.counts.with_columns(
-            pl.Series("bin", np.searchsorted(np.asarray(edges, dtype=float), x, side="right"), dtype=pl.Int64))
-    if rounded:
-        select: list[str] = []
-        select_params: list = []
-        for i, (cov, edges) in enumerate(rounded):
-            x = f"CAST({quote_ident(cov.name)} AS DOUBLE)"
-            terms = " + ".join(["0"] + [f"CAST({x} >= ? AS INTEGER)"] * len(edges))
-            select.append(f"CASE WHEN {x} IS NULL THEN NULL ELSE {terms} END AS {quote_ident(f'k__{i}')}")
-            select.append(f"{_rounded(x, ROUND_DIGITS)} AS {quote_ident(f'v__{i}')}")
-            select_params += edges
-        base, params = rows_sql(metric, baseline, comparison, where=where, include_shadow=include_shadow,
-                                select=select, select_params=select_params)
-        keys = [f"{quote_ident(f'k__{i}')}, {quote_ident(f'v__{i}')}" for i in range(len(rounded))]
-        flags = [f"GROUPING({quote_ident(f'v__{i}')}) AS {quote_ident(f'g__{i}')}" for i in range(len(rounded))]
-        grouped = con.execute(
-            f"SELECT {', '.join(flags + ['version', 'period'] + keys)}, count(*) AS c FROM ({base}) "
-            f"GROUP BY GROUPING SETS ({', '.join(f'(version, period, {k})' for k in keys)})", params,
-        ).pl()
-        for i, (cov, _) in enumerate(rounded):
-            counts[cov.name] = (grouped.filter((pl.col(f"g__{i}") == 0) & pl.col(f"v__{i}").is_not_null())
-                                .select("version", "period", pl.col(f"k__{i}").alias("bin"),
-                                        pl.col(f"v__{i}").alias("x"), "c"))
+            pl.Series("bin", np.searchsorted(np.asarray(edges, dtype=float), at, side="right"), dtype=pl.Int64))
 
     out: list[dict] = []
     for cov in covariates:
         sub = counts[cov.name]
         numeric = cov.kind == "numeric"
-        resolution = "exact" if not numeric or profile.numeric[cov.name].counts is not None \
-            else f"{ROUND_DIGITS} significant digits"
+        digits = profile.numeric[cov.name].digits if numeric else None
+        resolution = "exact" if digits is None else f"{digits} significant digits"
         for grp in [ALL] + sorted(sub["version"].unique().to_list()):
             g = sub if grp == ALL else sub.filter(pl.col("version") == grp)
             h = (g.group_by("bin")
