@@ -22,14 +22,15 @@ PROBS = sorted({i / k for k in range(1, 11) for i in range(1, k)})
 RATE = parse_metric("rate:prediction=approved")
 
 
-def _store(seed: int = 0, n: int = 60, *, nulls: bool = True):
+def _store(seed: int = 0, n: int = 60, *, nulls: bool = True, full: bool = False):
     """Two versions, two regions, an amount with ties and many digits (some NULL), a metric ``w`` with NULLs."""
     rng = np.random.default_rng(seed)
     cells = []
     for period in (0, 1):
         for version in ("v1", "v2"):
             for region in ("x", "y"):
-                amount = np.round(rng.lognormal(3 + 0.3 * period, 1, n), int(rng.integers(0, 5))).tolist()
+                amount = rng.lognormal(3 + 0.3 * period, 1, n)
+                amount = (amount if full else np.round(amount, int(rng.integers(0, 5)))).tolist()
                 if nulls:
                     amount[0] = None
                 w = rng.normal(size=n).tolist()
@@ -166,3 +167,21 @@ def test_attribute_reports_the_drift_resolution() -> None:
                         n_boot=0)
     assert set(res.feature_drift["resolution"]) == {"exact"}
     assert res.feature_drift.filter(pl.col("feature") == "amount")["ks"].is_not_nan().all()
+
+
+def test_rounded_profile_of_continuous_values_keeps_quantiles_and_bins_exact() -> None:
+    # full-precision values: every 4-significant-digit bucket of the bulk holds several of them
+    A, B = _windows(True)
+    with _store(5, n=250, full=True) as store:
+        con = store.con
+        exact = profile_covariates(con, RATE, A, B, ["amount"], bins=range(1, 11))
+        rounded = profile_covariates(con, RATE, A, B, ["amount"], bins=range(1, 11), exact_max_distinct=0)
+        e, r = exact.numeric["amount"], rounded.numeric["amount"]
+        assert r.counts["x"].n_unique() < e.counts["x"].n_unique()
+        assert (e.pooled, e.rows, e.min_all, e.min_rows) == (r.pooled, r.rows, r.min_all, r.min_rows)
+        table = build_cells(con, RATE, A, B, ["amount"], profile=exact)
+        d_exact = feature_drift(con, RATE, A, B, table.covariates, profile=exact)
+        d_rounded = feature_drift(con, RATE, A, B, table.covariates, profile=rounded)
+    same = ["group", "n_baseline", "n_comparison", "psi", "js_divergence", "chi2", "chi2_pvalue"]
+    assert_frame_equal(d_exact.select(same), d_rounded.select(same))
+    assert (d_exact["ks"] - d_rounded["ks"]).abs().max() < 0.01
