@@ -10,11 +10,14 @@ Usage::
 
     .venv/bin/python benchmarks/calibration.py                      # 200 replications per scenario
     .venv/bin/python benchmarks/calibration.py --reps 20 --rows 10000 --out /tmp/cal.md   # quick look
+    .venv/bin/python benchmarks/calibration.py --interval population \
+        --out benchmarks/results/calibration_population.md
 
-The replay truth conditions on the logged inputs (DESIGN.md section 4) while
-the intervals come from a Poisson bootstrap that also counts the sampling of
-inputs, so data drift may over-cover; a method whose binning bias is larger
-than its interval under-covers, which this benchmark is there to show.
+The replay truth conditions on the logged inputs (DESIGN.md section 4), and so
+do the default ``conditional`` intervals; the ``population`` intervals also
+count the sampling of inputs, so their data drift over-covers this truth. A
+method whose binning bias is larger than its interval under-covers, which this
+benchmark is there to show.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ COMPONENTS = ("data_drift", "version_drift")
 
 
 def run(scenarios: list[str], reps: int, rows: int, n_boot: int, seed0: int,
-        bins: int) -> pl.DataFrame:
+        bins: int, interval: str = "conditional") -> pl.DataFrame:
     out = []
     for sc in scenarios:
         t0 = time.time()
@@ -51,7 +54,7 @@ def run(scenarios: list[str], reps: int, rows: int, n_boot: int, seed0: int,
             with load_simulation(sim) as store:
                 for metric in METRICS:
                     res = attribute(store, metric, BASELINE, COMPARISON, n_boot=n_boot, seed=r,
-                                    bins=bins)
+                                    bins=bins, interval=interval)
                     for row in res.to_frame().iter_rows(named=True):
                         if row["component"] not in COMPONENTS:
                             continue
@@ -90,10 +93,10 @@ def markdown(summary: pl.DataFrame, args: argparse.Namespace, elapsed: float) ->
         f"Generated {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by "
         "`benchmarks/calibration.py` "
         f"(`--reps {args.reps} --rows {args.rows} --n-boot {args.n_boot} "
-        f"--bins {args.bins} --seed0 {args.seed0}`), {elapsed / 60:.1f} min.",
+        f"--bins {args.bins} --seed0 {args.seed0} --interval {args.interval}`), {elapsed / 60:.1f} min.",
         "",
         "Each replication simulates one scenario with a new seed, attributes the shift of each metric",
-        "with every method (95% intervals, cell-level bootstrap) and checks whether the interval",
+        f"with every method (95% intervals, cell-level `{args.interval}` bootstrap) and checks whether the interval",
         "contains the exact replay value of the ground truth. Nominal coverage is 95%; with "
         f"{args.reps} replications the binomial standard error of a coverage near 95% is "
         f"{100 * np.sqrt(0.95 * 0.05 / max(args.reps, 1)):.1f} points.",
@@ -125,12 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bins", type=int, default=5)
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated scenario names")
     p.add_argument("--seed0", type=int, default=1000, help="seed of the first replication")
+    p.add_argument("--interval", default="conditional", choices=["conditional", "population"],
+                   help="bootstrap scheme of the intervals (default conditional, as attribute())")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "calibration.md"))
     p.add_argument("--csv", default=None, help="also write every replication to this CSV")
     args = p.parse_args(argv)
     t0 = time.time()
     frame = run([s.strip() for s in args.scenarios.split(",") if s.strip()], args.reps, args.rows,
-                args.n_boot, args.seed0, args.bins)
+                args.n_boot, args.seed0, args.bins, args.interval)
     if args.csv:
         frame.write_csv(args.csv)
     text = markdown(table(frame), args, time.time() - t0)

@@ -163,3 +163,77 @@ def test_bootstrap_is_reproducible_with_a_seed() -> None:
         c = attribute(store, "rate:prediction=approved", BASELINE, COMPARISON, n_boot=40, seed=6)
     assert a.to_frame().equals(b.to_frame())
     assert not a.to_frame().equals(c.to_frame())
+
+
+def _hand_arrays() -> CellArrays:
+    with make_store(hand_cells()) as store:
+        from toolkit.attribution.cells import build_cells
+        from toolkit.attribution.metrics import parse_metric
+        from toolkit.timeutil import parse_window
+
+        table = build_cells(store.con, parse_metric("rate:prediction=approved"), parse_window(BASELINE),
+                            parse_window(COMPARISON), ["region"])
+    return table.arrays()
+
+
+def test_conditional_bootstrap_holds_each_period_and_stratum_count_fixed() -> None:
+    cells = _hand_arrays()
+    rng = np.random.default_rng(1)
+    draws = [resample(cells, rng, is_rate=True, scheme="conditional") for _ in range(3000)]
+    totals = cells.n.sum(axis=-1)
+    for d in draws:
+        np.testing.assert_array_equal(d.n.sum(axis=-1), totals)  # the inputs each period received
+        assert (d.sy <= d.n).all() and (d.sy >= 0).all()
+        assert (d.n[cells.n == 0] == 0).all()  # no version appears where none served
+    # period 0, region x: 80 rows, 60 on v1 -> routing redrawn, binomial SD sqrt(80 * .75 * .25)
+    s = cells.strata["region"].to_list().index("x")
+    v1 = cells.versions.index("v1")
+    n_v1 = np.array([d.n[0, s, v1] for d in draws])
+    assert n_v1.mean() == pytest.approx(60, abs=0.3)
+    assert n_v1.std() == pytest.approx(np.sqrt(80 * 0.75 * 0.25), rel=0.06)
+    # period 0, region y: only v1 served (20 rows, 4 approved): n fixed, approvals binomial(20, .2)
+    y = cells.strata["region"].to_list().index("y")
+    k = np.array([d.sy[0, y, v1] for d in draws])
+    assert {d.n[0, y, v1] for d in draws} == {20.0}
+    assert k.std() == pytest.approx(np.sqrt(20 * 0.2 * 0.8), rel=0.06)
+    # the population scheme moves the counts of the periods
+    pop = [resample(cells, rng, is_rate=True, scheme="population") for _ in range(50)]
+    assert any((d.n.sum(axis=-1) != totals).any() for d in pop)
+    with pytest.raises(ValueError, match="unknown bootstrap scheme"):
+        resample(cells, rng, is_rate=True, scheme="rows")
+
+
+def test_conditional_data_drift_interval_adds_the_residual_spread() -> None:
+    # with the inputs held fixed, the within-stratum input shift that the replay counts as data drift
+    # is booked by cells as residual: the data-drift SD is hypot(SD data, SD residual)
+    from toolkit.attribution.bootstrap import normal_interval
+
+    rng = np.random.default_rng(3)
+    draws = np.column_stack([rng.normal(0, 3.0, 20000), rng.normal(0, 1.0, 20000), rng.normal(0, 4.0, 20000),
+                             rng.normal(0, 2.0, 20000)])
+    est = np.array([1.0, 2.0, 3.0, 6.0])
+    lo_c, hi_c = normal_interval(est, draws, 0.95, scheme="conditional")
+    lo_p, hi_p = normal_interval(est, draws, 0.95, scheme="population")
+    half_c, half_p = (hi_c - lo_c) / 2, (hi_p - lo_p) / 2
+    assert half_c[0] == pytest.approx(1.959964 * 5.0, rel=0.02)  # hypot(3, 4) = 5
+    assert half_p[0] == pytest.approx(1.959964 * 3.0, rel=0.02)
+    np.testing.assert_allclose(half_c[1:], half_p[1:])
+    np.testing.assert_allclose((hi_c + lo_c) / 2, est)
+
+    with make_store(hand_cells()) as store:
+        cond = attribute(store, "rate:prediction=approved", BASELINE, COMPARISON, n_boot=400,
+                         method="standardization")
+        pop = attribute(store, "rate:prediction=approved", BASELINE, COMPARISON, n_boot=400,
+                        method="standardization", interval="population")
+        with pytest.raises(Exception, match="interval must be one of"):
+            attribute(store, "rate:prediction=approved", BASELINE, COMPARISON, interval="rows")
+    assert cond.interval == "conditional" and pop.interval == "population"
+    assert cond.component("standardization", "data_drift")[0] == pop.component("standardization", "data_drift")[0]
+
+    def width(r, comp):
+        _, lo, hi = r.component("standardization", comp)
+        return hi - lo
+
+    assert width(cond, "data_drift") >= width(cond, "residual")
+    assert width(cond, "version_drift") == pytest.approx(width(pop, "version_drift"), rel=0.35)
+    assert "conditional" in cond.summary() and '"interval": "population"' in pop.to_json()

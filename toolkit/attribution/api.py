@@ -20,9 +20,9 @@ from ..errors import InputError
 from ..store import Store
 from ..timeutil import Window, parse_window
 from . import diagnostics as dg
-from .bootstrap import normal_interval, resample
-from .cells import (CellArrays, CellTable, Covariate, build_cells, default_covariates, normalise_where,
-                    quantile_edges)
+from .bootstrap import SCHEMES, normal_interval, resample
+from .cells import (CellArrays, CellTable, Covariate, build_cell_tables, build_cells, default_covariates,
+                    matching_edges, normalise_where, profile_bins, profile_covariates)
 from .decompose import Factors, cell_factors, effects
 from .drift import feature_drift
 from .matched import match, matched_factors, sturges_bins
@@ -124,6 +124,7 @@ def attribute(
     seed: int = 0,
     include_shadow: bool = False,
     level: float = 0.95,
+    interval: str = "conditional",
 ) -> AttributionResult:
     """Split the shift of a metric into data drift, version drift and residual.
 
@@ -160,8 +161,16 @@ def attribute(
         Count shadow-scored rows (they did not answer traffic; excluded by default).
     level
         Interval level. Intervals are estimate +/- z * SD of ``n_boot``
-        cell-level replicates equivalent to a row-level Poisson bootstrap
-        (they count the sampling of inputs, routing and outcomes).
+        cell-level bootstrap replicates.
+    interval
+        What the intervals account for. ``conditional`` (default): the
+        inputs each period received are held fixed and only routing and
+        metric values are redrawn, so the interval is about the effects on
+        *this* traffic (what a replay of the logged requests through every
+        version would measure). ``population``: a row-level Poisson
+        bootstrap that also resamples the inputs, for the effects expected
+        from the input distribution behind the logs (data-drift intervals
+        about twice as wide). See :mod:`toolkit.attribution.bootstrap`.
 
     Returns
     -------
@@ -182,6 +191,8 @@ def attribute(
         raise InputError(f"n_boot must be a non-negative integer, got {n_boot!r}")
     if not 0 < level < 1:
         raise InputError(f"level must be between 0 and 1, got {level!r}")
+    if interval not in SCHEMES:
+        raise InputError(f"interval must be one of {', '.join(SCHEMES)}, got {interval!r}")
     if isinstance(bins, (int, np.integer)) and bins < 1:
         raise InputError(f"bins must be at least 1, got {bins}")
     st, owned = _open(store)
@@ -189,40 +200,45 @@ def attribute(
         con = st.con
         covs = _covariate_list(covariates, con)
         filters = normalise_where(where, con)
-        table = build_cells(con, m, A, B, covs, where=filters, bins=bins, include_shadow=include_shadow)
+        # a few scans profile the rows (levels, values of numeric covariates: bins, transforms and drift
+        # come from those counts); one GROUP BY builds the strata cells and, when matching uses deciles
+        # (the usual case from about a thousand rows per stratum), the matching cells too
+        prof = profile_covariates(con, m, A, B, covs, where=filters, include_shadow=include_shadow,
+                                  bins=profile_bins(bins, matched_bins))
+        binnings: list = [bins]
+        if "matched" in methods:
+            binnings.append(matching_edges(con, m, A, B, prof, matched_bins, 10, where=filters,
+                                           include_shadow=include_shadow))
+        tables = build_cell_tables(con, m, A, B, covs, where=filters, bins=binnings, include_shadow=include_shadow,
+                                   profile=prof)
+        table = tables[0]
         cells = table.arrays()
         mtable: CellTable | None = None
         mcells: CellArrays | None = None
         if "matched" in methods:
-            mbins: dict[str, list[float]] = {}
-            k_auto = _matching_bins(cells, table.covariates)
-            for c in table.covariates:
-                if c.kind != "numeric":
-                    continue
-                if isinstance(matched_bins, Mapping) and c.name in matched_bins:
-                    mbins[c.name] = sorted(float(e) for e in matched_bins[c.name])
-                    continue
-                k = int(matched_bins) if isinstance(matched_bins, (int, np.integer)) else k_auto
-                mbins[c.name] = quantile_edges(con, m, A, B, c.name, k, where=filters,
-                                               include_shadow=include_shadow)
-            mtable = build_cells(con, m, A, B, covs, where=filters, bins=mbins, include_shadow=include_shadow)
+            mbins = matching_edges(con, m, A, B, prof, matched_bins, _matching_bins(cells, table.covariates),
+                                   where=filters, include_shadow=include_shadow)
+            mtable = tables[1] if mbins == binnings[1] else build_cells(
+                con, m, A, B, covs, where=filters, bins=mbins, include_shadow=include_shadow, profile=prof)
             mcells = mtable.arrays()
-        drift = feature_drift(con, m, A, B, table.covariates, where=filters, include_shadow=include_shadow)
+        drift = feature_drift(con, m, A, B, table.covariates, where=filters, include_shadow=include_shadow,
+                              profile=prof)
     finally:
         if owned:
             st.close()
     # every fit here works on small matrices (cells x terms): one BLAS thread is fastest, and a
     # multi-threaded BLAS stalls badly (seconds per call) when the machine's cores are busy
     with threadpool_limits(limits=1, user_api="blas"):
-        return _estimate(m, A, B, table, cells, mtable, mcells, drift, methods, n_boot, seed, level)
+        return _estimate(m, A, B, table, cells, mtable, mcells, drift, methods, n_boot, seed, level, interval)
 
 
 def _bootstrap(cells: CellArrays, mcells: CellArrays | None, methods: tuple[str, ...], factors,
-               draws: dict[str, np.ndarray], rng: np.random.Generator, n_boot: int, is_rate: bool) -> None:
+               draws: dict[str, np.ndarray], rng: np.random.Generator, n_boot: int, is_rate: bool,
+               scheme: str) -> None:
     """Fill ``draws[method][b]`` with the effects and total of replicate ``b``."""
     for b in range(n_boot):
-        rc = resample(cells, rng, is_rate=is_rate)
-        rm = resample(mcells, rng, is_rate=is_rate) if mcells is not None else None
+        rc = resample(cells, rng, is_rate=is_rate, scheme=scheme)
+        rm = resample(mcells, rng, is_rate=is_rate, scheme=scheme) if mcells is not None else None
         for meth in methods:
             c = rm if meth == "matched" else rc
             if (c.n.sum(axis=(1, 2)) == 0).any():
@@ -234,7 +250,8 @@ def _bootstrap(cells: CellArrays, mcells: CellArrays | None, methods: tuple[str,
 
 def _estimate(m: Metric, A: Window, B: Window, table: CellTable, cells: CellArrays,
               mtable: CellTable | None, mcells: CellArrays | None, drift: pl.DataFrame,
-              methods: tuple[str, ...], n_boot: int, seed: int, level: float) -> AttributionResult:
+              methods: tuple[str, ...], n_boot: int, seed: int, level: float,
+              interval: str) -> AttributionResult:
     is_rate = m.is_rate
     categorical = [c.name for c in table.covariates if c.kind == "categorical"]
     models: dict[str, tuple[RegressionModel, RegressionFit]] = {}
@@ -262,13 +279,13 @@ def _estimate(m: Metric, A: Window, B: Window, table: CellTable, cells: CellArra
 
     rng = np.random.default_rng(seed)
     draws = {meth: np.full((n_boot, 4), np.nan) for meth in methods}
-    _bootstrap(cells, mcells, methods, factors, draws, rng, n_boot, is_rate)
+    _bootstrap(cells, mcells, methods, factors, draws, rng, n_boot, is_rate, interval)
 
     rows = []
     for meth in methods:
         est = np.append(point[meth][0], observed[1] - observed[0])
         if n_boot > 1:
-            lo, hi = normal_interval(est, draws[meth], level)
+            lo, hi = normal_interval(est, draws[meth], level, scheme=interval)
         else:
             lo = hi = np.full(4, np.nan)
         for i, comp in enumerate(COMPONENTS + ("total",)):
@@ -363,7 +380,7 @@ def _estimate(m: Metric, A: Window, B: Window, table: CellTable, cells: CellArra
     return AttributionResult(
         metric=m.spec, metric_label=m.label, unit=m.unit, scale=m.scale(), is_model_output=m.is_model_output,
         baseline=str(A), comparison=str(B), observed=(float(observed[0]), float(observed[1])),
-        rows=(n_rows[0], n_rows[1]), frame=frame, diagnostics=diag, n_boot=int(n_boot), seed=int(seed),
+        rows=(n_rows[0], n_rows[1]), frame=frame, diagnostics=diag, n_boot=int(n_boot), seed=int(seed), interval=interval,
         level=level, m_values=mvals, cells=table.frame, feature_drift=drift, balance=balance, oaxaca=oax,
     )
 

@@ -128,6 +128,9 @@ class AttributionResult:
         :class:`Diagnostics`.
     n_boot, seed, level
         Bootstrap replicates, seed and interval level.
+    interval
+        Bootstrap scheme: ``conditional`` (inputs held fixed: effects on this
+        traffic) or ``population`` (inputs resampled too).
     m_values
         Tidy frame of the counterfactual means M(data, routing, mechanism)
         per method (periods A/B).
@@ -155,6 +158,7 @@ class AttributionResult:
     n_boot: int
     seed: int
     level: float = 0.95
+    interval: str = "conditional"
     m_values: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
     cells: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
     feature_drift: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
@@ -242,7 +246,9 @@ class AttributionResult:
                 f"{r['method']:<16} {r['component']:<14} {self._fmt(r['estimate']):>12}   "
                 f"[{self._fmt(r['ci_low'])}, {self._fmt(r['ci_high'])}]"
             )
-        lines.append(f"(bootstrap: {self.n_boot} cell-level Poisson replicates, seed {self.seed})")
+        what = ("inputs held fixed: routing and values redrawn" if self.interval == "conditional"
+                else "inputs resampled too: row-level Poisson")
+        lines.append(f"(bootstrap: {self.n_boot} cell-level replicates, {self.interval} ({what}), seed {self.seed})")
         if self.diagnostics.notes:
             lines += ["", "Diagnostics:"]
             for n in self.diagnostics.notes:
@@ -262,6 +268,7 @@ class AttributionResult:
             "level": self.level,
             "n_boot": self.n_boot,
             "seed": self.seed,
+            "interval": self.interval,
             "methods": methods,
             "headline": self.diagnostics.headline,
             "diagnostics": self.diagnostics.to_dict(),

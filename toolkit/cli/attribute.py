@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bootstrap", type=int, default=200, metavar="N",
                    help="bootstrap replicates for the 95%% intervals (default 200)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--interval", default="conditional", choices=["conditional", "population"],
+                   help="conditional (default): effects on this traffic, inputs held fixed; "
+                        "population: inputs resampled too (wider data-drift intervals)")
     p.add_argument("--include-shadow", action="store_true", help="count shadow-scored rows too")
     p.add_argument("--json", action="store_true", help="print JSON instead of the summary")
     p.set_defaults(func=run_attribute)
@@ -49,7 +52,7 @@ def run_attribute(args: argparse.Namespace) -> int:
         result = attribute(
             store, args.metric, args.baseline, args.comparison, covariates=covariates,
             where=args.where or None, method=args.method, bins=args.bins, n_boot=args.bootstrap,
-            seed=args.seed, include_shadow=args.include_shadow,
+            seed=args.seed, include_shadow=args.include_shadow, interval=args.interval,
         )
     print(result.to_json() if args.json else result.summary())
     return 0

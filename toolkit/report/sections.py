@@ -113,7 +113,9 @@ def methods_table(attr, *, methods: list[str] | None = None) -> Html:
     frame = pl.DataFrame(rows) if rows else pl.DataFrame()
     note = paragraph(
         f"Estimates in {'percentage points' if u == 'pt' else 'metric units'}; brackets are "
-        f"{int(attr.level * 100)}% bootstrap intervals ({attr.n_boot} replicates, seed {attr.seed}). "
+        f"{int(attr.level * 100)}% bootstrap intervals ({attr.n_boot} replicates, seed {attr.seed}, "
+        + ("inputs held fixed: the effects on this traffic). " if attr.interval == "conditional"
+           else "inputs resampled too: the effects expected from the input distribution). ") +
         "The three parts add up to the observed shift for every method.",
         cls="vdrift-note",
     )
