@@ -362,13 +362,25 @@ def test_parquet_fast_path_and_its_fallback_agree(store, tmp_path):
     assert store.sql("SELECT count(*) AS n FROM quarantine")["n"][0] == 2
 
 
-def test_infinite_timestamps_do_not_break_the_duplicate_search(store, tmp_path):
-    # DuckDB reads 'infinity' as a timestamp; the store search span around it must not overflow
-    rows = '{"request_id": "a", "ts": "infinity", "model_version": "v1", "prediction": "x"}\n'
-    store.ingest("predictions", write(tmp_path / "1.jsonl", rows))
-    r = store.ingest("predictions", write(tmp_path / "2.jsonl", rows.replace('"a"', '"b"'))).results[0]
-    assert (r.status, r.accepted) == ("ingested", 1)
+def test_infinite_timestamps_are_quarantined(store, tmp_path):
+    # DuckDB reads 'infinity' as a timestamp: such a row has no place in any window, so it is rejected
+    # with its reason (and the store's duplicate search span around it must not overflow)
+    rows = ('{"request_id": "a", "ts": "infinity", "model_version": "v1", "prediction": "x"}\n'
+            '{"request_id": "b", "ts": "-infinity", "model_version": "v1", "prediction": "x"}\n'
+            '{"request_id": "c", "ts": "2026-11-02T10:00:00Z", "model_version": "v1", "prediction": "x"}\n')
+    r = store.ingest("predictions", write(tmp_path / "1.jsonl", rows)).results[0]
+    assert (r.status, r.accepted, r.quarantined) == ("ingested", 1, 2)
+    assert dict(r.reasons) == {"ts is infinite, not a point in time": 2}
+    r = store.ingest("predictions", write(tmp_path / "2.jsonl", rows.replace('"c"', '"d"'))).results[0]
+    assert (r.accepted, r.quarantined) == (1, 2)
     assert store.counts()["predictions"] == 2
+    pq = tmp_path / "3.parquet"
+    pl.DataFrame({"request_id": ["e", "f"], "ts": [dt.datetime(2026, 11, 2, 11), dt.datetime(2026, 11, 2, 12)],
+                  "model_version": ["v1", "v1"], "prediction": ["x", "x"]}).write_parquet(pq)
+    store.con.execute(f"COPY (SELECT request_id, CASE WHEN request_id = 'f' THEN 'infinity'::TIMESTAMP ELSE ts END "
+                      f"AS ts, model_version, prediction FROM read_parquet('{pq}')) TO '{tmp_path / '4.parquet'}'")
+    r = store.ingest("predictions", [tmp_path / "4.parquet"]).results[0]
+    assert (r.accepted, r.quarantined, dict(r.reasons)) == (1, 1, {"ts is infinite, not a point in time": 1})
 
 
 def _parquet_files(tmp_path: Path) -> list[Path]:

@@ -291,7 +291,10 @@ def _source_sql(fmt: Format, path: Path, rejects: str = "_vd_rejects") -> str:
         )
     if fmt == "parquet":
         return "read_parquet(?, hive_partitioning = false, file_row_number = true)"
-    return "read_json(?, format = 'auto', sample_size = -1, maximum_object_size = 67108864)"
+    # text stays text: DuckDB's JSON type detection would turn "infinity" into 1900-01-01 and guess
+    # date formats on its own; times are parsed by the same rules as CSV (_time_expr), which reject it
+    return ("read_json(?, format = 'auto', sample_size = -1, maximum_object_size = 67108864, "
+            "timestampformat = 'vdrift: no timestamp detection', dateformat = 'vdrift: no date detection')")
 
 
 # --------------------------------------------------------------------------- entry point
@@ -1068,6 +1071,8 @@ def _plan_columns(
             plan.checks.append(
                 f"CASE WHEN {present} AND {q} IS NULL THEN 'cannot read {cname} as {ctype.lower()}' END"
             )
+        if ctype == "TIMESTAMP":  # DuckDB reads 'infinity' / '-infinity' as timestamps: not a point in time
+            plan.checks.append(f"CASE WHEN NOT isfinite({q}) THEN '{cname} is infinite, not a point in time' END")
 
     # kind-specific rules
     if kind == "deployments":
