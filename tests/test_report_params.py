@@ -296,3 +296,18 @@ def test_cli_merges_file_db_and_params(tmp_path: Path, monkeypatch) -> None:
     assert got["store_path"] == "from-file.duckdb" and got["metric"] == "mean:score"  # --param wins over -f
     ns.db = "explicit.duckdb"
     assert collect_params(ns)["store_path"] == "explicit.duckdb"  # an explicit --db wins over the file
+
+
+def test_feature_drift_table_names_a_rounded_resolution() -> None:
+    import polars as pl
+
+    from toolkit.report.sections import feature_drift_table
+
+    base = {"feature": ["amount", "channel"], "kind": ["numeric", "categorical"],
+            "group": ["(all versions)"] * 2, "n_baseline": [10, 10], "n_comparison": [12, 12],
+            "psi": [0.3, 0.1], "js_divergence": [0.1, 0.05], "ks": [0.2, None], "chi2_pvalue": [None, 0.5],
+            "wasserstein": [3.0, None]}
+    exact = str(feature_drift_table(pl.DataFrame({**base, "resolution": ["exact", "exact"]})))
+    rounded = str(feature_drift_table(pl.DataFrame({**base, "resolution": ["4 significant digits", "exact"]})))
+    assert "resolution" not in exact and "amount" in exact
+    assert "resolution" in rounded and "4 significant digits" in rounded

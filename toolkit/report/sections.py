@@ -221,6 +221,8 @@ def feature_drift_table(drift: pl.DataFrame) -> Html:
     pooled = drift.filter(pl.col("group") == "(all versions)") if "group" in drift.columns else drift
     cols = [c for c in ("feature", "kind", "n_baseline", "n_comparison", "psi", "js_divergence", "ks", "chi2_pvalue",
                         "wasserstein") if c in pooled.columns]
+    if "resolution" in pooled.columns and (pooled["resolution"] != "exact").any():
+        cols.append("resolution")  # KS / Wasserstein of a covariate with > 1M distinct values: rounded
     return table(pooled.sort("psi", descending=True, nulls_last=True) if "psi" in pooled.columns else pooled,
                  columns=cols, empty="No covariates.")
 
