@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -470,3 +471,42 @@ def test_a_failing_batch_is_rolled_back_and_its_files_load_one_by_one(tmp_path, 
         assert _outcomes(report) == [o for s in singles for o in _outcomes(s)]
         assert not any("one transaction" in r.message for r in report.results)
         assert _store_state(together) == _store_state(one)
+
+
+@pytest.mark.parametrize("where", ["_ingest_file", "_ingest_batch"])
+def test_interrupts_and_fatal_errors_end_the_ingest_with_a_clear_message(store, tmp_path, monkeypatch, where):
+    # a batch is two or more Parquet files in one call; one CSV file takes the one-file path
+    from toolkit.store import ingest as ing
+
+    if where == "_ingest_batch":
+        files = []
+        for i in range(2):
+            f = tmp_path / f"{i}.parquet"
+            pl.DataFrame({"request_id": [f"r{i}"], "ts": [dt.datetime(2026, 11, 2, 10)], "model_version": ["v1"],
+                          "prediction": ["x"]}).write_parquet(f)
+            files.append(f)
+        label = "0.parquet and 1 more file(s)"
+    else:
+        files = [write(tmp_path / "a.csv", "request_id,ts,model_version,prediction\nr,2026-11-02T10:00:00Z,v1,x\n")]
+        label = "a.csv"
+
+    def fail_with(exc):
+        def boom(*args, **kwargs):
+            raise exc
+        monkeypatch.setattr(ing, where, boom)
+
+    fail_with(duckdb.InterruptException("INTERRUPT Error: Interrupted!"))
+    with pytest.raises(KeyboardInterrupt, match=f"interrupted while ingesting .*{re.escape(label)}"):
+        store.ingest("predictions", files)
+    fail_with(RuntimeError("Query interrupted"))
+    with pytest.raises(KeyboardInterrupt, match="interrupted while ingesting"):
+        store.ingest("predictions", files)
+    fail_with(duckdb.FatalException("FATAL Error: disk gone"))
+    several = where == "_ingest_batch"
+    with pytest.raises(StoreError, match=("nothing from these files was stored" if several
+                                          else "nothing from this file was stored") + r".*0 file\(s\) before"):
+        store.ingest("predictions", files)
+    fail_with(RuntimeError("something else"))
+    with pytest.raises(RuntimeError, match="something else"):
+        store.ingest("predictions", files)
+    assert store.counts()["predictions"] == 0

@@ -362,20 +362,10 @@ def ingest(
             names = f"{_printable(batch.entries[0].path)} and {len(batch.entries) - 1} more file(s)"
             try:
                 results.extend(_ingest_batch(store, batch, the_mapping))
-            except duckdb.InterruptException:
-                raise KeyboardInterrupt(f"interrupted while ingesting {names}") from None
-            except RuntimeError as exc:
-                if "interrupted" in str(exc).lower():  # Ctrl-C while DuckDB ran a query: already rolled back
-                    raise KeyboardInterrupt(f"interrupted while ingesting {names}") from None
-                raise
-            except (duckdb.FatalException, duckdb.InternalException) as exc:  # the connection is now unusable
-                done = sum(r.status == "ingested" for r in results)
-                raise StoreError(
-                    f"{names}: DuckDB hit an internal error and closed the store ({_first_line(exc)}); nothing "
-                    f"from these files was stored (their transaction never committed); {done} file(s) before them "
-                    "in this run were stored. Reopen the store to continue, and please report this with the files"
-                ) from None
-            except (InputError, OSError, StoreError, duckdb.Error):
+            except Exception as exc:
+                _raise_if_fatal(exc, names, results, several=True)
+                if not isinstance(exc, (InputError, OSError, StoreError, duckdb.Error)):
+                    raise
                 # rolled back, the store is unchanged: the files are loaded one by one instead, each
                 # in its own transaction, and whichever cannot be loaded is reported on its own
                 for entry in batch.entries:
@@ -410,25 +400,37 @@ def _ingest_guarded(
             path=_printable(path), kind=kind, status="failed",
             message=f"{_printable(path)}: cannot read the file: {exc.strerror or exc}; nothing was ingested from it",
         ))
-    except duckdb.InterruptException:
-        raise KeyboardInterrupt(f"interrupted while ingesting {_printable(path)}") from None
-    except RuntimeError as exc:
-        if "interrupted" in str(exc).lower():  # Ctrl-C while DuckDB ran a query: already rolled back
-            raise KeyboardInterrupt(f"interrupted while ingesting {_printable(path)}") from None
-        raise
-    except (duckdb.FatalException, duckdb.InternalException) as exc:  # the connection is now unusable
-        done = sum(r.status == "ingested" for r in results)
-        raise StoreError(
-            f"{_printable(path)}: DuckDB hit an internal error and closed the store ({_first_line(exc)}); "
-            f"nothing from this file was stored (its transaction never committed); {done} file(s) before it "
-            "in this run were stored. Reopen the store to continue, and please report this with the file"
-        ) from None
-    except duckdb.Error as exc:  # rolled back by _ingest_file: the store is unchanged for this file
+    except Exception as exc:
+        _raise_if_fatal(exc, _printable(path), results, several=False)
+        if not isinstance(exc, duckdb.Error):
+            raise
+        # rolled back by _ingest_file: the store is unchanged for this file
         results.append(IngestResult(
             path=_printable(path), kind=kind, status="failed",
             message=f"{_printable(path)}: not ingested, the store is unchanged for this file; DuckDB said: "
             f"{_first_line(exc)} (if the file looks valid, please report this)",
         ))
+
+
+def _raise_if_fatal(exc: Exception, names: str, results: list[IngestResult], *, several: bool) -> None:
+    """Raise what ends the whole ingest: an interrupt, or an error that closed the connection.
+
+    ``names`` are the file(s) being loaded when ``exc`` happened (their transaction was rolled
+    back); other exceptions return, for the caller to handle.
+    """
+    if isinstance(exc, duckdb.InterruptException) or (
+        isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower()  # Ctrl-C during a query
+    ):
+        raise KeyboardInterrupt(f"interrupted while ingesting {names}") from None
+    if isinstance(exc, (duckdb.FatalException, duckdb.InternalException)):  # the connection is now unusable
+        done = sum(r.status == "ingested" for r in results)
+        what, their, them = ("these files", "their", "them") if several else ("this file", "its", "it")
+        raise StoreError(
+            f"{names}: DuckDB hit an internal error and closed the store ({_first_line(exc)}); nothing "
+            f"from {what} was stored ({their} transaction never committed); {done} file(s) before {them} "
+            f"in this run were stored. Reopen the store to continue, and please report this with the "
+            f"{'files' if several else 'file'}"
+        ) from None
 
 
 def _printable(path: Path) -> str:
