@@ -554,22 +554,29 @@ def _ingest_one(
     prep = _prepare(store, kind, path, read_path, mapping, force)
     if isinstance(prep, IngestResult):
         return prep
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with _transaction(con):
         _drop_rejects(con)
         ingest_id = con.execute("SELECT nextval('ingest_id_seq')").fetchone()[0]
         result = _load(store, kind, path, read_path, mapping, prep, ingest_id, direct=True)
+    return replace(result, seconds=time.perf_counter() - prep.t0)
+
+
+@contextlib.contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection):
+    """BEGIN ... COMMIT around the block, ROLLBACK on any exception (Ctrl-C included); temp tables dropped."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
         con.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(duckdb.Error):  # keep the original error if DuckDB already rolled back
             con.execute("ROLLBACK")
         raise
     finally:
-        # temporary tables only: once the file is committed, failing to drop them must not report a failure
+        # temporary tables only: once the data is committed, failing to drop them must not report a failure
         with contextlib.suppress(duckdb.Error):
             con.execute("DROP TABLE IF EXISTS _vd_stage")
             _drop_rejects(con)
-    return replace(result, seconds=time.perf_counter() - prep.t0)
 
 
 def _stage_sql(plan: "_Plan", fmt: Format, source: str) -> str:
@@ -791,8 +798,7 @@ def _ingest_batch(store: "Store", batch: _Batch, mapping: Mapping) -> list[Inges
     if plan is None or not loadable:
         return [e.skipped for e in batch.entries]
     t0 = time.perf_counter()
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with _transaction(con):
         ids = sorted(int(r[0]) for r in con.execute(
             "SELECT nextval('ingest_id_seq') FROM range(?) ORDER BY range", [len(loadable)]
         ).fetchall())
@@ -859,15 +865,6 @@ def _ingest_batch(store: "Store", batch: _Batch, mapping: Mapping) -> list[Inges
             results.append(result)
         if plan.new_covariates:
             store.refresh_views()
-        con.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
-    finally:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("DROP TABLE IF EXISTS _vd_stage")
-            _drop_rejects(con)
     seconds = time.perf_counter() - t0
     if len(loadable) > 1:
         note = f"loaded in one transaction with {len(loadable) - 1} other file(s) of this call"
