@@ -23,6 +23,7 @@ from typing import Literal
 import duckdb
 import polars as pl
 
+from ..store.schema import resolution_sql
 from .intended import IV, PIECE, STREAMS, governing_components
 from .results import CENSUS_COLUMNS
 
@@ -68,6 +69,7 @@ FROM e
 #: rows in the same piece of every stream. The rows are grouped by their logged
 #: digest and resolved afterwards, per pre-cell, exactly as the store's
 #: ``predictions_resolved`` view resolves each row (DESIGN.md section 3).
+_RESOLVE_SELECT, _RESOLVE_JOIN = resolution_sql("g")
 _PRE_SQL = f"""
 CREATE OR REPLACE TEMP TABLE {PRE} AS
 WITH g AS (
@@ -83,21 +85,11 @@ WITH g AS (
   WHERE p.ts >= ? AND p.ts < ?
   GROUP BY ALL
 )
-SELECT g.bucket_start, g.epoch, g.component, g.region, g.instance_id,
-       CASE WHEN g.artifact_hash IS NULL THEN g.model_version
-            WHEN a.version IS NOT NULL THEN a.version
-            ELSE 'unregistered:' || left(g.artifact_hash, 12) END AS resolved_version,
-       g.model_version,
-       CASE WHEN g.artifact_hash IS NULL THEN 'unverified'
-            WHEN a.version IS NULL THEN 'unregistered'
-            WHEN a.version = g.model_version THEN 'verified'
-            ELSE 'mismatch' END AS version_status,
-       g.feature_version, a.feature_version AS expected_feature_version, g.is_cache,
-       g.n, g.first_ts, g.last_ts, g.examples
+SELECT g.bucket_start, g.epoch, g.component, g.region, g.instance_id, g.model_version,
+       {_RESOLVE_SELECT},
+       g.feature_version, g.is_cache, g.n, g.first_ts, g.last_ts, g.examples
 FROM g
-LEFT JOIN (SELECT artifact_hash, any_value(version) AS version, any_value(feature_version) AS feature_version
-           FROM artifacts GROUP BY artifact_hash) AS a
-  ON g.artifact_hash = a.artifact_hash
+{_RESOLVE_JOIN}
 """
 
 #: Pre-cells -> cells: attach the intended state (ASOF joins on the few

@@ -140,27 +140,42 @@ _DDL_V1 = [
     )""",
 ]
 
-# The view is recreated on every open because it lists the covariate columns.
-RESOLVED_VIEW = """
-CREATE OR REPLACE VIEW predictions_resolved AS
-SELECT p.*,
-       CASE
-         WHEN p.artifact_hash IS NULL THEN p.model_version
+def resolution_sql(alias: str) -> tuple[str, str]:
+    """How a logged row (``alias``: its table alias) resolves to a version (DESIGN.md section 3).
+
+    Returns the select-list fragment (``resolved_version``, ``version_status``,
+    ``expected_feature_version``) and the registry join it reads (alias
+    ``a``), shared by the ``predictions_resolved`` view and the audit's
+    pre-cells, which resolve a group of rows with one logged digest.
+    ``alias`` is a fixed identifier of the calling SQL, never user input.
+    """
+    select = f"""CASE
+         WHEN {alias}.artifact_hash IS NULL THEN {alias}.model_version
          WHEN a.version IS NOT NULL THEN a.version
-         ELSE 'unregistered:' || left(p.artifact_hash, 12)
+         ELSE 'unregistered:' || left({alias}.artifact_hash, 12)
        END AS resolved_version,
        CASE
-         WHEN p.artifact_hash IS NULL THEN 'unverified'
+         WHEN {alias}.artifact_hash IS NULL THEN 'unverified'
          WHEN a.version IS NULL THEN 'unregistered'
-         WHEN a.version = p.model_version THEN 'verified'
+         WHEN a.version = {alias}.model_version THEN 'verified'
          ELSE 'mismatch'
        END AS version_status,
-       a.feature_version AS expected_feature_version
-FROM predictions AS p
-LEFT JOIN (SELECT artifact_hash, any_value(version) AS version,
+       a.feature_version AS expected_feature_version"""
+    join = f"""LEFT JOIN (SELECT artifact_hash, any_value(version) AS version,
                   any_value(feature_version) AS feature_version
            FROM artifacts GROUP BY artifact_hash) AS a
-  ON p.artifact_hash = a.artifact_hash
+  ON {alias}.artifact_hash = a.artifact_hash"""
+    return select, join
+
+
+_VIEW_SELECT, _VIEW_JOIN = resolution_sql("p")
+# The view is recreated on every open because it lists the covariate columns.
+RESOLVED_VIEW = f"""
+CREATE OR REPLACE VIEW predictions_resolved AS
+SELECT p.*,
+       {_VIEW_SELECT}
+FROM predictions AS p
+{_VIEW_JOIN}
 """
 
 _MIGRATIONS: dict[int, list[str]] = {1: _DDL_V1}
