@@ -1,4 +1,4 @@
-"""``vdrift samples generate``: write a simulated sample with its ground truth."""
+"""``vdrift samples generate`` / ``vdrift samples real``: samples with their ground truth."""
 
 from __future__ import annotations
 
@@ -36,6 +36,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--partition-by-day", action="store_true", help="one predictions file per UTC day")
     g.set_defaults(func=run_generate)
 
+    from ..samples.real import case_names
+
+    cases = case_names() or ("flights", "nlswork")
+    r = inner.add_parser(
+        "real",
+        help="route a real-data replay case to versions and write it with its exact ground truth",
+        description="Real records from public data sets (see docs/real-data-cases.md), with every model "
+        "version's output replayed on every record, routed to versions synthetically by the case's deployment "
+        "plan (canary, experiment, rollback). Writes predictions.parquet, deployments.jsonl, artifacts.csv "
+        f"and ground_truth.json to OUT. Cases: {', '.join(cases)}.",
+    )
+    r.add_argument("case", metavar="CASE", choices=cases, help=f"the case: {', '.join(cases)}")
+    r.add_argument("out", metavar="OUT", help="output directory (created if needed)")
+    r.add_argument("--seed", type=int, default=0, help="redraws the routing and the subsample (default 0)")
+    r.add_argument("--fraction", type=float, default=1.0,
+                   help="share of the records kept, a random subsample (default 1 = all)")
+    r.set_defaults(func=run_real)
+
 
 def run_generate(args: argparse.Namespace) -> int:
     truth = generate(
@@ -50,6 +68,20 @@ def run_generate(args: argparse.Namespace) -> int:
     print(truth.summary())
     print(
         f"next: vdrift ingest predictions {args.out}/{truth.files['predictions'].split('/')[0]} && "
+        f"vdrift ingest deployments {args.out}/deployments.jsonl && "
+        f"vdrift ingest artifacts {args.out}/artifacts.csv"
+    )
+    return 0
+
+
+def run_real(args: argparse.Namespace) -> int:
+    from ..samples.real import write_case
+
+    truth = write_case(args.out, args.case, seed=args.seed, fraction=args.fraction)
+    print(f"wrote {args.out}/: " + ", ".join(truth.files.values()))
+    print(truth.summary())
+    print(
+        f"next: vdrift ingest predictions {args.out}/predictions.parquet && "
         f"vdrift ingest deployments {args.out}/deployments.jsonl && "
         f"vdrift ingest artifacts {args.out}/artifacts.csv"
     )
