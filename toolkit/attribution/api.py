@@ -1,38 +1,44 @@
 """Entry point: :func:`attribute`.
 
-Normalises every input once (store, windows, metric, covariates, filters,
-options), aggregates the rows to cells with SQL, runs the requested methods
-on the cells, bootstraps them at the cell level and assembles an
-:class:`~toolkit.attribution.results.AttributionResult`.
+Normalises every input once, reads the rows in a few passes into additive
+sums per (period, routing cell, version, replicate group)
+(:mod:`~toolkit.attribution.sums`), fits one outcome model per version on a
+hash sample, runs the three estimators of :mod:`~toolkit.attribution.routed`
+and bootstraps them by reweighting replicate groups.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
+from dataclasses import dataclass
 from typing import Literal, Mapping, Sequence, get_args
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 import polars as pl
+from threadpoolctl import threadpool_limits
 
-from ..errors import InputError
+from ..errors import InputError, NotApplicable
+from ..sqlutil import quote_ident, table_columns
 from ..store import Store
 from ..timeutil import Window, parse_window
 from . import diagnostics as dg
-from .bootstrap import SCHEMES, normal_interval, resample
-from .cells import (CellArrays, CellTable, Covariate, build_cell_tables, build_cells, default_covariates,
-                    matching_edges, normalise_where, profile_bins, profile_covariates)
-from .decompose import Factors, cell_factors, effects
+from . import routed as rt
+from .cells import Covariate, default_covariates, normalise_where, profile_covariates
+from .decompose import effects
+from .design import Design, build_design, covariate_kinds
 from .drift import feature_drift
-from .matched import match, matched_factors, sturges_bins
-from .metrics import Metric, parse_metric
-from .oaxaca import OaxacaResult, oaxaca_blinder
-from .regression import RegressionFit, RegressionModel, build_model, fit_statsmodels, refit, regression_factors
-from .standardize import standardization_factors
+from .metrics import VIEW, Metric, parse_metric
 from .results import COMPONENTS, METHODS, AttributionResult, Diagnostics
+from .sums import GROUPS, CellSums, ModelSample, Selection, cell_sums, model_sample, numeric_moments
 
 MethodOption = Literal["regression", "matched", "standardization", "all"]
+SCHEMES = ("conditional", "population")
+#: Most quantile bins per numeric covariate (step terms of the outcome model).
+MAX_BINS = 20
+#: Covariates the matching strata use (those whose shift carries most of the data drift).
+MATCH_COVARIATES = 3
+MATCH_BINS = 4
+MATCH_LEVELS = 6
 
 
 def _open(store: "Store | str | os.PathLike") -> tuple[Store, bool]:
@@ -43,13 +49,23 @@ def _open(store: "Store | str | os.PathLike") -> tuple[Store, bool]:
     raise InputError(f"store must be a toolkit.Store or a path to a store file, got {type(store).__name__}")
 
 
-def _covariate_list(covariates: "Sequence[str] | str | None", con) -> list[str]:
-    if covariates is None:
-        return default_covariates(con)
-    if isinstance(covariates, str):
-        covariates = [c.strip() for c in covariates.split(",")]
-    out = [str(c).strip() for c in covariates if str(c).strip()]
-    return out
+def _names(value: "Sequence[str] | str | None", what: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [c.strip() for c in value.split(",")]
+    if not isinstance(value, (list, tuple)):
+        raise InputError(f"{what} must be a list of column names or 'a,b,c', got {type(value).__name__}")
+    return [str(c).strip() for c in value if str(c).strip()]
+
+
+def _int_option(value: object, name: str, lo: int, hi: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"{name} must be a whole number, got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+        raise InputError(f"{name} must be {bound}, got {value}")
+    return int(value)
 
 
 def _methods(method: str) -> tuple[str, ...]:
@@ -58,55 +74,26 @@ def _methods(method: str) -> tuple[str, ...]:
     return METHODS if method == "all" else (method,)
 
 
-def _cell_oaxaca(cells: CellArrays, covariates: tuple[Covariate, ...]) -> OaxacaResult | None:
-    """Linear Oaxaca-Blinder of the shift (comparison minus baseline) on the cells.
-
-    Regressors: version dummies, covariate level dummies and the cell means of
-    numeric covariates; the detail frame splits the explained part by term.
-    """
-    t, s, v = np.nonzero(cells.n > 0)
-    if len(set(t.tolist())) < 2:
-        return None
-    cols, names = [], []
-    for j, ver in enumerate(cells.versions[1:], start=1):
-        cols.append((v == j).astype(float))
-        names.append(f"version[{ver}]")
-    for cov in covariates:
-        lv = cells.strata[cov.name].to_numpy()[s]
-        if cov.kind == "numeric":
-            k = cells.numeric.index(cov.name)
-            cols.append(cells.sx[t, s, v, k] / cells.n[t, s, v])
-            names.append(cov.name)
-        else:
-            for L in sorted(set(lv.tolist()))[1:]:
-                cols.append((lv == L).astype(float))
-                names.append(f"{cov.name}[{L}]")
-    X = np.column_stack(cols) if cols else np.zeros((len(t), 0))
-    y = cells.sy[t, s, v] / cells.n[t, s, v]
-    group = np.where(t == 1, "comparison", "baseline")
-    return oaxaca_blinder(y, X, group, weights=cells.n[t, s, v], names=names, order=("comparison", "baseline"))
+def default_routing(con) -> list[str]:
+    """The deployment scope columns the rows carry: ``region`` when any row has one."""
+    cols = table_columns(con, VIEW)
+    if "region" in cols and con.execute(f"SELECT EXISTS (SELECT 1 FROM {VIEW} WHERE region IS NOT NULL)").fetchone()[0]:
+        return ["region"]
+    return []
 
 
-def _matching_bins(cells: CellArrays, covariates: tuple[Covariate, ...], *, min_rows: int = 20) -> int:
-    """Automatic CEM bins per numeric covariate.
+@dataclass(frozen=True)
+class Inputs:
+    """Everything the estimators need, read from the store."""
 
-    Sturges' rule on the rows (the R ``cem`` default), capped at 10 and
-    lowered until the CEM grid averages at least ``min_rows`` rows per
-    stratum and period, so that few strata lack support in one period (in
-    such strata routing cannot be compared, which would shrink version drift).
-    """
-    n = int(cells.n.sum())
-    numeric = [c for c in covariates if c.kind == "numeric"]
-    if not numeric:
-        return 1
-    levels = 1
-    for c in covariates:
-        if c.kind == "categorical":
-            levels *= max(1, cells.strata[c.name].n_unique())
-    k = sturges_bins(n, 10)
-    while k > 2 and levels * k ** len(numeric) * min_rows * 2 > n:
-        k -= 1
-    return k
+    sel: Selection
+    design: Design
+    routing_by: tuple[str, ...]
+    sums: CellSums
+    sample: ModelSample
+    drift: pl.DataFrame
+    excluded: tuple[int, int]
+    con_stratum: object = None
 
 
 def attribute(
@@ -118,8 +105,9 @@ def attribute(
     covariates: "Sequence[str] | str | None" = None,
     where: "Mapping[str, object] | Sequence[str] | None" = None,
     method: MethodOption = "all",
-    bins: "int | Mapping[str, Sequence[float]]" = 5,
-    matched_bins: "int | Mapping[str, Sequence[float]] | None" = None,
+    bins: int = 5,
+    routing_by: "Sequence[str] | str | None" = None,
+    categorical: "Sequence[str] | str | None" = None,
     n_boot: int = 200,
     seed: int = 0,
     include_shadow: bool = False,
@@ -133,44 +121,42 @@ def attribute(
     store
         A :class:`toolkit.Store` or the path of a store file (opened read-only).
     metric
-        ``rate:<column>=<value>``, ``mean:<column>``, ``accuracy`` (or a :class:`Metric`).
+        ``rate:<column>=<value>``, ``mean:<column>``, ``accuracy`` /
+        ``accuracy:<prediction>=<outcome>,...``, ``logloss:<outcome value>``
+        (or a :class:`Metric`).
     baseline, comparison
         Windows ``FROM..TO`` (half-open, UTC), :class:`~toolkit.timeutil.Window`
         or ``(start, end)`` pairs.
     covariates
-        Columns to adjust for (a list or ``"a,b,c"``); default every declared
-        covariate plus ``region`` when present. ``[]`` adjusts for nothing.
+        Columns that explain data drift and feed the outcome models (a list
+        or ``"a,b,c"``); default every declared covariate plus ``region``.
+        They never stratify the routing.
     where
-        Row filters: ``{"region": "eu"}`` or ``["region=eu"]`` (columns
-        checked, values bound).
+        Row filters: ``{"region": "eu"}``, ``{"region": ["eu", "us"]}`` or
+        ``["region=eu"]`` (columns checked, values bound).
     method
         ``regression``, ``matched``, ``standardization`` or ``all``.
     bins
-        Quantile bins per numeric covariate for the strata (or a mapping
-        covariate -> interior edges).
-    matched_bins
-        Coarsening for matching: a number of quantile bins, a mapping of
-        edges, or None for Sturges' rule capped at 10 bins and lowered until
-        strata average 20 rows per period.
+        Quantile bins per numeric covariate (step terms of the outcome model), 1 to 20.
+    routing_by
+        Columns of the deployment scope that decide which version answers
+        (default ``region`` when the rows have one; ``[]`` for one cell).
+        Add a segment column here when the deployment routes by it.
+    categorical
+        Numeric covariates (integer codes) to treat as categories.
     n_boot
-        Bootstrap replicates for the intervals (0 gives point estimates with
-        NaN intervals).
+        Bootstrap replicates for the intervals (0 gives point estimates with NaN intervals).
     seed
         Seed of the bootstrap (results are reproducible).
     include_shadow
         Count shadow-scored rows (they did not answer traffic; excluded by default).
     level
-        Interval level. Intervals are estimate +/- z * SD of ``n_boot``
-        cell-level bootstrap replicates.
+        Interval level; intervals are estimate +/- z * SD of the replicates.
     interval
-        What the intervals account for. ``conditional`` (default): the
-        inputs each period received are held fixed and only routing and
-        metric values are redrawn, so the interval is about the effects on
-        *this* traffic (what a replay of the logged requests through every
-        version would measure). ``population``: a row-level Poisson
-        bootstrap that also resamples the inputs, for the effects expected
-        from the input distribution behind the logs (data-drift intervals
-        about twice as wide). See :mod:`toolkit.attribution.bootstrap`.
+        ``conditional`` (default): the inputs of each window are held fixed,
+        routing and the served rows are redrawn (the effects on *this*
+        traffic, what a replay of the logged requests measures);
+        ``population``: inputs are resampled too.
 
     Returns
     -------
@@ -181,220 +167,288 @@ def attribute(
     InputError
         Unknown columns, unreadable windows or specs, bad options.
     NotApplicable
-        A window without rows for the metric.
+        A window without rows for the metric, or a split that cannot be
+        estimated from the rows given (the message says what would fix it).
     """
     methods = _methods(method)
     m = parse_metric(metric)
     A = parse_window(baseline, what="baseline window")
     B = parse_window(comparison, what="comparison window")
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
-        raise InputError(f"n_boot must be a non-negative integer, got {n_boot!r}")
-    if not 0 < level < 1:
-        raise InputError(f"level must be between 0 and 1, got {level!r}")
+    n_boot = _int_option(n_boot, "n_boot", 0, 100_000)
+    seed = _int_option(seed, "seed", 0)
+    bins = _int_option(bins, "bins", 1, MAX_BINS)
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise InputError(f"level must be a number between 0 and 1, got {level!r}")
     if interval not in SCHEMES:
         raise InputError(f"interval must be one of {', '.join(SCHEMES)}, got {interval!r}")
-    if isinstance(bins, (int, np.integer)) and bins < 1:
-        raise InputError(f"bins must be at least 1, got {bins}")
+    if not isinstance(include_shadow, bool):
+        raise InputError(f"include_shadow must be True or False, got {include_shadow!r}")
     st, owned = _open(store)
     try:
-        con = st.con
-        covs = _covariate_list(covariates, con)
-        filters = normalise_where(where, con)
-        # a few scans profile the rows (levels, values of numeric covariates: bins, transforms and drift
-        # come from those counts); one GROUP BY builds the strata cells and, when matching uses deciles
-        # (the usual case from about a thousand rows per stratum), the matching cells too
-        prof = profile_covariates(con, m, A, B, covs, where=filters, include_shadow=include_shadow,
-                                  bins=profile_bins(bins, matched_bins))
-        binnings: list = [bins]
-        if "matched" in methods:
-            binnings.append(matching_edges(con, m, A, B, prof, matched_bins, 10, where=filters,
-                                           include_shadow=include_shadow))
-        tables = build_cell_tables(con, m, A, B, covs, where=filters, bins=binnings, include_shadow=include_shadow,
-                                   profile=prof)
-        table = tables[0]
-        cells = table.arrays()
-        mtable: CellTable | None = None
-        mcells: CellArrays | None = None
-        if "matched" in methods:
-            mbins = matching_edges(con, m, A, B, prof, matched_bins, _matching_bins(cells, table.covariates),
-                                   where=filters, include_shadow=include_shadow)
-            mtable = tables[1] if mbins == binnings[1] else build_cells(
-                con, m, A, B, covs, where=filters, bins=mbins, include_shadow=include_shadow, profile=prof)
-            mcells = mtable.arrays()
-        drift = feature_drift(con, m, A, B, table.covariates, where=filters, include_shadow=include_shadow,
-                              profile=prof)
+        inputs = _read(st.con, m, A, B, _names(covariates, "covariates"), where, bins,
+                       _names(routing_by, "routing_by"), _names(categorical, "categorical") or [], include_shadow)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return _estimate(st.con, m, inputs, methods, n_boot, seed, float(level), interval)
     finally:
         if owned:
             st.close()
-    # every fit here works on small matrices (cells x terms): one BLAS thread is fastest, and a
-    # multi-threaded BLAS stalls badly (seconds per call) when the machine's cores are busy
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _estimate(m, A, B, table, cells, mtable, mcells, drift, methods, n_boot, seed, level, interval)
 
 
-def _bootstrap(cells: CellArrays, mcells: CellArrays | None, methods: tuple[str, ...], factors,
-               draws: dict[str, np.ndarray], rng: np.random.Generator, n_boot: int, is_rate: bool,
-               scheme: str) -> None:
-    """Fill ``draws[method][b]`` with the effects and total of replicate ``b``."""
-    for b in range(n_boot):
-        rc = resample(cells, rng, is_rate=is_rate, scheme=scheme)
-        rm = resample(mcells, rng, is_rate=is_rate, scheme=scheme) if mcells is not None else None
-        for meth in methods:
-            c = rm if meth == "matched" else rc
-            if (c.n.sum(axis=(1, 2)) == 0).any():
-                continue
-            Mtab = factors(meth, c, True).table()
-            draws[meth][b, :3] = effects(Mtab)
-            draws[meth][b, 3] = Mtab[1, 1, 1] - Mtab[0, 0, 0]
+def _read(con, m: Metric, A: Window, B: Window, covs: list[str] | None, where, bins: int,
+          routing_by: list[str] | None, categorical: list[str], include_shadow: bool) -> Inputs:
+    m.check(con)
+    filters = normalise_where(where, con)
+    covs = default_covariates(con) if covs is None else covs
+    routing = default_routing(con) if routing_by is None else routing_by
+    cols = table_columns(con, VIEW)
+    for c in routing:
+        if c not in cols:
+            raise InputError(f"unknown routing column {c!r}; the predictions have: {', '.join(sorted(cols))}")
+    sel = Selection(m, A, B, tuple(filters), include_shadow)
+    prof = profile_covariates(con, m, A, B, covs, where=filters, include_shadow=include_shadow,
+                              bins=sorted({bins, 10, MATCH_BINS}), categorical=categorical)
+    kinds = covariate_kinds(cols, covs, categorical)
+    m.check_values(con, sel)
+    n_rows = [int(prof.excluded.filter(pl.col("period") == t)["rows"].sum()) for t in (0, 1)]
+    n_excl = [int(prof.excluded.filter(pl.col("period") == t)["excluded"].sum()) for t in (0, 1)]
+    for t, w in ((0, A), (1, B)):
+        if n_rows[t] - n_excl[t] == 0:
+            what = "baseline" if t == 0 else "comparison"
+            raise NotApplicable(
+                f"the {what} window {w} has no rows for metric {m.spec!r}"
+                + (f" ({n_excl[t]} rows lack a value for it)" if n_excl[t] else "")
+                + "; pick a window with traffic (vdrift status shows the span of the store)")
+    moments = numeric_moments(con, sel, [c for c, k in kinds.items() if k == "numeric"])
+    design = build_design(prof, kinds, bins=bins, moments=moments)
+    sums = cell_sums(con, sel, design, routing)
+    sample = model_sample(con, sel, design, routing, sums)
+    drift = feature_drift(con, m, A, B, tuple(Covariate(c, k) for c, k in kinds.items()), where=filters,  # type: ignore[arg-type]
+                          include_shadow=include_shadow, profile=prof)
+    return Inputs(sel, design, tuple(routing), sums, sample, drift, (n_excl[0], n_excl[1]))
 
 
-def _estimate(m: Metric, A: Window, B: Window, table: CellTable, cells: CellArrays,
-              mtable: CellTable | None, mcells: CellArrays | None, drift: pl.DataFrame,
-              methods: tuple[str, ...], n_boot: int, seed: int, level: float,
-              interval: str) -> AttributionResult:
-    is_rate = m.is_rate
-    categorical = [c.name for c in table.covariates if c.kind == "categorical"]
-    models: dict[str, tuple[RegressionModel, RegressionFit]] = {}
-    if "regression" in methods and cells.numeric:
-        rmodel = build_model(cells, categorical, is_rate=is_rate)
-        models["regression"] = (rmodel, fit_statsmodels(rmodel, cells))
-    if "matched" in methods and mcells is not None and mcells.numeric:
-        mmodel = build_model(mcells, categorical, is_rate=is_rate, interact=False)
-        models["matched"] = (mmodel, fit_statsmodels(mmodel, mcells))
-
-    def factors(method: str, c: CellArrays, replicate: bool) -> Factors:
-        if method == "standardization":
-            return standardization_factors(c.n, c.sy)
-        if method not in models:
-            return matched_factors(c) if method == "matched" else cell_factors(c.n, c.sy)
-        model, base = models[method]
-        params = refit(model, c, base.params) if replicate else base.params
-        return regression_factors(model, c, params)
-
-    point: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for meth in methods:
-        Mtab = factors(meth, mcells if meth == "matched" else cells, False).table()
-        point[meth] = (effects(Mtab), Mtab)
-    observed = (point[methods[0]][1][0, 0, 0], point[methods[0]][1][1, 1, 1])
-
-    rng = np.random.default_rng(seed)
-    draws = {meth: np.full((n_boot, 4), np.nan) for meth in methods}
-    _bootstrap(cells, mcells, methods, factors, draws, rng, n_boot, is_rate, interval)
-
-    rows = []
-    for meth in methods:
-        est = np.append(point[meth][0], observed[1] - observed[0])
-        if n_boot > 1:
-            lo, hi = normal_interval(est, draws[meth], level, scheme=interval)
+def _stratum_sql(design: Design, names: Sequence[str]) -> tuple[str, list, int]:
+    """Integer SQL of the matching stratum: joint bins of a few covariates (quartiles / top levels)."""
+    parts, params, size = [], [], 1
+    for name in names:
+        col = quote_ident(name)
+        if design.kinds[name] == "numeric":
+            edges = list(design.edges.get(name, ()))
+            # quartiles of the design's bins: every other edge when there are more
+            if len(edges) > MATCH_BINS - 1:
+                step = len(edges) / MATCH_BINS
+                edges = sorted({edges[min(len(edges) - 1, int(round(step * (k + 1))) - 1)]
+                                for k in range(MATCH_BINS - 1)})
+            expr = " + ".join(f"CAST(coalesce(CAST({col} AS DOUBLE) >= ?, FALSE) AS INTEGER)" for _ in edges) or "0"
+            params_k: list = list(edges)
+            base = len(edges) + 1
         else:
-            lo = hi = np.full(4, np.nan)
+            levels = [t.params[1] for t in design.terms if t.covariate == name and t.kind == "level"][:MATCH_LEVELS - 1]
+            expr = ("CASE " + " ".join(f"WHEN coalesce(CAST({col} AS VARCHAR), '') = ? THEN {i + 1}"
+                                       for i in range(len(levels))) + " ELSE 0 END") if levels else "0"
+            params_k = list(levels)
+            base = len(levels) + 1
+        parts.append(f"({expr}) * {size}")
+        params += params_k
+        size *= base
+    return (" + ".join(parts) or "0"), params, size
+
+
+def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int, seed: int,
+              level: float, interval: str) -> AttributionResult:
+    sums, design = inp.sums, inp.design
+    model_output = m.is_model_output
+    R, V = len(sums.cells), len(sums.versions)
+    models = rt.fit_models(inp.sample, V, design.p, per_period=not model_output)
+    groups = {c: design.index_of(c) for c in design.covariates if design.index_of(c)}
+    base = rt.reduce(sums, None, None, None)
+    reg = rt.regression_fill(base, models.beta, model_output=model_output)
+    parts = rt.data_drift_parts(base, reg, models.beta, groups)
+
+    msums = None
+    match_on: list[str] = []
+    if "matched" in methods:
+        ranked = sorted(groups, key=lambda g: -abs(parts[g]))
+        match_on = ranked[:MATCH_COVARIATES]
+        sql, params, size = _stratum_sql(design, match_on)
+        msums = cell_sums(con, inp.sel, design, inp.routing_by, stratum=(sql, params, size),
+                          cells=sums.cells, versions=sums.versions)
+    cells0 = rt.reduce(sums, None, msums, None)
+
+    def fills(c: rt.Cells, beta: np.ndarray) -> dict[str, rt.Fill]:
+        out: dict[str, rt.Fill] = {}
+        r = rt.regression_fill(c, beta, model_output=model_output)
+        if "regression" in methods:
+            out["regression"] = r
+        if "matched" in methods:
+            out["matched"] = rt.matched_fill(c, beta, model_output=model_output)
+        if "standardization" in methods:
+            out["standardization"] = rt.standardization_fill(c, r, model_output=model_output)
+        return out
+
+    def split(c: rt.Cells, f: rt.Fill) -> np.ndarray:
+        Mtab = rt.m_table(c, f)
+        eff = effects(Mtab)
+        obs = c.observed()
+        total = obs[1] - obs[0]
+        return np.array([eff[0], eff[1], total - eff[0] - eff[1], total])
+
+    point_fills = fills(cells0, models.beta)
+    point = {k: split(cells0, f) for k, f in point_fills.items()}
+    mtabs = {k: rt.m_table(cells0, f) for k, f in point_fills.items()}
+    part_names = list(parts)
+
+    # -- bootstrap: reweight replicate groups
+    rng = np.random.default_rng(seed)
+    draws = {k: np.full((n_boot, 4), np.nan) for k in methods}
+    part_draws = np.full((n_boot, len(part_names)), np.nan)
+    Pi0, _ = cells0.routing()
+    for b in range(n_boot):
+        wts, win = _weights(rng, sums.n.shape, Pi0, interval)
+        c = rt.reduce(sums, wts, msums, win)
+        if (c.N.sum(axis=(1, 2)) == 0).any():
+            continue
+        beta = rt.draw_models(models, rng)
+        for k, f in fills(c, beta).items():
+            draws[k][b] = split(c, f)
+        if "regression" in methods:
+            pr = rt.data_drift_parts(c, rt.regression_fill(c, beta, model_output=model_output), beta, groups)
+            part_draws[b] = [pr[p] for p in part_names]
+
+    z = _z(level)
+    rows = []
+    for k in methods:
+        est = point[k]
+        sd = np.nanstd(draws[k], axis=0, ddof=1) if n_boot > 1 else np.full(4, np.nan)
         for i, comp in enumerate(COMPONENTS + ("total",)):
-            rows.append((meth, comp, float(est[i]), float(lo[i]), float(hi[i])))
+            rows.append((k, comp, float(est[i]), float(est[i] - z * sd[i]), float(est[i] + z * sd[i])))
     frame = pl.DataFrame(rows, schema={"method": pl.String, "component": pl.String, "estimate": pl.Float64,
                                        "ci_low": pl.Float64, "ci_high": pl.Float64}, orient="row")
-    # the parts must add up to the observed total: fix the last float bit on the residual
-    frame = _close_identity(frame, observed[1] - observed[0])
+    psd = np.nanstd(part_draws, axis=0, ddof=1) if n_boot > 1 else np.full(len(part_names), np.nan)
+    data_parts = pl.DataFrame(
+        {"part": part_names, "estimate": [parts[p] for p in part_names],
+         "ci_low": [parts[p] - z * s for p, s in zip(part_names, psd)],
+         "ci_high": [parts[p] + z * s for p, s in zip(part_names, psd)]},
+        schema={"part": pl.String, "estimate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64})
+    if "regression" not in methods:
+        data_parts = data_parts.clear()
 
-    # -- diagnostics
-    notes = []
-    details: dict = {}
-    details["positivity"], n1 = dg.positivity(cells)
-    details["confounding"], n2 = dg.confounding(cells, table.covariates)
-    details["small_cells"], n3 = dg.small_cells(cells)
-    details["binning"], n4 = dg.binning(table.covariates, mtable.covariates if mtable is not None else None)
-    details["disagreement"], n5 = dg.disagreement(frame) if n_boot > 1 else ([], [])
-    details["residual"], n6 = dg.residual_flag(frame, is_model_output=m.is_model_output,
-                                                      level=max(abs(observed[0]), abs(observed[1]))) \
-        if n_boot > 1 else ({"methods_flagged": []}, [])
-    notes += n1 + n2 + n3 + n4 + n5 + n6
-    ex = table.excluded
-    excluded = [int(x) for x in ex["excluded"].to_list()]
-    details["excluded_rows"] = {"baseline": excluded[0], "comparison": excluded[1]}
-    if sum(excluded):
-        what = ("have no outcome yet" if m.kind == "accuracy" or m.column == "outcome"
-                else f"have a {m.column} that is NULL or not a number")
-        notes.append(dg.Note("warning" if m.kind == "mean" and m.column != "outcome" else "info", "excluded_rows",
-                             f"{excluded[0]} baseline and {excluded[1]} comparison rows {what} and are not "
-                             "counted"))
-    if A.start < B.end and B.start < A.end:
-        notes.append(dg.Note("warning", "windows",
-                             f"the windows {A} and {B} overlap: rows in the overlap count in both periods"))
-    if len(cells.versions) == 1:
-        notes.append(dg.Note("info", "single_version",
-                             f"all traffic was served by {cells.versions[0]}: version drift is zero by construction"))
-    if "matched" in methods and mcells is not None:
-        info = match(mcells, mtable.covariates)
-        details["matching"] = info.to_dict()
-        balance = info.balance
-        unmatched = [info.rows_total[t] - info.rows_matched[t] for t in (0, 1)]
-        if sum(unmatched):
-            notes.append(dg.Note(
-                "warning" if max(u / max(1, r) for u, r in zip(unmatched, info.rows_total)) > 0.05 else "info",
-                "matching",
-                f"matching kept {info.strata_matched} of {info.strata_total} strata; "
-                f"{unmatched[0]} baseline and {unmatched[1]} comparison rows fall in strata without support "
-                "in the other window and count as data drift (composition change)"))
-    else:
-        balance = pl.DataFrame()
-    for meth in ("regression", "matched"):
-        if meth not in methods:
-            continue
-        model, base_fit = models.get(meth, (None, None))
-        details[f"{meth}_model"] = {
-            "terms": list(model.columns) if model is not None else [],
-            "interactions": list(model.interactions) if model is not None else [],
-            "period_terms": [cells.versions[j] for j in model.period_versions] if model is not None else [],
-            "converged": base_fit.converged if base_fit is not None else True,
-            "warnings": list(base_fit.warnings) if base_fit is not None else [],
-            "uses_model": base_fit is not None,
-            "transforms": {c.name: c.transform for c in table.covariates if c.kind == "numeric"},
-        }
-        if base_fit is not None and not base_fit.converged:
-            notes.append(dg.Note("warning", meth, f"the {meth} method's GLM did not converge; its within-bin "
-                                 "adjustment may be unreliable: compare with standardization"))
-    if "standardization" in methods and len(methods) > 1 and cells.numeric and n_boot > 1:
-        other = "regression" if "regression" in methods else "matched"
-        d_std = frame.filter((pl.col("method") == "standardization") & (pl.col("component") == "data_drift")).row(0, named=True)
-        d_oth = frame.filter((pl.col("method") == other) & (pl.col("component") == "data_drift")).row(0, named=True)
-        gap = d_oth["estimate"] - d_std["estimate"]
-        half = (d_std["ci_high"] - d_std["ci_low"]) / 2
-        details["within_bin_shift"] = {"method": other, "data_drift_inside_bins": gap}
-        if abs(gap) > half:
-            notes.append(dg.Note("warning", "binning",
-                                 f"numeric covariates shifted inside their bins: the {other} method attributes "
-                                 f"{gap * m.scale():+.3g}{(' ' + m.unit) if m.unit else ''} more to data drift than "
-                                 "standardization, which cannot see shifts inside a bin and books them as "
-                                 "residual; trust the regression (or matched) split, or raise --bins"))
-    oax = _cell_oaxaca(cells, table.covariates)
-    notes.sort(key=lambda n: 0 if n.level == "warning" else 1)
-    head = dg.headline(m.label, m.unit, m.scale(), observed[1] - observed[0], frame, methods[0],
-                       level=max(abs(observed[0]), abs(observed[1])))
-    diag = Diagnostics(head, tuple(notes), details)
-
-    n_rows = tuple(int(x) for x in cells.n.sum(axis=(1, 2)))
+    observed = cells0.observed()
+    support = _support(cells0, point_fills, models, design, sums, inp)
+    sd_terms = inp.sample.z.std(axis=0) if len(inp.sample.y) else np.zeros(design.p)
+    dep = rt.routing_dependence(cells0, sd_terms)
+    notes, details = dg.assess(
+        m, frame, support, dep, design, sums, inp, observed, n_boot, match_on)
+    refusal = dg.refusal(support, methods)
+    if refusal:
+        raise NotApplicable(refusal)
+    head = dg.headline(m, frame, methods[0], observed, level, notes)
+    cells_frame = _cells_frame(cells0, sums)
     mvals = pl.DataFrame(
-        [(meth, "AB"[a], "AB"[b], "AB"[c], float(point[meth][1][a, b, c]))
-         for meth in methods for a, b, c in itertools.product((0, 1), repeat=3)],
-        schema=["method", "data", "routing", "mechanism", "M"], orient="row",
-    )
+        [(k, "AB"[a], "AB"[b], "AB"[c], float(mtabs[k][a, b, c]))
+         for k in methods for a in (0, 1) for b in (0, 1) for c in (0, 1)],
+        schema=["method", "data", "routing", "mechanism", "M"], orient="row")
+    A, B = inp.sel.baseline, inp.sel.comparison
     return AttributionResult(
-        metric=m.spec, metric_label=m.label, unit=m.unit, scale=m.scale(), is_model_output=m.is_model_output,
-        baseline=str(A), comparison=str(B), observed=(float(observed[0]), float(observed[1])),
-        rows=(n_rows[0], n_rows[1]), frame=frame, diagnostics=diag, n_boot=int(n_boot), seed=int(seed), interval=interval,
-        level=level, m_values=mvals, cells=table.frame, feature_drift=drift, balance=balance, oaxaca=oax,
+        metric=m.spec, metric_label=m.label, unit=m.unit, scale=m.scale(), is_model_output=model_output,
+        baseline=str(A), comparison=str(B), observed=observed,
+        rows=(int(cells0.Nin[0].sum()), int(cells0.Nin[1].sum())), frame=frame,
+        diagnostics=Diagnostics(head, tuple(notes), details), n_boot=n_boot, seed=seed, interval=interval,
+        level=level, m_values=mvals, cells=cells_frame, feature_drift=inp.drift, data_drift_parts=data_parts,
+        routing_by=inp.routing_by,
     )
 
 
-def _close_identity(frame: pl.DataFrame, total: float) -> pl.DataFrame:
-    """Absorb floating-point rounding (not estimation error) into the residual."""
+def _z(level: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + level / 2))
+
+
+def _weights(rng: np.random.Generator, shape: tuple[int, ...], Pi: np.ndarray,
+             interval: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Replicate weights per (t, r, v, g) for the served sums, and for the input sums (None: held fixed).
+
+    Conditional: every served group gets ``1 + sqrt(1 - Pi)(P - 1)`` with
+    ``P ~ Poisson(1)``: variance ``1 - Pi``, the finite-population share of a
+    version's rows in a cell whose inputs are fixed (its row count then has
+    the multinomial variance ``n Pi (1 - Pi)``). Population: one Poisson
+    weight per (t, r, g), shared by the versions and the inputs.
+    """
+    if interval == "conditional":
+        P = rng.poisson(1.0, shape)
+        scale = np.sqrt(np.clip(1 - Pi, 0, 1))[..., None]
+        return 1 + scale * (P - 1), None
+    t, r, v, g = shape
+    P = np.broadcast_to(rng.poisson(1.0, (t, r, 1, g)), shape).astype(float)
+    return P, P
+
+
+def _support(c: rt.Cells, fills: dict[str, rt.Fill], models: rt.Models, design: Design, sums: CellSums,
+             inp: Inputs) -> dict:
+    """Where the counterfactual rests on the outcome model, and how far outside the served inputs."""
+    Pi, borrowed = c.routing()
+    w = c.w
+    out: dict = {"extrapolated_share": {k: rt.extrapolated_weight(c, f) for k, f in fills.items()},
+                 "cells_without_traffic": [], "extrapolations": [], "model_rows": {}, "n_terms": design.p}
+    for t, r in zip(*np.nonzero(borrowed)):
+        out["cells_without_traffic"].append({"window": ["baseline", "comparison"][t], "cell": sums.cells[r],
+                                             "share_other_window": float(w[1 - t, r])})
+    served_any = c.N.sum(axis=(0, 1))
+    for j, ver in enumerate(sums.versions):
+        out["model_rows"][ver] = int(models.rows[:, j].max())
+    zmin, zmax = _served_ranges(inp.sample, design)
+    for a in (0, 1):
+        b = 1 - a
+        for r in range(len(sums.cells)):
+            for v in range(len(sums.versions)):
+                weight = float(w[a, r] * Pi[b, r, v])
+                if weight <= 0 or c.N[a, r, v] > 0:
+                    continue
+                outside = _outside(inp.sample, a, r, v, zmin, zmax, design)
+                out["extrapolations"].append({
+                    "window": ["baseline", "comparison"][a], "cell": sums.cells[r], "version": sums.versions[v],
+                    "weight": weight, "version_rows": int(served_any[v]), "outside": outside})
+    out["extrapolations"].sort(key=lambda e: -e["weight"])
+    return out
+
+
+def _served_ranges(sample: ModelSample, design: Design) -> tuple[dict, dict]:
+    """Per version: min and max of each numeric covariate's standardised value over its sampled rows."""
+    zmin: dict = {}
+    zmax: dict = {}
+    cols = [(j, t.covariate) for j, t in enumerate(design.terms) if t.kind == "value"]
+    for v in np.unique(sample.v):
+        rows = sample.z[sample.v == v]
+        for j, name in cols:
+            zmin[(int(v), name)] = float(rows[:, j].min())
+            zmax[(int(v), name)] = float(rows[:, j].max())
+    return zmin, zmax
+
+
+def _outside(sample: ModelSample, a: int, r: int, v: int, zmin: dict, zmax: dict, design: Design) -> list[dict]:
+    """Numeric covariates where the sampled inputs of (a, r) fall outside what v served."""
+    target = sample.z[(sample.t == a) & (sample.r == r)]
     out = []
-    for meth in frame["method"].unique(maintain_order=True).to_list():
-        sub = frame.filter(pl.col("method") == meth)
-        comps = dict(zip(sub["component"], sub["estimate"]))
-        gap = total - sum(comps[c] for c in COMPONENTS)
-        if abs(gap) > 1e-9 * max(1.0, abs(total)):
-            raise ArithmeticError(f"{meth}: Shapley effects miss the total by {gap!r}")
-        out.append(sub.with_columns(
-            pl.when(pl.col("component") == "residual").then(pl.col("estimate") + gap)
-            .otherwise(pl.col("estimate")).alias("estimate")))
-    return pl.concat(out)
+    if not len(target):
+        return out
+    for j, t in enumerate(design.terms):
+        if t.kind != "value" or (v, t.covariate) not in zmin:
+            continue
+        x = target[:, j]
+        share = float(((x < zmin[(v, t.covariate)]) | (x > zmax[(v, t.covariate)])).mean())
+        if share > 0.01:
+            sd, mu = design.spread[t.covariate], design.centre[t.covariate]
+            out.append({"covariate": t.covariate, "share": share,
+                        "served_range": [zmin[(v, t.covariate)] * sd + mu, zmax[(v, t.covariate)] * sd + mu]})
+    out.sort(key=lambda o: -o["share"])
+    return out
+
+
+def _cells_frame(c: rt.Cells, sums: CellSums) -> pl.DataFrame:
+    t, r, v = np.nonzero(c.N > 0)
+    return pl.DataFrame({
+        "period": t.astype(np.int32), "cell": [sums.cells[i] for i in r], "version": [sums.versions[i] for i in v],
+        "n": c.N[t, r, v].astype(np.int64), "mean": c.SY[t, r, v] / c.N[t, r, v],
+        "routing_share": c.N[t, r, v] / c.Nin[t, r],
+    })

@@ -192,14 +192,27 @@ def _window_sql(alias_ts: str = '"ts"') -> str:
     return f"({alias_ts} >= ? AND {alias_ts} < ?)"
 
 
-def normalise_where(where: "Mapping[str, object] | Sequence[str] | None", con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
-    """Turn ``{"region": "eu"}`` or ``["region=eu"]`` into checked (column, value) pairs."""
+def normalise_where(where: "Mapping[str, object] | Sequence[str] | None",
+                    con: duckdb.DuckDBPyConnection) -> list[tuple[str, "str | tuple[str, ...]"]]:
+    """Turn ``{"region": "eu"}``, ``{"region": ["eu", "us"]}`` or ``["region=eu"]`` into checked pairs.
+
+    A list of values matches any of them; values are compared as text.
+    """
     if where is None:
         return []
-    pairs: list[tuple[str, str]] = []
+    pairs: list[tuple[str, "str | tuple[str, ...]"]] = []
     if isinstance(where, Mapping):
-        pairs = [(str(k), str(v)) for k, v in where.items()]
-    else:
+        for k, v in where.items():
+            if isinstance(v, (list, tuple, set, frozenset)):
+                vals = tuple(sorted(str(x) for x in v)) if isinstance(v, (set, frozenset)) else tuple(str(x) for x in v)
+                if not vals:
+                    raise InputError(f"filter {k!r} has an empty list of values: give at least one")
+                pairs.append((str(k), vals))
+            elif v is None or isinstance(v, (dict, bytes)):
+                raise InputError(f"filter {k!r}: give a value or a list of values, got {type(v).__name__}")
+            else:
+                pairs.append((str(k), str(v)))
+    elif isinstance(where, (str, list, tuple)):
         if isinstance(where, str):
             where = [where]
         for item in where:
@@ -207,6 +220,9 @@ def normalise_where(where: "Mapping[str, object] | Sequence[str] | None", con: d
             if not eq or not col:
                 raise InputError(f"cannot read filter {item!r}: write it as column=value, e.g. region=eu")
             pairs.append((col.strip(), val))
+    else:
+        raise InputError(f"where must be a mapping such as {{'region': 'eu'}} or a list of 'column=value', "
+                         f"got {type(where).__name__}")
     cols = table_columns(con, VIEW)
     for col, _ in pairs:
         if col not in cols:
@@ -225,13 +241,17 @@ def default_covariates(con: duckdb.DuckDBPyConnection) -> list[str]:
     return names
 
 
-def _filters(pairs: list[tuple[str, str]], include_shadow: bool) -> tuple[str, list]:
+def _filters(pairs: "Sequence[tuple[str, str | tuple[str, ...]]]", include_shadow: bool) -> tuple[str, list]:
     parts, params = [], []
     if not include_shadow:
         parts.append("coalesce(\"component\", 'online') <> 'shadow'")
     for col, val in pairs:
-        parts.append(f"CAST({quote_ident(col)} AS VARCHAR) = ?")
-        params.append(val)
+        if isinstance(val, tuple):
+            parts.append(f"CAST({quote_ident(col)} AS VARCHAR) IN ({', '.join('?' for _ in val)})")
+            params += list(val)
+        else:
+            parts.append(f"CAST({quote_ident(col)} AS VARCHAR) = ?")
+            params.append(val)
     return (" AND ".join(parts) if parts else "TRUE"), params
 
 
@@ -527,6 +547,7 @@ def profile_covariates(
     include_shadow: bool = False,
     bins: "Sequence[int]" = PROFILE_BINS,
     exact_max_distinct: int = EXACT_MAX_DISTINCT,
+    categorical: Sequence[str] = (),
 ) -> Profile:
     """Profile the covariates over the rows of both windows in a few scans.
 
@@ -539,12 +560,14 @@ def profile_covariates(
     exact_max_distinct
         Numeric covariates with at most this many distinct values are
         counted per value (see :data:`EXACT_MAX_DISTINCT`).
+    categorical
+        Numeric columns (integer codes) to profile as categorical levels.
     """
     where = where or []
     cols = _check(con, metric, covariates)
     probs = _probs(bins)
     overlap = baseline.start < comparison.end and comparison.start < baseline.end
-    categorical = [n for n in covariates if not _is_numeric(cols[n])]
+    categorical = [n for n in covariates if not _is_numeric(cols[n]) or n in categorical]
     numeric_names = [n for n in covariates if n not in categorical]
 
     # 1. rows per (version, period, counts?, overlap duplicate) and every categorical level

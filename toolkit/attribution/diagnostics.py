@@ -1,220 +1,170 @@
-"""Diagnostics of an attribution: support, confounding, small cells, agreement.
+"""Diagnostics of an attribution: a short ranked list, one line per problem.
 
-Every function reads cell arrays or the tidy estimate frame and returns
-machine-readable figures plus :class:`~toolkit.attribution.results.Note`
-objects written for the analyst.
+:func:`assess` turns the support, routing and agreement figures into
+:class:`~toolkit.attribution.results.Note` objects (warnings first, the
+largest effect first); :func:`refusal` says when a split cannot be
+estimated at all; :func:`headline` writes the one-sentence answer, with the
+caveat in front when the support is thin.
 """
 
 from __future__ import annotations
 
-import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
-from .cells import CellArrays, Covariate
-from .results import COMPONENTS, Note
+from .metrics import Metric
+from .results import Note, effect_text
 
-SMALL_CELL = 10
+if TYPE_CHECKING:
+    from .api import Inputs
+    from .design import Design
+    from .sums import CellSums
 
-
-def positivity(cells: CellArrays) -> tuple[dict, list[Note]]:
-    """Strata and (stratum, version) cells one period lacks, and their row shares."""
-    n = cells.n
-    ns = n.sum(axis=2)
-    tot = n.sum(axis=(1, 2))
-    one_stratum = (ns > 0) & (ns[::-1] == 0)  # [t, s]: stratum seen in t only
-    cell_only = (n > 0) & (n[::-1] == 0)  # [t, s, v]: cell seen in t only
-    cell_only_in_shared = cell_only & ~one_stratum[..., None]
-    share_strata = [(ns[t] * one_stratum[t]).sum() / tot[t] if tot[t] else 0.0 for t in (0, 1)]
-    share_cells = [(n[t] * cell_only_in_shared[t]).sum() / tot[t] if tot[t] else 0.0 for t in (0, 1)]
-    vt = n.sum(axis=1) > 0  # [t, v]
-    only_b = [cells.versions[j] for j in range(len(cells.versions)) if vt[1, j] and not vt[0, j]]
-    only_a = [cells.versions[j] for j in range(len(cells.versions)) if vt[0, j] and not vt[1, j]]
-    details = {
-        "strata": int((ns.sum(axis=0) > 0).sum()),
-        "strata_only_baseline": int(one_stratum[0].sum()),
-        "strata_only_comparison": int(one_stratum[1].sum()),
-        "row_share_in_one_sided_strata": [float(x) for x in share_strata],
-        "cells_only_baseline": int(cell_only_in_shared[0].sum()),
-        "cells_only_comparison": int(cell_only_in_shared[1].sum()),
-        "row_share_in_one_sided_cells": [float(x) for x in share_cells],
-        "versions_only_baseline": only_a,
-        "versions_only_comparison": only_b,
-    }
-    notes: list[Note] = []
-    if only_b or only_a:
-        parts = []
-        if only_b:
-            parts.append(f"{', '.join(only_b)} served only in the comparison window")
-        if only_a:
-            parts.append(f"{', '.join(only_a)} served only in the baseline window")
-        notes.append(Note("info", "positivity",
-                          f"{'; '.join(parts)}: its behaviour in the other window is unobserved, so it is "
-                          "taken to be the same (a resolved version is a fixed artifact); version drift "
-                          "carries its share, the residual only reflects cells seen in both windows"))
-    if max(share_strata) > 0:
-        level = "warning" if max(share_strata) > 0.05 else "info"
-        notes.append(Note(level, "positivity",
-                          f"{details['strata_only_baseline']} strata have rows only in the baseline and "
-                          f"{details['strata_only_comparison']} only in the comparison "
-                          f"({100 * share_strata[0]:.1f}% / {100 * share_strata[1]:.1f}% of rows); their "
-                          "routing is unobserved in the other window and is held fixed, so they count as "
-                          "data drift. Coarser bins or fewer covariates give more support"))
-    if max(share_cells) > 0:
-        level = "warning" if max(share_cells) > 0.05 else "info"
-        notes.append(Note(level, "positivity",
-                          f"{details['cells_only_baseline'] + details['cells_only_comparison']} "
-                          "(stratum, version) cells are seen in one window only "
-                          f"({100 * share_cells[0]:.1f}% / {100 * share_cells[1]:.1f}% of rows): their "
-                          "within-cell mean is borrowed from the window that saw them"))
-    return details, notes
+#: Share of the counterfactual traffic resting on the outcome model above which the headline warns.
+EXTRAPOLATION_WARN = 0.2
+#: ... and above which, with a thin model, the split is refused.
+EXTRAPOLATION_REFUSE = 0.5
+#: Rows a version's outcome model needs per term before it may carry the counterfactual alone.
+ROWS_PER_TERM = 5
+#: Standardised difference between a version's served inputs and its cell's inputs that counts as targeting.
+SMD_TARGETING = 0.1
+Z_TARGETING = 5.0
 
 
-def cramers_v(table: np.ndarray) -> float:
-    """Cramer's V of a contingency table (empty rows and columns dropped)."""
-    t = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
-    if t.shape[0] < 2 or t.shape[1] < 2:
-        return 0.0
-    chi2 = stats.chi2_contingency(t, correction=False)[0]
-    n = t.sum()
-    return float(math.sqrt(chi2 / (n * (min(t.shape) - 1))))
+def assess(m: Metric, frame: pl.DataFrame, support: dict, dependence: list, design: "Design",
+           sums: "CellSums", inp: "Inputs", observed: tuple[float, float], n_boot: int,
+           match_on: list[str]) -> tuple[list[Note], dict]:
+    """Notes (ranked) and the machine-readable details behind them."""
+    ranked: list[tuple[int, float, Note]] = []
+    scale, unit = m.scale(), m.unit
+    details: dict = {"support": support, "routing_by": list(inp.routing_by), "cells": list(sums.cells),
+                     "versions": list(sums.versions), "matching_covariates": match_on,
+                     "terms": [t.name for t in design.terms]}
+
+    ext = support["extrapolated_share"]
+    worst = max(ext.values()) if ext else 0.0
+    if worst > 0:
+        top = support["extrapolations"][:3]
+        where = "; ".join(
+            f"{e['version']} never served {e['cell']} in the {e['window']} window"
+            + (f" ({e['outside'][0]['covariate']}: {100 * e['outside'][0]['share']:.0f}% of those inputs "
+               f"outside the {e['outside'][0]['served_range'][0]:.4g}..{e['outside'][0]['served_range'][1]:.4g} "
+               f"{e['version']} served)" if e["outside"] else "")
+            for e in top)
+        level = "warning" if worst > EXTRAPOLATION_WARN or any(e["outside"] for e in top) else "info"
+        per = ", ".join(f"{k} {100 * v:.0f}%" for k, v in ext.items())
+        ranked.append((0 if level == "warning" else 2, worst, Note(
+            level, "extrapolation",
+            f"{per} of the counterfactual traffic rests on the outcome model, not on served rows: {where}. "
+            "Trust the split as far as the model carries it; the methods' spread shows how far")))
+
+    if support["cells_without_traffic"]:
+        cells = ", ".join(f"{c['cell']} ({c['window']})" for c in support["cells_without_traffic"][:4])
+        share = max(c["share_other_window"] for c in support["cells_without_traffic"])
+        ranked.append((0 if share > 0.05 else 2, share, Note(
+            "warning" if share > 0.05 else "info", "cells_without_traffic",
+            f"routing cells with no traffic in one window: {cells}; their routing is unobserved there and is "
+            "held fixed, so they add no version drift")))
+
+    sig = [d for d in dependence if abs(d[0]) > SMD_TARGETING and abs(d[1]) > Z_TARGETING]
+    details["routing_dependence"] = [
+        {"smd": d[0], "z": d[1], "window": ["baseline", "comparison"][d[2]], "cell": sums.cells[d[3]],
+         "version": sums.versions[d[4]], "term": design.terms[d[5]].name} for d in dependence]
+    if sig:
+        d = max(sig, key=lambda x: abs(x[0]))
+        ranked.append((0, abs(d[0]), Note(
+            "warning", "routing_dependence",
+            f"inside routing cell {sums.cells[d[3]]} ({['baseline', 'comparison'][d[2]]}), the rows "
+            f"{sums.versions[d[4]]} served differ from the cell's inputs in {design.terms[d[5]].name} "
+            f"(standardised difference {d[0]:+.2f}, {len(sig)} such cases): routing seems to depend on the "
+            "inputs; if the deployment routes by a segment column, add it with --routing-by")))
+
+    if n_boot > 1 and len(set(frame["method"])) > 1:
+        gaps = []
+        for comp in ("data_drift", "version_drift"):
+            sub = frame.filter(pl.col("component") == comp)
+            est = dict(zip(sub["method"], sub["estimate"]))
+            half = dict(zip(sub["method"], (sub["ci_high"] - sub["ci_low"]) / 2))
+            names = list(est)
+            for i, a in enumerate(names):
+                for b in names[i + 1:]:
+                    gap = abs(est[a] - est[b])
+                    if gap > np.hypot(half[a], half[b]):
+                        gaps.append((gap, comp, a, b))
+        details["disagreement"] = [{"component": c, "methods": [a, b], "gap": g} for g, c, a, b in gaps]
+        if gaps:
+            g, comp, a, b = max(gaps)
+            comps = sorted({c for _, c, _, _ in gaps})
+            ranked.append((1, g, Note(
+                "warning", "disagreement",
+                f"the methods disagree beyond their intervals on {' and '.join(c.replace('_', ' ') for c in comps)} "
+                f"(largest: {comp.replace('_', ' ')}, {a} vs {b}, {effect_text(g, scale, unit, observed)} apart): "
+                "the covariates do not explain the inputs' shift well enough for all three; the regression "
+                "split uses the most of them")))
+
+    n_excl = inp.excluded
+    if sum(n_excl):
+        what = m.excluded_reason
+        ranked.append((1 if m.needs_label else 2, float(sum(n_excl)), Note(
+            "warning" if m.needs_label else "info", "excluded_rows",
+            f"{n_excl[0]:,} baseline and {n_excl[1]:,} comparison rows {what} and are not counted")))
+    A, B = inp.sel.baseline, inp.sel.comparison
+    if A.start < B.end and B.start < A.end:
+        ranked.append((1, 1.0, Note("warning", "windows",
+                                    f"the windows {A} and {B} overlap: rows in the overlap count in both")))
+    if len(sums.versions) == 1:
+        ranked.append((2, 0.0, Note("info", "single_version",
+                                    f"all traffic was served by {sums.versions[0]}: version drift is zero by "
+                                    "construction")))
+    if not inp.routing_by:
+        ranked.append((2, 0.0, Note("info", "routing_cells",
+                                    "the rows carry no region: all traffic is one routing cell (add the scope "
+                                    "column with --routing-by if the deployments route by another column)")))
+    ranked.sort(key=lambda x: (x[0], -x[1]))
+    return [n for _, _, n in ranked], details
 
 
-def confounding(cells: CellArrays, covariates: tuple[Covariate, ...]) -> tuple[dict, list[Note]]:
-    """How strongly the version depends on the covariates (Cramer's V per period)."""
-    out: dict = {"stratum": [], "per_covariate": {}}
-    for t in (0, 1):
-        out["stratum"].append(cramers_v(cells.n[t]))
-    for cov in covariates:
-        lv = cells.strata[cov.name].to_numpy()
-        levels = sorted(set(lv.tolist()))
-        vals = []
-        for t in (0, 1):
-            tab = np.vstack([cells.n[t][lv == L].sum(axis=0) for L in levels])
-            vals.append(cramers_v(tab))
-        out["per_covariate"][cov.name] = vals
-    notes: list[Note] = []
-    strong = {k: max(v) for k, v in out["per_covariate"].items() if max(v) >= 0.3}
-    if strong:
-        names = ", ".join(f"{k} (V={v:.2f})" for k, v in sorted(strong.items(), key=lambda kv: -kv[1]))
-        notes.append(Note("warning", "confounding",
-                          f"the version is strongly associated with {names}: a raw comparison of versions "
-                          "would mix version and data effects; the methods adjust for these covariates, "
-                          "but only within the support they share"))
-    elif max(out["stratum"]) > 0:
-        notes.append(Note("info", "confounding",
-                          f"association of version with the strata: Cramer's V {out['stratum'][0]:.2f} "
-                          f"(baseline), {out['stratum'][1]:.2f} (comparison)"))
-    return out, notes
+def refusal(support: dict, methods: tuple[str, ...]) -> str | None:
+    """A message when the counterfactual rests mostly on models fitted on too few rows."""
+    thin = []
+    for e in support["extrapolations"]:
+        rows = support["model_rows"].get(e["version"], 0)
+        thin.append((e, rows))
+    ext = max(support["extrapolated_share"].values()) if support["extrapolated_share"] else 0.0
+    if ext <= EXTRAPOLATION_REFUSE:
+        return None
+    n_terms = max(1, int(support.get("n_terms", 1)))
+    bad = [(e, r) for e, r in thin if r < max(50, ROWS_PER_TERM * n_terms)]
+    if not bad:
+        return None
+    e, r = bad[0]
+    return (f"cannot split this shift: {100 * ext:.0f}% of the counterfactual traffic needs {e['version']}'s "
+            f"behaviour on inputs it never served ({e['cell']}, {e['window']} window), and its outcome model "
+            f"rests on {r} rows; give fewer covariates (--covariates) or windows in which {e['version']} served "
+            "the same routing cells")
 
 
-def small_cells(cells: CellArrays, threshold: int = SMALL_CELL) -> tuple[dict, list[Note]]:
-    """Non-empty cells with fewer than ``threshold`` rows, and their share of rows."""
-    n = cells.n
-    nz = n > 0
-    small = nz & (n < threshold)
-    share = float(n[small].sum() / n.sum()) if n.sum() else 0.0
-    details = {"threshold": threshold, "cells": int(nz.sum()), "small_cells": int(small.sum()),
-               "row_share": share}
-    notes: list[Note] = []
-    if small.any():
-        level = "warning" if share > 0.05 else "info"
-        notes.append(Note(level, "small_cells",
-                          f"{int(small.sum())} of {int(nz.sum())} cells have fewer than {threshold} rows "
-                          f"({100 * share:.1f}% of rows); their means are noisy: use fewer bins or covariates "
-                          "if intervals are wide"))
-    return details, notes
-
-
-def binning(covariates: tuple[Covariate, ...], matched: tuple[Covariate, ...] | None) -> tuple[dict, list[Note]]:
-    """Bins used for numeric covariates by the stratified methods and by matching."""
-    details: dict = {"strata": {}, "matching": {}}
-    for c in covariates:
-        if c.kind == "numeric":
-            details["strata"][c.name] = list(c.edges)
-        elif c.kept_levels is not None:
-            details["strata"][c.name] = {"kept_levels": list(c.kept_levels)}
-    for c in matched or ():
-        if c.kind == "numeric":
-            details["matching"][c.name] = list(c.edges)
-    notes: list[Note] = []
-    numeric = [c for c in covariates if c.kind == "numeric"]
-    if numeric:
-        desc = "; ".join(f"{c.name}: {len(c.edges) + 1} quantile bins" for c in numeric)
-        notes.append(Note("info", "binning",
-                          f"numeric covariates are binned ({desc}; edges in details). Standardization cannot "
-                          "see shifts inside a bin, which then show up as residual; the regression and "
-                          "matched methods model the within-bin means and move them to data drift"))
-    for c in covariates:
-        if c.kept_levels is not None:
-            notes.append(Note("info", "binning",
-                              f"{c.name} has more than {len(c.kept_levels) + 1} levels: the rarest are "
-                              "lumped into '(other)'"))
-    return details, notes
-
-
-def disagreement(frame: pl.DataFrame) -> tuple[list[dict], list[Note]]:
-    """Pairs of methods whose intervals for a component do not overlap."""
-    rows = []
-    methods = frame["method"].unique(maintain_order=True).to_list()
-    for comp in COMPONENTS:
-        sub = {r["method"]: r for r in frame.filter(pl.col("component") == comp).iter_rows(named=True)}
-        for i, a in enumerate(methods):
-            for b in methods[i + 1:]:
-                ra, rb = sub[a], sub[b]
-                if ra["ci_high"] < rb["ci_low"] or rb["ci_high"] < ra["ci_low"]:
-                    rows.append({"component": comp, "methods": [a, b],
-                                 "estimates": [ra["estimate"], rb["estimate"]]})
-    notes = [
-        Note("warning", "disagreement",
-             f"{r['methods'][0]} and {r['methods'][1]} disagree on {r['component'].replace('_', ' ')} beyond "
-             "their intervals: the binning or the support differs between them; prefer the regression when "
-             "numeric covariates shift within bins, matching when support is thin")
-        for r in rows
-    ]
-    return rows, notes
-
-
-def residual_flag(frame: pl.DataFrame, *, is_model_output: bool, level: float = 1.0) -> tuple[dict, list[Note]]:
-    """Flag a residual whose interval excludes zero (beyond floating-point noise of ``level``)."""
-    tol = 1e-9 * max(1.0, abs(level))
-    res = frame.filter(pl.col("component") == "residual")
-    flagged = [r["method"] for r in res.iter_rows(named=True) if r["ci_low"] > tol or r["ci_high"] < -tol]
-    notes: list[Note] = []
-    if flagged:
-        if is_model_output:
-            notes.append(Note("warning", "residual",
-                              f"residual beyond its interval ({', '.join(flagged)}): same resolved version "
-                              "behaved differently: possible hidden artifact or preprocessing change (or a "
-                              "covariate shift inside bins / an unmeasured input; compare the regression)"))
-        else:
-            notes.append(Note("info", "residual",
-                              f"residual beyond its interval ({', '.join(flagged)}): the relation between "
-                              "inputs and outcome changed (concept drift) for the same versions"))
-    return {"methods_flagged": flagged}, notes
-
-
-def headline(label: str, unit: str, scale: float, total: float, frame: pl.DataFrame, method: str,
-             level: float = 1.0) -> str:
-    """Plain-language headline for one method (``level``: size of the metric, sets the decimals of means)."""
-    dec = 1 if unit else int(min(10, max(2, 3 - math.floor(math.log10(abs(level) or 1.0)))))
-    tiny = 1e-12 * max(1.0, abs(level) * scale)
-
-    def num(x: float) -> str:
-        v = 0.0 if abs(x * scale) < tiny else x * scale
-        return f"{v:+.{dec}f}"
-
-    def fmt(x: float) -> str:
-        return f"{num(x)} {unit}".rstrip()
-
-    def rng(x: float, lo: float, hi: float) -> str:
-        return f"{fmt(x)} [{num(lo)}, {num(hi)}]"
-
+def headline(m: Metric, frame: pl.DataFrame, method: str, observed: tuple[float, float], level: float,
+             notes: list[Note]) -> str:
+    """One sentence for the primary method, with the support caveat first when it matters."""
     comp = {r["component"]: r for r in frame.filter(pl.col("method") == method).iter_rows(named=True)}
+    total = observed[1] - observed[0]
     word = "drop" if total < 0 else "rise" if total > 0 else "change"
-    d, v, r = comp["data_drift"], comp["version_drift"], comp["residual"]
-    return (f"Of the {fmt(total)} {word} in {label}, {rng(d['estimate'], d['ci_low'], d['ci_high'])} is data "
-            f"drift, {rng(v['estimate'], v['ci_low'], v['ci_high'])} version drift and "
-            f"{rng(r['estimate'], r['ci_low'], r['ci_high'])} residual ({method} method, 95% intervals).")
+    scale, unit = m.scale(), m.unit
+
+    def rng(c: str) -> str:
+        r = comp[c]
+        return (f"{effect_text(r['estimate'], scale, unit, observed)} "
+                f"[{effect_text(r['ci_low'], scale, unit, observed, bare=True)}, "
+                f"{effect_text(r['ci_high'], scale, unit, observed, bare=True)}]")
+
+    text = (f"Of the {effect_text(total, scale, unit, observed)} {word} in {m.label}, {rng('data_drift')} is data "
+            f"drift, {rng('version_drift')} version drift and {rng('residual')} residual "
+            f"({method} method, {level * 100:g}% intervals).")
+    caveat = [n for n in notes if n.level == "warning" and n.code in ("extrapolation", "routing_dependence",
+                                                                        "cells_without_traffic")]
+    if caveat:
+        text = "CAUTION, thin support: " + caveat[0].message.split(":")[0] + ". " + text
+    return text

@@ -98,6 +98,27 @@ def _jsonable(x: object) -> object:
     return x
 
 
+def effect_text(x: float | None, scale: float, unit: str, observed: tuple[float, ...] = (1.0,), *,
+                bare: bool = False, signed: bool = True) -> str:
+    """An effect in display units: ``-3.28 pt`` for rates, ``+0.0042`` for a mean of size 0.05.
+
+    The one place effects are formatted (summary, headline, notes, report):
+    rates in percentage points with two decimals; means with enough decimals
+    for the size of the metric. ``bare`` drops the unit.
+    """
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    v = x * scale
+    if abs(v) < 1e-12 * max(1.0, *(abs(o) * scale for o in observed)):
+        v = 0.0  # floating-point noise of an exact zero
+    if unit:
+        s = f"{v:+.2f}" if signed else f"{v:.2f}"
+        return s if bare else f"{s} {unit}"
+    size = max((abs(o) for o in observed), default=1.0) or 1.0
+    d = int(min(10, max(2, 3 - math.floor(math.log10(size)))))
+    return f"{v:+.{d}f}" if signed else f"{v:.{d}f}"
+
+
 _FRAME_SCHEMA = {"method": pl.String, "component": pl.String, "estimate": pl.Float64,
                  "ci_low": pl.Float64, "ci_high": pl.Float64}
 
@@ -138,10 +159,16 @@ class AttributionResult:
         The (period, stratum, version) cells the estimators used.
     feature_drift
         Per-feature drift statistics, overall and per version.
+    data_drift_parts
+        The regression's data drift split exactly by covariate (part,
+        estimate, ci_low, ci_high): the routing-cell mix, one row per
+        covariate, and what no single covariate's shift explains.
+    routing_by
+        The columns that define the routing cells.
     balance
-        Balance between the periods before/after matching.
+        Kept for compatibility: empty.
     oaxaca
-        Linear Oaxaca-Blinder decomposition of the shift on the cells (or None).
+        Kept for compatibility: None.
     """
 
     metric: str
@@ -162,6 +189,8 @@ class AttributionResult:
     m_values: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
     cells: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
     feature_drift: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
+    data_drift_parts: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
+    routing_by: tuple[str, ...] = ()
     balance: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
     oaxaca: OaxacaResult | None = field(default=None, repr=False)
 
@@ -214,17 +243,7 @@ class AttributionResult:
 
     # -- rendering -------------------------------------------------------------
     def _fmt(self, x: float, signed: bool = True) -> str:
-        if x is None or not math.isfinite(x):
-            return "n/a"
-        v = x * self.scale
-        if abs(v) < 1e-12 * max(1.0, *(abs(o) * self.scale for o in self.observed)):
-            v = 0.0  # floating-point noise of an exact zero
-        if self.unit:
-            s = f"{v:+.2f}" if signed else f"{v:.2f}"
-            return f"{s} {self.unit}"
-        level = max((abs(o) for o in self.observed), default=1.0) or 1.0
-        d = int(min(10, max(2, 3 - math.floor(math.log10(level)))))
-        return f"{v:+.{d}f}" if signed else f"{v:.{d}f}"
+        return effect_text(x, self.scale, self.unit, self.observed, signed=signed)
 
     def _fmt_level(self, x: float) -> str:
         return f"{100 * x:.2f}%" if self.unit == "pt" else f"{x:.4g}"
@@ -239,16 +258,23 @@ class AttributionResult:
             "",
             self.diagnostics.headline,
             "",
-            f"{'method':<16} {'component':<14} {'estimate':>12}   {int(self.level * 100)}% interval",
+            f"{'method':<16} {'component':<14} {'estimate':>12}   {self.level * 100:g}% interval",
         ]
         for r in self.frame.iter_rows(named=True):
             lines.append(
                 f"{r['method']:<16} {r['component']:<14} {self._fmt(r['estimate']):>12}   "
                 f"[{self._fmt(r['ci_low'])}, {self._fmt(r['ci_high'])}]"
             )
-        what = ("inputs held fixed: routing and values redrawn" if self.interval == "conditional"
-                else "inputs resampled too: row-level Poisson")
-        lines.append(f"(bootstrap: {self.n_boot} cell-level replicates, {self.interval} ({what}), seed {self.seed})")
+        what = ("inputs held fixed, routing and served rows redrawn" if self.interval == "conditional"
+                else "inputs resampled too")
+        cells = "/".join(self.routing_by) if self.routing_by else "one cell"
+        lines.append(f"(routing cells: {cells}; {self.level * 100:g}% intervals from {self.n_boot} bootstrap "
+                     f"replicates of hash groups, {self.interval}: {what}; seed {self.seed})")
+        if self.data_drift_parts.height:
+            lines += ["", "Data drift by covariate (regression):"]
+            for r in self.data_drift_parts.sort(pl.col("estimate").abs(), descending=True).iter_rows(named=True):
+                lines.append(f"  {r['part']:<36} {self._fmt(r['estimate']):>12}   "
+                             f"[{self._fmt(r['ci_low'])}, {self._fmt(r['ci_high'])}]")
         if self.diagnostics.notes:
             lines += ["", "Diagnostics:"]
             for n in self.diagnostics.notes:
@@ -270,6 +296,8 @@ class AttributionResult:
             "seed": self.seed,
             "interval": self.interval,
             "methods": methods,
+            "routing_by": list(self.routing_by),
+            "data_drift_by_covariate": self.data_drift_parts.to_dicts(),
             "headline": self.diagnostics.headline,
             "diagnostics": self.diagnostics.to_dict(),
         }
@@ -297,7 +325,7 @@ class AttributionResult:
             f"({e(self._fmt(self.total))})<br>{e(self.baseline)} vs {e(self.comparison)}</p>"
             f"<p>{e(self.diagnostics.headline)}</p>"
             "<table><thead><tr><th>method</th><th>component</th><th>estimate</th>"
-            f"<th>{int(self.level * 100)}% interval</th></tr></thead><tbody>{rows}</tbody></table>"
+            f"<th>{self.level * 100:g}% interval</th></tr></thead><tbody>{rows}</tbody></table>"
             f"<ul>{notes}</ul></div>"
         )
 

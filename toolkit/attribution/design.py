@@ -1,0 +1,153 @@
+"""Design vectors: the covariates as model terms, written once as SQL.
+
+The attribution explains data drift with the covariates and uses them in the
+per-version outcome model; it never stratifies on their joint bins. Every
+covariate becomes a few terms ``z_j`` that DuckDB computes per row:
+
+* a numeric covariate: its standardised value (missing values at the mean,
+  with a missing indicator when any value is missing) and one step term
+  ``1[x >= e_k]`` per interior quantile edge, so the model is piecewise
+  linear-plus-steps in each covariate;
+* a categorical covariate: one indicator per kept level except the most
+  frequent one (levels beyond ``max_levels`` share the reference).
+
+Sums of the terms per cell are additive, so cells built on a sample of rows
+or on another engine combine exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Mapping, Sequence
+
+from ..errors import InputError
+from ..sqlutil import quote_ident
+from .cells import MISSING, Profile
+
+TermKind = Literal["value", "missing", "step", "level"]
+
+#: Categorical levels kept as indicators (the rest share the reference level).
+MAX_LEVELS = 30
+
+
+@dataclass(frozen=True)
+class Term:
+    """One model term: ``sql`` is a DOUBLE expression whose ``?`` take ``params``."""
+
+    name: str
+    covariate: str
+    kind: TermKind
+    sql: str
+    params: tuple = ()
+
+
+@dataclass(frozen=True)
+class Design:
+    """The model terms of every covariate.
+
+    Attributes
+    ----------
+    covariates
+        Covariate names, in order.
+    kinds
+        Covariate -> ``numeric`` or ``categorical``.
+    terms
+        The terms; ``terms_of(name)`` gives one covariate's.
+    edges
+        Numeric covariate -> its interior quantile edges (the step terms).
+    centre, spread
+        Numeric covariate -> the mean and standard deviation used to
+        standardise it (pooled over both windows).
+    """
+
+    covariates: tuple[str, ...]
+    kinds: Mapping[str, str]
+    terms: tuple[Term, ...]
+    edges: Mapping[str, tuple[float, ...]]
+    centre: Mapping[str, float]
+    spread: Mapping[str, float]
+
+    @property
+    def p(self) -> int:
+        return len(self.terms)
+
+    def index_of(self, covariate: str) -> list[int]:
+        """Positions of a covariate's terms in the design vector."""
+        return [j for j, t in enumerate(self.terms) if t.covariate == covariate]
+
+    def select(self) -> tuple[list[str], list]:
+        """SELECT expressions ``z__j`` for the terms and their bound parameters, in order."""
+        exprs, params = [], []
+        for j, t in enumerate(self.terms):
+            exprs.append(f"{t.sql} AS {quote_ident(f'z__{j}')}")
+            params += list(t.params)
+        return exprs, params
+
+
+def build_design(profile: Profile, kinds: Mapping[str, str], *, bins: int,
+                 moments: Mapping[str, tuple[float, float, bool]],
+                 max_levels: int = MAX_LEVELS) -> Design:
+    """Terms of every covariate from the profile.
+
+    Parameters
+    ----------
+    profile
+        :func:`~toolkit.attribution.cells.profile_covariates` of the rows
+        (it serves the quantile edges of ``bins`` bins and the levels).
+    kinds
+        Covariate -> ``numeric`` or ``categorical`` (a numeric column
+        declared categorical is read as text).
+    bins
+        Quantile bins per numeric covariate (``bins - 1`` step terms).
+    moments
+        Numeric covariate -> (mean, standard deviation, has missing values).
+    max_levels
+        Indicators per categorical covariate at most.
+    """
+    terms: list[Term] = []
+    edges: dict[str, tuple[float, ...]] = {}
+    centre: dict[str, float] = {}
+    spread: dict[str, float] = {}
+    for name, kind in kinds.items():
+        col = quote_ident(name)
+        if kind == "numeric":
+            mean, sd, has_missing = moments[name]
+            sd = sd if sd and sd > 0 else 1.0
+            centre[name], spread[name] = mean, sd
+            x = f"CAST({col} AS DOUBLE)"
+            terms.append(Term(name, name, "value", f"(coalesce({x}, ?) - ?) / ?", (mean, mean, sd)))
+            if has_missing:
+                terms.append(Term(f"{name}[missing]", name, "missing", f"CAST({x} IS NULL AS DOUBLE)"))
+            e = tuple(profile.edges(name, bins)) if bins > 1 and profile.serves(name, bins) else ()
+            edges[name] = e
+            for edge in e:
+                terms.append(Term(f"{name}>={edge:.6g}", name, "step",
+                                  f"CAST(coalesce({x} >= ?, FALSE) AS DOUBLE)", (edge,)))
+        elif kind == "categorical":
+            # the most frequent level is the reference; a missing value is a level of its own
+            levels = [lv for lv, _ in profile.levels.get(name, ())]
+            counts = profile.level_counts.get(name)
+            if counts is not None and (counts["level"] == MISSING).any():
+                levels.append(MISSING)
+            txt = f"coalesce(CAST({col} AS VARCHAR), ?)"
+            for lv in levels[1:max_levels + 1]:
+                terms.append(Term(f"{name}={lv}", name, "level", f"CAST({txt} = ? AS DOUBLE)", (MISSING, lv)))
+        else:
+            raise InputError(f"covariate {name!r}: unknown kind {kind!r}")
+    return Design(tuple(kinds), dict(kinds), tuple(terms), edges, centre, spread)
+
+
+def covariate_kinds(types: Mapping[str, str], covariates: Sequence[str],
+                    categorical: Sequence[str] = ()) -> dict[str, str]:
+    """``numeric`` or ``categorical`` per covariate from the column types.
+
+    ``categorical`` names numeric columns (integer codes) to read as levels.
+    """
+    from .cells import _is_numeric
+
+    unknown = [c for c in categorical if c not in covariates]
+    if unknown:
+        raise InputError(f"--categorical names {', '.join(map(repr, unknown))}, which are not among the "
+                         f"covariates ({', '.join(covariates) or 'none'})")
+    return {c: ("numeric" if _is_numeric(types[c]) and c not in categorical else "categorical")
+            for c in covariates}

@@ -1,0 +1,187 @@
+"""The row-level passes of the attribution: additive sums per routing cell.
+
+Two passes read the rows (plus one small pass for the covariates' moments):
+
+1. :func:`cell_sums`: one GROUP BY over (period, routing cell, resolved
+   version, replicate group[, matching stratum]) with the count, the sums
+   of the metric and of its square and the sums of every design term. The
+   replicate group is ``hash(request_id) % groups``: the bootstrap reweights
+   whole groups, so intervals come from these sums alone.
+2. :func:`model_sample`: the design rows of a hash sample of each version
+   (at most ``cap`` rows per version and period), for the outcome models'
+   cross-products.
+
+Everything downstream works on these arrays, so the cost grows with cells,
+not rows, and the sums are what another engine has to produce.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from ..sqlutil import quote_ident
+from ..timeutil import Window
+from .cells import MISSING, rows_sql
+from .design import Design
+from .metrics import Metric
+
+#: Replicate groups per cell (the bootstrap reweights groups, not rows).
+GROUPS = 64
+#: Rows per version and period the outcome model is fitted on, at most.
+MODEL_ROWS = 60_000
+_HASH_MOD = 1_000_003
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The rows an attribution reads: metric, windows, filters, shadow rows."""
+
+    metric: Metric
+    baseline: Window
+    comparison: Window
+    where: tuple[tuple[str, str], ...] = ()
+    include_shadow: bool = False
+
+    def rows(self, select: Sequence[str] = (), params: Sequence = ()) -> tuple[str, list]:
+        return rows_sql(self.metric, self.baseline, self.comparison, where=list(self.where),
+                        include_shadow=self.include_shadow, select=select, select_params=params)
+
+
+def cell_key_sql(routing_by: Sequence[str]) -> tuple[str, list]:
+    """SQL of the routing cell label (the routing columns joined by ``/``) and its parameters."""
+    if not routing_by:
+        return "'(all)'", []
+    parts = [f"coalesce(CAST({quote_ident(c)} AS VARCHAR), ?)" for c in routing_by]
+    return "concat_ws(' / ', " + ", ".join(parts) + ")", [MISSING] * len(routing_by)
+
+
+def numeric_moments(con: duckdb.DuckDBPyConnection, sel: Selection,
+                    numeric: Sequence[str]) -> dict[str, tuple[float, float, bool]]:
+    """Mean, standard deviation and whether any value is missing, per numeric covariate."""
+    if not numeric:
+        return {}
+    xs = [f"CAST({quote_ident(n)} AS DOUBLE) AS {quote_ident(f'x__{i}')}" for i, n in enumerate(numeric)]
+    src, params = sel.rows(xs)
+    aggs = []
+    for i in range(len(numeric)):
+        x = quote_ident(f"x__{i}")
+        aggs += [f"avg({x})", f"stddev_pop({x})", f"count(*) - count({x})"]
+    row = con.execute(f"SELECT {', '.join(aggs)} FROM ({src})", params).fetchone()
+    out = {}
+    for i, n in enumerate(numeric):
+        mean, sd, miss = row[3 * i: 3 * i + 3]
+        out[n] = (float(mean) if mean is not None else 0.0, float(sd) if sd else 1.0, bool(miss))
+    return out
+
+
+@dataclass(frozen=True)
+class CellSums:
+    """Sums per (period, routing cell, version, group[, stratum]).
+
+    Arrays are indexed ``[t, r, v, (s,) g]`` (``sz`` has the term last).
+    """
+
+    cells: tuple[str, ...]
+    versions: tuple[str, ...]
+    n: np.ndarray
+    sy: np.ndarray
+    syy: np.ndarray
+    sz: np.ndarray
+    strata: int = 0
+
+
+def cell_sums(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design, routing_by: Sequence[str], *,
+              groups: int = GROUPS, stratum: tuple[str, list, int] | None = None,
+              cells: Sequence[str] | None = None, versions: Sequence[str] | None = None) -> CellSums:
+    """One GROUP BY: the sums behind every estimator.
+
+    ``stratum`` is an optional (SQL, params, S): an integer expression in
+    ``0..S-1`` (matching strata inside the routing cells).
+    """
+    key, key_params = cell_key_sql(routing_by)
+    zsel, zparams = design.select()
+    extra = [f"{key} AS cell", f"CAST(hash(request_id) % ? AS INTEGER) AS grp"]
+    params = key_params + [groups]
+    if stratum is not None:
+        extra.append(f"{stratum[0]} AS stratum")
+        params += list(stratum[1])
+    src, src_params = sel.rows(extra + zsel, params + zparams)
+    keys = ["period", "cell", "version", "grp"] + (["stratum"] if stratum is not None else [])
+    zs = [f"sum({quote_ident(f'z__{j}')}) AS {quote_ident(f's__{j}')}" for j in range(design.p)]
+    frame = con.execute(
+        f"SELECT {', '.join(keys)}, count(*) AS n, sum(y) AS sy, sum(y * y) AS syy"
+        f"{''.join(', ' + z for z in zs)} FROM ({src}) GROUP BY ALL", src_params).pl()
+    cell_names = tuple(cells) if cells is not None else tuple(sorted(set(frame["cell"].to_list())))
+    ver = tuple(versions) if versions is not None else tuple(sorted(set(frame["version"].to_list())))
+    S = stratum[2] if stratum is not None else 0
+    shape = (2, len(cell_names), len(ver)) + ((S,) if stratum is not None else ()) + (groups,)
+    n = np.zeros(shape)
+    sy = np.zeros(shape)
+    syy = np.zeros(shape)
+    sz = np.zeros(shape + (design.p,))
+    if frame.height:
+        ci = {c: i for i, c in enumerate(cell_names)}
+        vi = {v: i for i, v in enumerate(ver)}
+        idx = [frame["period"].to_numpy().astype(int),
+               frame["cell"].replace_strict(ci, return_dtype=pl.Int64).to_numpy(),
+               frame["version"].replace_strict(vi, return_dtype=pl.Int64).to_numpy()]
+        if stratum is not None:
+            idx.append(frame["stratum"].to_numpy().astype(int))
+        idx.append(frame["grp"].to_numpy().astype(int))
+        ix = tuple(idx)
+        n[ix] = frame["n"].to_numpy()
+        sy[ix] = frame["sy"].to_numpy()
+        syy[ix] = frame["syy"].to_numpy()
+        if design.p:
+            sz[ix] = frame.select([f"s__{j}" for j in range(design.p)]).to_numpy()
+    return CellSums(cell_names, ver, n, sy, syy, sz, S)
+
+
+@dataclass(frozen=True)
+class ModelSample:
+    """Design rows of a hash sample per (period, version), for the outcome models.
+
+    ``t``, ``v`` and ``r`` index period, version and routing cell; ``y`` is
+    the metric, ``z`` the design terms (rows x p).
+    """
+
+    t: np.ndarray
+    v: np.ndarray
+    r: np.ndarray
+    y: np.ndarray
+    z: np.ndarray
+
+
+def model_sample(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design, routing_by: Sequence[str],
+                 sums: CellSums, *, cap: int = MODEL_ROWS) -> ModelSample:
+    """Fetch at most ``cap`` rows per (period, version), chosen by a hash of the request id."""
+    counts = sums.n.reshape(2, len(sums.cells), len(sums.versions), -1).sum(axis=(1, 3))
+    cases, params = [], []
+    for t in (0, 1):
+        for j, ver in enumerate(sums.versions):
+            if counts[t, j] > 0:
+                keep = min(_HASH_MOD, int(np.ceil(_HASH_MOD * cap / counts[t, j])))
+                cases.append("WHEN period = ? AND version = ? THEN ?")
+                params += [t, ver, keep]
+    key, key_params = cell_key_sql(routing_by)
+    zsel, zparams = design.select()
+    src, src_params = sel.rows([f"{key} AS cell", "hash(request_id, 'vdrift-model') % ? AS h"] + zsel,
+                               key_params + [_HASH_MOD] + zparams)
+    zcols = "".join(", " + quote_ident(f"z__{j}") for j in range(design.p))
+    cond = f"h < CASE {' '.join(cases)} ELSE 0 END" if cases else "FALSE"
+    data = con.execute(f"SELECT period, version, cell, y{zcols} FROM ({src}) WHERE {cond} "
+                       "ORDER BY period, version, h", src_params + params).fetchnumpy()
+    vi = {v: i for i, v in enumerate(sums.versions)}
+    ci = {c: i for i, c in enumerate(sums.cells)}
+    t = np.asarray(data["period"], dtype=int)
+    v = np.array([vi[x] for x in data["version"]], dtype=int)
+    r = np.array([ci.get(x, -1) for x in data["cell"]], dtype=int)
+    y = np.asarray(data["y"], dtype=float)
+    z = (np.column_stack([np.asarray(data[f"z__{j}"], dtype=float) for j in range(design.p)])
+         if design.p else np.zeros((len(y), 0)))
+    return ModelSample(t, v, r, y, z)
