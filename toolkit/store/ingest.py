@@ -37,8 +37,9 @@ import duckdb
 import polars as pl
 
 from .. import __version__
-from ..errors import InputError, StoreError
+from ..errors import InputError, StoreError, corrupt_store, is_corruption
 from ..sqlutil import quote_ident
+from . import textscan
 from .mapping import EPOCH_UNITS, Mapping, load_mapping
 from .schema import CONTRACT, DEPLOYMENT_EVENTS
 
@@ -273,21 +274,24 @@ def _duckdb_path(path: Path):
         yield link
 
 
-def _source_sql(fmt: Format, path: Path, rejects: str = "_vd_rejects") -> str:
+def _source_sql(fmt: Format, path: Path, rejects: str = "_vd_rejects", delimiter: str = ",") -> str:
     """Table-function SQL reading the file; the path is bound as the one parameter.
 
     CSV lines that cannot be parsed are skipped by the scan and recorded in the
     temporary table ``rejects`` (they go to quarantine, never lost). Quoting is
     fixed to RFC 4180 (``"`` quotes, ``""`` inside quotes) rather than sniffed:
     the sniffer took a stray ``'`` in the data for the quote character and
-    merged lines. The delimiter is still detected (``,`` ``;`` tab ``|``).
+    merged lines. The delimiter is given too (:func:`textscan.detect_delimiter`,
+    the same rule the independent row count uses): a sniffer that guesses it
+    from a damaged sample read the whole header as one column.
     """
     if fmt == "csv":
-        delim = ", delim = '\t'" if ".tsv" in path.name.lower() else ""
+        if delimiter not in textscan.DELIMITERS:
+            raise InputError(f"{path}: unsupported delimiter {delimiter!r}")
         return (
             "read_csv(?, all_varchar = true, header = true, quote = '\"', escape = '\"', store_rejects = true, "
-            f"rejects_table = '{rejects}', rejects_scan = '{rejects}_scans', "
-            f"sample_size = 20480{delim})"
+            f"rejects_table = '{rejects}', rejects_scan = '{rejects}_scans', delim = '{delimiter}', "
+            f"max_line_size = {textscan.MAX_LINE_BYTES}, sample_size = 20480)"
         )
     if fmt == "parquet":
         return "read_parquet(?, hive_partitioning = false, file_row_number = true)"
@@ -363,7 +367,7 @@ def ingest(
             try:
                 results.extend(_ingest_batch(store, batch, the_mapping))
             except Exception as exc:
-                _raise_if_fatal(exc, names, results, several=True)
+                _raise_if_fatal(exc, names, results, several=True, store_path=store.path)
                 if not isinstance(exc, (InputError, OSError, StoreError, duckdb.Error)):
                     raise
                 # rolled back, the store is unchanged: the files are loaded one by one instead, each
@@ -401,7 +405,7 @@ def _ingest_guarded(
             message=f"{_printable(path)}: cannot read the file: {exc.strerror or exc}; nothing was ingested from it",
         ))
     except Exception as exc:
-        _raise_if_fatal(exc, _printable(path), results, several=False)
+        _raise_if_fatal(exc, _printable(path), results, several=False, store_path=store.path)
         if not isinstance(exc, duckdb.Error):
             raise
         # rolled back by _ingest_file: the store is unchanged for this file
@@ -412,8 +416,10 @@ def _ingest_guarded(
         ))
 
 
-def _raise_if_fatal(exc: Exception, names: str, results: list[IngestResult], *, several: bool) -> None:
-    """Raise what ends the whole ingest: an interrupt, or an error that closed the connection.
+def _raise_if_fatal(
+    exc: Exception, names: str, results: list[IngestResult], *, several: bool, store_path: str
+) -> None:
+    """Raise what ends the whole ingest: an interrupt, a corrupt store, or an error that closed the connection.
 
     ``names`` are the file(s) being loaded when ``exc`` happened (their transaction was rolled
     back); other exceptions return, for the caller to handle.
@@ -422,6 +428,8 @@ def _raise_if_fatal(exc: Exception, names: str, results: list[IngestResult], *, 
         isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower()  # Ctrl-C during a query
     ):
         raise KeyboardInterrupt(f"interrupted while ingesting {names}") from None
+    if isinstance(exc, duckdb.Error) and is_corruption(str(exc)):  # the store is damaged, not the input
+        raise corrupt_store(store_path, str(exc)) from None
     if isinstance(exc, (duckdb.FatalException, duckdb.InternalException)):  # the connection is now unusable
         done = sum(r.status == "ingested" for r in results)
         what, their, them = ("these files", "their", "them") if several else ("this file", "its", "it")
@@ -496,6 +504,8 @@ class _Prepared:
     src_params: tuple
     src_types: dict
     plan: "_Plan"
+    true_rows: int | None = None  # the file's rows as counted independently of DuckDB (textscan)
+    delimiter: str = ","
 
 
 def _prepare(
@@ -527,23 +537,44 @@ def _prepare(
             message=f"already ingested (same content as ingest {ids}: {previous[0][1]}); use --force to re-ingest",
         )
 
-    source = _source_sql(fmt, path)
+    delimiter, true_rows = ",", None
+    if fmt != "parquet":
+        textscan.check_encoding(path)
+    if fmt == "csv":
+        delimiter = "\t" if ".tsv" in path.name.lower() else textscan.detect_delimiter(path)
+        true_rows = textscan.count_csv(path, delimiter).records
+    elif fmt == "json":
+        true_rows = textscan.count_json_lines(path)
+    source = _source_sql(fmt, path, delimiter=delimiter)
     src_params = [read_path]
     try:
         _drop_rejects(con)
         described = con.execute(f"DESCRIBE SELECT * FROM {source}", src_params).fetchall()
+        if fmt == "parquet":
+            true_rows = int(con.execute("SELECT sum(num_rows) FROM parquet_file_metadata(?)", src_params).fetchone()[0])
     except duckdb.Error as exc:
-        hint = ""
-        if fmt == "csv" and "sniffing" in str(exc):
-            hint = ("; it needs a header line and one record per line, with fields holding the delimiter, "
-                    'quotes or line breaks (CR or LF) enclosed in double quotes (RFC 4180)')
-        raise InputError(f"{path}: cannot read it as {fmt}: {_first_line(exc)}{hint}") from None
+        raise InputError(f"{path}: cannot read it as {fmt}: {_parser_reason(exc, fmt, path)}") from None
     src_types = {name: typ for name, typ, *_ in described if name != "file_row_number"}
     if plan is None:
         plan = _plan_columns(con, kind, path, src_types, mapping, source, src_params)
     return _Prepared(started=started, t0=t0, fmt=fmt, before=before, sha=sha,
                      previous=tuple((r[0], r[1]) for r in previous), source=source,
-                     src_params=tuple(src_params), src_types=src_types, plan=plan)
+                     src_params=tuple(src_params), src_types=src_types, plan=plan, true_rows=true_rows,
+                     delimiter=delimiter)
+
+
+def _parser_reason(exc: Exception, fmt: str, path: Path) -> str:
+    """DuckDB's reason for not reading a file, with what the independent scan knows (long lines)."""
+    reason = _first_line(exc)
+    if fmt != "csv":
+        return reason
+    trouble = textscan.describe_trouble(path)
+    if trouble:
+        return f"{trouble} (DuckDB said: {reason})"
+    if "sniffing" in str(exc):
+        reason += ("; it needs a header line and one record per line, with fields holding the delimiter, "
+                   'quotes or line breaks (CR or LF) enclosed in double quotes (RFC 4180)')
+    return reason + " (read as UTF-8)"
 
 
 def _ingest_one(
@@ -636,7 +667,9 @@ def _load(
         try:
             con.execute(stage_sql, plan.check_params + plan.expr_params + src_params)
         except duckdb.Error as exc:
-            raise InputError(f"{path}: cannot read it as {fmt}: {_first_line(exc)}") from None
+            if is_corruption(str(exc)):
+                raise
+            raise InputError(f"{path}: cannot read it as {fmt}: {_parser_reason(exc, fmt, path)}") from None
         _mark_duplicates(con, kind)
         con.execute(
             f"INSERT INTO {quote_ident(kind)} ({cols_sql}, ingest_id) "
@@ -665,13 +698,14 @@ def _load(
             SELECT ?, ?, ?, s._row, s._reason, r.raw
             FROM _vd_stage AS s
             JOIN (SELECT {raw_row} AS _row, to_json(src) AS raw
-                  FROM {_source_sql(fmt, path, "_vd_rejects_again")} AS src) AS r USING (_row)
+                  FROM {_source_sql(fmt, path, "_vd_rejects_again", prep.delimiter)} AS src) AS r USING (_row)
             WHERE s._reason IS NOT NULL""",
             [ingest_id, kind, str(path), read_path],
         )
     staged = staged_direct if staged_direct is not None else con.execute("SELECT count(*) FROM _vd_stage").fetchone()[0]
     rows_read = staged + malformed
     accepted = staged - rejected
+    _check_true_rows(path, fmt, rows_read, prep.true_rows)
     reasons = tuple(
         (r, int(n))
         for r, n in con.execute(
@@ -848,6 +882,7 @@ def _ingest_batch(store: "Store", batch: _Batch, mapping: Mapping) -> list[Inges
             else:
                 _check_unchanged(entry.path, entry.prep.before)
                 n = rows.get(ingest_id, 0)
+                _check_true_rows(entry.path, "parquet", n, entry.prep.true_rows)
                 con.execute(
                     "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                     [ingest_id, "predictions", str(entry.path), entry.prep.sha, "parquet", mapping.describe(),
@@ -966,6 +1001,20 @@ def _new_rows_repeat_a_key(con: duckdb.DuckDBPyConnection, ingest_id: int) -> bo
         f"ON {match})",
         span,
     ).fetchone()[0])
+
+
+def _check_true_rows(path: Path, fmt: str, rows_read: int, true_rows: int | None) -> None:
+    """Refuse a file whose rows, as DuckDB read them, are not the rows counted independently (textscan)."""
+    if true_rows is None or rows_read == true_rows:
+        return
+    what = {"csv": "records (non-empty lines outside quoted fields)", "json": "non-blank lines",
+            "parquet": "rows in its Parquet metadata"}[fmt]
+    raise InputError(
+        f"{path}: the {fmt.upper()} reader read {rows_read:,} rows, but the file has {true_rows:,} {what}; "
+        "nothing was ingested from it, so no row is lost without a trace. The file is damaged or not "
+        + ("one JSON object per line" if fmt == "json" else "in the expected format")
+        + " (please report it if it looks valid)"
+    )
 
 
 def _check_unchanged(path: Path, before: os.stat_result) -> None:
