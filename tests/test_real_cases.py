@@ -61,6 +61,9 @@ def test_replay_table_follows_the_case_description(name: str):
         assert score.null_count() == 0 and score.min() >= 0 and score.max() <= 1
     assert len({v["artifact_hash"] for v in case["versions"]}) == len(versions)
     assert table["outcome"].is_in(case["labels"]).all()
+    for c in covs:  # missing values are nulls, never NaN (NaN breaks SQL aggregates downstream)
+        if c["type"] == "DOUBLE":
+            assert not table[c["name"]].is_nan().any()
     assert set(table["region"].unique()) == set(case["region"]["values"])
     # versions genuinely differ on the same inputs
     a, b = (table[f"pred__{v}"] for v in versions[:2])

@@ -267,7 +267,8 @@ def _assemble(frame, region_col, target, labels, versions, windows, covariates, 
     }
     for name, typ in covariates:
         col = rows[name]
-        out[name] = col.astype(float).to_numpy() if typ == "DOUBLE" else pl.Series(
+        # missing values are nulls (not NaN) in the table and in the logs
+        out[name] = pl.Series(col.astype(float).to_numpy(), nan_to_null=True) if typ == "DOUBLE" else pl.Series(
             [None if pd.isna(v) else str(v) for v in col], dtype=pl.String)
     out["outcome"] = np.where(rows[target].to_numpy() == 1, pos, neg)
     version_meta = []
