@@ -146,3 +146,52 @@ def test_07_utf16_file_is_named_as_such(tmp_path):
     with Store(":memory:") as s:
         r = s.ingest("predictions", f).results[0]
     assert r.status == "failed" and "UTF-16" in r.message and "iconv" in r.message
+
+
+# --------------------------------------------------------------------------- 3. values analyses cannot read
+def test_03_out_of_range_times_are_quarantined_with_a_reason(tmp_path):
+    f = _csv(tmp_path / "t.csv", ["a,2026-11-02T00:00:00Z,v1,ok", "b,0001-01-01T00:00:00Z,v1,ok",
+                                  "c,9999-12-31T00:00:00,v1,ok", "d,1899-12-31T23:59:59Z,v1,ok"])
+    dep = tmp_path / "d.jsonl"
+    dep.write_text(json.dumps({"ts": "2026-11-01T00:00:00Z", "component": "serving", "scope": "all",
+                               "event": "rollout_start", "version": "v1", "traffic_pct": 10,
+                               "expected_end": "294247-01-01T00:00:00"}) + "\n")
+    with Store(tmp_path / "s.duckdb") as s:
+        r = s.ingest("predictions", f).results[0]
+        assert (r.rows_read, r.accepted, r.quarantined) == (4, 1, 3)
+        assert dict(r.reasons) == {"ts outside the plausible range 1900-01-01..2200-01-01 UTC": 3}
+        d = s.ingest("deployments", dep).results[0]
+        assert (d.accepted, d.quarantined) == (0, 1)
+        assert dict(d.reasons) == {"expected_end outside the plausible range 1900-01-01..2200-01-01 UTC": 1}
+
+
+def test_03_year_zero_in_one_file_does_not_abort_a_multi_file_ingest(tmp_path):
+    import polars as pl
+
+    for name, ts in (("a", dt.datetime(2026, 11, 2)), ("b", "0000-01-01"), ("c", "0000-01-01")):
+        pl.DataFrame({"request_id": [name], "ts": [ts], "model_version": ["v1"],
+                      "prediction": ["x"]}).write_parquet(tmp_path / f"{name}.parquet")
+    _csv(tmp_path / "z.csv", ["z,0000-01-01,v1,ok"])
+    files = [tmp_path / "a.parquet", tmp_path / "b.parquet", tmp_path / "c.parquet", tmp_path / "z.csv"]
+    with Store(":memory:") as s:
+        rep = s.ingest("predictions", files)  # before: TypeError in _search_span, nothing after it loaded
+    assert [r.status for r in rep.results] == ["ingested"] * 4
+    assert (rep.rows_read, rep.accepted, rep.quarantined) == (4, 1, 3)
+
+
+def test_03_the_audit_does_not_crash_on_extreme_values_already_in_a_store(tmp_path, capsys):
+    """A store written before ingest checked the range: the audit skips what it cannot compute with."""
+    db = tmp_path / "old.duckdb"
+    with Store(db) as s:
+        s.ingest("predictions", _csv(tmp_path / "ok.csv", ["a,2026-11-02T00:00:00Z,v1,ok"]))
+        s.con.execute("INSERT INTO predictions (request_id, ts, model_version, prediction, ingest_id) VALUES "
+                      "('b', '0001-01-01', 'v1', 'ok', 1), ('c', '9999-12-31', 'v1', 'ok', 1)")
+        s.con.execute("INSERT INTO deployments (ts, component, scope, event, version, traffic_pct, expected_end, "
+                      "ingest_id) VALUES ('2026-11-01', 'serving', 'all', 'rollout_start', 'v1', 10, "
+                      "'294247-01-01', 1), ('0001-01-01', 'serving', 'all', 'deploy', 'v0', NULL, NULL, 1)")
+    code, out, err = _cli(capsys, "audit", "--db", str(db))
+    # before: OverflowError (year 1 / 9999) or a pyo3 PanicException (year 294247), exit 1
+    assert code == 0, err
+    assert "requests: 1" in out and "Traceback" not in err
+    code, out, err = _cli(capsys, "audit", "--db", str(db), "--from", "0001-01-01")
+    assert code == 2 and "outside the range vdrift works in" in err

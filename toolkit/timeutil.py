@@ -13,6 +13,24 @@ from .errors import InputError
 
 _UTC = dt.timezone.utc
 
+#: The one plausible-time rule: ``[PLAUSIBLE_START, PLAUSIBLE_END)`` in UTC. Ingest quarantines a
+#: time outside it ("ts outside the plausible range ..."), and windows given to analyses must lie
+#: inside it. Wider than any log, narrow enough that every analysis can add margins, buckets and
+#: deadlines without overflowing Python's, DuckDB's or polars' calendars (year 1 and 9999 did).
+PLAUSIBLE_START = dt.datetime(1900, 1, 1)
+PLAUSIBLE_END = dt.datetime(2200, 1, 1)
+PLAUSIBLE_TEXT = "1900-01-01..2200-01-01 UTC"
+
+
+def check_plausible(value: dt.datetime, *, what: str = "time") -> dt.datetime:
+    """Return ``value`` (naive UTC) if it lies in the plausible range, else raise :class:`InputError`."""
+    if not PLAUSIBLE_START <= value <= PLAUSIBLE_END:
+        raise InputError(
+            f"{what} {value.isoformat()} is outside the range vdrift works in ({PLAUSIBLE_TEXT}); "
+            "give a time inside it"
+        )
+    return value
+
 
 def parse_time(value: str | dt.datetime | dt.date, *, what: str = "time") -> dt.datetime:
     """Parse an ISO 8601 date or date-time into naive UTC.
@@ -34,8 +52,11 @@ def parse_time(value: str | dt.datetime | dt.date, *, what: str = "time") -> dt.
                 "2026-11-02T13:00 (UTC unless an offset such as +01:00 is given)"
             ) from None
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(_UTC).replace(tzinfo=None)
-    return parsed
+        try:
+            parsed = parsed.astimezone(_UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise InputError(f"{what} {value!s} is outside the range vdrift works in ({PLAUSIBLE_TEXT})") from None
+    return check_plausible(parsed, what=what)
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def audit(
 def _resolve_window(store: Store, start: Any, end: Any, window: Any) -> Window:
     if window is not None:
         return parse_window(window)
-    span = store.time_span()
+    span = store.time_span(plausible=True)
     if span is None and (start is None or end is None):
         raise NotApplicable(
             f"store {store.path!r} holds no predictions: ingest some with "
@@ -131,7 +131,7 @@ def _audit_open(
 
 
 def _span_text(store: Store) -> str:
-    span = store.time_span()
+    span = store.time_span(plausible=True)
     if span is None:
         return "no predictions"
     return f"{span[0].isoformat()} .. {span[1].isoformat()}"

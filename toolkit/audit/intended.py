@@ -33,6 +33,7 @@ import datetime as dt
 import duckdb
 import polars as pl
 
+from ..timeutil import PLAUSIBLE_END, PLAUSIBLE_START
 from .results import INTENDED_COLUMNS, AuditThresholds
 
 STATE_EVENTS = (
@@ -60,9 +61,12 @@ SELECT row_number() OVER (
                   CASE WHEN event IN ('deploy', 'rollout_complete', 'rollback', 'experiment_end') THEN 0
                        WHEN event IN ('rollout_start', 'experiment_start') THEN 1 ELSE 2 END,
                   ingest_id, component, scope) AS seq,
-       ts, component, scope, event, version, traffic_pct, expected_end, actor, experiment
+       ts, component, scope, event, version, traffic_pct,
+       -- a deadline beyond the plausible range (stored before ingest checked it) means "none soon"
+       CASE WHEN expected_end < $lo THEN $lo WHEN expected_end >= $hi THEN $hi ELSE expected_end END
+         AS expected_end, actor, experiment
 FROM deployments
-WHERE ts < ? AND event IN ({", ".join("'" + e + "'" for e in STATE_EVENTS)})
+WHERE ts < $end AND ts >= $lo AND event IN ({", ".join("'" + e + "'" for e in STATE_EVENTS)})
 """
 
 _STREAMS_SQL = f"""
@@ -204,7 +208,7 @@ def build_intended(
         The intended state over segments that overlap the window (they may
         start before it), with the columns of :data:`INTENDED_COLUMNS`.
     """
-    con.execute(_EVENTS_SQL, [window_end])
+    con.execute(_EVENTS_SQL, {"end": window_end, "lo": PLAUSIBLE_START, "hi": PLAUSIBLE_END})
     con.execute(_STREAMS_SQL)
     con.execute(_SEGMENTS_SQL, [thresholds.max_rollout_age, thresholds.max_experiment_age])
     con.execute(_PIECES_SQL)

@@ -39,6 +39,7 @@ import polars as pl
 from .. import __version__
 from ..errors import InputError, StoreError, corrupt_store, is_corruption
 from ..sqlutil import quote_ident
+from ..timeutil import PLAUSIBLE_END, PLAUSIBLE_START, PLAUSIBLE_TEXT
 from . import textscan
 from .mapping import EPOCH_UNITS, Mapping, load_mapping
 from .schema import CONTRACT, DEPLOYMENT_EVENTS
@@ -1121,6 +1122,10 @@ def _plan_columns(
             )
         if ctype == "TIMESTAMP":  # DuckDB reads 'infinity' / '-infinity' as timestamps: not a point in time
             plan.checks.append(f"CASE WHEN NOT isfinite({q}) THEN '{cname} is infinite, not a point in time' END")
+            # the one plausible-time rule (toolkit.timeutil): what analyses can compute with
+            plan.checks.append(f"CASE WHEN isfinite({q}) AND NOT ({q} >= ? AND {q} < ?) THEN ? END")
+            plan.check_params.extend([PLAUSIBLE_START, PLAUSIBLE_END,
+                                      f"{cname} outside the plausible range {PLAUSIBLE_TEXT}"])
 
     # kind-specific rules
     if kind == "deployments":

@@ -212,7 +212,19 @@ class Store:
             "SELECT * FROM quarantine WHERE ingest_id = ? ORDER BY row_number", [ingest_id]
         ).pl()
 
-    def time_span(self) -> tuple | None:
-        """(first, last) prediction timestamp, or None for an empty store."""
-        row = self.con.execute("SELECT min(ts), max(ts) FROM predictions").fetchone()
+    def time_span(self, *, plausible: bool = False) -> tuple | None:
+        """(first, last) prediction timestamp, or None for an empty store.
+
+        With ``plausible``, only times inside :data:`toolkit.timeutil.PLAUSIBLE_START` ..
+        ``PLAUSIBLE_END`` count (what a store written before ingest checked the range may hold
+        besides them cannot be analysed).
+        """
+        from ..timeutil import PLAUSIBLE_END, PLAUSIBLE_START
+
+        sql = "SELECT min(ts), max(ts) FROM predictions"
+        params: list = []
+        if plausible:
+            sql += " WHERE ts >= ? AND ts < ?"
+            params = [PLAUSIBLE_START, PLAUSIBLE_END]
+        row = self.con.execute(sql, params).fetchone()
         return None if row[0] is None else (row[0], row[1])
