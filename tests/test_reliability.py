@@ -195,3 +195,109 @@ def test_03_the_audit_does_not_crash_on_extreme_values_already_in_a_store(tmp_pa
     assert "requests: 1" in out and "Traceback" not in err
     code, out, err = _cli(capsys, "audit", "--db", str(db), "--from", "0001-01-01")
     assert code == 2 and "outside the range vdrift works in" in err
+
+
+# --------------------------------------------------------------------------- 4. terminal control characters
+HOSTILE = "\x1b[2J\x1b]0;owned\x07\u202egnp.exe\u2066"
+RAW = ("\x1b", "\x07", "\u202e", "\u2066")
+
+
+def _clean(text: str) -> bool:
+    return not any(ch in text for ch in RAW)
+
+
+def test_04_control_characters_from_logs_never_reach_the_terminal(tmp_path, capsys):
+    col = f"amount{HOSTILE}"
+    f = tmp_path / "h.csv"
+    f.write_text(f'request_id,ts,model_version,prediction,region,"{col}"\n'
+                 f'a,2026-11-02T00:00:00Z,"v1{HOSTILE}",ok,"eu{HOSTILE}",1\n'
+                 f'b,not a time{HOSTILE},v1,ok,eu,2\n')
+    db = str(tmp_path / "h.duckdb")
+    outputs = [_cli(capsys, "ingest", "predictions", str(f), "--db", db)]
+    outputs.append(_cli(capsys, "status", "--db", db))
+    outputs.append(_cli(capsys, "quarantine", "--db", db))
+    outputs.append(_cli(capsys, "audit", "--db", db))
+    outputs.append(_cli(capsys, "audit", "--db", db, "--json"))
+    # the main() error path: a message that quotes a hostile value
+    outputs.append(_cli(capsys, "audit", "--db", db, "--from", f"2026{HOSTILE}"))
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(f'[columns]\nmodel_version = "{HOSTILE}"\n'.replace("\x1b", "\\u001b").replace("\x07", "\\u0007"))
+    outputs.append(_cli(capsys, "ingest", "predictions", str(f), "--db", db, "--mapping", str(mapping), "--force"))
+    for code, out, err in outputs:
+        assert _clean(out) and _clean(err), (out, err)
+    assert "v1\\x1b[2J" in outputs[3][1]  # the version is shown, escaped
+    assert outputs[5][0] == 2 and "\\x1b[2J" in outputs[5][2]
+    audit_json = json.loads(outputs[4][1])  # still valid JSON, and it reads back as the logged value
+    def strings(x):
+        if isinstance(x, dict):
+            return [s for v in x.values() for s in strings(v)]
+        if isinstance(x, list):
+            return [s for v in x for s in strings(v)]
+        return [x] if isinstance(x, str) else []
+    assert f"eu{HOSTILE}" in strings(audit_json)
+
+
+def test_04_one_escaping_function():
+    from toolkit.errors import safe_text
+
+    assert safe_text("a\x1bb\u202ec\n\td") == "a\\x1bb\\u202ec\n\td"
+    assert json.loads(safe_text(json.dumps("a\x1b\x7f\u202e\U000e0041", ensure_ascii=False), json=True)) \
+        == "a\x1b\x7f\u202e\U000e0041"
+
+
+# --------------------------------------------------------------------------- 5. corruption vs locks vs bugs
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory) -> Path:
+    db = tmp_path_factory.mktemp("corrupt") / "demo.duckdb"
+    with Store(db) as s:
+        s.ingest("predictions", ROOT / "data" / "samples" / "demo" / "predictions.csv")
+    return db
+
+
+def _corrupt_copy(src: Path, dst: Path, offset: int) -> Path:
+    data = bytearray(src.read_bytes())
+    data[offset:offset + 16] = b"\x5a" * 16
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def _blocks_in_use(db: Path) -> list[int]:
+    with Store(db, read_only=True) as s:
+        return [int(r[0]) for r in s.con.execute(
+            "SELECT DISTINCT block_id FROM pragma_storage_info('predictions') WHERE block_id >= 0 ORDER BY 1"
+        ).fetchall()]
+
+
+def test_05_a_corrupt_header_block_is_not_reported_as_in_use(tmp_path, capsys, demo_store):
+    bad = _corrupt_copy(demo_store, tmp_path / "c.duckdb", 12288 + 1000)  # the first block (the catalogue)
+    for cmd in (["status"], ["audit"], ["ingest", "predictions", str(ROOT / "data/samples/demo/artifacts.csv")]):
+        code, out, err = _cli(capsys, *cmd, "--db", str(bad))
+        # before: "store ... is in use by another process" (the lock check matched "block")
+        assert code == 3, (cmd, err)
+        assert "is corrupt" in err and "in use by another process" not in err and "Traceback" not in err
+
+
+def test_05_a_corrupt_data_block_is_a_store_error_not_a_traceback_or_the_input_files_fault(tmp_path, capsys,
+                                                                                          demo_store):
+    block = _blocks_in_use(demo_store)[-1]
+    bad = _corrupt_copy(demo_store, tmp_path / "d.duckdb", 12288 + 262144 * block + 1000)
+    code, out, err = _cli(capsys, "audit", "--db", str(bad))
+    # before: "vdrift: internal error: IOException: ... Corrupt database file" with a traceback, exit 1
+    assert code == 3 and err.startswith("vdrift: error: ") and "is corrupt" in err and "Traceback" not in err
+    one = _csv(tmp_path / "one.csv", ["zz,2026-11-09T00:00:00Z,v1,ok"])
+    # a file whose rows collide (by time) with the damaged block: ingest reads it to look for duplicates
+    code, out, err = _cli(capsys, "ingest", "predictions", str(one), "--db", str(bad))
+    assert "if the file looks valid" not in err  # before: the input file was blamed
+    assert code in (0, 3), err
+    if code == 3:
+        assert "is corrupt" in err and "no input file is to blame" in err
+
+
+def test_05_a_lock_is_still_reported_as_in_use(tmp_path):
+    from toolkit.errors import from_duckdb, is_corruption, is_lock_error
+
+    lock = ('IO Error: Could not set lock on file "x.duckdb": Conflicting lock is held in python (PID 1) by user a.')
+    corrupt = "IO Error: Corrupt database file: computed checksum 1 does not match stored checksum 2 in block at 4096"
+    assert is_lock_error(lock) and not is_lock_error(corrupt)
+    assert is_corruption(corrupt) and not is_corruption(lock)
+    assert from_duckdb(RuntimeError("Binder Error: column x not found")) is None  # a bug stays a bug (exit 1)

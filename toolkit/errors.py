@@ -52,24 +52,66 @@ def is_corruption(message: str) -> bool:
     return any(p in text for p in _CORRUPTION_PHRASES)
 
 
-def corrupt_store(path: str, detail: str) -> StoreCorrupt:
+def _store_name(path: str | None) -> str:
+    return f"store {path!r}" if path else "the store"
+
+
+def corrupt_store(path: str | None, detail: str) -> StoreCorrupt:
     """The error for a damaged store, naming DuckDB's detail and what to do."""
     first = detail.strip().splitlines()[0] if detail.strip() else "checksum mismatch"
     return StoreCorrupt(
-        f"store {path!r} is corrupt ({first}); no input file is to blame. Restore the store from a backup, "
+        f"{_store_name(path)} is corrupt ({first}); no input file is to blame. Restore the store from a backup, "
         "or rebuild it in a new file by ingesting the logs again (ingest_log lists them)"
     )
 
 
-def safe_text(text: object) -> str:
+def out_of_memory(detail: str) -> InputError:
+    """DuckDB ran out of memory: name the limit and the two options that fix it."""
+    first = detail.strip().splitlines()[0] if detail.strip() else "out of memory"
+    return InputError(
+        f"DuckDB ran out of memory ({first}); raise --memory-limit (e.g. 4GB; Store(memory_limit=...)) "
+        "or give --temp-directory on a disk with room so it can spill"
+    )
+
+
+def from_duckdb(exc: Exception, store_path: str | None = None) -> VdriftError | None:
+    """The toolkit's error for a DuckDB failure that is not a bug (corruption, a lock, memory), else None."""
+    message = str(exc)
+    where = store_path
+    if is_corruption(message):
+        return corrupt_store(where, message)
+    if is_lock_error(message):
+        return StoreError(
+            f"{_store_name(where)} is in use by another process that has it open for writing; wait for it "
+            "to finish (e.g. a running ingest) and try again"
+        )
+    if type(exc).__name__ == "OutOfMemoryException" or message.startswith("Out of Memory Error"):
+        return out_of_memory(message)
+    return None
+
+
+def safe_text(text: object, *, json: bool = False) -> str:
     """Text for a terminal: control and bidi-format characters (ESC, BEL, NUL, U+202E ...) escaped.
 
-    Every value vdrift prints may come from logs (versions, regions, column
-    and file names, DuckDB's messages quoting them); printed raw they could
-    move the cursor, recolour or reorder what the user reads. Newlines and
-    tabs of vdrift's own layout are kept.
+    The one escaping function of everything vdrift prints. Every value may
+    come from logs (versions, regions, column and file names, DuckDB's
+    messages quoting them); printed raw they could move the cursor, recolour
+    or reorder what the user reads. Newlines and tabs of vdrift's own layout
+    are kept. Python's ``\\x1b`` notation is used, or with ``json`` the
+    ``\\u001b`` notation, which keeps JSON text valid (the escape then reads
+    back as the original character).
     """
-    return "".join(
-        ch if ch.isprintable() or ch in "\n\t" else ch.encode("unicode_escape").decode("ascii")
-        for ch in str(text)
-    )
+    out = []
+    for ch in str(text):
+        if ch.isprintable() or ch in "\n\t":
+            out.append(ch)
+        elif json:
+            code = ord(ch)
+            if code > 0xFFFF:  # a surrogate pair, as JSON writes characters beyond the BMP
+                code -= 0x10000
+                out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+            else:
+                out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)

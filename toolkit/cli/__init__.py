@@ -17,7 +17,7 @@ import importlib
 import sys
 
 from .. import __version__
-from ..errors import VdriftError
+from ..errors import VdriftError, from_duckdb, safe_text
 
 COMMANDS = (
     "toolkit.cli.ingest",
@@ -48,12 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = None
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except VdriftError as exc:
-        print(f"vdrift: error: {exc}", file=sys.stderr)
+        print(f"vdrift: error: {safe_text(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("vdrift: interrupted; the store is unchanged for the file in progress", file=sys.stderr)
@@ -61,13 +62,29 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `vdrift status | head`: the reader went away, not an error
         sys.stderr.close()
         return 0
-    except Exception as exc:  # a bug: say so plainly, keep the details for the report
-        import traceback
+    except Exception as exc:
+        known = _known_failure(exc, getattr(args, "db", None))
+        if known is not None:  # a corrupt store, a lock or too little memory, met in the middle of a command
+            print(f"vdrift: error: {safe_text(known)}", file=sys.stderr)
+            return known.exit_code
+        import traceback  # a bug: say so plainly, keep the details for the report
 
         detail = "".join(traceback.format_exception(exc))
-        print(f"vdrift: internal error: {type(exc).__name__}: {exc}\n"
-              "This is a bug in vdrift; please report it with the details below.\n" + detail, file=sys.stderr)
+        print(safe_text(f"vdrift: internal error: {type(exc).__name__}: {exc}\n"
+                        "This is a bug in vdrift; please report it with the details below.\n" + detail),
+              file=sys.stderr)
         return 1
+
+
+def _known_failure(exc: Exception, store_path: str | None) -> VdriftError | None:
+    """The toolkit's error for a DuckDB failure that is the environment's, not vdrift's (see errors.from_duckdb)."""
+    try:
+        import duckdb
+    except ImportError:  # pragma: no cover
+        return None
+    if isinstance(exc, duckdb.Error):
+        return from_duckdb(exc, store_path)
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..audit import SEVERITIES, audit, severity_rank
+from ..errors import safe_text
 from ..store import Store
 from .common import add_db_option
 
@@ -41,7 +42,7 @@ def run_audit(args: argparse.Namespace) -> int:
     with Store(args.db, read_only=True, memory_limit=args.memory_limit,
                temp_directory=args.temp_directory) as store:
         result = audit(store, start=args.start, end=args.end, bucket=args.bucket)
-    print(result.to_json() if args.json else result.summary())
+    print(safe_text(result.to_json(), json=True) if args.json else safe_text(result.summary()))
     if args.fail_on is not None and result.max_severity is not None:
         if severity_rank(result.max_severity) >= severity_rank(args.fail_on):
             return EXIT_CHECK_FAILED

@@ -7,6 +7,7 @@ import sys
 
 import polars as pl
 
+from ..errors import safe_text
 from ..store import Store
 from .common import add_db_option
 
@@ -40,18 +41,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=run_quarantine)
 
 
-def _safe(text: object) -> str:
-    """Text for the terminal: control and bidi-format characters from logs (ESC, NUL, U+202E ...) escaped.
-
-    Column names, file names and values come from logs and could otherwise
-    move the cursor, recolour or reorder what the user reads.
-    """
-    return "".join(
-        ch if ch.isprintable() or ch in "\n\t" else ch.encode("unicode_escape").decode("ascii")
-        for ch in str(text)
-    )
-
-
 def _open(args: argparse.Namespace, read_only: bool = False) -> Store:
     return Store(args.db, read_only=read_only, memory_limit=args.memory_limit, temp_directory=args.temp_directory)
 
@@ -66,10 +55,10 @@ def run_ingest(args: argparse.Namespace) -> int:
     if args.quiet:  # the totals line (not the quarantine hint that may follow it)
         totals = next(line for line in text.splitlines() if line.startswith(f"{report.kind}: "))
         text = totals if report.ok else "\n".join([r.summary() for r in report.failed] + [totals])
-    print(_safe(text))
+    print(safe_text(text))
     if not report.ok:
         for failed in report.failed:  # also on stderr, so scripts and cron mails see what to fix
-            print(f"vdrift: error: {_safe(failed.message)}", file=sys.stderr)
+            print(f"vdrift: error: {safe_text(failed.message)}", file=sys.stderr)
         return 2
     if args.fail_on_quarantine and report.quarantined:
         return 5
@@ -82,19 +71,19 @@ def run_status(args: argparse.Namespace) -> int:
         span = store.time_span()
         log = store.ingest_log()
         covs = store.covariates()
-    print(_safe(f"store {args.db} (schema v{store.schema_version})"))
+    print(safe_text(f"store {args.db} (schema v{store.schema_version})"))
     for name, n in counts.items():
         print(f"  {name:<12} {n:>12,}")
     if span:
-        print(f"  predictions from {span[0]} to {span[1]} UTC")
+        print(safe_text(f"  predictions from {span[0]} to {span[1]} UTC"))
     if covs.height:
-        print(_safe("  covariates: " + ", ".join(f"{n} ({t.lower()})" for n, t in covs.iter_rows())))
+        print(safe_text("  covariates: " + ", ".join(f"{n} ({t.lower()})" for n, t in covs.iter_rows())))
     if log.height:
         print("recent ingests:")
         recent = log.filter(pl.col("superseded_by").is_null()).tail(10)
         for row in recent.iter_rows(named=True):
             print(f"  #{row['ingest_id']:<4} {row['kind']:<12} {row['rows_read']:>9,} read "
-                  f"{row['quarantined']:>7,} quarantined  {_safe(row['path'])}")
+                  f"{row['quarantined']:>7,} quarantined  {safe_text(row['path'])}")
     return 0
 
 
@@ -106,9 +95,9 @@ def run_quarantine(args: argparse.Namespace) -> int:
         return 0
     print(f"{q.height:,} quarantined row(s); by reason:")
     for reason, n in q.group_by("reason").len().sort("len", descending=True).iter_rows():
-        print(f"  {n:>8,}  {_safe(reason)}")
+        print(f"  {n:>8,}  {safe_text(reason)}")
     print(f"first {min(args.limit, q.height)}:")
     for row in q.head(args.limit).iter_rows(named=True):
         where = f"row {row['row_number']}" if row["row_number"] is not None else "line"
-        print(_safe(f"  {row['source_file']} {where}: {row['reason']}\n      {row['raw']}"))
+        print(safe_text(f"  {row['source_file']} {where}: {row['reason']}\n      {row['raw']}"))
     return 0

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import os
 
+from ..errors import safe_text
 from .common import DEFAULT_DB, add_db_option
 
 
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.figures_only:
         for path in result.figures:
-            print(path)
+            print(safe_text(path))
     else:
-        print(result.html)
+        print(safe_text(result.html))
     return 0

@@ -37,7 +37,7 @@ import duckdb
 import polars as pl
 
 from .. import __version__
-from ..errors import InputError, StoreError, corrupt_store, is_corruption
+from ..errors import InputError, StoreError, from_duckdb, is_corruption
 from ..sqlutil import quote_ident
 from ..timeutil import PLAUSIBLE_END, PLAUSIBLE_START, PLAUSIBLE_TEXT
 from . import textscan
@@ -429,8 +429,9 @@ def _raise_if_fatal(
         isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower()  # Ctrl-C during a query
     ):
         raise KeyboardInterrupt(f"interrupted while ingesting {names}") from None
-    if isinstance(exc, duckdb.Error) and is_corruption(str(exc)):  # the store is damaged, not the input
-        raise corrupt_store(store_path, str(exc)) from None
+    known = from_duckdb(exc, store_path) if isinstance(exc, duckdb.Error) else None
+    if known is not None:  # a corrupt store or too little memory: not the input file's fault
+        raise known from None
     if isinstance(exc, (duckdb.FatalException, duckdb.InternalException)):  # the connection is now unusable
         done = sum(r.status == "ingested" for r in results)
         what, their, them = ("these files", "their", "them") if several else ("this file", "its", "it")

@@ -10,7 +10,7 @@ from typing import Iterable, Literal
 import duckdb
 import polars as pl
 
-from ..errors import InputError, StoreError
+from ..errors import InputError, StoreError, from_duckdb
 from ..sqlutil import quote_ident, table_columns
 from .schema import RESOLVED_VIEW, ensure_schema
 
@@ -18,7 +18,11 @@ Kind = Literal["predictions", "deployments", "artifacts"]
 KINDS: tuple[str, ...] = ("predictions", "deployments", "artifacts")
 
 
-_MEMORY = re.compile(r"^\s*[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)?\s*$", re.IGNORECASE)
+_MEMORY = re.compile(r"^\s*([0-9]+(\.[0-9]+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.IGNORECASE)
+_UNIT_BYTES = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30,
+               "TIB": 2**40}
+#: below this DuckDB cannot run vdrift's queries at all (its blocks are 256 KiB; 16 MB already fails)
+MIN_MEMORY_LIMIT = 64e6
 
 
 def _check_is_duckdb_file(path: str) -> None:
@@ -77,10 +81,17 @@ class Store:
             )
         _check_is_duckdb_file(self.path)
         config: dict[str, str] = {}
-        if memory_limit and not _MEMORY.match(str(memory_limit)):
-            raise InputError(
-                f"memory limit {str(memory_limit)!r} is not a size; write it like 4GB, 500MB or 8GiB"
-            )
+        if memory_limit is not None:
+            size = _MEMORY.match(str(memory_limit))
+            if not size:
+                raise InputError(
+                    f"memory limit {str(memory_limit)!r} is not a size with a unit; write it like 4GB, 500MB or 8GiB"
+                )
+            if float(size.group(1)) * _UNIT_BYTES[size.group(3).upper()] < MIN_MEMORY_LIMIT:
+                raise InputError(
+                    f"memory limit {str(memory_limit)!r} is too small: DuckDB needs at least 64MB for vdrift's "
+                    "queries; give e.g. 500MB or 4GB, and --temp-directory to spill beyond it"
+                )
         if memory_limit:
             config["memory_limit"] = str(memory_limit)
         if temp_directory:
@@ -90,14 +101,14 @@ class Store:
         try:
             self.con = duckdb.connect(self.path, read_only=read_only, config=config)
         except duckdb.IOException as exc:
-            msg = str(exc)
-            if "lock" in msg.lower():
-                raise StoreError(
-                    f"store {self.path!r} is in use by another process that has it open for "
-                    "writing; wait for it to finish (e.g. a running ingest) and try again"
-                ) from None
-            raise StoreError(f"cannot open store {self.path!r}: {msg}") from None
+            known = from_duckdb(exc, self.path)  # a lock, or a corrupt file (its message says "block")
+            if known is not None:
+                raise known from None
+            raise StoreError(f"cannot open store {self.path!r}: {exc}") from None
         except duckdb.Error as exc:
+            known = from_duckdb(exc, self.path)
+            if known is not None:
+                raise known from None
             raise StoreError(
                 f"cannot open store {self.path!r}: {exc}. Is it a DuckDB file written by vdrift?"
             ) from None
@@ -115,6 +126,9 @@ class Store:
                 self.refresh_views()
         except duckdb.Error as exc:  # a DuckDB file with other tables of the same names
             self.con.close()
+            known = from_duckdb(exc, self.path)
+            if known is not None:
+                raise known from None
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StoreError(
                 f"{self.path!r} is a DuckDB database but not a vdrift store ({first}); "
