@@ -61,6 +61,12 @@ _RESERVED = {"ingest_id", "resolved_version", "version_status", "expected_featur
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
             "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "REAL")
 _TIME_COLUMNS = ("ts", "expected_end", "created_at")
+#: at most this many covariate columns in a store (each is a column of predictions and of every
+#: analysis's cells); a wider file must list the ones to keep in its mapping
+MAX_COVARIATES = 500
+#: above this many text columns to type, one UNPIVOT scan replaces one aggregate per column
+#: (DuckDB plans n aggregates in time that grows faster than n: 2,000 took 5 s, 10,000 minutes)
+_WIDE = 64
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,9 @@ class IngestResult:
         if self.new_covariates:
             lines.append("           new covariate columns: " + ", ".join(self.new_covariates))
         if self.ignored_columns:
-            lines.append("           columns not stored: " + ", ".join(self.ignored_columns))
+            shown = ", ".join(self.ignored_columns[:20])
+            more = len(self.ignored_columns) - 20
+            lines.append("           columns not stored: " + shown + (f" and {more:,} more" if more > 0 else ""))
         if self.message:
             lines.append(f"           note: {self.message}")
         return "\n".join(lines)
@@ -1163,6 +1171,15 @@ def _plan_columns(
             else:
                 keep.append(name)
         fresh = [n for n in keep if n.lower() not in existing]
+        stored = con.execute("SELECT count(*) FROM covariates").fetchone()[0]
+        if stored + len(fresh) > MAX_COVARIATES:
+            declared = "the mapping declares" if mapping.covariates is not None else "the file brings"
+            raise InputError(
+                f"{path}: {declared} {len(fresh):,} new covariate column(s) and the store has {stored:,}; vdrift "
+                f"keeps at most {MAX_COVARIATES:,} covariates per store. Nothing was ingested from the file: list "
+                'the columns to keep in a mapping file, e.g. covariates = ["amount", "channel"] (the others are '
+                "then not stored)"
+            )
         inferred = _infer_types(con, source, src_params, {n: src_types[n] for n in fresh})
         for name in keep:
             ref = f"src.{quote_ident(name)}"
@@ -1214,7 +1231,17 @@ def _infer_types(
             text_cols.append(name)
         else:
             out[name] = "VARCHAR"
-    if text_cols:
+    if len(text_cols) > _WIDE:  # one scan, linear in rows x columns
+        cols = ", ".join(quote_ident(n) for n in text_cols)
+        numeric = dict(con.execute(
+            f"""SELECT name, count(v) > 0 AND count(v) = count(TRY_CAST(v AS DOUBLE))
+                FROM (SELECT name, NULLIF(trim(value), '') AS v
+                      FROM (UNPIVOT (SELECT {cols} FROM {source} AS src {WHOLE_ROW})
+                            ON {cols} INTO NAME name VALUE value))
+                GROUP BY name""", src_params).fetchall())
+        for name in text_cols:  # a column of NULLs only has no row in the UNPIVOT: text
+            out[name] = "DOUBLE" if numeric.get(name) else "VARCHAR"
+    elif text_cols:
         aggs = []
         for name in text_cols:
             v = f"NULLIF(trim(src.{quote_ident(name)}), '')"
