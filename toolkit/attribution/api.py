@@ -263,46 +263,49 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
     groups = {c: design.index_of(c) for c in design.covariates if design.index_of(c)}
     base = rt.reduce(sums, None, None, None)
     reg = rt.regression_fill(base, models.beta, model_output=model_output)
-    parts = rt.data_drift_parts(base, reg, models.beta, groups)
+    parts = rt.data_drift_parts(base.regional(), rt.regionalize(base, reg), models.beta, groups)
 
-    msums = None
-    match_on: list[str] = []
-    if "matched" in methods:
-        ranked = sorted(groups, key=lambda g: -abs(parts[g]))
-        match_on = ranked[:MATCH_COVARIATES]
-        sql, params, size = _stratum_sql(design, match_on)
-        msums = cell_sums(con, inp.sel, design, inp.routing_by, stratum=(sql, params, size),
-                          cells=sums.cells, versions=sums.versions)
+    # the matching strata: the covariates whose shift carries most of the data drift
+    match_on = sorted(groups, key=lambda g: -abs(parts[g]))[:MATCH_COVARIATES]
+    sql, params, size = _stratum_sql(design, match_on)
+    msums = cell_sums(con, inp.sel, design, inp.routing_by, stratum=(sql, params, size),
+                      cells=sums.cells, versions=sums.versions)
     cells0 = rt.reduce(sums, None, msums, None)
 
-    def fills(c: rt.Cells, beta: np.ndarray) -> dict[str, rt.Fill]:
+    def fills(c: rt.Cells, beta: np.ndarray, which: tuple[str, ...] = methods) -> dict[str, rt.Fill]:
         out: dict[str, rt.Fill] = {}
         r = rt.regression_fill(c, beta, model_output=model_output)
-        if "regression" in methods:
+        if "regression" in which:
             out["regression"] = r
-        if "matched" in methods:
+        if "matched" in which:
             out["matched"] = rt.matched_fill(c, beta, model_output=model_output)
-        if "standardization" in methods:
+        if "standardization" in which:
             out["standardization"] = rt.standardization_fill(c, r, model_output=model_output)
         return out
 
     def split(c: rt.Cells, f: rt.Fill) -> np.ndarray:
-        Mtab = rt.m_table(c, f)
+        Mtab = rt.m_table(c.regional(), rt.regionalize(c, f))
         eff = effects(Mtab)
         obs = c.observed()
         total = obs[1] - obs[0]
         return np.array([eff[0], eff[1], total - eff[0] - eff[1], total])
 
-    point_fills = fills(cells0, models.beta)
-    point = {k: split(cells0, f) for k, f in point_fills.items()}
-    mtabs = {k: rt.m_table(cells0, f) for k, f in point_fills.items()}
+    all_fills = fills(cells0, models.beta, METHODS)
+    point_all = {k: split(cells0, f) for k, f in all_fills.items()}
+    point_fills = {k: all_fills[k] for k in methods}
+    point = {k: point_all[k] for k in methods}
+    # model dependence: the three estimators differ only where the served rows do not reach (or do not
+    # balance) the inputs; their spread is part of the uncertainty of any one of them
+    spread = np.std(np.array(list(point_all.values())), axis=0, ddof=1)
+    spread[3] = 0.0
+    mtabs = {k: rt.m_table(cells0.regional(), rt.regionalize(cells0, f)) for k, f in point_fills.items()}
     part_names = list(parts)
 
     # -- bootstrap: reweight replicate groups
     rng = np.random.default_rng(seed)
     draws = {k: np.full((n_boot, 4), np.nan) for k in methods}
     part_draws = np.full((n_boot, len(part_names)), np.nan)
-    Pi0, _ = cells0.routing()
+    Pi0 = cells0.N / np.maximum(cells0.N.sum(axis=2, keepdims=True), 1)   # each version's share of its segment
     for b in range(n_boot):
         wts, win = _weights(rng, sums.n.shape, Pi0, interval)
         c = rt.reduce(sums, wts, msums, win)
@@ -312,7 +315,8 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
         for k, f in fills(c, beta).items():
             draws[k][b] = split(c, f)
         if "regression" in methods:
-            pr = rt.data_drift_parts(c, rt.regression_fill(c, beta, model_output=model_output), beta, groups)
+            pr = rt.data_drift_parts(c.regional(), rt.regionalize(c, rt.regression_fill(
+                c, beta, model_output=model_output)), beta, groups)
             part_draws[b] = [pr[p] for p in part_names]
 
     z = _z(level)
@@ -320,6 +324,7 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
     for k in methods:
         est = point[k]
         sd = np.nanstd(draws[k], axis=0, ddof=1) if n_boot > 1 else np.full(4, np.nan)
+        sd = np.sqrt(sd ** 2 + spread ** 2)
         for i, comp in enumerate(COMPONENTS + ("total",)):
             rows.append((k, comp, float(est[i]), float(est[i] - z * sd[i]), float(est[i] + z * sd[i])))
     frame = pl.DataFrame(rows, schema={"method": pl.String, "component": pl.String, "estimate": pl.Float64,
@@ -339,6 +344,9 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
     dep = rt.routing_dependence(cells0, sd_terms)
     notes, details = dg.assess(
         m, frame, support, dep, design, sums, inp, observed, n_boot, match_on)
+    details["model_dependence_sd"] = dict(zip(COMPONENTS, (float(x) for x in spread[:3])))
+    details["estimates_all_methods"] = {k: dict(zip(COMPONENTS + ("total",), (float(x) for x in v)))
+                                        for k, v in point_all.items()}
     refusal = dg.refusal(support, methods)
     if refusal:
         raise NotApplicable(refusal)
@@ -387,28 +395,34 @@ def _weights(rng: np.random.Generator, shape: tuple[int, ...], Pi: np.ndarray,
 def _support(c: rt.Cells, fills: dict[str, rt.Fill], models: rt.Models, design: Design, sums: CellSums,
              inp: Inputs) -> dict:
     """Where the counterfactual rests on the outcome model, and how far outside the served inputs."""
-    Pi, borrowed = c.routing()
-    w = c.w
-    out: dict = {"extrapolated_share": {k: rt.extrapolated_weight(c, f) for k, f in fills.items()},
+    reg = c.regional()
+    rfills = {k: rt.regionalize(c, f) for k, f in fills.items()}
+    Pi, borrowed = reg.routing()
+    w = reg.w
+    regions = sums.regions
+    out: dict = {"extrapolated_share": {k: rt.extrapolated_weight(reg, f) for k, f in rfills.items()},
                  "cells_without_traffic": [], "extrapolations": [], "model_rows": {}, "n_terms": design.p}
     for t, r in zip(*np.nonzero(borrowed)):
-        out["cells_without_traffic"].append({"window": ["baseline", "comparison"][t], "cell": sums.cells[r],
+        out["cells_without_traffic"].append({"window": ["baseline", "comparison"][t], "cell": regions[r],
                                              "share_other_window": float(w[1 - t, r])})
     served_any = c.N.sum(axis=(0, 1))
     for j, ver in enumerate(sums.versions):
         out["model_rows"][ver] = int(models.rows[:, j].max())
     zmin, zmax = _served_ranges(inp.sample, design)
+    model_share = rfills.get("regression", next(iter(rfills.values()))).model
+    sample_region = c.parent[inp.sample.r] if len(inp.sample.r) else inp.sample.r
     for a in (0, 1):
         b = 1 - a
-        for r in range(len(sums.cells)):
+        for r in range(len(regions)):
             for v in range(len(sums.versions)):
-                weight = float(w[a, r] * Pi[b, r, v])
-                if weight <= 0 or c.N[a, r, v] > 0:
+                weight = float(w[a, r] * Pi[b, r, v] * model_share[a, a, r, v])
+                if weight <= 1e-9:
                     continue
-                outside = _outside(inp.sample, a, r, v, zmin, zmax, design)
+                outside = _outside(inp.sample, sample_region, a, r, v, zmin, zmax, design)
                 out["extrapolations"].append({
-                    "window": ["baseline", "comparison"][a], "cell": sums.cells[r], "version": sums.versions[v],
-                    "weight": weight, "version_rows": int(served_any[v]), "outside": outside})
+                    "window": ["baseline", "comparison"][a], "cell": regions[r], "version": sums.versions[v],
+                    "weight": weight, "unserved_share": float(model_share[a, a, r, v]),
+                    "version_rows": int(served_any[v]), "outside": outside})
     out["extrapolations"].sort(key=lambda e: -e["weight"])
     return out
 
@@ -426,9 +440,10 @@ def _served_ranges(sample: ModelSample, design: Design) -> tuple[dict, dict]:
     return zmin, zmax
 
 
-def _outside(sample: ModelSample, a: int, r: int, v: int, zmin: dict, zmax: dict, design: Design) -> list[dict]:
+def _outside(sample: ModelSample, region: np.ndarray, a: int, r: int, v: int, zmin: dict, zmax: dict,
+             design: Design) -> list[dict]:
     """Numeric covariates where the sampled inputs of (a, r) fall outside what v served."""
-    target = sample.z[(sample.t == a) & (sample.r == r)]
+    target = sample.z[(sample.t == a) & (region == r)]
     out = []
     if not len(target):
         return out

@@ -114,7 +114,7 @@ def build_design(profile: Profile, kinds: Mapping[str, str], *, bins: int,
             mean, sd, has_missing = moments[name]
             sd = sd if sd and sd > 0 else 1.0
             centre[name], spread[name] = mean, sd
-            x = f"CAST({col} AS DOUBLE)"
+            x = finite_sql(name)
             terms.append(Term(name, name, "value", f"(coalesce({x}, ?) - ?) / ?", (mean, mean, sd)))
             if has_missing:
                 terms.append(Term(f"{name}[missing]", name, "missing", f"CAST({x} IS NULL AS DOUBLE)"))
@@ -135,6 +135,12 @@ def build_design(profile: Profile, kinds: Mapping[str, str], *, bins: int,
         else:
             raise InputError(f"covariate {name!r}: unknown kind {kind!r}")
     return Design(tuple(kinds), dict(kinds), tuple(terms), edges, centre, spread)
+
+
+def finite_sql(name: str) -> str:
+    """A numeric covariate as DOUBLE with NaN and infinities read as missing."""
+    x = f"CAST({quote_ident(name)} AS DOUBLE)"
+    return f"(CASE WHEN isfinite({x}) THEN {x} END)"
 
 
 def covariate_kinds(types: Mapping[str, str], covariates: Sequence[str],

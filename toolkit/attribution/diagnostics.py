@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from .metrics import Metric
+from .sums import segment_label
 from .results import Note, effect_text
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def assess(m: Metric, frame: pl.DataFrame, support: dict, dependence: list, desi
     if worst > 0:
         top = support["extrapolations"][:3]
         where = "; ".join(
-            f"{e['version']} never served {e['cell']} in the {e['window']} window"
+            f"{e['version']} did not serve {100 * e['unserved_share']:.0f}% of {e['cell']}'s {e['window']} inputs"
             + (f" ({e['outside'][0]['covariate']}: {100 * e['outside'][0]['share']:.0f}% of those inputs "
                f"outside the {e['outside'][0]['served_range'][0]:.4g}..{e['outside'][0]['served_range'][1]:.4g} "
                f"{e['version']} served)" if e["outside"] else "")
@@ -70,13 +71,13 @@ def assess(m: Metric, frame: pl.DataFrame, support: dict, dependence: list, desi
 
     sig = [d for d in dependence if abs(d[0]) > SMD_TARGETING and abs(d[1]) > Z_TARGETING]
     details["routing_dependence"] = [
-        {"smd": d[0], "z": d[1], "window": ["baseline", "comparison"][d[2]], "cell": sums.cells[d[3]],
+        {"smd": d[0], "z": d[1], "window": ["baseline", "comparison"][d[2]], "cell": segment_label(sums.cells[d[3]]),
          "version": sums.versions[d[4]], "term": design.terms[d[5]].name} for d in dependence]
     if sig:
         d = max(sig, key=lambda x: abs(x[0]))
         ranked.append((0, abs(d[0]), Note(
             "warning", "routing_dependence",
-            f"inside routing cell {sums.cells[d[3]]} ({['baseline', 'comparison'][d[2]]}), the rows "
+            f"inside routing cell {segment_label(sums.cells[d[3]])} ({['baseline', 'comparison'][d[2]]}), the rows "
             f"{sums.versions[d[4]]} served differ from the cell's inputs in {design.terms[d[5]].name} "
             f"(standardised difference {d[0]:+.2f}, {len(sig)} such cases): routing seems to depend on the "
             "inputs; if the deployment routes by a segment column, add it with --routing-by")))

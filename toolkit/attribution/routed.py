@@ -126,6 +126,7 @@ class Cells:
     SZ: np.ndarray
     Nin: np.ndarray
     Zin: np.ndarray
+    parent: np.ndarray
     Ns: np.ndarray | None = None
     SYs: np.ndarray | None = None
     SZs: np.ndarray | None = None
@@ -141,15 +142,36 @@ class Cells:
     def zall(self) -> np.ndarray:
         return _div(self.Zin, self.Nin[..., None])
 
+    @property
+    def n_regions(self) -> int:
+        return int(self.parent.max()) + 1 if len(self.parent) else 0
+
+    def up(self, a: np.ndarray) -> np.ndarray:
+        """Sum a fine-cell array (cell on axis 1) into its routing cells."""
+        out = np.zeros(a.shape[:1] + (self.n_regions,) + a.shape[2:])
+        np.add.at(out, (slice(None), self.parent), a)
+        return out
+
+    def regional(self) -> "Cells":
+        """The same sums on the routing cells (segments merged)."""
+        R = self.n_regions
+        return Cells(self.up(self.N), self.up(self.SY), self.up(self.SZ), self.up(self.Nin), self.up(self.Zin),
+                     np.arange(R))
+
     def routing(self) -> tuple[np.ndarray, np.ndarray]:
-        """Pi[b, r, v], and where period b had no row in r (its routing borrowed from the other)."""
-        tot = self.N.sum(axis=2, keepdims=True)
-        Pi = _div(self.N, tot)
+        """Pi[b, k, v] of each fine cell's routing cell, and where period b had no row in a routing cell.
+
+        Routing is compared between the windows at the routing cell (the
+        scope); a routing cell one window lacks keeps the other's routing.
+        """
+        Nr = self.up(self.N)
+        tot = Nr.sum(axis=2, keepdims=True)
+        Pi = _div(Nr, tot)
         missing = tot[..., 0] == 0
         for b in (0, 1):
             rows = missing[b] & ~missing[1 - b]
             Pi[b, rows] = Pi[1 - b, rows]
-        return Pi, missing & ~missing[::-1]
+        return Pi[:, self.parent], (missing & ~missing[::-1])
 
     def observed(self) -> tuple[float, float]:
         """The metric of each window: cell means weighted by the cells' (input) shares.
@@ -179,12 +201,13 @@ def reduce(sums: CellSums, weights: np.ndarray | None, msums: CellSums | None,
     N, SY, SZ = red(sums.n, weights, False), red(sums.sy, weights, False), red(sums.sz, weights, False)
     Nin = red(sums.n, input_weights, False).sum(axis=2)
     Zin = red(sums.sz, input_weights, False).sum(axis=2)
+    parent = sums.parent
     if msums is None:
-        return Cells(N, SY, SZ, Nin, Zin)
+        return Cells(N, SY, SZ, Nin, Zin, parent)
     Ns, SYs, SZs = red(msums.n, weights, True), red(msums.sy, weights, True), red(msums.sz, weights, True)
     Nsin = red(msums.n, input_weights, True).sum(axis=2)
     Zsin = red(msums.sz, input_weights, True).sum(axis=2)
-    return Cells(N, SY, SZ, Nin, Zin, Ns, SYs, SZs, Nsin, Zsin)
+    return Cells(N, SY, SZ, Nin, Zin, parent, Ns, SYs, SZs, Nsin, Zsin)
 
 
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -206,23 +229,33 @@ def _predict(beta: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 
 def regression_fill(cells: Cells, beta: np.ndarray, *, model_output: bool) -> Fill:
-    """Outcome model on the cell's inputs plus the mean residual of the version's rows in the cell."""
-    pred = _predict(beta, cells.zall)                       # [c, a, r, v]
-    ybar = _div(cells.SY, cells.N)                           # [t, r, v]
-    zv = _div(cells.SZ, cells.N[..., None])                  # [t, r, v, p]
-    fit_v = np.einsum("cvp,trvp->ctrv", beta[:, :, 1:], zv) + beta[:, None, None, :, 0]
-    resid = ybar[None] - fit_v                               # [c, t, r, v]
+    """Outcome model on the cell's inputs plus the mean residual of the version's own rows.
+
+    The residual comes from the version's rows in the same segment when it
+    served it, else from its rows in the other segments of the routing cell
+    (same window), else in the routing cell in the other window (model
+    outputs only: a version is the same function in both), else none.
+    """
+    pred = _predict(beta, cells.zall)                       # [c, a, k, v]
+    fit_sum = np.einsum("cvp,trvp->ctrv", beta[:, :, 1:], cells.SZ) + beta[:, None, None, :, 0] * cells.N[None]
+    res_sum = cells.SY[None] - fit_sum                       # [c, t, k, v]: sum of residuals
+    resid = _div(res_sum, cells.N[None])
+    res_reg = _div(cells.up(res_sum.reshape((-1,) + res_sum.shape[2:])).reshape(
+        res_sum.shape[:2] + (cells.n_regions,) + res_sum.shape[3:]), cells.up(cells.N)[None])
+    n_reg = cells.up(cells.N)
     served = cells.N > 0
+    reg_served = (n_reg > 0)[:, cells.parent]                # [t, k, v]
+    res_reg_k = res_reg[:, :, cells.parent]                  # [c, t, k, v]
     corr = np.zeros_like(pred)
     model = np.zeros_like(pred)
     for c, a in itertools.product((0, 1), repeat=2):
-        if model_output:
-            src_a, src_b = served[a], served[1 - a]
-            corr[c, a] = np.where(src_a, resid[c, a], np.where(src_b, resid[c, 1 - a], 0.0))
-            model[c, a] = (~src_a).astype(float)
+        if model_output or c == a:
+            alt = (np.where(reg_served[1 - a], res_reg_k[c, 1 - a], 0.0) if model_output
+                   else np.zeros_like(resid[c, a]))
+            corr[c, a] = np.where(served[a], resid[c, a], np.where(reg_served[a], res_reg_k[c, a], alt))
         else:
-            corr[c, a] = np.where(served[c], resid[c, c], 0.0)
-            model[c, a] = (~served[a]).astype(float)
+            corr[c, a] = np.where(reg_served[c], res_reg_k[c, c], 0.0)
+        model[c, a] = (~served[a]).astype(float)
     return Fill(pred + corr, model)
 
 
@@ -238,59 +271,112 @@ def _parallel_shift(rate: np.ndarray, N: np.ndarray, a: int) -> np.ndarray:
 
 
 def standardization_fill(cells: Cells, fallback: Fill, *, model_output: bool) -> Fill:
-    """Das Gupta rates per (cell, version); a missing rate gets the other period's plus the parallel shift."""
-    rate = _div(cells.SY, cells.N)
-    served = cells.N > 0
-    R, V = rate.shape[1:]
-    full = np.zeros((2, R, V))
-    used_model = np.zeros((2, R, V))
+    """Das Gupta rates per (segment, version), with gaps filled without a model.
+
+    A version missing from a segment gets its rate over the routing cell's
+    segments it served plus the segment's offset shared by the versions
+    serving both; a version missing from the routing cell in a window gets
+    the other window's rate plus the within-cell change shared by the
+    versions serving both windows (parallel drift); only a version the
+    routing cell never saw falls back to the model.
+    """
+    reg = cells.regional()
+    rate_r = _div(reg.SY, reg.N)                              # [t, R, v]
+    served_r = reg.N > 0
+    R, V = rate_r.shape[1:]
+    fb_r = np.zeros((2, R, V))
+    np.add.at(fb_r, (slice(None), cells.parent), fallback.mu[[0, 1], [0, 1]] * cells.w[..., None])
+    wr = reg.w
+    fb_r = _div(fb_r, wr[..., None])
+    full_r = np.zeros((2, R, V))
+    model_r = np.zeros((2, R, V))
     for t in (0, 1):
-        shift = _parallel_shift(rate, cells.N, t)[:, None]
-        imputed = rate[1 - t] + shift
-        full[t] = np.where(served[t], rate[t], np.where(served[1 - t], imputed, fallback.mu[t, t]))
-        used_model[t] = (~served[t] & ~served[1 - t]).astype(float)
-    mu = np.zeros((2, 2, R, V))
-    model = np.zeros((2, 2, R, V))
+        shift = _parallel_shift(rate_r, reg.N, t)[:, None]
+        full_r[t] = np.where(served_r[t], rate_r[t], np.where(served_r[1 - t], rate_r[1 - t] + shift, fb_r[t]))
+        model_r[t] = (~served_r[t] & ~served_r[1 - t]).astype(float)
+    rate = _div(cells.SY, cells.N)                            # [t, k, v]
+    served = cells.N > 0
+    K = rate.shape[1]
+    full = np.zeros((2, K, V))
+    used_model = np.zeros((2, K, V))
+    for t in (0, 1):
+        base = full_r[t][cells.parent]                        # [k, v]
+        both = served[t] & served_r[t][cells.parent]
+        omega = np.where(both, cells.N[t], 0.0)
+        off = _div((omega * (rate[t] - base)).sum(axis=1), omega.sum(axis=1))
+        full[t] = np.where(served[t], rate[t], base + off[:, None])
+        used_model[t] = np.where(served[t], 0.0, model_r[t][cells.parent])
+    mu = np.zeros((2, 2, K, V))
+    model = np.zeros((2, 2, K, V))
     for c, a in itertools.product((0, 1), repeat=2):
         src = a if model_output else c
-        mu[c, a] = full[src]
-        model[c, a] = used_model[src]
+        if model_output or c == a:
+            mu[c, a], model[c, a] = full[src], used_model[src]
+        else:
+            # another window's behaviour on this segment's inputs: its routing cell rate, no within-cell adjustment
+            mu[c, a], model[c, a] = full_r[src][cells.parent], model_r[src][cells.parent]
     return Fill(mu, model)
 
 
 def matched_fill(cells: Cells, beta: np.ndarray, *, model_output: bool) -> Fill:
-    """Post-stratified cohort means inside each routing cell; the model only for strata never served."""
+    """Post-stratified cohort means inside each segment; the model only for strata never served.
+
+    In each matching stratum the cohort is the version's rows in the same
+    segment, else the routing cell's other segments, else (model outputs)
+    the routing cell in the other window, else any cell of the window.
+    """
     assert cells.Ns is not None and cells.SYs is not None and cells.Nsin is not None and cells.Zsin is not None
-    Ns, SYs = cells.Ns, cells.SYs                            # [t, r, v, s]
-    ws = _div(cells.Nsin, cells.Nin[..., None])              # [a, r, s]
-    zs = _div(cells.Zsin, cells.Nsin[..., None])             # [a, r, s, p]
+    Ns, SYs = cells.Ns, cells.SYs                            # [t, k, v, s]
+    ws = _div(cells.Nsin, cells.Nin[..., None])              # [a, k, s]
+    zs = _div(cells.Zsin, cells.Nsin[..., None])             # [a, k, s, p]
     ybar = _div(SYs, Ns)
+    n_reg, sy_reg = cells.up(Ns), cells.up(SYs)              # [t, R, v, s]
+    y_reg = _div(sy_reg, n_reg)[:, cells.parent]
+    n_reg_k = n_reg[:, cells.parent]
     any_cell = Ns.sum(axis=1)                                # [t, v, s]
     ybar_any = _div(SYs.sum(axis=1), any_cell)
     pred = np.einsum("cvp,arsp->carvs", beta[:, :, 1:], zs) + beta[:, None, None, :, 0, None]
-    R, V, S = Ns.shape[1:]
-    mu = np.zeros((2, 2, R, V))
-    model = np.zeros((2, 2, R, V))
+    K, V, S = Ns.shape[1:]
+    mu = np.zeros((2, 2, K, V))
+    model = np.zeros((2, 2, K, V))
     for c, a in itertools.product((0, 1), repeat=2):
         if model_output:
-            order = [(a, False), (1 - a, False), (a, True), (1 - a, True)]
+            order = [(a, "seg"), (a, "reg"), (1 - a, "reg"), (a, "any"), (1 - a, "any")]
+        elif c == a:
+            order = [(a, "seg"), (a, "reg"), (a, "any")]
         else:
-            order = [(c, False), (c, True)]
+            order = [(c, "reg"), (c, "any")]
         m = pred[c, a].copy()
-        filled = np.zeros((R, V, S), dtype=bool)
-        for t, pooled in order:
-            if pooled:
-                avail = np.broadcast_to(any_cell[t][None] > 0, (R, V, S))
-                val = np.broadcast_to(ybar_any[t][None], (R, V, S))
+        filled = np.zeros((K, V, S), dtype=bool)
+        for t, level in order:
+            if level == "seg":
+                avail, val = Ns[t] > 0, ybar[t]
+            elif level == "reg":
+                avail, val = n_reg_k[t] > 0, y_reg[t]
             else:
-                avail = Ns[t] > 0
-                val = ybar[t]
+                avail = np.broadcast_to(any_cell[t][None] > 0, (K, V, S))
+                val = np.broadcast_to(ybar_any[t][None], (K, V, S))
             take = avail & ~filled
             m = np.where(take, val, m)
             filled |= take
-        mu[c, a] = np.einsum("rs,rvs->rv", ws[a], m)
-        model[c, a] = np.einsum("rs,rvs->rv", ws[a], (~filled).astype(float))
+        mu[c, a] = np.einsum("ks,kvs->kv", ws[a], m)
+        model[c, a] = np.einsum("ks,kvs->kv", ws[a], (~filled).astype(float))
     return Fill(mu, model)
+
+
+def regionalize(cells: Cells, fill: Fill) -> Fill:
+    """Fine-cell ``mu`` averaged over each routing cell's segments by their share of its inputs."""
+    w = cells.w                                               # [a, k]
+    wr = cells.up(w)                                          # [a, R]
+    share = _div(w, wr[:, cells.parent])                      # [a, k]: w(k | R)
+    R = cells.n_regions
+    out = []
+    for x in (fill.mu, fill.model):
+        y = np.zeros(x.shape[:2] + (R,) + x.shape[3:])
+        for a in (0, 1):
+            np.add.at(y[:, a], (slice(None), cells.parent), x[:, a] * share[a][None, :, None])
+        out.append(y)
+    return Fill(out[0], out[1])
 
 
 def m_table(cells: Cells, fill: Fill) -> np.ndarray:
@@ -345,7 +431,7 @@ def routing_dependence(cells: Cells, sd: np.ndarray, min_rows: int = 30) -> list
     Returns (smd, z, t, r, v, term) for every served (t, r, v) with at least
     ``min_rows`` rows in a cell several versions share.
     """
-    Pi, _ = cells.routing()
+    Pi = _div(cells.N, cells.N.sum(axis=2, keepdims=True))   # shares inside the segment
     zv = _div(cells.SZ, cells.N[..., None])
     out = []
     for t, r, v in zip(*np.nonzero(cells.N >= min_rows)):

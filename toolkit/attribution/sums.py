@@ -27,7 +27,7 @@ import polars as pl
 from ..sqlutil import quote_ident
 from ..timeutil import Window
 from .cells import MISSING, rows_sql
-from .design import Design
+from .design import Design, finite_sql
 from .metrics import Metric
 
 #: Replicate groups per cell (the bootstrap reweights groups, not rows).
@@ -52,6 +52,10 @@ class Selection:
                         include_shadow=self.include_shadow, select=select, select_params=params)
 
 
+#: Separates the routing cell from the segment number in a fine cell's key.
+SEGMENT_SEP = " #"
+
+
 def cell_key_sql(routing_by: Sequence[str]) -> tuple[str, list]:
     """SQL of the routing cell label (the routing columns joined by ``/``) and its parameters."""
     if not routing_by:
@@ -60,22 +64,72 @@ def cell_key_sql(routing_by: Sequence[str]) -> tuple[str, list]:
     return "concat_ws(' / ', " + ", ".join(parts) + ")", [MISSING] * len(routing_by)
 
 
+def segment_label(fine: str) -> str:
+    """``eu #1002`` -> ``eu, deployment segment 1002`` (the number counts the scope's events before it)."""
+    cell, _, seg = fine.rpartition(SEGMENT_SEP)
+    return f"{cell}, deployment segment {seg}" if cell else fine
+
+
+def segment_sql(con: duckdb.DuckDBPyConnection, sel: Selection, routing_by: Sequence[str]) -> tuple[str, list]:
+    """SQL of the intended-state segment of a row: deployment events of its scope before it.
+
+    Inside a window, the routing of a scope changes only at its deployment
+    events (rollout steps, rollbacks, experiment starts and ends). A
+    segment is the stretch between two such events; inside it the version
+    answering a request does not depend on when the request came, so the
+    rows a version served are a random sample of the segment's inputs even
+    when the inputs trend over the window. Events of scope ``all`` cut every
+    scope; others cut the scope whose ``region`` they name.
+    """
+    cols = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'deployments'").fetchall()}
+    if not {"ts", "scope"} <= cols:
+        return "0", []
+    wins = [(sel.baseline.start, sel.baseline.end), (sel.comparison.start, sel.comparison.end)]
+    cond = " OR ".join("(ts > ? AND ts < ?)" for _ in wins)
+    events = con.execute(f"SELECT DISTINCT CAST(scope AS VARCHAR), ts FROM deployments WHERE {cond} ORDER BY 1, 2",
+                         [x for w in wins for x in w]).fetchall()
+    if not events:
+        return "0", []
+    shared = [t for sc, t in events if sc == "all"]
+    own: dict[str, list] = {}
+    for sc, t in events:
+        if sc != "all":
+            own.setdefault(sc, []).append(t)
+    params: list = []
+    parts = []
+    if shared:
+        parts.append(" + ".join("CAST(ts >= ? AS INTEGER)" for _ in shared))
+        params += shared
+    if own and "region" in routing_by:
+        cases = []
+        for sc, ts in own.items():
+            cases.append("WHEN ? THEN " + " + ".join("CAST(ts >= ? AS INTEGER)" for _ in ts))
+            params += [sc] + ts
+        parts.append(f"(CASE CAST(region AS VARCHAR) {' '.join(cases)} ELSE 0 END) * 1000")
+    return (" + ".join(parts) or "0"), params
+
+
 def numeric_moments(con: duckdb.DuckDBPyConnection, sel: Selection,
                     numeric: Sequence[str]) -> dict[str, tuple[float, float, bool]]:
     """Mean, standard deviation and whether any value is missing, per numeric covariate."""
     if not numeric:
         return {}
-    xs = [f"CAST({quote_ident(n)} AS DOUBLE) AS {quote_ident(f'x__{i}')}" for i, n in enumerate(numeric)]
+    xs = [f"{finite_sql(n)} AS {quote_ident(f'x__{i}')}" for i, n in enumerate(numeric)]
     src, params = sel.rows(xs)
     aggs = []
     for i in range(len(numeric)):
         x = quote_ident(f"x__{i}")
-        aggs += [f"avg({x})", f"stddev_pop({x})", f"count(*) - count({x})"]
+        # DuckDB's stddev_pop raises on a (rounding-)negative variance of a constant column
+        aggs += [f"avg({x})", f"avg({x} * {x})", f"count(*) - count({x})"]
     row = con.execute(f"SELECT {', '.join(aggs)} FROM ({src})", params).fetchone()
     out = {}
     for i, n in enumerate(numeric):
-        mean, sd, miss = row[3 * i: 3 * i + 3]
-        out[n] = (float(mean) if mean is not None else 0.0, float(sd) if sd else 1.0, bool(miss))
+        mean, sq, miss = row[3 * i: 3 * i + 3]
+        mean = float(mean) if mean is not None else 0.0
+        var = max(0.0, float(sq) - mean * mean) if sq is not None else 0.0
+        sd = var ** 0.5
+        out[n] = (mean, sd if sd > 1e-12 * max(1.0, abs(mean)) else 1.0, bool(miss))
     return out
 
 
@@ -94,6 +148,24 @@ class CellSums:
     sz: np.ndarray
     strata: int = 0
 
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """The routing cells (a fine cell is a routing cell's intended-state segment)."""
+        return tuple(sorted({c.rsplit(SEGMENT_SEP, 1)[0] for c in self.cells}))
+
+    @property
+    def parent(self) -> np.ndarray:
+        """Index of each fine cell's routing cell in :attr:`regions`."""
+        idx = {r: i for i, r in enumerate(self.regions)}
+        return np.array([idx[c.rsplit(SEGMENT_SEP, 1)[0]] for c in self.cells], dtype=int)
+
+
+def fine_key_sql(con: duckdb.DuckDBPyConnection, sel: Selection, routing_by: Sequence[str]) -> tuple[str, list]:
+    """SQL of the fine cell: routing cell, the separator and the segment number."""
+    key, key_params = cell_key_sql(routing_by)
+    seg, seg_params = segment_sql(con, sel, routing_by)
+    return f"({key} || ? || CAST(({seg}) AS VARCHAR))", key_params + [SEGMENT_SEP] + seg_params
+
 
 def cell_sums(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design, routing_by: Sequence[str], *,
               groups: int = GROUPS, stratum: tuple[str, list, int] | None = None,
@@ -103,9 +175,9 @@ def cell_sums(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design, ro
     ``stratum`` is an optional (SQL, params, S): an integer expression in
     ``0..S-1`` (matching strata inside the routing cells).
     """
-    key, key_params = cell_key_sql(routing_by)
+    key, key_params = fine_key_sql(con, sel, routing_by)
     zsel, zparams = design.select()
-    extra = [f"{key} AS cell", f"CAST(hash(request_id) % ? AS INTEGER) AS grp"]
+    extra = [f"{key} AS cell", "CAST(hash(request_id) % ? AS INTEGER) AS grp"]
     params = key_params + [groups]
     if stratum is not None:
         extra.append(f"{stratum[0]} AS stratum")
@@ -168,7 +240,7 @@ def model_sample(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design,
                 keep = min(_HASH_MOD, int(np.ceil(_HASH_MOD * cap / counts[t, j])))
                 cases.append("WHEN period = ? AND version = ? THEN ?")
                 params += [t, ver, keep]
-    key, key_params = cell_key_sql(routing_by)
+    key, key_params = fine_key_sql(con, sel, routing_by)
     zsel, zparams = design.select()
     src, src_params = sel.rows([f"{key} AS cell", "hash(request_id, 'vdrift-model') % ? AS h"] + zsel,
                                key_params + [_HASH_MOD] + zparams)
