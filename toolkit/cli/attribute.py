@@ -13,23 +13,33 @@ def register(sub: argparse._SubParsersAction) -> None:
         "attribute",
         help="how much of a metric shift is data drift, version drift and residual",
         description="Attribute the shift of a metric between two windows to data drift (inputs "
-        "changed), version drift (the mix of resolved model versions changed) and residual (the "
-        "same version behaved differently), with three methods and bootstrap intervals. "
-        "Exit codes: 0 ok, 2 bad input, 3 store unusable, 4 a window has no rows for the metric.",
+        "changed), version drift (the mix of resolved model versions in each routing cell changed) and "
+        "residual, with three estimators and bootstrap intervals. Routing is compared per routing cell "
+        "(the deployment scope, default region); covariates explain the data drift and feed the "
+        "per-version outcome models, they never stratify the routing. See docs/methods.md. "
+        "Exit codes: 0 ok, 2 bad input, 3 store unusable, 4 the split does not apply or cannot be "
+        "estimated (the message says what would make it estimable).",
     )
     add_db_option(p)
     p.add_argument("--metric", required=True,
                    help="rate:<column>=<value> (e.g. rate:prediction=approved), mean:<column> "
-                   "(e.g. mean:score), accuracy, rate:outcome=1 or mean:outcome")
+                   "(e.g. mean:score), accuracy, accuracy:<prediction>=<outcome>[,...] (e.g. accuracy:yes=1), "
+                   "logloss[:<positive outcome>], rate:outcome=1 or mean:outcome")
     p.add_argument("--baseline", required=True, metavar="FROM..TO", help="baseline window, half-open, UTC")
     p.add_argument("--comparison", required=True, metavar="FROM..TO", help="comparison window, half-open, UTC")
     p.add_argument("--covariates", default=None,
-                   help="comma-separated columns to adjust for (default: every declared covariate plus "
-                   "region); pass '' to adjust for nothing")
+                   help="comma-separated covariates that explain data drift (default: every declared covariate "
+                   "plus region); pass '' for none")
+    p.add_argument("--categorical", default=None, metavar="A,B",
+                   help="numeric covariates (integer codes) to treat as categories")
+    p.add_argument("--routing-by", default=None, metavar="COLS",
+                   help="columns of the deployment scope that decide which version answers "
+                   "(default: region when the rows have one; '' for one routing cell)")
     p.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
-                   help="keep only rows where COL equals VALUE (repeatable)")
+                   help="keep only rows where COL equals VALUE (repeatable; repeat a column to keep any of its values)")
     p.add_argument("--method", default="all", choices=["regression", "matched", "standardization", "all"])
-    p.add_argument("--bins", type=int, default=5, help="quantile bins per numeric covariate (default 5)")
+    p.add_argument("--bins", type=int, default=5,
+                   help="quantile bins per numeric covariate in the outcome models, 1 to 20 (default 5)")
     p.add_argument("--bootstrap", type=int, default=200, metavar="N",
                    help="bootstrap replicates for the 95%% intervals (default 200)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -44,15 +54,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_attribute(args: argparse.Namespace) -> int:
     from ..attribution import attribute
 
-    covariates = None
-    if args.covariates is not None:
-        covariates = [c.strip() for c in args.covariates.split(",") if c.strip()]
+    def names(text: str | None) -> list[str] | None:
+        return None if text is None else [c.strip() for c in text.split(",") if c.strip()]
+
+    # a column given several times with --where keeps any of its values
+    where: dict[str, list[str]] = {}
+    for item in args.where:
+        col, eq, val = item.partition("=")
+        if not eq or not col.strip():
+            from ..errors import InputError
+            raise InputError(f"cannot read --where {item!r}: write it as COL=VALUE, e.g. --where region=eu")
+        where.setdefault(col.strip(), []).append(val)
     with Store(args.db, read_only=True, memory_limit=args.memory_limit,
                temp_directory=args.temp_directory) as store:
         result = attribute(
-            store, args.metric, args.baseline, args.comparison, covariates=covariates,
-            where=args.where or None, method=args.method, bins=args.bins, n_boot=args.bootstrap,
-            seed=args.seed, include_shadow=args.include_shadow, interval=args.interval,
+            store, args.metric, args.baseline, args.comparison, covariates=names(args.covariates),
+            where={k: (v[0] if len(v) == 1 else v) for k, v in where.items()} or None, method=args.method,
+            bins=args.bins, routing_by=names(args.routing_by), categorical=names(args.categorical),
+            n_boot=args.bootstrap, seed=args.seed, include_shadow=args.include_shadow, interval=args.interval,
         )
     print(result.to_json() if args.json else result.summary())
     return 0

@@ -225,6 +225,27 @@ def balance(frame: pl.DataFrame, *, title: str = "") -> alt.LayerChart:
                                               title=title or "Covariate balance")
 
 
+def drift_parts(frame: pl.DataFrame, *, unit: str = "", title: str = "") -> alt.LayerChart:
+    """Data drift split by covariate: one bar per part with its interval.
+
+    Parameters
+    ----------
+    frame
+        ``part``, ``estimate``, ``ci_low``, ``ci_high`` in display units.
+    """
+    order = frame.sort(pl.col("estimate").abs(), descending=True)["part"].to_list()
+    label = f"contribution to data drift ({unit})" if unit else "contribution to data drift"
+    bars = alt.Chart(frame).mark_bar(color="#4c78a8").encode(
+        x=alt.X("estimate:Q", title=label),
+        y=alt.Y("part:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
+        tooltip=["part:N", alt.Tooltip("estimate:Q", format="+.3f"), alt.Tooltip("ci_low:Q", format="+.3f"),
+                 alt.Tooltip("ci_high:Q", format="+.3f")],
+    )
+    err = alt.Chart(frame).mark_rule(color="#333").encode(x="ci_low:Q", x2="ci_high:Q", y=alt.Y("part:N", sort=order))
+    return alt.layer(bars, err).properties(width=WIDTH * 0.7, height=max(60, 24 * frame.height),
+                                           title=title or "Which covariates carry the data drift")
+
+
 def overlap(frame: pl.DataFrame, *, title: str = "") -> alt.Chart:
     """Share of each window's requests in strata with support in the other window, by version.
 

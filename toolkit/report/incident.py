@@ -184,14 +184,17 @@ class IncidentReport:
     def feature_drift_table(self) -> Html:
         return sections.feature_drift_table(self.attribution.feature_drift)
 
-    def balance(self) -> Figure | Html:
-        return sections.balance_figure(self.attribution.balance, self.output_dir)
+    def drift_by_covariate(self) -> Figure | Html:
+        """The data drift split by covariate (regression), with intervals."""
+        return sections.drift_parts_figure(self.attribution, self.output_dir)
 
-    def overlap(self) -> Figure | Html:
-        return sections.overlap_figure(self.attribution.diagnostics.details, self.output_dir)
+    def support(self) -> Html:
+        """Where the split rests on the outcome model rather than served rows."""
+        return sections.support_block(self.attribution.diagnostics.details)
 
-    def support_table(self) -> Html:
-        return sections.support_table(self.attribution.diagnostics.details)
+    def routing_table(self) -> Html:
+        """Served version shares per routing cell and window."""
+        return sections.routing_table(self.attribution)
 
     def provenance_block(self) -> Html:
         return sections.provenance_block(self.provenance, self.parameters, run_at=self.run_at)

@@ -227,53 +227,48 @@ def feature_drift_table(drift: pl.DataFrame) -> Html:
                  columns=cols, empty="No covariates.")
 
 
-def balance_figure(balance: pl.DataFrame, folder: Path | None, *, name: str = "covariate-balance") -> Figure | Html:
-    """|SMD| between the windows before and after matching (top 25 by imbalance)."""
-    if balance.height == 0:
-        return paragraph("No balance table (matching was not run or there are no covariates).", cls="vdrift-note")
-    df = balance.with_columns(
-        pl.when(pl.col("level").is_null()).then(pl.col("covariate"))
-        .otherwise(pl.col("covariate") + "=" + pl.col("level")).alias("covariate")
-    ).filter(pl.col("smd").is_finite())
-    top = (
-        df.filter(pl.col("stage") == "before").with_columns(pl.col("smd").abs().alias("a"))
-        .sort("a", descending=True).head(25)["covariate"].to_list()
-    )
-    df = df.filter(pl.col("covariate").is_in(top))
-    if df.height == 0:
-        return paragraph("Balance statistics are not finite (constant covariates).", cls="vdrift-note")
-    return figure(charts.balance(df.select("covariate", "stage", "smd")), name, folder=folder)
+def drift_parts_figure(attr, folder: Path | None, *, name: str = "data-drift-by-covariate") -> Figure | Html:
+    """The regression's data drift split by covariate, with intervals."""
+    parts = attr.data_drift_parts
+    if parts.height == 0:
+        return paragraph("No split of the data drift by covariate (the regression method was not run).",
+                         cls="vdrift-note")
+    df = parts.with_columns([pl.col(c) * attr.scale for c in ("estimate", "ci_low", "ci_high")])
+    return figure(charts.drift_parts(df, unit=attr.unit), name, folder=folder)
 
 
-def overlap_figure(details: dict, folder: Path | None, *, name: str = "overlap-support") -> Figure | Html:
-    """Share of each window's rows with support in the other window (strata, and stratum x version cells)."""
-    pos = details.get("positivity") or {}
-    strata = pos.get("row_share_in_one_sided_strata")
-    cells = pos.get("row_share_in_one_sided_cells")
-    if not strata or not cells:
-        return paragraph("No positivity diagnostics were returned.", cls="vdrift-note")
-    rows = []
-    for i, period in enumerate(("baseline", "comparison")):
-        rows.append({"period": period, "group": "strata seen in both windows", "supported_share": 1.0 - float(strata[i])})
-        rows.append({"period": period, "group": "stratum x version cells seen in both", "supported_share": 1.0 - float(cells[i])})
-    return figure(charts.overlap(pl.DataFrame(rows)), name, folder=folder)
+def support_block(details: dict) -> Html:
+    """Where the counterfactual rests on the outcome model instead of served rows."""
+    sup = details.get("support") or {}
+    ext = sup.get("extrapolations") or []
+    share = sup.get("extrapolated_share") or {}
+    rows = [{"window": e["window"], "routing cell": e["cell"], "version": e["version"],
+             "inputs it did not serve": f"{100 * e['unserved_share']:.0f}%",
+             "weight in the counterfactual": f"{100 * e['weight']:.1f}%",
+             "outside its served range": ", ".join(f"{o['covariate']} {100 * o['share']:.0f}%" for o in e["outside"][:3])}
+            for e in ext[:20]]
+    intro = paragraph("Share of the counterfactual traffic that rests on the outcome model: "
+                      + (", ".join(f"{k} {100 * v:.0f}%" for k, v in share.items()) or "none") + ".",
+                      cls="vdrift-note")
+    return Html(intro.body + table(pl.DataFrame(rows) if rows else pl.DataFrame(),
+                                   empty="Every version's behaviour was observed where it was needed.").body)
 
 
-def support_table(details: dict) -> Html:
-    """Positivity and matching figures as a two-column table."""
-    pos = details.get("positivity") or {}
-    mat = details.get("matching") or details.get("matched") or {}
-    items = []
-    for key in ("strata", "strata_only_baseline", "strata_only_comparison", "cells_only_baseline",
-                "cells_only_comparison", "versions_only_baseline", "versions_only_comparison"):
-        if key in pos:
-            items.append({"figure": key.replace("_", " "), "value": pos[key]})
-    for key in ("strata_total", "strata_matched", "rows_total", "rows_matched", "l1_before", "l1_after"):
-        if key in mat:
-            items.append({"figure": "matching: " + key.replace("_", " "), "value": mat[key]})
-    frame = pl.DataFrame({"figure": [i["figure"] for i in items],
-                          "value": [_plain(i["value"]) for i in items]}) if items else pl.DataFrame()
-    return table(frame, empty="No support diagnostics.")
+def routing_table(attr) -> Html:
+    """Served version shares per routing cell and window (the routing the split compares)."""
+    cells = attr.cells
+    if cells.height == 0:
+        return table(pl.DataFrame(), empty="No cells.")
+    from ..attribution.sums import SEGMENT_SEP
+    df = (cells.with_columns(pl.col("cell").str.split(SEGMENT_SEP).list.first().alias("routing cell"),
+                             pl.when(pl.col("period") == 0).then(pl.lit("baseline")).otherwise(pl.lit("comparison"))
+                             .alias("window"))
+          .group_by("window", "routing cell", "version").agg(pl.col("n").sum())
+          .with_columns((pl.col("n") / pl.col("n").sum().over("window", "routing cell")).alias("share"))
+          .sort("window", "routing cell", "version"))
+    return table(df.with_columns((pl.col("share") * 100).round(1).cast(pl.String) + "%")
+                 .select("window", "routing cell", "version", pl.col("n").alias("requests"), "share"),
+                 empty="No cells.")
 
 
 def _plain(value: object) -> str:
