@@ -23,13 +23,14 @@ from ..store import Store
 from ..timeutil import Window, parse_window
 from . import diagnostics as dg
 from . import routed as rt
-from .cells import Covariate, default_covariates, normalise_where, profile_covariates
+from .profile import profile_covariates
+from .rows import Covariate, default_covariates, normalise_where
 from .decompose import effects
 from .design import Design, build_design, covariate_kinds
 from .drift import feature_drift
 from .metrics import VIEW, Metric, parse_metric
 from .results import COMPONENTS, METHODS, AttributionResult, Diagnostics
-from .sums import GROUPS, CellSums, ModelSample, Selection, cell_sums, model_sample, numeric_moments
+from .sums import CellSums, ModelSample, Selection, cell_sums, model_sample, numeric_moments
 
 MethodOption = Literal["regression", "matched", "standardization", "all"]
 SCHEMES = ("conditional", "population")
@@ -258,7 +259,7 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
               level: float, interval: str) -> AttributionResult:
     sums, design = inp.sums, inp.design
     model_output = m.is_model_output
-    R, V = len(sums.cells), len(sums.versions)
+    V = len(sums.versions)
     models = rt.fit_models(inp.sample, V, design.p, per_period=not model_output)
     groups = {c: design.index_of(c) for c in design.covariates if design.index_of(c)}
     base = rt.reduce(sums, None, None, None)
@@ -342,8 +343,14 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
     support = _support(cells0, point_fills, models, design, sums, inp)
     sd_terms = inp.sample.z.std(axis=0) if len(inp.sample.y) else np.zeros(design.p)
     dep = rt.routing_dependence(cells0, sd_terms)
+    change = []
+    if model_output and len(inp.sample.y):
+        Z1 = np.column_stack([np.ones(len(inp.sample.y)), inp.sample.z])
+        res = inp.sample.y - np.einsum("ip,ip->i", Z1, models.beta[0][inp.sample.v])
+        rsd = np.array([res[inp.sample.v == j].std() if (inp.sample.v == j).any() else 0.0 for j in range(V)])
+        change = rt.behaviour_change(cells0, models.beta, rsd)
     notes, details = dg.assess(
-        m, frame, support, dep, design, sums, inp, observed, n_boot, match_on)
+        m, frame, support, dep, design, sums, inp, observed, n_boot, match_on, change)
     details["model_dependence_sd"] = dict(zip(COMPONENTS, (float(x) for x in spread[:3])))
     details["estimates_all_methods"] = {k: dict(zip(COMPONENTS + ("total",), (float(x) for x in v)))
                                         for k, v in point_all.items()}

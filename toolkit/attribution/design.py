@@ -22,7 +22,8 @@ from typing import Literal, Mapping, Sequence
 
 from ..errors import InputError
 from ..sqlutil import quote_ident
-from .cells import MISSING, Profile
+from .profile import Profile
+from .rows import MISSING
 
 TermKind = Literal["value", "missing", "step", "level"]
 
@@ -149,7 +150,7 @@ def covariate_kinds(types: Mapping[str, str], covariates: Sequence[str],
 
     ``categorical`` names numeric columns (integer codes) to read as levels.
     """
-    from .cells import _is_numeric
+    from .rows import _is_numeric
 
     unknown = [c for c in categorical if c not in covariates]
     if unknown:

@@ -28,7 +28,8 @@ import polars as pl
 from scipy import special, stats
 
 from ..timeutil import Window
-from .cells import EXACT_MAX_DISTINCT, Covariate, Profile, profile_covariates
+from .profile import EXACT_MAX_DISTINCT, Profile, profile_covariates
+from .rows import Covariate
 from .metrics import Metric
 
 ALL = "(all versions)"

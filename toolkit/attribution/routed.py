@@ -444,3 +444,22 @@ def routing_dependence(cells: Cells, sd: np.ndarray, min_rows: int = 30) -> list
         if len(smd):
             out.append((float(smd[j]), float(smd[j] / se), int(t), int(r), int(v), j))
     return out
+
+
+def behaviour_change(cells: Cells, beta: np.ndarray, sample_sd: np.ndarray) -> list[tuple[float, float, int, int]]:
+    """Same version, same routing cell, both windows: the change of its mean residual.
+
+    For a model output a resolved version is a fixed function, so once the
+    outcome model accounts for the inputs its residuals should not move
+    between the windows. Returns (change, z, routing cell, version) per
+    pair served in both windows; ``sample_sd[v]`` is the residual SD.
+    """
+    reg = cells.regional()
+    fit = np.einsum("vp,trvp->trv", beta[0][:, 1:], reg.SZ) + beta[0][None, None, :, 0] * reg.N
+    e = _div(reg.SY - fit, reg.N)
+    out = []
+    for r, v in zip(*np.nonzero((reg.N[0] > 0) & (reg.N[1] > 0))):
+        d = float(e[1, r, v] - e[0, r, v])
+        se = float(sample_sd[v] * np.sqrt(1 / reg.N[0, r, v] + 1 / reg.N[1, r, v]))
+        out.append((d, d / se if se > 0 else 0.0, int(r), int(v)))
+    return out

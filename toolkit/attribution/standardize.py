@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError
-from .decompose import Factors, cell_factors, shapley
+from .decompose import shapley
 
 
 @dataclass(frozen=True)
@@ -173,8 +173,3 @@ def das_gupta_factors(factors_1: Sequence[float], factors_2: Sequence[float],
         raise InputError(f"{len(names)} names given for {k} factors")
     eff = shapley(lambda m: float(np.prod(np.where(np.array(m) == 1, b, a))), k)
     return RateDecomposition((float(np.prod(a)), float(np.prod(b))), dict(zip(names, map(float, eff))))
-
-
-def standardization_factors(n: np.ndarray, sy: np.ndarray) -> Factors:
-    """Factors of the standardization method: the saturated cell table."""
-    return cell_factors(n, sy)

@@ -26,7 +26,7 @@ import polars as pl
 
 from ..sqlutil import quote_ident
 from ..timeutil import Window
-from .cells import MISSING, rows_sql
+from .rows import MISSING, rows_sql
 from .design import Design, finite_sql
 from .metrics import Metric
 

@@ -16,7 +16,7 @@ from typing import Literal
 import duckdb
 import polars as pl
 
-from ..attribution.cells import normalise_where, rows_sql
+from ..attribution.rows import normalise_where, rows_sql
 from ..attribution.metrics import Metric
 from ..timeutil import Window
 

@@ -21,7 +21,7 @@ from ..timeutil import Window, parse_window
 from . import data, sections
 from .figures import Figure, figure
 from .params import METHODS
-from .tables import Html, concat, paragraph, table
+from .tables import Html, paragraph, table
 
 
 def classify_findings(findings: pl.DataFrame, week_start: dt.datetime) -> pl.DataFrame:

@@ -1,0 +1,455 @@
+"""Profiles of the covariates: quantiles, minima, skewness and levels in a few scans.
+
+The rows are counted per categorical level and per distinct value of each
+numeric covariate; quantile edges (bit for bit DuckDB's ``quantile_cont``),
+minima, skewness and the drift statistics all come from those counts, so the
+rows are read a fixed number of times whatever the number of bins asked for.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from ..errors import InputError
+from ..sqlutil import quote_ident, table_columns
+from ..timeutil import Window
+from .metrics import VIEW, Metric
+from .rows import MISSING, _filters, _is_numeric, _window_sql
+
+# -- one pass per covariate: quantiles, minimum, skewness, levels ----------------
+
+#: Quantile bins a profile serves by default: quintiles (the cell bins) and
+#: deciles (the drift histogram and, from about 1000 rows per stratum, the
+#: automatic matching bins).
+PROFILE_BINS = (5, 10)
+#: Numeric covariates with at most this many distinct values in the windows
+#: (HyperLogLog estimate when there are more rows) are counted per distinct
+#: value: their quantiles, minimum and skewness, and the drift statistics,
+#: come from those counts. Above it, values are counted rounded to
+#: :data:`ROUND_DIGITS` significant digits, plus the exact values of the few
+#: buckets holding the quantiles (which stay exact); the drift's
+#: Kolmogorov-Smirnov and Wasserstein statistics then use the rounded values.
+EXACT_MAX_DISTINCT = 1_000_000
+#: Significant digits of the values counted above :data:`EXACT_MAX_DISTINCT`.
+ROUND_DIGITS = 4
+
+
+def _probs(ks: "Sequence[int]") -> list[float]:
+    """Sorted distinct interior probabilities ``i / k`` of quantile bins ``k``."""
+    return sorted({i / k for k in ks for i in range(1, k)})
+
+
+def quantiles_from_counts(x: np.ndarray, counts: np.ndarray, probs: Sequence[float]) -> list[float | None]:
+    """``quantile_cont`` of values ``x`` repeated ``counts`` times, exactly as DuckDB computes it.
+
+    The quantile at ``q`` interpolates between the order statistics at
+    ``floor((n - 1) q)`` and ``ceil((n - 1) q)`` as ``lo * (1 - d) + hi * d``.
+    """
+    keep = counts > 0
+    x, counts = x[keep], counts[keep]
+    if not len(x):
+        return [None] * len(probs)
+    order = np.argsort(x, kind="stable")
+    x, cum = x[order], np.cumsum(counts[order])
+    n = int(cum[-1])
+    out: list[float | None] = []
+    for q in probs:
+        rn = (n - 1) * q
+        f, c = math.floor(rn), math.ceil(rn)
+        lo = float(x[np.searchsorted(cum, f, side="right")])
+        if f == c:
+            out.append(lo)
+            continue
+        hi = float(x[np.searchsorted(cum, c, side="right")])
+        d = rn - f
+        out.append(lo * (1 - d) + hi * d)
+    return out
+
+
+def _skewness(x: np.ndarray, counts: np.ndarray) -> float | None:
+    """Sample skewness of ``x`` repeated ``counts`` times (DuckDB's ``skewness`` formula)."""
+    n = float(counts.sum())
+    if n <= 2:
+        return None
+    s1, s2, s3 = float(np.sum(counts * x)), float(np.sum(counts * x * x)), float(np.sum(counts * x ** 3))
+    t = 1 / n
+    div = math.sqrt(max(t * (s2 - s1 * s1 * t), 0.0) ** 3)
+    if div == 0:
+        return float("nan")
+    return math.sqrt(n * (n - 1)) / (n - 2) * t * (s3 - 3 * s2 * s1 * t + 2 * s1 ** 3 * t * t) / div
+
+
+@dataclass(frozen=True)
+class NumericProfile:
+    """Order statistics of one numeric covariate over the rows of both windows.
+
+    Attributes
+    ----------
+    pooled
+        Probability -> quantile over the rows that count for the metric,
+        each row once (a row in an overlap of the windows counts once).
+    rows
+        The same over the rows of both windows (a row in an overlap counts
+        twice, as in :func:`rows_sql`).
+    min_all, skewness
+        Minimum and skewness over every row in the windows (once each),
+        whether or not it counts for the metric.
+    min_rows
+        Minimum over the rows of :func:`rows_sql`.
+    distinct
+        Number of distinct values over those rows (exact when ``counts`` is
+        given, else a HyperLogLog estimate).
+    counts
+        The rows of :func:`rows_sql` per ``version``, ``period`` and value
+        ``x`` (column ``c``), with ``at``: a value in the same quantile bins
+        as those rows (``x`` itself when exact).
+    digits
+        None when ``x`` holds the exact values; else the significant digits
+        they were rounded to (more than :data:`EXACT_MAX_DISTINCT` distinct values).
+    """
+
+    name: str
+    pooled: Mapping[float, float | None]
+    rows: Mapping[float, float | None]
+    min_all: float | None
+    min_rows: float | None
+    skewness: float | None
+    distinct: int
+    counts: pl.DataFrame | None = None
+    digits: int | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What building cells, matching and drift need to know of each covariate.
+
+    A few scans replace the per-use queries: one counts the rows of every
+    categorical level per (version, period), one counts the rows per
+    distinct value of every numeric covariate with not too many of them
+    (quantiles, minimum, skewness and drift statistics then come from the
+    counts), and each remaining numeric covariate gets one ``quantile_cont``
+    pass serving all the bins asked for.
+
+    Attributes
+    ----------
+    numeric
+        Name -> :class:`NumericProfile`.
+    levels
+        Name -> (level, rows) of a categorical covariate over every row in
+        the windows (once each, NULL left out), most frequent first, ties by level.
+    excluded
+        Per period (``period``, ``excluded``, ``rows``): the rows in the
+        window and those that do not count for the metric.
+    level_counts
+        Name -> rows of :func:`rows_sql` per ``version``, ``period`` and
+        ``level`` (NULL as ``(missing)``), column ``c``.
+    """
+
+    numeric: Mapping[str, NumericProfile]
+    levels: Mapping[str, tuple[tuple[str, int], ...]]
+    excluded: pl.DataFrame
+    level_counts: Mapping[str, pl.DataFrame] = field(default_factory=dict)
+
+    def serves(self, name: str, k: int) -> bool:
+        """Whether the quantiles of ``k`` bins of ``name`` are known."""
+        p = self.numeric.get(name)
+        return p is not None and all(i / k in p.pooled for i in range(1, k))
+
+    def quantiles(self, name: str, k: int, *, rows: bool) -> list[float | None] | None:
+        """The ``k - 1`` interior quantiles of ``name`` (None without values)."""
+        p = self.numeric[name]
+        table = p.rows if rows else p.pooled
+        probs = [i / k for i in range(1, k)]
+        if any(q not in table for q in probs):
+            raise KeyError(f"the profile of {name!r} lacks the quantiles of {k} bins")
+        vals = [table[q] for q in probs]
+        return None if probs and all(v is None for v in vals) else vals
+
+    def edges(self, name: str, k: int) -> list[float]:
+        """Interior edges of ``k`` quantile bins over both windows (as :func:`quantile_edges`)."""
+        if k <= 1:
+            return []
+        q = self.quantiles(name, k, rows=True)
+        lo = self.numeric[name].min_rows
+        if q is None:
+            return []
+        return sorted({float(e) for e in q if e is not None and e > lo})
+
+
+def _check(con: duckdb.DuckDBPyConnection, metric: Metric, covariates: Sequence[str]) -> dict[str, str]:
+    """Check the metric and the covariates against the store; return the view's column types."""
+    metric.check(con)
+    cols = table_columns(con, VIEW)
+    for name in covariates:
+        if name not in cols:
+            raise InputError(f"unknown covariate {name!r}; the predictions have: {', '.join(sorted(cols))}")
+        if name in ("resolved_version", "model_version") or (metric.kind != "accuracy" and name == metric.column):
+            raise InputError(f"{name!r} cannot be a covariate of metric {metric.spec!r}: drop it from --covariates")
+    if len(set(covariates)) != len(covariates):
+        raise InputError("a covariate is listed twice: list each once")
+    return cols
+
+
+def _profile_source(metric: Metric, baseline: Window, comparison: Window, select: Sequence[str],
+                    where: list[tuple[str, str]], include_shadow: bool) -> tuple[str, list]:
+    """Rows of both windows (the metric filter not applied) with ``period``, ``valid`` and ``dup``.
+
+    ``valid``: the row counts for the metric; ``dup``: a comparison row that
+    also lies in the baseline window (so ``NOT dup`` counts every row once).
+    """
+    filt_sql, filt_params = _filters(where, include_shadow)
+    _, valid_sql, _ = metric.sql()
+    extra = "".join(", " + s for s in select)
+    parts, params = [], []
+    for period, w in ((0, baseline), (1, comparison)):
+        dup = "FALSE" if period == 0 else _window_sql()
+        parts.append(f"SELECT {period} AS period, coalesce({valid_sql}, FALSE) AS valid, {dup} AS dup{extra} "
+                     f"FROM {VIEW} WHERE {_window_sql()} AND {filt_sql}")
+        params += ([] if period == 0 else [baseline.start, baseline.end]) + [w.start, w.end] + filt_params
+    return " UNION ALL ".join(parts), params
+
+
+def profile_covariates(
+    con: duckdb.DuckDBPyConnection,
+    metric: Metric,
+    baseline: Window,
+    comparison: Window,
+    covariates: Sequence[str],
+    *,
+    where: list[tuple[str, str]] | None = None,
+    include_shadow: bool = False,
+    bins: "Sequence[int]" = PROFILE_BINS,
+    exact_max_distinct: int = EXACT_MAX_DISTINCT,
+    categorical: Sequence[str] = (),
+) -> Profile:
+    """Profile the covariates over the rows of both windows in a few scans.
+
+    Parameters
+    ----------
+    covariates
+        Covariate names; the column type decides numeric or categorical.
+    bins
+        Numbers of quantile bins to serve.
+    exact_max_distinct
+        Numeric covariates with at most this many distinct values are
+        counted per value (see :data:`EXACT_MAX_DISTINCT`).
+    categorical
+        Numeric columns (integer codes) to profile as categorical levels.
+    """
+    where = where or []
+    cols = _check(con, metric, covariates)
+    probs = _probs(bins)
+    overlap = baseline.start < comparison.end and comparison.start < baseline.end
+    categorical = [n for n in covariates if not _is_numeric(cols[n]) or n in categorical]
+    numeric_names = [n for n in covariates if n not in categorical]
+
+    # 1. rows per (version, period, counts?, overlap duplicate) and every categorical level
+    cat = [quote_ident(f"c__{i}") for i in range(len(categorical))]
+    select = ["resolved_version AS version"] + [f"CAST({quote_ident(n)} AS VARCHAR) AS {c}"
+                                                 for n, c in zip(categorical, cat)]
+    src, params = _profile_source(metric, baseline, comparison, select, where, include_shadow)
+    sets = [f"(version, period, valid, dup, {c})" for c in cat] or ["(version, period, valid, dup)"]
+    flags = [f"GROUPING({c}) AS {quote_ident(f'g__{i}')}" for i, c in enumerate(cat)]
+    grouped = con.execute(
+        f"SELECT {', '.join(flags + ['version', 'period', 'valid', 'dup'] + cat + ['count(*) AS c'])} "
+        f"FROM ({src}) GROUP BY GROUPING SETS ({', '.join(sets)})", params,
+    ).pl()
+    first = grouped.filter(pl.col("g__0") == 0) if cat else grouped
+    excluded = pl.DataFrame(
+        {"period": [0, 1],
+         "excluded": [int(first.filter((pl.col("period") == t) & ~pl.col("valid"))["c"].sum()) for t in (0, 1)],
+         "rows": [int(first.filter(pl.col("period") == t)["c"].sum()) for t in (0, 1)]},
+        schema={"period": pl.Int32, "excluded": pl.Int64, "rows": pl.Int64})
+    levels: dict[str, tuple[tuple[str, int], ...]] = {}
+    level_counts: dict[str, pl.DataFrame] = {}
+    for i, name in enumerate(categorical):
+        g = grouped.filter(pl.col(f"g__{i}") == 0).rename({f"c__{i}": "level"})
+        lv = g.filter(~pl.col("dup") & pl.col("level").is_not_null()).group_by("level").agg(pl.col("c").sum())
+        levels[name] = tuple(sorted(((str(k), int(v)) for k, v in lv.iter_rows()), key=lambda kv: (-kv[1], kv[0])))
+        level_counts[name] = (g.filter(pl.col("valid")).with_columns(pl.col("level").fill_null(MISSING))
+                              .group_by(["version", "period", "level"]).agg(pl.col("c").sum()))
+
+    # 2. numeric covariates: per distinct value when there are not too many of them
+    n_valid = int(first.filter(pl.col("valid"))["c"].sum())
+    distinct = {n: 0 for n in numeric_names}
+    if numeric_names and n_valid > exact_max_distinct:
+        sel = [f"CAST({quote_ident(n)} AS DOUBLE) AS {quote_ident(f'x__{i}')}" for i, n in enumerate(numeric_names)]
+        src, params = _profile_source(metric, baseline, comparison, sel, where, include_shadow)
+        row = con.execute("SELECT " + ", ".join(f"approx_count_distinct({quote_ident(f'x__{i}')}) FILTER (WHERE valid)"
+                                                for i in range(len(numeric_names))) + f" FROM ({src})", params).fetchone()
+        distinct = {n: int(d or 0) for n, d in zip(numeric_names, row)}
+    exact = [n for n in numeric_names if distinct[n] <= exact_max_distinct]
+    numeric: dict[str, NumericProfile] = {}
+    if exact:
+        xs = [quote_ident(f"x__{i}") for i in range(len(exact))]
+        sel = ["resolved_version AS version"] + [f"CAST({quote_ident(n)} AS DOUBLE) AS {x}" for n, x in zip(exact, xs)]
+        src, params = _profile_source(metric, baseline, comparison, sel, where, include_shadow)
+        flags = [f"GROUPING({x}) AS {quote_ident(f'g__{i}')}" for i, x in enumerate(xs)]
+        grouped = con.execute(
+            f"SELECT {', '.join(flags + ['version', 'period', 'valid', 'dup'] + xs + ['count(*) AS c'])} FROM ({src}) "
+            f"GROUP BY GROUPING SETS ({', '.join(f'(version, period, valid, dup, {x})' for x in xs)})", params,
+        ).pl()
+        for i, name in enumerate(exact):
+            g = grouped.filter((pl.col(f"g__{i}") == 0) & pl.col(f"x__{i}").is_not_null()).rename({f"x__{i}": "x"})
+            g = g.select("version", "period", "valid", "dup", "x", "c")
+            once = g.filter(~pl.col("dup")).group_by("x").agg(pl.col("c").sum(), pl.col("c").filter(pl.col("valid"))
+                                                              .sum().alias("cv"))
+            valid = g.filter(pl.col("valid"))
+            per_x = valid.group_by("x").agg(pl.col("c").sum())
+            pooled = dict(zip(probs, quantiles_from_counts(once["x"].to_numpy(), once["cv"].to_numpy(), probs)))
+            rows = dict(zip(probs, quantiles_from_counts(per_x["x"].to_numpy(), per_x["c"].to_numpy(), probs))) \
+                if overlap else pooled
+            numeric[name] = NumericProfile(
+                name, pooled, rows,
+                min_all=float(once["x"].min()) if once.height else None,
+                min_rows=float(per_x["x"].min()) if per_x.height else None,
+                skewness=_skewness(once["x"].to_numpy(), once["c"].to_numpy().astype(float)),
+                distinct=per_x.height,
+                counts=valid.group_by(["version", "period", "x"]).agg(pl.col("c").sum())
+                .with_columns(pl.col("x").alias("at")),
+            )
+    coarse = [n for n in numeric_names if n not in numeric]
+    if coarse:
+        numeric.update(_profile_rounded(con, metric, baseline, comparison, coarse, probs, overlap, distinct,
+                                        where, include_shadow))
+    return Profile(numeric, levels, excluded, level_counts)
+
+
+def round_sql(x: str, digits: int = ROUND_DIGITS) -> str:
+    """SQL of ``x`` rounded to ``digits`` significant digits (DuckDB's ``round``: halves of the
+    scaled value away from zero; zero and non-finite values kept). Monotone in ``x``."""
+    return (f"CASE WHEN {x} = 0 OR NOT isfinite({x}) THEN {x} "
+            f"ELSE round({x}, {digits - 1} - CAST(floor(log10(abs({x}))) AS INTEGER)) END")
+
+
+def _order_stats(buckets: pl.DataFrame, exact: pl.DataFrame, probs: Sequence[float]) -> list[float | None]:
+    """``quantile_cont`` from rows counted per rounded value (``r``, ``c``), with the exact
+    values (``r``, ``x``, ``c``) of the buckets that hold the order statistics."""
+    b = buckets.group_by("r").agg(pl.col("c").sum()).filter(pl.col("c") > 0).sort("r")
+    if not b.height:
+        return [None] * len(probs)
+    r, cum = b["r"].to_numpy(), np.cumsum(b["c"].to_numpy())
+    n = int(cum[-1])
+
+    def stat(j: int) -> float:
+        k = int(np.searchsorted(cum, j, side="right"))
+        inside = exact.filter(pl.col("r") == r[k]).group_by("x").agg(pl.col("c").sum()).sort("x")
+        offset = j - (int(cum[k - 1]) if k else 0)
+        return float(inside["x"][int(np.searchsorted(np.cumsum(inside["c"].to_numpy()), offset, side="right"))])
+
+    out: list[float | None] = []
+    for q in probs:
+        rn = (n - 1) * q
+        f, c = math.floor(rn), math.ceil(rn)
+        lo = stat(f)
+        if f == c:
+            out.append(lo)
+        else:
+            d = rn - f
+            out.append(lo * (1 - d) + stat(c) * d)
+    return out
+
+
+def _needed_buckets(buckets: pl.DataFrame, probs: Sequence[float]) -> set[float]:
+    """Rounded values whose buckets hold the order statistics of ``probs`` (and the smallest one)."""
+    b = buckets.group_by("r").agg(pl.col("c").sum()).filter(pl.col("c") > 0).sort("r")
+    if not b.height:
+        return set()
+    r, cum = b["r"].to_numpy(), np.cumsum(b["c"].to_numpy())
+    n = int(cum[-1])
+    js = {j for q in probs for j in (math.floor((n - 1) * q), math.ceil((n - 1) * q))}
+    return {float(r[int(np.searchsorted(cum, j, side="right"))]) for j in js}
+
+
+def _profile_rounded(con: duckdb.DuckDBPyConnection, metric: Metric, baseline: Window, comparison: Window,
+                     names: Sequence[str], probs: Sequence[float], overlap: bool, distinct: Mapping[str, int],
+                     where: list[tuple[str, str]], include_shadow: bool) -> dict[str, NumericProfile]:
+    """Profiles of numeric covariates with very many distinct values, in two scans.
+
+    The first counts the rows per value rounded to :data:`ROUND_DIGITS`
+    significant digits (with each bucket's exact minimum and power sums);
+    the second reads the exact values of the few buckets that hold the
+    order statistics of the quantiles. The quantiles and minima are exact,
+    the skewness exact up to the order of summation; the drift's KS and
+    Wasserstein use the rounded values.
+    """
+    casts = [f"CAST({quote_ident(n)} AS DOUBLE)" for n in names]
+    sel = ["resolved_version AS version"]
+    for i, x in enumerate(casts):
+        sel += [f"{x} AS {quote_ident(f'x__{i}')}", f"{round_sql(x)} AS {quote_ident(f'r__{i}')}"]
+    src, params = _profile_source(metric, baseline, comparison, sel, where, include_shadow)
+    keys = ["version", "period", "valid", "dup"]
+    key_list = ", ".join(keys)
+    flags = [f"GROUPING({quote_ident(f'r__{i}')}) AS {quote_ident(f'g__{i}')}" for i in range(len(names))]
+    aggs = []
+    for i in range(len(names)):
+        x = quote_ident(f"x__{i}")
+        aggs += [f"min({x}) AS {quote_ident(f'mn__{i}')}", f"sum({x}) AS {quote_ident(f's1__{i}')}",
+                 f"sum({x} * {x}) AS {quote_ident(f's2__{i}')}", f"sum({x} * {x} * {x}) AS {quote_ident(f's3__{i}')}"]
+    rcols = [quote_ident(f"r__{i}") for i in range(len(names))]
+    first = con.execute(
+        f"SELECT {', '.join(flags + keys + rcols + aggs)}, count(*) AS c FROM ({src}) "
+        f"GROUP BY GROUPING SETS ({', '.join(f'({key_list}, {r})' for r in rcols)})", params,
+    ).pl()
+    per: list[pl.DataFrame] = []
+    need: list[list[float]] = []
+    for i in range(len(names)):
+        g = (first.filter((pl.col(f"g__{i}") == 0) & pl.col(f"r__{i}").is_not_null())
+             .select(keys + [pl.col(f"r__{i}").alias("r"), pl.col(f"mn__{i}").alias("mn"), pl.col(f"s1__{i}").alias("s1"),
+                             pl.col(f"s2__{i}").alias("s2"), pl.col(f"s3__{i}").alias("s3"), "c"]))
+        per.append(g)
+        pooled = g.filter(pl.col("valid") & ~pl.col("dup"))
+        valid = g.filter(pl.col("valid"))
+        need.append(sorted(_needed_buckets(pooled, probs) | _needed_buckets(valid, probs)))
+    # exact values in the needed buckets, per set
+    xcols = [f"CASE WHEN list_contains(?::DOUBLE[], {quote_ident(f'r__{i}')}) THEN {quote_ident(f'x__{i}')} END "
+             f"AS {quote_ident(f'e__{i}')}" for i in range(len(names))]
+    ecols = [quote_ident(f"e__{i}") for i in range(len(names))]
+    flags2 = [f"GROUPING({e}) AS {quote_ident(f'g__{i}')}" for i, e in enumerate(ecols)]
+    second = con.execute(
+        f"SELECT {', '.join(flags2 + keys + rcols + ecols)}, count(*) AS c FROM "
+        f"(SELECT *, {', '.join(xcols)} FROM ({src})) "
+        f"WHERE {' OR '.join(f'{e} IS NOT NULL' for e in ecols)} "
+        f"GROUP BY GROUPING SETS ({', '.join(f'({key_list}, {r}, {e})' for r, e in zip(rcols, ecols))})",
+        need + params,
+    ).pl()
+    out: dict[str, NumericProfile] = {}
+    for i, name in enumerate(names):
+        g = per[i]
+        e = (second.filter((pl.col(f"g__{i}") == 0) & pl.col(f"e__{i}").is_not_null())
+             .select(keys + [pl.col(f"r__{i}").alias("r"), pl.col(f"e__{i}").alias("x"), "c"]))
+        pooled = dict(zip(probs, _order_stats(g.filter(pl.col("valid") & ~pl.col("dup")),
+                                              e.filter(pl.col("valid") & ~pl.col("dup")), probs)))
+        rows = dict(zip(probs, _order_stats(g.filter(pl.col("valid")), e.filter(pl.col("valid")), probs))) \
+            if overlap else pooled
+        once = g.filter(~pl.col("dup"))
+        valid = g.filter(pl.col("valid"))
+        n = float(once["c"].sum())
+        skew = None
+        if n > 2:
+            s1, s2, s3 = (float(once[s].sum()) for s in ("s1", "s2", "s3"))
+            t = 1 / n
+            div = math.sqrt(max(t * (s2 - s1 * s1 * t), 0.0) ** 3)
+            skew = float("nan") if div == 0 else \
+                math.sqrt(n * (n - 1)) / (n - 2) * t * (s3 - 3 * s2 * s1 * t + 2 * s1 ** 3 * t * t) / div
+        # drift counts at the rounded values; ``at`` places each row in the histogram bins: a bucket
+        # that holds no order statistic lies wholly on one side of every quantile, so its minimum does
+        split = e.filter(pl.col("valid")).group_by(["version", "period", "r", "x"]).agg(pl.col("c").sum())
+        whole = valid.filter(~pl.col("r").is_in(need[i])).group_by(["version", "period", "r"]).agg(
+            pl.col("c").sum(), pl.col("mn").min().alias("at"))
+        counts = pl.concat([whole.select("version", "period", pl.col("r").alias("x"), "c", "at"),
+                            split.select("version", "period", pl.col("r").alias("x"), "c", pl.col("x").alias("at"))])
+        out[name] = NumericProfile(
+            name, pooled, rows,
+            min_all=float(once["mn"].min()) if once.height else None,
+            min_rows=float(valid["mn"].min()) if valid.height else None,
+            skewness=skew, distinct=distinct[name], counts=counts, digits=ROUND_DIGITS)
+    return out
+
+

@@ -1,0 +1,140 @@
+"""The rows an attribution reads, as SQL: windows, filters, the metric, covariate defaults.
+
+Every row-level pass (profile, cell sums, model sample, report charts) selects
+its rows through :func:`rows_sql`, so they all count the same rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Mapping, Sequence
+
+import duckdb
+
+from ..errors import InputError
+from ..sqlutil import quote_ident, table_columns
+from ..timeutil import Window
+from .metrics import VIEW, Metric
+
+CovKind = Literal["categorical", "numeric"]
+
+_NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                  "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL")
+#: Columns that are never covariates (identity, version, metric plumbing).
+_RESERVED = {"request_id", "ts", "model_version", "resolved_version", "version_status", "artifact_hash",
+             "ingest_id", "prediction", "outcome", "score", "component", "entity_id", "instance_id",
+             "expected_feature_version"}
+MISSING = "(missing)"
+OTHER = "(other)"
+
+
+@dataclass(frozen=True)
+class Covariate:
+    """A covariate: its column and whether it is read as a number or as levels."""
+
+    name: str
+    kind: CovKind
+
+
+def _window_sql(alias_ts: str = '"ts"') -> str:
+    return f"({alias_ts} >= ? AND {alias_ts} < ?)"
+
+
+def normalise_where(where: "Mapping[str, object] | Sequence[str] | None",
+                    con: duckdb.DuckDBPyConnection) -> list[tuple[str, "str | tuple[str, ...]"]]:
+    """Turn ``{"region": "eu"}``, ``{"region": ["eu", "us"]}`` or ``["region=eu"]`` into checked pairs.
+
+    A list of values matches any of them; values are compared as text.
+    """
+    if where is None:
+        return []
+    pairs: list[tuple[str, "str | tuple[str, ...]"]] = []
+    if isinstance(where, Mapping):
+        for k, v in where.items():
+            if isinstance(v, (list, tuple, set, frozenset)):
+                vals = tuple(sorted(str(x) for x in v)) if isinstance(v, (set, frozenset)) else tuple(str(x) for x in v)
+                if not vals:
+                    raise InputError(f"filter {k!r} has an empty list of values: give at least one")
+                pairs.append((str(k), vals))
+            elif v is None or isinstance(v, (dict, bytes)):
+                raise InputError(f"filter {k!r}: give a value or a list of values, got {type(v).__name__}")
+            else:
+                pairs.append((str(k), str(v)))
+    elif isinstance(where, (str, list, tuple)):
+        if isinstance(where, str):
+            where = [where]
+        for item in where:
+            col, eq, val = str(item).partition("=")
+            if not eq or not col:
+                raise InputError(f"cannot read filter {item!r}: write it as column=value, e.g. region=eu")
+            pairs.append((col.strip(), val))
+    else:
+        raise InputError(f"where must be a mapping such as {{'region': 'eu'}} or a list of 'column=value', "
+                         f"got {type(where).__name__}")
+    cols = table_columns(con, VIEW)
+    for col, _ in pairs:
+        if col not in cols:
+            raise InputError(f"unknown filter column {col!r}; the predictions have: {', '.join(sorted(cols))}")
+    return pairs
+
+
+def default_covariates(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every declared covariate column plus ``region`` when any row has one."""
+    names = [r[0] for r in con.execute("SELECT name FROM covariates ORDER BY name").fetchall()]
+    cols = table_columns(con, VIEW)
+    names = [n for n in names if n in cols and n not in _RESERVED]
+    has_region = con.execute(f"SELECT EXISTS (SELECT 1 FROM {VIEW} WHERE region IS NOT NULL)").fetchone()[0]
+    if has_region and "region" not in names:
+        names.append("region")
+    return names
+
+
+def _filters(pairs: "Sequence[tuple[str, str | tuple[str, ...]]]", include_shadow: bool) -> tuple[str, list]:
+    parts, params = [], []
+    if not include_shadow:
+        parts.append("coalesce(\"component\", 'online') <> 'shadow'")
+    for col, val in pairs:
+        if isinstance(val, tuple):
+            parts.append(f"CAST({quote_ident(col)} AS VARCHAR) IN ({', '.join('?' for _ in val)})")
+            params += list(val)
+        else:
+            parts.append(f"CAST({quote_ident(col)} AS VARCHAR) = ?")
+            params.append(val)
+    return (" AND ".join(parts) if parts else "TRUE"), params
+
+
+def rows_sql(
+    metric: Metric,
+    baseline: Window,
+    comparison: Window,
+    *,
+    where: list[tuple[str, str]] | None = None,
+    include_shadow: bool = False,
+    select: Sequence[str] = (),
+    select_params: Sequence = (),
+) -> tuple[str, list]:
+    """SQL of the rows of both windows that count for the metric.
+
+    Yields ``period`` (0 baseline, 1 comparison; rows in an overlap appear in
+    both), ``version`` (the resolved version), ``y`` (the metric value) and
+    the extra ``select`` expressions (built from quoted identifiers only;
+    their ``?`` take ``select_params``).
+    """
+    filt_sql, filt_params = _filters(where or [], include_shadow)
+    value_sql, valid_sql, value_params = metric.sql()
+    extra = (", " + ", ".join(select)) if select else ""
+    one = (
+        f"SELECT ? AS period, resolved_version AS version, {value_sql} AS y{extra} "
+        f"FROM {VIEW} WHERE {_window_sql()} AND {valid_sql} AND {filt_sql}"
+    )
+    params: list = []
+    for period, w in ((0, baseline), (1, comparison)):
+        params += [period] + list(value_params) + list(select_params) + [w.start, w.end] + filt_params
+    return f"{one} UNION ALL {one}", params
+
+
+
+def _is_numeric(typ: str) -> bool:
+    typ = typ.upper()
+    return typ.startswith(_NUMERIC_TYPES) or typ.startswith("DECIMAL")
+
