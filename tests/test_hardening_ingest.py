@@ -656,8 +656,9 @@ def test_covariate_named_like_an_internal_alias_does_not_shadow_checks(store, tm
         (None, "hello"), (7.0, None)]
 
 
-def test_duplicate_and_case_clashing_headers_are_renamed_by_duckdb(store, tmp_path):
+def test_duplicate_and_case_clashing_headers_are_refused(store, tmp_path):
+    # issue 16 item 8: DuckDB renamed them (x_1, amount_1); the store kept columns the file never named
     f = write(tmp_path / "d.csv", "request_id,ts,model_version,prediction,x,x,Amount,amount\na,2026-11-02,v1,p,1,2,3,4\n")
-    r = ingest_and_check(store, "predictions", f)
-    assert r.new_covariates == ("x", "x_1", "Amount", "amount_1")  # DuckDB's de-duplication of names
-    assert store.sql('SELECT x, x_1, "Amount", amount_1 FROM predictions').rows() == [(1.0, 2.0, 3.0, 4.0)]
+    r = store.ingest("predictions", f).results[0]
+    assert r.status == "failed" and "column names repeat ('x' and 'x'; 'Amount' and 'amount')" in r.message
+    assert store.counts()["predictions"] == 0

@@ -355,3 +355,55 @@ def test_06_too_many_covariates_is_a_clear_error_and_a_mapping_keeps_some(tmp_pa
     m.write_text("covariates = [" + ", ".join(f'"c{i}"' for i in range(501)) + "]\n")
     code, out, err = _cli(capsys, "ingest", "predictions", str(f), "--db", str(db), "--mapping", str(m), "--force")
     assert code == 2 and "the mapping declares 499 new covariate column(s) and the store has 3" in err
+
+
+# --------------------------------------------------------------------------- 8. silent renaming and mangling
+@pytest.mark.parametrize("fmt", ["csv", "csv-case", "jsonl", "parquet"])
+def test_08_repeated_column_names_are_an_error(tmp_path, fmt):
+    if fmt == "csv":
+        f = tmp_path / "d.csv"
+        f.write_text("request_id,ts,model_version,prediction,amount,amount\na,2026-11-02T00:00:00Z,v1,ok,1,2\n")
+    elif fmt == "csv-case":
+        f = tmp_path / "d.csv"
+        f.write_text("request_id,ts,model_version,prediction,Score,score\na,2026-11-02T00:00:00Z,v1,ok,0.1,0.9\n")
+    elif fmt == "jsonl":
+        f = tmp_path / "d.jsonl"
+        f.write_text('{"request_id":"a","ts":"2026-11-02T00:00:00Z","model_version":"v1","prediction":"ok",'
+                     '"Score":0.1,"score":0.9}\n')
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        f = tmp_path / "d.parquet"
+        pq.write_table(pa.table([pa.array(["a"]), pa.array([dt.datetime(2026, 11, 2)]), pa.array(["v1"]),
+                                 pa.array(["ok"]), pa.array([1]), pa.array([2])],
+                                names=["request_id", "ts", "model_version", "prediction", "x", "X"]), f)
+    with Store(":memory:") as s:
+        r = s.ingest("predictions", f).results[0]
+        # before: stored as amount + amount_1, or score taken from 'Score' silently
+        assert r.status == "failed" and "column names repeat" in r.message, r.summary()
+        assert s.counts()["predictions"] == 0
+
+
+def test_08_impossible_utc_offsets_are_quarantined(tmp_path):
+    f = _csv(tmp_path / "o.csv", ["a,2026-11-02T00:00:00-99:00,v1,ok", "b,2026-11-02T00:00:00+14:00,v1,ok",
+                                  "c,2026-11-02T00:00:00+05:99,v1,ok", "d,2026-11-20,v1,ok",
+                                  "e,2026-11-02T00:00:00-15,v1,ok", "f,2026-11-02T10:00:00+0530,v1,ok"])
+    with Store(":memory:") as s:
+        r = s.ingest("predictions", f).results[0]
+        # before: -99:00 shifted the time by 99 hours and was accepted
+        assert (r.rows_read, r.accepted, r.quarantined) == (6, 3, 3)
+        bad = {row[0] for row in s.sql("SELECT raw->>'request_id' FROM quarantine").rows()}
+        assert bad == {"a", "c", "e"}
+        assert s.sql("SELECT ts FROM predictions WHERE request_id = 'f'").item() == dt.datetime(2026, 11, 2, 4, 30)
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, ["eu", "us"]])
+def test_08_a_table_or_list_as_a_mapping_default_is_an_error(tmp_path, value):
+    from toolkit import InputError
+
+    f = _csv(tmp_path / "p.csv", _rows(2))
+    with Store(":memory:") as s:
+        with pytest.raises(InputError, match="give one varchar value"):
+            s.ingest("predictions", f, mapping={"defaults": {"region": value}})  # before: stored as repr text
+        assert s.counts()["predictions"] == 0

@@ -480,6 +480,11 @@ def _check_mapping_values(con: duckdb.DuckDBPyConnection, kind: str, mapping: Ma
         if cname not in CONTRACT[kind]:
             continue  # reported by the caller
         ctype = CONTRACT[kind][cname][0]
+        if not isinstance(value, (str, int, float, bool, dt.date)):  # a table or list: its repr would be stored
+            raise InputError(
+                f"mapping {mapping.source}: the default {cname} = {value!r} is a {type(value).__name__}; "
+                f"give one {ctype.lower()} value (text, number or boolean)"
+            )
         ok = value is not None and not (isinstance(value, str) and not value.strip())
         if ok:
             try:
@@ -565,12 +570,89 @@ def _prepare(
     except duckdb.Error as exc:
         raise InputError(f"{path}: cannot read it as {fmt}: {_parser_reason(exc, fmt, path)}") from None
     src_types = {name: typ for name, typ, *_ in described if name != "file_row_number"}
+    _check_source_names(fmt, path, delimiter, list(src_types))
     if plan is None:
         plan = _plan_columns(con, kind, path, src_types, mapping, source, src_params)
     return _Prepared(started=started, t0=t0, fmt=fmt, before=before, sha=sha,
                      previous=tuple((r[0], r[1]) for r in previous), source=source,
                      src_params=tuple(src_params), src_types=src_types, plan=plan, true_rows=true_rows,
                      delimiter=delimiter)
+
+
+def _own_names(fmt: str, path: Path, delimiter: str) -> list[str]:
+    """The column names as the file writes them (DuckDB renames a repeated name to ``name_1``)."""
+    if fmt == "csv":
+        import csv
+        import io
+
+        head = b""
+        for chunk in textscan.read_chunks(path):
+            head += chunk
+            if b"\n" in head.lstrip(b"\r\n") or len(head) > textscan.MAX_LINE_BYTES:
+                break
+        text = head.decode("utf-8", "replace").lstrip("\ufeff\r\n")
+        return next(csv.reader(io.StringIO(text), delimiter=delimiter, quotechar='"'), [])
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    import json
+
+    names: dict[str, None] = {}
+    seen = 0
+    for raw in _json_head_lines(path):  # the keys of the first records (DuckDB unites them all)
+        try:
+            pairs = json.loads(raw, object_pairs_hook=lambda kv: kv)
+        except ValueError:
+            break
+        if not isinstance(pairs, list):
+            break
+        keys = [k for k, _ in pairs if isinstance(k, str)]
+        if len(set(keys)) < len(keys):
+            return keys  # a key repeated within one object
+        names.update(dict.fromkeys(keys))
+        seen += 1
+        if seen >= 1000:
+            break
+    return list(names)
+
+
+def _json_head_lines(path: Path):
+    carry = b""
+    for chunk in textscan.read_chunks(path):
+        lines = (carry + chunk).split(b"\n")
+        carry = lines.pop()
+        for line in lines:
+            if line.strip():
+                yield line
+        if len(carry) > textscan.MAX_LINE_BYTES:
+            return
+    if carry.strip():
+        yield carry
+
+
+def _check_source_names(fmt: str, path: Path, delimiter: str, described: list[str]) -> None:
+    """Refuse column names that repeat, also when they differ only in case (``Score`` and ``score``).
+
+    DuckDB compares names case-insensitively and renames a repeat to
+    ``name_1``; the store would keep a column the file never named, or pick
+    one of the two silently.
+    """
+    try:
+        own = _own_names(fmt, path, delimiter) if fmt != "json" or len(described) > 1 else []
+    except (OSError, ValueError):
+        return  # the reader's own error is reported by the load
+    by_lower: dict[str, list[str]] = {}
+    for name in own:
+        by_lower.setdefault(name.lower(), []).append(name)
+    repeats = [names for names in by_lower.values() if len(names) > 1]
+    if repeats:
+        shown = "; ".join(" and ".join(repr(n) for n in names) for names in repeats[:5])
+        raise InputError(
+            f"{path}: column names repeat ({shown}); vdrift compares column names case-insensitively, as "
+            f"DuckDB does, so one would be renamed (to {repeats[0][-1].lower()}_1) or chosen silently. Nothing "
+            "was ingested from the file: give every column its own name"
+        )
 
 
 def _parser_reason(exc: Exception, fmt: str, path: Path) -> str:
@@ -950,7 +1032,7 @@ def _batch_repeats(con: duckdb.DuckDBPyConnection, ids: list[int]) -> set[int]:
     if lo is None:
         return out
     span = bounds + _search_span(lo, hi)
-    stored = f"FROM predictions WHERE ts BETWEEN $3 AND $4 AND ingest_id NOT BETWEEN $1 AND $2"
+    stored = "FROM predictions WHERE ts BETWEEN $3 AND $4 AND ingest_id NOT BETWEEN $1 AND $2"
     if con.execute(f"SELECT count(*) FROM (SELECT 1 {stored} LIMIT 1)", span).fetchone()[0]:
         out |= {r[0] for r in con.execute(
             f"SELECT DISTINCT n.ingest_id FROM ({new}) AS n JOIN (SELECT DISTINCT {keys} {stored}) AS o ON {match}",
@@ -1291,10 +1373,17 @@ def _time_expr(ref: str, styp: str, mapping: Mapping) -> tuple[str, list]:
         f"THEN " + _epoch_sql(f"TRY_CAST({text} AS DOUBLE) / CASE WHEN TRY_CAST({text} AS DOUBLE) < 1e11 THEN 1 "
                              f"WHEN TRY_CAST({text} AS DOUBLE) < 1e14 THEN 1e3 WHEN TRY_CAST({text} AS DOUBLE) < 1e17 THEN 1e6 ELSE 1e9 END") + " "
         f"WHEN regexp_matches({text}, '(Z|z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
-        f"THEN CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP) "
+        # an offset beyond +-14:00 or with minutes past 59 (DuckDB reads -99:00 as 99 hours): NULL, quarantined
+        f"THEN CASE WHEN right({text}, 1) NOT IN ('Z', 'z') AND regexp_matches({text}, {_BAD_OFFSET}) THEN NULL "
+        f"ELSE CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP) END "
         f"ELSE CAST(timezone(?, TRY_CAST({text} AS TIMESTAMP)) AS TIMESTAMP) END",
         [tz],
     )
+
+
+#: a time of day followed by a UTC offset whose hours exceed 14 or whose minutes exceed 59
+_BAD_OFFSET = ("'[0-9]:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)? *[+-]"
+               "((1[5-9]|[2-9][0-9])(:?[0-9]{2})?|[0-9]{2}:?[6-9][0-9])$'")
 
 
 def _is_nested(styp: str) -> bool:
