@@ -1,20 +1,17 @@
-"""End to end on the sample scenarios: intervals against the simulator's replay truth.
+"""End to end on the sample scenarios: estimates and intervals against the simulator's replay truth.
 
 The ground truth is the exact replay decomposition (every logged input through
-every version, DESIGN.md section 4) written by ``toolkit.samples``. Regression
-and matched must cover the true data drift and version drift with their 95%
-intervals on every scenario. Standardization cannot see covariate shifts
-inside its bins (they become residual); where that bias exceeds its interval
-the result must say so in its diagnostics (the ``binning`` warning), which is
-what this test checks for it instead.
+every version, docs/methods.md) written by ``toolkit.samples``. Every method's
+data drift and version drift must lie within max(0.6 pt, 30%) of the truth
+(0.006 in raw units for rates and for mean scores, which are probabilities),
+and its 95% interval must cover the truth.
 
-Chance misses: each test makes 8 checks of 95% intervals (2 metrics x 2
-components x 2 methods), so even perfectly calibrated intervals miss at
-least once with probability 1 - 0.95**8 = 34%, twice or more with 5.7%.
-A test therefore accepts at most one miss, and only if the truth lies within
-the 99.9% interval (estimate +/- 3.29 SD, SD = half-width / 1.96); a bias of
-the size of the interval fails. Coverage itself is measured by
-benchmarks/calibration.py over many seeds.
+Chance misses: each test makes 12 checks of 95% intervals (2 metrics x 2
+components x 3 methods), so even perfectly calibrated intervals miss at
+least once with probability 46%. A test therefore accepts at most two misses,
+each only if the truth lies within the 99.9% interval (estimate +/- 3.29 SD,
+SD = half-width / 1.96). Coverage itself is measured by
+benchmarks/attribution_calibration.py over many replications.
 """
 
 from __future__ import annotations
@@ -42,16 +39,13 @@ def check(res, truth: dict[str, float], misses: list[str]) -> None:
     for method in res.methods:
         for comp in ("data_drift", "version_drift"):
             est, lo, hi = res.component(method, comp)
-            covered = lo <= truth[comp] <= hi
-            if method == "standardization" and not covered:
-                assert any(n.code == "binning" and n.level == "warning" for n in res.diagnostics.notes), (
-                    f"standardization misses {comp} ({est:.5f} [{lo:.5f}, {hi:.5f}] vs {truth[comp]:.5f}) "
-                    "without reporting its binning limitation")
-                continue
-            if not covered:
+            tol = max(0.006, 0.3 * abs(truth[comp]))
+            msg = f"{res.metric} {method} {comp}: {est:.5f} [{lo:.5f}, {hi:.5f}] vs truth {truth[comp]:.5f}"
+            assert abs(est - truth[comp]) <= tol, msg + f": off by more than {tol:.4f}"
+            slack = 1e-12 * max(1.0, abs(truth[comp]))  # an exact split has an interval of no width
+            if not lo - slack <= truth[comp] <= hi + slack:
                 sd = (hi - lo) / (2 * Z95)
-                msg = f"{res.metric} {method} {comp}: {est:.5f} [{lo:.5f}, {hi:.5f}] misses {truth[comp]:.5f}"
-                assert abs(truth[comp] - est) <= Z999 * sd, msg + " by more than 3.29 SD"
+                assert abs(truth[comp] - est) <= Z999 * sd + slack, msg + " misses by more than 3.29 SD"
                 misses.append(msg)
 
 
@@ -67,9 +61,11 @@ def test_committed_demo_sample(tmp_path: Path) -> None:
             assert res.observed[0] == pytest.approx(truth[metric]["observed"]["baseline"], abs=1e-12)
             assert res.observed[1] == pytest.approx(truth[metric]["observed"]["comparison"], abs=1e-12)
             check(res, truth[metric], misses)
-            # model outputs of fixed versions: no residual flagged by the regression
-            assert "regression" not in res.diagnostics.details["residual"]["methods_flagged"]
-    assert len(misses) <= 1, misses
+            if metric.startswith("rate"):
+                # the demo's regression split stays within 0.2 pt of its truth
+                for comp in ("data_drift", "version_drift"):
+                    assert abs(res.component("regression", comp)[0] - truth[metric][comp]) <= 0.002
+    assert len(misses) <= 2, misses
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -82,4 +78,4 @@ def test_every_scenario_interval_contains_replay_truth(scenario: str) -> None:
             res = attribute(store, metric, BASELINE, COMPARISON, n_boot=60, seed=0)
             assert res.total == pytest.approx(gt.effect(metric, "total"), abs=1e-12)
             check(res, {c: gt.effect(metric, c) for c in ("data_drift", "version_drift")}, misses)
-    assert len(misses) <= 1, misses
+    assert len(misses) <= 2, misses

@@ -10,8 +10,8 @@ from polars.testing import assert_frame_equal
 from scipy import stats
 
 from toolkit.attribution import attribute
-from toolkit.attribution.cells import (build_cell_tables, build_cells, matching_edges, profile_covariates,
-                                       quantile_edges, quantiles_from_counts)
+from toolkit.attribution.profile import profile_covariates, quantiles_from_counts
+from toolkit.attribution.rows import Covariate
 from toolkit.attribution.drift import feature_drift
 from toolkit.attribution.metrics import parse_metric
 from toolkit.timeutil import parse_window
@@ -94,39 +94,13 @@ def test_profile_counted_per_value_equals_the_rounded_profile(overlap: bool, met
     assert e.skewness == pytest.approx(stats.skew(x.filter(in_a | in_b).to_numpy(), bias=False), rel=1e-9)
 
 
-@pytest.mark.parametrize("overlap", [False, True])
-def test_one_scan_for_several_binnings_equals_one_scan_each(overlap: bool) -> None:
-    A, B = _windows(overlap)
-    with _store(1) as store:
-        con = store.con
-        prof = profile_covariates(con, RATE, A, B, ["amount", "region"], bins=[3, 5, 10])
-        mbins = matching_edges(con, RATE, A, B, prof, None, 10)
-        assert mbins == {"amount": quantile_edges(con, RATE, A, B, "amount", 10)}
-        given = {"amount": [5.0, 20.0, 21.5, 400.0]}
-        tables = build_cell_tables(con, RATE, A, B, ["amount", "region"], bins=[5, mbins, given, 3], profile=prof)
-        for table, bins in zip(tables, [5, mbins, given, 3]):
-            alone = build_cells(con, RATE, A, B, ["amount", "region"], bins=bins)
-            assert table.covariates == alone.covariates
-            assert_frame_equal(table.frame, alone.frame, check_exact=False, rel_tol=1e-12)
-            assert_frame_equal(table.excluded, alone.excluded)
-        # a profile that lacks a covariate or a binning's quantiles is redone, not trusted
-        partial = profile_covariates(con, RATE, A, B, ["region"], bins=[5])
-        for bins in (given, 7):
-            assert_frame_equal(build_cells(con, RATE, A, B, ["amount", "region"], bins=bins, profile=partial).frame,
-                               build_cells(con, RATE, A, B, ["amount", "region"], bins=bins).frame,
-                               check_exact=False, rel_tol=1e-12)
-    missing = tables[0].frame.filter(pl.col("amount") == "(missing)")
-    assert missing.height > 0 and missing["sx__amount"].is_null().all()  # a sum over no values stays NULL
-    assert tables[2].covariates[0].edges == (5.0, 20.0, 21.5, 400.0)
-
-
 def test_drift_exact_by_default_and_rounded_above_the_distinct_limit() -> None:
     A, B = _windows(False)
     with _store(2, nulls=False) as store:
         con = store.con
-        table = build_cells(con, RATE, A, B, ["amount", "region"])
-        exact = feature_drift(con, RATE, A, B, table.covariates)
-        rounded = feature_drift(con, RATE, A, B, table.covariates, exact_max_distinct=0)
+        covs = (Covariate("amount", "numeric"), Covariate("region", "categorical"))
+        exact = feature_drift(con, RATE, A, B, covs)
+        rounded = feature_drift(con, RATE, A, B, covs, exact_max_distinct=0)
         rows = con.execute("SELECT ts, amount, resolved_version AS v FROM predictions_resolved").pl()
     a = rows.filter(pl.col("ts") < B.start)
     b = rows.filter(pl.col("ts") >= B.start)
@@ -179,9 +153,9 @@ def test_rounded_profile_of_continuous_values_keeps_quantiles_and_bins_exact() -
         e, r = exact.numeric["amount"], rounded.numeric["amount"]
         assert r.counts["x"].n_unique() < e.counts["x"].n_unique()
         assert (e.pooled, e.rows, e.min_all, e.min_rows) == (r.pooled, r.rows, r.min_all, r.min_rows)
-        table = build_cells(con, RATE, A, B, ["amount"], profile=exact)
-        d_exact = feature_drift(con, RATE, A, B, table.covariates, profile=exact)
-        d_rounded = feature_drift(con, RATE, A, B, table.covariates, profile=rounded)
+        covs = (Covariate("amount", "numeric"),)
+        d_exact = feature_drift(con, RATE, A, B, covs, profile=exact)
+        d_rounded = feature_drift(con, RATE, A, B, covs, profile=rounded)
     same = ["group", "n_baseline", "n_comparison", "psi", "js_divergence", "chi2", "chi2_pvalue"]
     assert_frame_equal(d_exact.select(same), d_rounded.select(same))
     assert (d_exact["ks"] - d_rounded["ks"]).abs().max() < 0.01

@@ -128,6 +128,7 @@ def assess(m: Metric, frame: pl.DataFrame, support: dict, dependence: list, desi
                 "split uses the most of them")))
 
     n_excl = inp.excluded
+    details["excluded_rows"] = {"baseline": n_excl[0], "comparison": n_excl[1]}
     if sum(n_excl):
         what = m.excluded_reason
         ranked.append((1 if m.needs_label else 2, float(sum(n_excl)), Note(
@@ -137,6 +138,13 @@ def assess(m: Metric, frame: pl.DataFrame, support: dict, dependence: list, desi
     if A.start < B.end and B.start < A.end:
         ranked.append((1, 1.0, Note("warning", "windows",
                                     f"the windows {A} and {B} overlap: rows in the overlap count in both")))
+    per_cell = (sums.n.sum(axis=-1) > 0).sum(axis=2)
+    if per_cell.max(initial=0) <= 1 and worst == 0 and inp.sel is not None:
+        ranked.append((2, 0.0, Note(
+            "info", "exact",
+            "every routing cell was served by one version at a time and no behaviour had to be modelled: the "
+            "split is exact for this traffic (conditional intervals then have no width); --interval population "
+            "gives the uncertainty about the inputs behind it")))
     if len(sums.versions) == 1:
         ranked.append((2, 0.0, Note("info", "single_version",
                                     f"all traffic was served by {sums.versions[0]}: version drift is zero by "
