@@ -109,6 +109,7 @@ def attribute(
     bins: int = 5,
     routing_by: "Sequence[str] | str | None" = None,
     categorical: "Sequence[str] | str | None" = None,
+    segments: bool = False,
     n_boot: int = 200,
     seed: int = 0,
     include_shadow: bool = False,
@@ -145,6 +146,11 @@ def attribute(
         Add a segment column here when the deployment routes by it.
     categorical
         Numeric covariates (integer codes) to treat as categories.
+    segments
+        Estimate each version's behaviour inside the deployment segments of
+        its routing cell (the stretches between the scope's deployment
+        events) instead of over the whole window: for inputs that trend
+        inside a window while a rollout or rollback moves the routing.
     n_boot
         Bootstrap replicates for the intervals (0 gives point estimates with NaN intervals).
     seed
@@ -182,12 +188,14 @@ def attribute(
         raise InputError(f"level must be a number between 0 and 1, got {level!r}")
     if interval not in SCHEMES:
         raise InputError(f"interval must be one of {', '.join(SCHEMES)}, got {interval!r}")
-    if not isinstance(include_shadow, bool):
-        raise InputError(f"include_shadow must be True or False, got {include_shadow!r}")
+    for flag, name in ((include_shadow, "include_shadow"), (segments, "segments")):
+        if not isinstance(flag, bool):
+            raise InputError(f"{name} must be True or False, got {flag!r}")
     st, owned = _open(store)
     try:
         inputs = _read(st.con, m, A, B, _names(covariates, "covariates"), where, bins,
-                       _names(routing_by, "routing_by"), _names(categorical, "categorical") or [], include_shadow)
+                       _names(routing_by, "routing_by"), _names(categorical, "categorical") or [], include_shadow,
+                       segments)
         with threadpool_limits(limits=1, user_api="blas"):
             return _estimate(st.con, m, inputs, methods, n_boot, seed, float(level), interval)
     finally:
@@ -196,7 +204,7 @@ def attribute(
 
 
 def _read(con, m: Metric, A: Window, B: Window, covs: list[str] | None, where, bins: int,
-          routing_by: list[str] | None, categorical: list[str], include_shadow: bool) -> Inputs:
+          routing_by: list[str] | None, categorical: list[str], include_shadow: bool, segments: bool) -> Inputs:
     m.check(con)
     filters = normalise_where(where, con)
     covs = default_covariates(con) if covs is None else covs
@@ -205,7 +213,7 @@ def _read(con, m: Metric, A: Window, B: Window, covs: list[str] | None, where, b
     for c in routing:
         if c not in cols:
             raise InputError(f"unknown routing column {c!r}; the predictions have: {', '.join(sorted(cols))}")
-    sel = Selection(m, A, B, tuple(filters), include_shadow)
+    sel = Selection(m, A, B, tuple(filters), include_shadow, segments)
     prof = profile_covariates(con, m, A, B, covs, where=filters, include_shadow=include_shadow,
                               bins=sorted({bins, 10, MATCH_BINS}), categorical=categorical)
     kinds = covariate_kinds(cols, covs, categorical)

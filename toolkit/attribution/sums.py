@@ -46,6 +46,7 @@ class Selection:
     comparison: Window
     where: tuple[tuple[str, str], ...] = ()
     include_shadow: bool = False
+    segments: bool = False
 
     def rows(self, select: Sequence[str] = (), params: Sequence = ()) -> tuple[str, list]:
         return rows_sql(self.metric, self.baseline, self.comparison, where=list(self.where),
@@ -161,9 +162,9 @@ class CellSums:
 
 
 def fine_key_sql(con: duckdb.DuckDBPyConnection, sel: Selection, routing_by: Sequence[str]) -> tuple[str, list]:
-    """SQL of the fine cell: routing cell, the separator and the segment number."""
+    """SQL of the fine cell: routing cell, the separator and the segment number (0 without segments)."""
     key, key_params = cell_key_sql(routing_by)
-    seg, seg_params = segment_sql(con, sel, routing_by)
+    seg, seg_params = segment_sql(con, sel, routing_by) if sel.segments else ("0", [])
     return f"({key} || ? || CAST(({seg}) AS VARCHAR))", key_params + [SEGMENT_SEP] + seg_params
 
 

@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--interval", default="conditional", choices=["conditional", "population"],
                    help="conditional (default): effects on this traffic, inputs held fixed; "
                         "population: inputs resampled too (wider data-drift intervals)")
+    p.add_argument("--segments", action="store_true",
+                   help="estimate behaviour inside the deployment segments of each routing cell (inputs that "
+                   "trend inside a window while a rollout moves the routing)")
     p.add_argument("--include-shadow", action="store_true", help="count shadow-scored rows too")
     p.add_argument("--json", action="store_true", help="print JSON instead of the summary")
     p.set_defaults(func=run_attribute)
@@ -71,7 +74,8 @@ def run_attribute(args: argparse.Namespace) -> int:
             store, args.metric, args.baseline, args.comparison, covariates=names(args.covariates),
             where={k: (v[0] if len(v) == 1 else v) for k, v in where.items()} or None, method=args.method,
             bins=args.bins, routing_by=names(args.routing_by), categorical=names(args.categorical),
-            n_boot=args.bootstrap, seed=args.seed, include_shadow=args.include_shadow, interval=args.interval,
+            segments=args.segments, n_boot=args.bootstrap, seed=args.seed, include_shadow=args.include_shadow,
+            interval=args.interval,
         )
     print(result.to_json() if args.json else result.summary())
     return 0
