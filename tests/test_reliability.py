@@ -407,3 +407,128 @@ def test_08_a_table_or_list_as_a_mapping_default_is_an_error(tmp_path, value):
         with pytest.raises(InputError, match="give one varchar value"):
             s.ingest("predictions", f, mapping={"defaults": {"region": value}})  # before: stored as repr text
         assert s.counts()["predictions"] == 0
+
+
+# --------------------------------------------------------------------------- 9. environment errors
+def _two_day_store(tmp_path: Path) -> Path:
+    db = tmp_path / "s.duckdb"
+    with Store(db) as s:
+        s.ingest("predictions", _csv(tmp_path / "p.csv", _rows(3) + [f"n{i},2026-11-03T00:00:00Z,v1,ok"
+                                                                   for i in range(3)]))
+    return db
+
+def test_09_an_extreme_report_window_is_a_clear_error(tmp_path, capsys):
+    db = tmp_path / "s.duckdb"
+    with Store(db) as s:
+        s.ingest("predictions", _csv(tmp_path / "p.csv", _rows(3)))
+    code, out, err = _cli(capsys, "report", "incident", "--db", str(db), "--out-dir", str(tmp_path / "rep"),
+                          "--param", "metric=rate:prediction=ok", "--param", "baseline=2026-11-02..2026-11-09",
+                          "--param", "comparison=2026-11-09..9999-12-31", "--figures-only")
+    # before: "OverflowError: date value out of range ... kept for debugging: /tmp/vdrift-report-.../report.ipynb"
+    assert code == 2 and "outside the range vdrift works in" in err and "vdrift-report-" not in err
+
+
+def test_09_an_unwritable_report_folder_is_a_clear_error(tmp_path, capsys):
+    db = _two_day_store(tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    code, out, err = _cli(capsys, "report", "incident", "--db", str(db), "--out-dir", str(blocker / "reports"),
+                          "--param", "metric=rate:prediction=ok", "--param", "baseline=2026-11-02..2026-11-03",
+                          "--param", "comparison=2026-11-03..2026-11-04")
+    assert code == 2 and "cannot write the report into" in err and "Traceback" not in err, err
+
+
+def test_09_a_read_only_report_folder_is_a_clear_error(tmp_path, monkeypatch):
+    """As a read-only folder would (root ignores permission bits, so the refusal is simulated)."""
+    import tempfile
+
+    from toolkit import InputError
+    from toolkit.report import pipeline
+
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    with pytest.raises(InputError, match="cannot write the report into .*Permission denied"):
+        pipeline._private_dir(tmp_path, "2026-11-09-incident")
+
+
+@pytest.mark.parametrize("limit, says", [("1MB", "too small"), ("500", "not a size with a unit")])
+def test_09_memory_limits_that_cannot_work_are_named(tmp_path, capsys, limit, says):
+    db = tmp_path / "s.duckdb"
+    with Store(db) as s:
+        s.ingest("predictions", _csv(tmp_path / "p.csv", _rows(3)))
+    code, out, err = _cli(capsys, "audit", "--db", str(db), "--memory-limit", limit)
+    # before: "internal error: OutOfMemoryException" (1MB) or "cannot open store ... Parser Error" (500)
+    assert code == 2 and says in err and "cannot open store" not in err and "internal error" not in err
+
+
+def test_09_out_of_memory_inside_a_command_names_the_memory_limit():
+    from toolkit.errors import from_duckdb
+
+    class OutOfMemoryException(Exception):
+        pass
+
+    err = from_duckdb(OutOfMemoryException("Out of Memory Error: could not allocate block of size 256.0 KiB"))
+    assert err is not None and err.exit_code == 2 and "--memory-limit" in str(err) and "--temp-directory" in str(err)
+
+
+def test_09_a_non_numeric_schema_version_is_a_store_error(tmp_path, capsys):
+    db = tmp_path / "s.duckdb"
+    with Store(db) as s:
+        s.con.execute("UPDATE meta SET value = 'one' WHERE key = 'schema_version'")
+    code, out, err = _cli(capsys, "status", "--db", str(db))
+    # before: "internal error: ValueError: invalid literal for int()"
+    assert code == 3 and "schema version 'one' is not a number" in err
+
+
+# --------------------------------------------------------------------------- 10. concurrent reports
+def test_10_a_second_run_of_the_same_report_folder_is_refused_while_the_first_runs(tmp_path, capsys):
+    """The first run is stood in for by a process holding the run's lock: no timing involved."""
+    db = _two_day_store(tmp_path)
+    out_dir = tmp_path / "rep"
+    out_dir.mkdir()
+    code = ("import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('locked', flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(out_dir / ".2026-11-03-incident.lock")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        code_, out, err = _cli(capsys, "report", "incident", "--db", str(db), "--out-dir", str(out_dir),
+                               "--param", "metric=rate:prediction=ok", "--param", "baseline=2026-11-02..2026-11-03",
+                               "--param", "comparison=2026-11-03..2026-11-04")
+    finally:
+        holder.communicate("", timeout=60)
+    # before: both runs exited 0, printed the same path, and the first report was lost
+    assert code_ == 3 and "another report run is writing" in err and "--param slug=" in err
+    assert not (out_dir / "2026-11-03-incident").exists()
+
+
+def test_10_reports_are_written_aside_and_renamed_into_place(tmp_path, monkeypatch):
+    """A run that fails leaves the earlier report whole; the message names where its notebook is kept."""
+    from toolkit import VdriftError
+    from toolkit.report import pipeline
+
+    run = tmp_path / "2026-11-03-incident"
+    run.mkdir()
+    (run / "report.html").write_text("earlier report")
+    seen = {}
+
+    def failing(template, output, parameters, *, timeout, cwd):
+        seen["cwd"] = cwd
+        assert Path(parameters["output_dir"]) == cwd != run and cwd.parent == tmp_path
+        output.write_text("{}")
+        raise VdriftError(f"the report notebook failed ...\nThe executed notebook is kept for debugging: {output}")
+
+    monkeypatch.setattr(pipeline, "run_notebook", failing)
+    db = _two_day_store(tmp_path)
+    p = pipeline.validate("incident", {"store_path": str(db), "metric": "rate:prediction=ok",
+                                       "baseline": "2026-11-02..2026-11-03", "comparison": "2026-11-03..2026-11-04"},
+                          out_dir=tmp_path)
+    monkeypatch.setattr(pipeline, "validate", lambda *a, **k: p)
+    with pytest.raises(VdriftError) as info:
+        pipeline.render("incident", {}, out_dir=tmp_path)
+    assert (run / "report.html").read_text() == "earlier report"
+    kept = tmp_path / "2026-11-03-incident.failed" / "report.ipynb"
+    assert str(kept) in str(info.value) and kept.is_file() and str(seen["cwd"]) not in str(info.value)
+    assert not any(p.name.startswith(".2026-11-03-incident.tmp-") for p in tmp_path.iterdir())

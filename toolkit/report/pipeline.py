@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import html as _html
 import json
@@ -15,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from .. import __version__
-from ..errors import InputError
+from ..errors import InputError, StoreError, VdriftError
 from .execute import run_notebook
 from .export import export_html
 from .figures import list_figures
@@ -164,53 +165,128 @@ def render(
         A notebook cell failed; the message names the cell and the kept notebook.
     """
     p = validate(kind, params, out_dir=out_dir, today=today)
+    template = template_path(kind)
     run_dir = p.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fig_dir = run_dir / "figures"
-    if fig_dir.is_dir():
-        for old in fig_dir.iterdir():
-            if old.is_file() and old.suffix in (".png", ".svg"):
-                old.unlink()
-    summary_path = run_dir / SUMMARY_FILE
-    if summary_path.exists():
-        summary_path.unlink()
+    with _run_lock(p.out_dir, run_dir.name):
+        # everything is written into a private folder next to the run folder, which then takes its
+        # place: a reader (or a crash) never sees half a report, and no run writes into another's files
+        tmp = _private_dir(p.out_dir, run_dir.name)
+        try:
+            result, record = _render_into(kind, p, template, tmp, run_dir, figures_only, timeout)
+        except VdriftError as exc:  # the message names the notebook where it is kept, not the private folder
+            kept = _keep_failed(tmp, run_dir)
+            raise type(exc)(str(exc).replace(str(tmp), str(kept))) from None
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise _cannot_write(p.out_dir, exc) from None
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        try:
+            _publish(tmp, run_dir)
+            if record is not None:  # after the rename: the index never lists a private folder
+                write_run_record(run_dir, record)
+        except OSError as exc:
+            raise _cannot_write(p.out_dir, exc) from None
+    if not figures_only:
+        write_index(p.out_dir)
+    return result
+
+
+def _render_into(kind: str, p: Any, template: Path, tmp: Path, run_dir: Path, figures_only: bool,
+                 timeout: float) -> tuple[ReportResult, RunRecord | None]:
+    """Execute and export into ``tmp``; the result names the files as they will be in ``run_dir``."""
     run_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     nb_params = dict(p.notebook)
     nb_params["run_at"] = run_at.isoformat(timespec="seconds")
-    template = template_path(kind)
-
+    nb_params["output_dir"] = str(tmp)
+    notebook = tmp / NOTEBOOK_FILE
+    run_notebook(template, notebook, nb_params, timeout=timeout, cwd=tmp)
+    headline, title = _read_summary(tmp / SUMMARY_FILE, p.title)
+    figures = tuple(run_dir / f.relative_to(tmp) for f in list_figures(tmp))
     if figures_only:
-        with tempfile.TemporaryDirectory(prefix="vdrift-report-") as tmp:
-            scratch = Path(tmp) / NOTEBOOK_FILE
-            try:
-                run_notebook(template, scratch, nb_params, timeout=timeout, cwd=run_dir)
-            except Exception:
-                if scratch.exists():  # keep the failed notebook for debugging
-                    shutil.copy2(scratch, run_dir / NOTEBOOK_FILE)
-                raise
-        headline, title = _read_summary(summary_path, p.title)
-        return ReportResult(kind, None, None, tuple(list_figures(run_dir)), headline, run_dir, title, p.notebook)
-
-    notebook = run_dir / NOTEBOOK_FILE
-    run_notebook(template, notebook, nb_params, timeout=timeout, cwd=run_dir)
-    headline, title = _read_summary(summary_path, p.title)
-    html_path = export_html(notebook, run_dir / HTML_FILE, title=title)
-    write_run_record(
-        run_dir,
-        RunRecord(
-            kind=kind,
-            title=title,
-            headline=headline,
-            period_start=p.comparison.start.isoformat(),
-            period_end=p.comparison.end.isoformat(),
-            run_at=run_at.isoformat(timespec="seconds"),
-            folder=run_dir.name,
-            html=HTML_FILE,
-            toolkit_version=__version__,
-        ),
+        notebook.unlink()
+        return ReportResult(kind, None, None, figures, headline, run_dir, title, p.notebook), None
+    export_html(notebook, tmp / HTML_FILE, title=title)
+    record = RunRecord(
+        kind=kind,
+        title=title,
+        headline=headline,
+        period_start=p.comparison.start.isoformat(),
+        period_end=p.comparison.end.isoformat(),
+        run_at=run_at.isoformat(timespec="seconds"),
+        folder=run_dir.name,
+        html=HTML_FILE,
+        toolkit_version=__version__,
     )
-    write_index(p.out_dir)
-    return ReportResult(kind, html_path, notebook, tuple(list_figures(run_dir)), headline, run_dir, title, p.notebook)
+    return ReportResult(kind, run_dir / HTML_FILE, run_dir / NOTEBOOK_FILE, figures, headline, run_dir, title,
+                        p.notebook), record
+
+
+def _cannot_write(out_dir: Path, exc: OSError) -> InputError:
+    return InputError(
+        f"cannot write the report into {str(out_dir)!r}: {exc.strerror or exc}; "
+        "pick a writable reports folder with --out-dir (or out_dir=...)"
+    )
+
+
+@contextlib.contextmanager
+def _run_lock(out_dir: Path, name: str):
+    """Hold ``<out_dir>/.<name>.lock`` for the run: a second run of the same folder is refused at once."""
+    import fcntl
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(out_dir / f".{name}.lock", "a")
+    except OSError as exc:
+        raise _cannot_write(out_dir, exc) from None
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(
+                f"another report run is writing {str(out_dir / name)!r} right now; wait for it to finish, or "
+                "give this run its own folder with --param slug=NAME"
+            ) from None
+        yield
+    finally:
+        fh.close()  # releases the lock
+
+
+def _private_dir(out_dir: Path, name: str) -> Path:
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=out_dir))
+    except OSError as exc:
+        raise _cannot_write(out_dir, exc) from None
+
+
+def _publish(tmp: Path, run_dir: Path) -> None:
+    """Put ``tmp`` in the place of ``run_dir`` (two renames; the old run is removed afterwards)."""
+    old = None
+    if run_dir.exists():
+        old = run_dir.with_name(f".{run_dir.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(run_dir, old)
+    os.replace(tmp, run_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _keep_failed(tmp: Path, run_dir: Path) -> Path:
+    """Keep a failed run's notebook for debugging; return where the notebook now is.
+
+    A first run keeps its folder (with the failed notebook and no HTML); a
+    run that replaces an earlier report leaves that report alone and keeps
+    its notebook in ``<name>.failed/``.
+    """
+    if not (tmp / NOTEBOOK_FILE).exists():
+        shutil.rmtree(tmp, ignore_errors=True)
+        return run_dir
+    target = run_dir if not run_dir.exists() else run_dir.with_name(f"{run_dir.name}.failed")
+    if target != run_dir:
+        shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    return target
 
 
 def _read_summary(path: Path, default_title: str) -> tuple[str, str]:

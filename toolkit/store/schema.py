@@ -196,7 +196,13 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, *, read_only: bool = False) ->
     current = 0
     if has_meta:
         row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        current = int(row[0]) if row else 0
+        try:
+            current = int(row[0]) if row else 0
+        except ValueError:
+            raise StoreError(
+                f"the store's schema version {row[0]!r} is not a number (its meta table was edited or "
+                "damaged); restore the store from a backup or rebuild it by ingesting the logs again"
+            ) from None
     if current > SCHEMA_VERSION:
         raise StoreError(
             f"this store has schema version {current}, but this toolkit only "
