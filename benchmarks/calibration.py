@@ -13,7 +13,7 @@ Usage::
     .venv/bin/python benchmarks/calibration.py --interval population \
         --out benchmarks/results/calibration_population.md
 
-The replay truth conditions on the logged inputs (DESIGN.md section 4), and so
+The replay truth conditions on the logged inputs (docs/methods.md), and so
 do the default ``conditional`` intervals; the ``population`` intervals also
 count the sampling of inputs, so their data drift over-covers this truth. A
 method whose binning bias is larger than its interval under-covers, which this

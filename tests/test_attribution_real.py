@@ -9,7 +9,8 @@ truth, with default settings and with every covariate given.
 
 Where a method is known to miss (the nlswork version drift of the regression
 and standardization methods: versions trained on other years extrapolated by a
-linear outcome model across a 14-year input shift), the check is an
+linear outcome model across a 14-year input shift; the flights data drift of
+the matched method, 0.67 pt off against a 0.6 pt tolerance), the check is an
 ``xfail(strict=True)``: it documents the gap and fails the suite the day the
 method recovers the truth, so the note can be removed.
 """
@@ -25,6 +26,7 @@ from .test_attribution_helpers import BASELINE, COMPARISON
 
 METRICS = {"flights": ("rate:prediction=delayed", "mean:score"), "nlswork": ("rate:prediction=high", "mean:score")}
 KNOWN_MISSES = {
+    ("flights", "rate:prediction=delayed", "matched", "data_drift"),   # 0.67 pt off (tolerance 0.6)
     ("nlswork", "rate:prediction=high", "regression", "version_drift"),
     ("nlswork", "rate:prediction=high", "standardization", "version_drift"),
     ("nlswork", "mean:score", "standardization", "version_drift"),

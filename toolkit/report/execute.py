@@ -1,6 +1,6 @@
 """Run a report notebook with papermill, in the kernel of this environment.
 
-Two pitfalls are handled here (DESIGN.md section 6): the execution timeout is
+Two pitfalls are handled here (docs/design.md, "Offline reports"): the execution timeout is
 always set, and the kernel is the ``python3`` of *this* environment (a
 kernelspec found first on ``JUPYTER_PATH`` or in the user's data folder may
 point to another Python, so it is checked and, if needed, a ``vdrift``

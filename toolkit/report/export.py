@@ -1,7 +1,7 @@
 """Offline HTML export of an executed report notebook.
 
 nbconvert's stock templates load require.js, MathJax and mermaid from a CDN
-(DESIGN.md section 6); the ``vdrift`` template in ``templates/`` extends the
+(docs/design.md, "Offline reports"); the ``vdrift`` template in ``templates/`` extends the
 JupyterLab template with those blocks emptied. Code and the parameter cells
 are dropped. The result is then checked: no script, link, image, font or
 style may reference an ``http(s)`` URL.

@@ -8,7 +8,7 @@ def setup() -> None:
 
     The 'mimetype'/'jupyterlab' renderers of Altair 6 write outputs that fail
     nbformat validation under papermill and need the network to display
-    (DESIGN.md section 6), so reports always use 'svg'.
+    (docs/design.md, "Offline reports"), so reports always use 'svg'.
     """
     import altair as alt
 

@@ -97,7 +97,7 @@ class Problem:
 
 @dataclass(frozen=True)
 class ReplayEffects:
-    """Exact replay decomposition of one metric's shift (DESIGN.md section 4).
+    """Exact replay decomposition of one metric's shift (docs/methods.md).
 
     ``m[a + b]`` is M(data a, routing b) for a, b in {A, B}; the effects are the
     two-factor Shapley values. ``residual`` is 0 for a model-output metric

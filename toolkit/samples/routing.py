@@ -1,7 +1,7 @@
 """Which version really answers each request, and what the logs then say.
 
 The true routing probabilities depend only on (region, component, time), so
-``Pi_t(v | X)`` of DESIGN.md section 4 is known exactly for every request.
+``Pi_t(v | X)`` of docs/methods.md is known exactly for every request.
 Each request's resolved version (the artifact actually loaded) is drawn from
 them; experiment arms are sticky per customer (the draw uses the entity's
 own uniform number), which leaves the probabilities unchanged.

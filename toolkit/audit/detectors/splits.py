@@ -14,7 +14,7 @@ so the requests served after it are counted exactly.
   artifact digests (a base version loaded under a wrong label shows as the
   version it really is).
 * ``designed_multi_version``: every split under which at least two versions
-  served (``min_count`` requests each) in the window, at info severity when it passes the four tests of DESIGN.md section 3
+  served (``min_count`` requests each) in the window, at info severity when it passes the four tests of README "Data contract"
   (declared, observable, time-bound, owned), at warning when one fails.
 """
 
