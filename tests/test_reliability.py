@@ -532,3 +532,49 @@ def test_10_reports_are_written_aside_and_renamed_into_place(tmp_path, monkeypat
     kept = tmp_path / "2026-11-03-incident.failed" / "report.ipynb"
     assert str(kept) in str(info.value) and kept.is_file() and str(seen["cwd"]) not in str(info.value)
     assert not any(p.name.startswith(".2026-11-03-incident.tmp-") for p in tmp_path.iterdir())
+
+
+# --------------------------------------------------------------------------- 11. the Python API (store parts)
+@pytest.mark.parametrize("path", [None, 123, b"x.duckdb", ""])
+def test_11_store_path_must_be_a_file_name(tmp_path, monkeypatch, path):
+    from toolkit import InputError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match="store path must be a file name"):
+        Store(path)
+    assert list(tmp_path.iterdir()) == []  # before: files named None and 123
+
+
+@pytest.mark.parametrize("kw, says", [
+    ({"read_only": "no"}, "read_only must be True or False"),
+    ({"threads": "4"}, "threads must be a positive integer"),
+    ({"memory_limit": 4}, "memory_limit must be a size"),
+])
+def test_11_store_options_are_checked(kw, says):
+    from toolkit import InputError
+
+    with pytest.raises(InputError, match=says):
+        Store(":memory:", **kw)
+
+
+def test_11_ingest_arguments_are_checked(tmp_path):
+    from toolkit import InputError
+
+    f = _csv(tmp_path / "p.csv", _rows(2))
+    with Store(":memory:") as s:
+        s.ingest("predictions", f)
+        with pytest.raises(InputError, match="force must be True or False, got 'no'"):
+            s.ingest("predictions", f, force="no")  # before: 'no' is truthy, so it forced a re-ingest
+        assert s.counts()["ingest_log"] == 1
+        for kw, says in (({"kind": ["predictions"]}, "kind must be"), ({"paths": None}, "paths must be"),
+                         ({"paths": [1]}, "paths must be"), ({"mapping": 5}, "mapping must be"),
+                         ({"progress": "yes"}, "progress must be")):
+            args = {"kind": "predictions", "paths": f, **kw}
+            with pytest.raises(InputError, match=says):  # before: TypeError or a duckdb error
+                s.ingest(args.pop("kind"), args.pop("paths"), **args)
+        with pytest.raises(InputError, match="query must be SQL text"):
+            s.sql(5)
+        with pytest.raises(InputError, match="the query failed: Parser Error"):
+            s.sql("SELEC 1")
+        with pytest.raises(InputError, match="limit must be"):
+            s.table("predictions", limit="3")

@@ -43,6 +43,12 @@ def _check_is_duckdb_file(path: str) -> None:
         )
 
 
+def _check_bool(name: str, value: object) -> None:
+    """Options that are flags must be True or False (``force='no'`` is truthy and used to force)."""
+    if not isinstance(value, bool):
+        raise InputError(f"{name} must be True or False, got {value!r}")
+
+
 class Store:
     """A vdrift store: one DuckDB file.
 
@@ -73,7 +79,19 @@ class Store:
         temp_directory: str | os.PathLike | None = None,
         threads: int | None = None,
     ) -> None:
-        self.path = str(path)
+        if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+            raise InputError(
+                f"store path must be a file name (str or path), e.g. Store('vdrift.duckdb'), got {path!r}"
+            )
+        for name, flag in (("read_only", read_only),):
+            _check_bool(name, flag)
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise InputError(f"threads must be a positive integer, got {threads!r}")
+        if memory_limit is not None and not isinstance(memory_limit, str):
+            raise InputError(f"memory_limit must be a size such as '4GB', got {memory_limit!r}")
+        if temp_directory is not None and not isinstance(temp_directory, (str, os.PathLike)):
+            raise InputError(f"temp_directory must be a folder name, got {temp_directory!r}")
+        self.path = os.fsdecode(os.fspath(path))
         if read_only and self.path != ":memory:" and not Path(self.path).exists():
             raise StoreError(
                 f"store {self.path!r} does not exist: create it with "
@@ -170,6 +188,21 @@ class Store:
         """
         from .ingest import ingest
 
+        _check_bool("force", force)
+        _check_bool("progress", progress)
+        if not isinstance(kind, str):
+            raise InputError(f"kind must be 'predictions', 'deployments' or 'artifacts', got {kind!r}")
+        if not isinstance(paths, (str, os.PathLike)):
+            if not isinstance(paths, Iterable) or isinstance(paths, (bytes, dict)):
+                raise InputError(f"paths must be a file name or a list of file names, got {paths!r}")
+            paths = list(paths)
+            if not paths or not all(isinstance(p, (str, os.PathLike)) for p in paths):
+                raise InputError(f"paths must be a non-empty list of file names (str or path), got {paths!r}")
+        if mapping is not None and not isinstance(mapping, (str, os.PathLike, dict)):
+            from .mapping import Mapping
+
+            if not isinstance(mapping, Mapping):
+                raise InputError(f"mapping must be a mapping file name or a dict, got {mapping!r}")
         if self.read_only:
             raise StoreError("this store was opened read-only; open it with read_only=False to ingest")
         return ingest(self, kind, paths, mapping=mapping, force=force, progress=progress)
@@ -181,18 +214,36 @@ class Store:
 
     def table(self, name: str, *, limit: int | None = None) -> pl.DataFrame:
         """A whole table (or the first ``limit`` rows) as a polars frame."""
-        if name not in self.tables():
+        if not isinstance(name, str) or name not in self.tables():
             raise InputError(f"unknown table {name!r}; the store has: {', '.join(self.tables())}")
         sql = f"SELECT * FROM {quote_ident(name)}"
         params: list = []
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise InputError(f"limit must be a non-negative integer, got {limit!r}")
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
         return self.con.execute(sql, params).pl()
 
     def sql(self, query: str, params: list | None = None) -> pl.DataFrame:
-        """Run a query (with bound parameters) and return a polars frame."""
-        return self.con.execute(query, params or []).pl()
+        """Run a query (with bound parameters) and return a polars frame.
+
+        Raises
+        ------
+        InputError
+            For a query that is not text or that DuckDB refuses (its message is kept).
+        """
+        if not isinstance(query, str):
+            raise InputError(f"query must be SQL text, got {query!r}")
+        if params is not None and not isinstance(params, (list, tuple, dict)):
+            raise InputError(f"params must be a list (or dict) of values to bind, got {params!r}")
+        try:
+            return self.con.execute(query, params or []).pl()
+        except duckdb.Error as exc:
+            known = from_duckdb(exc, self.path)
+            if known is not None:
+                raise known from None
+            raise InputError(f"the query failed: {exc}") from None
 
     def tables(self) -> list[str]:
         rows = self.con.execute(
