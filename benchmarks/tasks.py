@@ -244,7 +244,7 @@ def task_pruning(opts: dict) -> dict:
                                 [dt.datetime(2026, 11, 9), dt.datetime(2026, 11, 10)]).fetchone()[0]
         jobs: list[tuple[str, str, Callable[[Any], Any]]] = [
             ("audit", "_vdrift_audit_precells AS", lambda s: audit(s, window=DAY_B)),
-            ("attribution", "WITH rows AS", lambda s: attribute(s, METRIC, DAY_A, DAY_B, method="standardization",
+            ("attribution", "AS grp", lambda s: attribute(s, METRIC, DAY_A, DAY_B, method="standardization",
                                                                  n_boot=0)),
         ]
         t0 = time.perf_counter()
