@@ -102,12 +102,12 @@ def test_incident_writes_html_notebook_figures_and_index(incident) -> None:
     assert incident.notebook == run / "report.ipynb" and incident.notebook.is_file()
     names = sorted(p.name for p in incident.figures)
     for stem in ("waterfall-split", "version-census", "metric-by-version", "feature-drift",
-                 "covariate-balance", "overlap-support", "version-mix"):
+                 "data-drift-by-covariate", "version-mix"):
         assert f"{stem}.png" in names and f"{stem}.svg" in names, names
     index = (run.parent / "index.html").read_text()
     assert "2026-11-09-incident/report.html" in index
     files = incident.to_frame()
-    assert files.filter(files["role"] == "figure").height == len(incident.figures) >= 14
+    assert files.filter(files["role"] == "figure").height == len(incident.figures) >= 12
     assert json.loads(incident.to_json())["headline"] == incident.headline
     assert incident.headline in incident.summary()
 
@@ -260,7 +260,7 @@ def test_chromium_renders_offline_without_errors(which, request, workdir: Path) 
     check = check_page(res.html, screenshot=shot)
     assert check.console_errors == (), check.summary()
     assert check.remote_requests == (), check.summary()
-    expected = 7 if which == "incident" else 4
+    expected = 6 if which == "incident" else 4
     assert check.nonempty_svgs >= expected, check.svgs
     assert all(s["w"] > 100 and s["h"] > 50 for s in check.svgs)
     assert check.text_length > 2000 and check.title
