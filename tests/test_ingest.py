@@ -289,9 +289,9 @@ def test_second_writer_gets_a_clear_message(tmp_path):
     path = tmp_path / "s.duckdb"
     Store(path).close()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from toolkit import Store; s = Store(sys.argv[1]); "
-         "print('ready', flush=True); time.sleep(30)", str(path)],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        [sys.executable, "-c", "import sys; from toolkit import Store; s = Store(sys.argv[1]); "
+         "print('ready', flush=True); sys.stdin.read()", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
     )
     try:
         assert holder.stdout.readline().strip() == "ready"

@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="re-ingest files already ingested (replaces their rows)")
     p.add_argument("--quiet", "-q", action="store_true", help="print only errors and the final line")
     p.add_argument("--fail-on-quarantine", action="store_true", help="exit 5 when any row was quarantined")
+    p.add_argument("--progress", action="store_true",
+                   help="print progress lines on stderr even when it is not a terminal (file started, "
+                   "rows read, committed)")
     p.set_defaults(func=run_ingest)
 
     s = sub.add_parser("status", help="what the store holds: row counts, time span, recent ingests")
@@ -49,7 +52,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     with _open(args) as store:
         report = store.ingest(
             args.kind, args.paths, mapping=args.mapping, force=args.force,
-            progress=not args.quiet and sys.stderr.isatty(),
+            progress="lines" if args.progress else (not args.quiet and sys.stderr.isatty()),
         )
     text = report.summary()
     if args.quiet:  # the totals line (not the quarantine hint that may follow it)

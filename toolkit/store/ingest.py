@@ -318,7 +318,7 @@ def ingest(
     *,
     mapping: "str | os.PathLike | dict | Mapping | None" = None,
     force: bool = False,
-    progress: bool = False,
+    progress: bool | Literal["lines"] = False,
 ) -> IngestReport:
     """Validate and load every file of ``kind`` found in ``paths``.
 
@@ -336,7 +336,10 @@ def ingest(
         Re-ingest files whose content was ingested before; the rows from the
         earlier ingest are replaced, never duplicated.
     progress
-        Print one line per file and DuckDB's progress bar to the terminal.
+        True: print progress lines on stderr and DuckDB's progress bar; ``"lines"``: the lines
+        only (``vdrift ingest --progress``). A line when a file starts (``[2/3] predictions:
+        PATH``), when its rows are read and checked (``... N rows read, writing``) and when it is
+        committed (``... committed``): observable points at which tests interrupt an ingest.
 
     Returns
     -------
@@ -359,11 +362,28 @@ def ingest(
                 f"contract columns: {', '.join(CONTRACT[kind])}"
             )
     files = expand_paths(paths)
-    if progress:
+    if progress is True:
         try:
             store.con.execute("SET enable_progress_bar = true")
         except duckdb.InvalidInputException:
             pass  # Jupyter without ipywidgets: the per-file lines still show progress
+    store._note = _note if progress else None
+    try:
+        return _ingest_files(store, kind, files, the_mapping, force, progress)
+    finally:
+        store._note = None
+        if progress is True:
+            with contextlib.suppress(duckdb.InvalidInputException):
+                store.con.execute("SET enable_progress_bar = false")
+
+
+def _note(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _ingest_files(
+    store: "Store", kind: str, files: list[Path], the_mapping: Mapping, force: bool, progress: object
+) -> IngestReport:
     results: list[IngestResult] = []
     i = 0
     while i < len(files):
@@ -383,17 +403,16 @@ def ingest(
                 # in its own transaction, and whichever cannot be loaded is reported on its own
                 for entry in batch.entries:
                     _ingest_guarded(store, kind, entry.path, the_mapping, force, results)
+            if progress:
+                _note(f"[{i + len(batch.entries)}/{len(files)}] {kind}: batch of {len(batch.entries)} file(s) done")
             i += len(batch.entries)
             continue
         if progress:
             print(f"[{i + 1}/{len(files)}] {kind}: {files[i]}", file=sys.stderr, flush=True)
         _ingest_guarded(store, kind, files[i], the_mapping, force, results)
+        if progress and results and results[-1].status == "ingested":
+            _note(f"[{i + 1}/{len(files)}] {kind}: {_printable(files[i])}: committed")
         i += 1
-    if progress:
-        try:
-            store.con.execute("SET enable_progress_bar = false")
-        except duckdb.InvalidInputException:
-            pass
     return IngestReport(kind=kind, results=tuple(results))
 
 
@@ -798,6 +817,9 @@ def _load(
     rows_read = staged + malformed
     accepted = staged - rejected
     _check_true_rows(path, fmt, rows_read, prep.true_rows)
+    note = getattr(store, "_note", None)
+    if note:
+        note(f"  {_printable(path)}: {rows_read:,} rows read, writing")
     reasons = tuple(
         (r, int(n))
         for r, n in con.execute(
@@ -951,6 +973,9 @@ def _ingest_batch(store: "Store", batch: _Batch, mapping: Mapping) -> list[Inges
         rows = {id_of.get(f): n for f, n in con.execute(
             f"SELECT {fcol}, count(*) FROM {source} GROUP BY 1", [paths]
         ).fetchall()}
+        note = getattr(store, "_note", None)
+        if note:
+            note(f"  batch of {len(loadable)} file(s): {total:,} rows inserted, checking")
         inserted = dict(con.execute(
             "SELECT ingest_id, count(*) FROM predictions WHERE ingest_id BETWEEN ? AND ? GROUP BY 1",
             [min(ids), max(ids)],

@@ -177,7 +177,7 @@ class Store:
         *,
         mapping: "str | os.PathLike | dict | None" = None,
         force: bool = False,
-        progress: bool = False,
+        progress: "bool | Literal['lines']" = False,
     ):
         """Validate and load files of one kind; see :func:`toolkit.store.ingest.ingest`.
 
@@ -189,7 +189,8 @@ class Store:
         from .ingest import ingest
 
         _check_bool("force", force)
-        _check_bool("progress", progress)
+        if progress != "lines":
+            _check_bool("progress", progress)
         if not isinstance(kind, str):
             raise InputError(f"kind must be 'predictions', 'deployments' or 'artifacts', got {kind!r}")
         if not isinstance(paths, (str, os.PathLike)):
