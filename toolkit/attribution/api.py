@@ -94,7 +94,6 @@ class Inputs:
     sample: ModelSample
     drift: pl.DataFrame
     excluded: tuple[int, int]
-    con_stratum: object = None
 
 
 def attribute(
