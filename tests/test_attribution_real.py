@@ -7,12 +7,13 @@ the truth replays every logged record through every version. Acceptance:
 every method's data drift and version drift within max(0.6 pt, 30%) of the
 truth, with default settings and with every covariate given.
 
-Where a method is known to miss (the nlswork version drift of the regression
-and standardization methods: versions trained on other years extrapolated by a
-linear outcome model across a 14-year input shift; the flights data drift of
-the matched method, 0.67 pt off against a 0.6 pt tolerance), the check is an
-``xfail(strict=True)``: it documents the gap and fails the suite the day the
-method recovers the truth, so the note can be removed.
+The checks once had known misses (the nlswork version drift of the regression
+and standardization methods, the flights data drift of the matched method):
+the outcome models now have per-routing-cell slopes (a version that reads the
+region is a different function in each cell), the matched method corrects
+its strata's remaining imbalance with the model, and standardization adjusts
+the served rates that are not a random share of their cell's inputs. Every
+check below must now hold.
 """
 
 from __future__ import annotations
@@ -25,12 +26,6 @@ from toolkit.samples.real import load_case_store
 from .test_attribution_helpers import BASELINE, COMPARISON
 
 METRICS = {"flights": ("rate:prediction=delayed", "mean:score"), "nlswork": ("rate:prediction=high", "mean:score")}
-KNOWN_MISSES = {
-    ("flights", "rate:prediction=delayed", "matched", "data_drift"),   # 0.67 pt off (tolerance 0.6)
-    ("nlswork", "rate:prediction=high", "regression", "version_drift"),
-    ("nlswork", "rate:prediction=high", "standardization", "version_drift"),
-    ("nlswork", "mean:score", "standardization", "version_drift"),
-}
 _RESULTS: dict = {}
 
 
@@ -51,9 +46,7 @@ CASES = [(case, metric, method, comp, covs)
          for comp in ("data_drift", "version_drift") for covs in ("default", "all")]
 
 
-@pytest.mark.parametrize("case,metric,method,comp,covs", [
-    pytest.param(*c, marks=pytest.mark.xfail(strict=True, reason="known miss, see module docstring"))
-    if c[:4] in KNOWN_MISSES else c for c in CASES])
+@pytest.mark.parametrize("case,metric,method,comp,covs", CASES)
 def test_real_case_estimates_within_tolerance_of_replay_truth(case, metric, method, comp, covs) -> None:
     res, truth = _result(case, metric, covs)
     true = getattr(truth, comp)

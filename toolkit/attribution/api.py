@@ -267,7 +267,7 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
     sums, design = inp.sums, inp.design
     model_output = m.is_model_output
     V = len(sums.versions)
-    models = rt.fit_models(inp.sample, V, design.p, per_period=not model_output)
+    models = rt.fit_models(inp.sample, V, design.p, per_period=not model_output, parent=sums.parent)
     groups = {c: design.index_of(c) for c in design.covariates if design.index_of(c)}
     base = rt.reduce(sums, None, None, None)
     reg = rt.regression_fill(base, models.beta, model_output=model_output)
@@ -279,6 +279,8 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
     msums = cell_sums(con, inp.sel, design, inp.routing_by, stratum=(sql, params, size),
                       cells=sums.cells, versions=sums.versions)
     cells0 = rt.reduce(sums, None, msums, None)
+    sd_terms = inp.sample.z.std(axis=0) if len(inp.sample.y) else np.zeros(design.p)
+    adjust = rt.imbalanced(cells0, sd_terms)
 
     def fills(c: rt.Cells, beta: np.ndarray, which: tuple[str, ...] = methods) -> dict[str, rt.Fill]:
         out: dict[str, rt.Fill] = {}
@@ -288,7 +290,7 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
         if "matched" in which:
             out["matched"] = rt.matched_fill(c, beta, model_output=model_output)
         if "standardization" in which:
-            out["standardization"] = rt.standardization_fill(c, r, model_output=model_output)
+            out["standardization"] = rt.standardization_fill(c, r, model_output=model_output, adjust=adjust)
         return out
 
     def split(c: rt.Cells, f: rt.Fill) -> np.ndarray:
@@ -348,12 +350,11 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
 
     observed = cells0.observed()
     support = _support(cells0, point_fills, models, design, sums, inp)
-    sd_terms = inp.sample.z.std(axis=0) if len(inp.sample.y) else np.zeros(design.p)
     dep = rt.routing_dependence(cells0, sd_terms)
     change = []
     if model_output and len(inp.sample.y):
         Z1 = np.column_stack([np.ones(len(inp.sample.y)), inp.sample.z])
-        res = inp.sample.y - np.einsum("ip,ip->i", Z1, models.beta[0][inp.sample.v])
+        res = inp.sample.y - np.einsum("ip,ip->i", Z1, models.beta[0][inp.sample.v, sums.parent[inp.sample.r]])
         rsd = np.array([res[inp.sample.v == j].std() if (inp.sample.v == j).any() else 0.0 for j in range(V)])
         change = rt.behaviour_change(cells0, models.beta, rsd)
     notes, details = dg.assess(
