@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+from pathlib import Path
 
 from ..errors import safe_text
 from .common import DEFAULT_DB, add_db_option
@@ -81,7 +82,17 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.figures_only:
         for path in result.figures:
-            print(safe_text(path))
+            print(safe_text(shown(path)))
     else:
-        print(safe_text(result.html))
+        print(safe_text(shown(result.html)))
     return 0
+
+
+def shown(path: Path | None) -> str:
+    """``path`` relative to the working directory when it lies inside it, else as it is."""
+    if path is None:
+        return ""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
