@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from typing import Any
+from typing import Any, Callable
 
 import polars as pl
 
@@ -94,9 +94,20 @@ def _resolve_window(store: Store, start: Any, end: Any, window: Any) -> Window:
     return Window(w_start, w_end)
 
 
+def audit_units(store: Store, window: Window, thresholds: AuditThresholds | None = None,
+                units: "Callable[[Any], pl.DataFrame] | None" = None) -> tuple[AuditResult, pl.DataFrame]:
+    """The audit of ``window`` and ``units(con)`` run on the audit's cell tables (for :mod:`toolkit.causes`).
+
+    ``units`` reads the temporary tables of :mod:`.intended` and
+    :mod:`.census` (hourly cells) before they are dropped.
+    """
+    return _audit_open(store, None, None, window, "hour", thresholds or AuditThresholds(), units)
+
+
 def _audit_open(
-    store: Store, start: Any, end: Any, window: Any, bucket: str, thresholds: AuditThresholds
-) -> AuditResult:
+    store: Store, start: Any, end: Any, window: Any, bucket: str, thresholds: AuditThresholds,
+    units: "Callable[[Any], pl.DataFrame] | None" = None,
+) -> Any:
     win = _resolve_window(store, start, end, window)
     con = store.con
     n = con.execute(
@@ -115,10 +126,11 @@ def _audit_open(
         consistency = consistency_frame(con)
         ctx = Context(con=con, window_start=win.start, window_end=win.end, bucket=chosen, thresholds=thresholds)
         findings = _findings_frame(run_detectors(ctx))
+        extra = units(con) if units is not None else None
     finally:
         census_mod.drop_temp(con)
         intended_mod.drop_temp(con)
-    return AuditResult(
+    result = AuditResult(
         census=census,
         intended=intended,
         findings=findings,
@@ -128,6 +140,7 @@ def _audit_open(
         bucket=chosen,
         thresholds=thresholds,
     )
+    return result if units is None else (result, extra)
 
 
 def _span_text(store: Store) -> str:
