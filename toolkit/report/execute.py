@@ -52,10 +52,17 @@ class CellFailure:
 
 
 def _points_here(argv0: str) -> bool:
+    """True when a kernelspec's interpreter is this one, in this environment.
+
+    Two virtualenvs made from one Python both link to the same binary, so the
+    resolved files alone would match a kernel of *another* environment (and
+    another toolkit): the folders holding the two ``python`` links must match too.
+    """
     if argv0 in _PY_ALIASES:
         return True  # jupyter_client replaces these with sys.executable
     try:
-        return Path(argv0).resolve() == Path(sys.executable).resolve()
+        theirs, ours = Path(argv0), Path(sys.executable)
+        return theirs.parent.resolve() == ours.parent.resolve() and theirs.resolve() == ours.resolve()
     except OSError:
         return False
 

@@ -9,7 +9,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,24 +31,44 @@ NOTEBOOK_FILE = "report.ipynb"
 HTML_FILE = "report.html"
 
 
-def notebooks_dir() -> Path:
-    """Folder of the report templates: ``$VDRIFT_NOTEBOOKS`` or the repository's ``notebooks/``."""
+#: The templates ship inside the package (``toolkit/report/notebooks``, which in a checkout is a link to the
+#: repository's ``notebooks/`` folder: one copy of each notebook, opened by JupyterLab and packaged by the build).
+TEMPLATES_PACKAGE = "toolkit.report"
+TEMPLATES_FOLDER = "notebooks"
+
+
+def template_name(kind: str) -> str:
+    """File name of a report kind's notebook template."""
+    check_kind(kind)
+    return f"{kind}_report.ipynb"
+
+
+@contextlib.contextmanager
+def template_file(kind: str) -> Iterator[Path]:
+    """The notebook template of a report kind, as a file on disk for the duration of the block.
+
+    ``$VDRIFT_NOTEBOOKS`` names a folder of templates to use instead of the installed ones.
+    """
+    name = template_name(kind)
     env = os.environ.get("VDRIFT_NOTEBOOKS")
     if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "notebooks"
-
-
-def template_path(kind: str) -> Path:
-    """The notebook template of a report kind."""
-    check_kind(kind)
-    path = notebooks_dir() / f"{kind}_report.ipynb"
-    if not path.is_file():
+        path = Path(env) / name
+        if not path.is_file():
+            raise InputError(
+                f"report template {str(path)!r} is missing: VDRIFT_NOTEBOOKS must name the folder holding "
+                "incident_report.ipynb and weekly_report.ipynb (unset it to use the installed templates)"
+            )
+        yield path
+        return
+    resource = resources.files(TEMPLATES_PACKAGE) / TEMPLATES_FOLDER / name
+    if not resource.is_file():
         raise InputError(
-            f"report template {str(path)!r} is missing: run from a vdrift checkout or set "
-            "VDRIFT_NOTEBOOKS to the folder holding incident_report.ipynb and weekly_report.ipynb"
+            f"report template {name!r} is missing from the installed package ({TEMPLATES_PACKAGE}/{TEMPLATES_FOLDER}): "
+            "reinstall vdrift, or set VDRIFT_NOTEBOOKS to the folder holding incident_report.ipynb and "
+            "weekly_report.ipynb"
         )
-    return path
+    with resources.as_file(resource) as path:
+        yield path
 
 
 @dataclass(frozen=True)
@@ -165,9 +187,8 @@ def render(
         A notebook cell failed; the message names the cell and the kept notebook.
     """
     p = validate(kind, params, out_dir=out_dir, today=today)
-    template = template_path(kind)
     run_dir = p.run_dir
-    with _run_lock(p.out_dir, run_dir.name):
+    with template_file(kind) as template, _run_lock(p.out_dir, run_dir.name):
         # everything is written into a private folder next to the run folder, which then takes its
         # place: a reader (or a crash) never sees half a report, and no run writes into another's files
         tmp = _private_dir(p.out_dir, run_dir.name)
