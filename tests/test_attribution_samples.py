@@ -54,7 +54,7 @@ def test_committed_demo_sample(tmp_path: Path) -> None:
     truth = json.loads((DEMO / "ground_truth.json").read_text())["attribution"]
     misses: list[str] = []
     with Store(tmp_path / "demo.duckdb") as store:
-        store.ingest("predictions", [DEMO / "predictions.csv"])
+        store.ingest("predictions", [DEMO / "predictions.csv.gz"])
         store.ingest("artifacts", [DEMO / "artifacts.csv"])
         for metric in METRICS:
             res = attribute(store, metric, BASELINE, COMPARISON, n_boot=60, seed=0)

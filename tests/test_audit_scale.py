@@ -168,7 +168,7 @@ def test_cells_match_the_row_level_definition_on_the_demo_sample(tmp_path: Path,
     with Store(tmp_path / "demo.duckdb") as store:
         store.ingest("artifacts", DEMO / "artifacts.csv")
         store.ingest("deployments", DEMO / "deployments.jsonl")
-        store.ingest("predictions", DEMO / "predictions.csv")
+        store.ingest("predictions", DEMO / "predictions.csv.gz")
         start, end = store.time_span()
         got, ref = _cells(store, start, end + dt.timedelta(seconds=1), bucket)
     assert got.height > 100

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import re
 import subprocess
@@ -319,15 +320,16 @@ def test_cli_ingest_exit_codes_and_summary(tmp_path):
     assert out.returncode == 3 and "does not exist" in out.stderr
 
 
-@pytest.mark.skipif(not (SAMPLES / "demo" / "predictions.csv").exists(), reason="samples not generated yet")
+@pytest.mark.skipif(not (SAMPLES / "demo" / "predictions.csv.gz").exists(), reason="samples not generated yet")
 def test_committed_demo_sample_ingests_completely(store):
     demo = SAMPLES / "demo"
     for kind, name in (("artifacts", "artifacts.csv"), ("deployments", "deployments.jsonl"),
-                       ("predictions", "predictions.csv")):
+                       ("predictions", "predictions.csv.gz")):
         report = store.ingest(kind, demo / name)
         assert report.ok and report.quarantined == 0, report.summary()
-        lines = sum(1 for line in (demo / name).read_text().splitlines() if line.strip())
-        assert report.rows_read == lines - (1 if name.endswith(".csv") else 0)
+        with (gzip.open if name.endswith(".gz") else open)(demo / name, "rt", encoding="utf-8") as fh:
+            lines = sum(1 for line in fh if line.strip())
+        assert report.rows_read == lines - (1 if ".csv" in name else 0)
 
 
 def test_store_duplicates_are_searched_near_the_files_time_span(store, tmp_path):

@@ -250,7 +250,7 @@ def test_04_one_escaping_function():
 def demo_store(tmp_path_factory) -> Path:
     db = tmp_path_factory.mktemp("corrupt") / "demo.duckdb"
     with Store(db) as s:
-        s.ingest("predictions", ROOT / "data" / "samples" / "demo" / "predictions.csv")
+        s.ingest("predictions", ROOT / "data" / "samples" / "demo" / "predictions.csv.gz")
     return db
 
 

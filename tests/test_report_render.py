@@ -34,7 +34,7 @@ N_BOOT = 10
 
 def _build_store(path: Path) -> Path:
     with Store(path) as store:
-        store.ingest("predictions", [SAMPLES / "predictions.csv"])
+        store.ingest("predictions", [SAMPLES / "predictions.csv.gz"])
         store.ingest("deployments", [SAMPLES / "deployments.jsonl"])
         store.ingest("artifacts", [SAMPLES / "artifacts.csv"])
     return path

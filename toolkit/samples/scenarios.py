@@ -18,12 +18,12 @@ from ..errors import InputError
 from ..audit.results import FINDING_KINDS
 
 ScenarioName = Literal["canary", "rollback", "config_mismatch", "experiment", "covariate_shift", "clean"]
-Format = Literal["parquet", "csv", "jsonl"]
+Format = Literal["parquet", "csv", "csv.gz", "jsonl"]
 
 #: Scenario names in the order ``all`` expands to, then ``clean``.
 SCENARIOS: tuple[str, ...] = ("canary", "rollback", "config_mismatch", "experiment", "covariate_shift", "clean")
 ALL: tuple[str, ...] = SCENARIOS[:5]
-FORMATS: tuple[str, ...] = ("parquet", "csv", "jsonl")
+FORMATS: tuple[str, ...] = ("parquet", "csv", "csv.gz", "jsonl")
 
 #: Problem kinds a simulation can plant: the audit's finding kinds, less the
 #: designed (declared, owned, time-bound) diversity, which is not a problem.

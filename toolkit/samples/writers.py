@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gzip
 import operator
 import os
 import shutil
@@ -32,7 +33,7 @@ def _check_rows(rows: object) -> int:
         raise InputError(f"rows must be a whole number, got {rows!r}") from None
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.3fZ"
-_EXT = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
+_EXT = {"parquet": "parquet", "csv": "csv", "csv.gz": "csv.gz", "jsonl": "jsonl"}
 
 
 def _texts(frame: pl.DataFrame) -> pl.DataFrame:
@@ -50,7 +51,10 @@ class _Sink:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.fmt = path, fmt
         self._parquet: pq.ParquetWriter | None = None
-        self._handle = None if fmt == "parquet" else open(path, "wb")
+        self._raw = None if fmt == "parquet" else open(path, "wb")
+        self._handle = self._raw
+        if fmt == "csv.gz":  # no time stamp and no name in the gzip header: the same sample gives the same bytes
+            self._handle = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
         self._header = True
 
     def write(self, frame: pl.DataFrame) -> None:
@@ -59,7 +63,7 @@ class _Sink:
             if self._parquet is None:
                 self._parquet = pq.ParquetWriter(self.path, table.schema, compression="zstd")
             self._parquet.write_table(table)
-        elif self.fmt == "csv":
+        elif self.fmt in ("csv", "csv.gz"):
             _texts(frame).write_csv(self._handle, include_header=self._header)
         else:
             _texts(frame).write_ndjson(self._handle)
@@ -70,6 +74,8 @@ class _Sink:
             self._parquet.close()
         if self._handle is not None:
             self._handle.close()
+        if self._raw is not None and self._raw is not self._handle:
+            self._raw.close()  # GzipFile does not close a file object it was given
 
 
 def _write(frame: pl.DataFrame, path: Path, fmt: str) -> None:
@@ -115,7 +121,7 @@ def generate(
     scenarios, rows, seed
         See :func:`~toolkit.samples.simulate.simulate`.
     fmt
-        ``parquet``, ``csv`` or ``jsonl`` for the predictions.
+        ``parquet``, ``csv``, ``csv.gz`` (gzip-compressed CSV) or ``jsonl`` for the predictions.
     partition_by_day
         One predictions file per UTC day.
 
