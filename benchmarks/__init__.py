@@ -1,0 +1,1 @@
+"""Benchmarks: timing, calibration and baseline scripts (see benchmarks/README.md)."""

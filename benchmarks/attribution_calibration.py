@@ -1,4 +1,4 @@
-"""Accuracy and interval coverage of the attribution against replay truth: real-data cases and the simulator.
+r"""Accuracy and interval coverage of the attribution against replay truth: real-data cases and the simulator.
 
 For every replication of every source, build a store, attribute the shift of
 each metric between the two windows with every method
@@ -36,7 +36,7 @@ appended to the page.
 Usage::
 
     .venv/bin/python benchmarks/attribution_calibration.py            # R=40 per case, 20 per scenario, 2 jobs
-    .venv/bin/python benchmarks/attribution_calibration.py --real-reps 2 --sim-reps 2 \\
+    .venv/bin/python benchmarks/attribution_calibration.py --real-reps 2 --sim-reps 2 \
         --out /tmp/ac.md --csv /tmp/ac.csv                               # quick look
     .venv/bin/python benchmarks/attribution_calibration.py --build-root /tmp/calib-base   # stores from another checkout
     .venv/bin/python benchmarks/attribution_calibration.py --real-reps 20 --sim-reps 10 --first-rep 20 \
@@ -208,7 +208,8 @@ def run(tasks: list[dict], args: argparse.Namespace, deadline: float) -> list[di
     ctx = mp.get_context("spawn")
     rows, counts = [], {}
     raw = Path(args.work) / "replications.jsonl"
-    with ctx.Pool(args.jobs, initializer=_init_worker, initargs=(deadline, args.n_boot, args.keep, args.segments)) as pool, \
+    init = (deadline, args.n_boot, args.keep, args.segments)
+    with ctx.Pool(args.jobs, initializer=_init_worker, initargs=init) as pool, \
             raw.open("w") as sink:
         for done in pool.imap(_attribute_one, tasks):
             key = (done["source"], done["status"])
@@ -497,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import polars as pl
 
-    meta_path = Path(args.csv).with_suffix(".json") if not args.from_csv else Path(args.from_csv[0]).with_suffix(".json")
+    meta_path = (Path(args.from_csv[0]) if args.from_csv else Path(args.csv)).with_suffix(".json")
     if args.from_csv:
         frame = pl.concat([pl.read_csv(f) for f in args.from_csv]).unique(
             ["source", "rep", "metric", "method", "component"], keep="first", maintain_order=True)

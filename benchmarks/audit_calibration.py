@@ -36,7 +36,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import polars as pl
 from scipy import stats
@@ -202,7 +203,7 @@ def run_one(
     *,
     bucket: str = "auto",
     thresholds: AuditThresholds | None = None,
-    workdir: "Path | None" = None,
+    workdir: Path | None = None,
 ) -> RunOutcome:
     """Simulate one sample, audit it and judge the findings against the planted truth.
 
@@ -314,7 +315,8 @@ def power_frame(outcomes: list[RunOutcome]) -> pl.DataFrame:
              pl.col("alerted").sum().cast(pl.UInt32).alias("alerted"))
         .with_columns((pl.col("found") / pl.col("planted")).alias("power"))
     )
-    lows, highs = zip(*(_clopper_pearson(k, n) for k, n in zip(frame["found"], frame["planted"])))
+    lows, highs = zip(*(_clopper_pearson(k, n) for k, n in zip(frame["found"], frame["planted"], strict=True)),
+                      strict=True)
     return frame.with_columns(pl.Series("ci_low", lows), pl.Series("ci_high", highs))
 
 
@@ -359,7 +361,7 @@ def markdown(outcomes: list[RunOutcome], command: str, elapsed: float) -> str:
     lines = [
         "# Audit calibration: false alarms and power",
         "",
-        f"Page written {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; runs by `{command}` "
+        f"Page written {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}; runs by `{command}` "
         f"({len(outcomes)} audits, {elapsed / 60:.1f} min of wall time on a shared 2-core machine). "
         "`--json FILE` saves the runs, `--from-json FILE` rebuilds this page from them; a `## Reading` "
         "section at the end of the page is kept when the page is rewritten.",
@@ -377,13 +379,14 @@ def markdown(outcomes: list[RunOutcome], command: str, elapsed: float) -> str:
         "",
         "## False alarms",
         "",
-        f"One run per seed (`runs`). Rate = flagged units / units (95% Clopper-Pearson upper bound next to it);",
+        "One run per seed (`runs`). Rate = flagged units / units (95% Clopper-Pearson upper bound next to it);",
         "then the runs with any false alarm, the false-alarm findings and the companion findings. On clean",
         "and clean+covariate_shift nothing is planted, so every finding above info is a false alarm. Rows with",
         "bucket `hour` audit the same clean samples with hourly buckets (336 buckets instead of 14: more, smaller",
         "cells, the harder test of the thresholds).",
         "",
-        "| scenario | rows | bucket | runs | units | flagged units | false-alarm rate % | 95% upper bound % | runs with a false alarm | false-alarm findings | companion findings |",
+        "| scenario | rows | bucket | runs | units | flagged units | false-alarm rate % | 95% upper bound % "
+        "| runs with a false alarm | false-alarm findings | companion findings |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in alarms.sort("scenario", "bucket", "rows").iter_rows(named=True):
@@ -456,12 +459,14 @@ def markdown(outcomes: list[RunOutcome], command: str, elapsed: float) -> str:
         lines.append("")
     if alarms_list:
         lines += ["False alarms (findings above info matching no planted problem):", "",
-                  "| scenario | rows | seed | bucket | kind | severity | component | region | versions | start | end | n | explanation |",
+                  "| scenario | rows | seed | bucket | kind | severity | component | region | versions "
+                  "| start | end | n | explanation |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for o, f in alarms_list:
             expl = (f["explanation"] or "").replace("|", "/").replace("\n", " ")
             lines.append(
-                f"| {o.scenario} | {o.rows:,} | {o.seed} | {o.bucket} | {f['kind']} | {f['severity']} | {f['component']} | "
+                f"| {o.scenario} | {o.rows:,} | {o.seed} | {o.bucket} | {f['kind']} | {f['severity']} | "
+                f"{f['component']} | "
                 f"{f['region']} | {','.join(f['versions'])} | {f['start']} | {f['end']} | {f['n_requests']} | "
                 f"{expl[:200]} |"
             )

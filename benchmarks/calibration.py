@@ -90,7 +90,7 @@ def markdown(summary: pl.DataFrame, args: argparse.Namespace, elapsed: float) ->
     lines = [
         "# Attribution interval calibration",
         "",
-        f"Generated {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by "
+        f"Generated {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')} by "
         "`benchmarks/calibration.py` "
         f"(`--reps {args.reps} --rows {args.rows} --n-boot {args.n_boot} "
         f"--bins {args.bins} --seed0 {args.seed0} --interval {args.interval}`), {elapsed / 60:.1f} min.",

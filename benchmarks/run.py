@@ -111,7 +111,7 @@ def repeat(name: str, opts: dict, n: int, log, **kw) -> dict:
         except RuntimeError as exc:
             log(f"    {name} #{i + 1}: FAILED: {str(exc).splitlines()[-1]}")
             return {"task": name, "opts": {k: v for k, v in opts.items() if k != "temp_directory"},
-                    "error": str(exc), "measured_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+                    "error": str(exc), "measured_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
         runs.append(r)
         log(f"    {name} #{i + 1}: {r['seconds']:.2f} s, peak RSS {r['peak_rss_bytes'] / GIB:.2f} GiB, "
             f"load {r['load_before']:.1f}")
@@ -123,7 +123,7 @@ def repeat(name: str, opts: dict, n: int, log, **kw) -> dict:
         "load": [round(r["load_before"], 2) for r in runs] + [round(runs[-1]["load_after"], 2)],
         "last": {k: v for k, v in runs[-1].items() if k != "profile"},
         "profile": runs[-1].get("profile"),
-        "measured_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "measured_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
@@ -256,7 +256,8 @@ def _missed(out: dict) -> list[str]:
     """Measures that miss (or, scaled linearly to 100M rows, would miss) a target: worth a profile."""
     keys = []
     out = {k: e for k, e in out.items() if "error" not in e}
-    if "ingest" in out and "duckdb_ctas" in out and out["ingest"]["median"] > TARGET_INGEST_RATIO * out["duckdb_ctas"]["median"]:
+    if ("ingest" in out and "duckdb_ctas" in out
+            and out["ingest"]["median"] > TARGET_INGEST_RATIO * out["duckdb_ctas"]["median"]):
         keys.append("ingest")
     rows = out.get("generate", {}).get("rows_written", 0) or 1
     for key, entry in out.items():
@@ -452,7 +453,8 @@ def write_results(path: Path, runs: dict, info: dict) -> str:
         L.append(f"| of which aggregation / load, s | {_fmt_s(tk['last']['cells_seconds'])} (SQL to cells) | "
                  f"{_fmt_s(pd_['last']['load_seconds'])} (rows to pandas) + "
                  f"{_fmt_s(pd_['last']['design_seconds'])} (design) |")
-        L.append(f"| of which GLM fit, s | {_fmt_s(tk['last']['fit_seconds'])} | {_fmt_s(pd_['last']['fit_seconds'])} |")
+        fits = (_fmt_s(tk['last']['fit_seconds']), _fmt_s(pd_['last']['fit_seconds']))
+        L.append(f"| of which GLM fit, s | {fits[0]} | {fits[1]} |")
         L.append(f"| peak RSS, GiB | {_gib(tk['peak_rss_bytes'])} | {_gib(pd_['peak_rss_bytes'])} |")
         L.append(f"| terms | {tk['last']['terms']} | {pd_['last']['terms']} |")
         L.append(f"| speed-up (end to end) | {pd_['median'] / tk['median']:.0f}x | |")
@@ -481,12 +483,14 @@ def write_results(path: Path, runs: dict, info: dict) -> str:
                  "outcome node. Truth = the simulator's replay (`ground_truth.json`); the toolkit's rows use "
                  "its default covariates and 200 bootstrap replicates.")
         L.append("")
-        L.append("| estimator | seconds wall (CPU) | data drift | version drift | residual | error data | error version |")
+        L.append("| estimator | seconds wall (CPU) | data drift | version drift | residual "
+                 "| error data | error version |")
         L.append("|---|---:|---:|---:|---:|---:|---:|")
         L.append(f"| replay truth | | {tr['data_drift']:+.4f} | {tr['version_drift']:+.4f} | {tr['residual']:+.4f} "
                  f"(sampling noise {tr['sampling_noise']:+.4f}) | | |")
         e = d["estimates"]
-        L.append(f"| DoWhy | {_fmt_s(r['dowhy']['median'])} ({_fmt_s(d.get('cpu_seconds'))}) | {e['data_drift']:+.4f} | {e['version_drift']:+.4f} | "
+        L.append(f"| DoWhy | {_fmt_s(r['dowhy']['median'])} ({_fmt_s(d.get('cpu_seconds'))}) | "
+                 f"{e['data_drift']:+.4f} | {e['version_drift']:+.4f} | "
                  f"{e['residual']:+.4f} | {d['errors']['data_drift']:+.4f} | {d['errors']['version_drift']:+.4f} |")
         for m in METHODS:
             k = _boot_key(r, m)

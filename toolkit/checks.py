@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import polars as pl
 
@@ -33,7 +33,7 @@ from .timeutil import Window, parse_time, parse_window
 
 
 @contextlib.contextmanager
-def _opened(store: "Store | str | os.PathLike") -> Iterator[Store]:
+def _opened(store: Store | str | os.PathLike) -> Iterator[Store]:
     if isinstance(store, Store):
         yield store
     else:
@@ -73,11 +73,11 @@ def _scope_name(component: str | None, region: str | None, instance_id: str | No
 
 
 def assert_single_version(
-    store: "Store | str | os.PathLike",
+    store: Store | str | os.PathLike,
     *,
-    window: "str | Window | None" = None,
-    start: "str | dt.datetime | None" = None,
-    end: "str | dt.datetime | None" = None,
+    window: str | Window | None = None,
+    start: str | dt.datetime | None = None,
+    end: str | dt.datetime | None = None,
     component: str | None = "online",
     region: str | None = None,
     instance_id: str | None = None,
@@ -124,11 +124,11 @@ def assert_single_version(
 
 
 def assert_reported_matches_loaded(
-    store: "Store | str | os.PathLike",
+    store: Store | str | os.PathLike,
     *,
-    window: "str | Window | None" = None,
-    start: "str | dt.datetime | None" = None,
-    end: "str | dt.datetime | None" = None,
+    window: str | Window | None = None,
+    start: str | dt.datetime | None = None,
+    end: str | dt.datetime | None = None,
     component: str | None = None,
     region: str | None = None,
     instance_id: str | None = None,
@@ -176,12 +176,12 @@ def assert_reported_matches_loaded(
 
 
 def assert_rollout_completed(
-    store: "Store | str | os.PathLike",
+    store: Store | str | os.PathLike,
     version: str,
     *,
     component: str = "serving",
     scope: str | None = None,
-    by: "str | dt.datetime | None" = None,
+    by: str | dt.datetime | None = None,
 ) -> dt.datetime:
     """Assert that the rollout of ``version`` was completed (and, optionally, in time).
 
@@ -229,13 +229,13 @@ def assert_rollout_completed(
 
 
 def assert_no_findings(
-    store: "Store | str | os.PathLike",
+    store: Store | str | os.PathLike,
     *,
     at_least: str = "warning",
     kinds: Sequence[str] | None = None,
-    window: "str | Window | None" = None,
-    start: "str | dt.datetime | None" = None,
-    end: "str | dt.datetime | None" = None,
+    window: str | Window | None = None,
+    start: str | dt.datetime | None = None,
+    end: str | dt.datetime | None = None,
     thresholds: AuditThresholds | None = None,
 ) -> AuditResult:
     """Run the audit and assert it has no finding at or above ``at_least``.
@@ -273,12 +273,12 @@ def assert_no_findings(
 
 
 def assert_consistent(
-    store: "Store | str | os.PathLike",
+    store: Store | str | os.PathLike,
     *,
     min_score: float = 1.0,
-    window: "str | Window | None" = None,
-    start: "str | dt.datetime | None" = None,
-    end: "str | dt.datetime | None" = None,
+    window: str | Window | None = None,
+    start: str | dt.datetime | None = None,
+    end: str | dt.datetime | None = None,
 ) -> float:
     """Assert that every bucket's consistency score is at least ``min_score``.
 

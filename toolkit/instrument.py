@@ -101,7 +101,7 @@ class VersionStamp:
         instance_id: str | None = None,
         region: str | None = None,
         component: str = "online",
-    ) -> "VersionStamp":
+    ) -> VersionStamp:
         """Digest (and, given ``expected_hash``, verify) the loaded artifact."""
         digest = verify_artifact(artifact_path, expected_hash) if expected_hash else artifact_digest(artifact_path)
         return cls(version, digest, feature_version, instance_id, region, component)
@@ -118,12 +118,12 @@ class VersionStamp:
         **covariates: object,
     ) -> dict[str, object]:
         """One prediction-log row: contract columns plus the given covariates."""
-        when = ts or dt.datetime.now(dt.timezone.utc)
+        when = ts or dt.datetime.now(dt.UTC)
         if when.tzinfo is None:
             raise ValueError("ts must be timezone-aware (e.g. datetime.now(timezone.utc))")
         row: dict[str, object] = {
             "request_id": request_id,
-            "ts": when.astimezone(dt.timezone.utc).isoformat(),
+            "ts": when.astimezone(dt.UTC).isoformat(),
             "model_version": self.model_version,
             "prediction": prediction,
             "score": score,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .errors import InputError
 
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 
 #: The one plausible-time rule: ``[PLAUSIBLE_START, PLAUSIBLE_END)`` in UTC. Ingest quarantines a
 #: time outside it ("ts outside the plausible range ..."), and windows given to analyses must lie
@@ -81,7 +81,7 @@ class Window:
         return (self.end - self.start).total_seconds() / 86400.0
 
 
-def parse_window(value: "str | Window | tuple", *, what: str = "window") -> Window:
+def parse_window(value: str | Window | tuple, *, what: str = "window") -> Window:
     """Parse ``FROM..TO`` (ISO 8601 each side) into a :class:`Window`."""
     if isinstance(value, Window):
         return value

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import polars as pl
 
@@ -22,11 +23,11 @@ _SECOND = dt.timedelta(seconds=1)
 
 
 def audit(
-    store: "Store | str | os.PathLike",
+    store: Store | str | os.PathLike,
     *,
-    start: "str | dt.datetime | dt.date | None" = None,
-    end: "str | dt.datetime | dt.date | None" = None,
-    window: "str | Window | tuple | None" = None,
+    start: str | dt.datetime | dt.date | None = None,
+    end: str | dt.datetime | dt.date | None = None,
+    window: str | Window | tuple | None = None,
     bucket: Bucket = "auto",
     thresholds: AuditThresholds | None = None,
 ) -> AuditResult:
@@ -95,7 +96,7 @@ def _resolve_window(store: Store, start: Any, end: Any, window: Any) -> Window:
 
 
 def audit_units(store: Store, window: Window, thresholds: AuditThresholds | None = None,
-                units: "Callable[[Any], pl.DataFrame] | None" = None) -> tuple[AuditResult, pl.DataFrame]:
+                units: Callable[[Any], pl.DataFrame] | None = None) -> tuple[AuditResult, pl.DataFrame]:
     """The audit of ``window`` and ``units(con)`` run on the audit's cell tables (for :mod:`toolkit.causes`).
 
     ``units`` reads the temporary tables of :mod:`.intended` and
@@ -106,7 +107,7 @@ def audit_units(store: Store, window: Window, thresholds: AuditThresholds | None
 
 def _audit_open(
     store: Store, start: Any, end: Any, window: Any, bucket: str, thresholds: AuditThresholds,
-    units: "Callable[[Any], pl.DataFrame] | None" = None,
+    units: Callable[[Any], pl.DataFrame] | None = None,
 ) -> Any:
     win = _resolve_window(store, start, end, window)
     con = store.con

@@ -355,7 +355,8 @@ class AuditResult:
         if self.findings.height == 0:
             parts.append("<p>No findings.</p></div>")
             return "".join(parts)
-        cols = ("severity", "kind", "component", "region", "instance_id", "versions", "start", "end", "n_requests", "explanation")
+        cols = ("severity", "kind", "component", "region", "instance_id", "versions", "start", "end", "n_requests",
+                "explanation")
         parts.append("<table><thead><tr>" + "".join(f"<th>{esc(c)}</th>" for c in cols) + "</tr></thead><tbody>")
         for row in self.findings.iter_rows(named=True):
             cells = []

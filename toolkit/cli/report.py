@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=args.out_dir,
         figures_only=args.figures_only,
         timeout=args.timeout,
-        today=dt.datetime.now(dt.timezone.utc).date(),
+        today=dt.datetime.now(dt.UTC).date(),
     )
     if args.figures_only:
         for path in result.figures:

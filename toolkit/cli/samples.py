@@ -30,9 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=("all",) + SCENARIOS,
         help="scenario to plant; repeat to combine (default: all)",
     )
-    g.add_argument("--rows", type=int, default=100_000, help="number of requests (default 100000); shadow rows come on top")
+    g.add_argument("--rows", type=int, default=100_000,
+                   help="number of requests (default 100000); shadow rows come on top")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    g.add_argument("--format", dest="fmt", choices=FORMATS, default="parquet", help="predictions file format (default parquet)")
+    g.add_argument("--format", dest="fmt", choices=FORMATS, default="parquet",
+                   help="predictions file format (default parquet)")
     g.add_argument("--partition-by-day", action="store_true", help="one predictions file per UTC day")
     g.set_defaults(func=run_generate)
 

@@ -8,7 +8,7 @@ Colours of versions are stable within a report (:func:`version_scale`).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import altair as alt
 import polars as pl
@@ -75,10 +75,14 @@ def waterfall(
     # Level bars (baseline, comparison) start at the axis floor instead of 0 so the steps stay visible.
     floor = min(v for v in (baseline, comparison, *df["end"].to_list()) if v is not None) - pad
     df = df.with_columns(
-        pl.when(pl.col("kind").is_in(["baseline", "comparison"])).then(pl.lit(floor)).otherwise(pl.col("start")).alias("start")
+        pl.when(pl.col("kind").is_in(["baseline", "comparison"]))
+        .then(pl.lit(floor))
+        .otherwise(pl.col("start"))
+        .alias("start")
     )
     order = df["step"].to_list()
-    colour = alt.Color("kind:N", scale=alt.Scale(domain=list(_COMPONENT_COLOURS), range=list(_COMPONENT_COLOURS.values())), legend=None)
+    scale = alt.Scale(domain=list(_COMPONENT_COLOURS), range=list(_COMPONENT_COLOURS.values()))
+    colour = alt.Color("kind:N", scale=scale, legend=None)
     base = alt.Chart(df).encode(x=alt.X("step:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)))
     y_title = f"metric ({unit})" if unit else "metric"
     bars = base.mark_bar(size=60).encode(
@@ -94,7 +98,8 @@ def waterfall(
     text = base.mark_text(dy=-8, fontSize=12).encode(y=alt.Y("top:Q"), text="label:N").transform_calculate(
         top="max(datum.start, datum.end)"
     )
-    return (bars + errs + caps + text).properties(width=WIDTH * 0.8, height=300, title=title or "Where the shift comes from")
+    return (bars + errs + caps + text).properties(width=WIDTH * 0.8, height=300,
+                                                  title=title or "Where the shift comes from")
 
 
 def census_area(
@@ -161,7 +166,8 @@ def census_area(
             x="ts:T", y=alt.value(0), text="label:N"
         )
         layers += [rules, labels]
-    return alt.layer(*layers).properties(width=WIDTH, height=280, title=title or "Which versions really served the traffic")
+    return alt.layer(*layers).properties(width=WIDTH, height=280,
+                                         title=title or "Which versions really served the traffic")
 
 
 def metric_by_version(frame: pl.DataFrame, *, unit: str = "", title: str = "", min_n: int = 1) -> alt.Chart:
@@ -200,8 +206,10 @@ def feature_drift(frame: pl.DataFrame, *, stat: str = "psi", title: str = "") ->
     layers: list = [bars]
     if stat == "psi":
         marks = pl.DataFrame({"value": [0.1, 0.25], "label": ["0.1 moderate", "0.25 large"]})
-        layers.append(alt.Chart(marks).mark_rule(strokeDash=[4, 3], color="#999").encode(x="value:Q", tooltip=["label:N"]))
-    return alt.layer(*layers).properties(width=WIDTH * 0.7, height=max(60, 22 * df.height), title=title or "Input drift per feature")
+        rule = alt.Chart(marks).mark_rule(strokeDash=[4, 3], color="#999")
+        layers.append(rule.encode(x="value:Q", tooltip=["label:N"]))
+    return alt.layer(*layers).properties(width=WIDTH * 0.7, height=max(60, 22 * df.height),
+                                         title=title or "Input drift per feature")
 
 
 def balance(frame: pl.DataFrame, *, title: str = "") -> alt.LayerChart:

@@ -20,7 +20,7 @@ from ..errors import InputError, NotApplicable, StoreError, VdriftError
 
 #: Name of the kernelspec installed when ``python3`` is not this environment's.
 KERNEL_NAME = "vdrift"
-_PY_ALIASES = {"python", f"python{sys.version_info[0]}", "python%i.%i" % sys.version_info[:2]}
+_PY_ALIASES = {"python", f"python{sys.version_info[0]}", f"python{sys.version_info[0]}.{sys.version_info[1]}"}
 
 
 class ReportExecutionError(VdriftError):
@@ -181,7 +181,8 @@ def describe_failure(notebook: Path, exc: Any) -> CellFailure:
         nb = nbformat.read(str(notebook), as_version=4)
         template_cells = [c for c in nb.cells if not set(c.get("metadata", {}).get("tags", [])) & set(_EXTRA_TAGS)]
         for i, cell in enumerate(template_cells):
-            if cell.get("cell_type") == "code" and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            failed = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+            if cell.get("cell_type") == "code" and failed:
                 index, tags, source = i, tuple(cell.get("metadata", {}).get("tags", [])), cell.get("source", "")
                 break
     except (OSError, ValueError):

@@ -88,7 +88,7 @@ class IncidentReport:
         output_dir: str = "",
         run_at: str = "",
         parameters: dict[str, Any] | None = None,
-    ) -> "IncidentReport":
+    ) -> IncidentReport:
         """Run the analyses for the incident notebook.
 
         Parameters are those of the notebook's ``parameters`` cell (see
@@ -121,7 +121,7 @@ class IncidentReport:
             title=title or f"Incident report: {m.spec}",
             metric=m, baseline=base, comparison=comp, methods=tuple(methods), bucket=bkt, hours=hrs,
             output_dir=_folder(output_dir), parameters=dict(parameters or {}),
-            run_at=run_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds"),
+            run_at=run_at or dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
             attribution=attr, audit=aud, series=series, mix=mix, deployments=deps, provenance=prov,
         )
 

@@ -65,7 +65,8 @@ _PAGE = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
 <title>vdrift reports</title>
 <style>
-body {{ font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }}
+body {{ font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; max-width: 1100px; margin: 2em auto;
+        padding: 0 1em; color: #222; }}
 table {{ border-collapse: collapse; width: 100%; }}
 th, td {{ text-align: left; vertical-align: top; padding: 6px 10px; border-bottom: 1px solid #ddd; }}
 th {{ background: #f4f7fb; }}
@@ -76,7 +77,8 @@ td.kind {{ text-transform: uppercase; font-size: 0.8em; color: #555; }}
 </head>
 <body>
 <h1>vdrift reports</h1>
-<p class="note">{count} run(s); rebuilt {built} UTC. Each report is a self-contained HTML page (works offline); figures are under each run's figures/ folder.</p>
+<p class="note">{count} run(s); rebuilt {built} UTC. Each report is a self-contained HTML page (works offline);
+figures are under each run's figures/ folder.</p>
 <table>
 <thead><tr><th>Period</th><th>Kind</th><th>Title</th><th>Headline</th><th>Run at (UTC)</th><th>Files</th></tr></thead>
 <tbody>
@@ -99,7 +101,8 @@ def _row(r: RunRecord) -> str:
     if r.html:
         files = f'<a href="{folder}/report.ipynb">notebook</a> · ' + files
     return (
-        f"<tr><td class=\"period\">{e(r.period_start[:10])}..{e(r.period_end[:10])}</td><td class=\"kind\">{e(r.kind)}</td>"
+        f"<tr><td class=\"period\">{e(r.period_start[:10])}..{e(r.period_end[:10])}</td>"
+        f"<td class=\"kind\">{e(r.kind)}</td>"
         f"<td>{title}</td><td>{e(r.headline)}</td><td class=\"run\">{e(run_at)}</td><td>{files}</td></tr>"
     )
 
@@ -109,7 +112,7 @@ def write_index(out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = read_runs(out_dir)
     rows = "\n".join(_row(r) for r in runs) or '<tr><td colspan="6">No reports yet.</td></tr>'
-    built = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    built = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
     page = _PAGE.format(count=len(runs), built=built, rows=rows)
     path = out_dir / INDEX
     path.write_text(page, encoding="utf-8")

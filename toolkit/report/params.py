@@ -51,7 +51,8 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("metric", "str", "mean:score", "metric spec: rate:<column>=<value>, mean:<column> or accuracy"),
     ParamSpec("baseline", "str", "", "baseline window FROM..TO (half-open, UTC)", ("incident",)),
     ParamSpec("comparison", "str", "", "comparison window FROM..TO (half-open, UTC)", ("incident",)),
-    ParamSpec("week", "str", "", "first day of the reported week (YYYY-MM-DD); empty = last full ISO week", ("weekly",)),
+    ParamSpec("week", "str", "", "first day of the reported week (YYYY-MM-DD); empty = last full ISO week",
+              ("weekly",)),
     ParamSpec("filters", "dict", {}, "column -> value restricting the requests, e.g. {region: eu}"),
     ParamSpec("covariates", "list", [], "covariate columns for attribution; empty = all declared"),
     ParamSpec("methods", "list", list(METHODS), "attribution methods to compare"),
@@ -264,8 +265,11 @@ def check_against_store(
     covariates: list[str],
     windows: tuple[tuple[str, Window], ...] = (),
 ) -> None:
-    """Check that the store has the columns the metric, filters and covariates read,
-    and predictions in every window."""
+    """Check the store against the parameters before anything runs.
+
+    It must have the columns the metric, filters and covariates read, and
+    predictions in every window.
+    """
     from ..attribution.metrics import VIEW, parse_metric
     from ..sqlutil import table_columns
     from ..store import Store

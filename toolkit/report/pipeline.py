@@ -217,7 +217,7 @@ def render(
 def _render_into(kind: str, p: Any, template: Path, tmp: Path, run_dir: Path, figures_only: bool,
                  timeout: float) -> tuple[ReportResult, RunRecord | None]:
     """Execute and export into ``tmp``; the result names the files as they will be in ``run_dir``."""
-    run_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    run_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     nb_params = dict(p.notebook)
     nb_params["run_at"] = run_at.isoformat(timespec="seconds")
     nb_params["output_dir"] = str(tmp)

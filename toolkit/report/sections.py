@@ -58,9 +58,8 @@ def split_headline(attr, *, methods: list[str] | None = None) -> str:
     parts = []
     for c in ("data_drift", "version_drift", "residual"):
         est, lo, hi = attr.component(method, c)
-        parts.append(f"{_COMPONENT_LABEL[c]} drift {fmt_effect(est, scale=s, unit=u)} {fmt_interval(lo, hi, scale=s, unit=u)}"
-                     if c != "residual" else
-                     f"residual {fmt_effect(est, scale=s, unit=u)} {fmt_interval(lo, hi, scale=s, unit=u)}")
+        name = "residual" if c == "residual" else f"{_COMPONENT_LABEL[c]} drift"
+        parts.append(f"{name} {fmt_effect(est, scale=s, unit=u)} {fmt_interval(lo, hi, scale=s, unit=u)}")
     return (
         f"{attr.metric_label.capitalize()} {direction} from {fmt_level(base, scale=s, unit=u)} to "
         f"{fmt_level(comp, scale=s, unit=u)} ({fmt_effect(attr.total, scale=s, unit=u)}): "
@@ -195,7 +194,8 @@ def findings_table(findings: pl.DataFrame, *, status: bool = False) -> Html:
         if status:
             cells.insert(0, f"<td>{esc(r.get('status') or '')}</td>")
         examples = ", ".join(r.get("examples") or [])
-        detail = esc(r["explanation"]) + (f' <span class="vdrift-note">Example requests: {esc(examples)}.</span>' if examples else "")
+        note = f' <span class="vdrift-note">Example requests: {esc(examples)}.</span>' if examples else ""
+        detail = esc(r["explanation"]) + note
         rows.append(f'<tr class="vdrift-finding">{"".join(cells)}</tr>'
                     f'<tr class="vdrift-explain"><td colspan="{len(cells)}">{detail}</td></tr>')
     head = "".join(f"<th>{esc(h)}</th>" for h in heads)
@@ -245,7 +245,8 @@ def support_block(details: dict) -> Html:
     rows = [{"window": e["window"], "routing cell": e["cell"], "version": e["version"],
              "inputs it did not serve": f"{100 * e['unserved_share']:.0f}%",
              "weight in the counterfactual": f"{100 * e['weight']:.1f}%",
-             "outside its served range": ", ".join(f"{o['covariate']} {100 * o['share']:.0f}%" for o in e["outside"][:3])}
+             "outside its served range": ", ".join(f"{o['covariate']} {100 * o['share']:.0f}%"
+                                                   for o in e["outside"][:3])}
             for e in ext[:20]]
     intro = paragraph("Share of the counterfactual traffic that rests on the outcome model: "
                       + (", ".join(f"{k} {100 * v:.0f}%" for k, v in share.items()) or "none") + ".",
@@ -309,7 +310,7 @@ def write_summary(folder: Path | None, *, title: str, headline: str, extra: dict
     """Write ``summary.json`` (read by :func:`toolkit.report.render`) and return a short note."""
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-        payload = {"title": title, "headline": headline, "written_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+        payload = {"title": title, "headline": headline, "written_at": dt.datetime.now(dt.UTC).isoformat()}
         payload.update(extra or {})
         (folder / "summary.json").write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
     return paragraph("End of report.", cls="vdrift-note")

@@ -89,7 +89,7 @@ class WeeklyReport:
         output_dir: str = "",
         run_at: str = "",
         parameters: dict[str, Any] | None = None,
-    ) -> "WeeklyReport":
+    ) -> WeeklyReport:
         """Run the audit over both weeks and the week-over-week attribution.
 
         ``baseline`` is the previous week and ``comparison`` the reported week
@@ -120,7 +120,7 @@ class WeeklyReport:
             title=title or f"Weekly report, week of {week.start:%Y-%m-%d}",
             metric=m, previous=prev, week=week, methods=tuple(methods), bucket=bkt, hours=hrs,
             output_dir=Path(output_dir) if output_dir else None, parameters=dict(parameters or {}),
-            run_at=run_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds"),
+            run_at=run_at or dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
             attribution=attr, audit=aud, findings=classify_findings(aud.findings, week.start),
             series=series, deployments=deps, provenance=prov,
         )
@@ -168,7 +168,8 @@ class WeeklyReport:
 
     def census(self) -> Figure:
         return sections.census_figure(self.audit.census, self.deployments, self.output_dir, hours=self.hours,
-                                      name="version-census", title="Versions serving traffic, previous and reported week")
+                                      name="version-census",
+                                      title="Versions serving traffic, previous and reported week")
 
     def consistency(self) -> Figure | Html:
         c = self.audit.consistency
@@ -182,7 +183,8 @@ class WeeklyReport:
         rows = []
         for label, w in (("previous week", self.previous), ("reported week", self.week)):
             s = weekly_score(self.audit.consistency, w)
-            rows.append({"week": label, "window": str(w), "served as intended": "n/a" if s is None else f"{100 * s:.1f}%"})
+            share = "n/a" if s is None else f"{100 * s:.1f}%"
+            rows.append({"week": label, "window": str(w), "served as intended": share})
         return table(pl.DataFrame(rows))
 
     def findings_section(self, status: str) -> Html:

@@ -26,8 +26,8 @@ def _plain(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def load_simulation(sim: Simulation, path: "str | os.PathLike" = ":memory:") -> Store:
-    """A store (in memory by default) holding ``sim``'s predictions and registry.
+def load_simulation(sim: Simulation, path: str | os.PathLike = ":memory:") -> Store:
+    """A store (in memory by default) holding ``sim``'s predictions, registry and deployment history.
 
     Returns
     -------
@@ -41,7 +41,8 @@ def load_simulation(sim: Simulation, path: "str | os.PathLike" = ":memory:") -> 
         con.execute(f"ALTER TABLE predictions ADD COLUMN {quote_ident(cov['name'])} {cov['type']}")
         con.execute("INSERT INTO covariates VALUES (?, ?, 1)", [cov["name"], cov["type"]])
     store.refresh_views()
-    for table, frame, ingest_id in (("predictions", sim.predictions, 1), ("artifacts", sim.artifacts, 2)):
+    for table, frame, ingest_id in (("predictions", sim.predictions, 1), ("artifacts", sim.artifacts, 2),
+                                    ("deployments", sim.deployments, 3)):
         keep = set(store.columns(table)) | {c["name"] for c in covariates if table == "predictions"}
         frame = _plain(frame).with_columns(pl.lit(ingest_id).alias("ingest_id"))
         con.register("_vd_sim", frame.select([c for c in frame.columns if c in keep]).to_arrow())

@@ -140,7 +140,10 @@ def draw_entities(rng: np.random.Generator, rows: int, *, covariate_shift: bool)
     """The customer pool: about one customer per six requests in each region."""
     n_regions = len(REGIONS)
     pool = np.maximum(20, np.ceil(rows * REGION_SHARE / REQUESTS_PER_ENTITY)).astype(np.int64)
-    new_pool = np.maximum(10, np.ceil(pool * 0.3)).astype(np.int64) if covariate_shift else np.zeros(n_regions, np.int64)
+    if covariate_shift:
+        new_pool = np.maximum(10, np.ceil(pool * 0.3)).astype(np.int64)
+    else:
+        new_pool = np.zeros(n_regions, np.int64)
     sizes = np.concatenate([pool, new_pool])
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     group = np.repeat(np.arange(2 * n_regions), sizes)
@@ -191,7 +194,8 @@ def draw_day(
     shares = REGION_SHARE_SHIFTED if shift else REGION_SHARE
     region = _categorical(rng, np.broadcast_to(shares, (n, shares.size)))
     u_comp = rng.random(n)
-    component = np.where(u_comp < BATCH_SHARE, 2, np.where(u_comp < BATCH_SHARE + (1 - BATCH_SHARE) * CACHE_SHARE, 1, 0))
+    cache_below = BATCH_SHARE + (1 - BATCH_SHARE) * CACHE_SHARE
+    component = np.where(u_comp < BATCH_SHARE, 2, np.where(u_comp < cache_below, 1, 0))
     tod = _time_of_day(rng, region)
     batch_tod = (BATCH_WINDOW_H[0] + (BATCH_WINDOW_H[1] - BATCH_WINDOW_H[0]) * rng.random(n)) * 3600.0
     t = day_start + np.where(component == 2, batch_tod, tod)
@@ -199,7 +203,8 @@ def draw_day(
     # who, with which inputs
     use_new = (rng.random(n) < NEW_ACCOUNT_SHARE) if shift else np.zeros(n, bool)
     entity = entities.pick(rng, region, use_new)
-    channel = np.where(rng.random(n) < CHANNEL_STICKINESS, entities.channel[entity], _categorical(rng, CHANNEL_P[region]))
+    sticks = rng.random(n) < CHANNEL_STICKINESS  # drawn before the categories: the order of the random stream
+    channel = np.where(sticks, entities.channel[entity], _categorical(rng, CHANNEL_P[region]))
     merchant_p = MERCHANT_P[region]
     if shift:
         merchant_p = (1 - MERCHANT_SHIFT_WEIGHT) * merchant_p + MERCHANT_SHIFT_WEIGHT * MERCHANT_SHIFT_TO

@@ -31,7 +31,8 @@ import os
 import zlib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 import polars as pl
@@ -54,13 +55,13 @@ PERIODS = ("baseline", "comparison")
 _MODEL_COMPONENTS = ("serving", "cache", "batch")
 
 
-def _root(root: "str | os.PathLike | None") -> Path:
+def _root(root: str | os.PathLike | None) -> Path:
     if root is not None:
         return Path(root)
     return Path(os.environ.get("VDRIFT_REAL_DATA", DEFAULT_ROOT))
 
 
-def case_names(root: "str | os.PathLike | None" = None) -> tuple[str, ...]:
+def case_names(root: str | os.PathLike | None = None) -> tuple[str, ...]:
     """The cases committed under ``root`` (those with a case.json)."""
     base = _root(root)
     return tuple(sorted(p.parent.name for p in base.glob("*/case.json")))
@@ -82,7 +83,7 @@ def _load(root: Path, name: str) -> tuple[dict, pl.DataFrame]:
     return case, table
 
 
-def load_case(name: str, *, root: "str | os.PathLike | None" = None) -> tuple[dict, pl.DataFrame]:
+def load_case(name: str, *, root: str | os.PathLike | None = None) -> tuple[dict, pl.DataFrame]:
     """The case description (case.json) and its replay table, as committed."""
     case, table = _load(_root(root).resolve(), name)
     return json.loads(json.dumps(case)), table
@@ -130,7 +131,7 @@ class Plan:
 
 
 def _ms(t: dt.datetime) -> int:
-    return int(round(t.replace(tzinfo=dt.timezone.utc).timestamp() * 1000))
+    return int(round(t.replace(tzinfo=dt.UTC).timestamp() * 1000))
 
 
 def plan_of(case: Mapping[str, Any]) -> Plan:
@@ -316,7 +317,7 @@ def _prepare(name: str, seed: int, fraction: float, root) -> _Prepared:
 
 
 def expected_sampling_noise(name: str, *, seed: int = 0, fraction: float = 1.0,
-                            root: "str | os.PathLike | None" = None) -> dict[str, float]:
+                            root: str | os.PathLike | None = None) -> dict[str, float]:
     """The mean of the sampling noise over routing draws, per metric, for the case's records.
 
     ``sampling_noise`` = observed total - replay total. Over routing draws
@@ -351,7 +352,7 @@ def replay_case(
     *,
     seed: int = 0,
     fraction: float = 1.0,
-    root: "str | os.PathLike | None" = None,
+    root: str | os.PathLike | None = None,
 ) -> tuple[dict[str, pl.DataFrame], GroundTruth]:
     """Route a real-data case's records to versions, and its exact replay truth.
 
@@ -456,8 +457,8 @@ def replay_case(
 
 def _rename(eff: ReplayEffects, plan: Plan) -> ReplayEffects:
     """The accumulator names regions and versions after the simulator's; use the case's."""
-    regions = dict(zip(S.REGIONS, plan.regions))
-    versions = dict(zip(S.VERSION_NAMES, plan.versions))
+    regions = dict(zip(S.REGIONS, plan.regions, strict=True))
+    versions = dict(zip(S.VERSION_NAMES, plan.versions, strict=False))  # a plan may use fewer versions
     routing = {p: {regions[r]: {versions[v]: x for v, x in vs.items()} for r, vs in rs.items()}
                for p, rs in eff.routing.items()}
     return dataclasses.replace(eff, routing=routing)
@@ -469,12 +470,12 @@ def as_simulation(frames: Mapping[str, pl.DataFrame], truth: GroundTruth) -> Sim
 
 
 def write_case(
-    out_dir: "str | os.PathLike",
+    out_dir: str | os.PathLike,
     name: str,
     *,
     seed: int = 0,
     fraction: float = 1.0,
-    root: "str | os.PathLike | None" = None,
+    root: str | os.PathLike | None = None,
 ) -> GroundTruth:
     """Write a routed case like the simulator's samples.
 
@@ -498,11 +499,11 @@ def write_case(
 
 def load_case_store(
     name: str,
-    path: "str | os.PathLike" = ":memory:",
+    path: str | os.PathLike = ":memory:",
     *,
     seed: int = 0,
     fraction: float = 1.0,
-    root: "str | os.PathLike | None" = None,
+    root: str | os.PathLike | None = None,
 ):
     """A store holding the routed case's predictions, registry and deployments, and its truth.
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import Literal
+from collections.abc import Iterable
 
 from ..errors import InputError
 from ..audit.results import FINDING_KINDS
@@ -125,7 +126,7 @@ EXPERIMENT_ACTOR = "s.tanaka"
 BATCH_WINDOW_H = (1.0, 3.0)
 
 
-def normalize_scenarios(scenarios: "str | Iterable[str]") -> tuple[str, ...]:
+def normalize_scenarios(scenarios: str | Iterable[str]) -> tuple[str, ...]:
     """Expand ``all``, drop duplicates and check the names.
 
     Parameters

@@ -9,7 +9,7 @@ import operator
 import os
 import shutil
 from pathlib import Path
-from typing import Iterable
+from collections.abc import Iterable
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -102,8 +102,8 @@ def _clear_previous(out: Path) -> None:
 
 
 def generate(
-    out_dir: "str | os.PathLike",
-    scenarios: "str | Iterable[str]" = ("all",),
+    out_dir: str | os.PathLike,
+    scenarios: str | Iterable[str] = ("all",),
     *,
     rows: int = 100_000,
     seed: int = 0,

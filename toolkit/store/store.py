@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
+from collections.abc import Iterable
 
 import duckdb
 import polars as pl
@@ -160,7 +161,7 @@ class Store:
     def close(self) -> None:
         self.con.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -173,11 +174,11 @@ class Store:
     def ingest(
         self,
         kind: Kind,
-        paths: "str | os.PathLike | Iterable[str | os.PathLike]",
+        paths: str | os.PathLike | Iterable[str | os.PathLike],
         *,
-        mapping: "str | os.PathLike | dict | None" = None,
+        mapping: str | os.PathLike | dict | None = None,
         force: bool = False,
-        progress: "bool | Literal['lines']" = False,
+        progress: bool | Literal['lines'] = False,
     ):
         """Validate and load files of one kind; see :func:`toolkit.store.ingest.ingest`.
 

@@ -7,7 +7,8 @@ the intended-state segments) or runs one set-based query over
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from .artifacts import detect_artifact_mismatch, detect_preprocessing_mismatch
 from .batch import detect_batch_online

@@ -38,7 +38,8 @@ GROUP BY ALL
 
 _PREPROC_SQL = f"""
 SELECT component, region, resolved_version, feature_version, expected_feature_version,
-       list_sort(list_distinct(list(model_version))) AS reported, sum(n)::BIGINT AS n, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
+       list_sort(list_distinct(list(model_version))) AS reported, sum(n)::BIGINT AS n,
+       min(first_ts) AS first_ts, max(last_ts) AS last_ts,
        list_sort(list_distinct(list(instance_id))) AS instances,
        flatten(list(examples ORDER BY first_ts, examples))[1:?] AS examples
 FROM {CELLS}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import duckdb
 
@@ -14,8 +15,10 @@ from ..results import AuditThresholds
 
 @dataclass(frozen=True)
 class Context:
-    """What every detector needs: the connection (with the audit's temporary
-    tables), the window and the thresholds."""
+    """What every detector needs.
+
+    The connection (with the audit's temporary tables), the window and the thresholds.
+    """
 
     con: duckdb.DuckDBPyConnection
     window_start: dt.datetime

@@ -14,8 +14,9 @@ so the requests served after it are counted exactly.
   artifact digests (a base version loaded under a wrong label shows as the
   version it really is).
 * ``designed_multi_version``: every split under which at least two versions
-  served (``min_count`` requests each) in the window, at info severity when it passes the four tests of README "Data contract"
-  (declared, observable, time-bound, owned), at warning when one fails.
+  served (``min_count`` requests each) in the window, at info severity when it
+  passes the four tests (declared, observable, time-bound, owned), at warning
+  when one fails.
 """
 
 from __future__ import annotations
@@ -176,7 +177,10 @@ def _designed(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> d
     }
     component = single(r["component"] for r in rows)
     region = sp["scope"] if sp["scope"] != "all" else single(x for r in rows for x in r["regions"])
-    what = "experiment" + (f" {sp['experiment']!r}" if sp["experiment"] else "") if sp["kind"] == "experiment" else "rollout"
+    if sp["kind"] == "experiment":
+        what = "experiment" + (f" {sp['experiment']!r}" if sp["experiment"] else "")
+    else:
+        what = "rollout"
     owner = sp["actor"] or "nobody"
     text = (
         f"Several versions served by design: {what} of {sp['target_version']} "
