@@ -137,6 +137,7 @@ def build_main(spec_path: str) -> int:
 
 
 def build_stores(tasks: list[dict], args: argparse.Namespace) -> None:
+    """Build every replication's store in a subprocess that imports the ``--build-root`` checkout."""
     Path(args.work).mkdir(parents=True, exist_ok=True)
     spec = {"build_root": str(Path(args.build_root).resolve()), "jobs": args.jobs, "tasks": tasks,
             "opts": {"fraction": args.fraction, "rows": args.rows}}
@@ -205,6 +206,7 @@ def _attribute_one(task: dict) -> dict:
 
 
 def run(tasks: list[dict], args: argparse.Namespace, deadline: float) -> list[dict]:
+    """Attribute every task in worker processes until done or the deadline; return one row per estimate."""
     ctx = mp.get_context("spawn")
     rows, counts = [], {}
     raw = Path(args.work) / "replications.jsonl"
@@ -230,6 +232,7 @@ def run(tasks: list[dict], args: argparse.Namespace, deadline: float) -> list[di
 
 # ----------------------------------------------------------------------------- summary
 def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of ``k`` successes in ``n`` trials (``nan`` for ``n = 0``)."""
     if n == 0:
         return float("nan"), float("nan")
     p = k / n
@@ -239,6 +242,7 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
 
 
 def summarise(frame):
+    """Per source, metric, method and component: error, RMSE, share within tolerance and coverage."""
     import polars as pl
 
     tol = pl.max_horizontal(pl.lit(TOL_ABS), TOL_REL * pl.col("truth").abs())
@@ -375,6 +379,7 @@ def interpretation(summary) -> list[str]:
 
 
 def markdown(frame, summary, meta: dict, notes: str | None) -> str:
+    """The results page: the summary tables, the run's metadata and the hand-written notes."""
     import polars as pl
 
     lines = [
@@ -450,6 +455,7 @@ def _commit(root) -> str:
 
 
 def write_outputs(frame, meta: dict, args: argparse.Namespace) -> str:
+    """Write the Markdown page (summary and notes) to ``--out`` and return its text."""
     summary = summarise(frame)
     notes_path = Path(args.notes) if args.notes else None
     notes = notes_path.read_text() if notes_path and notes_path.is_file() else None
@@ -460,6 +466,7 @@ def write_outputs(frame, meta: dict, args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry point (``--help`` lists the options)."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--_build"]:
         return build_main(argv[1])

@@ -134,6 +134,7 @@ class RunOutcome:
 
     @property
     def n_found(self) -> int:
+        """How many planted problems the audit found."""
         return sum(p["found"] for p in self.problems)
 
 
@@ -546,6 +547,7 @@ def _kept_reading(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry point (``--help`` lists the options)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=50, help="seeded replications per scenario and size (default 50)")
     p.add_argument("--rows", default=",".join(str(r) for r in DEFAULT_ROWS),

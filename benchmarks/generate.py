@@ -84,6 +84,7 @@ def day_files(tier: str, root: Path = DATA) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry point: write the requested tiers."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiers", nargs="+", default=["1m", "10m"], choices=list(TIERS))
     parser.add_argument("--root", type=Path, default=DATA, help="where tiers are written (default benchmarks/data)")

@@ -146,6 +146,7 @@ def ensure_dowhy(log) -> dict:
 
 
 def machine() -> dict:
+    """What the measures ran on: CPU, memory, commit, Python and library versions."""
     import duckdb
     import numpy
     import pandas
@@ -190,6 +191,7 @@ class _Saving(dict):
 
 
 def run_tier(tier: str, args, log, save=lambda measured: None) -> dict[str, dict]:
+    """Run every selected measure on one tier; return the measures by name."""
     out: dict[str, dict] = _Saving(save)
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -600,6 +602,7 @@ ALL_TASKS = ("ingest", "incremental", "pruning", "audit", "attribute", "report",
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry point (``--help`` lists the options)."""
     parser = argparse.ArgumentParser(description="Run the vdrift benchmarks and write RESULTS.md.")
     parser.add_argument("--tiers", nargs="+", default=["1m", "10m"], choices=list(TIERS))
     parser.add_argument("--repeats", type=int, default=3, help="repeats of each measure (default 3)")

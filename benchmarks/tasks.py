@@ -336,6 +336,7 @@ def _baseline_tasks() -> dict[str, Callable[[dict], dict]]:
 
 
 def main(argv: list[str]) -> int:
+    """Run one measure (``argv[0]``, options as JSON in ``argv[1]``) and print its result as marked JSON."""
     name, opts = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
     tasks = {**TASKS, **_baseline_tasks()}
     if name not in tasks:

@@ -78,6 +78,7 @@ class Window:
 
     @property
     def days(self) -> float:
+        """Length of the window in days."""
         return (self.end - self.start).total_seconds() / 86400.0
 
 

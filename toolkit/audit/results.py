@@ -118,6 +118,7 @@ class AuditThresholds:
             raise InputError("min_pairs and n_examples must be at least 1")
 
     def to_dict(self) -> dict:
+        """The thresholds as plain values (durations in seconds), for JSON."""
         out = {}
         for name in self.__dataclass_fields__:
             value = getattr(self, name)

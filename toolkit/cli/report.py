@@ -12,6 +12,7 @@ from .common import DEFAULT_DB, add_db_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``vdrift report`` to the command line."""
     parser = subparsers.add_parser(
         "report",
         help="render the incident or weekly report (HTML without code, figures as PNG/SVG)",
@@ -69,6 +70,7 @@ def collect_params(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Render the report and print the HTML path (or each figure's with ``--figures-only``)."""
     from ..report import render
 
     params = collect_params(args)

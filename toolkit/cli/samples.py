@@ -8,6 +8,7 @@ from ..samples import FORMATS, SCENARIOS, generate
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``vdrift samples generate`` and ``vdrift samples real`` to the command line."""
     p = sub.add_parser(
         "samples",
         help="simulated sample logs with planted problems and their ground truth",
@@ -58,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    """Write a simulated sample and print its ground truth."""
     truth = generate(
         args.out,
         args.scenarios or ["all"],
@@ -77,6 +79,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_real(args: argparse.Namespace) -> int:
+    """Write a real-data replay case and print its ground truth."""
     from ..samples.real import write_case
 
     truth = write_case(args.out, args.case, seed=args.seed, fraction=args.fraction)

@@ -100,13 +100,16 @@ class PageCheck:
 
     @property
     def nonempty_svgs(self) -> int:
+        """Chart SVGs with a size and at least one mark."""
         return sum(1 for s in self.svgs if s["w"] > 10 and s["h"] > 10 and s["marks"] > 0)
 
     @property
     def ok(self) -> bool:
+        """True when the page logged no console error and requested nothing remote."""
         return not self.console_errors and not self.remote_requests
 
     def summary(self) -> str:
+        """What the browser saw, as text."""
         lines = [f"{self.url}: title {self.title!r}, {self.nonempty_svgs} non-empty chart SVG(s)"]
         lines += [f"  console error: {e}" for e in self.console_errors]
         lines += [f"  remote request: {u}" for u in self.remote_requests]
@@ -300,6 +303,7 @@ def _collect(events: list[dict]) -> tuple[list[str], list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m toolkit.report.browser REPORT.html [SCREENSHOT.png]``: check a report page."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         print("usage: python -m toolkit.report.browser REPORT.html [SCREENSHOT.png]", file=sys.stderr)

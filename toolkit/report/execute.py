@@ -41,6 +41,7 @@ class CellFailure:
     notebook: Path
 
     def message(self) -> str:
+        """The error message: the failing cell, the exception and where the notebook is kept."""
         where = f"cell {self.cell_index} of the template"
         if self.tags:
             where += f" [tags: {', '.join(self.tags)}]"

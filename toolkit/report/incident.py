@@ -127,6 +127,7 @@ class IncidentReport:
 
     # -- sections -------------------------------------------------------------------
     def header(self) -> Html:
+        """Title and the metric, windows, filters and store of the report."""
         a = self.attribution
         return sections.title_block(self.title, [
             f"Metric: {a.metric_label} [{a.metric}]",
@@ -138,33 +139,42 @@ class IncidentReport:
 
     @property
     def headline(self) -> str:
+        """One sentence: the shift and its split with intervals."""
         return sections.split_headline(self.attribution, methods=list(self.methods))
 
     def headline_block(self) -> Html:
+        """The headline, highlighted."""
         return sections.headline_block(self.attribution, methods=list(self.methods))
 
     def waterfall(self) -> Figure:
+        """Baseline, data drift, version drift, residual and comparison as a waterfall chart."""
         return sections.waterfall_figure(self.attribution, self.output_dir, methods=list(self.methods))
 
     def methods_table(self) -> Html:
+        """The split by each method, side by side, with intervals."""
         return sections.methods_table(self.attribution, methods=list(self.methods))
 
     def notes(self) -> Html:
+        """The attribution's diagnostics, most severe first."""
         return sections.notes_block(self.attribution)
 
     def census(self) -> Figure:
+        """Requests over time by resolved version, with the deployment events."""
         return sections.census_figure(self.audit.census, self.deployments, self.output_dir, hours=self.hours)
 
     def version_mix(self) -> Figure:
+        """Each version's share of the requests in the two windows."""
         from .charts import versions_share
         from .figures import figure
 
         return figure(versions_share(self.mix), "version-mix", folder=self.output_dir)
 
     def census_table(self) -> Html:
+        """Requests per component, resolved version and status."""
         return sections.census_table(self.audit.census)
 
     def findings(self) -> Html:
+        """The audit findings over both windows, with the consistency score."""
         f = self.audit.findings
         score = self.audit.overall_score
         lead = paragraph(
@@ -176,12 +186,15 @@ class IncidentReport:
         return concat(lead, sections.findings_table(f))
 
     def metric_by_version(self) -> Figure:
+        """The metric over time, one line per resolved version."""
         return sections.metric_figure(self.series, self.output_dir, unit="%" if self.metric.is_rate else "")
 
     def feature_drift(self) -> Figure | Html:
+        """Population stability index of each covariate between the windows."""
         return sections.feature_drift_figure(self.attribution.feature_drift, self.output_dir)
 
     def feature_drift_table(self) -> Html:
+        """The drift statistics of each covariate, all versions pooled."""
         return sections.feature_drift_table(self.attribution.feature_drift)
 
     def drift_by_covariate(self) -> Figure | Html:
@@ -197,6 +210,7 @@ class IncidentReport:
         return sections.routing_table(self.attribution)
 
     def provenance_block(self) -> Html:
+        """Input files with their SHA-256, row counts, parameters, toolkit version and run time."""
         return sections.provenance_block(self.provenance, self.parameters, run_at=self.run_at)
 
     def finish(self) -> Html:

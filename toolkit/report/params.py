@@ -75,6 +75,7 @@ def specs_for(kind: str) -> dict[str, ParamSpec]:
 
 
 def check_kind(kind: str) -> str:
+    """Return ``kind`` if it is a report kind, else raise :class:`InputError`."""
     if kind not in KINDS:
         raise InputError(f"unknown report kind {kind!r}: use one of {', '.join(KINDS)}")
     return kind

@@ -127,6 +127,7 @@ class ReportResult:
         return "\n".join(lines)
 
     def to_json(self) -> str:
+        """The result as JSON (paths as text)."""
         return json.dumps(
             {
                 "kind": self.kind,

@@ -44,6 +44,7 @@ def fmt_effect(value: float | None, *, scale: float, unit: str) -> str:
 
 
 def fmt_interval(lo: float | None, hi: float | None, *, scale: float, unit: str) -> str:
+    """An interval as ``[lo, hi]`` in the metric's unit, or ``no interval``."""
     if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
         return "no interval"
     return f"[{lo * scale:+.2f}, {hi * scale:+.2f}]"
@@ -218,6 +219,7 @@ def feature_drift_figure(drift: pl.DataFrame, folder: Path | None, *, name: str 
 
 
 def feature_drift_table(drift: pl.DataFrame) -> Html:
+    """The drift statistics of each covariate (all versions pooled) as a table."""
     pooled = drift.filter(pl.col("group") == "(all versions)") if "group" in drift.columns else drift
     cols = [c for c in ("feature", "kind", "n_baseline", "n_comparison", "psi", "js_divergence", "ks", "chi2_pvalue",
                         "wasserstein") if c in pooled.columns]
@@ -303,6 +305,7 @@ def provenance_block(prov: dict[str, pl.DataFrame], params: dict, *, run_at: str
 
 
 def title_block(title: str, lines: list[str]) -> Html:
+    """The report title and a list of what it covers."""
     return concat(heading(title, 1), bullets(lines, cls="vdrift-note"))
 
 

@@ -90,19 +90,23 @@ def table(
 
 
 def heading(text: str, level: int = 2) -> Html:
+    """An escaped heading of the given level (1-6)."""
     level = min(max(int(level), 1), 6)
     return Html(f"<h{level}>{esc(text)}</h{level}>")
 
 
 def paragraph(text: str, *, cls: str = "") -> Html:
+    """An escaped paragraph, with an optional CSS class."""
     attr = f' class="{esc(cls)}"' if cls else ""
     return Html(f"<p{attr}>{esc(text)}</p>")
 
 
 def bullets(items: Sequence[str], *, cls: str = "") -> Html:
+    """An escaped bullet list, with an optional CSS class."""
     attr = f' class="{esc(cls)}"' if cls else ""
     return Html(f"<ul{attr}>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>")
 
 
 def concat(*parts: Html) -> Html:
+    """The parts one after another."""
     return Html("".join(p.body for p in parts))

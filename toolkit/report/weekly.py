@@ -128,10 +128,12 @@ class WeeklyReport:
     # -- figures of the headline ------------------------------------------------------
     @property
     def score_week(self) -> float | None:
+        """Consistency score of the reported week (``None`` when no deployment history governs it)."""
         return weekly_score(self.audit.consistency, self.week)
 
     @property
     def score_previous(self) -> float | None:
+        """Consistency score of the week before."""
         return weekly_score(self.audit.consistency, self.previous)
 
     def _count(self, status: str) -> int:
@@ -139,6 +141,7 @@ class WeeklyReport:
 
     @property
     def headline(self) -> str:
+        """One sentence: consistency, findings and the metric's week-over-week split."""
         sw, sp = self.score_week, self.score_previous
         score = "consistency n/a" if sw is None else f"consistency {100 * sw:.1f}%"
         if sw is not None and sp is not None:
@@ -156,6 +159,7 @@ class WeeklyReport:
 
     # -- sections -----------------------------------------------------------------------
     def header(self) -> Html:
+        """Title and the weeks, metric and store of the report."""
         a = self.attribution
         return sections.title_block(self.title, [
             f"Reported week {self.week} ({a.rows[1]:,} requests for the metric) against the previous week "
@@ -164,14 +168,17 @@ class WeeklyReport:
         ])
 
     def headline_block(self) -> Html:
+        """The headline, highlighted."""
         return Html(f'<div class="vdrift-headline"><p><b>{sections.esc(self.headline)}</b></p></div>')
 
     def census(self) -> Figure:
+        """Requests over the two weeks by resolved version, with the deployment events."""
         return sections.census_figure(self.audit.census, self.deployments, self.output_dir, hours=self.hours,
                                       name="version-census",
                                       title="Versions serving traffic, previous and reported week")
 
     def consistency(self) -> Figure | Html:
+        """The consistency score over time (a note when no deployment history governs the requests)."""
         c = self.audit.consistency
         if c.height == 0:
             return paragraph("No consistency score: no deployment history governs these requests.", cls="vdrift-note")
@@ -180,6 +187,7 @@ class WeeklyReport:
         return figure(consistency_trend(c, hours=self.hours), "consistency-score", folder=self.output_dir)
 
     def consistency_table(self) -> Html:
+        """The consistency score of the previous and the reported week."""
         rows = []
         for label, w in (("previous week", self.previous), ("reported week", self.week)):
             s = weekly_score(self.audit.consistency, w)
@@ -188,6 +196,7 @@ class WeeklyReport:
         return table(pl.DataFrame(rows))
 
     def findings_section(self, status: str) -> Html:
+        """The findings that are ``new``, ``ongoing`` or ``resolved`` this week."""
         sub = self.findings.filter(pl.col("status") == status) if self.findings.height else self.findings
         empty = {"new": "No new findings this week.", "ongoing": "No ongoing findings.",
                  "resolved": "No findings ended last week."}[status]
@@ -196,23 +205,29 @@ class WeeklyReport:
         return sections.findings_table(sub)
 
     def metric_by_version(self) -> Figure:
+        """The metric over time, one line per resolved version."""
         return sections.metric_figure(self.series, self.output_dir, unit="%" if self.metric.is_rate else "")
 
     def waterfall(self) -> Figure:
+        """The week-over-week split as a waterfall chart."""
         return sections.waterfall_figure(self.attribution, self.output_dir, name="week-over-week-split",
                                          methods=list(self.methods),
                                          title=f"{self.attribution.metric_label}: week over week")
 
     def methods_table(self) -> Html:
+        """The week-over-week split by each method, side by side."""
         return sections.methods_table(self.attribution, methods=list(self.methods))
 
     def notes(self) -> Html:
+        """The attribution's diagnostics, most severe first."""
         return sections.notes_block(self.attribution)
 
     def provenance_block(self) -> Html:
+        """Input files with their SHA-256, row counts, parameters, toolkit version and run time."""
         return sections.provenance_block(self.provenance, self.parameters, run_at=self.run_at)
 
     def finish(self) -> Html:
+        """Write ``summary.json`` (title, headline, scores, finding counts) and return a short note."""
         return sections.write_summary(self.output_dir, title=self.title, headline=self.headline,
                                       extra={"consistency_week": self.score_week,
                                              "consistency_previous": self.score_previous,

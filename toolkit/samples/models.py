@@ -33,6 +33,7 @@ class Logistic:
     threshold: float = 0.5
 
     def logit(self, pop: Population) -> np.ndarray:
+        """The model's log-odds of fraud for each row of ``pop``."""
         z = (
             self.intercept
             + self.amount * (np.log(pop.amount) - 3.8)
@@ -41,6 +42,7 @@ class Logistic:
         return z + np.asarray(self.merchant)[pop.merchant] + np.asarray(self.channel)[pop.channel]
 
     def score(self, pop: Population) -> np.ndarray:
+        """The model's fraud probability for each row of ``pop``."""
         return 1.0 / (1.0 + np.exp(-self.logit(pop)))
 
 

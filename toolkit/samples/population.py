@@ -88,6 +88,7 @@ class Population:
 
     @property
     def n(self) -> int:
+        """Number of rows."""
         return int(self.t.shape[0])
 
 
@@ -122,6 +123,7 @@ class Entities:
 
     @property
     def n(self) -> int:
+        """Number of rows."""
         return int(self.region.shape[0])
 
     def pick(self, rng: np.random.Generator, region: np.ndarray, use_new: np.ndarray) -> np.ndarray:

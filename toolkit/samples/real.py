@@ -135,6 +135,7 @@ def _ms(t: dt.datetime) -> int:
 
 
 def plan_of(case: Mapping[str, Any]) -> Plan:
+    """The routing plan of a case file: regions, versions and routing events in time order."""
     regions = tuple(case["region"]["values"])
     versions = tuple(v["name"] for v in case["versions"])
     events = tuple(sorted(case["routing"]["events"], key=lambda e: _utc(e["ts"])))  # stable: file order on ties

@@ -159,6 +159,7 @@ class Store:
 
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:
+        """Close the connection to the store."""
         self.con.close()
 
     def __enter__(self) -> Store:
@@ -248,12 +249,14 @@ class Store:
             raise InputError(f"the query failed: {exc}") from None
 
     def tables(self) -> list[str]:
+        """Names of the store's tables."""
         rows = self.con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
         ).fetchall()
         return [r[0] for r in rows]
 
     def columns(self, table: str = "predictions") -> dict[str, str]:
+        """Column name -> DuckDB type of a table (default ``predictions``)."""
         return table_columns(self.con, table)
 
     def covariates(self) -> pl.DataFrame:
@@ -268,9 +271,11 @@ class Store:
         return out
 
     def ingest_log(self) -> pl.DataFrame:
+        """One row per ingested file: path, sha256, counts and times."""
         return self.con.execute("SELECT * FROM ingest_log ORDER BY ingest_id").pl()
 
     def quarantine(self, *, ingest_id: int | None = None) -> pl.DataFrame:
+        """Rejected rows with their reason and the raw row as JSON (of one ingest, or all)."""
         if ingest_id is None:
             return self.con.execute("SELECT * FROM quarantine ORDER BY ingest_id, row_number").pl()
         if isinstance(ingest_id, bool) or not isinstance(ingest_id, int):

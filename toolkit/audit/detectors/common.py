@@ -32,10 +32,12 @@ class Context:
 
 
 def fmt_time(value: dt.datetime | None) -> str:
+    """A finding's time to the minute, or ``open`` for none."""
     return "open" if value is None else value.strftime("%Y-%m-%d %H:%M")
 
 
 def fmt_duration(delta: dt.timedelta) -> str:
+    """A duration in hours below two days, else in days."""
     hours = delta.total_seconds() / 3600.0
     if hours < 48:
         return f"{hours:.1f} h"
@@ -43,6 +45,7 @@ def fmt_duration(delta: dt.timedelta) -> str:
 
 
 def scope_text(component: str | None, region: str | None, instance_id: str | None) -> str:
+    """The scope of a finding in words (component, region, instance)."""
     parts = [component or "all components"]
     parts.append(f"region {region}" if region else "all regions")
     if instance_id:
@@ -57,6 +60,7 @@ def single(values: Iterable[Any]) -> Any:
 
 
 def clean_list(values: Iterable[Any] | None, limit: int | None = None) -> list[str]:
+    """Distinct non-null values as text, in first-seen order, at most ``limit`` of them."""
     out: list[str] = []
     for value in values or []:
         if value is None:
