@@ -9,6 +9,9 @@ Public API (each mirrors a ``vdrift`` sub-command)::
     result = toolkit.attribute(store, "rate:prediction=approved",
                                "2026-11-02..2026-11-09",
                                "2026-11-09..2026-11-16")         # vdrift attribute
+    causes = toolkit.explain(store, "rate:prediction=approved",
+                             "2026-11-09..2026-11-16",
+                             baseline="2026-11-02..2026-11-09")  # vdrift explain
     toolkit.render_report("incident", {...})                     # vdrift report
     toolkit.samples.generate("out/", ["all"])                    # vdrift samples
 
@@ -22,7 +25,7 @@ __version__ = "0.1.0"
 from .errors import InputError, NotApplicable, StoreError, VdriftError  # noqa: E402
 from .store import Store  # noqa: E402
 
-__all__ = ["Store", "audit", "attribute", "render_report", "checks", "samples", "instrument",
+__all__ = ["Store", "audit", "attribute", "explain", "render_report", "checks", "samples", "instrument",
            "VdriftError", "InputError", "StoreError", "NotApplicable", "__version__"]
 
 
@@ -31,8 +34,10 @@ def __getattr__(name: str):
 
     if name == "attribute":
         return importlib.import_module(".attribution", __name__).attribute
+    if name == "explain":
+        return importlib.import_module(".causes", __name__).explain
     if name == "render_report":
         return importlib.import_module(".report", __name__).render
-    if name in ("audit", "checks", "samples", "instrument", "attribution", "report"):
+    if name in ("audit", "checks", "samples", "instrument", "attribution", "report", "causes"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'toolkit' has no attribute {name!r}")

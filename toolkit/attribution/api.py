@@ -9,6 +9,7 @@ and bootstraps them by reweighting replicate groups.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Literal, Mapping, Sequence, get_args
@@ -176,6 +177,32 @@ def attribute(
         A window without rows for the metric, or a split that cannot be
         estimated from the rows given (the message says what would fix it).
     """
+    return attribute_behaviour(store, metric, baseline, comparison, covariates=covariates, where=where,
+                               method=method, bins=bins, routing_by=routing_by, categorical=categorical,
+                               segments=segments, n_boot=n_boot, seed=seed, include_shadow=include_shadow,
+                               level=level, interval=interval)[0]
+
+
+def attribute_behaviour(
+    store: "Store | str | os.PathLike",
+    metric: "str | Metric",
+    baseline: "str | Window | tuple",
+    comparison: "str | Window | tuple",
+    *,
+    covariates: "Sequence[str] | str | None" = None,
+    where: "Mapping[str, object] | Sequence[str] | None" = None,
+    method: MethodOption = "all",
+    bins: int = 5,
+    routing_by: "Sequence[str] | str | None" = None,
+    categorical: "Sequence[str] | str | None" = None,
+    segments: bool = False,
+    n_boot: int = 200,
+    seed: int = 0,
+    include_shadow: bool = False,
+    level: float = 0.95,
+    interval: str = "conditional",
+) -> tuple[AttributionResult, Behaviour]:
+    """:func:`attribute`, and the per-version behaviour behind it (for :mod:`toolkit.causes`)."""
     methods = _methods(method)
     m = parse_metric(metric)
     A = parse_window(baseline, what="baseline window")
@@ -196,10 +223,14 @@ def attribute(
                        _names(routing_by, "routing_by"), _names(categorical, "categorical") or [], include_shadow,
                        segments)
         with threadpool_limits(limits=1, user_api="blas"):
-            return _estimate(st.con, m, inputs, methods, n_boot, seed, float(level), interval)
+            keep = Behaviour()
+            res = _estimate(st.con, m, inputs, methods, n_boot, seed, float(level), interval, keep)
+            return res, keep
     finally:
         if owned:
             st.close()
+
+
 
 
 def _read(con, m: Metric, A: Window, B: Window, covs: list[str] | None, where, bins: int,
@@ -262,8 +293,31 @@ def _stratum_sql(design: Design, names: Sequence[str]) -> tuple[str, list, int]:
     return (" + ".join(parts) or "0"), params, size
 
 
+@dataclass
+class Behaviour:
+    """Per-version behaviour behind an attribution, for :mod:`toolkit.causes`.
+
+    ``mu[c, a, r, v]``: version v's mean metric on window a's inputs in
+    routing cell r (with window c's behaviour), of the first method; ``draws``
+    the same per bootstrap replicate (NaN where a replicate was skipped);
+    ``w[a, r]`` the cells' shares of each window's rows; ``model[c, a, r, v]``
+    the share of ``mu`` resting on the outcome model; ``pi[b, r, v]`` the
+    routing of each window and ``pi_draws`` per replicate.
+    """
+
+    regions: tuple[str, ...] = ()
+    versions: tuple[str, ...] = ()
+    mu: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    model: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    w: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    draws: list = dataclasses.field(default_factory=list)
+    pi: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    pi_draws: list = dataclasses.field(default_factory=list)
+    var: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+
+
 def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int, seed: int,
-              level: float, interval: str) -> AttributionResult:
+              level: float, interval: str, keep: Behaviour | None = None) -> AttributionResult:
     sums, design = inp.sums, inp.design
     model_output = m.is_model_output
     V = len(sums.versions)
@@ -301,6 +355,14 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
         return np.array([eff[0], eff[1], total - eff[0] - eff[1], total])
 
     all_fills = fills(cells0, models.beta, METHODS)
+    if keep is not None:
+        first = rt.regionalize(cells0, all_fills[methods[0]])
+        keep.regions, keep.versions = sums.regions, sums.versions
+        keep.mu, keep.model, keep.w = first.mu, first.model, cells0.regional().w
+        keep.draws = [np.full_like(first.mu, np.nan) for _ in range(n_boot)]
+        keep.pi = cells0.regional().routing()[0]
+        keep.var = _within_var(sums)
+        keep.pi_draws = [np.full_like(keep.pi, np.nan) for _ in range(n_boot)]
     point_all = {k: split(cells0, f) for k, f in all_fills.items()}
     point_fills = {k: all_fills[k] for k in methods}
     point = {k: point_all[k] for k in methods}
@@ -324,6 +386,9 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
         beta = rt.draw_models(models, rng)
         for k, f in fills(c, beta).items():
             draws[k][b] = split(c, f)
+            if keep is not None and k == methods[0]:
+                keep.draws[b] = rt.regionalize(c, f).mu
+                keep.pi_draws[b] = c.regional().routing()[0]
         if "regression" in methods:
             pr = rt.data_drift_parts(c.regional(), rt.regionalize(c, rt.regression_fill(
                 c, beta, model_output=model_output)), beta, groups)
@@ -380,6 +445,24 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
         level=level, m_values=mvals, cells=cells_frame, feature_drift=inp.drift, data_drift_parts=data_parts,
         routing_by=inp.routing_by,
     )
+
+
+def _within_var(sums: CellSums) -> np.ndarray:
+    """Variance of the metric among each version's rows per (window, routing cell); pooled where thin."""
+    R = len(sums.regions)
+    agg = []
+    for a in (sums.n, sums.sy, sums.syy):
+        x = a.sum(axis=-1)                                    # [t, k, v]
+        out = np.zeros((2, R) + x.shape[2:])
+        np.add.at(out, (slice(None), sums.parent), x)
+        agg.append(out)
+    n, sy, syy = agg
+    pooled_n, pooled_sy, pooled_syy = n.sum(axis=(0, 1)), sy.sum(axis=(0, 1)), syy.sum(axis=(0, 1))
+    def var(n_, sy_, syy_):
+        m = np.divide(sy_, n_, out=np.zeros_like(sy_), where=n_ > 0)
+        return np.clip(np.divide(syy_, n_, out=np.zeros_like(syy_), where=n_ > 0) - m ** 2, 0, None)
+    own = var(n, sy, syy)
+    return np.where(n >= 30, own, var(pooled_n, pooled_sy, pooled_syy)[None, None])
 
 
 def _z(level: float) -> float:

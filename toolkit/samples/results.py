@@ -182,6 +182,9 @@ class GroundTruth:
     attribution: Mapping[str, ReplayEffects]
     files: Mapping[str, str] = field(default_factory=dict)
     generator: str = "toolkit.samples"
+    #: ``{metric: {scenario or 'all': {'baseline': cost, 'comparison': cost}}}``: the replay cost of each
+    #: planted serving problem (metric as served minus the metric with that plant removed).
+    problem_costs: Mapping[str, Mapping[str, Mapping[str, float]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if set(self.periods) != {"baseline", "comparison"}:
@@ -208,6 +211,7 @@ class GroundTruth:
             "covariates": [dict(c) for c in self.covariates],
             "problems": [p.to_dict() for p in self.problems],
             "attribution": {k: v.to_dict() for k, v in self.attribution.items()},
+            "problem_costs": {m: {p: dict(c) for p, c in per.items()} for m, per in self.problem_costs.items()},
             "files": dict(self.files),
         }
 

@@ -53,10 +53,23 @@ def _window(t: np.ndarray, start, end=None) -> np.ndarray:
     return m
 
 
+#: The scenarios whose plant is a serving problem with a cost (the counterfactual "as intended" of
+#: :func:`routing_probabilities` with ``fixed``).
+PLANTS: tuple[str, ...] = ("canary", "rollback", "config_mismatch", "experiment")
+
+
 def routing_probabilities(
-    t: np.ndarray, region: np.ndarray, component: np.ndarray, scenarios: tuple[str, ...]
+    t: np.ndarray, region: np.ndarray, component: np.ndarray, scenarios: tuple[str, ...],
+    fixed: "frozenset[str] | set[str]" = frozenset(),
 ) -> np.ndarray:
     """True probability of each resolved version for (time, region, component).
+
+    With ``fixed``, the plants of those scenarios are removed, every other
+    thing unchanged: what the deployment history intended (vdrift's rule for
+    an overdue split, docs/causes.md): the stuck canary completes at its
+    expected end, the abandoned experiment ends at its expected end with the
+    control serving, the rollback reaches the cache and the batch job at
+    once, and the eu instances load the artifact they report.
 
     Parameters
     ----------
@@ -77,7 +90,7 @@ def routing_probabilities(
     probs = np.zeros((n, len(S.VERSIONS)))
     online, cache, batch = component == S.ONLINE, component == S.CACHE, component == S.BATCH
     base = np.full(n, S.BASE)
-    if "config_mismatch" in scenarios:
+    if "config_mismatch" in scenarios and "config_mismatch" not in fixed:
         # eu serving instances load v1.4's artifact after the config change
         base = np.where(online & (region == S.CONFIG_REGION) & _window(t, S.CONFIG_CHANGE_AT), S.V14, base)
     probs[np.arange(n), base] = 1.0
@@ -86,18 +99,26 @@ def routing_probabilities(
         share = S.CANARY_PCT / 100.0
         probs[m] *= 1.0 - share
         probs[m, S.V16] += share
+        if "canary" in fixed:
+            done = online & (region == S.CANARY_REGION) & _window(t, S.CANARY_EXPECTED_END)
+            probs[done] = 0.0
+            probs[done, S.V16] = 1.0
     if "experiment" in scenarios:
-        m = online & (region == S.EXPERIMENT_REGION) & _window(t, S.EXPERIMENT_START)
+        end = S.EXPERIMENT_EXPECTED_END if "experiment" in fixed else None
+        m = online & (region == S.EXPERIMENT_REGION) & _window(t, S.EXPERIMENT_START, end)
         share = S.EXPERIMENT_PCT / 100.0
         probs[m] *= 1.0 - share
         probs[m, S.V16] += share
     if "rollback" in scenarios:
         us = region == S.ROLLBACK_REGION
         deployed = us & _window(t, S.ROLLBACK_DEPLOY, S.ROLLBACK_AT)
-        for m in (deployed & (online | cache), us & batch & _window(t, S.ROLLBACK_DEPLOY, S.BATCH_FIXED_AT)):
+        batch_end = S.ROLLBACK_AT if "rollback" in fixed else S.BATCH_FIXED_AT
+        for m in (deployed & (online | cache), us & batch & _window(t, S.ROLLBACK_DEPLOY, batch_end)):
             probs[m] = 0.0
             probs[m, S.V20] = 1.0
         stale = us & cache & _window(t, S.ROLLBACK_AT, S.CACHE_FLUSH_AT)
+        if "rollback" in fixed:
+            stale &= False
         age_h = (t[stale] - S.seconds(S.ROLLBACK_AT)) / 3600.0
         p_old = np.exp(-age_h / S.STALE_CACHE_MEAN_LIFE_H)
         probs[stale] = 0.0

@@ -17,7 +17,7 @@ from .models import MODELS, fraud_probability, replay
 from .population import CHANNELS, MERCHANTS, Entities, Population, day_sizes, draw_day, draw_entities
 from .results import GroundTruth
 from .routing import Routing, route
-from .truth import DivergenceAccumulator, ReplayAccumulator, planted_problems
+from .truth import CostAccumulator, DivergenceAccumulator, ReplayAccumulator, planted_problems
 
 #: Share of online requests (not answered by v2.0) also scored by v2.0 in shadow.
 SHADOW_SHARE = 0.06
@@ -176,6 +176,7 @@ class Run:
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]])
         self.acc = {m: ReplayAccumulator(m, self.entities.n) for m in METRICS}
         self.divergence = DivergenceAccumulator()
+        self.costs = CostAccumulator(METRICS, self.scenarios)
         self.approval_counts = np.zeros(len(S.VERSIONS))
         self.rows_written = 0
         self._keep = keep
@@ -205,6 +206,8 @@ class Run:
                                              pop.region, pop.period, pop.entity)
             self.acc[METRICS[1]].add_effects(day.scores, day.scores[idx, served], pop.region, pop.period, pop.entity)
             self.divergence.add(pop, day.routing, day.approved)
+            self.costs.add(pop, day.routing.probs, day.routing.resolved, {METRICS[0]: day.approved.astype(np.float64),
+                                                    METRICS[1]: day.scores})
             self.approval_counts += day.approved.sum(axis=0)
             frame = _predictions(day, int(self.offsets[d]))
             self.rows_written += frame.height
@@ -234,6 +237,7 @@ class Run:
             covariates=COVARIATES,
             problems=tuple(problems),
             attribution={m: acc.result() for m, acc in self.acc.items()},
+            problem_costs=self.costs.result(),
         )
 
 

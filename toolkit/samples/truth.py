@@ -10,7 +10,7 @@ from ..errors import InputError
 from . import scenarios as S
 from .population import Population
 from .results import Problem, ReplayEffects
-from .routing import Routing, routing_probabilities
+from .routing import PLANTS, Routing, routing_probabilities
 
 PERIODS = ("baseline", "comparison")
 
@@ -213,6 +213,53 @@ def _cause(region: int, pair: tuple[int, int], scenarios: tuple[str, ...]) -> st
     if S.V20 in versions and "rollback" in scenarios:
         return "rollback"
     return "config_mismatch"
+
+
+class CostAccumulator:
+    """Exact replay cost of each planted serving problem, per window.
+
+    ``cost_p = (1/N) sum_{i affected} [f(x_i, v_i) - sum_w p_i^-p(w) f(x_i, w)]``
+    over a window's N requests: the metric as served minus the metric with
+    plant ``p`` removed and every other thing unchanged. The affected
+    requests are those whose routing probabilities the plant changes
+    (:func:`routing_probabilities` with ``fixed={p}``); each is replayed
+    with the version that really answered it (``v_i``) and with the routing
+    it would have had without the plant. Every other request keeps its
+    answer, so the truth is the cost of *this* traffic's off-intent rows,
+    the quantity vdrift's conditional intervals are about. ``all`` removes
+    every plant at once (the metric served as intended).
+    """
+
+    def __init__(self, metrics: tuple[str, ...], scenarios: tuple[str, ...]) -> None:
+        self.metrics = metrics
+        self.scenarios = scenarios
+        self.plants = tuple(p for p in PLANTS if p in scenarios)
+        self._sum = {m: {p: np.zeros(2) for p in self.plants + ("all",)} for m in metrics}
+        self._n = np.zeros(2)
+
+    def add(self, pop: Population, probs: np.ndarray, resolved: np.ndarray,
+            replayed: dict[str, np.ndarray]) -> None:
+        """One day: its requests' routing probabilities, answering versions and every version's metric value."""
+        counted = probs.sum(axis=1) > 0
+        period = pop.period
+        idx = np.arange(pop.n)
+        for p in (0, 1):
+            self._n[p] += (counted & (period == p)).sum()
+        for plant in self.plants + ("all",):
+            fixed = set(self.plants) if plant == "all" else {plant}
+            without = routing_probabilities(pop.t, pop.region, pop.component, self.scenarios, fixed)
+            affected = np.abs(probs - without).max(axis=1) > 0
+            for m in self.metrics:
+                values = replayed[m]
+                cost = np.where(affected, values[idx, resolved] - (without * values).sum(axis=1), 0.0)
+                for p in (0, 1):
+                    self._sum[m][plant][p] += cost[counted & (period == p)].sum()
+
+    def result(self) -> dict[str, dict[str, dict[str, float]]]:
+        """``{metric: {plant or 'all': {'baseline': cost, 'comparison': cost}}}``."""
+        return {m: {plant: {PERIODS[p]: float(v[p] / self._n[p]) if self._n[p] else 0.0 for p in (0, 1)}
+                    for plant, v in per.items()}
+                for m, per in self._sum.items()}
 
 
 class DivergenceAccumulator:
