@@ -217,7 +217,7 @@ def _ci(point: float, draws: np.ndarray | None, z: float, extra: float = 0.0) ->
 def _finding_row(f: dict, impact: float, draws, z: float, standalone: float, n_rows: int,
                  extra: float = 0.0) -> tuple:
     lo, hi = _ci(float(impact), draws, z, extra)
-    no_cost = f["kind"] in im.NO_ROUTING_COST
+    no_cost = not im.has_routing_cost(f)
     return ("finding", f["kind"], f["finding_id"], f["severity"], f["component"], f["region"], f["instance_id"],
             ",".join(f["versions"] or []), f["start"], f["end"], float("nan") if no_cost else float(impact),
             lo if not no_cost else float("nan"), hi if not no_cost else float("nan"),

@@ -135,7 +135,7 @@ def coverage(off: OffRows, findings: pl.DataFrame) -> np.ndarray:
     comp, region, inst = fr["component"].to_list(), fr["region"].to_list(), fr["instance_id"].to_list()
     ver, start = fr["version"].to_list(), fr["bucket_start"].to_list()
     for i, f in enumerate(findings.iter_rows(named=True)):
-        if f["kind"] in NO_ROUTING_COST:
+        if not has_routing_cost(f):
             continue
         versions = set(f["versions"] or [])
         instance = None if f["kind"] in SCOPE_WIDE else f["instance_id"]
@@ -148,6 +148,11 @@ def coverage(off: OffRows, findings: pl.DataFrame) -> np.ndarray:
                 and start[j] < f["end"] and start[j] + BUCKET > f["start"]
             )
     return cover
+
+
+def has_routing_cost(finding: dict) -> bool:
+    """Whether a finding names rows a version served off-intent (not a symptom, a design or the features)."""
+    return finding["kind"] not in NO_ROUTING_COST and finding["component"] != "feature_pipeline"
 
 
 def shapley_shares(cover: np.ndarray) -> np.ndarray:

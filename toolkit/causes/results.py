@@ -129,8 +129,11 @@ class ExplainResult:
             scope = " ".join(x for x in (row["component"], row["region"] or "all regions", row["instance_id"]) if x)
             name = _KIND_TEXT.get(row["kind"], row["kind"])
             if not math.isfinite(row["impact"]):
-                return (f"{name} ({scope}, {row['detail']}, {_when(row['start'], row['end'])}): no routing cost to "
-                        f"price; {row['explanation']}")
+                why = ("it concerns the features, and the correct inputs were never logged"
+                       if row["kind"] == "preprocessing_mismatch" or row["component"] == "feature_pipeline"
+                       else "it names no rows served off-intent")
+                return (f"{name} ({scope}, {row['detail']}, {_when(row['start'], row['end'])}): not priced, {why}. "
+                        f"{row['explanation']}")
             alone = (f"; fixing it alone: {self._fx(row['standalone'])}"
                      if math.isfinite(row["standalone"]) and abs(row["standalone"] - row["impact"]) > 1e-12 else "")
             return (f"{name} ({scope}, versions {row['detail']}, {_when(row['start'], row['end'])}) moved the "

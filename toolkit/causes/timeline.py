@@ -135,21 +135,29 @@ def change_points(con: duckdb.DuckDBPyConnection, res: AttributionResult, beh: B
             text = (f"{what}: {effect_text(before, res.scale, res.unit, res.observed, signed=False)} -> "
                     f"{effect_text(after, res.scale, res.unit, res.observed, signed=False)} from about "
                     f"{at:%Y-%m-%d %H:%M} UTC (z {t:+.1f})"
-                    + (f"; nearest deployment event: {ev_text}, {lag:+.1f} h before" if near else ""))
+                    + (f"; nearest deployment event: {ev_text} ({_lag_text(lag)})" if near else ""))
             rows.append((cell, version, at, before, after, after - before, t, ev_text or None, lag, text))
     out = pl.DataFrame(rows, schema=SCHEMA, orient="row") if rows else pl.DataFrame(schema=SCHEMA)
     return out.sort(pl.col("z").abs(), descending=True)
 
 
 def _nearest(events: list[tuple], at: dt.datetime, cell: str) -> tuple | None:
-    """The latest deployment event of the cell's scope (or ``all``) at or before ``at``, else the nearest after."""
+    """The deployment event of the cell's scope (or ``all``) nearest to ``at``, before or after.
+
+    A change point is placed at a block boundary, and blocks span several
+    hours where traffic is thin, so the event that caused it may lie just
+    after the boundary: the lag is signed (negative: the event came later).
+    """
     mine = [e for e in events if e[1] in (cell, "all")]
     if not mine:
         return None
-    before = [e for e in mine if e[0].replace(tzinfo=None) <= at.replace(tzinfo=None)]
-    pick = before[-1] if before else min(mine, key=lambda e: abs((e[0].replace(tzinfo=None)
-                                                                   - at.replace(tzinfo=None)).total_seconds()))
+    at = at.replace(tzinfo=None)
+    pick = min(mine, key=lambda e: abs((e[0].replace(tzinfo=None) - at).total_seconds()))
     return (pick[0].replace(tzinfo=None),) + tuple(pick[1:])
+
+
+def _lag_text(lag: float) -> str:
+    return f"{lag:.1f} h before the change" if lag >= 0 else f"{-lag:.1f} h after the change"
 
 
 __all__ = ["change_points", "hourly"]

@@ -24,6 +24,7 @@ COMMANDS = (
     "toolkit.cli.samples",
     "toolkit.cli.audit",
     "toolkit.cli.attribute",
+    "toolkit.cli.explain",
     "toolkit.cli.report",
 )
 

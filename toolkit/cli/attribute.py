@@ -54,25 +54,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_attribute)
 
 
+def parse_where(items: list[str]) -> dict | None:
+    """``--where COL=VALUE`` options as the API's ``where``: a column given several times keeps any of its values."""
+    where: dict[str, list[str]] = {}
+    for item in items:
+        col, eq, val = item.partition("=")
+        if not eq or not col.strip():
+            from ..errors import InputError
+            raise InputError(f"cannot read --where {item!r}: write it as COL=VALUE, e.g. --where region=eu")
+        where.setdefault(col.strip(), []).append(val)
+    return {k: (v[0] if len(v) == 1 else v) for k, v in where.items()} or None
+
+
 def run_attribute(args: argparse.Namespace) -> int:
     from ..attribution import attribute
 
     def names(text: str | None) -> list[str] | None:
         return None if text is None else [c.strip() for c in text.split(",") if c.strip()]
 
-    # a column given several times with --where keeps any of its values
-    where: dict[str, list[str]] = {}
-    for item in args.where:
-        col, eq, val = item.partition("=")
-        if not eq or not col.strip():
-            from ..errors import InputError
-            raise InputError(f"cannot read --where {item!r}: write it as COL=VALUE, e.g. --where region=eu")
-        where.setdefault(col.strip(), []).append(val)
     with Store(args.db, read_only=True, memory_limit=args.memory_limit,
                temp_directory=args.temp_directory) as store:
         result = attribute(
             store, args.metric, args.baseline, args.comparison, covariates=names(args.covariates),
-            where={k: (v[0] if len(v) == 1 else v) for k, v in where.items()} or None, method=args.method,
+            where=parse_where(args.where), method=args.method,
             bins=args.bins, routing_by=names(args.routing_by), categorical=names(args.categorical),
             segments=args.segments, n_boot=args.bootstrap, seed=args.seed, include_shadow=args.include_shadow,
             interval=args.interval,
