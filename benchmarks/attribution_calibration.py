@@ -208,7 +208,8 @@ def _attribute_one(task: dict) -> dict:
 def run(tasks: list[dict], args: argparse.Namespace, deadline: float) -> list[dict]:
     """Attribute every task in worker processes until done or the deadline; return one row per estimate."""
     ctx = mp.get_context("spawn")
-    rows, counts = [], {}
+    rows: list[dict] = []
+    counts: dict[tuple[str, str], int] = {}
     raw = Path(args.work) / "replications.jsonl"
     init = (deadline, args.n_boot, args.keep, args.segments)
     with ctx.Pool(args.jobs, initializer=_init_worker, initargs=init) as pool, \

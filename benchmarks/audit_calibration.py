@@ -49,6 +49,7 @@ if str(ROOT) not in sys.path:
 from tests.test_audit_samples import BUCKET, _matches, _time  # noqa: E402
 from toolkit import Store  # noqa: E402
 from toolkit.audit import AuditThresholds, audit, severity_rank  # noqa: E402
+from toolkit.audit.results import Bucket  # noqa: E402
 from toolkit.errors import InputError  # noqa: E402
 from toolkit.samples import PROBLEM_KINDS, SCENARIOS, generate  # noqa: E402
 
@@ -202,7 +203,7 @@ def run_one(
     rows: int,
     seed: int,
     *,
-    bucket: str = "auto",
+    bucket: Bucket = "auto",
     thresholds: AuditThresholds | None = None,
     workdir: Path | None = None,
 ) -> RunOutcome:
@@ -278,7 +279,7 @@ def run(
     seeds: int,
     *,
     seed0: int = 0,
-    bucket: str = "auto",
+    bucket: Bucket = "auto",
     progress: bool = True,
 ) -> list[RunOutcome]:
     """:func:`run_one` for every scenario set x size x seed (``seed0 .. seed0 + seeds - 1``)."""

@@ -27,6 +27,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `toolkit` and `benchmarks
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.generate import DATA, day_files, tier_dir  # noqa: E402
+from toolkit.sqlutil import one_row  # noqa: E402
 
 WORK = HERE / "work"
 MARK = "BENCH-RESULT "
@@ -82,14 +83,16 @@ def task_duckdb_ctas(opts: dict) -> dict:
 
     db = Path(opts["db"])
     _remove_db(db)
-    config = {k: str(opts[k]) for k in ("memory_limit", "temp_directory") if opts.get(k)}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        k: str(opts[k]) for k in ("memory_limit", "temp_directory") if opts.get(k)
+    }
     con = duckdb.connect(str(db), config=config)
     files = [str(p) for p in day_files(opts["tier"], Path(opts.get("data_root", DATA)))]
     t0 = time.perf_counter()
     con.execute("CREATE TABLE predictions AS SELECT * FROM read_parquet(?)", [files])
     t1 = time.perf_counter()
     con.execute("CHECKPOINT")
-    rows = con.execute("SELECT count(*) FROM predictions").fetchone()[0]
+    rows = one_row(con, "SELECT count(*) FROM predictions")[0]
     con.close()
     _remove_db(db)
     return {"seconds": t1 - t0, "rows": rows, "files": len(files)}
@@ -116,7 +119,8 @@ def task_incremental(opts: dict) -> dict:
             raise RuntimeError(report.summary())
         store.con.execute("CHECKPOINT")
         earlier_rows = report.accepted
-    full, empty = [], []
+    full: list[float] = []
+    empty: list[float] = []
     repeats = int(opts.get("inner_repeats", 3))
     for _ in range(repeats):
         for target, out in ((True, full), (False, empty)):

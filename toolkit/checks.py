@@ -23,6 +23,7 @@ import contextlib
 import datetime as dt
 import os
 from collections.abc import Iterator, Sequence
+from typing import cast
 
 import polars as pl
 
@@ -209,16 +210,16 @@ def assert_rollout_completed(
     starts = events.filter(pl.col("event") == "rollout_start")
     if events.height == 0:
         raise AssertionError(f"the deployment history has no event for {what}")
-    begun = starts["ts"].max() if starts.height else events["ts"].min()
+    begun = cast(dt.datetime, starts["ts"].max() if starts.height else events["ts"].min())
     done = events.filter(pl.col("event").is_in(["rollout_complete", "deploy"]) & (pl.col("ts") >= begun))
     if done.height == 0:
-        deadline = starts["expected_end"].max() if starts.height else None
+        deadline = cast("dt.datetime | None", starts["expected_end"].max() if starts.height else None)
         raise AssertionError(
             f"the rollout of {what} started {begun:%Y-%m-%d %H:%M} has no rollout_complete"
             + (f" (it was due {deadline:%Y-%m-%d %H:%M})" if deadline is not None else "")
             + "; complete it or roll it back"
         )
-    completed = done["ts"].min()
+    completed = cast(dt.datetime, done["ts"].min())
     if by is not None:
         limit = parse_time(by, what="by")
         if completed > limit:

@@ -6,13 +6,11 @@ bound, so they are checked against the catalogue and then quoted.
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
 import duckdb
 
 from .errors import InputError
-
-_SIMPLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def quote_ident(name: str) -> str:
@@ -22,9 +20,12 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def is_simple_name(name: str) -> bool:
-    """True for names made of letters, digits and underscores."""
-    return bool(_SIMPLE.match(name))
+def one_row(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> tuple[Any, ...]:
+    """The row of a query that always returns exactly one (an aggregate without GROUP BY)."""
+    row = con.execute(sql, params).fetchone()
+    if row is None:  # pragma: no cover - an aggregate always has a row
+        raise RuntimeError(f"expected one row from: {sql}")
+    return row
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:

@@ -16,6 +16,8 @@ buckets and :mod:`.results` holds the frozen result objects.
 
 from __future__ import annotations
 
+import types
+
 from .api import audit
 from .results import (
     FINDING_KINDS,
@@ -41,7 +43,7 @@ __all__ = [
 ]
 
 
-class _CallableModule(__import__("types").ModuleType):
+class _CallableModule(types.ModuleType):
     """Lets ``toolkit.audit(...)`` be called like :func:`audit` (as the CLI's twin)."""
 
     def __call__(self, *args, **kwargs) -> AuditResult:

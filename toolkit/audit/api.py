@@ -11,6 +11,7 @@ from collections.abc import Callable
 import polars as pl
 
 from ..errors import InputError, NotApplicable
+from ..sqlutil import one_row
 from ..store import Store
 from ..timeutil import Window, parse_time, parse_window
 from . import census as census_mod
@@ -90,6 +91,8 @@ def _resolve_window(store: Store, start: Any, end: Any, window: Any) -> Window:
             "`vdrift ingest predictions FILE --db FILE` before auditing"
         )
     # defaults: whole seconds around the data, the end just after the last prediction
+    if span is None:  # both ends were given
+        return Window(parse_time(start, what="--from"), parse_time(end, what="--to"))
     w_start = parse_time(start, what="--from") if start is not None else span[0].replace(microsecond=0)
     w_end = parse_time(end, what="--to") if end is not None else span[1].replace(microsecond=0) + _SECOND
     return Window(w_start, w_end)
@@ -111,9 +114,7 @@ def _audit_open(
 ) -> Any:
     win = _resolve_window(store, start, end, window)
     con = store.con
-    n = con.execute(
-        "SELECT count(*) FROM predictions WHERE ts >= ? AND ts < ?", [win.start, win.end]
-    ).fetchone()[0]
+    n = one_row(con, "SELECT count(*) FROM predictions WHERE ts >= ? AND ts < ?", [win.start, win.end])[0]
     if n == 0:
         raise NotApplicable(
             f"no predictions in {win}: widen --from/--to (the store covers "

@@ -127,7 +127,7 @@ class AuditThresholds:
 
 
 #: Column order and polars types of :attr:`AuditResult.findings`.
-FINDING_SCHEMA: dict[str, pl.DataType] = {
+FINDING_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "finding_id": pl.Utf8,
     "kind": pl.Utf8,
     "severity": pl.Utf8,
@@ -220,10 +220,10 @@ class AuditResult:
             if self.findings.filter(pl.col("n_requests") < 0).height:
                 raise ValueError("finding request counts must be non-negative")
         if self.consistency.height:
-            bad = self.consistency.filter(
+            outside = self.consistency.filter(
                 (pl.col("n_as_intended") > pl.col("n")) | (pl.col("n_as_intended") < 0)
             )
-            if bad.height:
+            if outside.height:
                 raise ValueError("consistency: n_as_intended must lie in [0, n]")
         if self.census.height:
             if self.census.filter(pl.col("n") <= 0).height:
@@ -238,7 +238,7 @@ class AuditResult:
         """The most severe finding's severity, or None without findings."""
         if self.findings.height == 0:
             return None
-        return max(self.findings["severity"].to_list(), key=severity_rank)  # type: ignore[return-value]
+        return max(self.findings["severity"].to_list(), key=severity_rank)
 
     def at_least(self, severity: Severity) -> pl.DataFrame:
         """Findings at or above ``severity``."""

@@ -9,6 +9,7 @@ Colours of versions are stable within a report (:func:`version_scale`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import altair as alt
 import polars as pl
@@ -69,8 +70,9 @@ def waterfall(
     rows.append({"step": "comparison", "kind": "comparison", "start": 0.0, "end": comparison,
                  "label": f"{comparison:.2f}", "lo": None, "hi": None, "order": len(rows)})
     df = pl.DataFrame(rows, schema_overrides={"lo": pl.Float64, "hi": pl.Float64})
-    lo_all = min(min(df["start"].min(), df["end"].min()), df["lo"].min() or baseline)
-    hi_all = max(max(df["start"].max(), df["end"].max()), df["hi"].max() or baseline)
+    # the columns are Float64 (lo/hi null where a step has no interval)
+    lo_all = min(cast(float, df["start"].min()), cast(float, df["end"].min()), cast(float, df["lo"].min()) or baseline)
+    hi_all = max(cast(float, df["start"].max()), cast(float, df["end"].max()), cast(float, df["hi"].max()) or baseline)
     pad = (hi_all - lo_all) * 0.15 or 1.0
     # Level bars (baseline, comparison) start at the axis floor instead of 0 so the steps stay visible.
     floor = min(v for v in (baseline, comparison, *df["end"].to_list()) if v is not None) - pad
@@ -166,7 +168,7 @@ def census_area(
             x="ts:T", y=alt.value(0), text="label:N"
         )
         layers += [rules, labels]
-    return alt.layer(*layers).properties(width=WIDTH, height=280,
+    return alt.LayerChart(layer=list(layers)).properties(width=WIDTH, height=280,
                                          title=title or "Which versions really served the traffic")
 
 
@@ -208,7 +210,7 @@ def feature_drift(frame: pl.DataFrame, *, stat: str = "psi", title: str = "") ->
         marks = pl.DataFrame({"value": [0.1, 0.25], "label": ["0.1 moderate", "0.25 large"]})
         rule = alt.Chart(marks).mark_rule(strokeDash=[4, 3], color="#999")
         layers.append(rule.encode(x="value:Q", tooltip=["label:N"]))
-    return alt.layer(*layers).properties(width=WIDTH * 0.7, height=max(60, 22 * df.height),
+    return alt.LayerChart(layer=list(layers)).properties(width=WIDTH * 0.7, height=max(60, 22 * df.height),
                                          title=title or "Input drift per feature")
 
 
@@ -229,8 +231,9 @@ def balance(frame: pl.DataFrame, *, title: str = "") -> alt.LayerChart:
         tooltip=["covariate:N", "stage:N", alt.Tooltip("abs_smd:Q", format=".3f")],
     )
     rule = alt.Chart(pl.DataFrame({"x": [0.1]})).mark_rule(strokeDash=[4, 3], color="#999").encode(x="x:Q")
-    return alt.layer(points, rule).properties(width=WIDTH * 0.7, height=max(60, 26 * df["covariate"].n_unique()),
-                                              title=title or "Covariate balance")
+    return alt.LayerChart(layer=[points, rule]).properties(width=WIDTH * 0.7,
+                                                           height=max(60, 26 * df["covariate"].n_unique()),
+                                                           title=title or "Covariate balance")
 
 
 def drift_parts(frame: pl.DataFrame, *, unit: str = "", title: str = "") -> alt.LayerChart:
@@ -250,7 +253,7 @@ def drift_parts(frame: pl.DataFrame, *, unit: str = "", title: str = "") -> alt.
                  alt.Tooltip("ci_high:Q", format="+.3f")],
     )
     err = alt.Chart(frame).mark_rule(color="#333").encode(x="ci_low:Q", x2="ci_high:Q", y=alt.Y("part:N", sort=order))
-    return alt.layer(bars, err).properties(width=WIDTH * 0.7, height=max(60, 24 * frame.height),
+    return alt.LayerChart(layer=[bars, err]).properties(width=WIDTH * 0.7, height=max(60, 24 * frame.height),
                                            title=title or "Which covariates carry the data drift")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 
@@ -21,6 +21,10 @@ from . import data, sections
 from .figures import Figure
 from .params import METHODS
 from .tables import Html, concat, paragraph
+
+if TYPE_CHECKING:
+    from ..attribution.api import MethodOption
+    from ..audit.results import Bucket as AuditBucket
 
 
 def _folder(output_dir: str | None) -> Path | None:
@@ -109,10 +113,10 @@ class IncidentReport:
             attr = attribute(
                 store, m, base, comp,
                 covariates=list(covariates) if covariates else None,
-                where=where, method="all" if len(methods) > 1 else methods[0],
+                where=where, method=cast("MethodOption", "all" if len(methods) > 1 else methods[0]),
                 n_boot=n_boot, seed=seed,
             )
-            aud = audit(store, start=start, end=end, bucket=bkt)
+            aud = audit(store, start=start, end=end, bucket=cast("AuditBucket", bkt))
             series = data.metric_by_version(store.con, m, base, comp, where=where, hours=hrs)
             mix = data.period_by_version(store.con, m, base, comp, where=where)
             deps = data.deployments_between(store.con, start, end)

@@ -272,18 +272,16 @@ def check_against_store(
     predictions in every window.
     """
     from ..attribution.metrics import VIEW, parse_metric
-    from ..sqlutil import table_columns
+    from ..sqlutil import one_row, table_columns
     from ..store import Store
 
     m = parse_metric(metric)
     with Store(store_path, read_only=True) as store:
         m.check(store.con)
         cols = table_columns(store.con, VIEW)
-        n, first, last = store.con.execute("SELECT count(*), min(ts), max(ts) FROM predictions").fetchone()
+        n, first, last = one_row(store.con, "SELECT count(*), min(ts), max(ts) FROM predictions")
         in_window = {
-            what: store.con.execute(
-                "SELECT count(*) FROM predictions WHERE ts >= ? AND ts < ?", [w.start, w.end]
-            ).fetchone()[0]
+            what: one_row(store.con, "SELECT count(*) FROM predictions WHERE ts >= ? AND ts < ?", [w.start, w.end])[0]
             for what, w in windows
         }
     if n == 0:

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -148,6 +149,10 @@ def census_figure(census: pl.DataFrame, deployments: pl.DataFrame | None, folder
     return figure(charts.census_area(served, deployments, title=title, hours=hours), name, folder=folder)
 
 
+def _percent(share: Any) -> str:
+    return f"{100 * float(share):.1f}%"
+
+
 def census_table(census: pl.DataFrame) -> Html:
     """Requests per component, resolved version, reported version and status."""
     agg = (
@@ -160,7 +165,7 @@ def census_table(census: pl.DataFrame) -> Html:
         agg,
         headers={"resolved_version": "resolved version", "model_version": "reported version",
                  "version_status": "status", "share_of_component": "share of component"},
-        formats={"share_of_component": lambda v: f"{100 * float(v):.1f}%"},
+        formats={"share_of_component": _percent},
     )
 
 
@@ -221,8 +226,9 @@ def feature_drift_figure(drift: pl.DataFrame, folder: Path | None, *, name: str 
 def feature_drift_table(drift: pl.DataFrame) -> Html:
     """The drift statistics of each covariate (all versions pooled) as a table."""
     pooled = drift.filter(pl.col("group") == "(all versions)") if "group" in drift.columns else drift
-    cols = [c for c in ("feature", "kind", "n_baseline", "n_comparison", "psi", "js_divergence", "ks", "chi2_pvalue",
-                        "wasserstein") if c in pooled.columns]
+    stats = ("feature", "kind", "n_baseline", "n_comparison", "psi", "js_divergence", "ks", "chi2_pvalue",
+             "wasserstein")
+    cols: list[str] = [c for c in stats if c in pooled.columns]
     if "resolution" in pooled.columns and (pooled["resolution"] != "exact").any():
         cols.append("resolution")  # KS / Wasserstein of a covariate with > 1M distinct values: rounded
     return table(pooled.sort("psi", descending=True, nulls_last=True) if "psi" in pooled.columns else pooled,

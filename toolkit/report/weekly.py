@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 
@@ -22,6 +22,10 @@ from . import data, sections
 from .figures import Figure, figure
 from .params import METHODS
 from .tables import Html, paragraph, table
+
+if TYPE_CHECKING:
+    from ..attribution.api import MethodOption
+    from ..audit.results import Bucket as AuditBucket
 
 
 def classify_findings(findings: pl.DataFrame, week_start: dt.datetime) -> pl.DataFrame:
@@ -106,11 +110,11 @@ class WeeklyReport:
         where = dict(filters or {}) or None
         hrs = max(24 if bkt == "day" else 1, data.display_hours(prev.start, week.end))
         with Store(store_path, read_only=True) as store:
-            aud = audit(store, start=prev.start, end=week.end, bucket=bkt)
+            aud = audit(store, start=prev.start, end=week.end, bucket=cast("AuditBucket", bkt))
             attr = attribute(
                 store, m, prev, week,
                 covariates=list(covariates) if covariates else None,
-                where=where, method="all" if len(methods) > 1 else methods[0],
+                where=where, method=cast("MethodOption", "all" if len(methods) > 1 else methods[0]),
                 n_boot=n_boot, seed=seed,
             )
             series = data.metric_by_version(store.con, m, prev, week, where=where, hours=hrs)

@@ -8,7 +8,7 @@ import polars as pl
 
 from . import scenarios as S
 
-DEPLOYMENT_SCHEMA = {
+DEPLOYMENT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "ts": pl.Datetime("ms", "UTC"),
     "component": pl.String,
     "scope": pl.String,
@@ -45,7 +45,7 @@ def _event(
         "scope": scope,
         "event": event,
         "version": version,
-        "artifact_hash": _HASH[version] if model else None,
+        "artifact_hash": _HASH[version] if model and version is not None else None,
         "traffic_pct": traffic_pct,
         "expected_end": expected_end,
         "actor": actor,

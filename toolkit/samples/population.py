@@ -95,7 +95,7 @@ class Population:
 def _categorical(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     """One draw per row of ``probs`` (rows sum to 1), vectorised."""
     cum = np.cumsum(probs, axis=1)
-    u = rng.random(probs.shape[0])[:, None]
+    u = rng.random(int(probs.shape[0]))[:, None]
     return np.minimum((u >= cum).sum(axis=1), probs.shape[1] - 1)
 
 
@@ -129,7 +129,7 @@ class Entities:
     def pick(self, rng: np.random.Generator, region: np.ndarray, use_new: np.ndarray) -> np.ndarray:
         """A customer for each request of the given region (heavy users more often)."""
         out = np.empty(region.shape[0], np.int64)
-        u = rng.random(region.shape[0])
+        u = rng.random(int(region.shape[0]))
         n_regions = len(REGIONS)
         for g, (first, cum) in enumerate(self.groups):  # a loop over (region, new) groups, not rows
             sel = (region == g % n_regions) & (use_new == (g >= n_regions))

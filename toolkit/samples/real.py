@@ -98,8 +98,8 @@ class Plan:
     versions: tuple[str, ...]
     events: tuple[Mapping[str, Any], ...]
 
-    def segments(self, region: str) -> tuple[np.ndarray, list[tuple[int, tuple[int, float] | None,
-                                                                   tuple[int, float, str] | None]]]:
+    def segments(self, region: str) -> tuple[np.ndarray, list[tuple[int | None, tuple[int | None, float] | None,
+                                                                   tuple[int | None, float, str] | None]]]:
         """Piecewise-constant serving state of one region.
 
         Returns the change times (ms since 1970, UTC) and after each the state

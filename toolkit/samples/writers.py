@@ -10,6 +10,7 @@ import os
 import shutil
 from pathlib import Path
 from collections.abc import Iterable
+from typing import IO, Any, cast
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -26,7 +27,7 @@ from .simulate import Run
 KEEP_IN_MEMORY_ROWS = 2_000_000
 
 
-def _check_rows(rows: object) -> int:
+def _check_rows(rows: Any) -> int:
     try:
         return operator.index(rows)
     except TypeError:
@@ -51,10 +52,10 @@ class _Sink:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.fmt = path, fmt
         self._parquet: pq.ParquetWriter | None = None
-        self._raw = None if fmt == "parquet" else open(path, "wb")
-        self._handle = self._raw
+        self._raw: IO[bytes] | None = None if fmt == "parquet" else open(path, "wb")
+        self._handle: IO[bytes] | None = self._raw
         if fmt == "csv.gz":  # no time stamp and no name in the gzip header: the same sample gives the same bytes
-            self._handle = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
+            self._handle = cast(IO[bytes], gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0))
         self._header = True
 
     def write(self, frame: pl.DataFrame) -> None:

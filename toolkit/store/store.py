@@ -12,7 +12,7 @@ import duckdb
 import polars as pl
 
 from ..errors import InputError, StoreError, from_duckdb
-from ..sqlutil import quote_ident, table_columns
+from ..sqlutil import one_row, quote_ident, table_columns
 from .schema import RESOLVED_VIEW, ensure_schema
 
 Kind = Literal["predictions", "deployments", "artifacts"]
@@ -99,7 +99,7 @@ class Store:
                 f"`vdrift ingest predictions FILE --db {self.path}` or pass the right --db"
             )
         _check_is_duckdb_file(self.path)
-        config: dict[str, str] = {}
+        config: dict[str, str | bool | int | float | list[str]] = {}
         if memory_limit is not None:
             size = _MEMORY.match(str(memory_limit))
             if not size:
@@ -267,7 +267,7 @@ class Store:
         """Row count of every data and bookkeeping table."""
         out = {}
         for name in ("predictions", "deployments", "artifacts", "quarantine", "ingest_log"):
-            out[name] = self.con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone()[0]
+            out[name] = one_row(self.con, f"SELECT count(*) FROM {quote_ident(name)}")[0]
         return out
 
     def ingest_log(self) -> pl.DataFrame:
@@ -298,5 +298,5 @@ class Store:
         if plausible:
             sql += " WHERE ts >= ? AND ts < ?"
             params = [PLAUSIBLE_START, PLAUSIBLE_END]
-        row = self.con.execute(sql, params).fetchone()
+        row = one_row(self.con, sql, params)
         return None if row[0] is None else (row[0], row[1])

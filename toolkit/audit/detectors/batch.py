@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...sqlutil import one_row
 from ..census import CELLS
 from ..intended import IV, PIECE, STREAMS
 from .common import Context, finding, fmt_duration, scope_text, single
@@ -98,7 +99,7 @@ def detect_batch_online(ctx: Context) -> list[dict[str, Any]]:
     for row in ctx.rows(_SQL, [th.min_share, th.batch_grace, th.n_examples]):
         if row["n"] < th.min_count:
             continue
-        total = ctx.con.execute(_BATCH_TOTAL_SQL, [row["region"], row["first_ts"], row["last_ts"]]).fetchone()[0]
+        total = one_row(ctx.con, _BATCH_TOTAL_SQL, [row["region"], row["first_ts"], row["last_ts"]])[0]
         online = sorted(row["online_versions"])
         instance = single(row["instances"])
         span = row["last_ts"] - row["first_ts"]
