@@ -7,7 +7,8 @@ import html
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import polars as pl
 
@@ -80,6 +81,7 @@ class Problem:
             raise ValueError("a problem cannot end before it starts")
 
     def to_dict(self) -> dict[str, Any]:
+        """The problem as JSON-ready values (times as ISO text)."""
         return {
             "kind": self.kind,
             "component": self.component,
@@ -140,6 +142,7 @@ class ReplayEffects:
         return self.comparison - self.baseline
 
     def to_dict(self) -> dict[str, Any]:
+        """The effects as JSON-ready values."""
         return {
             "metric": self.metric,
             "population": "all non-shadow prediction rows",
@@ -200,6 +203,7 @@ class GroundTruth:
 
     # -- accessors -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """The ground truth as JSON-ready values (what ``ground_truth.json`` holds)."""
         return {
             "generator": self.generator,
             "scenarios": list(self.scenarios),
@@ -231,7 +235,7 @@ class GroundTruth:
 
     def problems_frame(self) -> pl.DataFrame:
         """One row per planted problem."""
-        schema = {
+        schema: dict[str, pl.DataType | type[pl.DataType]] = {
             "kind": pl.String, "component": pl.String, "region": pl.String, "instance_id": pl.String,
             "versions": pl.List(pl.String), "reported_version": pl.String, "start": pl.Datetime("ms"),
             "end": pl.Datetime("ms"), "scenario": pl.String, "note": pl.String,
@@ -262,7 +266,7 @@ class GroundTruth:
                 scope += f"/{p.instance_id}"
             lines.append(
                 f"    - {p.kind:<24} {p.component:<6} {scope:<12} {','.join(p.versions):<10} "
-                f"{iso(p.start)[:16]} .. {iso(p.end)[:16]}"
+                f"{(iso(p.start) or '')[:16]} .. {(iso(p.end) or '')[:16]}"
             )
         for name, e in self.attribution.items():
             lines.append(

@@ -38,7 +38,7 @@ class Routing:
 def instance_names() -> tuple[str, ...]:
     """All instance ids: serving instances, the canary, cache, batch and shadow."""
     names: list[str] = []
-    for r, region in enumerate(S.REGIONS):
+    for r in range(len(S.REGIONS)):
         names.extend(S.SERVING_INSTANCES[r])
     names.append(S.CANARY_INSTANCE)
     for region in S.REGIONS:
@@ -60,7 +60,7 @@ PLANTS: tuple[str, ...] = ("canary", "rollback", "config_mismatch", "experiment"
 
 def routing_probabilities(
     t: np.ndarray, region: np.ndarray, component: np.ndarray, scenarios: tuple[str, ...],
-    fixed: "frozenset[str] | set[str]" = frozenset(),
+    fixed: frozenset[str] | set[str] = frozenset(),
 ) -> np.ndarray:
     """True probability of each resolved version for (time, region, component).
 
@@ -152,7 +152,8 @@ def route(pop: Population, scenarios: tuple[str, ...], rng: np.random.Generator)
     feature_version = np.full(pop.n, fp3)
     if "rollback" in scenarios:
         # the us pipeline produced v2.0's features from the deploy until it was fixed
-        feature_version[(pop.region == S.ROLLBACK_REGION) & _window(pop.t, S.ROLLBACK_DEPLOY, S.FEATURE_PIPELINE_FIXED_AT)] = fp4
+        lagging = (pop.region == S.ROLLBACK_REGION) & _window(pop.t, S.ROLLBACK_DEPLOY, S.FEATURE_PIPELINE_FIXED_AT)
+        feature_version[lagging] = fp4
     # outside the lag, rows carry the features their version expects
     feature_version = np.where(feature_version == fp4, fp4, expected_fv[resolved])
 

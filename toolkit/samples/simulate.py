@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import operator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -31,7 +32,7 @@ COVARIATES: tuple[dict[str, str], ...] = (
 )
 DECISIONS = ("approved", "declined")
 ARMS = ("control", "treatment")
-_EPOCH_MS = int(S.DATA_START.replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
+_EPOCH_MS = int(S.DATA_START.replace(tzinfo=dt.UTC).timestamp() * 1000)
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,11 @@ class Simulation:
             raise ValueError("predictions and ground truth disagree on the number of requests")
 
     def summary(self) -> str:
+        """The ground truth's summary."""
         return self.ground_truth.summary()
 
 
-def _check_int(value: object, name: str, minimum: int) -> int:
+def _check_int(value: Any, name: str, minimum: int) -> int:
     try:
         out = operator.index(value)  # rejects floats and bools-as-text
     except TypeError:
@@ -111,7 +113,8 @@ def _draw(seed: int, day: int, rows: int, entities: Entities, names: tuple[str, 
 
 
 def _predictions(day: Day, id_offset: int) -> pl.DataFrame:
-    pop, routing, scores, approved, fraud, shadow = day.pop, day.routing, day.scores, day.approved, day.fraud, day.shadow
+    pop, routing, scores = day.pop, day.routing, day.scores
+    approved, fraud, shadow = day.approved, day.fraud, day.shadow
     n = pop.n
     shadow_src = np.flatnonzero(shadow)
     src = np.concatenate([np.arange(n), shadow_src])
@@ -166,7 +169,7 @@ class Run:
     stream, so memory stays at one day (for 100M-row samples).
     """
 
-    def __init__(self, scenarios: "str | Iterable[str]", rows: int, seed: int, *, keep: bool) -> None:
+    def __init__(self, scenarios: str | Iterable[str], rows: int, seed: int, *, keep: bool) -> None:
         self.scenarios = S.normalize_scenarios(scenarios)
         self.rows = _check_int(rows, "rows", MIN_ROWS)
         self.seed = _check_int(seed, "seed", 0)
@@ -187,6 +190,7 @@ class Run:
         return _draw(self.seed, d, int(self.sizes[d]), self.entities, self.scenarios)
 
     def routing_pass(self) -> None:
+        """First pass over the days: the routing probabilities the replay truth needs."""
         for d in range(self.sizes.size):
             day = self._day(d)
             for acc in self.acc.values():
@@ -196,13 +200,15 @@ class Run:
         self._passed = True
 
     def days(self) -> Iterator[tuple[Day, pl.DataFrame]]:
+        """Second pass: each day and its prediction rows, adding the day to the replay truth."""
         if not self._passed:
             self.routing_pass()
         for d in range(self.sizes.size):
             day = self._kept[d] if self._keep else self._day(d)
             pop, idx = day.pop, np.arange(day.pop.n)
             served = day.routing.resolved
-            self.acc[METRICS[0]].add_effects(day.approved.astype(np.float64), day.approved[idx, served].astype(np.float64),
+            self.acc[METRICS[0]].add_effects(day.approved.astype(np.float64),
+                                             day.approved[idx, served].astype(np.float64),
                                              pop.region, pop.period, pop.entity)
             self.acc[METRICS[1]].add_effects(day.scores, day.scores[idx, served], pop.region, pop.period, pop.entity)
             self.divergence.add(pop, day.routing, day.approved)
@@ -242,7 +248,7 @@ class Run:
 
 
 def simulate(
-    scenarios: "str | Iterable[str]" = ("all",),
+    scenarios: str | Iterable[str] = ("all",),
     *,
     rows: int = 100_000,
     seed: int = 0,

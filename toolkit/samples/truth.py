@@ -179,10 +179,10 @@ def planted_problems(scenarios: tuple[str, ...]) -> list[Problem]:
                     "rollback", "us batch scored with v2.0 while us online served v1.5"),
         ]
     if "config_mismatch" in scenarios:
-        eu, at = S.REGIONS[S.CONFIG_REGION], S.CONFIG_CHANGE_AT
+        config_eu, at = S.REGIONS[S.CONFIG_REGION], S.CONFIG_CHANGE_AT
         canary = " (the canary instance eu-5 reports and loads v1.6 correctly)" if "canary" in scenarios else ""
         out += [
-            Problem("artifact_mismatch", "online", eu, None, ("v1.4",), "v1.5", at, end, "config_mismatch",
+            Problem("artifact_mismatch", "online", config_eu, None, ("v1.4",), "v1.5", at, end, "config_mismatch",
                     "after the config change every eu serving instance reporting v1.5 loads v1.4's artifact"
                     + canary),
             Problem("unexpected_multi_version", "online", None, None, ("v1.4", "v1.5"), "v1.5", at, end,
@@ -281,6 +281,7 @@ class DivergenceAccumulator:
         self.online = np.zeros(len(S.REGIONS), np.int64)
 
     def add(self, pop: Population, routing: Routing, approved: np.ndarray) -> None:
+        """Add one day: online replay disagreements per version pair, and retries answered by two versions."""
         n_versions = len(S.VERSIONS)
         online = pop.component == S.ONLINE
         for r in range(len(S.REGIONS)):
@@ -303,6 +304,7 @@ class DivergenceAccumulator:
         np.maximum.at(self.last, (region[hit], lo[hit], hi[hit]), pop.t[retry[hit]])
 
     def problems(self, scenarios: tuple[str, ...]) -> list[Problem]:
+        """The prediction-divergence problems the counted pairs make."""
         out: list[Problem] = []
         for region, a, b in np.argwhere(self.diverging > 0):
             start = S.DATA_START + dt.timedelta(milliseconds=round(self.first[region, a, b] * 1000))
