@@ -87,6 +87,7 @@ def _wilson(k: int, n: int) -> tuple[float, float]:
 
 
 def main() -> int:
+    """Command line entry point (``--help`` lists the options)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--reps", type=int, default=20)
     p.add_argument("--rows", type=int, default=60_000)
@@ -101,7 +102,7 @@ def main() -> int:
     wall = time.perf_counter() - t0
     lines = [
         "# vdrift explain against the replay cost of the planted problems", "",
-        f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by `benchmarks/causes_calibration.py "
+        f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `benchmarks/causes_calibration.py "
         f"--reps {args.reps} --rows {args.rows} --n-boot {args.n_boot} --jobs {args.jobs}` "
         f"({wall / 60:.1f} min wall time).", "",
         "Each replication simulates one scenario (seed = replication), explains the comparison window alone and "
@@ -121,7 +122,7 @@ def main() -> int:
                 continue
             n = len(sub)
             err = [r["cost"] - r["truth"] for r in sub]
-            tol = [abs(e) <= max(0.003, 0.3 * abs(r["truth"])) for e, r in zip(err, sub)]
+            tol = [abs(e) <= max(0.003, 0.3 * abs(r["truth"])) for e, r in zip(err, sub, strict=True)]
             cov = [r["lo"] - 1e-12 <= r["truth"] <= r["hi"] + 1e-12 for r in sub]
             lo, hi = _wilson(sum(cov), n)
             first = [r["top_planted"] for r in sub] if s != "clean" else []
