@@ -68,7 +68,7 @@ FROM e
 #: pre-cell no boundary of any stream lies, so its first timestamp places all its
 #: rows in the same piece of every stream. The rows are grouped by their logged
 #: digest and resolved afterwards, per pre-cell, exactly as the store's
-#: ``predictions_resolved`` view resolves each row (README "Data contract").
+#: ``predictions_resolved`` view resolves each row (docs/ingest.md, "The data contract").
 _RESOLVE_SELECT, _RESOLVE_JOIN = resolution_sql("g")
 _PRE_SQL = f"""
 CREATE OR REPLACE TEMP TABLE {PRE} AS

@@ -1,7 +1,7 @@
 """Intended state: which version(s) should serve, per component x scope over time.
 
 The deployment history is replayed in SQL (window functions over the events,
-no Python loop). Conventions (README "Data contract" and the simulator):
+no Python loop). Conventions (docs/ingest.md, "The data contract", and the simulator):
 
 * ``deploy``, ``rollout_complete``, ``rollback`` and ``experiment_end`` set one
   version at 100 % ("full" events);
