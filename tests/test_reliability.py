@@ -228,13 +228,16 @@ def test_04_control_characters_from_logs_never_reach_the_terminal(tmp_path, caps
     assert "v1\\x1b[2J" in outputs[3][1]  # the version is shown, escaped
     assert outputs[5][0] == 2 and "\\x1b[2J" in outputs[5][2]
     audit_json = json.loads(outputs[4][1])  # still valid JSON, and it reads back as the logged value
-    def strings(x):
-        if isinstance(x, dict):
-            return [s for v in x.values() for s in strings(v)]
-        if isinstance(x, list):
-            return [s for v in x for s in strings(v)]
-        return [x] if isinstance(x, str) else []
-    assert f"eu{HOSTILE}" in strings(audit_json)
+    assert f"eu{HOSTILE}" in _strings(audit_json)
+
+
+def _strings(x) -> list[str]:
+    """Every string of a JSON document, keys included."""
+    if isinstance(x, dict):
+        return [*x, *(s for v in x.values() for s in _strings(v))]
+    if isinstance(x, list):
+        return [s for v in x for s in _strings(v)]
+    return [x] if isinstance(x, str) else []
 
 
 def test_04_one_escaping_function():
@@ -243,6 +246,61 @@ def test_04_one_escaping_function():
     assert safe_text("a\x1bb\u202ec\n\td") == "a\\x1bb\\u202ec\n\td"
     assert json.loads(safe_text(json.dumps("a\x1b\x7f\u202e\U000e0041", ensure_ascii=False), json=True)) \
         == "a\x1b\x7f\u202e\U000e0041"
+
+
+def _attribution_csv(path: Path, version: str, regions: tuple[str, str]) -> Path:
+    """Two weeks of a rate metric: ``version`` takes 70% of the second week's traffic and approves less."""
+    import random
+
+    rnd = random.Random(16)
+    rows = []
+    for i in range(2_000):
+        day = 2 + i % 14
+        v = version if day >= 9 and rnd.random() < 0.7 else "v1"
+        p = "approved" if rnd.random() < (0.3 if v != "v1" else 0.6) else "declined"
+        rows.append(f'r{i},2026-11-{day:02d}T10:00:00Z,"{v}",{p},"{regions[i % 2]}",{rnd.random():.3f}')
+    path.write_text(HEADER.rstrip("\n") + ",region,amount\n" + "\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def hostile_attribution_store(tmp_path_factory) -> Path:
+    """A store whose second version and first region carry ESC, BEL and U+202E."""
+    d = tmp_path_factory.mktemp("hostile_attr")
+    db = d / "h.duckdb"
+    with Store(db) as s:
+        r = s.ingest("predictions", _attribution_csv(d / "p.csv", f"v2{HOSTILE}", (f"eu{HOSTILE}", "us")))
+        assert r.accepted == 2_000, r.summary()
+    return db
+
+
+ATTR = ("--metric", "rate:prediction=approved", "--baseline", "2026-11-02..2026-11-09",
+        "--comparison", "2026-11-09..2026-11-16", "--bootstrap", "5")
+
+
+def test_04_vdrift_attribute_escapes_versions_and_regions(hostile_attribution_store, capsys):
+    db = str(hostile_attribution_store)
+    code, out, err = _cli(capsys, "attribute", "--db", db, *ATTR)
+    # before: the diagnostics named the version and the region raw ("v2" ESC [2J ... U+202E)
+    assert code == 0, err
+    assert _clean(out) and _clean(err), out
+    assert "v2\\x1b[2J\\x1b]0;owned\\x07\\u202egnp.exe\\u2066" in out  # shown, escaped
+    assert "eu\\x1b[2J" in out
+    code, out, err = _cli(capsys, "attribute", "--db", db, *ATTR, "--json")
+    assert code == 0 and _clean(out) and _clean(err)
+    text = "\n".join(_strings(json.loads(out)))  # valid JSON that reads back as the logged values
+    assert f"v2{HOSTILE}" in text and f"eu{HOSTILE}" in text
+    # a hostile --where value quoted back in an error message (main()'s error path)
+    code, out, err = _cli(capsys, "attribute", "--db", db, *ATTR, "--where", f"{HOSTILE}=x")
+    assert code == 2 and err.startswith("vdrift: error: ") and _clean(err), err
+
+
+def test_04_progress_lines_escape_file_names(tmp_path, capsys):
+    f = _csv(tmp_path / f"p{HOSTILE}.csv", _rows(3))
+    code, out, err = _cli(capsys, "ingest", "predictions", str(f), "--db", str(tmp_path / "s.duckdb"), "--progress")
+    # before: the progress lines printed the file name raw
+    assert code == 0 and "p\\x1b[2J" in err, err
+    assert _clean(out) and _clean(err), err
 
 
 # --------------------------------------------------------------------------- 5. corruption vs locks vs bugs
@@ -355,6 +413,17 @@ def test_06_too_many_covariates_is_a_clear_error_and_a_mapping_keeps_some(tmp_pa
     m.write_text("covariates = [" + ", ".join(f'"c{i}"' for i in range(501)) + "]\n")
     code, out, err = _cli(capsys, "ingest", "predictions", str(f), "--db", str(db), "--mapping", str(m), "--force")
     assert code == 2 and "the mapping declares 499 new covariate column(s) and the store has 3" in err
+
+
+@pytest.mark.parametrize("bins", ["100000", "0", "2.5"])
+def test_06_attribute_bins_are_checked_before_any_work(hostile_attribution_store, capsys, bins):
+    try:
+        code, out, err = _cli(capsys, "attribute", "--db", str(hostile_attribution_store), *ATTR, "--bins", bins)
+    except SystemExit as exc:  # argparse refuses what is not a whole number itself
+        (code, out, err) = (exc.code, *capsys.readouterr())
+    # before: --bins 100000 ran for more than 120 s
+    assert code == 2 and out == "", (out, err)
+    assert ("bins must be between 1 and 20" in err) if bins != "2.5" else ("invalid int value: '2.5'" in err)
 
 
 # --------------------------------------------------------------------------- 8. silent renaming and mangling
@@ -578,3 +647,53 @@ def test_11_ingest_arguments_are_checked(tmp_path):
             s.sql("SELEC 1")
         with pytest.raises(InputError, match="limit must be"):
             s.table("predictions", limit="3")
+
+
+def test_11_attribute_arguments_are_checked_at_the_boundary(hostile_attribution_store):
+    from toolkit import InputError, attribute
+
+    db = str(hostile_attribution_store)
+    win = ("rate:prediction=approved", "2026-11-02..2026-11-09", "2026-11-09..2026-11-16")
+    for kw, says in (({"bins": 2.5}, "bins must be a whole number, got 2.5"),  # before: accepted
+                     ({"bins": True}, "bins must be a whole number"),
+                     ({"n_boot": "3"}, "n_boot must be a whole number"),
+                     ({"covariates": 5}, "covariates must be a list of column names"),
+                     ({"segments": "no"}, "segments must be True or False"),
+                     ({"method": "best"}, "unknown method 'best'")):
+        with pytest.raises(InputError, match=says):
+            attribute(db, *win, **{"n_boot": 0, **kw})
+    for store in (None, 123):
+        with pytest.raises(InputError, match="store must be a toolkit.Store or a path"):
+            attribute(store, *win)
+
+
+def test_11_where_lists_keep_any_of_their_values(hostile_attribution_store):
+    """``where={'region': ['eu', 'us']}`` silently matched nothing before; a list keeps any of its values."""
+    from toolkit import attribute
+
+    db = str(hostile_attribution_store)
+    win = ("rate:prediction=approved", "2026-11-02..2026-11-09", "2026-11-09..2026-11-16")
+    both = attribute(db, *win, n_boot=0, where={"region": [f"eu{HOSTILE}", "us"]})
+    us = attribute(db, *win, n_boot=0, where={"region": "us"})
+    eu = attribute(db, *win, n_boot=0, where={"region": [f"eu{HOSTILE}"]})
+    assert sum(both.rows) == 2_000 and sum(us.rows) == 1_000 and sum(eu.rows) == 1_000
+    assert (us.rows[0] + eu.rows[0], us.rows[1] + eu.rows[1]) == both.rows
+
+
+def test_03_the_attribution_does_not_crash_on_extreme_values_already_in_a_store(tmp_path, capsys):
+    """A store written before ingest checked the range: attribution over a normal window still works."""
+    db = tmp_path / "old.duckdb"
+    with Store(db) as s:
+        s.ingest("predictions", _attribution_csv(tmp_path / "p.csv", "v2", ("eu", "us")))
+        s.con.execute("INSERT INTO predictions (request_id, ts, model_version, prediction, ingest_id) VALUES "
+                      "('b', '0001-01-01', 'v1', 'approved', 1), ('c', '9999-12-31', 'v1', 'approved', 1)")
+        s.con.execute("INSERT INTO deployments (ts, component, scope, event, version, traffic_pct, expected_end, "
+                      "ingest_id) VALUES ('2026-11-01', 'serving', 'all', 'rollout_start', 'v2', 10, "
+                      "'294247-01-01', 1), ('0001-01-01', 'serving', 'all', 'deploy', 'v1', NULL, NULL, 1)")
+    for extra in ((), ("--segments",)):
+        code, out, err = _cli(capsys, "attribute", "--db", str(db), *ATTR, *extra)
+        assert code == 0 and "Traceback" not in err, err
+        assert "version_drift" in out
+    code, out, err = _cli(capsys, "attribute", "--db", str(db), *ATTR[:2], "--baseline", "0001-01-01..2026-11-09",
+                          "--comparison", "2026-11-09..9999-12-31")
+    assert code == 2 and err.startswith("vdrift: error: ") and "outside the range vdrift works in" in err

@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(name)
         except ImportError as exc:  # one broken capability must not take the others down
-            print(f"vdrift: warning: the '{name.rsplit('.', 1)[-1]}' command is unavailable: {exc}", file=sys.stderr)
+            print(safe_text(f"vdrift: warning: the '{name.rsplit('.', 1)[-1]}' command is unavailable: {exc}"),
+                  file=sys.stderr)
             continue
         module.register(sub)
     return parser

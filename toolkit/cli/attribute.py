@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import safe_text
 from ..store import Store
 from .common import add_db_option
 
@@ -81,5 +82,6 @@ def run_attribute(args: argparse.Namespace) -> int:
             segments=args.segments, n_boot=args.bootstrap, seed=args.seed, include_shadow=args.include_shadow,
             interval=args.interval,
         )
-    print(result.to_json() if args.json else result.summary())
+    # versions, regions, covariate names and values come from logs: printed through the one escaping function
+    print(safe_text(result.to_json(), json=True) if args.json else safe_text(result.summary()))
     return 0

@@ -37,7 +37,7 @@ import duckdb
 import polars as pl
 
 from .. import __version__
-from ..errors import InputError, StoreError, from_duckdb, is_corruption
+from ..errors import InputError, StoreError, from_duckdb, is_corruption, safe_text
 from ..sqlutil import quote_ident
 from ..timeutil import PLAUSIBLE_END, PLAUSIBLE_START, PLAUSIBLE_TEXT
 from . import textscan
@@ -378,7 +378,8 @@ def ingest(
 
 
 def _note(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    """A progress line on stderr; file names come from the user's disk, so it is escaped (errors.safe_text)."""
+    print(safe_text(text), file=sys.stderr, flush=True)
 
 
 def _ingest_files(
@@ -391,7 +392,7 @@ def _ingest_files(
         if batch is not None:
             if progress:
                 for j, entry in enumerate(batch.entries, i + 1):
-                    print(f"[{j}/{len(files)}] {kind}: {entry.path}", file=sys.stderr, flush=True)
+                    _note(f"[{j}/{len(files)}] {kind}: {_printable(entry.path)}")
             names = f"{_printable(batch.entries[0].path)} and {len(batch.entries) - 1} more file(s)"
             try:
                 results.extend(_ingest_batch(store, batch, the_mapping))
@@ -408,7 +409,7 @@ def _ingest_files(
             i += len(batch.entries)
             continue
         if progress:
-            print(f"[{i + 1}/{len(files)}] {kind}: {files[i]}", file=sys.stderr, flush=True)
+            _note(f"[{i + 1}/{len(files)}] {kind}: {_printable(files[i])}")
         _ingest_guarded(store, kind, files[i], the_mapping, force, results)
         if progress and results and results[-1].status == "ingested":
             _note(f"[{i + 1}/{len(files)}] {kind}: {_printable(files[i])}: committed")
