@@ -55,7 +55,9 @@ def explain(
         what serving off-intent cost in it (no data drift, no baseline).
     method
         The attribution method whose version behaviour prices the rows
-        (``regression``, ``matched`` or ``standardization``).
+        (``regression``, ``matched`` or ``standardization``); ``all`` runs
+        every method in the attribution (for its method comparison) and
+        prices with the regression.
     covariates, bins, where
         As for :func:`toolkit.attribute`.
     n_boot, seed, level
@@ -70,8 +72,8 @@ def explain(
         window, the breakdown by version x component x scope, the change
         points, and the attribution behind it.
     """
-    if method not in ("regression", "matched", "standardization"):
-        raise InputError(f"unknown method {method!r}: use one of regression, matched, standardization")
+    if method not in ("regression", "matched", "standardization", "all"):
+        raise InputError(f"unknown method {method!r}: use one of regression, matched, standardization, all")
     parse_metric(metric)
     B = parse_window(comparison, what="comparison window")
     A = parse_window(baseline, what="baseline window") if baseline is not None else None
