@@ -6,6 +6,7 @@ import datetime as dt
 import html
 import json
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +50,11 @@ def cost_row(window: str, span, point: float, draws: np.ndarray, z: float, extra
     return {"window": window, "span": str(span), "cost": point, "ci_low": point - z * sd, "ci_high": point + z * sd,
             "off_intent_rows": off_rows, "rows": rows, "ungoverned_rows": ungoverned,
             "not_estimable_rows": not_estimable}
+
+
+def span_text(text: str | None) -> str:
+    """``2026-11-02T00:00:00..2026-11-09T00:00:00`` -> ``2026-11-02..2026-11-09`` (midnights dropped)."""
+    return re.sub(r"T00:00:00(\.0+)?(?=\.\.|$)", "", text or "")
 
 
 def _when(start: dt.datetime | None, end: dt.datetime | None) -> str:
@@ -153,10 +159,11 @@ class ExplainResult:
         top = self.causes.row(0, named=True) if self.causes.height else None
         if self.baseline is None:
             c = self.window_costs.row(0, named=True)
-            head = (f"Off-intent serving moved the {self.metric_label} in {self.comparison} by "
+            head = (f"Off-intent serving moved the {self.metric_label} in {span_text(self.comparison)} by "
                     f"{self._fx(c['cost'])}{self._interval(c['ci_low'], c['ci_high'])}")
         else:
-            head = (f"{self.metric_label} moved {self._fx(self.total)} from {self.baseline} to {self.comparison}")
+            head = (f"{self.metric_label.capitalize()} moved {self._fx(self.total)} from {span_text(self.baseline)} "
+                    f"to {span_text(self.comparison)}")
         if top is not None and math.isfinite(top["impact"]):
             head += f"; the largest cause: {self._name(top)} ({self._fx(top['impact'])})"
         return head
@@ -175,7 +182,7 @@ class ExplainResult:
         lines = [self.headline(), ""]
         for c in self.window_costs.iter_rows(named=True):
             lines.append(
-                f"{c['window']} {c['span']}: cost of off-intent serving {self._fx(c['cost'])}"
+                f"{c['window']} {span_text(c['span'])}: cost of off-intent serving {self._fx(c['cost'])}"
                 f"{self._interval(c['ci_low'], c['ci_high'])} ({c['off_intent_rows']:,} of {c['rows']:,} rows "
                 f"off-intent; {c['ungoverned_rows']:,} rows governed by no deployment history"
                 + (f"; {c['not_estimable_rows']} off-intent groups not estimable" if c["not_estimable_rows"] else "")

@@ -21,7 +21,7 @@ _PALETTE = [
 ]
 _COMPONENT_COLOURS = {
     "baseline": "#7f7f7f", "comparison": "#7f7f7f",
-    "data": "#4c78a8", "version": "#f58518", "residual": "#b279a2",
+    "data": "#4c78a8", "version": "#f58518", "residual": "#b279a2", "other": "#bab0ac",
 }
 
 
@@ -46,7 +46,9 @@ def waterfall(
     parts
         One row per component in order, with ``component`` (data, version,
         residual), ``estimate`` and optional ``ci_low``/``ci_high`` (same
-        units as the values).
+        units as the values); optional ``step`` (the bar's label, default
+        from the component) and ``kind`` (its colour: data, version,
+        residual or other), for a waterfall by cause.
     baseline, comparison
         The metric in the two windows.
     unit
@@ -58,9 +60,11 @@ def waterfall(
     for i, r in enumerate(parts.iter_rows(named=True), start=1):
         est = float(r["estimate"])
         lo, hi = r.get("ci_low"), r.get("ci_high")
+        step = r.get("step") or (f"{r['component']} drift" if r["component"] in ("data", "version")
+                                 else str(r["component"]))
         rows.append({
-            "step": f"{r['component']} drift" if r["component"] in ("data", "version") else str(r["component"]),
-            "kind": str(r["component"]),
+            "step": step,
+            "kind": str(r.get("kind") or r["component"]),
             "start": level, "end": level + est, "label": f"{est:+.2f}",
             "lo": (level + float(lo)) if lo is not None else None,
             "hi": (level + float(hi)) if hi is not None else None,
@@ -85,7 +89,9 @@ def waterfall(
     order = df["step"].to_list()
     scale = alt.Scale(domain=list(_COMPONENT_COLOURS), range=list(_COMPONENT_COLOURS.values()))
     colour = alt.Color("kind:N", scale=scale, legend=None)
-    base = alt.Chart(df).encode(x=alt.X("step:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)))
+    # many steps (a waterfall by cause) get slanted, length-limited labels instead of overlapping ones
+    axis = alt.Axis(labelAngle=0) if len(order) <= 5 else alt.Axis(labelAngle=-30, labelLimit=180)
+    base = alt.Chart(df).encode(x=alt.X("step:N", sort=order, title=None, axis=axis))
     y_title = f"metric ({unit})" if unit else "metric"
     bars = base.mark_bar(size=60).encode(
         y=alt.Y("start:Q", title=y_title, scale=alt.Scale(zero=False, domain=[floor, hi_all + pad])),

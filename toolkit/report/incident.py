@@ -49,6 +49,9 @@ class IncidentReport:
         Deployment events inside the two windows.
     provenance
         ``files`` (ingest_log) and ``counts`` frames.
+    causes
+        :class:`toolkit.causes.ExplainResult`: the ranked causes (its
+        attribution is :attr:`attribution`).
     """
 
     title: str
@@ -67,6 +70,7 @@ class IncidentReport:
     mix: pl.DataFrame
     deployments: pl.DataFrame
     provenance: dict[str, pl.DataFrame] = field(repr=False)
+    causes: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.comparison.end <= self.baseline.start:
@@ -98,8 +102,8 @@ class IncidentReport:
         Parameters are those of the notebook's ``parameters`` cell (see
         :data:`toolkit.report.params.SPECS`).
         """
-        from ..attribution import attribute
         from ..audit import audit
+        from ..causes import explain
 
         m = parse_metric(metric)
         base = parse_window(baseline, what="baseline window")
@@ -110,12 +114,14 @@ class IncidentReport:
         where = dict(filters or {}) or None
         hrs = max(24 if bkt == "day" else 1, data.display_hours(start, end))
         with Store(store_path, read_only=True) as store:
-            attr = attribute(
-                store, m, base, comp,
+            # one attribution serves the split and the causes: explain prices the rows with its first method
+            causes = explain(
+                store, m.spec, comp, baseline=base,
                 covariates=list(covariates) if covariates else None,
                 where=where, method=cast("MethodOption", "all" if len(methods) > 1 else methods[0]),
                 n_boot=n_boot, seed=seed,
             )
+            attr = causes.attribution
             aud = audit(store, start=start, end=end, bucket=cast("AuditBucket", bkt))
             series = data.metric_by_version(store.con, m, base, comp, where=where, hours=hrs)
             mix = data.period_by_version(store.con, m, base, comp, where=where)
@@ -127,6 +133,7 @@ class IncidentReport:
             output_dir=_folder(output_dir), parameters=dict(parameters or {}),
             run_at=run_at or dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
             attribution=attr, audit=aud, series=series, mix=mix, deployments=deps, provenance=prov,
+            causes=causes,
         )
 
     # -- sections -------------------------------------------------------------------
@@ -149,6 +156,39 @@ class IncidentReport:
     def headline_block(self) -> Html:
         """The headline, highlighted."""
         return sections.headline_block(self.attribution, methods=list(self.methods))
+
+    def causes_headline(self) -> Html:
+        """The shift and its largest cause."""
+        from .causes import causes_headline
+
+        return causes_headline(self.causes)
+
+    def causes_table(self) -> Html:
+        """The ranked causes: findings with their cost, data drift by feature, the residual."""
+        from .causes import causes_table
+
+        return causes_table(self.causes)
+
+    def causes_waterfall(self) -> Figure:
+        """From the baseline to the comparison, one step per cause."""
+        from .causes import causes_waterfall
+
+        return causes_waterfall(self.causes, self.output_dir)
+
+    def off_intent_cost(self) -> Html:
+        """What off-intent serving cost in each window."""
+        from .causes import cost_block
+
+        return cost_block(self.causes)
+
+    def change_points(self) -> Html:
+        """When: change points of the metric per routing cell and version, with the nearest deployment event."""
+        from .tables import bullets
+
+        cp = self.causes.change_points
+        if not cp.height:
+            return paragraph("No change point (|z| >= 6) in any routing cell or version.", cls="vdrift-note")
+        return bullets([str(t) for t in cp.head(10)["text"].to_list()])
 
     def waterfall(self) -> Figure:
         """Baseline, data drift, version drift, residual and comparison as a waterfall chart."""
@@ -219,5 +259,7 @@ class IncidentReport:
 
     def finish(self) -> Html:
         """Write ``summary.json`` (headline for the index) into the run folder."""
-        return sections.write_summary(self.output_dir, title=self.title, headline=self.headline,
-                                      extra={"attribution": self.attribution.to_dict()})
+        extra = {"attribution": self.attribution.to_dict()}
+        if self.causes is not None:
+            extra["causes"] = self.causes.to_dict()
+        return sections.write_summary(self.output_dir, title=self.title, headline=self.headline, extra=extra)

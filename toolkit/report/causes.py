@@ -1,0 +1,119 @@
+"""Report sections of the ranked causes (:func:`toolkit.explain`): the table, the waterfall by cause, the trend.
+
+Like :mod:`.sections`, these only reshape a result object into what a
+notebook cell displays.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import altair as alt
+import polars as pl
+
+from ..causes.results import span_text
+from . import charts
+from .figures import Figure, figure
+from .tables import Html, concat, esc, paragraph, table
+
+#: Causes drawn one by one in the waterfall; the rest are summed into "other causes".
+WATERFALL_CAUSES = 7
+_COLOUR = {"finding": "version", "unnamed_off_intent": "version", "intended_change": "version",
+           "data_drift": "data", "data_drift_mix": "data", "data_drift_unexplained": "data", "residual": "residual"}
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> Html:
+    frame = pl.DataFrame([dict(zip(headers, r)) for r in rows], schema={h: pl.String for h in headers})
+    return table(frame)
+
+
+def _label(expl, row: dict) -> str:
+    return expl._name(row)
+
+
+def causes_headline(expl) -> Html:
+    """The headline of the causes: the shift (or the window's cost) and its largest cause."""
+    return Html(f'<div class="vdrift-headline"><p><b>{esc(expl.headline())}</b></p></div>')
+
+
+def causes_table(expl, *, limit: int = 15) -> Html:
+    """The ranked causes: impact with its interval, what it is, scope and time, one sentence."""
+    rows = []
+    priced = expl.causes.filter(pl.col("impact").is_not_nan())
+    for r in priced.head(limit).iter_rows(named=True):
+        ci = expl._interval(r["ci_low"], r["ci_high"]).strip() or "no interval"
+        rows.append([str(r["rank"]), expl._fx(r["impact"]), ci, _label(expl, r), expl.sentence(r)])
+    unpriced = expl.causes.height - priced.height
+    more = priced.height - min(limit, priced.height)
+    lead = paragraph(
+        f"Each cause's impact on the {expl.metric_label} in {int(round(100 * expl.level))}% intervals; the causes "
+        f"add up to {expl._fx(expl.total)}. Overlapping findings share the rows they both cover in equal parts "
+        "(Shapley); 'fixing it alone' counts them in full." + (f" {more} smaller cause(s) not shown." if more else "")
+        + (f" {unpriced} finding(s) without a routing cost are listed with the audit findings." if unpriced else ""),
+        cls="vdrift-note")
+    return concat(lead, _table(["#", "impact", "interval", "cause", "what happened"], rows))
+
+
+def causes_waterfall(expl, folder: Path | None, *, name: str = "waterfall-causes") -> Figure:
+    """From the baseline to the comparison (or from as-intended to as-served), one step per cause."""
+    s = expl.scale
+    priced = expl.causes.filter(pl.col("impact").is_not_nan())
+    top, rest = priced.head(WATERFALL_CAUSES), priced.slice(WATERFALL_CAUSES)
+    parts = [{"component": r["cause"], "step": _label(expl, r)[:40], "kind": _COLOUR.get(r["cause"], "other"),
+              "estimate": r["impact"] * s,
+              "ci_low": r["ci_low"] * s if math.isfinite(r["ci_low"]) else None,
+              "ci_high": r["ci_high"] * s if math.isfinite(r["ci_high"]) else None}
+             for r in top.iter_rows(named=True)]
+    if rest.height:
+        parts.append({"component": "other", "step": f"{rest.height} other causes", "kind": "other",
+                      "estimate": float(rest["impact"].sum()) * s, "ci_low": None, "ci_high": None})
+    frame = pl.DataFrame(parts, schema={"component": pl.String, "step": pl.String, "kind": pl.String,
+                                        "estimate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64})
+    if expl.baseline is None:
+        served = expl.observed[1]
+        start, end = served - expl.total, served
+        title = f"{expl.metric_label}: from as intended to as served, by cause"
+    else:
+        start, end = expl.observed
+        title = f"{expl.metric_label}: from the baseline to the comparison, by cause"
+    chart = charts.waterfall(frame, baseline=start * s, comparison=end * s,
+                             unit="%" if expl.unit == "pt" else expl.unit, title=title)
+    return figure(chart, name, folder=folder, title="")
+
+
+def cost_block(expl) -> Html:
+    """Per window: the cost of off-intent serving, its interval and how much traffic it covers."""
+    rows = []
+    for c in expl.window_costs.iter_rows(named=True):
+        gov = c["rows"] - c["ungoverned_rows"]
+        rows.append([c["window"], span_text(c["span"]), expl._fx(c["cost"]),
+                     expl._interval(c["ci_low"], c["ci_high"]).strip() or "no interval",
+                     f"{c['off_intent_rows']:,} of {c['rows']:,}",
+                     f"{100 * gov / c['rows']:.1f}%" if c["rows"] else "n/a"])
+    return concat(
+        paragraph("Cost of off-intent serving: the metric as served minus the metric had the off-intent rows been "
+                  "served as the deployment history intended (docs/causes.md).", cls="vdrift-note"),
+        _table(["window", "span", "cost", "interval", "off-intent rows", "rows governed by a history"], rows))
+
+
+def cost_trend_figure(trend: pl.DataFrame, folder: Path | None, *, unit: str, scale: float,
+                      name: str = "off-intent-cost-trend") -> Figure | Html:
+    """The cost of off-intent serving per week, with its interval band."""
+    if not trend.height:
+        return paragraph("No week to show.", cls="vdrift-note")
+    df = trend.with_columns((pl.col("cost") * scale).alias("cost"), (pl.col("ci_low") * scale).alias("lo"),
+                            (pl.col("ci_high") * scale).alias("hi"))
+    y_title = f"cost ({'pt' if unit == 'pt' else unit or 'metric'})"
+    band = alt.Chart(df).mark_area(opacity=0.25, color="#f58518").encode(
+        x=alt.X("week:T", title="week starting"), y=alt.Y("lo:Q", title=y_title), y2="hi:Q")
+    line = alt.Chart(df).mark_line(point=True, color="#f58518").encode(
+        x="week:T", y="cost:Q", tooltip=["week:T", alt.Tooltip("cost:Q", format="+.2f"),
+                                         alt.Tooltip("lo:Q", format="+.2f"), alt.Tooltip("hi:Q", format="+.2f")])
+    zero = alt.Chart(pl.DataFrame({"z": [0.0]})).mark_rule(color="#7f7f7f").encode(y="z:Q")
+    chart = (band + line + zero).properties(width=charts.WIDTH, height=220,
+                                            title="Cost of off-intent serving per week (95% interval)")
+    return figure(chart, name, folder=folder, title="")
+
+
+__all__ = ["causes_headline", "causes_table", "causes_waterfall", "cost_block", "cost_trend_figure"]
