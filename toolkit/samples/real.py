@@ -513,15 +513,5 @@ def load_case_store(
     store, truth
         The store is open (a context manager); the caller closes it.
     """
-    from ..sqlutil import quote_ident
-
     frames, truth = replay_case(name, seed=seed, fraction=fraction, root=root)
-    store = load_simulation(as_simulation(frames, truth), path)
-    keep = set(store.columns("deployments"))
-    dep = frames["deployments"].with_columns(pl.col("ts").dt.replace_time_zone(None),
-                                             pl.col("expected_end").dt.replace_time_zone(None),
-                                             pl.lit(3).alias("ingest_id"))
-    store.con.register("_vd_real", dep.select([c for c in dep.columns if c in keep]).to_arrow())
-    store.con.execute(f"INSERT INTO {quote_ident('deployments')} BY NAME SELECT * FROM _vd_real")
-    store.con.unregister("_vd_real")
-    return store, truth
+    return load_simulation(as_simulation(frames, truth), path), truth  # loads the deployment history too
