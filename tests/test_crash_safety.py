@@ -310,6 +310,47 @@ def test_ctrl_c_during_ingest_rolls_back_with_a_message(tmp_path, log_files):
     assert interrupted >= 2
 
 
+# --------------------------------------------------------------------------- a full disk
+_NO_ROOM = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG, like ENOSPC
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+from toolkit.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_a_full_disk_rolls_back_with_a_message_and_the_store_stays_usable(tmp_path, log_files):
+    """No room for the store's writes (a file-size limit stands in for a full disk: the same failed write).
+
+    Before: "fd.csv: not ingested ...; DuckDB said: IO Error: Could not write file ...: File too large
+    (if the file looks valid, please report this)", blaming the input file.
+    """
+    from .test_hardening_ingest import snapshot
+
+    db = tmp_path / "full.duckdb"
+    small, big = log_files["small"][0], log_files["big"][0]
+    with Store(db) as store:
+        store.ingest("predictions", small)
+        before = snapshot(store)
+    limit = db.stat().st_size + 200_000  # far less than the big file's rows need
+    out = subprocess.run([sys.executable, "-c", _NO_ROOM, str(limit), "ingest", "predictions", str(big),
+                          "--db", str(db)], env=_env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 3, (out.stdout, out.stderr)
+    assert out.stderr.startswith("vdrift: error: no room to write store") and "Traceback" not in out.stderr
+    assert "no input file is to blame" in out.stderr and "please report" not in out.stderr
+    with Store(db) as store:  # the store opens (its WAL replays), exactly as before
+        check_store_consistent(store)
+        assert snapshot(store) == before
+    # with room again the same command loads the file whole
+    out = subprocess.run(_vdrift("ingest", "predictions", str(big), "--db", str(db)), env=_env(),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert _check_whole_files(db, {k: log_files[k] for k in ("small", "big")}) == {
+        "small.csv": N_SMALL, "big.csv": log_files["big"][2]}
+
+
 # --------------------------------------------------------------------------- a failure at every statement
 class _Injected(duckdb.IOException):
     """Raised by the connection proxy in place of one statement (as a disk error would be)."""

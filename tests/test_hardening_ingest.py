@@ -614,7 +614,25 @@ def test_nested_values_are_text_not_numbers(store, tmp_path):
 def test_csv_with_a_bare_carriage_return_fails_with_a_hint(store, tmp_path):
     f = write(tmp_path / "cr.csv", b"request_id,ts,model_version,prediction,c\nr1,2026-11-02,x,x,x\r\n")
     r = ingest_and_check(store, "predictions", f)
-    assert r.status == "failed" and "line breaks (CR or LF) enclosed in double quotes" in r.message
+    assert r.status == "failed" and "line 2 ends in CR LF but line 1 ends in LF" in r.message, r.message
+    assert "one kind of line break" in r.message
+
+
+@pytest.mark.parametrize("where", [3, 21_000])
+def test_mixed_line_breaks_name_the_line_also_past_the_sniffer_sample(store, tmp_path, where):
+    """Found by tests/test_fuzz.py: a CR in a file of LF lines past DuckDB's 20,480-row sample failed with
+    "The CSV Parser state machine reached an invalid state ... (if the file looks valid, please report this)",
+    and a CR LF file whose last line ends in LF with "Error when sniffing file"."""
+    rows = [f"r{i},2026-11-02T00:00:00Z,v1,ok,{i}" for i in range(25_000)]
+    rows[where] = rows[where].replace("v1", "v\r1")
+    f = write(tmp_path / "cr.csv", "request_id,ts,model_version,prediction,c\n" + "\n".join(rows) + "\n")
+    r = ingest_and_check(store, "predictions", f)
+    assert r.status == "failed" and f"line {where + 2:,} ends in CR but line 1 ends in LF" in r.message, r.message
+    assert "please report" not in r.message
+    g = write(tmp_path / "crlf.csv", b"request_id,ts,model_version,prediction\r\na,2026-11-02,v1,ok\r\n"
+                                     b"b,2026-11-02,v1,ok\n")
+    r = ingest_and_check(store, "predictions", g)
+    assert r.status == "failed" and "line 3 ends in LF but line 1 ends in CR LF" in r.message, r.message
 
 
 def test_a_file_growing_while_it_is_read_is_refused(store, tmp_path, monkeypatch):

@@ -118,6 +118,25 @@ def test_02_a_damaged_jsonl_gz_is_refused_too(tmp_path):
         assert r.status == "failed" and "gzip archive is truncated" in r.message
 
 
+@pytest.mark.parametrize("name", ["p.csv.gz", "p.jsonl.gz"])
+def test_02_zero_padding_after_a_gzip_archive_is_named(tmp_path, capsys, name):
+    """Found by tests/test_fuzz.py: gzip and Python skip zero bytes after an archive, DuckDB's reader refuses
+    them with "Input is not a GZIP stream (read as UTF-8)", which blamed the encoding."""
+    if name.endswith(".csv.gz"):
+        text = HEADER + "".join(f"r{i},2026-11-02T00:00:00Z,v1,ok\n" for i in range(50))
+    else:
+        text = "".join(json.dumps({"request_id": f"j{i}", "ts": "2026-11-03T10:00:00Z", "model_version": "v2",
+                                   "prediction": "p1"}) + "\n" for i in range(50))
+    f = tmp_path / name
+    f.write_bytes(gzip.compress(text.encode(), mtime=0) + b"\x00" * 512)
+    assert gzip.decompress(f.read_bytes()) == text.encode()  # the archive itself checks out
+    db = tmp_path / "t.duckdb"
+    code, out, err = _cli(capsys, "ingest", "predictions", str(f), "--db", str(db))
+    assert code == 2 and err.startswith("vdrift: error: ") and "followed by zero bytes" in err, err
+    assert "UTF-8" not in err and "gzip -dc FILE | gzip > FIXED.gz" in err
+    assert _snapshot(db)["predictions"] == 0
+
+
 # --------------------------------------------------------------------------- 7. misleading errors near the top
 def test_07_early_unbalanced_quote_names_the_line(tmp_path):
     rows = _rows(100)
@@ -540,6 +559,16 @@ def test_09_out_of_memory_inside_a_command_names_the_memory_limit():
 
     err = from_duckdb(OutOfMemoryException("Out of Memory Error: could not allocate block of size 256.0 KiB"))
     assert err is not None and err.exit_code == 2 and "--memory-limit" in str(err) and "--temp-directory" in str(err)
+
+
+def test_09_a_full_disk_is_named_and_blames_no_input_file():
+    """Found with the full-disk test (tests/test_crash_safety.py): a failed write blamed the input file."""
+    from toolkit.errors import StoreError, from_duckdb
+
+    for says in ("No space left on device", "File too large", "Disk quota exceeded"):
+        err = from_duckdb(RuntimeError(f'IO Error: Could not write file "s.duckdb": {says}'), "s.duckdb")
+        assert isinstance(err, StoreError) and err.exit_code == 3, says
+        assert str(err).startswith("no room to write store 's.duckdb'") and "no input file is to blame" in str(err)
 
 
 def test_09_a_non_numeric_schema_version_is_a_store_error(tmp_path, capsys):

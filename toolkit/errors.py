@@ -40,6 +40,26 @@ _CORRUPTION_PHRASES = ("corrupt database file", "does not match stored checksum"
                        "not a valid duckdb database file", "could not read enough bytes from file")
 
 
+#: the operating system's words for a write that found no room (ENOSPC, EFBIG, EDQUOT), as DuckDB quotes them
+_DISK_FULL_PHRASES = ("no space left on device", "file too large", "disk quota exceeded")
+
+
+def is_disk_full(message: str) -> bool:
+    """True for a DuckDB message about a write that found no room (full disk, file-size limit, quota)."""
+    text = message.lower()
+    return any(p in text for p in _DISK_FULL_PHRASES)
+
+
+def disk_full(path: str | None, detail: str) -> StoreError:
+    """The error for a write that found no room: nothing of the work in progress was stored."""
+    first = detail.strip().splitlines()[0] if detail.strip() else "no space left on device"
+    return StoreError(
+        f"no room to write {_store_name(path)} ({first}); the transaction in progress was rolled back, so "
+        "nothing of it was stored and no input file is to blame. Free disk space (or move the store, or give "
+        "--temp-directory on a disk with room) and run the command again"
+    )
+
+
 def is_lock_error(message: str) -> bool:
     """True for DuckDB's message that another process holds the store's file lock."""
     text = message.lower()
@@ -80,6 +100,8 @@ def from_duckdb(exc: Exception, store_path: str | None = None) -> VdriftError | 
     where = store_path
     if is_corruption(message):
         return corrupt_store(where, message)
+    if is_disk_full(message):
+        return disk_full(where, message)
     if is_lock_error(message):
         return StoreError(
             f"{_store_name(where)} is in use by another process that has it open for writing; wait for it "

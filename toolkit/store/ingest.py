@@ -25,6 +25,7 @@ import datetime as dt
 import glob as _glob
 import hashlib
 import os
+import re
 import sys
 import tempfile
 import time
@@ -458,7 +459,11 @@ def _raise_if_fatal(
     ):
         raise KeyboardInterrupt(f"interrupted while ingesting {names}") from None
     known = from_duckdb(exc, store_path) if isinstance(exc, duckdb.Error) else None
-    if known is not None:  # a corrupt store or too little memory: not the input file's fault
+    if known is not None:  # a corrupt store, a full disk or too little memory: not the input file's fault
+        done = sum(r.status == "ingested" for r in results)
+        if done:  # those are committed: say so, as the per-file results are not printed
+            raise type(known)(f"{known}. This happened while loading {names}; the {done} file(s) before "
+                              "it in this run are stored") from None
         raise known from None
     if isinstance(exc, (duckdb.FatalException, duckdb.InternalException)):  # the connection is now unusable
         done = sum(r.status == "ingested" for r in results)
@@ -675,14 +680,96 @@ def _check_source_names(fmt: str, path: Path, delimiter: str, described: list[st
         )
 
 
+def _gzip_padding_reason(path: Path) -> str:
+    """Why DuckDB refuses a gzip archive that Python's gzip module read whole: zero bytes after its end, or ''.
+
+    Python's gzip module (which checked the archive, :func:`textscan.read_chunks`) and the ``gzip``
+    program skip zero bytes after the last member, as tape and block-device copies pad files;
+    DuckDB's reader expects another member there and says "Input is not a GZIP stream".
+    """
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() == 0:
+            return ""
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) != b"\x00":
+            return ""
+    return ("the gzip archive is followed by zero bytes (padding, as some tape and block-device copies write); "
+            "its data checks out, but DuckDB's gzip reader refuses anything after the last member. Strip the "
+            "padding and ingest the copy, e.g. gzip -dc FILE | gzip > FIXED.gz")
+
+
+_BREAK_OR_QUOTE = re.compile(rb'["\r\n]')
+_BREAK_NAMES = {b"\n": "LF", b"\r\n": "CR LF", b"\r": "CR"}
+
+
+def _mixed_line_breaks(path: Path) -> str:
+    """Where a CSV file's line breaks change kind (LF, CR LF, CR) outside quoted fields, or ''.
+
+    DuckDB's CSV reader detects one kind of line break and refuses a file
+    whose lines end in another one later ("Error when sniffing file", or
+    "The CSV Parser state machine reached an invalid state" past its
+    sample). Only read when the reader failed, to say so with the line.
+    """
+    delim = textscan.detect_delimiter(path).encode()
+    first: str | None = None
+    line = 1
+    in_quote = False
+    last = b"\n"  # the byte before the current buffer (a file starts at a line start)
+    carry = b""
+    for chunk in textscan.read_chunks(path):
+        buf, carry = carry + chunk, b""
+        if buf.endswith((b"\r", b'"')):  # a CR LF or a doubled quote may continue in the next chunk
+            buf, carry = buf[:-1], buf[-1:]
+        i = 0
+        for m in _BREAK_OR_QUOTE.finditer(buf):
+            j = m.start()
+            if j < i:  # the second byte of a pair handled below
+                continue
+            c = buf[j:j + 1]
+            if c == b'"':
+                if in_quote:
+                    if buf[j + 1:j + 2] == b'"':  # "" inside a quoted field
+                        i = j + 2
+                        continue
+                    in_quote = False
+                elif (buf[j - 1:j] if j else last) in (delim, b"\n", b"\r"):
+                    in_quote = True
+                i = j + 1
+                continue
+            i = j + 1
+            if in_quote:
+                continue
+            if c == b"\r" and buf[j + 1:j + 2] == b"\n":
+                c, i = b"\r\n", j + 2
+            kind = _BREAK_NAMES[c]
+            if first is None:
+                first = kind
+            elif kind != first:
+                return (f"line {line:,} ends in {kind} but line 1 ends in {first}: the CSV reader needs one kind of "
+                        "line break throughout the file (CR or LF inside a quoted field is fine). Convert the line "
+                        "breaks to one kind, e.g. with dos2unix (CR LF to LF)")
+            line += 1
+        if buf:
+            last = buf[-1:]
+    return ""
+
+
 def _parser_reason(exc: Exception, fmt: str, path: Path) -> str:
     """DuckDB's reason for not reading a file, with what the independent scan knows (long lines)."""
     reason = _first_line(exc)
+    if path.name.lower().endswith(".gz") and "not a gzip stream" in reason.lower():
+        padding = _gzip_padding_reason(path)
+        if padding:
+            return padding
     if fmt != "csv":
         return reason
     trouble = textscan.describe_trouble(path)
     if trouble:
         return f"{trouble} (DuckDB said: {reason})"
+    mixed = _mixed_line_breaks(path)
+    if mixed:
+        return f"{mixed} (DuckDB said: {reason})"
     if "sniffing" in str(exc):
         reason += ("; it needs a header line and one record per line, with fields holding the delimiter, "
                    'quotes or line breaks (CR or LF) enclosed in double quotes (RFC 4180)')
@@ -1288,7 +1375,13 @@ def _plan_columns(
                 'the columns to keep in a mapping file, e.g. covariates = ["amount", "channel"] (the others are '
                 "then not stored)"
             )
-        inferred = _infer_types(con, source, src_params, {n: src_types[n] for n in fresh})
+        try:  # a scan of the whole file: the reader may meet what DESCRIBE (its sample) did not
+            inferred = _infer_types(con, source, src_params, {n: src_types[n] for n in fresh})
+        except duckdb.Error as exc:
+            if is_corruption(str(exc)) or from_duckdb(exc) is not None:
+                raise
+            fmt = "csv" if source.startswith("read_csv") else "json" if source.startswith("read_json") else "parquet"
+            raise InputError(f"{path}: cannot read it as {fmt}: {_parser_reason(exc, fmt, path)}") from None
         for name in keep:
             ref = f"src.{quote_ident(name)}"
             if src_types[name].upper() == "JSON":
