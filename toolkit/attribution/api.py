@@ -282,7 +282,7 @@ def _stratum_sql(design: Design, names: Sequence[str]) -> tuple[str, list, int]:
             params_k: list = list(edges)
             base = len(edges) + 1
         else:
-            levels = [t.params[1] for t in design.terms if t.covariate == name and t.kind == "level"][:MATCH_LEVELS - 1]
+            levels = [t.params_level for t in design.terms if t.covariate == name and t.kind == "level"][:MATCH_LEVELS - 1]
             expr = ("CASE " + " ".join(f"WHEN coalesce(CAST({col} AS VARCHAR), '') = ? THEN {i + 1}"
                                        for i in range(len(levels))) + " ELSE 0 END") if levels else "0"
             params_k = list(levels)

@@ -33,13 +33,26 @@ MAX_LEVELS = 30
 
 @dataclass(frozen=True)
 class Term:
-    """One model term: ``sql`` is a DOUBLE expression whose ``?`` take ``params``."""
+    """One model term: ``sql`` is a DOUBLE expression whose ``?`` take ``params``.
+
+    ``sql`` reads the covariate's *input column* of :meth:`Design.inputs`
+    (``v__<i>``: the finite value of a numeric covariate, the level code of
+    a categorical one), not the raw column: the casts and string matching
+    happen once per row and covariate, not once per term.
+    """
 
     name: str
     covariate: str
     kind: TermKind
     sql: str
     params: tuple = ()
+    level: str | None = None
+
+    @property
+    def params_level(self) -> str:
+        """The level a ``level`` term indicates."""
+        assert self.level is not None
+        return self.level
 
 
 @dataclass(frozen=True)
@@ -76,11 +89,41 @@ class Design:
         """Positions of a covariate's terms in the design vector."""
         return [j for j, t in enumerate(self.terms) if t.covariate == covariate]
 
+    def inputs(self) -> tuple[list[str], list]:
+        """SELECT expressions of the input columns ``v__<i>`` the terms read, and their parameters.
+
+        A numeric covariate becomes its value as DOUBLE (NaN and infinities
+        as NULL); a categorical one the code of its level among its terms
+        (1, 2, ...; 0 for the reference level and levels without a term).
+        """
+        exprs, params = [], []
+        for i, name in enumerate(self.covariates):
+            alias = quote_ident(input_name(i))
+            if self.kinds[name] == "numeric":
+                exprs.append(f"{finite_sql(name)} AS {alias}")
+                continue
+            levels = [t.params_level for t in self.terms if t.covariate == name and t.kind == "level"]
+            if not levels:
+                exprs.append(f"0 AS {alias}")
+                continue
+            whens = " ".join(f"WHEN ? THEN {k + 1}" for k in range(len(levels)))
+            exprs.append(f"CASE coalesce(CAST({quote_ident(name)} AS VARCHAR), ?) {whens} ELSE 0 END AS {alias}")
+            params += [MISSING, *levels]
+        return exprs, params
+
     def select(self) -> tuple[list[str], list]:
-        """SELECT expressions ``z__j`` for the terms and their bound parameters, in order."""
+        """SELECT expressions ``z__j`` of the terms over the input columns, and their parameters, in order."""
         exprs, params = [], []
         for j, t in enumerate(self.terms):
             exprs.append(f"{t.sql} AS {quote_ident(f'z__{j}')}")
+            params += list(t.params)
+        return exprs, params
+
+    def sums(self) -> tuple[list[str], list]:
+        """Aggregate expressions ``s__j = sum(term j)`` over the input columns, and their parameters."""
+        exprs, params = [], []
+        for j, t in enumerate(self.terms):
+            exprs.append(f"sum({t.sql}) AS {quote_ident(f's__{j}')}")
             params += list(t.params)
         return exprs, params
 
@@ -109,33 +152,37 @@ def build_design(profile: Profile, kinds: Mapping[str, str], *, bins: int,
     edges: dict[str, tuple[float, ...]] = {}
     centre: dict[str, float] = {}
     spread: dict[str, float] = {}
-    for name, kind in kinds.items():
-        col = quote_ident(name)
+    for i, (name, kind) in enumerate(kinds.items()):
+        v = quote_ident(input_name(i))
         if kind == "numeric":
             mean, sd, has_missing = moments[name]
             sd = sd if sd and sd > 0 else 1.0
             centre[name], spread[name] = mean, sd
-            x = finite_sql(name)
-            terms.append(Term(name, name, "value", f"(coalesce({x}, ?) - ?) / ?", (mean, mean, sd)))
+            terms.append(Term(name, name, "value", f"(coalesce({v}, ?) - ?) / ?", (mean, mean, sd)))
             if has_missing:
-                terms.append(Term(f"{name}[missing]", name, "missing", f"CAST({x} IS NULL AS DOUBLE)"))
+                terms.append(Term(f"{name}[missing]", name, "missing", f"CAST({v} IS NULL AS DOUBLE)"))
             e = tuple(profile.edges(name, bins)) if bins > 1 and profile.serves(name, bins) else ()
             edges[name] = e
             for edge in e:
                 terms.append(Term(f"{name}>={edge:.6g}", name, "step",
-                                  f"CAST(coalesce({x} >= ?, FALSE) AS DOUBLE)", (edge,)))
+                                  f"CAST(coalesce({v} >= ?, FALSE) AS DOUBLE)", (edge,)))
         elif kind == "categorical":
             # the most frequent level is the reference; a missing value is a level of its own
             levels = [lv for lv, _ in profile.levels.get(name, ())]
             counts = profile.level_counts.get(name)
             if counts is not None and (counts["level"] == MISSING).any():
                 levels.append(MISSING)
-            txt = f"coalesce(CAST({col} AS VARCHAR), ?)"
-            for lv in levels[1:max_levels + 1]:
-                terms.append(Term(f"{name}={lv}", name, "level", f"CAST({txt} = ? AS DOUBLE)", (MISSING, lv)))
+            for k, lv in enumerate(levels[1:max_levels + 1]):
+                terms.append(Term(f"{name}={lv}", name, "level", f"CAST({v} = {k + 1} AS DOUBLE)",
+                                  level=lv))
         else:
             raise InputError(f"covariate {name!r}: unknown kind {kind!r}")
     return Design(tuple(kinds), dict(kinds), tuple(terms), edges, centre, spread)
+
+
+def input_name(i: int) -> str:
+    """Name of the input column of the i-th covariate (see :meth:`Design.inputs`)."""
+    return f"v__{i}"
 
 
 def finite_sql(name: str) -> str:

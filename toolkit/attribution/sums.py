@@ -177,18 +177,18 @@ def cell_sums(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design, ro
     ``0..S-1`` (matching strata inside the routing cells).
     """
     key, key_params = fine_key_sql(con, sel, routing_by)
-    zsel, zparams = design.select()
-    extra = [f"{key} AS cell", "CAST(hash(request_id) % ? AS INTEGER) AS grp"]
+    vsel, vparams = design.inputs()
+    extra = [f"{key} AS cell", "CAST(hash(request_id) % CAST(? AS UBIGINT) AS INTEGER) AS grp"]
     params = key_params + [groups]
     if stratum is not None:
         extra.append(f"{stratum[0]} AS stratum")
         params += list(stratum[1])
-    src, src_params = sel.rows(extra + zsel, params + zparams)
+    src, src_params = sel.rows(extra + vsel, params + vparams)
     keys = ["period", "cell", "version", "grp"] + (["stratum"] if stratum is not None else [])
-    zs = [f"sum({quote_ident(f'z__{j}')}) AS {quote_ident(f's__{j}')}" for j in range(design.p)]
+    zs, zparams = design.sums()
     frame = con.execute(
         f"SELECT {', '.join(keys)}, count(*) AS n, sum(y) AS sy, sum(y * y) AS syy"
-        f"{''.join(', ' + z for z in zs)} FROM ({src}) GROUP BY ALL", src_params).pl()
+        f"{''.join(', ' + z for z in zs)} FROM ({src}) GROUP BY {', '.join(keys)}", zparams + src_params).pl()
     cell_names = tuple(cells) if cells is not None else tuple(sorted(set(frame["cell"].to_list())))
     ver = tuple(versions) if versions is not None else tuple(sorted(set(frame["version"].to_list())))
     S = stratum[2] if stratum is not None else 0
@@ -242,13 +242,15 @@ def model_sample(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design,
                 cases.append("WHEN period = ? AND version = ? THEN ?")
                 params += [t, ver, keep]
     key, key_params = fine_key_sql(con, sel, routing_by)
+    vsel, vparams = design.inputs()
+    src, src_params = sel.rows([f"{key} AS cell", "hash(request_id, 'vdrift-model') % CAST(? AS UBIGINT) AS h"] + vsel,
+                               key_params + [_HASH_MOD] + vparams)
     zsel, zparams = design.select()
-    src, src_params = sel.rows([f"{key} AS cell", "hash(request_id, 'vdrift-model') % ? AS h"] + zsel,
-                               key_params + [_HASH_MOD] + zparams)
-    zcols = "".join(", " + quote_ident(f"z__{j}") for j in range(design.p))
+    zcols = "".join(", " + z for z in zsel)
     cond = f"h < CASE {' '.join(cases)} ELSE 0 END" if cases else "FALSE"
-    data = con.execute(f"SELECT period, version, cell, y{zcols} FROM ({src}) WHERE {cond} "
-                       "ORDER BY period, version, h", src_params + params).fetchnumpy()
+    # the hash filter runs first, so the terms are computed for the sampled rows only
+    data = con.execute(f"SELECT period, version, cell, y{zcols} FROM (SELECT * FROM ({src}) WHERE {cond}) "
+                       "ORDER BY period, version, h", zparams + src_params + params).fetchnumpy()
     vi = {v: i for i, v in enumerate(sums.versions)}
     ci = {c: i for i, c in enumerate(sums.cells)}
     t = np.asarray(data["period"], dtype=int)
