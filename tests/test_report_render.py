@@ -112,13 +112,34 @@ def test_incident_writes_html_notebook_figures_and_index(incident) -> None:
     assert incident.headline in incident.summary()
 
 
+def test_incident_opens_with_the_ranked_causes(incident) -> None:
+    """The causes come first: their table and waterfall precede the split by method; they add up to the shift."""
+    page = incident.html.read_text()
+    assert page.index("What caused it") < page.index("The split: data drift, version drift, residual")
+    assert page.index("What caused it") < page.index("Audit findings")
+    names = {p.name for p in incident.figures}
+    assert "waterfall-causes.svg" in names and "waterfall-causes.png" in names
+    causes = json.loads((incident.run_dir / "summary.json").read_text())["causes"]
+    priced = [c for c in causes["causes"] if c["impact"] is not None]
+    assert sum(c["impact"] for c in priced) == pytest.approx(causes["total"], abs=1e-9)
+    kinds = {c["kind"] for c in priced}
+    # the demo plants a stuck canary, an abandoned experiment, an artifact mismatch and an incomplete rollback
+    assert {"stuck_rollout", "abandoned_experiment", "artifact_mismatch", "incomplete_rollback"} <= kinds
+    for c in priced[:5]:
+        assert c["sentence"] and c["sentence"][:30] in page.replace("&#x27;", "'").replace("&quot;", '"')
+    comparison = next(w for w in causes["window_costs"] if w["window"] == "comparison")
+    assert comparison["off_intent_rows"] > 0 and comparison["ci_low"] < comparison["cost"] < comparison["ci_high"]
+
+
 def test_weekly_writes_its_sections(weekly) -> None:
     names = sorted(p.name for p in weekly.figures)
     for stem in ("version-census", "consistency-score", "metric-by-version", "week-over-week-split"):
         assert f"{stem}.svg" in names and f"{stem}.png" in names, names
     page = weekly.html.read_text()
-    for heading in ("New findings", "Ongoing findings", "Consistency score", "Week-over-week split"):
+    for heading in ("New findings", "Ongoing findings", "Consistency score", "Week-over-week split",
+                    "What serving off-intent cost", "Causes of the week-over-week change"):
         assert heading in page
+    assert "off-intent-cost-trend.svg" in names
     summary = json.loads((weekly.run_dir / "summary.json").read_text())
     # The samples' planted problems all start in the comparison week or straddle its start.
     assert summary["new_findings"] >= 5

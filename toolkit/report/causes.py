@@ -106,7 +106,8 @@ def cost_trend_figure(trend: pl.DataFrame, folder: Path | None, *, unit: str, sc
                             (pl.col("ci_high") * scale).alias("hi"))
     y_title = f"cost ({'pt' if unit == 'pt' else unit or 'metric'})"
     band = alt.Chart(df).mark_area(opacity=0.25, color="#f58518").encode(
-        x=alt.X("week:T", title="week starting"), y=alt.Y("lo:Q", title=y_title), y2="hi:Q")
+        x=alt.X("week:T", title="week starting", axis=alt.Axis(format="%Y-%m-%d", tickCount="week")),
+        y=alt.Y("lo:Q", title=y_title), y2="hi:Q")
     line = alt.Chart(df).mark_line(point=True, color="#f58518").encode(
         x="week:T", y="cost:Q", tooltip=["week:T", alt.Tooltip("cost:Q", format="+.2f"),
                                          alt.Tooltip("lo:Q", format="+.2f"), alt.Tooltip("hi:Q", format="+.2f")])

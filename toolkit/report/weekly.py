@@ -46,6 +46,37 @@ def weekly_score(consistency: pl.DataFrame, window: Window) -> float | None:
     return None if n == 0 else float(sub["n_as_intended"].sum()) / n
 
 
+#: Weeks of the off-intent cost trend, the reported week included.
+TREND_WEEKS = 4
+
+
+def cost_trend(store: Store, metric: str, causes: Any, week: Window, *, weeks: int, where: dict | None,
+               covariates: list[str] | None, n_boot: int, seed: int) -> pl.DataFrame:
+    """The cost of off-intent serving of the reported week and the ``weeks - 1`` before it.
+
+    The reported and the previous week come from the week-over-week
+    explain; each earlier week is explained on its own. A week without rows
+    for the metric is left out.
+    """
+    from ..causes import explain
+    from ..errors import NotApplicable
+
+    rows = []
+    for c in causes.window_costs.iter_rows(named=True):
+        start = week.start if c["window"] == "comparison" else week.start - dt.timedelta(days=7)
+        rows.append({"week": start, "cost": c["cost"], "ci_low": c["ci_low"], "ci_high": c["ci_high"]})
+    for k in range(2, weeks):
+        w = Window(week.start - dt.timedelta(days=7 * k), week.start - dt.timedelta(days=7 * (k - 1)))
+        try:
+            res = explain(store, metric, w, where=where, covariates=covariates, n_boot=n_boot, seed=seed)
+        except NotApplicable:
+            continue
+        c = res.window_costs.row(0, named=True)
+        rows.append({"week": w.start, "cost": c["cost"], "ci_low": c["ci_low"], "ci_high": c["ci_high"]})
+    schema = {"week": pl.Datetime("us"), "cost": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64}
+    return pl.DataFrame(rows, schema=schema).sort("week")
+
+
 @dataclass(frozen=True)
 class WeeklyReport:
     """Results behind one weekly report (reported week vs the previous week)."""
@@ -66,6 +97,8 @@ class WeeklyReport:
     series: pl.DataFrame
     deployments: pl.DataFrame
     provenance: dict[str, pl.DataFrame] = field(repr=False)
+    causes: Any = field(default=None, repr=False)
+    trend: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
 
     def __post_init__(self) -> None:
         if self.previous.end != self.week.start:
@@ -99,8 +132,8 @@ class WeeklyReport:
         ``baseline`` is the previous week and ``comparison`` the reported week
         (``vdrift report weekly`` derives both from ``week``).
         """
-        from ..attribution import attribute
         from ..audit import audit
+        from ..causes import explain
 
         m = parse_metric(metric)
         prev = parse_window(baseline, what="previous week")
@@ -111,12 +144,15 @@ class WeeklyReport:
         hrs = max(24 if bkt == "day" else 1, data.display_hours(prev.start, week.end))
         with Store(store_path, read_only=True) as store:
             aud = audit(store, start=prev.start, end=week.end, bucket=cast("AuditBucket", bkt))
-            attr = attribute(
-                store, m, prev, week,
+            causes = explain(
+                store, m.spec, week, baseline=prev,
                 covariates=list(covariates) if covariates else None,
                 where=where, method=cast("MethodOption", "all" if len(methods) > 1 else methods[0]),
                 n_boot=n_boot, seed=seed,
             )
+            attr = causes.attribution
+            trend = cost_trend(store, m.spec, causes, week, weeks=TREND_WEEKS, where=where,
+                               covariates=list(covariates) if covariates else None, n_boot=n_boot, seed=seed)
             series = data.metric_by_version(store.con, m, prev, week, where=where, hours=hrs)
             deps = data.deployments_between(store.con, prev.start, week.end)
             prov = data.provenance(store.con)
@@ -126,7 +162,7 @@ class WeeklyReport:
             output_dir=Path(output_dir) if output_dir else None, parameters=dict(parameters or {}),
             run_at=run_at or dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
             attribution=attr, audit=aud, findings=classify_findings(aud.findings, week.start),
-            series=series, deployments=deps, provenance=prov,
+            series=series, deployments=deps, provenance=prov, causes=causes, trend=trend,
         )
 
     # -- figures of the headline ------------------------------------------------------
@@ -225,6 +261,25 @@ class WeeklyReport:
     def notes(self) -> Html:
         """The attribution's diagnostics, most severe first."""
         return sections.notes_block(self.attribution)
+
+    def off_intent_trend(self) -> Figure | Html:
+        """The cost of off-intent serving per week, the reported week last."""
+        from .causes import cost_trend_figure
+
+        a = self.attribution
+        return cost_trend_figure(self.trend, self.output_dir, unit=a.unit, scale=a.scale)
+
+    def off_intent_cost(self) -> Html:
+        """This week's and last week's cost of off-intent serving."""
+        from .causes import cost_block
+
+        return cost_block(self.causes)
+
+    def causes_table(self) -> Html:
+        """The ranked causes of the week-over-week change."""
+        from .causes import causes_table
+
+        return causes_table(self.causes)
 
     def provenance_block(self) -> Html:
         """Input files with their SHA-256, row counts, parameters, toolkit version and run time."""
