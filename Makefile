@@ -1,5 +1,5 @@
 # vdrift: two commands do all set-up on a fresh machine with Python 3.11 and make.
-#   make demo   create .venv, install, ingest data/samples/demo, audit, attribute, render the incident report
+#   make demo   create .venv, install, ingest data/samples/demo, audit, attribute, explain, render the incident report
 #   make test   create .venv, install (and chromium for the report tests), run the whole suite
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -45,6 +45,8 @@ demo: venv
 	$(BIN)/vdrift audit --db $(DEMO_DB)
 	$(BIN)/vdrift attribute --db $(DEMO_DB) --metric rate:prediction=approved \
 	    --baseline $(BASELINE) --comparison $(COMPARISON) --method all
+	$(BIN)/vdrift explain --db $(DEMO_DB) --metric rate:prediction=approved \
+	    --baseline $(BASELINE) --comparison $(COMPARISON)
 	$(BIN)/vdrift report incident --db $(DEMO_DB) --param metric=rate:prediction=approved --param baseline=$(BASELINE) --param comparison=$(COMPARISON) \
 	    --param title="Sample service: approval-rate drop"
 	@echo "make demo: done. Open the report.html printed above in a browser (it needs no network);"
