@@ -27,7 +27,7 @@ from . import routed as rt
 from .profile import profile_covariates
 from .rows import Covariate, default_covariates, normalise_where
 from .decompose import effects
-from .design import Design, build_design, covariate_kinds
+from .design import Design, build_design, covariate_kinds, input_name
 from .drift import feature_drift
 from .metrics import VIEW, Metric, parse_metric
 from .results import COMPONENTS, METHODS, AttributionResult, Diagnostics
@@ -95,6 +95,8 @@ class Inputs:
     sample: ModelSample
     drift: pl.DataFrame
     excluded: tuple[int, int]
+    msums: CellSums
+    match_on: tuple[str, ...]
 
 
 def attribute(
@@ -259,18 +261,55 @@ def _read(con, m: Metric, A: Window, B: Window, covs: list[str] | None, where, b
                 + "; pick a window with traffic (vdrift status shows the span of the store)")
     moments = numeric_moments(con, sel, [c for c, k in kinds.items() if k == "numeric"])
     design = build_design(prof, kinds, bins=bins, moments=moments)
-    sums = cell_sums(con, sel, design, routing)
-    sample = model_sample(con, sel, design, routing, sums)
+    # the hash sample first: it chooses the matching covariates, so one pass reads the sums per stratum
+    sample = model_sample(con, sel, design, routing, prof.version_rows)
+    match_on = _match_covariates(sample, design)
+    sql, params, size = _stratum_sql(design, match_on)
+    msums = cell_sums(con, sel, design, routing, stratum=(sql, params, size))
+    sums = msums.collapsed()
+    sample = sample.indexed(sums)
     drift = feature_drift(con, m, A, B, tuple(Covariate(c, k) for c, k in kinds.items()), where=filters,  # type: ignore[arg-type]
                           include_shadow=include_shadow, profile=prof)
-    return Inputs(sel, design, tuple(routing), sums, sample, drift, (n_excl[0], n_excl[1]))
+    return Inputs(sel, design, tuple(routing), sums, sample, drift, (n_excl[0], n_excl[1]), msums, tuple(match_on))
+
+
+def _match_covariates(sample: ModelSample, design: Design) -> list[str]:
+    """The covariates whose shift carries most of the data drift, judged on the hash sample.
+
+    A least-squares fit of the metric on the design terms (versions pooled,
+    each sampled row weighted by the rows it stands for) times the shift of
+    the terms' weighted means between the windows: the regression's split of
+    the data drift by covariate, approximately, before any cell is summed.
+    """
+    groups = {c: design.index_of(c) for c in design.covariates if design.index_of(c)}
+    if not groups or len(sample.y) == 0:
+        return []
+    w = sample.weight if len(sample.weight) == len(sample.y) else np.ones(len(sample.y))
+    X = np.column_stack([np.ones(len(sample.y)), sample.z])
+    pen = np.full(X.shape[1], 1e-3 * w.sum())
+    pen[0] = 0.0
+    beta = np.linalg.pinv((X * w[:, None]).T @ X + np.diag(pen)) @ ((X * w[:, None]).T @ sample.y)
+    means = []
+    for t in (0, 1):
+        m = sample.t == t
+        means.append((sample.z[m] * w[m, None]).sum(axis=0) / max(w[m].sum(), 1e-12) if m.any()
+                     else np.zeros(design.p))
+    shift = means[1] - means[0]
+    score = {g: abs(float(beta[[1 + j for j in idx]] @ shift[idx])) for g, idx in groups.items()}
+    return sorted(score, key=lambda g: (-score[g], g))[:MATCH_COVARIATES]
 
 
 def _stratum_sql(design: Design, names: Sequence[str]) -> tuple[str, list, int]:
-    """Integer SQL of the matching stratum: joint bins of a few covariates (quartiles / top levels)."""
+    """Integer SQL of the matching stratum: joint bins of a few covariates (quartiles / top levels).
+
+    It reads the design's input columns (:meth:`Design.inputs`): a numeric
+    covariate's finite value (missing, NaN and infinities in the lowest
+    bin), a categorical one's level code (the top levels; 0 the reference
+    and the rest).
+    """
     parts, params, size = [], [], 1
     for name in names:
-        col = quote_ident(name)
+        col = quote_ident(input_name(design.covariates.index(name)))
         if design.kinds[name] == "numeric":
             edges = list(design.edges.get(name, ()))
             # quartiles of the design's bins: every other edge when there are more
@@ -278,15 +317,14 @@ def _stratum_sql(design: Design, names: Sequence[str]) -> tuple[str, list, int]:
                 step = len(edges) / MATCH_BINS
                 edges = sorted({edges[min(len(edges) - 1, int(round(step * (k + 1))) - 1)]
                                 for k in range(MATCH_BINS - 1)})
-            expr = " + ".join(f"CAST(coalesce(CAST({col} AS DOUBLE) >= ?, FALSE) AS INTEGER)" for _ in edges) or "0"
+            expr = " + ".join(f"CAST(coalesce({col} >= ?, FALSE) AS INTEGER)" for _ in edges) or "0"
             params_k: list = list(edges)
             base = len(edges) + 1
         else:
-            levels = [t.params_level for t in design.terms if t.covariate == name and t.kind == "level"][:MATCH_LEVELS - 1]
-            expr = ("CASE " + " ".join(f"WHEN coalesce(CAST({col} AS VARCHAR), '') = ? THEN {i + 1}"
-                                       for i in range(len(levels))) + " ELSE 0 END") if levels else "0"
-            params_k = list(levels)
-            base = len(levels) + 1
+            n_levels = min(MATCH_LEVELS - 1, sum(1 for t in design.terms if t.covariate == name and t.kind == "level"))
+            expr = f"CASE WHEN {col} BETWEEN 1 AND {n_levels} THEN {col} ELSE 0 END" if n_levels else "0"
+            params_k = []
+            base = n_levels + 1
         parts.append(f"({expr}) * {size}")
         params += params_k
         size *= base
@@ -327,11 +365,7 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
     reg = rt.regression_fill(base, models.beta, model_output=model_output)
     parts = rt.data_drift_parts(base.regional(), rt.regionalize(base, reg), models.beta, groups)
 
-    # the matching strata: the covariates whose shift carries most of the data drift
-    match_on = sorted(groups, key=lambda g: -abs(parts[g]))[:MATCH_COVARIATES]
-    sql, params, size = _stratum_sql(design, match_on)
-    msums = cell_sums(con, inp.sel, design, inp.routing_by, stratum=(sql, params, size),
-                      cells=sums.cells, versions=sums.versions)
+    match_on, msums = list(inp.match_on), inp.msums
     cells0 = rt.reduce(sums, None, msums, None)
     sd_terms = inp.sample.z.std(axis=0) if len(inp.sample.y) else np.zeros(design.p)
     adjust = rt.imbalanced(cells0, sd_terms)

@@ -149,12 +149,15 @@ class Profile:
     level_counts
         Name -> rows of :func:`rows_sql` per ``version``, ``period`` and
         ``level`` (NULL as ``(missing)``), column ``c``.
+    version_rows
+        (period, version) -> rows that count for the metric (as :func:`rows_sql` yields them).
     """
 
     numeric: Mapping[str, NumericProfile]
     levels: Mapping[str, tuple[tuple[str, int], ...]]
     excluded: pl.DataFrame
     level_counts: Mapping[str, pl.DataFrame] = field(default_factory=dict)
+    version_rows: Mapping[tuple[int, str], int] = field(default_factory=dict)
 
     def serves(self, name: str, k: int) -> bool:
         """Whether the quantiles of ``k`` bins of ``name`` are known."""
@@ -318,7 +321,9 @@ def profile_covariates(
     if coarse:
         numeric.update(_profile_rounded(con, metric, baseline, comparison, coarse, probs, overlap, distinct,
                                         where, include_shadow))
-    return Profile(numeric, levels, excluded, level_counts)
+    version_rows = {(int(t), str(v)): int(c) for t, v, c in
+                     first.filter(pl.col("valid")).group_by("period", "version").agg(pl.col("c").sum()).iter_rows()}
+    return Profile(numeric, levels, excluded, level_counts, version_rows)
 
 
 def round_sql(x: str, digits: int = ROUND_DIGITS) -> str:

@@ -17,8 +17,8 @@ not rows, and the sums are what another engine has to produce.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 import duckdb
 import numpy as np
@@ -154,6 +154,13 @@ class CellSums:
         """The routing cells (a fine cell is a routing cell's intended-state segment)."""
         return tuple(sorted({c.rsplit(SEGMENT_SEP, 1)[0] for c in self.cells}))
 
+    def collapsed(self) -> "CellSums":
+        """The sums without the stratum axis (summed over the matching strata)."""
+        if not self.strata:
+            return self
+        return CellSums(self.cells, self.versions, self.n.sum(axis=3), self.sy.sum(axis=3), self.syy.sum(axis=3),
+                        self.sz.sum(axis=3), 0)
+
     @property
     def parent(self) -> np.ndarray:
         """Index of each fine cell's routing cell in :attr:`regions`."""
@@ -174,17 +181,20 @@ def cell_sums(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design, ro
     """One GROUP BY: the sums behind every estimator.
 
     ``stratum`` is an optional (SQL, params, S): an integer expression in
-    ``0..S-1`` (matching strata inside the routing cells).
+    ``0..S-1`` over the design's input columns (matching strata inside the
+    routing cells).
     """
     key, key_params = fine_key_sql(con, sel, routing_by)
     vsel, vparams = design.inputs()
     extra = [f"{key} AS cell", "CAST(hash(request_id) % CAST(? AS UBIGINT) AS INTEGER) AS grp"]
     params = key_params + [groups]
-    if stratum is not None:
-        extra.append(f"{stratum[0]} AS stratum")
-        params += list(stratum[1])
     src, src_params = sel.rows(extra + vsel, params + vparams)
-    keys = ["period", "cell", "version", "grp"] + (["stratum"] if stratum is not None else [])
+    keys = ["period", "cell", "version", "grp"]
+    if stratum is not None:
+        # the stratum reads the input columns too, once per row
+        src = f"SELECT *, {stratum[0]} AS stratum FROM ({src})"
+        src_params = list(stratum[1]) + src_params
+        keys.append("stratum")
     zs, zparams = design.sums()
     frame = con.execute(
         f"SELECT {', '.join(keys)}, count(*) AS n, sum(y) AS sy, sum(y * y) AS syy"
@@ -228,19 +238,36 @@ class ModelSample:
     r: np.ndarray
     y: np.ndarray
     z: np.ndarray
+    cell: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    version: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    weight: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def indexed(self, sums: CellSums) -> "ModelSample":
+        """The sample with ``v`` and ``r`` indexing the versions and fine cells of ``sums``."""
+        vi = {v: i for i, v in enumerate(sums.versions)}
+        ci = {c: i for i, c in enumerate(sums.cells)}
+        v = np.array([vi[x] for x in self.version], dtype=int)
+        r = np.array([ci.get(x, -1) for x in self.cell], dtype=int)
+        return ModelSample(self.t, v, r, self.y, self.z, self.cell, self.version, self.weight)
 
 
 def model_sample(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design, routing_by: Sequence[str],
-                 sums: CellSums, *, cap: int = MODEL_ROWS) -> ModelSample:
-    """Fetch at most ``cap`` rows per (period, version), chosen by a hash of the request id."""
-    counts = sums.n.reshape(2, len(sums.cells), len(sums.versions), -1).sum(axis=(1, 3))
+                 counts: Mapping[tuple[int, str], int], *, cap: int = MODEL_ROWS) -> ModelSample:
+    """Fetch at most ``cap`` rows per (period, version), chosen by a hash of the request id.
+
+    ``counts`` gives the rows per (period, version) (the profile's), which
+    set each pair's sampling rate; ``weight`` is the rows a sampled row
+    stands for. ``v`` and ``r`` index the sample's own sorted versions and
+    cells until :meth:`ModelSample.indexed` maps them onto the cell sums.
+    """
     cases, params = [], []
-    for t in (0, 1):
-        for j, ver in enumerate(sums.versions):
-            if counts[t, j] > 0:
-                keep = min(_HASH_MOD, int(np.ceil(_HASH_MOD * cap / counts[t, j])))
-                cases.append("WHEN period = ? AND version = ? THEN ?")
-                params += [t, ver, keep]
+    rates: dict[tuple[int, str], float] = {}
+    for (t, ver), n in sorted(counts.items()):
+        if n > 0:
+            keep = min(_HASH_MOD, int(np.ceil(_HASH_MOD * cap / n)))
+            cases.append("WHEN period = ? AND version = ? THEN ?")
+            params += [t, ver, keep]
+            rates[(t, ver)] = keep / _HASH_MOD
     key, key_params = fine_key_sql(con, sel, routing_by)
     vsel, vparams = design.inputs()
     src, src_params = sel.rows([f"{key} AS cell", "hash(request_id, 'vdrift-model') % CAST(? AS UBIGINT) AS h"] + vsel,
@@ -251,12 +278,15 @@ def model_sample(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design,
     # the hash filter runs first, so the terms are computed for the sampled rows only
     data = con.execute(f"SELECT period, version, cell, y{zcols} FROM (SELECT * FROM ({src}) WHERE {cond}) "
                        "ORDER BY period, version, h", zparams + src_params + params).fetchnumpy()
-    vi = {v: i for i, v in enumerate(sums.versions)}
-    ci = {c: i for i, c in enumerate(sums.cells)}
     t = np.asarray(data["period"], dtype=int)
-    v = np.array([vi[x] for x in data["version"]], dtype=int)
-    r = np.array([ci.get(x, -1) for x in data["cell"]], dtype=int)
+    version = np.asarray(data["version"], dtype=object)
+    cell = np.asarray(data["cell"], dtype=object)
+    vi = {x: i for i, x in enumerate(sorted(set(version)))}
+    ci = {x: i for i, x in enumerate(sorted(set(cell)))}
+    v = np.array([vi[x] for x in version], dtype=int)
+    r = np.array([ci[x] for x in cell], dtype=int)
     y = np.asarray(data["y"], dtype=float)
     z = (np.column_stack([np.asarray(data[f"z__{j}"], dtype=float) for j in range(design.p)])
          if design.p else np.zeros((len(y), 0)))
-    return ModelSample(t, v, r, y, z)
+    weight = np.array([1.0 / rates.get((int(a), b), 1.0) for a, b in zip(t, version)])
+    return ModelSample(t, v, r, y, z, cell, version, weight)
