@@ -159,6 +159,51 @@ def test_07_an_over_long_line_names_its_line_and_the_limit(tmp_path, where):
     assert "at most 2 MiB" in r.message and "UTF-8" in r.message
 
 
+def test_07_text_after_a_closing_quote_in_the_sniffed_rows_names_the_line(tmp_path):
+    """Found by tests/test_fuzz.py: '"o"k' among DuckDB's sampled rows said only "Error when sniffing file"."""
+    rows = _rows(100)
+    rows[3] = 'r3,2026-11-02T00:00:00Z,v1,"o"k'
+    with Store(":memory:") as s:
+        r = s.ingest("predictions", _csv(tmp_path / "e.csv", rows)).results[0]
+        assert r.status == "failed" and "line 5 has text after the closing quote of a quoted field" in r.message
+        # past the sampled rows the same line is one quarantined row (DuckDB: "unquoted value")
+        rows = _rows(25_000)
+        rows[22_000] = 'r22000,2026-11-02T00:00:00Z,v1,"o"k'
+        r = s.ingest("predictions", _csv(tmp_path / "l.csv", rows)).results[0]
+        assert (r.status, r.rows_read, r.quarantined) == ("ingested", 25_000, 1), r.summary()
+        assert dict(r.reasons) == {"malformed CSV line: unquoted value": 1}
+
+
+@pytest.mark.parametrize("case", ["nul-in-header", "header-not-utf8", "blank-jsonl", "damaged-parquet"])
+def test_07_damage_near_the_top_is_named(tmp_path, capsys, case):
+    """Found by tests/test_fuzz.py; before: "invalid column name 'reg\\x00ion'" (no file, nothing to fix),
+    "required predictions column 'request_id' is missing (the file has: column0 column1 ...)" or (the file has:
+    a, 2026-11-02T00:00:00Z, ...: DuckDB skipped the header and took the first row for it), "... (the file has:
+    json)" for a file of blank lines, and Thrift's bare "TProtocolException: Invalid data" for a damaged Parquet."""
+    if case == "nul-in-header":
+        f, says = tmp_path / "n.csv", "column 5 is named 'reg\\x00ion', which holds a NUL byte"
+        f.write_bytes(b"request_id,ts,model_version,prediction,reg\x00ion\na,2026-11-02T00:00:00Z,v1,ok,eu\n")
+    elif case == "header-not-utf8":
+        f, says = tmp_path / "u.csv", "the header line is not valid UTF-8 (byte 32 of the line"
+        f.write_bytes(b"request_id,ts,model_version,pre\xe2\x82diction\na,2026-11-02T00:00:00Z,v1,ok\n")
+    elif case == "blank-jsonl":
+        f, says = tmp_path / "b.jsonl", "the file holds only blank lines, no JSON object"
+        f.write_bytes(b"\n  \n\n")
+    else:
+        import polars as pl
+
+        f, says = tmp_path / "d.parquet", "the file is damaged or not Parquet"
+        pl.DataFrame({"request_id": ["a", "b"], "ts": ["2026-11-02", "2026-11-02"], "model_version": ["v1", "v1"],
+                      "prediction": ["ok", "ok"]}).write_parquet(f)
+        data = f.read_bytes()
+        f.write_bytes(data[:-40] + data[-20:])  # a hole in the footer
+    db = tmp_path / "t.duckdb"
+    code, out, err = _cli(capsys, "ingest", "predictions", str(f), "--db", str(db))
+    assert code == 2 and err.startswith(f"vdrift: error: {f}: ") and says in err, err
+    assert "column0" not in err and "(the file has: " not in err
+    assert _snapshot(db)["ingest_log"] == 0
+
+
 def test_07_utf16_file_is_named_as_such(tmp_path):
     f = tmp_path / "u.csv"
     f.write_text(HEADER + "\n".join(_rows(10)) + "\n", encoding="utf-16")

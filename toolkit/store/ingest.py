@@ -585,6 +585,8 @@ def _prepare(
         true_rows = textscan.count_csv(path, delimiter).records
     elif fmt == "json":
         true_rows = textscan.count_json_lines(path)
+        if true_rows == 0:  # DuckDB would read one column named "json" and report it missing the contract's
+            raise InputError(f"{path}: the file holds only blank lines, no JSON object; nothing to ingest")
     source = _source_sql(fmt, path, delimiter=delimiter)
     src_params = [read_path]
     try:
@@ -595,6 +597,7 @@ def _prepare(
     except duckdb.Error as exc:
         raise InputError(f"{path}: cannot read it as {fmt}: {_parser_reason(exc, fmt, path)}") from None
     src_types = {name: typ for name, typ, *_ in described if name != "file_row_number"}
+    _check_header(fmt, path, list(src_types))
     _check_source_names(fmt, path, delimiter, list(src_types))
     if plan is None:
         plan = _plan_columns(con, kind, path, src_types, mapping, source, src_params)
@@ -654,6 +657,38 @@ def _json_head_lines(path: Path):
             return
     if carry.strip():
         yield carry
+
+
+def _check_header(fmt: str, path: Path, names: list[str]) -> None:
+    """Refuse column names that cannot be stored (a NUL byte) and a CSV header that is not UTF-8.
+
+    DuckDB skips a header line it cannot read as UTF-8 and takes the next
+    line for the header, or names the columns ``column0``, ``column1`` ...;
+    the missing-column message would then list names the file never had.
+    """
+    for i, name in enumerate(names, 1):
+        if "\x00" in name:
+            raise InputError(
+                f"{path}: column {i} is named {name!r}, which holds a NUL byte; nothing was ingested from the "
+                "file. Give every column a name without NUL bytes"
+            )
+    if fmt != "csv":
+        return
+    head = b""
+    for chunk in textscan.read_chunks(path):
+        head += chunk
+        if b"\n" in head.lstrip(b"\r\n") or len(head) > textscan.MAX_LINE_BYTES:
+            break
+    header = head.lstrip(b"\r\n").split(b"\n", 1)[0]
+    try:
+        header.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: the header line is not valid UTF-8 (byte {exc.start + 1:,} of the line, "
+            f"{header[exc.start:exc.start + 4]!r}...), so its column names cannot be read; nothing was ingested "
+            "from the file. vdrift reads UTF-8 text: convert the file (e.g. iconv -f LATIN1 -t UTF-8) or fix "
+            "the header"
+        ) from None
 
 
 def _check_source_names(fmt: str, path: Path, delimiter: str, described: list[str]) -> None:
@@ -755,9 +790,61 @@ def _mixed_line_breaks(path: Path) -> str:
     return ""
 
 
+_TEXT_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+#: DuckDB's sniffer reads this many rows; a quoting error among them fails the whole file
+_SNIFFED_ROWS = 20_480
+
+
+def _quoting_trouble(path: Path) -> str:
+    """The first line among those DuckDB's sniffer reads whose quoting breaks RFC 4180, or ''.
+
+    Text after the closing quote of a quoted field (``"o"k``) in the sniffer's
+    sample makes DuckDB refuse the whole file ("Error when sniffing file");
+    Python's csv module, in strict mode, finds the line. Only read when the
+    reader failed, to say so with the line.
+    """
+    import csv
+
+    delimiter = textscan.detect_delimiter(path)
+
+    def lines():
+        carry = ""
+        for chunk in textscan.read_chunks(path):
+            text = carry + chunk.decode("latin-1")  # every byte kept where it is: quotes and breaks are ASCII
+            carry = ""
+            for m in _TEXT_LINE.finditer(text):
+                line = m.group()
+                if line.endswith("\n") or (line.endswith("\r") and m.end() < len(text)):
+                    yield line
+                else:  # the rest of the chunk: its line continues in the next one
+                    carry = line
+        if carry:
+            yield carry
+
+    reader = csv.reader(lines(), delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
+    limit = csv.field_size_limit()
+    csv.field_size_limit(textscan.MAX_LINE_BYTES + 1)
+    try:
+        for records, _ in enumerate(reader):
+            if records > _SNIFFED_ROWS + 1:
+                return ""
+    except csv.Error as exc:
+        if "expected after" in str(exc):
+            return (f"line {reader.line_num:,} has text after the closing quote of a quoted field: a field that "
+                    'starts with " must end with " right before the delimiter or the line break (RFC 4180); '
+                    'double a " that belongs to the value ("")')
+        return ""
+    finally:
+        csv.field_size_limit(limit)
+    return ""
+
+
 def _parser_reason(exc: Exception, fmt: str, path: Path) -> str:
     """DuckDB's reason for not reading a file, with what the independent scan knows (long lines)."""
     reason = _first_line(exc)
+    if fmt == "parquet" and not is_corruption(reason):
+        return (f"{reason}; the file is damaged or not Parquet (its metadata or a page cannot be decoded), and "
+                "nothing was ingested from it. Copy the file again from its source")
     if path.name.lower().endswith(".gz") and "not a gzip stream" in reason.lower():
         padding = _gzip_padding_reason(path)
         if padding:
@@ -770,6 +857,10 @@ def _parser_reason(exc: Exception, fmt: str, path: Path) -> str:
     mixed = _mixed_line_breaks(path)
     if mixed:
         return f"{mixed} (DuckDB said: {reason})"
+    if "sniffing" in str(exc):
+        quoting = _quoting_trouble(path)
+        if quoting:
+            return f"{quoting} (DuckDB said: {reason})"
     if "sniffing" in str(exc):
         reason += ("; it needs a header line and one record per line, with fields holding the delimiter, "
                    'quotes or line breaks (CR or LF) enclosed in double quotes (RFC 4180)')
