@@ -731,6 +731,7 @@ def test_11_attribute_arguments_are_checked_at_the_boundary(hostile_attribution_
     for kw, says in (({"bins": 2.5}, "bins must be a whole number, got 2.5"),  # before: accepted
                      ({"bins": True}, "bins must be a whole number"),
                      ({"n_boot": "3"}, "n_boot must be a whole number"),
+                     ({"n_boot": 100_001}, "n_boot must be between 0 and 100000"),
                      ({"covariates": 5}, "covariates must be a list of column names"),
                      ({"segments": "no"}, "segments must be True or False"),
                      ({"method": "best"}, "unknown method 'best'")):
