@@ -162,11 +162,12 @@ def worker():
         w.proc.wait(timeout=CASE_TIMEOUT)
 
 
-SEED_CSV = "request_id,ts,model_version,prediction\nseed-1,2026-10-01T09:00:00Z,v0,ok\nseed-2,2026-10-01T09:00:01Z,v0,ok\n"
+SEED_CSV = ("request_id,ts,model_version,prediction\n"
+            "seed-1,2026-10-01T09:00:00Z,v0,ok\nseed-2,2026-10-01T09:00:01Z,v0,ok\n")
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory) -> "Lab":
+def lab(tmp_path_factory) -> Lab:
     """A folder for the cases and a template store (two rows already ingested) copied for each case."""
     d = tmp_path_factory.mktemp("fuzz")
     (d / "seed.csv").write_text(SEED_CSV)
@@ -476,7 +477,7 @@ def test_fuzz_csv_gzip(worker, lab, rows, data):
 def test_fuzz_json_lines(worker, lab, rows, data):
     records = []
     for r in rows:
-        rec = dict(zip(HEADER, r))
+        rec = dict(zip(HEADER, r, strict=True))
         if rec["amount"] not in ("x", ""):
             rec["amount"] = float(rec["amount"])
         records.append(rec)
@@ -504,8 +505,8 @@ def test_fuzz_parquet(worker, lab, rows, compression, data):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    cols = list(zip(*rows)) if rows else [[] for _ in HEADER]
-    table = pa.table({name: pa.array(list(col), pa.string()) for name, col in zip(HEADER, cols)})
+    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in HEADER]
+    table = pa.table({name: pa.array(list(col), pa.string()) for name, col in zip(HEADER, cols, strict=True)})
     buf = io.BytesIO()
     pq.write_table(table, buf, compression=compression, row_group_size=max(1, len(rows) // 2 or 1))
     original = buf.getvalue()
