@@ -93,7 +93,7 @@ def test_intended_shares_overdue_rules() -> None:
 
     def shares(scope, overdue):
         sub = out.filter((pl.col("eff_scope") == scope) & (pl.col("overdue") == overdue))
-        return dict(zip(sub["version"], sub["share"]))
+        return dict(zip(sub["version"], sub["share"], strict=True))
     assert shares("eu", False) == {"v2": 0.1, "v1": 0.9}
     assert shares("eu", True) == {"v2": 1.0}          # an overdue rollout completes
     assert shares("apac", True) == {"v1": 1.0}        # an overdue experiment ends on its control

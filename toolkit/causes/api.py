@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -26,19 +26,19 @@ IDENTITY = ("kind", "component", "region", "instance_id")
 
 
 def explain(
-    store: "Store | str | os.PathLike",
+    store: Store | str | os.PathLike,
     metric: str,
-    comparison: "str | Window | tuple",
-    baseline: "str | Window | tuple | None" = None,
+    comparison: str | Window | tuple,
+    baseline: str | Window | tuple | None = None,
     *,
     method: str = "regression",
-    covariates: "Sequence[str] | str | None" = None,
+    covariates: Sequence[str] | str | None = None,
     bins: int = 5,
     n_boot: int = 200,
     seed: int = 0,
     level: float = 0.95,
     thresholds: AuditThresholds | None = None,
-    where: "Mapping[str, object] | Sequence[str] | None" = None,
+    where: Mapping[str, object] | Sequence[str] | None = None,
 ) -> ExplainResult:
     """Rank the causes of a metric shift: serving problems, data drift by feature, and the residual.
 
@@ -125,7 +125,7 @@ def _assemble(res: AttributionResult, beh: Behaviour, audits, units: list[Units]
     findings = _merge_findings(audits)
     nf = findings.height
     periods = [1] if single else [0, 1]
-    offs = {t: im.off_rows(u, beh, t) for t, u in zip(periods, units)}
+    offs = {t: im.off_rows(u, beh, t) for t, u in zip(periods, units, strict=True)}
     covers = {t: im.coverage(offs[t], findings) for t in periods}
     shares = {t: im.shapley_shares(covers[t]) for t in periods}
     B_ = len(beh.draws)
@@ -209,7 +209,7 @@ def _assemble(res: AttributionResult, beh: Behaviour, audits, units: list[Units]
 
 
 def _ci(point: float, draws: np.ndarray | None, z: float, extra: float = 0.0) -> tuple[float, float]:
-    """estimate +/- z SD: the replicates' variance plus ``extra`` (the rows' own counterfactual answers)."""
+    """Estimate +/- z SD: the replicates' variance plus ``extra`` (the rows' own counterfactual answers)."""
     if draws is None or len(draws) < 2 or not np.isfinite(point):
         return (float("nan"), float("nan"))
     sd = float(np.sqrt(np.nanvar(draws, ddof=1) + extra))
@@ -271,7 +271,7 @@ def _breakdown(offs: dict, periods: list[int], z: float) -> pl.DataFrame:
         grouped = fr.with_row_index("_i").group_by(keys, maintain_order=True).agg(
             pl.col("n").sum().alias("rows"), pl.col("cost").sum(), pl.col("_i"))
         lo, hi = [], []
-        for idx, c in zip(grouped["_i"].to_list(), grouped["cost"].to_list()):
+        for idx, c in zip(grouped["_i"].to_list(), grouped["cost"].to_list(), strict=True):
             d = draws[:, idx].sum(axis=1) if draws.shape[0] else None
             a, b = _ci(c, d, z, float(off.idio[idx].sum()))
             lo.append(a)

@@ -73,7 +73,7 @@ def off_rows(units: Units, beh: Behaviour, t: int) -> OffRows:
     R, V = len(beh.regions), len(beh.versions)
     intended = {}
     for key, grp in units.intended.group_by(["gov", "eff_scope", "pos", "overdue"], maintain_order=True):
-        intended[tuple(key)] = dict(zip(grp["version"].to_list(), grp["share"].to_list()))
+        intended[tuple(key)] = dict(zip(grp["version"].to_list(), grp["share"].to_list(), strict=True))
     region_rows = np.zeros(R)
     for region, n in units.served.group_by("region").agg(pl.col("n").sum()).iter_rows():
         c = cells.get(MISSING if region is None else region)

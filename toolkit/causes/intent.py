@@ -69,10 +69,12 @@ class Units:
 
     @property
     def rows(self) -> int:
+        """Rows of every unit (shadow rows left out)."""
         return int(self.served["n"].sum()) if self.served.height else 0
 
     @property
     def ungoverned_rows(self) -> int:
+        """Rows no deployment history governs (as intended by definition)."""
         if not self.served.height:
             return 0
         return int(self.served.filter(~pl.col("governed"))["n"].sum())
@@ -106,7 +108,7 @@ def intended_shares(pieces: pl.DataFrame) -> pl.DataFrame:
     for key, grp in pieces.group_by(["gov", "eff_scope", "pos"], maintain_order=True):
         gov, scope, pos = key
         kind = grp["kind"][0]
-        split = {v: float(s) for v, s in zip(grp["version"], grp["share"])}
+        split = {v: float(s) for v, s in zip(grp["version"], grp["share"], strict=True)}
         final = None
         if kind == "rollout":
             final = grp["target_version"][0]

@@ -16,7 +16,8 @@ from ..attribution.results import AttributionResult, effect_text
 
 #: One row per cause, most impact first (``rank``).
 CAUSE_SCHEMA: dict[str, pl.DataType] = {
-    "cause": pl.String,          # finding / unnamed_off_intent / intended_change / data_drift[_mix|_unexplained] / residual
+    # finding / unnamed_off_intent / intended_change / data_drift[_mix|_unexplained] / residual
+    "cause": pl.String,
     "kind": pl.String,           # the finding kind, or the cause again
     "finding_id": pl.String,
     "severity": pl.String,
@@ -156,6 +157,7 @@ class ExplainResult:
         return f"{row['explanation'][0].upper()}{row['explanation'][1:]}: {impact}."
 
     def headline(self) -> str:
+        """One sentence: the shift (or the window's cost) and its largest cause."""
         top = self.causes.row(0, named=True) if self.causes.height else None
         if self.baseline is None:
             c = self.window_costs.row(0, named=True)
@@ -173,7 +175,8 @@ class ExplainResult:
             return f"{_KIND_TEXT.get(row['kind'], row['kind'])} in {row['component']} {row['region'] or 'all regions'}"
         if row["cause"] == "data_drift":
             return f"data drift in {row['detail']}"
-        return {"unnamed_off_intent": "off-intent serving no finding names", "intended_change": "intended routing changes",
+        return {"unnamed_off_intent": "off-intent serving no finding names",
+                "intended_change": "intended routing changes",
                 "data_drift_mix": "routing-cell mix", "data_drift_unexplained": "data drift no covariate carries",
                 "residual": "unexplained residual"}.get(row["cause"], row["cause"])
 
@@ -203,6 +206,7 @@ class ExplainResult:
             pl.Series("sentence", [self.sentence(r) for r in self.causes.iter_rows(named=True)], pl.String))
 
     def to_dict(self) -> dict:
+        """Everything as plain JSON-ready values (NaN as None, times as ISO text)."""
         def clean(v):
             if isinstance(v, float) and not math.isfinite(v):
                 return None
@@ -220,6 +224,7 @@ class ExplainResult:
         }
 
     def to_json(self, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as JSON text."""
         return json.dumps(self.to_dict(), indent=indent)
 
     def _repr_html_(self) -> str:

@@ -58,7 +58,7 @@ def hourly(con: duckdb.DuckDBPyConnection, metric: str, windows: list[Window],
 def _blocks(hours: list, n: np.ndarray, sy: np.ndarray, syy: np.ndarray):
     """Consecutive hours merged until each block holds MIN_BLOCK_ROWS rows."""
     out, cur = [], None
-    for h, a, b, c in zip(hours, n, sy, syy):
+    for h, a, b, c in zip(hours, n, sy, syy, strict=True):
         if cur is None:
             cur = [h, h, 0.0, 0.0, 0.0]
         cur[1] = h

@@ -11,6 +11,7 @@ from .common import add_db_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``vdrift explain`` to the sub-commands."""
     p = sub.add_parser(
         "explain",
         help="ranked causes: what each serving problem cost, data drift by feature, the residual",
@@ -37,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_explain(args: argparse.Namespace) -> int:
+    """Run ``vdrift explain`` and print its summary or JSON."""
     from ..causes import explain
 
     covs = None if args.covariates is None else [c.strip() for c in args.covariates.split(",") if c.strip()]
