@@ -181,3 +181,16 @@ def test_cli_attribute_summary_and_json(tmp_path, capsys) -> None:
     rc = main(["attribute", "--db", str(db), "--metric", "mean:nope", "--baseline", BASELINE,
                "--comparison", COMPARISON])
     assert rc == 2 and "reads column 'nope'" in capsys.readouterr().err
+
+
+def test_where_list_values_must_be_text_or_numbers() -> None:
+    from toolkit.attribution.rows import normalise_where
+    from toolkit.errors import InputError
+    from toolkit.samples import load_simulation, simulate
+
+    with load_simulation(simulate(["clean"], rows=2_000, seed=1)) as store:
+        assert normalise_where({"region": ["eu", 1]}, store.con) == [("region", ("eu", "1"))]
+        with pytest.raises(InputError, match=r"filter 'region': every value of the list must be a text or a number"):
+            normalise_where({"region": [1, {}]}, store.con)
+        with pytest.raises(InputError, match="None"):
+            normalise_where({"region": ["eu", None]}, store.con)

@@ -52,6 +52,10 @@ def normalise_where(where: "Mapping[str, object] | Sequence[str] | None",
     if isinstance(where, Mapping):
         for k, v in where.items():
             if isinstance(v, (list, tuple, set, frozenset)):
+                bad = [x for x in v if x is None or not isinstance(x, (str, int, float))]
+                if bad:
+                    raise InputError(f"filter {k!r}: every value of the list must be a text or a number, got "
+                                     f"{bad[0]!r} ({type(bad[0]).__name__})")
                 vals = tuple(sorted(str(x) for x in v)) if isinstance(v, (set, frozenset)) else tuple(str(x) for x in v)
                 if not vals:
                     raise InputError(f"filter {k!r} has an empty list of values: give at least one")
