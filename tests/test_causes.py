@@ -137,3 +137,14 @@ def test_cli_explain_bad_metric_is_a_clear_error(tmp_path) -> None:
                            "rate:prediction=Approved", "--comparison", COMPARISON],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 4 and proc.stderr.startswith("vdrift:") and "approved" in proc.stderr
+
+
+def test_rows_no_history_governs_are_flagged_not_priced() -> None:
+    sim = simulate(["canary"], rows=8_000, seed=2)
+    with load_simulation(sim) as store:
+        store.con.execute("DELETE FROM deployments")
+        res = toolkit.explain(store, METRIC, COMPARISON, n_boot=20)
+    cost = res.window_costs.row(0, named=True)
+    assert cost["ungoverned_rows"] == cost["rows"] > 0 and cost["off_intent_rows"] == 0
+    assert res.headline().startswith("CAUTION, 100% of the rows are governed by no deployment history")
+    assert "largest cause" not in res.headline()

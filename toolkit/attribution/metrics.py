@@ -192,6 +192,10 @@ class Metric:
             return
         if self.kind == "rate":
             seen = _values(con, sel, self.column)
+            if not seen:
+                raise NotApplicable(f"metric {self.spec!r}: no row of the windows {sel.baseline} and "
+                                    f"{sel.comparison} has a value in {self.column}; pick windows with traffic "
+                                    "(vdrift status shows the span of the store)")
             if self.value not in seen:
                 close = [v for v in seen if v.lower() == str(self.value).lower()]
                 hint = f" (did you mean rate:{self.column}={close[0]}?)" if close else ""

@@ -166,8 +166,13 @@ class ExplainResult:
         else:
             head = (f"{self.metric_label.capitalize()} moved {self._fx(self.total)} from {span_text(self.baseline)} "
                     f"to {span_text(self.comparison)}")
-        if top is not None and math.isfinite(top["impact"]):
+        if top is not None and math.isfinite(top["impact"]) and top["impact"] != 0.0:
             head += f"; the largest cause: {self._name(top)} ({self._fx(top['impact'])})"
+        rows = int(self.window_costs["rows"].sum()) if self.window_costs.height else 0
+        ungoverned = int(self.window_costs["ungoverned_rows"].sum()) if self.window_costs.height else 0
+        if rows and ungoverned > rows / 2:
+            head = (f"CAUTION, {100 * ungoverned / rows:.0f}% of the rows are governed by no deployment history, "
+                    "so their serving cannot be priced against an intent (ingest the deployment history). " + head)
         return head
 
     def _name(self, row: dict) -> str:
