@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -311,3 +312,162 @@ def test_feature_drift_table_names_a_rounded_resolution() -> None:
     rounded = str(feature_drift_table(pl.DataFrame({**base, "resolution": ["4 significant digits", "exact"]})))
     assert "resolution" not in exact and "amount" in exact
     assert "resolution" in rounded and "4 significant digits" in rounded
+
+
+# -- time zone, headline method and binning ----------------------------------------------------
+@pytest.mark.parametrize("bad", ["Mars/Olympus", "europe/berlin", "../etc/passwd", "/usr/share/zoneinfo/UTC", "CET+1"])
+def test_timezone_must_be_an_iana_name(store_path: Path, tmp_path: Path, bad: str) -> None:
+    with pytest.raises(InputError, match=rf"unknown time zone {re.escape(repr(bad))} for parameter timezone.*"
+                                         "IANA name"):
+        P.validate("incident", incident(store_path, timezone=bad), out_dir=tmp_path)
+
+
+def test_timezone_error_suggests_the_name_and_the_cli_names_it(store_path: Path, tmp_path: Path, capsys) -> None:
+    with pytest.raises(InputError, match="did you mean Europe/Berlin"):
+        P.validate("incident", incident(store_path, timezone="Europe/Berlinn"), out_dir=tmp_path)
+    from toolkit.cli import main
+
+    out = tmp_path / "reports"
+    rc = main(["report", "weekly", "--db", str(store_path), "--week", "2026-11-09", "--out-dir", str(out),
+               "-p", "metric=rate:prediction=approved", "-p", "timezone=Europe/Berlinn"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "vdrift: error: unknown time zone 'Europe/Berlinn'" in err
+    assert not out.exists()
+
+
+def test_timezone_defaults_to_utc_and_is_passed_on(store_path: Path, tmp_path: Path) -> None:
+    p = P.validate("incident", incident(store_path), out_dir=tmp_path)
+    assert p.notebook["timezone"] == "UTC" and p.zone.is_utc
+    p = P.validate("incident", incident(store_path, timezone="Asia/Kolkata"), out_dir=tmp_path)
+    assert p.notebook["timezone"] == "Asia/Kolkata" and p.timezone == "Asia/Kolkata"
+    # the incident windows stay UTC (an offset in the window text says otherwise)
+    assert p.baseline.start == dt.datetime(2026, 11, 2) and p.notebook["baseline"].startswith("2026-11-02T00:00:00")
+
+
+def test_headline_method_and_bins(store_path: Path, tmp_path: Path) -> None:
+    p = P.validate("incident", incident(store_path), out_dir=tmp_path)
+    assert p.notebook["method"] == "regression" and p.notebook["bins"] == 5
+    p = P.validate("incident", incident(store_path, method="matched", bins="12"), out_dir=tmp_path)
+    assert p.notebook["method"] == "matched" and p.notebook["bins"] == 12
+    # left out, the headline method is the regression, or the first compared method without it
+    assert P.validate("incident", incident(store_path, methods="standardization,matched"),
+                      out_dir=tmp_path).notebook["method"] == "standardization"
+    with pytest.raises(InputError, match="unknown headline method 'bayes'.*regression, matched, standardization"):
+        P.validate("incident", incident(store_path, method="bayes"), out_dir=tmp_path)
+    with pytest.raises(InputError, match="headline method 'matched' is not among the compared methods "
+                                         r"\(regression, standardization\)"):
+        P.validate("incident", incident(store_path, method="matched", methods="regression,standardization"),
+                   out_dir=tmp_path)
+    for bins in ("0", "21", "-3"):
+        with pytest.raises(InputError, match=rf"bins={bins} is out of range: use 1\.\.20"):
+            P.validate("weekly", {"store_path": str(store_path), "metric": "rate:prediction=approved",
+                                  "week": "2026-11-09", "bins": bins}, out_dir=tmp_path)
+    with pytest.raises(InputError, match="bins must be an integer"):
+        P.validate("incident", incident(store_path, bins="five"), out_dir=tmp_path)
+
+
+def test_report_methods_match_what_explain_accepts(store_path: Path) -> None:
+    """The report passes method and bins to explain and attribute, which accept exactly these."""
+    import inspect
+
+    from toolkit.attribution.api import MAX_BINS, attribute
+    from toolkit.causes import explain
+
+    assert P.MAX_BINS == MAX_BINS
+    assert inspect.signature(explain).parameters["bins"].default == P.specs_for("incident")["bins"].default
+    assert inspect.signature(attribute).parameters["bins"].default == P.specs_for("weekly")["bins"].default
+    from toolkit.errors import VdriftError
+
+    for m in P.METHODS:  # each headline method is one explain prices with: it fails later, on the empty window
+        with pytest.raises(VdriftError) as info:
+            explain(str(store_path), "rate:prediction=approved", "2030-01-01..2030-01-02", method=m)
+        assert "unknown method" not in str(info.value) and "never occurs" in str(info.value)
+    with pytest.raises(InputError, match="unknown method 'bayes'"):
+        explain(str(store_path), "rate:prediction=approved", "2026-11-09..2026-11-16", method="bayes")
+    with pytest.raises(InputError, match="bins"):
+        explain(str(store_path), "rate:prediction=approved", "2026-11-09..2026-11-16", bins=P.MAX_BINS + 1)
+
+
+def test_weekly_weeks_start_at_local_midnight(store_path: Path, tmp_path: Path) -> None:
+    raw = {"store_path": str(store_path), "metric": "rate:prediction=approved", "week": "2026-11-09"}
+    utc = P.validate("weekly", raw, out_dir=tmp_path)
+    berlin = P.validate("weekly", {**raw, "timezone": "Europe/Berlin"}, out_dir=tmp_path)
+    assert (utc.comparison.start, utc.comparison.end) == (dt.datetime(2026, 11, 9), dt.datetime(2026, 11, 16))
+    # Monday 00:00 in Berlin (CET, UTC+1) is Sunday 23:00 UTC: the analyses get these UTC windows
+    assert (berlin.comparison.start, berlin.comparison.end) == (dt.datetime(2026, 11, 8, 23),
+                                                                dt.datetime(2026, 11, 15, 23))
+    assert (berlin.baseline.start, berlin.baseline.end) == (dt.datetime(2026, 11, 1, 23), dt.datetime(2026, 11, 8, 23))
+    assert berlin.notebook["comparison"] == "2026-11-08T23:00:00..2026-11-15T23:00:00"
+    # ... while the week, the folder and the title keep the local date
+    assert berlin.notebook["week"] == "2026-11-09" and berlin.run_dir.name == "2026-11-09-weekly"
+    assert "week of 2026-11-09" in berlin.notebook["title"]
+    # a week over the end of daylight saving time (New York, 2026-11-01) has 169 hours
+    ny = P.validate("weekly", {**raw, "week": "2026-10-26", "timezone": "America/New_York"}, out_dir=tmp_path,
+                    check_store=False)
+    assert (ny.comparison.start, ny.comparison.end) == (dt.datetime(2026, 10, 26, 4), dt.datetime(2026, 11, 2, 5))
+    assert ny.comparison.end - ny.comparison.start == dt.timedelta(hours=169)
+    assert ny.baseline.end == ny.comparison.start
+    # the default week is the last full ISO week of the zone: Kiritimati (UTC+14) is already on Monday
+    kiri = P.validate("weekly", {"store_path": str(store_path), "metric": "rate:prediction=approved",
+                                 "timezone": "Pacific/Kiritimati"}, out_dir=tmp_path, today=dt.date(2026, 11, 18),
+                      check_store=False)
+    assert kiri.notebook["week"] == "2026-11-09" and kiri.comparison.start == dt.datetime(2026, 11, 8, 10)
+
+
+def test_display_zone_shifts_the_displayed_times() -> None:
+    from toolkit.timeutil import Window
+
+    utc, berlin, ny = P.DisplayZone("UTC"), P.DisplayZone("Europe/Berlin"), P.DisplayZone("America/New_York")
+    t = dt.datetime(2026, 11, 10, 15)
+    assert (utc.fmt(t), berlin.fmt(t), ny.fmt(t)) == ("2026-11-10 15:00", "2026-11-10 16:00", "2026-11-10 10:00")
+    assert berlin.stamp(t) == "2026-11-10 16:00 CET"
+    assert berlin.stamp(dt.datetime(2026, 7, 1)) == "2026-07-01 02:00 CEST"
+    sentence = ("stuck rollout (online eu, 2026-11-09 12:00 to 2026-11-15 23:55 UTC): v2.0 was rolled back at "
+                "2026-11-10 15:00, from 2026-11-02..2026-11-09")
+    assert utc.text(sentence) == sentence  # UTC: unchanged, byte for byte
+    assert berlin.text(sentence) == ("stuck rollout (online eu, 2026-11-09 13:00 CET to 2026-11-16 00:55 CET): v2.0 "
+                                     "was rolled back at 2026-11-10 16:00 CET, from 2026-11-02 01:00..2026-11-09 "
+                                     "01:00 CET")
+    w = Window(dt.datetime(2026, 11, 8, 23), dt.datetime(2026, 11, 15, 23))
+    assert utc.window(w) == "2026-11-08T23:00:00..2026-11-15T23:00:00"
+    assert berlin.window(w) == "2026-11-09..2026-11-16 CET"
+    dst = Window(dt.datetime(2026, 10, 20), dt.datetime(2026, 10, 27))
+    assert berlin.window(dst) == "2026-10-20 02:00 CEST..2026-10-27 01:00 CET"
+    assert berlin.offsets(dst.start, dst.end) == "UTC+02:00/+01:00"
+    assert berlin.to_utc(berlin.local(t)) == t and berlin.midnight(dt.date(2026, 11, 9)) == dt.datetime(2026, 11, 8, 23)
+    import polars as pl
+
+    frame = pl.DataFrame({"ts": [t], "n": [1]})
+    assert berlin.frame(frame, "ts")["ts"].to_list() == [dt.datetime(2026, 11, 10, 16)]
+    assert utc.frame(frame, "ts") is frame
+
+
+def test_findings_table_and_census_chart_show_the_zone() -> None:
+    """A non-UTC zone moves the findings' times and the chart's time axis, and labels both with the zone."""
+    import polars as pl
+
+    from toolkit.report.sections import census_figure, findings_table
+
+    findings = pl.DataFrame({
+        "severity": ["critical"], "kind": ["incomplete_rollback"], "component": ["cache"], "region": ["us"],
+        "instance_id": [None], "versions": [["v2.0"]], "start": [dt.datetime(2026, 11, 10, 15)],
+        "end": [dt.datetime(2026, 11, 11, 7, 42)], "n_requests": [60], "share": [0.6],
+        "explanation": ["v2.0 was rolled back to v1.5 at 2026-11-10 15:00, but cache still served it."],
+    })
+    utc = str(findings_table(findings))
+    berlin = str(findings_table(findings, zone=P.DisplayZone("Europe/Berlin")))
+    assert "from (UTC)" in utc and "<td>11-10 15:00</td>" in utc and "at 2026-11-10 15:00, but" in utc
+    assert "from (Europe/Berlin)" in berlin and "<td>11-10 16:00</td>" in berlin and "<td>11-11 08:42</td>" in berlin
+    assert "at 2026-11-10 16:00 CET, but" in berlin and "15:00" not in berlin
+
+    census = pl.DataFrame({"bucket_start": [dt.datetime(2026, 11, 10, h) for h in range(6)],
+                           "component": ["online"] * 6, "resolved_version": ["v1.5"] * 6, "n": [10] * 6})
+    deps = pl.DataFrame({"ts": [dt.datetime(2026, 11, 10, 2)], "component": ["serving"], "scope": ["us"],
+                         "event": ["rollback"], "version": ["v1.5"]})
+    specs = {}
+    for name in ("UTC", "Europe/Berlin"):
+        fig = census_figure(census, deps, None, hours=3, zone=P.DisplayZone(name))
+        specs[name] = fig.svg
+    assert "time (UTC)" in specs["UTC"] and "time (Europe/Berlin)" in specs["Europe/Berlin"]
+    # the rule's time in its label: 02:00 UTC is 03:00 in Berlin
+    assert "2026-11-10 02:00" in specs["UTC"] and "2026-11-10 03:00" in specs["Europe/Berlin"]

@@ -286,3 +286,91 @@ def test_chromium_renders_offline_without_errors(which, request, workdir: Path) 
     assert all(s["w"] > 100 and s["h"] > 50 for s in check.svgs)
     assert check.text_length > 2000 and check.title
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+
+
+# -- charts: rule labels and sparse buckets ------------------------------------------------------
+def test_census_rules_say_event_version_and_scope(incident) -> None:
+    """Each deployment rule is labelled with its event, version and scope, and its components unless only serving."""
+    svg = (incident.run_dir / "figures" / "version-census.svg").read_text()
+    labels = set(re.findall(r'aria-roledescription="text mark"[^>]*>([^<]+)<', svg))  # one-line labels
+    labels |= set(re.findall(r"<tspan[^>]*>([^<]+)</tspan>", svg))  # the lines of a label of several events
+    # the demo's events in the two windows (deployments.jsonl)
+    for expected in ("experiment_start v1.6 in apac", "rollout_start v1.6 in eu", "config_change v1.5 in eu",
+                     "deploy fp-4 in us (feature_pipeline)", "deploy v2.0 in us (serving, cache, batch)",
+                     "rollback v1.5 in us (serving, cache, batch)", "cache_flush in us (cache)"):
+        assert expected in labels, (expected, sorted(labels))
+    assert "time (UTC)" in svg
+    # the legend's title and labels are never cut short (Vega would end them with an ellipsis)
+    assert "resolved version" in svg and "\u2026" not in svg
+
+
+def test_metric_series_merges_sparse_buckets(store: Path) -> None:
+    """No point of the metric-by-version chart rests on fewer than 50 requests; no request is lost on the way."""
+    import polars as pl
+
+    from toolkit.attribution.metrics import parse_metric
+    from toolkit.report import data
+    from toolkit.report.params import DisplayZone
+    from toolkit.timeutil import parse_window
+
+    m = parse_metric(METRIC)
+    with Store(store, read_only=True) as s:
+        hourly = data.metric_by_version(s.con, m, parse_window(BASELINE), parse_window(COMPARISON), hours=1)
+    # the raw hours of the demo's small versions are sparse: drawn as they are, they would jump to 0% or 100%
+    assert (hourly["n"] < data.MIN_BUCKET_ROWS).sum() > 100
+    assert ((hourly["n"] < 10) & hourly["value"].is_in([0.0, 100.0])).any()
+    points = data.adaptive_series(hourly, hours=1, zone=DisplayZone("UTC"), scale=m.scale(), rate=m.is_rate)
+    assert points.height > 100 and int(points["n"].min()) >= data.MIN_BUCKET_ROWS
+    assert ((points["lo"] <= points["value"]) & (points["value"] <= points["hi"])).all()
+    assert ((points["lo"] > 0) & (points["hi"] < 100)).all()  # Wilson: inside (0, 100) with 50 rows or more
+    totals = hourly.group_by("period", "version").agg(pl.col("n").sum().alias("raw"))
+    kept = points.group_by("period", "version").agg(pl.col("n").sum().alias("kept"))
+    both = totals.join(kept, on=["period", "version"], how="left").with_columns(pl.col("kept").fill_null(0))
+    # every request of a version is in a point, unless the version served fewer than 50 in that window
+    assert both.filter(pl.col("raw") >= data.MIN_BUCKET_ROWS).select((pl.col("raw") == pl.col("kept")).all()).item()
+    assert both.filter(pl.col("raw") < data.MIN_BUCKET_ROWS)["kept"].sum() == 0
+    # the merged points tile each version's hours in order, without overlap
+    for _, g in points.group_by("period", "version"):
+        g = g.sort("start")
+        assert (g["start"].slice(1) >= g["end"].slice(0, g.height - 1)).all()
+
+
+def test_rendered_metric_chart_has_no_sparse_point(incident) -> None:
+    svg = (incident.run_dir / "figures" / "metric-by-version.svg").read_text()
+    counts = [int(n) for n in re.findall(r"; n: (\d+);", svg)]
+    assert len(counts) > 100 and min(counts) >= 50
+    assert "at least 50 requests" in svg and "95% interval" in svg
+
+
+# -- the time zone, the headline method and the binning ---------------------------------------------
+@pytest.fixture(scope="module")
+def weekly_berlin(store: Path, workdir: Path):
+    return render("weekly", {"store_path": str(store), "metric": METRIC, "week": "2026-11-09", "n_boot": 0,
+                             "timezone": "Europe/Berlin", "method": "matched", "bins": 4, "slug": "weekly-berlin"},
+                  out_dir=workdir / "reports", timeout=300)
+
+
+def test_weekly_in_a_time_zone_shows_local_weeks_and_times(weekly_berlin, weekly) -> None:
+    page = weekly_berlin.html.read_text()
+    assert weekly_berlin.run_dir.name == "2026-11-09-weekly-berlin"
+    # local weeks: Monday midnight in Berlin is Sunday 23:00 UTC, so the week holds other requests than the UTC week
+    assert "Reported week 2026-11-09..2026-11-16 CET" in page and "times in Europe/Berlin (UTC+01:00" in page
+    nb = nbformat.read(weekly_berlin.notebook, as_version=4)
+    injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert "2026-11-08T23:00:00..2026-11-15T23:00:00" in injected.source and "Europe/Berlin" in injected.source
+    utc_summary = json.loads((weekly.run_dir / "summary.json").read_text())
+    berlin_summary = json.loads((weekly_berlin.run_dir / "summary.json").read_text())
+    assert berlin_summary["headline"] != utc_summary["headline"]
+    # the displayed times are local and labelled
+    assert "from (Europe/Berlin)" in page and "from (UTC)" not in page
+    assert "2026-11-10 16:00 CET" in page  # the us rollback, 15:00 UTC
+    for name in ("version-census", "consistency-score", "metric-by-version"):
+        svg = (weekly_berlin.run_dir / "figures" / f"{name}.svg").read_text()
+        assert "time (Europe/Berlin)" in svg and "time (UTC)" not in svg, name
+    trend = (weekly_berlin.run_dir / "figures" / "off-intent-cost-trend.svg").read_text()
+    assert "week starting (Europe/Berlin)" in trend
+    # the headline method and the binning reach the analyses
+    assert "(matched cohort (CEM), 95% intervals)" in weekly_berlin.headline
+    assert "Headline method: matched cohort (CEM); 4 quantile bins per numeric covariate." in page
+    assert "priced with the matched method" in page
+    assert "matched cohort (CEM)" in page and "standardization (Das Gupta)" in page  # the comparison keeps all three

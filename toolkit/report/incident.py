@@ -19,7 +19,7 @@ from ..store import Store
 from ..timeutil import Window, parse_window
 from . import data, sections
 from .figures import Figure
-from .params import METHODS
+from .params import METHODS, DisplayZone
 from .tables import Html, concat, paragraph
 
 if TYPE_CHECKING:
@@ -50,8 +50,16 @@ class IncidentReport:
     provenance
         ``files`` (ingest_log) and ``counts`` frames.
     causes
-        :class:`toolkit.causes.ExplainResult`: the ranked causes (its
-        attribution is :attr:`attribution`).
+        :class:`toolkit.causes.ExplainResult`: the ranked causes, priced with
+        the headline method (its attribution is :attr:`attribution` unless the
+        headline method is not the regression and several methods are
+        compared: then the comparison is a second attribution of all methods).
+    method
+        The headline method (one of ``methods``).
+    bins
+        Quantile bins per numeric covariate of the attribution.
+    timezone
+        The display time zone (IANA name); the windows and the store are UTC.
     """
 
     title: str
@@ -71,12 +79,22 @@ class IncidentReport:
     deployments: pl.DataFrame
     provenance: dict[str, pl.DataFrame] = field(repr=False)
     causes: Any = field(default=None, repr=False)
+    method: str = "regression"
+    bins: int = 5
+    timezone: str = "UTC"
 
     def __post_init__(self) -> None:
         if self.comparison.end <= self.baseline.start:
             raise ValueError("the comparison window must not end before the baseline starts")
         if not self.methods or any(m not in METHODS for m in self.methods):
             raise ValueError(f"methods must be a non-empty subset of {METHODS}")
+        if self.method not in self.methods:
+            raise ValueError(f"the headline method {self.method!r} must be one of methods {self.methods}")
+
+    @property
+    def zone(self) -> DisplayZone:
+        """The display time zone."""
+        return DisplayZone(self.timezone)
 
     @classmethod
     def build(
@@ -89,12 +107,15 @@ class IncidentReport:
         filters: dict | None = None,
         covariates: list[str] | None = None,
         methods: list[str] | None = None,
+        method: str = "regression",
+        bins: int = 5,
         bucket: str = "",
         n_boot: int = 200,
         seed: int = 0,
         title: str = "",
         output_dir: str = "",
         run_at: str = "",
+        timezone: str = "UTC",
         parameters: dict[str, Any] | None = None,
     ) -> IncidentReport:
         """Run the analyses for the incident notebook.
@@ -103,7 +124,6 @@ class IncidentReport:
         :data:`toolkit.report.params.SPECS`).
         """
         from ..audit import audit
-        from ..causes import explain
 
         m = parse_metric(metric)
         base = parse_window(baseline, what="baseline window")
@@ -111,19 +131,14 @@ class IncidentReport:
         start, end = min(base.start, comp.start), max(base.end, comp.end)
         bkt = bucket or data.auto_bucket(start, end)
         methods = list(methods or METHODS)
+        zone = DisplayZone(timezone)
         where = dict(filters or {}) or None
         hrs = max(24 if bkt == "day" else 1, data.display_hours(start, end))
         with Store(store_path, read_only=True) as store:
-            # one attribution serves the split and the causes: explain prices the rows with its first method
-            causes = explain(
-                store, m.spec, comp, baseline=base,
-                covariates=list(covariates) if covariates else None,
-                where=where, method=cast("MethodOption", "all" if len(methods) > 1 else methods[0]),
-                n_boot=n_boot, seed=seed,
-            )
-            attr = causes.attribution
+            causes, attr = explain_and_split(store, m.spec, comp, base, methods=methods, method=method, bins=bins,
+                                             covariates=covariates, where=where, n_boot=n_boot, seed=seed)
             aud = audit(store, start=start, end=end, bucket=cast("AuditBucket", bkt))
-            series = data.metric_by_version(store.con, m, base, comp, where=where, hours=hrs)
+            series = data.metric_by_version(store.con, m, base, comp, where=where, hours=1)
             mix = data.period_by_version(store.con, m, base, comp, where=where)
             deps = data.deployments_between(store.con, start, end)
             prov = data.provenance(store.con)
@@ -133,41 +148,50 @@ class IncidentReport:
             output_dir=_folder(output_dir), parameters=dict(parameters or {}),
             run_at=run_at or dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
             attribution=attr, audit=aud, series=series, mix=mix, deployments=deps, provenance=prov,
-            causes=causes,
+            causes=causes, method=method, bins=int(bins), timezone=zone.name,
         )
 
     # -- sections -------------------------------------------------------------------
     def header(self) -> Html:
         """Title and the metric, windows, filters and store of the report."""
-        a = self.attribution
+        a, z = self.attribution, self.zone
+        times = ("times in UTC" if z.is_utc else
+                 f"times in {z.label} ({z.offsets(self.baseline.start, self.comparison.end)}; the store keeps UTC)")
         return sections.title_block(self.title, [
             f"Metric: {a.metric_label} [{a.metric}]",
-            f"Baseline window {self.baseline} ({a.rows[0]:,} requests); comparison window {self.comparison} "
-            f"({a.rows[1]:,} requests); times in UTC, windows half-open.",
-            f"Generated {self.run_at} UTC. Data drift = change of the inputs; version drift = change of which "
-            "model versions served them; residual = the same versions behaving differently.",
-        ])
+            f"Baseline window {z.window(self.baseline)} ({a.rows[0]:,} requests); comparison window "
+            f"{z.window(self.comparison)} ({a.rows[1]:,} requests); {times}, windows half-open.",
+            f"Generated {sections.run_at_text(self.run_at, z)}. Data drift = change of the inputs; version drift = "
+            "change of which model versions served them; residual = the same versions behaving differently.",
+        ] + self._settings())
+
+    def _settings(self) -> list[str]:
+        """A line naming the headline method and the binning, when they are not the defaults."""
+        if self.method == "regression" and self.bins == 5:
+            return []
+        return [f"Headline method: {sections.method_label(self.method)}; {self.bins} quantile bins per numeric "
+                "covariate."]
 
     @property
     def headline(self) -> str:
         """One sentence: the shift and its split with intervals."""
-        return sections.split_headline(self.attribution, methods=list(self.methods))
+        return sections.split_headline(self.attribution, methods=list(self.methods), method=self.method)
 
     def headline_block(self) -> Html:
         """The headline, highlighted."""
-        return sections.headline_block(self.attribution, methods=list(self.methods))
+        return sections.headline_block(self.attribution, methods=list(self.methods), method=self.method)
 
     def causes_headline(self) -> Html:
         """The shift and its largest cause."""
         from .causes import causes_headline
 
-        return causes_headline(self.causes)
+        return causes_headline(self.causes, self.zone)
 
     def causes_table(self) -> Html:
         """The ranked causes: findings with their cost, data drift by feature, the residual."""
         from .causes import causes_table
 
-        return causes_table(self.causes)
+        return causes_table(self.causes, zone=self.zone, method=self.method)
 
     def causes_waterfall(self) -> Figure:
         """From the baseline to the comparison, one step per cause."""
@@ -179,7 +203,7 @@ class IncidentReport:
         """What off-intent serving cost in each window."""
         from .causes import cost_block
 
-        return cost_block(self.causes)
+        return cost_block(self.causes, self.zone)
 
     def change_points(self) -> Html:
         """When: change points of the metric per routing cell and version, with the nearest deployment event."""
@@ -188,11 +212,12 @@ class IncidentReport:
         cp = self.causes.change_points
         if not cp.height:
             return paragraph("No change point (|z| >= 6) in any routing cell or version.", cls="vdrift-note")
-        return bullets([str(t) for t in cp.head(10)["text"].to_list()])
+        return bullets([self.zone.text(str(t)) for t in cp.head(10)["text"].to_list()])
 
     def waterfall(self) -> Figure:
         """Baseline, data drift, version drift, residual and comparison as a waterfall chart."""
-        return sections.waterfall_figure(self.attribution, self.output_dir, methods=list(self.methods))
+        return sections.waterfall_figure(self.attribution, self.output_dir, methods=list(self.methods),
+                                         method=self.method)
 
     def methods_table(self) -> Html:
         """The split by each method, side by side, with intervals."""
@@ -204,7 +229,8 @@ class IncidentReport:
 
     def census(self) -> Figure:
         """Requests over time by resolved version, with the deployment events."""
-        return sections.census_figure(self.audit.census, self.deployments, self.output_dir, hours=self.hours)
+        return sections.census_figure(self.audit.census, self.deployments, self.output_dir, hours=self.hours,
+                                      zone=self.zone, source_hours=24 if self.bucket == "day" else 1)
 
     def version_mix(self) -> Figure:
         """Each version's share of the requests in the two windows."""
@@ -221,17 +247,21 @@ class IncidentReport:
         """The audit findings over both windows, with the consistency score."""
         f = self.audit.findings
         score = self.audit.overall_score
+        z = self.zone
+        over = f"{z.fmt(self.baseline.start)}..{z.fmt(self.comparison.end)}" + ("" if z.is_utc else f" {z.label}")
         lead = paragraph(
-            f"{f.height} finding(s) over {self.baseline.start:%Y-%m-%d %H:%M}..{self.comparison.end:%Y-%m-%d %H:%M}; "
+            f"{f.height} finding(s) over {over}; "
             + ("consistency score n/a (no deployment history governs these requests)." if score is None
                else f"consistency score {100 * score:.1f}% of governed requests served as intended."),
             cls="vdrift-note",
         )
-        return concat(lead, sections.findings_table(f))
+        return concat(lead, sections.findings_table(f, zone=z))
 
     def metric_by_version(self) -> Figure:
-        """The metric over time, one line per resolved version."""
-        return sections.metric_figure(self.series, self.output_dir, unit="%" if self.metric.is_rate else "")
+        """The metric over time, one line per resolved version (sparse buckets merged, 95% bands)."""
+        return sections.metric_figure(self.series, self.output_dir, unit="%" if self.metric.is_rate else "",
+                                      hours=self.hours, zone=self.zone, scale=self.metric.scale(),
+                                      rate=self.metric.is_rate)
 
     def feature_drift(self) -> Figure | Html:
         """Population stability index of each covariate between the windows."""
@@ -255,7 +285,7 @@ class IncidentReport:
 
     def provenance_block(self) -> Html:
         """Input files with their SHA-256, row counts, parameters, toolkit version and run time."""
-        return sections.provenance_block(self.provenance, self.parameters, run_at=self.run_at)
+        return sections.provenance_block(self.provenance, self.parameters, run_at=self.run_at, zone=self.zone)
 
     def finish(self) -> Html:
         """Write ``summary.json`` (headline for the index) into the run folder."""
@@ -263,3 +293,28 @@ class IncidentReport:
         if self.causes is not None:
             extra["causes"] = self.causes.to_dict()
         return sections.write_summary(self.output_dir, title=self.title, headline=self.headline, extra=extra)
+
+
+def explain_and_split(store: Store, metric: str, comparison: Window, baseline: Window, *, methods: list[str],
+                      method: str, bins: int, covariates: list[str] | None, where: dict | None, n_boot: int,
+                      seed: int) -> tuple[Any, Any]:
+    """The ranked causes (priced with the headline ``method``) and the attribution of every compared method.
+
+    One attribution serves both when it can: explain prices the rows with the
+    first method it runs, which for ``all`` is the regression. A headline
+    method other than the regression, compared with other methods, needs a
+    second attribution for the comparison (same seed: the same estimates).
+    """
+    from ..attribution import attribute
+    from ..causes import explain
+
+    covs = list(covariates) if covariates else None
+    several = len(methods) > 1
+    pricing = "all" if several and method == "regression" else method
+    causes = explain(store, metric, comparison, baseline=baseline, covariates=covs, where=where,
+                     method=cast("MethodOption", pricing), bins=bins, n_boot=n_boot, seed=seed)
+    if not several or pricing == "all":
+        return causes, causes.attribution
+    attr = attribute(store, metric, baseline, comparison, covariates=covs, where=where, method="all", bins=bins,
+                     n_boot=n_boot, seed=seed)
+    return causes, attr

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Literal, get_args
@@ -19,7 +20,7 @@ from typing import Any, Literal, get_args
 import yaml
 
 from ..errors import InputError, StoreError
-from ..timeutil import Window, last_full_week, parse_time, parse_window
+from ..timeutil import Window, parse_time, parse_window
 
 ReportKind = Literal["incident", "weekly"]
 KINDS: tuple[str, ...] = get_args(ReportKind)
@@ -31,6 +32,9 @@ Bucket = Literal["hour", "day"]
 BUCKETS: tuple[str, ...] = get_args(Bucket)
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+#: Most quantile bins per numeric covariate (the attribution's limit).
+MAX_BINS = 20
 
 
 @dataclass(frozen=True)
@@ -51,11 +55,18 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("metric", "str", "mean:score", "metric spec: rate:<column>=<value>, mean:<column> or accuracy"),
     ParamSpec("baseline", "str", "", "baseline window FROM..TO (half-open, UTC)", ("incident",)),
     ParamSpec("comparison", "str", "", "comparison window FROM..TO (half-open, UTC)", ("incident",)),
-    ParamSpec("week", "str", "", "first day of the reported week (YYYY-MM-DD); empty = last full ISO week",
-              ("weekly",)),
+    ParamSpec("week", "str", "", "first day of the reported week (YYYY-MM-DD, midnight in timezone); "
+              "empty = last full ISO week", ("weekly",)),
     ParamSpec("filters", "dict", {}, "column -> value restricting the requests, e.g. {region: eu}"),
     ParamSpec("covariates", "list", [], "covariate columns for attribution; empty = all declared"),
     ParamSpec("methods", "list", list(METHODS), "attribution methods to compare"),
+    ParamSpec("method", "str", "regression",
+              "headline method (one of methods; default regression, else the first of methods): the split in the "
+              "headline and waterfall, and the method that prices the causes"),
+    ParamSpec("bins", "int", 5, f"quantile bins per numeric covariate of the attribution (1-{MAX_BINS})"),
+    ParamSpec("timezone", "str", "UTC",
+              "IANA time zone the report displays times in, e.g. Europe/Berlin (the store stays UTC); "
+              "the weekly report's weeks start at local midnight"),
     ParamSpec("bucket", "str", "", "time bucket of census and trends: hour or day; empty = automatic"),
     ParamSpec("n_boot", "int", 200, "bootstrap replicates for the intervals"),
     ParamSpec("seed", "int", 0, "random seed of the bootstrap"),
@@ -81,6 +92,186 @@ def check_kind(kind: str) -> str:
     return kind
 
 
+# -- the display time zone ------------------------------------------------------
+def check_timezone(name: Any) -> str:
+    """Return ``name`` if it is an IANA time zone (``UTC``, ``Europe/Berlin``), else raise :class:`InputError`."""
+    text = "" if name is None else str(name).strip()
+    try:
+        if not text:
+            raise ValueError("empty")
+        zoneinfo.ZoneInfo(text)
+        import polars as pl  # the charts convert with polars' own zone database: it must know the name too
+
+        pl.Series([dt.datetime(2026, 1, 1)]).dt.replace_time_zone("UTC").dt.convert_time_zone(text)
+    except Exception:  # ZoneInfoNotFoundError, ValueError (absolute or '..' keys), polars' ComputeError
+        known = {z.lower(): z for z in zoneinfo.available_timezones()}
+        import difflib
+
+        close = [known[k] for k in difflib.get_close_matches(text.lower(), list(known), n=3, cutoff=0.6)]
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        raise InputError(
+            f"unknown time zone {text!r} for parameter timezone{hint}: use an IANA name such as UTC, "
+            "Europe/Berlin or America/New_York"
+        ) from None
+    return text
+
+
+_TIME_IN_TEXT = re.compile(r"\b(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?(?: UTC\b)?")
+_SPAN_IN_TEXT = re.compile(r"\b(\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?)\.\."
+                           r"(\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?)\b")
+
+
+@dataclass(frozen=True)
+class DisplayZone:
+    """The time zone a report displays times in; the store and the analyses stay in naive UTC.
+
+    With ``UTC`` every method returns its input unchanged (the report reads as
+    before the parameter existed). Otherwise times are shown as local wall-clock
+    time and labelled: tables and sentences with the zone's abbreviation
+    (``CET``), axis titles and headers with the IANA name.
+    """
+
+    name: str = "UTC"
+
+    def __post_init__(self) -> None:
+        check_timezone(self.name)
+
+    @property
+    def is_utc(self) -> bool:
+        """True for ``UTC``: nothing is converted."""
+        return self.name == "UTC"
+
+    @property
+    def info(self) -> zoneinfo.ZoneInfo:
+        """The :class:`zoneinfo.ZoneInfo`."""
+        return zoneinfo.ZoneInfo(self.name)
+
+    @property
+    def label(self) -> str:
+        """What axis titles and headers call the zone: ``UTC`` or the IANA name."""
+        return self.name
+
+    def local(self, ts: dt.datetime) -> dt.datetime:
+        """Naive UTC -> naive local wall-clock time."""
+        if self.is_utc:
+            return ts
+        return ts.replace(tzinfo=dt.UTC).astimezone(self.info).replace(tzinfo=None)
+
+    def aware(self, ts: dt.datetime) -> dt.datetime:
+        """Naive UTC -> aware local time."""
+        return ts.replace(tzinfo=dt.UTC).astimezone(self.info)
+
+    def to_utc(self, wall: dt.datetime) -> dt.datetime:
+        """Naive local wall-clock time -> naive UTC (the earlier instant of a repeated hour)."""
+        if self.is_utc:
+            return wall
+        return wall.replace(tzinfo=self.info).astimezone(dt.UTC).replace(tzinfo=None)
+
+    def midnight(self, day: dt.date) -> dt.datetime:
+        """Local midnight of ``day``, as naive UTC."""
+        return self.to_utc(dt.datetime.combine(day, dt.time()))
+
+    def abbrev(self, ts: dt.datetime) -> str:
+        """The zone's abbreviation at the (naive UTC) instant ``ts``: ``CET``, ``CEST``, ``UTC``."""
+        return "UTC" if self.is_utc else (self.aware(ts).tzname() or self.name)
+
+    def offsets(self, start: dt.datetime, end: dt.datetime) -> str:
+        """The zone's UTC offsets over ``[start, end)``, e.g. ``UTC+01:00`` or ``UTC+02:00/+01:00``."""
+        if self.is_utc:
+            return "UTC+00:00"
+        seen: list[str] = []
+        t = start
+        while True:
+            off = self.aware(min(t, end)).strftime("%z")
+            text = f"{off[:3]}:{off[3:]}"
+            if text not in seen:
+                seen.append(text)
+            if t >= end:
+                break
+            t += dt.timedelta(hours=6)
+        return "UTC" + "/".join(seen)
+
+    def fmt(self, ts: dt.datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
+        """A (naive UTC) time as local text; empty for ``None``."""
+        return "" if ts is None else self.local(ts).strftime(pattern)
+
+    def stamp(self, ts: dt.datetime) -> str:
+        """``2026-11-09 11:00 CET`` (``... UTC`` in UTC)."""
+        return f"{self.fmt(ts)} {self.abbrev(ts)}"
+
+    def window(self, w: Window) -> str:
+        """A window as text: ISO UTC as before in UTC, else :meth:`span` with the zone's abbreviation."""
+        if self.is_utc:
+            return str(w)
+        return self.span(w, label=True)
+
+    def span(self, w: Window, *, label: bool = False) -> str:
+        """A short window text in the zone: dates only when both ends are local midnights.
+
+        ``2026-11-09..2026-11-16``, ``2026-11-09 01:00..2026-11-16 01:00``; with
+        ``label`` the abbreviation follows (one for both ends, or one each when
+        a DST change lies between them: ``... CEST..... CET``).
+        """
+        a, b = self.local(w.start), self.local(w.end)
+        if a.time() == dt.time() and b.time() == dt.time():
+            text_a, text_b = f"{a:%Y-%m-%d}", f"{b:%Y-%m-%d}"
+        else:
+            text_a, text_b = f"{a:%Y-%m-%d %H:%M}", f"{b:%Y-%m-%d %H:%M}"
+        if not label:
+            return f"{text_a}..{text_b}"
+        abbr_a, abbr_b = self.abbrev(w.start), self.abbrev(w.end)
+        if abbr_a == abbr_b:
+            return f"{text_a}..{text_b} {abbr_a}"
+        return f"{text_a} {abbr_a}..{text_b} {abbr_b}"
+
+    def text(self, value: str) -> str:
+        """Rewrite the UTC times of an analysis' sentence in the zone, each labelled with its abbreviation.
+
+        Times (``2026-11-10 15:00``, ``... UTC``) and windows (``A..B``) are
+        rewritten; in UTC the text is returned unchanged.
+        """
+        if self.is_utc or not value:
+            return value
+
+        def span(m: re.Match) -> str:
+            try:
+                w = Window(parse_time(m.group(1)), parse_time(m.group(2)))
+            except InputError:
+                return m.group(0)
+            return self.span(w, label=True)
+
+        def one(m: re.Match) -> str:
+            try:
+                ts = dt.datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}")
+            except ValueError:
+                return m.group(0)
+            return self.stamp(ts)
+
+        out = []
+        pos = 0
+        for m in _SPAN_IN_TEXT.finditer(value):  # windows first, so their ends are not rewritten one by one
+            out.append(_TIME_IN_TEXT.sub(one, value[pos:m.start()]))
+            out.append(span(m))
+            pos = m.end()
+        out.append(_TIME_IN_TEXT.sub(one, value[pos:]))
+        return "".join(out)
+
+    def frame(self, frame: Any, *columns: str) -> Any:
+        """A polars frame with the naive UTC ``columns`` as naive local wall-clock times (unchanged in UTC)."""
+        if self.is_utc:
+            return frame
+        import polars as pl
+
+        return frame.with_columns(
+            pl.col(c).dt.replace_time_zone("UTC").dt.convert_time_zone(self.name).dt.replace_time_zone(None)
+            for c in columns if c in frame.columns
+        )
+
+    def axis(self, what: str = "time") -> str:
+        """An axis title: ``time (UTC)``, ``time (Europe/Berlin)``."""
+        return f"{what} ({self.label})"
+
+
 @dataclass(frozen=True)
 class ReportParams:
     """Validated parameters of one report run.
@@ -96,6 +287,8 @@ class ReportParams:
         The folder of this run, inside ``out_dir``.
     notebook
         The values injected into the notebook's ``parameters`` cell.
+    timezone
+        The display time zone (IANA name); the windows are naive UTC.
     """
 
     kind: str
@@ -108,6 +301,7 @@ class ReportParams:
     out_dir: Path
     run_dir: Path
     notebook: dict[str, Any] = field(default_factory=dict)
+    timezone: str = "UTC"
 
     def __post_init__(self) -> None:
         check_kind(self.kind)
@@ -115,9 +309,14 @@ class ReportParams:
             raise InputError(f"report folder {self.run_dir} is not directly inside {self.out_dir}")
 
     @property
+    def zone(self) -> DisplayZone:
+        """The display time zone."""
+        return DisplayZone(self.timezone)
+
+    @property
     def date(self) -> dt.date:
-        """The date that names the run folder (first day of the comparison window)."""
-        return self.comparison.start.date()
+        """The date that names the run folder (first day of the comparison window, in the display zone)."""
+        return self.zone.local(self.comparison.start).date()
 
 
 # -- parsing of raw values ----------------------------------------------------
@@ -362,6 +561,8 @@ def validate(
         _check_store(store_path)
     values["store_path"] = str(store_path.resolve()) if store_path.exists() else str(store_path)
 
+    zone = DisplayZone(check_timezone(values["timezone"]))
+    values["timezone"] = zone.name
     if kind == "incident":
         if not values["baseline"] or not values["comparison"]:
             raise InputError(
@@ -375,11 +576,13 @@ def validate(
             start = parse_time(values["week"], what="week")
             if start != dt.datetime.combine(start.date(), dt.time()):
                 raise InputError(f"week {values['week']!r} must be a date (YYYY-MM-DD), not a time")
-            comparison = Window(start, start + dt.timedelta(days=7))
+            first = start.date()
         else:
-            comparison = last_full_week(today)
-        baseline = Window(comparison.start - dt.timedelta(days=7), comparison.start)
-        values["week"] = comparison.start.date().isoformat()
+            first = last_full_week_start(today, zone)
+        # weeks start at local midnight of the display zone (a week over a DST change is 167 or 169 hours)
+        comparison = Window(zone.midnight(first), zone.midnight(first + dt.timedelta(days=7)))
+        baseline = Window(zone.midnight(first - dt.timedelta(days=7)), comparison.start)
+        values["week"] = first.isoformat()
         values["baseline"] = str(baseline)
         values["comparison"] = str(comparison)
     if kind == "incident":
@@ -392,6 +595,18 @@ def validate(
             f"unknown or missing method(s) {', '.join(map(repr, bad_methods)) or '(none given)'}: "
             f"use some of {', '.join(METHODS)}"
         )
+    if "method" not in raw and values["method"] not in values["methods"]:
+        values["method"] = values["methods"][0]  # the default headline method is one of the compared methods
+    if values["method"] not in METHODS:
+        raise InputError(f"unknown headline method {values['method']!r}: use one of {', '.join(METHODS)}")
+    if values["method"] not in values["methods"]:
+        raise InputError(
+            f"headline method {values['method']!r} is not among the compared methods "
+            f"({', '.join(values['methods'])}): add it to methods or pick one of them"
+        )
+    if not 1 <= values["bins"] <= MAX_BINS:
+        raise InputError(f"bins={values['bins']} is out of range: use 1..{MAX_BINS} (quantile bins per numeric "
+                         "covariate)")
     if values["bucket"] and values["bucket"] not in BUCKETS:
         raise InputError(f"bucket {values['bucket']!r} is not allowed: use hour or day (or leave it empty)")
     if values["n_boot"] < 0 or values["n_boot"] > 10000:
@@ -420,10 +635,10 @@ def validate(
                 f"output_dir {values['output_dir']!r} must be a single folder name inside {str(out)!r}"
             )
     else:
-        run_dir = confined(out, f"{comparison.start.date().isoformat()}-{slug}", what="report folder")
+        run_dir = confined(out, f"{zone.local(comparison.start).date().isoformat()}-{slug}", what="report folder")
     values["output_dir"] = str(run_dir)
     if not values["title"]:
-        values["title"] = _default_title(kind, values["metric"], baseline, comparison)
+        values["title"] = _default_title(kind, values["metric"], baseline, comparison, zone)
 
     notebook = {k: v for k, v in values.items() if k not in _NOTEBOOK_ONLY_EXCLUDED}
     return ReportParams(
@@ -437,6 +652,7 @@ def validate(
         out_dir=out.resolve(),
         run_dir=run_dir,
         notebook=notebook,
+        timezone=zone.name,
     )
 
 
@@ -448,10 +664,20 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _default_title(kind: str, metric: str, baseline: Window, comparison: Window) -> str:
+def _default_title(kind: str, metric: str, baseline: Window, comparison: Window, zone: DisplayZone) -> str:
+    def day(ts: dt.datetime) -> str:
+        return zone.local(ts).date().isoformat()
+
     if kind == "weekly":
-        return f"Weekly version-drift report, week of {comparison.start.date().isoformat()} ({metric})"
+        return f"Weekly version-drift report, week of {day(comparison.start)} ({metric})"
     return (
-        f"Incident report: {metric}, {comparison.start.date().isoformat()}..{comparison.end.date().isoformat()} "
-        f"vs {baseline.start.date().isoformat()}..{baseline.end.date().isoformat()}"
+        f"Incident report: {metric}, {day(comparison.start)}..{day(comparison.end)} "
+        f"vs {day(baseline.start)}..{day(baseline.end)}"
     )
+
+
+def last_full_week_start(today: dt.date | None, zone: DisplayZone) -> dt.date:
+    """The Monday of the last full ISO week before ``today`` (default: today in the display zone)."""
+    if today is None:
+        today = zone.local(dt.datetime.now(dt.UTC).replace(tzinfo=None)).date()
+    return today - dt.timedelta(days=today.weekday() + 7)

@@ -234,8 +234,8 @@ def _render_into(kind: str, p: Any, template: Path, tmp: Path, run_dir: Path, fi
         kind=kind,
         title=title,
         headline=headline,
-        period_start=p.comparison.start.isoformat(),
-        period_end=p.comparison.end.isoformat(),
+        period_start=_period_time(p.comparison.start, p.zone),
+        period_end=_period_time(p.comparison.end, p.zone),
         run_at=run_at.isoformat(timespec="seconds"),
         folder=run_dir.name,
         html=HTML_FILE,
@@ -243,6 +243,11 @@ def _render_into(kind: str, p: Any, template: Path, tmp: Path, run_dir: Path, fi
     )
     return ReportResult(kind, run_dir / HTML_FILE, run_dir / NOTEBOOK_FILE, figures, headline, run_dir, title,
                         p.notebook), record
+
+
+def _period_time(ts: dt.datetime, zone: Any) -> str:
+    """A period bound for the index: naive UTC ISO text in UTC, else the local time with its offset."""
+    return ts.isoformat() if zone.is_utc else zone.aware(ts).isoformat()
 
 
 def _cannot_write(out_dir: Path, exc: OSError) -> InputError:

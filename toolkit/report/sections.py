@@ -12,22 +12,33 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+import altair as alt
+
 from .. import __version__
-from . import charts
+from . import charts, data
 from .figures import Figure, figure
+from .params import DisplayZone
 from .tables import Html, bullets, concat, esc, heading, paragraph, table
 
+#: The default display zone: times shown as stored.
+UTC = DisplayZone("UTC")
 _COMPONENT_LABEL = {"data_drift": "data", "version_drift": "version", "residual": "residual"}
 _METHOD_LABEL = {
     "regression": "regression (plug-in)",
     "matched": "matched cohort (CEM)",
     "standardization": "standardization (Das Gupta)",
 }
+
+
+def method_label(method: str) -> str:
+    """A method's name as the report writes it: ``matched cohort (CEM)``."""
+    return _METHOD_LABEL.get(method, method)
 
 
 def fmt_level(value: float, *, scale: float, unit: str) -> str:
@@ -51,9 +62,16 @@ def fmt_interval(lo: float | None, hi: float | None, *, scale: float, unit: str)
     return f"[{lo * scale:+.2f}, {hi * scale:+.2f}]"
 
 
-def split_headline(attr, *, methods: list[str] | None = None) -> str:
-    """One sentence: the observed shift and its split with intervals (primary method)."""
-    method = next((m for m in attr.methods if not methods or m in methods), attr.primary)
+def headline_method(attr, methods: list[str] | None = None, method: str | None = None) -> str:
+    """The method of the headline: ``method`` when the attribution ran it, else the first of ``methods`` it ran."""
+    if method and method in attr.methods:
+        return method
+    return next((m for m in attr.methods if not methods or m in methods), attr.primary)
+
+
+def split_headline(attr, *, methods: list[str] | None = None, method: str | None = None) -> str:
+    """One sentence: the observed shift and its split with intervals (the headline method)."""
+    method = headline_method(attr, methods, method)
     s, u = attr.scale, attr.unit
     base, comp = attr.observed
     direction = "rose" if comp > base else "fell" if comp < base else "did not move"
@@ -70,17 +88,17 @@ def split_headline(attr, *, methods: list[str] | None = None) -> str:
     )
 
 
-def headline_block(attr, *, methods: list[str] | None = None) -> Html:
+def headline_block(attr, *, methods: list[str] | None = None, method: str | None = None) -> Html:
     """The headline box: the observed shift and its split with intervals."""
     return Html(
-        f'<div class="vdrift-headline"><p><b>{esc(split_headline(attr, methods=methods))}</b></p></div>'
+        f'<div class="vdrift-headline"><p><b>{esc(split_headline(attr, methods=methods, method=method))}</b></p></div>'
     )
 
 
 def waterfall_figure(attr, folder: Path | None, *, name: str = "waterfall-split", methods: list[str] | None = None,
-                     title: str = "") -> Figure:
-    """Baseline -> data drift -> version drift -> residual -> comparison (primary method, intervals)."""
-    method = next((m for m in attr.methods if not methods or m in methods), attr.primary)
+                     title: str = "", method: str | None = None) -> Figure:
+    """Baseline -> data drift -> version drift -> residual -> comparison (headline method, intervals)."""
+    method = headline_method(attr, methods, method)
     s = attr.scale
     sub = (
         attr.to_frame().filter((pl.col("method") == method) & pl.col("component").is_in(list(_COMPONENT_LABEL)))
@@ -140,13 +158,20 @@ def notes_block(attr) -> Html:
 
 
 def census_figure(census: pl.DataFrame, deployments: pl.DataFrame | None, folder: Path | None,
-                  *, name: str = "version-census", title: str = "", hours: int = 1) -> Figure:
+                  *, name: str = "version-census", title: str = "", hours: int = 1,
+                  zone: DisplayZone = UTC, source_hours: int = 1) -> Figure:
     """Stacked area of the resolved versions over time (``hours``-wide buckets) with deployment rules.
 
-    Shadow scoring is left out: it did not answer traffic.
+    Shadow scoring is left out: it did not answer traffic. Times are shown in
+    ``zone``; ``source_hours`` is the width of the census buckets (24 for a
+    daily audit).
     """
     served = census.filter(pl.col("component") != "shadow") if "component" in census.columns else census
-    return figure(charts.census_area(served, deployments, title=title, hours=hours), name, folder=folder)
+    binned = data.rebucket(served.select("bucket_start", "resolved_version", "n"), hours, zone,
+                           keys=("resolved_version",), sums=("n",), source_hours=source_hours)
+    deps = zone.frame(deployments, "ts") if deployments is not None else None
+    chart = charts.census_area(binned, deps, title=title, hours=None, time_title=zone.axis())
+    return figure(chart, name, folder=folder)
 
 
 def _percent(share: Any) -> str:
@@ -169,18 +194,22 @@ def census_table(census: pl.DataFrame) -> Html:
     )
 
 
-def _when(value: object) -> str:
-    return value.strftime("%m-%d %H:%M") if isinstance(value, dt.datetime) else ("" if value is None else str(value))
+def _when(value: object, zone: DisplayZone = UTC) -> str:
+    if isinstance(value, dt.datetime):
+        return zone.fmt(value, "%m-%d %H:%M")
+    return "" if value is None else str(value)
 
 
-def findings_table(findings: pl.DataFrame, *, status: bool = False) -> Html:
+def findings_table(findings: pl.DataFrame, *, status: bool = False, zone: DisplayZone = UTC) -> Html:
     """The audit findings, most severe first: one line of facts and one of explanation each.
 
-    Every string (versions, scopes, explanations) is escaped.
+    Every string (versions, scopes, explanations) is escaped; times are shown
+    in ``zone`` (the explanations' times too).
     """
     if findings.height == 0:
         return paragraph("No findings: traffic was served as the deployment history intended.", cls="vdrift-note")
-    heads = ["severity", "finding", "scope", "versions", "from (UTC)", "to (UTC)", "requests", "share"]
+    heads = ["severity", "finding", "scope", "versions", f"from ({zone.label})", f"to ({zone.label})", "requests",
+             "share"]
     if status:
         heads.insert(0, "status")
     rows = []
@@ -192,8 +221,8 @@ def findings_table(findings: pl.DataFrame, *, status: bool = False) -> Html:
             f"<td>{esc(str(r['kind']).replace('_', ' '))}</td>",
             f"<td>{esc(scope)}</td>",
             f"<td>{esc(', '.join(r['versions'] or []))}</td>",
-            f"<td>{esc(_when(r['start']))}</td>",
-            f"<td>{esc(_when(r['end']))}</td>",
+            f"<td>{esc(_when(r['start'], zone))}</td>",
+            f"<td>{esc(_when(r['end'], zone))}</td>",
             f'<td class="num">{esc(r["n_requests"])}</td>',
             f'<td class="num">{esc("" if share is None else f"{100 * float(share):.1f}%")}</td>',
         ]
@@ -201,7 +230,7 @@ def findings_table(findings: pl.DataFrame, *, status: bool = False) -> Html:
             cells.insert(0, f"<td>{esc(r.get('status') or '')}</td>")
         examples = ", ".join(r.get("examples") or [])
         note = f' <span class="vdrift-note">Example requests: {esc(examples)}.</span>' if examples else ""
-        detail = esc(r["explanation"]) + note
+        detail = esc(zone.text(r["explanation"])) + note
         rows.append(f'<tr class="vdrift-finding">{"".join(cells)}</tr>'
                     f'<tr class="vdrift-explain"><td colspan="{len(cells)}">{detail}</td></tr>')
     head = "".join(f"<th>{esc(h)}</th>" for h in heads)
@@ -210,9 +239,24 @@ def findings_table(findings: pl.DataFrame, *, status: bool = False) -> Html:
 
 
 def metric_figure(series: pl.DataFrame, folder: Path | None, *, unit: str, name: str = "metric-by-version",
-                  title: str = "") -> Figure:
-    """The metric of each resolved version over time."""
-    return figure(charts.metric_by_version(series, unit=unit, title=title, min_n=20), name, folder=folder)
+                  title: str = "", hours: int = 1, zone: DisplayZone = UTC, scale: float = 1.0, rate: bool = False,
+                  min_rows: int = data.MIN_BUCKET_ROWS) -> Figure:
+    """The metric of each resolved version over time, sparse buckets merged, with 95% interval bands.
+
+    ``series`` is :func:`toolkit.report.data.metric_by_version` at hourly
+    resolution; :func:`toolkit.report.data.adaptive_series` cuts it into
+    ``hours``-wide buckets of ``zone`` and merges consecutive buckets of a
+    version until each point holds ``min_rows`` requests.
+    """
+    points = data.adaptive_series(series, hours=hours, zone=zone, scale=scale, rate=rate, min_rows=min_rows)
+    width = f"{hours} h" if hours < 24 else f"{hours // 24} day" + ("s" if hours >= 48 else "")
+    chart = charts.metric_by_version(
+        points, unit=unit, time_title=zone.axis(),
+        title=alt.TitleParams(
+            title or "Metric by resolved version over time",
+            subtitle=f"{width} buckets, merged until each point holds at least {min_rows} requests; "
+                     "band: 95% interval" + (" (Wilson)" if rate else "")))
+    return figure(chart, name, folder=folder)
 
 
 def feature_drift_figure(drift: pl.DataFrame, folder: Path | None, *, name: str = "feature-drift") -> Figure | Html:
@@ -288,26 +332,49 @@ def _plain(value: object) -> str:
     return str(value)
 
 
-def provenance_block(prov: dict[str, pl.DataFrame], params: dict, *, run_at: str) -> Html:
-    """Input files with sha256, row counts, parameters, toolkit version and run time."""
-    files = prov["files"]
+def provenance_block(prov: dict[str, pl.DataFrame], params: dict, *, run_at: str, zone: DisplayZone = UTC) -> Html:
+    """Input files with sha256, row counts, parameters, toolkit version and run time (times in ``zone``)."""
+    files = zone.frame(prov["files"], "finished_at")
+    shown = {k: _published(v) if k == "output_dir" else v for k, v in params.items()}
+    utc_names = {"baseline", "comparison", "run_at"}  # the windows and the run time the analyses received
     param_frame = pl.DataFrame({
-        "parameter": list(params),
-        "value": [json.dumps(v) if isinstance(v, (list, dict)) else str(v) for v in params.values()],
+        "parameter": [k if zone.is_utc or k not in utc_names else f"{k} (UTC)" for k in shown],
+        "value": [json.dumps(v) if isinstance(v, (list, dict)) else str(v) for v in shown.values()],
     })
     return concat(
         heading("Input files (ingest_log)", 3),
         table(files, columns=[c for c in ("ingest_id", "kind", "path", "sha256", "rows_read", "accepted",
                                           "quarantined", "finished_at") if c in files.columns],
+              headers={} if zone.is_utc else {"finished_at": f"finished_at ({zone.label})"},
               empty="The store has no ingest records (tables were filled directly)."),
         heading("Row counts", 3),
         table(prov["counts"], headers={"table_name": "table"}),
         heading("Parameters", 3),
         table(param_frame),
-        paragraph(f"vdrift {__version__}; report run at {run_at} UTC; "
+        paragraph(f"vdrift {__version__}; report run at {run_at_text(run_at, zone)}; "
                   f"rendered from the store with the parameters above, so the numbers can be reproduced "
                   f"with `vdrift report` and the same store.", cls="vdrift-note"),
     )
+
+
+def run_at_text(run_at: str, zone: DisplayZone = UTC) -> str:
+    """The run time (naive UTC ISO text) as shown: ``2026-12-02T14:19:33 UTC``, or local with its abbreviation."""
+    if zone.is_utc:
+        return f"{run_at} UTC"
+    try:
+        ts = dt.datetime.fromisoformat(run_at)
+    except ValueError:
+        return f"{run_at} UTC"
+    return f"{zone.fmt(ts, '%Y-%m-%dT%H:%M:%S')} {zone.abbrev(ts)}"
+
+
+_PRIVATE_RUN = re.compile(r"^(?P<parent>.*)[\\/]\.(?P<name>[^\\/]+)\.tmp-[A-Za-z0-9_]+$")
+
+
+def _published(folder: object) -> object:
+    """The run folder a report is published to, for the private folder it was written in (``.<name>.tmp-*``)."""
+    m = _PRIVATE_RUN.match(str(folder)) if folder else None
+    return str(Path(m["parent"]) / m["name"]) if m else folder
 
 
 def title_block(title: str, lines: list[str]) -> Html:

@@ -20,11 +20,10 @@ from ..store import Store
 from ..timeutil import Window, parse_window
 from . import data, sections
 from .figures import Figure, figure
-from .params import METHODS
+from .params import METHODS, DisplayZone
 from .tables import Html, paragraph, table
 
 if TYPE_CHECKING:
-    from ..attribution.api import MethodOption
     from ..audit.results import Bucket as AuditBucket
 
 
@@ -50,30 +49,41 @@ def weekly_score(consistency: pl.DataFrame, window: Window) -> float | None:
 TREND_WEEKS = 4
 
 
+def weeks_before(week: Window, k: int, zone: DisplayZone) -> Window:
+    """The week ``k`` weeks before ``week``, from local midnight to local midnight of the display zone."""
+    first = zone.local(week.start).date() - dt.timedelta(days=7 * k)
+    return Window(zone.midnight(first), zone.midnight(first + dt.timedelta(days=7)))
+
+
 def cost_trend(store: Store, metric: str, causes: Any, week: Window, *, weeks: int, where: dict | None,
-               covariates: list[str] | None, n_boot: int, seed: int) -> pl.DataFrame:
+               covariates: list[str] | None, n_boot: int, seed: int, method: str = "regression", bins: int = 5,
+               zone: DisplayZone | None = None) -> pl.DataFrame:
     """The cost of off-intent serving of the reported week and the ``weeks - 1`` before it.
 
     The reported and the previous week come from the week-over-week
-    explain; each earlier week is explained on its own. A week without rows
-    for the metric is left out.
+    explain; each earlier week (local weeks of ``zone``) is explained on its
+    own, priced with ``method``. A week without rows for the metric is left
+    out. ``week`` is naive UTC, and so is the ``week`` column.
     """
     from ..causes import explain
     from ..errors import NotApplicable
 
+    zone = zone or DisplayZone("UTC")
     rows = []
     for c in causes.window_costs.iter_rows(named=True):
-        start = week.start if c["window"] == "comparison" else week.start - dt.timedelta(days=7)
+        start = week.start if c["window"] == "comparison" else weeks_before(week, 1, zone).start
         rows.append({"week": start, "cost": c["cost"], "ci_low": c["ci_low"], "ci_high": c["ci_high"]})
     for k in range(2, weeks):
-        w = Window(week.start - dt.timedelta(days=7 * k), week.start - dt.timedelta(days=7 * (k - 1)))
+        w = weeks_before(week, k, zone)
         try:
-            res = explain(store, metric, w, where=where, covariates=covariates, n_boot=n_boot, seed=seed)
+            res = explain(store, metric, w, where=where, covariates=covariates, n_boot=n_boot, seed=seed,
+                          method=method, bins=bins)
         except NotApplicable:
             continue
         c = res.window_costs.row(0, named=True)
         rows.append({"week": w.start, "cost": c["cost"], "ci_low": c["ci_low"], "ci_high": c["ci_high"]})
-    schema = {"week": pl.Datetime("us"), "cost": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64}
+    schema = pl.Schema({"week": pl.Datetime("us"), "cost": pl.Float64(), "ci_low": pl.Float64(),
+                        "ci_high": pl.Float64()})
     return pl.DataFrame(rows, schema=schema).sort("week")
 
 
@@ -99,6 +109,9 @@ class WeeklyReport:
     provenance: dict[str, pl.DataFrame] = field(repr=False)
     causes: Any = field(default=None, repr=False)
     trend: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
+    method: str = "regression"
+    bins: int = 5
+    timezone: str = "UTC"
 
     def __post_init__(self) -> None:
         if self.previous.end != self.week.start:
@@ -107,6 +120,13 @@ class WeeklyReport:
             raise ValueError("findings must carry a status column (new/ongoing/resolved)")
         if not self.methods or any(m not in METHODS for m in self.methods):
             raise ValueError(f"methods must be a non-empty subset of {METHODS}")
+        if self.method not in self.methods:
+            raise ValueError(f"the headline method {self.method!r} must be one of methods {self.methods}")
+
+    @property
+    def zone(self) -> DisplayZone:
+        """The display time zone (the weeks start at its local midnight)."""
+        return DisplayZone(self.timezone)
 
     @classmethod
     def build(
@@ -119,50 +139,52 @@ class WeeklyReport:
         filters: dict | None = None,
         covariates: list[str] | None = None,
         methods: list[str] | None = None,
+        method: str = "regression",
+        bins: int = 5,
         bucket: str = "",
         n_boot: int = 200,
         seed: int = 0,
         title: str = "",
         output_dir: str = "",
         run_at: str = "",
+        timezone: str = "UTC",
         parameters: dict[str, Any] | None = None,
     ) -> WeeklyReport:
         """Run the audit over both weeks and the week-over-week attribution.
 
         ``baseline`` is the previous week and ``comparison`` the reported week
-        (``vdrift report weekly`` derives both from ``week``).
+        (``vdrift report weekly`` derives both from ``week``, from local
+        midnight in ``timezone``), both naive UTC.
         """
         from ..audit import audit
-        from ..causes import explain
+        from .incident import explain_and_split
 
         m = parse_metric(metric)
         prev = parse_window(baseline, what="previous week")
         week = parse_window(comparison, what="reported week")
         bkt = bucket or data.auto_bucket(prev.start, week.end)
         methods = list(methods or METHODS)
+        zone = DisplayZone(timezone)
         where = dict(filters or {}) or None
         hrs = max(24 if bkt == "day" else 1, data.display_hours(prev.start, week.end))
         with Store(store_path, read_only=True) as store:
             aud = audit(store, start=prev.start, end=week.end, bucket=cast("AuditBucket", bkt))
-            causes = explain(
-                store, m.spec, week, baseline=prev,
-                covariates=list(covariates) if covariates else None,
-                where=where, method=cast("MethodOption", "all" if len(methods) > 1 else methods[0]),
-                n_boot=n_boot, seed=seed,
-            )
-            attr = causes.attribution
+            causes, attr = explain_and_split(store, m.spec, week, prev, methods=methods, method=method, bins=bins,
+                                             covariates=covariates, where=where, n_boot=n_boot, seed=seed)
             trend = cost_trend(store, m.spec, causes, week, weeks=TREND_WEEKS, where=where,
-                               covariates=list(covariates) if covariates else None, n_boot=n_boot, seed=seed)
-            series = data.metric_by_version(store.con, m, prev, week, where=where, hours=hrs)
+                               covariates=list(covariates) if covariates else None, n_boot=n_boot, seed=seed,
+                               method=method, bins=bins, zone=zone)
+            series = data.metric_by_version(store.con, m, prev, week, where=where, hours=1)
             deps = data.deployments_between(store.con, prev.start, week.end)
             prov = data.provenance(store.con)
         return cls(
-            title=title or f"Weekly report, week of {week.start:%Y-%m-%d}",
+            title=title or f"Weekly report, week of {zone.local(week.start):%Y-%m-%d}",
             metric=m, previous=prev, week=week, methods=tuple(methods), bucket=bkt, hours=hrs,
             output_dir=Path(output_dir) if output_dir else None, parameters=dict(parameters or {}),
             run_at=run_at or dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
             attribution=attr, audit=aud, findings=classify_findings(aud.findings, week.start),
             series=series, deployments=deps, provenance=prov, causes=causes, trend=trend,
+            method=method, bins=int(bins), timezone=zone.name,
         )
 
     # -- figures of the headline ------------------------------------------------------
@@ -192,20 +214,27 @@ class WeeklyReport:
             order = {"info": 0, "warning": 1, "critical": 2}
             sev = f", worst {max(current['severity'].to_list(), key=lambda s: order.get(s, -1))}"
         return (
-            f"Week of {self.week.start:%Y-%m-%d}: {score}; {self._count('new')} new and "
+            f"Week of {self.zone.local(self.week.start):%Y-%m-%d}: {score}; {self._count('new')} new and "
             f"{self._count('ongoing')} ongoing finding(s){sev}. "
-            + sections.split_headline(self.attribution, methods=list(self.methods))
+            + sections.split_headline(self.attribution, methods=list(self.methods), method=self.method)
         )
 
     # -- sections -----------------------------------------------------------------------
     def header(self) -> Html:
         """Title and the weeks, metric and store of the report."""
-        a = self.attribution
-        return sections.title_block(self.title, [
-            f"Reported week {self.week} ({a.rows[1]:,} requests for the metric) against the previous week "
-            f"{self.previous} ({a.rows[0]:,}); times in UTC.",
-            f"Metric: {a.metric_label} [{a.metric}]. Generated {self.run_at} UTC.",
-        ])
+        a, z = self.attribution, self.zone
+        times = ("times in UTC." if z.is_utc else
+                 f"weeks from local midnight, times in {z.label} "
+                 f"({z.offsets(self.previous.start, self.week.end)}; the store keeps UTC).")
+        lines = [
+            f"Reported week {z.window(self.week)} ({a.rows[1]:,} requests for the metric) against the previous week "
+            f"{z.window(self.previous)} ({a.rows[0]:,}); {times}",
+            f"Metric: {a.metric_label} [{a.metric}]. Generated {sections.run_at_text(self.run_at, z)}.",
+        ]
+        if self.method != "regression" or self.bins != 5:
+            lines.append(f"Headline method: {sections.method_label(self.method)}; {self.bins} quantile bins per "
+                         "numeric covariate.")
+        return sections.title_block(self.title, lines)
 
     def headline_block(self) -> Html:
         """The headline, highlighted."""
@@ -215,7 +244,8 @@ class WeeklyReport:
         """Requests over the two weeks by resolved version, with the deployment events."""
         return sections.census_figure(self.audit.census, self.deployments, self.output_dir, hours=self.hours,
                                       name="version-census",
-                                      title="Versions serving traffic, previous and reported week")
+                                      title="Versions serving traffic, previous and reported week",
+                                      zone=self.zone, source_hours=24 if self.bucket == "day" else 1)
 
     def consistency(self) -> Figure | Html:
         """The consistency score over time (a note when no deployment history governs the requests)."""
@@ -224,7 +254,10 @@ class WeeklyReport:
             return paragraph("No consistency score: no deployment history governs these requests.", cls="vdrift-note")
         from .charts import consistency_trend
 
-        return figure(consistency_trend(c, hours=self.hours), "consistency-score", folder=self.output_dir)
+        z = self.zone
+        local = data.display_buckets(c, self.hours, z, source_hours=24 if self.bucket == "day" else 1)
+        return figure(consistency_trend(local, hours=None, time_title=z.axis()), "consistency-score",
+                      folder=self.output_dir)
 
     def consistency_table(self) -> Html:
         """The consistency score of the previous and the reported week."""
@@ -232,7 +265,7 @@ class WeeklyReport:
         for label, w in (("previous week", self.previous), ("reported week", self.week)):
             s = weekly_score(self.audit.consistency, w)
             share = "n/a" if s is None else f"{100 * s:.1f}%"
-            rows.append({"week": label, "window": str(w), "served as intended": share})
+            rows.append({"week": label, "window": self.zone.window(w), "served as intended": share})
         return table(pl.DataFrame(rows))
 
     def findings_section(self, status: str) -> Html:
@@ -242,16 +275,18 @@ class WeeklyReport:
                  "resolved": "No findings ended last week."}[status]
         if sub.height == 0:
             return paragraph(empty, cls="vdrift-note")
-        return sections.findings_table(sub)
+        return sections.findings_table(sub, zone=self.zone)
 
     def metric_by_version(self) -> Figure:
-        """The metric over time, one line per resolved version."""
-        return sections.metric_figure(self.series, self.output_dir, unit="%" if self.metric.is_rate else "")
+        """The metric over time, one line per resolved version (sparse buckets merged, 95% bands)."""
+        return sections.metric_figure(self.series, self.output_dir, unit="%" if self.metric.is_rate else "",
+                                      hours=self.hours, zone=self.zone, scale=self.metric.scale(),
+                                      rate=self.metric.is_rate)
 
     def waterfall(self) -> Figure:
         """The week-over-week split as a waterfall chart."""
         return sections.waterfall_figure(self.attribution, self.output_dir, name="week-over-week-split",
-                                         methods=list(self.methods),
+                                         methods=list(self.methods), method=self.method,
                                          title=f"{self.attribution.metric_label}: week over week")
 
     def methods_table(self) -> Html:
@@ -263,27 +298,35 @@ class WeeklyReport:
         return sections.notes_block(self.attribution)
 
     def off_intent_trend(self) -> Figure | Html:
-        """The cost of off-intent serving per week, the reported week last."""
+        """The cost of off-intent serving per week, the reported week last (a note says which weeks had no data)."""
         from .causes import cost_trend_figure
 
         a = self.attribution
-        return cost_trend_figure(self.trend, self.output_dir, unit=a.unit, scale=a.scale)
+        fig = cost_trend_figure(self.trend, self.output_dir, unit=a.unit, scale=a.scale, zone=self.zone)
+        shown = self.trend.height
+        if shown >= TREND_WEEKS or isinstance(fig, Html):
+            return fig
+        from .tables import concat
+
+        note = paragraph(f"{shown} of the last {TREND_WEEKS} weeks have predictions for the metric; the weeks "
+                         "before them are left out.", cls="vdrift-note")
+        return concat(Html(fig._repr_html_()), note)
 
     def off_intent_cost(self) -> Html:
-        """This week's and last week's cost of off-intent serving."""
+        """The cost of off-intent serving in the reported and the previous week."""
         from .causes import cost_block
 
-        return cost_block(self.causes)
+        return cost_block(self.causes, self.zone)
 
     def causes_table(self) -> Html:
         """The ranked causes of the week-over-week change."""
         from .causes import causes_table
 
-        return causes_table(self.causes)
+        return causes_table(self.causes, zone=self.zone, method=self.method)
 
     def provenance_block(self) -> Html:
         """Input files with their SHA-256, row counts, parameters, toolkit version and run time."""
-        return sections.provenance_block(self.provenance, self.parameters, run_at=self.run_at)
+        return sections.provenance_block(self.provenance, self.parameters, run_at=self.run_at, zone=self.zone)
 
     def finish(self) -> Html:
         """Write ``summary.json`` (title, headline, scores, finding counts) and return a short note."""
