@@ -470,3 +470,14 @@ def test_findings_table_and_census_chart_show_the_zone() -> None:
     assert "time (UTC)" in specs["UTC"] and "time (Europe/Berlin)" in specs["Europe/Berlin"]
     # the rule's time in its label: 02:00 UTC is 03:00 in Berlin
     assert "2026-11-10 02:00" in specs["UTC"] and "2026-11-10 03:00" in specs["Europe/Berlin"]
+
+
+def test_a_version_keeps_its_colour_in_charts_that_show_only_some_versions() -> None:
+    from toolkit.report.charts import version_scale
+
+    every = ["v1.4", "v1.5", "v1.6", "v2.0"]
+    full = version_scale(every).to_dict()
+    part = version_scale(["v1.6", "v1.5"], every).to_dict()
+    assert part["domain"] == ["v1.5", "v1.6"]
+    assert part["range"] == full["range"][1:3]  # v1.5 and v1.6 as in the chart of all four
+    assert version_scale(["v1.6", "v1.5"]).to_dict()["range"] == full["range"][:2]  # without the universe: shifted

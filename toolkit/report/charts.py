@@ -68,10 +68,15 @@ def finish(chart, *, legend_texts: Sequence[str] = (), top_texts: Sequence[str] 
     return chart.properties(padding={"left": 5, "top": 5, "right": round(right), "bottom": 5}).configure(font=FONT)
 
 
-def version_scale(versions: Sequence[str]) -> alt.Scale:
-    """A colour scale giving each version (sorted) a fixed colour."""
+def version_scale(versions: Sequence[str], universe: Sequence[str] | None = None) -> alt.Scale:
+    """A colour scale giving each version a fixed colour: by its place among the sorted ``universe``.
+
+    ``universe`` (default: ``versions``) lists every version of the report,
+    so a chart showing only some of them colours each as the others do.
+    """
     domain = sorted({str(v) for v in versions})
-    return alt.Scale(domain=domain, range=[_PALETTE[i % len(_PALETTE)] for i in range(len(domain))])
+    every = sorted({str(v) for v in universe} | set(domain)) if universe is not None else domain
+    return alt.Scale(domain=domain, range=[_PALETTE[every.index(v) % len(_PALETTE)] for v in domain])
 
 
 def waterfall(
@@ -231,6 +236,7 @@ def census_area(
     value: str = "share",
     hours: int | None = 1,
     time_title: str = "time (UTC)",
+    universe: Sequence[str] | None = None,
 ) -> alt.LayerChart:
     """Stacked area of traffic share by resolved version, with deployment events as rules.
 
@@ -250,6 +256,8 @@ def census_area(
         (``None``: ``bucket_start`` is already a display bucket).
     time_title
         Title of the time axis (it names the time zone of the times).
+    universe
+        Every version of the report (for :func:`version_scale`).
     """
     start = census.with_columns(truncate("bucket_start", hours)) if hours else census
     summed = start.group_by("bucket_start", "resolved_version").agg(pl.col("n").sum())
@@ -267,7 +275,8 @@ def census_area(
         y=alt.Y(f"{value}:Q", stack="normalize" if value == "share" else "zero",
                 title="share of requests" if value == "share" else "requests",
                 axis=alt.Axis(format="%") if value == "share" else alt.Axis()),
-        color=alt.Color("resolved_version:N", scale=version_scale(versions), legend=legend("resolved version")),
+        color=alt.Color("resolved_version:N", scale=version_scale(versions, universe),
+                        legend=legend("resolved version")),
         tooltip=[alt.Tooltip("bucket_start:T", title=time_title), "resolved_version:N", "n:Q",
                  alt.Tooltip("share:Q", format=".1%")],
     )
@@ -291,7 +300,7 @@ def census_area(
 
 
 def metric_by_version(frame: pl.DataFrame, *, unit: str = "", title: str | alt.TitleParams = "", min_n: int = 1,
-                      time_title: str = "time (UTC)") -> alt.LayerChart:
+                      time_title: str = "time (UTC)", universe: Sequence[str] | None = None) -> alt.LayerChart:
     """The metric of each resolved version over time, with its 95% interval as a band.
 
     Parameters
@@ -306,6 +315,8 @@ def metric_by_version(frame: pl.DataFrame, *, unit: str = "", title: str | alt.T
         Points with fewer requests are left out.
     time_title
         Title of the time axis (it names the time zone).
+    universe
+        Every version of the report (for :func:`version_scale`).
     """
     df = frame.filter(pl.col("n") >= min_n)
     if "mid" not in df.columns:
@@ -316,7 +327,7 @@ def metric_by_version(frame: pl.DataFrame, *, unit: str = "", title: str | alt.T
         df = df.with_columns(pl.lit("").alias("period"))
     versions = df["version"].unique().to_list()
     # the band is the first layer and would lend the legend its pale fill: the symbols are drawn opaque
-    colour = alt.Color("version:N", scale=version_scale(versions),
+    colour = alt.Color("version:N", scale=version_scale(versions, universe),
                        legend=alt.Legend(title="resolved version", titleLimit=LEGEND_LIMIT, labelLimit=LEGEND_LIMIT,
                                          symbolOpacity=1, symbolType="circle"))
     y_title = f"metric ({unit})" if unit else "metric"
@@ -450,7 +461,7 @@ def consistency_trend(consistency: pl.DataFrame, *, title: str = "", hours: int 
     ).properties(width=WIDTH, height=200, title=title or "Consistency score"))
 
 
-def versions_share(frame: pl.DataFrame, *, title: str = "") -> alt.Chart:
+def versions_share(frame: pl.DataFrame, *, title: str = "", universe: Sequence[str] | None = None) -> alt.Chart:
     """Traffic share of each version in the two windows, side by side.
 
     Parameters
@@ -462,7 +473,7 @@ def versions_share(frame: pl.DataFrame, *, title: str = "") -> alt.Chart:
     chart = alt.Chart(frame).mark_bar().encode(
         x=alt.X("share:Q", title="share of requests", axis=alt.Axis(format="%")),
         y=alt.Y("period:N", title=None),
-        color=alt.Color("version:N", scale=version_scale(versions), legend=legend("resolved version")),
+        color=alt.Color("version:N", scale=version_scale(versions, universe), legend=legend("resolved version")),
         order=alt.Order("version:N"),
         tooltip=["period:N", "version:N", "n:Q", alt.Tooltip("share:Q", format=".1%")],
     ).properties(width=WIDTH * 0.8, height=90, title=title or "Version mix in the two windows")

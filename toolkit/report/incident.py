@@ -92,6 +92,11 @@ class IncidentReport:
             raise ValueError(f"the headline method {self.method!r} must be one of methods {self.methods}")
 
     @property
+    def versions(self) -> list[str]:
+        """Every resolved version the report shows (each keeps one colour across the charts)."""
+        return sections.all_versions(self.audit.census["resolved_version"], self.series["version"])
+
+    @property
     def zone(self) -> DisplayZone:
         """The display time zone."""
         return DisplayZone(self.timezone)
@@ -230,14 +235,15 @@ class IncidentReport:
     def census(self) -> Figure:
         """Requests over time by resolved version, with the deployment events."""
         return sections.census_figure(self.audit.census, self.deployments, self.output_dir, hours=self.hours,
-                                      zone=self.zone, source_hours=24 if self.bucket == "day" else 1)
+                                      zone=self.zone, source_hours=24 if self.bucket == "day" else 1,
+                                      universe=self.versions)
 
     def version_mix(self) -> Figure:
         """Each version's share of the requests in the two windows."""
         from .charts import versions_share
         from .figures import figure
 
-        return figure(versions_share(self.mix), "version-mix", folder=self.output_dir)
+        return figure(versions_share(self.mix, universe=self.versions), "version-mix", folder=self.output_dir)
 
     def census_table(self) -> Html:
         """Requests per component, resolved version and status."""
@@ -261,7 +267,7 @@ class IncidentReport:
         """The metric over time, one line per resolved version (sparse buckets merged, 95% bands)."""
         return sections.metric_figure(self.series, self.output_dir, unit="%" if self.metric.is_rate else "",
                                       hours=self.hours, zone=self.zone, scale=self.metric.scale(),
-                                      rate=self.metric.is_rate)
+                                      rate=self.metric.is_rate, universe=self.versions)
 
     def feature_drift(self) -> Figure | Html:
         """Population stability index of each covariate between the windows."""

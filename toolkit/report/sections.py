@@ -36,6 +36,11 @@ _METHOD_LABEL = {
 }
 
 
+def all_versions(*columns: pl.Series) -> list[str]:
+    """Every version named in ``columns``, sorted (the universe of :func:`toolkit.report.charts.version_scale`)."""
+    return sorted({str(v) for c in columns for v in c.drop_nulls().to_list()})
+
+
 def method_label(method: str) -> str:
     """A method's name as the report writes it: ``matched cohort (CEM)``."""
     return _METHOD_LABEL.get(method, method)
@@ -159,18 +164,18 @@ def notes_block(attr) -> Html:
 
 def census_figure(census: pl.DataFrame, deployments: pl.DataFrame | None, folder: Path | None,
                   *, name: str = "version-census", title: str = "", hours: int = 1,
-                  zone: DisplayZone = UTC, source_hours: int = 1) -> Figure:
+                  zone: DisplayZone = UTC, source_hours: int = 1, universe: list[str] | None = None) -> Figure:
     """Stacked area of the resolved versions over time (``hours``-wide buckets) with deployment rules.
 
     Shadow scoring is left out: it did not answer traffic. Times are shown in
     ``zone``; ``source_hours`` is the width of the census buckets (24 for a
-    daily audit).
+    daily audit); ``universe`` lists every version of the report (stable colours).
     """
     served = census.filter(pl.col("component") != "shadow") if "component" in census.columns else census
     binned = data.rebucket(served.select("bucket_start", "resolved_version", "n"), hours, zone,
                            keys=("resolved_version",), sums=("n",), source_hours=source_hours)
     deps = zone.frame(deployments, "ts") if deployments is not None else None
-    chart = charts.census_area(binned, deps, title=title, hours=None, time_title=zone.axis())
+    chart = charts.census_area(binned, deps, title=title, hours=None, time_title=zone.axis(), universe=universe)
     return figure(chart, name, folder=folder)
 
 
@@ -240,7 +245,7 @@ def findings_table(findings: pl.DataFrame, *, status: bool = False, zone: Displa
 
 def metric_figure(series: pl.DataFrame, folder: Path | None, *, unit: str, name: str = "metric-by-version",
                   title: str = "", hours: int = 1, zone: DisplayZone = UTC, scale: float = 1.0, rate: bool = False,
-                  min_rows: int = data.MIN_BUCKET_ROWS) -> Figure:
+                  min_rows: int = data.MIN_BUCKET_ROWS, universe: list[str] | None = None) -> Figure:
     """The metric of each resolved version over time, sparse buckets merged, with 95% interval bands.
 
     ``series`` is :func:`toolkit.report.data.metric_by_version` at hourly
@@ -251,7 +256,7 @@ def metric_figure(series: pl.DataFrame, folder: Path | None, *, unit: str, name:
     points = data.adaptive_series(series, hours=hours, zone=zone, scale=scale, rate=rate, min_rows=min_rows)
     width = f"{hours} h" if hours < 24 else f"{hours // 24} day" + ("s" if hours >= 48 else "")
     chart = charts.metric_by_version(
-        points, unit=unit, time_title=zone.axis(),
+        points, unit=unit, time_title=zone.axis(), universe=universe,
         title=alt.TitleParams(
             title or "Metric by resolved version over time",
             subtitle=f"{width} buckets, merged until each point holds at least {min_rows} requests; "

@@ -124,6 +124,11 @@ class WeeklyReport:
             raise ValueError(f"the headline method {self.method!r} must be one of methods {self.methods}")
 
     @property
+    def versions(self) -> list[str]:
+        """Every resolved version the report shows (each keeps one colour across the charts)."""
+        return sections.all_versions(self.audit.census["resolved_version"], self.series["version"])
+
+    @property
     def zone(self) -> DisplayZone:
         """The display time zone (the weeks start at its local midnight)."""
         return DisplayZone(self.timezone)
@@ -245,7 +250,8 @@ class WeeklyReport:
         return sections.census_figure(self.audit.census, self.deployments, self.output_dir, hours=self.hours,
                                       name="version-census",
                                       title="Versions serving traffic, previous and reported week",
-                                      zone=self.zone, source_hours=24 if self.bucket == "day" else 1)
+                                      zone=self.zone, source_hours=24 if self.bucket == "day" else 1,
+                                      universe=self.versions)
 
     def consistency(self) -> Figure | Html:
         """The consistency score over time (a note when no deployment history governs the requests)."""
@@ -281,7 +287,7 @@ class WeeklyReport:
         """The metric over time, one line per resolved version (sparse buckets merged, 95% bands)."""
         return sections.metric_figure(self.series, self.output_dir, unit="%" if self.metric.is_rate else "",
                                       hours=self.hours, zone=self.zone, scale=self.metric.scale(),
-                                      rate=self.metric.is_rate)
+                                      rate=self.metric.is_rate, universe=self.versions)
 
     def waterfall(self) -> Figure:
         """The week-over-week split as a waterfall chart."""
