@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-f", "--params-file", default=None, metavar="params.yaml",
                         help="YAML file with a mapping of parameters")
     parser.add_argument("--week", default=None, metavar="YYYY-MM-DD",
-                        help="weekly report: first day of the reported week (default: the last full ISO week)")
+                        help="weekly report: first day of the reported week, from local midnight in the report's "
+                        "timezone parameter (default UTC; default week: the last full ISO week)")
     parser.add_argument("--out-dir", default="reports", help="reports folder (default: reports)")
     parser.add_argument("--figures-only", action="store_true",
                         help="write only figures/*.png|svg (no HTML, notebook or index entry)")
