@@ -637,7 +637,7 @@ def test_mixed_line_breaks_name_the_line_also_past_the_sniffer_sample(store, tmp
 
 def test_a_file_growing_while_it_is_read_is_refused(store, tmp_path, monkeypatch):
     """A log still being written: the checksum would describe other bytes than those loaded."""
-    from toolkit.store import ingest as ingest_mod
+    from toolkit.store.ingest import load as ingest_mod  # where _prepare reads file_sha256
 
     f = write(tmp_path / "live.csv", H + "a,2026-11-02,v1,x\n")
     real = ingest_mod.file_sha256

@@ -15,7 +15,8 @@ import polars as pl
 import pytest
 
 from toolkit import InputError, Store, StoreError
-from toolkit.store import ingest as ingest_mod
+from toolkit.store.ingest import batch as ingest_batch
+from toolkit.store.ingest import load as ingest_load
 
 from .conftest import ROOT, SAMPLES, write
 
@@ -253,7 +254,7 @@ def test_failure_midway_leaves_every_table_unchanged(store, tmp_path, monkeypatc
                 raise Boom("injected failure after the inserts")
             return real_datetime.now(tz)
 
-    monkeypatch.setattr(ingest_mod.dt, "datetime", FailingDatetime)
+    monkeypatch.setattr(ingest_load.dt, "datetime", FailingDatetime)
     f = write(tmp_path / "new.csv", "request_id,ts,model_version,prediction,newcov\n"
               "a,2026-11-02 10:00:00,v1,approved,1\nb,bad,v1,approved,2\n")
     with pytest.raises(Boom):
@@ -465,7 +466,7 @@ def test_a_failing_batch_is_rolled_back_and_its_files_load_one_by_one(tmp_path, 
     def broken(con, ids):
         raise duckdb.IOException("simulated failure after the batch insert")
 
-    monkeypatch.setattr(ingest_mod, "_batch_repeats", broken)
+    monkeypatch.setattr(ingest_batch, "_batch_repeats", broken)
     with Store(tmp_path / "one.duckdb") as one, Store(tmp_path / "all.duckdb") as together:
         singles = [one.ingest("predictions", p) for p in paths]
         report = together.ingest("predictions", tmp_path / "in")
@@ -478,7 +479,7 @@ def test_a_failing_batch_is_rolled_back_and_its_files_load_one_by_one(tmp_path, 
 @pytest.mark.parametrize("where", ["_ingest_file", "_ingest_batch"])
 def test_interrupts_and_fatal_errors_end_the_ingest_with_a_clear_message(store, tmp_path, monkeypatch, where):
     # a batch is two or more Parquet files in one call; one CSV file takes the one-file path
-    from toolkit.store import ingest as ing
+    from toolkit.store.ingest import entry as ing  # where _ingest_files and _ingest_guarded read them
 
     if where == "_ingest_batch":
         files = []

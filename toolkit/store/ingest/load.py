@@ -1,0 +1,308 @@
+"""One file in one transaction: prepare (checksum, skip check, column plan), stage, check and insert."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from ... import __version__
+from ...errors import InputError, StoreError, is_corruption
+from ...sqlutil import quote_ident
+from .. import textscan
+from ..mapping import Mapping
+from .checks import _check_header, _check_source_names, _check_true_rows, _check_unchanged, _parser_reason
+from .duplicates import _mark_duplicates, _new_rows_repeat_a_key
+from .files import WHOLE_ROW, _drop_rejects, _duckdb_path, _format_of, _printable, _source_sql, file_sha256
+from .plan import _Plan, _plan_columns
+from .results import Format, IngestResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..store import Store
+
+
+def _ingest_file(store: Store, kind: str, path: Path, mapping: Mapping, force: bool) -> IngestResult:
+    _format_of(path)  # an unknown file type is reported before anything else
+    with _duckdb_path(path) as read_path:
+        return _ingest_one(store, kind, path, read_path, mapping, force)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What is known about a file before its transaction: checksum, earlier ingests, column plan."""
+
+    started: dt.datetime
+    t0: float
+    fmt: Format
+    before: os.stat_result
+    sha: str
+    previous: tuple[tuple[int, str], ...]
+    source: str
+    src_params: tuple
+    src_types: dict
+    plan: _Plan
+    true_rows: int | None = None  # the file's rows as counted independently of DuckDB (textscan)
+    delimiter: str = ","
+
+
+def _prepare(
+    store: Store, kind: str, path: Path, read_path: str, mapping: Mapping, force: bool,
+    plan: _Plan | None = None,
+) -> _Prepared | IngestResult:
+    """Checksum, skip check, DESCRIBE and column plan of one file; a skipped result when already ingested.
+
+    With ``plan`` (that of an earlier file of a batch, which has the same
+    columns and types) the file's own plan is not made: it would infer the
+    types of new covariates again, a scan of the file.
+    """
+    con = store.con
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    t0 = time.perf_counter()
+    fmt = _format_of(path)
+    before = path.stat()
+    if before.st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes); nothing to ingest")
+    sha = file_sha256(path)
+    previous = con.execute(
+        "SELECT ingest_id, path FROM ingest_log WHERE kind = ? AND sha256 = ? AND superseded_by IS NULL",
+        [kind, sha],
+    ).fetchall()
+    if previous and not force:
+        ids = ", ".join(str(r[0]) for r in previous)
+        return IngestResult(
+            path=str(path), kind=kind, status="skipped", sha256=sha, format=fmt,
+            message=f"already ingested (same content as ingest {ids}: {previous[0][1]}); use --force to re-ingest",
+        )
+
+    delimiter, true_rows = ",", None
+    if fmt != "parquet":
+        textscan.check_encoding(path)
+    if fmt == "csv":
+        delimiter = "\t" if ".tsv" in path.name.lower() else textscan.detect_delimiter(path)
+        true_rows = textscan.count_csv(path, delimiter).records
+    elif fmt == "json":
+        true_rows = textscan.count_json_lines(path)
+        if true_rows == 0:  # DuckDB would read one column named "json" and report it missing the contract's
+            raise InputError(f"{path}: the file holds only blank lines, no JSON object; nothing to ingest")
+    source = _source_sql(fmt, path, delimiter=delimiter)
+    src_params = [read_path]
+    try:
+        _drop_rejects(con)
+        described = con.execute(f"DESCRIBE SELECT * FROM {source}", src_params).fetchall()
+        if fmt == "parquet":
+            true_rows = int(con.execute("SELECT sum(num_rows) FROM parquet_file_metadata(?)", src_params).fetchone()[0])
+    except duckdb.Error as exc:
+        raise InputError(f"{path}: cannot read it as {fmt}: {_parser_reason(exc, fmt, path)}") from None
+    src_types = {name: typ for name, typ, *_ in described if name != "file_row_number"}
+    _check_header(fmt, path, list(src_types))
+    _check_source_names(fmt, path, delimiter, list(src_types))
+    if plan is None:
+        plan = _plan_columns(con, kind, path, src_types, mapping, source, src_params)
+    return _Prepared(started=started, t0=t0, fmt=fmt, before=before, sha=sha,
+                     previous=tuple((r[0], r[1]) for r in previous), source=source,
+                     src_params=tuple(src_params), src_types=src_types, plan=plan, true_rows=true_rows,
+                     delimiter=delimiter)
+
+
+def _ingest_one(
+    store: Store, kind: str, path: Path, read_path: str, mapping: Mapping, force: bool
+) -> IngestResult:
+    """One file in one transaction."""
+    con = store.con
+    prep = _prepare(store, kind, path, read_path, mapping, force)
+    if isinstance(prep, IngestResult):
+        return prep
+    with _transaction(con):
+        _drop_rejects(con)
+        ingest_id = con.execute("SELECT nextval('ingest_id_seq')").fetchone()[0]
+        result = _load(store, kind, path, read_path, mapping, prep, ingest_id, direct=True)
+    return replace(result, seconds=time.perf_counter() - prep.t0)
+
+
+@contextlib.contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection):
+    """BEGIN ... COMMIT around the block, ROLLBACK on any exception (Ctrl-C included); temp tables dropped."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):  # keep the original error if DuckDB already rolled back
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        # temporary tables only: once the data is committed, failing to drop them must not report a failure
+        with contextlib.suppress(duckdb.Error):
+            con.execute("DROP TABLE IF EXISTS _vd_stage")
+            _drop_rejects(con)
+
+
+#: the statement head that makes the staging table of :func:`_stage_sql`'s SELECT
+_STAGE_TABLE = "CREATE OR REPLACE TEMP TABLE _vd_stage AS\n"
+
+
+def _stage_sql(plan: _Plan, fmt: Format, source: str) -> str:
+    """The SELECT that fills ``_vd_stage``: every row typed, with ``_reason`` (NULL when valid).
+
+    The staged path runs it under ``CREATE OR REPLACE TEMP TABLE _vd_stage AS``
+    (:data:`_STAGE_TABLE`); the one-pass path inserts the valid rows of it directly.
+    """
+    row_expr = "file_row_number + 1" if fmt == "parquet" else "row_number() OVER ()"
+    whole_row = "" if fmt == "parquet" else WHOLE_ROW
+    select_sql = ",\n  ".join(f"{expr} AS {quote_ident(name)}" for name, expr in plan.exprs)
+    raw_sql = "".join(f",\n  {e} AS {quote_ident(n)}" for n, e in plan.raw_refs)
+    return (
+        f"SELECT _row, {', '.join(quote_ident(n) for n, _ in plan.exprs)}, {_reason_sql(plan)} AS _reason\n"
+        f"FROM (SELECT {row_expr} AS _row,\n  {select_sql}{raw_sql}\n  FROM {source} AS src {whole_row}) AS typed"
+    )
+
+
+def _reason_sql(plan: _Plan) -> str:
+    return "NULLIF(concat_ws('; ', " + ", ".join(plan.checks) + "), '')" if plan.checks else "NULL"
+
+
+def _load(
+    store: Store, kind: str, path: Path, read_path: str, mapping: Mapping, prep: _Prepared,
+    ingest_id: int, *, direct: bool,
+) -> IngestResult:
+    """Load one prepared file under ``ingest_id`` inside the caller's transaction (which commits it).
+
+    With ``direct`` a Parquet predictions file is first tried on the one-pass
+    path (:func:`_direct_insert`); otherwise, or when that finds a rejected or
+    repeated row, the file is staged and checked row by row.
+    """
+    con = store.con
+    fmt, plan, source, src_params = prep.fmt, prep.plan, prep.source, list(prep.src_params)
+    previous = prep.previous
+    stage_select = _stage_sql(plan, fmt, source)
+    if previous:  # --force: replace what the earlier ingest of this content loaded
+        old_ids = [r[0] for r in previous]
+        for table in ("predictions", "deployments", "artifacts", "quarantine"):
+            con.execute(
+                f"DELETE FROM {quote_ident(table)} WHERE ingest_id IN (SELECT unnest(?))", [old_ids]
+            )
+        con.execute(
+            "UPDATE ingest_log SET superseded_by = ? WHERE ingest_id IN (SELECT unnest(?))",
+            [ingest_id, old_ids],
+        )
+    for name, typ in plan.new_covariates:
+        con.execute(f"ALTER TABLE predictions ADD COLUMN {quote_ident(name)} {typ}")
+        con.execute("INSERT INTO covariates VALUES (?, ?, ?)", [name, typ, ingest_id])
+    target_cols = [n for n, _ in plan.exprs]
+    cols_sql = ", ".join(quote_ident(n) for n in target_cols)
+    if direct and fmt == "parquet" and kind == "predictions" and _direct_insert(
+        con, ingest_id, stage_select, cols_sql, plan.check_params + plan.expr_params + src_params, source, src_params
+    ):
+        # every row valid and unique: loaded in one pass, nothing to quarantine
+        con.execute("CREATE OR REPLACE TEMP TABLE _vd_stage AS SELECT NULL::VARCHAR AS _reason WHERE false")
+        staged_direct = con.execute("SELECT count(*) FROM predictions WHERE ingest_id = ?", [ingest_id]).fetchone()[0]
+    else:
+        staged_direct = None
+        try:
+            con.execute(_STAGE_TABLE + stage_select, plan.check_params + plan.expr_params + src_params)
+        except duckdb.Error as exc:
+            if is_corruption(str(exc)):
+                raise
+            raise InputError(f"{path}: cannot read it as {fmt}: {_parser_reason(exc, fmt, path)}") from None
+        _mark_duplicates(con, kind)
+        con.execute(
+            f"INSERT INTO {quote_ident(kind)} ({cols_sql}, ingest_id) "
+            f"SELECT {cols_sql}, ? FROM _vd_stage WHERE _reason IS NULL",
+            [ingest_id],
+        )
+    malformed = 0
+    if fmt == "csv":
+        # one reject row per error; a line with several errors is one quarantined row
+        malformed = con.execute("SELECT count(DISTINCT line) FROM _vd_rejects").fetchone()[0]
+        if malformed:
+            con.execute(
+                """INSERT INTO quarantine
+                SELECT ?, ?, ?, NULL,
+                       'malformed CSV line: ' || lower(replace(CAST(first(error_type ORDER BY column_idx) AS VARCHAR), '_', ' ')),
+                       to_json({'line': line, 'errors': string_agg(error_message, ' | ' ORDER BY column_idx),
+                                'text': first(csv_line)})
+                FROM _vd_rejects GROUP BY line ORDER BY line""",  # noqa: E501 (the SQL text is kept as it was)
+                [ingest_id, kind, str(path)],
+            )
+    rejected = con.execute("SELECT count(*) FROM _vd_stage WHERE _reason IS NOT NULL").fetchone()[0]
+    if rejected:
+        raw_row = "file_row_number + 1" if fmt == "parquet" else "row_number() OVER ()"
+        con.execute(
+            f"""INSERT INTO quarantine
+            SELECT ?, ?, ?, s._row, s._reason, r.raw
+            FROM _vd_stage AS s
+            JOIN (SELECT {raw_row} AS _row, to_json(src) AS raw
+                  FROM {_source_sql(fmt, path, "_vd_rejects_again", prep.delimiter)} AS src) AS r USING (_row)
+            WHERE s._reason IS NOT NULL""",
+            [ingest_id, kind, str(path), read_path],
+        )
+    staged = staged_direct if staged_direct is not None else con.execute("SELECT count(*) FROM _vd_stage").fetchone()[0]
+    rows_read = staged + malformed
+    accepted = staged - rejected
+    _check_true_rows(path, fmt, rows_read, prep.true_rows)
+    note = getattr(store, "_note", None)
+    if note:
+        note(f"  {_printable(path)}: {rows_read:,} rows read, writing")
+    reasons = tuple(
+        (r, int(n))
+        for r, n in con.execute(
+            "SELECT reason, count(*) FROM quarantine WHERE ingest_id = ? GROUP BY reason ORDER BY 2 DESC, 1",
+            [ingest_id],
+        ).fetchall()
+    )
+    stored = con.execute(
+        f"SELECT count(*) FROM {quote_ident(kind)} WHERE ingest_id = ?", [ingest_id]
+    ).fetchone()[0]
+    if stored != accepted or sum(n for _, n in reasons) != rejected + malformed:
+        raise StoreError(f"{path}: internal count mismatch; nothing was ingested (please report this)")
+    _check_unchanged(path, prep.before)
+    finished = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    con.execute(
+        "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+        [ingest_id, kind, str(path), prep.sha, fmt, mapping.describe(), rows_read, accepted,
+         rejected + malformed, prep.started, finished, __version__],
+    )
+    if plan.new_covariates:  # in the same transaction: the view lists the new column or nothing changed
+        store.refresh_views()
+    note = "header only: no data rows" if rows_read == 0 else ""
+    if previous:
+        replaced = ", ".join(str(r[0]) for r in previous)
+        note = (note + "; " if note else "") + f"re-ingested (--force), replacing ingest {replaced}"
+    return IngestResult(
+        path=str(path), kind=kind, status="ingested", message=note, sha256=prep.sha, format=fmt,
+        rows_read=rows_read, accepted=accepted, quarantined=rejected + malformed, reasons=reasons,
+        ingest_id=ingest_id, seconds=time.perf_counter() - prep.t0,
+        new_covariates=tuple(n for n, _ in plan.new_covariates), ignored_columns=plan.ignored,
+    )
+
+
+def _direct_insert(
+    con: duckdb.DuckDBPyConnection, ingest_id: int, select_sql: str, cols_sql: str, params: list,
+    source: str, src_params: list,
+) -> bool:
+    """Fast path for Parquet predictions: insert straight from the file in one pass.
+
+    Valid rows are inserted without a staging table; the load is kept only if
+    every row of the file was valid and no key repeats (within the file or
+    against stored rows near its time span): then there is nothing to
+    quarantine and the result equals the staged path's. Otherwise the rows
+    are deleted again (same transaction) and the caller takes the staged path,
+    which says row by row what is wrong. Returns True when the fast path held.
+    ``select_sql`` is the staging SELECT of :func:`_stage_sql` (typed columns + ``_reason``).
+    """
+    inserted = con.execute(
+        f"INSERT INTO predictions ({cols_sql}, ingest_id) "
+        f"SELECT {cols_sql}, {int(ingest_id)} FROM ({select_sql}) WHERE _reason IS NULL",
+        params,
+    ).fetchone()[0]
+    rows_read = con.execute(f"SELECT count(*) FROM {source}", src_params).fetchone()[0]
+    ok = inserted == rows_read and not _new_rows_repeat_a_key(con, ingest_id)
+    if not ok:
+        con.execute("DELETE FROM predictions WHERE ingest_id = ?", [ingest_id])
+    return ok

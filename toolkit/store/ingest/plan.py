@@ -1,0 +1,304 @@
+"""The column plan: how each contract column and covariate is typed from the source, and the row checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from ...errors import InputError, from_duckdb, is_corruption
+from ...sqlutil import quote_ident
+from ...timeutil import PLAUSIBLE_END, PLAUSIBLE_START, PLAUSIBLE_TEXT
+from ..mapping import EPOCH_UNITS, Mapping
+from ..schema import CONTRACT, DEPLOYMENT_EVENTS
+from .checks import _parser_reason
+from .files import WHOLE_ROW
+
+#: columns the toolkit adds itself; a file's extra column with one of these names is not stored
+_RESERVED = {"ingest_id", "resolved_version", "version_status", "expected_feature_version", "_row", "_reason"}
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+            "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "REAL")
+_TIME_COLUMNS = ("ts", "expected_end", "created_at")
+#: at most this many covariate columns in a store (each is a column of predictions and of every
+#: analysis's cells); a wider file must list the ones to keep in its mapping
+MAX_COVARIATES = 500
+#: above this many text columns to type, one UNPIVOT scan replaces one aggregate per column
+#: (DuckDB plans n aggregates in time that grows faster than n: 2,000 took 5 s, 10,000 minutes)
+_WIDE = 64
+
+
+@dataclass
+class _Plan:
+    exprs: list[tuple[str, str]] = field(default_factory=list)  # target name -> typed SQL over src
+    expr_params: list = field(default_factory=list)
+    raw_refs: list[tuple[str, str]] = field(default_factory=list)  # raw source values needed by checks
+    checks: list[str] = field(default_factory=list)  # SQL over typed, yielding a reason or NULL
+    check_params: list = field(default_factory=list)
+    new_covariates: list[tuple[str, str]] = field(default_factory=list)
+    ignored: tuple[str, ...] = ()
+
+
+def _plan_columns(
+    con: duckdb.DuckDBPyConnection, kind: str, path: Path, src_types: dict[str, str], mapping: Mapping,
+    source: str, src_params: list,
+) -> _Plan:
+    contract = CONTRACT[kind]
+    plan = _Plan()
+    lower_src = {n.lower(): n for n in src_types}
+
+    # mapped source columns that do not exist
+    for cname, sname in mapping.columns.items():
+        if sname not in src_types and sname.lower() not in lower_src:
+            raise InputError(
+                f"{path}: the mapping says {cname} comes from column {sname!r}, but the file has "
+                f"no such column; its columns are: {', '.join(src_types)}"
+            )
+
+    # aliases of raw source values must not collide with any source column name
+    raw_prefix = "_raw_"
+    while any(n.lower().startswith(raw_prefix) for n in src_types):
+        raw_prefix = "_" + raw_prefix
+    used_sources: set[str] = set()
+    for cname, (ctype, required) in contract.items():
+        sname = mapping.source_for(cname)
+        actual = sname if sname in src_types else lower_src.get(sname.lower())
+        raw_alias = f"{raw_prefix}{cname}"
+        if actual is None:
+            if cname in mapping.defaults:
+                plan.exprs.append((cname, f"CAST(? AS {ctype})"))
+                plan.expr_params.append(mapping.defaults[cname])
+                continue
+            if kind == "predictions" and cname == "component":
+                plan.exprs.append((cname, "'online'"))
+                continue
+            if required:
+                raise InputError(_missing_column_message(path, kind, cname, list(src_types)))
+            # optional and absent: NULL, staged explicitly because duplicate keys use it (deployments' version)
+            plan.exprs.append((cname, f"CAST(NULL AS {ctype})"))
+            continue
+        used_sources.add(actual)
+        ref = f"src.{quote_ident(actual)}"
+        styp = src_types[actual].upper()
+        if styp == "JSON":  # a JSON lines key holding mixed types: its value, not JSON text ("v1", not '"v1"')
+            ref, styp = f"({ref} ->> '$')", "VARCHAR"
+        elif _is_nested(styp):  # a list or struct read as text (and quarantined if a number was required)
+            ref, styp = f"CAST({ref} AS VARCHAR)", "VARCHAR"
+        if ctype == "TIMESTAMP":
+            expr, params = _time_expr(ref, styp, mapping)
+        elif ctype == "VARCHAR":
+            expr, params = f"NULLIF(trim(CAST({ref} AS VARCHAR)), '')", []
+        else:
+            expr, params = f"TRY_CAST({ref} AS {ctype})", []
+        if kind == "predictions" and cname == "component":
+            expr = f"coalesce({expr}, 'online')"
+        plan.exprs.append((cname, expr))
+        plan.expr_params.extend(params)
+        plan.raw_refs.append((raw_alias, ref))
+        q = quote_ident(cname)
+        raw = quote_ident(raw_alias)
+        # a typed source value (Parquet, JSON numbers) is never blank text: skip the text checks
+        present = (f"{raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> ''" if styp == "VARCHAR"
+                   else f"{raw} IS NOT NULL")
+        if ctype == "VARCHAR" and not (kind == "predictions" and cname == "component"):
+            # the typed value is NULLIF(trim(text), ''): NULL exactly when the source value is missing
+            # or blank, so the check need not trim every value a second time
+            present = f"{q} IS NOT NULL"
+        if required:
+            plan.checks.append(f"CASE WHEN NOT ({present}) THEN 'missing required value: {cname}' END")
+        if ctype != "VARCHAR" and styp != ctype:
+            plan.checks.append(
+                f"CASE WHEN {present} AND {q} IS NULL THEN 'cannot read {cname} as {ctype.lower()}' END"
+            )
+        if ctype == "TIMESTAMP":  # DuckDB reads 'infinity' / '-infinity' as timestamps: not a point in time
+            plan.checks.append(f"CASE WHEN NOT isfinite({q}) THEN '{cname} is infinite, not a point in time' END")
+            # the one plausible-time rule (toolkit.timeutil): what analyses can compute with
+            plan.checks.append(f"CASE WHEN isfinite({q}) AND NOT ({q} >= ? AND {q} < ?) THEN ? END")
+            plan.check_params.extend([PLAUSIBLE_START, PLAUSIBLE_END,
+                                      f"{cname} outside the plausible range {PLAUSIBLE_TEXT}"])
+
+    # kind-specific rules
+    if kind == "deployments":
+        plan.checks.append("CASE WHEN event IS NOT NULL AND NOT list_contains(?, event) THEN 'unknown event' END")
+        plan.check_params.append(list(DEPLOYMENT_EVENTS))
+        if any(n == "traffic_pct" for n, _ in plan.exprs):
+            plan.checks.append("CASE WHEN traffic_pct < 0 OR traffic_pct > 100 THEN 'traffic_pct outside 0..100' END")
+    if kind == "predictions" and any(n == "score" for n, _ in plan.exprs):
+        plan.checks.append("CASE WHEN isnan(score) OR isinf(score) THEN 'score is not a finite number' END")
+
+    # extra columns: covariates for predictions, not stored for the other kinds
+    extras = [n for n in src_types if n not in used_sources]
+    ignored: list[str] = []
+    if kind != "predictions":
+        ignored = extras
+    else:
+        existing = {r[0].lower(): (r[0], r[1]) for r in con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'predictions'"
+        ).fetchall()}
+        wanted = extras
+        if mapping.covariates is not None:
+            missing = [c for c in mapping.covariates if c not in src_types]
+            if missing:
+                raise InputError(
+                    f"{path}: the mapping declares covariate(s) {missing} that the file does not have; "
+                    f"its columns are: {', '.join(src_types)}"
+                )
+            wanted = [c for c in extras if c in mapping.covariates]
+            ignored = [c for c in extras if c not in mapping.covariates]
+        keep = []
+        for name in wanted:
+            if name.lower() in _RESERVED or name.lower() in {c.lower() for c in contract}:
+                ignored.append(f"{name} (name reserved by vdrift)")
+            else:
+                keep.append(name)
+        fresh = [n for n in keep if n.lower() not in existing]
+        stored = con.execute("SELECT count(*) FROM covariates").fetchone()[0]
+        if stored + len(fresh) > MAX_COVARIATES:
+            declared = "the mapping declares" if mapping.covariates is not None else "the file brings"
+            raise InputError(
+                f"{path}: {declared} {len(fresh):,} new covariate column(s) and the store has {stored:,}; vdrift "
+                f"keeps at most {MAX_COVARIATES:,} covariates per store. Nothing was ingested from the file: list "
+                'the columns to keep in a mapping file, e.g. covariates = ["amount", "channel"] (the others are '
+                "then not stored)"
+            )
+        try:  # a scan of the whole file: the reader may meet what DESCRIBE (its sample) did not
+            inferred = _infer_types(con, source, src_params, {n: src_types[n] for n in fresh})
+        except duckdb.Error as exc:
+            if is_corruption(str(exc)) or from_duckdb(exc) is not None:
+                raise
+            fmt = "csv" if source.startswith("read_csv") else "json" if source.startswith("read_json") else "parquet"
+            raise InputError(f"{path}: cannot read it as {fmt}: {_parser_reason(exc, fmt, path)}") from None
+        for name in keep:
+            ref = f"src.{quote_ident(name)}"
+            if src_types[name].upper() == "JSON":
+                ref = f"({ref} ->> '$')"
+            elif _is_nested(src_types[name].upper()):
+                ref = f"CAST({ref} AS VARCHAR)"
+            if name.lower() in existing:
+                store_name, typ = existing[name.lower()]
+            else:
+                store_name, typ = name, inferred[name]
+                plan.new_covariates.append((name, typ))
+            typed = f"TRY_CAST({ref} AS {typ})" if typ != "VARCHAR" else f"CAST({ref} AS VARCHAR)"
+            plan.exprs.append((store_name, typed))
+            src_typ = src_types[name].upper()
+            lossless = typ == "DOUBLE" and (src_typ.startswith(_NUMERIC) or src_typ.startswith("DECIMAL"))
+            if typ != "VARCHAR" and not lossless:
+                raw_alias = f"{raw_prefix}cov_{len(plan.raw_refs)}"
+                plan.raw_refs.append((raw_alias, ref))
+                raw = quote_ident(raw_alias)
+                present = (f"{raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> ''"
+                           if src_typ in ("VARCHAR", "JSON") or _is_nested(src_typ) else f"{raw} IS NOT NULL")
+                plan.checks.append(f"CASE WHEN {present} AND {quote_ident(store_name)} IS NULL THEN ? END")
+                plan.check_params.append(f"cannot read covariate {store_name} as {typ.lower()}")
+    plan.ignored = tuple(ignored)
+    # check params must follow the order of plan.checks; they are appended in order above
+    return plan
+
+
+def _infer_types(
+    con: duckdb.DuckDBPyConnection, source: str, src_params: list, src_types: dict[str, str]
+) -> dict[str, str]:
+    """Store type of new covariate columns: DOUBLE, BOOLEAN or VARCHAR.
+
+    Typed sources (Parquet, JSON) keep their numeric/boolean types. Text
+    columns (all CSV columns) are DOUBLE when every non-empty value reads as
+    a number, which takes one aggregate scan of the file.
+    """
+    out: dict[str, str] = {}
+    text_cols = []
+    for name, typ in src_types.items():
+        styp = typ.upper()
+        if _is_nested(styp):  # BIGINT[] is a list, not a number
+            out[name] = "VARCHAR"
+        elif styp.startswith(_NUMERIC) or styp.startswith("DECIMAL"):
+            out[name] = "DOUBLE"
+        elif styp == "BOOLEAN":
+            out[name] = "BOOLEAN"
+        elif styp == "VARCHAR":
+            text_cols.append(name)
+        else:
+            out[name] = "VARCHAR"
+    if len(text_cols) > _WIDE:  # one scan, linear in rows x columns
+        cols = ", ".join(quote_ident(n) for n in text_cols)
+        numeric = dict(con.execute(
+            f"""SELECT name, count(v) > 0 AND count(v) = count(TRY_CAST(v AS DOUBLE))
+                FROM (SELECT name, NULLIF(trim(value), '') AS v
+                      FROM (UNPIVOT (SELECT {cols} FROM {source} AS src {WHOLE_ROW})
+                            ON {cols} INTO NAME name VALUE value))
+                GROUP BY name""", src_params).fetchall())
+        for name in text_cols:  # a column of NULLs only has no row in the UNPIVOT: text
+            out[name] = "DOUBLE" if numeric.get(name) else "VARCHAR"
+    elif text_cols:
+        aggs = []
+        for name in text_cols:
+            v = f"NULLIF(trim(src.{quote_ident(name)}), '')"
+            aggs.append(f"count({v}) > 0 AND count({v}) = count(TRY_CAST({v} AS DOUBLE))")
+        row = con.execute(f"SELECT {', '.join(aggs)} FROM {source} AS src {WHOLE_ROW}", src_params).fetchone()
+        for name, numeric in zip(text_cols, row, strict=True):
+            out[name] = "DOUBLE" if numeric else "VARCHAR"
+    return out
+
+
+def _missing_column_message(path: Path, kind: str, cname: str, columns: list[str]) -> str:
+    import difflib
+
+    guess = difflib.get_close_matches(cname, columns, n=1, cutoff=0.4)
+    suggestion = guess[0] if guess else "<your column>"
+    return (
+        f"{path}: required {kind} column {cname!r} is missing (the file has: {', '.join(columns)}). "
+        f"If it is under another name, add to your mapping file:\n    [columns]\n    {cname} = \"{suggestion}\""
+    )
+
+
+def _time_expr(ref: str, styp: str, mapping: Mapping) -> tuple[str, list]:
+    """SQL turning a source time value into naive UTC, and its parameters."""
+    tz = mapping.timezone
+    fmt = mapping.time_format
+    if styp.startswith("TIMESTAMP WITH TIME ZONE") or styp == "TIMESTAMPTZ":
+        return f"CAST({ref} AS TIMESTAMP)", []
+    if styp.startswith("TIMESTAMP") or styp == "DATE":
+        if tz == "UTC":  # already UTC wall-clock time: no per-row time-zone arithmetic
+            return f"CAST({ref} AS TIMESTAMP)", []
+        return f"CAST(timezone(?, CAST({ref} AS TIMESTAMP)) AS TIMESTAMP)", [tz]
+    if fmt in EPOCH_UNITS or styp.startswith(_NUMERIC) or styp.startswith("DECIMAL"):
+        divisor = EPOCH_UNITS.get(fmt or "", None)
+        num = f"TRY_CAST({ref} AS DOUBLE)"
+        if divisor is None:  # by magnitude: seconds, milliseconds, microseconds or nanoseconds
+            divisor_sql = (f"CASE WHEN abs({num}) < 1e11 THEN 1 WHEN abs({num}) < 1e14 THEN 1e3 "
+                           f"WHEN abs({num}) < 1e17 THEN 1e6 ELSE 1e9 END")
+        else:
+            divisor_sql = repr(float(divisor))
+        return _epoch_sql(f"{num} / ({divisor_sql})"), []
+    text = f"trim(CAST({ref} AS VARCHAR))"
+    if fmt and ("%z" in fmt or "%Z" in fmt):  # the text carries its own offset: already absolute
+        return f"CAST(try_strptime({text}, ?) AS TIMESTAMP)", [fmt]
+    if fmt:
+        return f"CAST(timezone(?, try_strptime({text}, ?)) AS TIMESTAMP)", [tz, fmt]
+    return (
+        f"CASE WHEN regexp_matches({text}, '^[0-9]{{9,}}([.][0-9]+)?$') "
+        f"THEN " + _epoch_sql(f"TRY_CAST({text} AS DOUBLE) / CASE WHEN TRY_CAST({text} AS DOUBLE) < 1e11 THEN 1 "
+                             f"WHEN TRY_CAST({text} AS DOUBLE) < 1e14 THEN 1e3 "
+                             f"WHEN TRY_CAST({text} AS DOUBLE) < 1e17 THEN 1e6 ELSE 1e9 END") + " "
+        f"WHEN regexp_matches({text}, '(Z|z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
+        # an offset beyond +-14:00 or with minutes past 59 (DuckDB reads -99:00 as 99 hours): NULL, quarantined
+        f"THEN CASE WHEN right({text}, 1) NOT IN ('Z', 'z') AND regexp_matches({text}, {_BAD_OFFSET}) THEN NULL "
+        f"ELSE CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP) END "
+        f"ELSE CAST(timezone(?, TRY_CAST({text} AS TIMESTAMP)) AS TIMESTAMP) END",
+        [tz],
+    )
+
+
+#: a time of day followed by a UTC offset whose hours exceed 14 or whose minutes exceed 59
+_BAD_OFFSET = ("'[0-9]:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)? *[+-]"
+               "((1[5-9]|[2-9][0-9])(:?[0-9]{2})?|[0-9]{2}:?[6-9][0-9])$'")
+
+
+def _is_nested(styp: str) -> bool:
+    """True for list, array, struct, map and union types (``BIGINT[]``, ``STRUCT(a INTEGER)``)."""
+    return "[" in styp or styp.startswith(("STRUCT", "MAP", "UNION"))
+
+
+def _epoch_sql(seconds: str) -> str:
+    """Epoch seconds -> TIMESTAMP, NULL (so quarantined) outside DuckDB's range instead of an error."""
+    return f"CASE WHEN abs({seconds}) < 9.2e12 THEN CAST(to_timestamp({seconds}) AS TIMESTAMP) END"

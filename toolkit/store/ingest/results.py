@@ -1,0 +1,138 @@
+"""What an ingest call returns: one :class:`IngestResult` per file, gathered in an :class:`IngestReport`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+import polars as pl
+
+Format = Literal["csv", "parquet", "json"]
+Status = Literal["ingested", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to one file.
+
+    ``rows_read == accepted + quarantined`` for every ingested file (checked
+    on construction); ``reasons`` counts quarantined rows by reason and adds
+    up to ``quarantined``.
+    """
+
+    path: str
+    kind: str
+    status: Status
+    message: str
+    sha256: str | None = None
+    format: str | None = None
+    rows_read: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    reasons: tuple[tuple[str, int], ...] = ()
+    ingest_id: int | None = None
+    seconds: float = 0.0
+    new_covariates: tuple[str, ...] = ()
+    ignored_columns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.rows_read != self.accepted + self.quarantined:
+            raise AssertionError(
+                f"{self.path}: rows read {self.rows_read} != accepted {self.accepted} + "
+                f"quarantined {self.quarantined}"
+            )
+        if sum(n for _, n in self.reasons) != self.quarantined:
+            raise AssertionError(f"{self.path}: quarantine reasons do not add up")
+
+    def summary(self) -> str:
+        """The result as text: counts, quarantine reasons, new and ignored columns."""
+        head = f"{self.status:<8} {self.path}"
+        if self.status != "ingested":
+            return f"{head}: {self.message}"
+        lines = [
+            f"{head}: {self.rows_read:,} rows read = {self.accepted:,} accepted + "
+            f"{self.quarantined:,} quarantined ({self.seconds:.2f} s)"
+        ]
+        lines += [f"           quarantined {n:,}: {reason}" for reason, n in self.reasons]
+        if self.new_covariates:
+            lines.append("           new covariate columns: " + ", ".join(self.new_covariates))
+        if self.ignored_columns:
+            shown = ", ".join(self.ignored_columns[:20])
+            more = len(self.ignored_columns) - 20
+            lines.append("           columns not stored: " + shown + (f" and {more:,} more" if more > 0 else ""))
+        if self.message:
+            lines.append(f"           note: {self.message}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """The results of one ingest call, one per file, in order."""
+
+    kind: str
+    results: tuple[IngestResult, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        """True when no file failed."""
+        return all(r.status != "failed" for r in self.results)
+
+    @property
+    def failed(self) -> tuple[IngestResult, ...]:
+        """The results of the files that failed."""
+        return tuple(r for r in self.results if r.status == "failed")
+
+    @property
+    def rows_read(self) -> int:
+        """Rows read from all files."""
+        return sum(r.rows_read for r in self.results)
+
+    @property
+    def accepted(self) -> int:
+        """Rows accepted from all files."""
+        return sum(r.accepted for r in self.results)
+
+    @property
+    def quarantined(self) -> int:
+        """Rows quarantined from all files."""
+        return sum(r.quarantined for r in self.results)
+
+    def reasons(self) -> dict[str, int]:
+        """Quarantined rows of all files by reason, most frequent first."""
+        total: Counter[str] = Counter()
+        for r in self.results:
+            total.update(dict(r.reasons))
+        return dict(total.most_common())
+
+    def to_frame(self) -> pl.DataFrame:
+        """One row per file: path, status, counts, ingest id and message."""
+        return pl.DataFrame(
+            {
+                "path": [r.path for r in self.results],
+                "status": [r.status for r in self.results],
+                "rows_read": [r.rows_read for r in self.results],
+                "accepted": [r.accepted for r in self.results],
+                "quarantined": [r.quarantined for r in self.results],
+                "ingest_id": [r.ingest_id for r in self.results],
+                "message": [r.message for r in self.results],
+            },
+            schema={"path": pl.Utf8, "status": pl.Utf8, "rows_read": pl.Int64, "accepted": pl.Int64,
+                    "quarantined": pl.Int64, "ingest_id": pl.Int64, "message": pl.Utf8},
+        )
+
+    def summary(self) -> str:
+        """The per-file results and a total line, as text."""
+        lines = [r.summary() for r in self.results]
+        counts = Counter(r.status for r in self.results)
+        lines.append(
+            f"{self.kind}: {len(self.results)} file(s): {counts['ingested']} ingested, "
+            f"{counts['skipped']} skipped, {counts['failed']} failed; "
+            f"{self.rows_read:,} rows read = {self.accepted:,} accepted + {self.quarantined:,} quarantined"
+        )
+        if len(self.results) > 1:
+            for reason, n in self.reasons().items():
+                lines.append(f"  quarantined {n:,}: {reason}")
+        if self.quarantined:
+            lines.append("  (inspect them with: vdrift quarantine --db FILE, or Store.quarantine())")
+        return "\n".join(lines)
