@@ -3,7 +3,7 @@
 The store holds the three contract tables (``predictions``, ``deployments``,
 ``artifacts``), the bookkeeping tables (``ingest_log``, ``quarantine``,
 ``covariates``, ``meta``) and one view, ``predictions_resolved``, that adds the
-resolved version (README "Data contract") to every prediction.
+resolved version (docs/ingest.md, "The data contract") to every prediction.
 
 All timestamps are ``TIMESTAMP`` values holding UTC wall-clock time.
 """
@@ -141,7 +141,7 @@ _DDL_V1 = [
 ]
 
 def resolution_sql(alias: str) -> tuple[str, str]:
-    """How a logged row (``alias``: its table alias) resolves to a version (README "Data contract").
+    """How a logged row (``alias``: its table alias) resolves to a version (docs/ingest.md, "The data contract").
 
     Returns the select-list fragment (``resolved_version``, ``version_status``,
     ``expected_feature_version``) and the registry join it reads (alias
