@@ -127,6 +127,10 @@ def test_incident_opens_with_the_ranked_causes(incident) -> None:
     assert {"stuck_rollout", "abandoned_experiment", "artifact_mismatch", "incomplete_rollback"} <= kinds
     for c in priced[:5]:
         assert c["sentence"] and c["sentence"][:30] in page.replace("&#x27;", "'").replace("&quot;", '"')
+    # when: the us approval rate drops at the rollback, lined up with it and with the rollback's findings
+    us = [c for c in causes["change_points"] if c["cell"] == "us" and c["version"] is None]
+    assert us and "rollback" in us[0]["event"] and abs(us[0]["event_lag_hours"]) <= 6
+    assert "rollback" in us[0]["finding"] and abs(us[0]["finding_lag_hours"]) <= 6
     comparison = next(w for w in causes["window_costs"] if w["window"] == "comparison")
     assert comparison["off_intent_rows"] > 0 and comparison["ci_low"] < comparison["cost"] < comparison["ci_high"]
 

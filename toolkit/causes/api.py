@@ -200,12 +200,39 @@ def _assemble(res: AttributionResult, beh: Behaviour, audits, units: list[Units]
     causes = causes.with_columns(pl.col("impact").abs().fill_nan(-1.0).alias("_rank")).sort(
         "_rank", descending=True).drop("_rank").with_row_index("rank", offset=1)
     breakdown = _breakdown(offs, periods, z)
+    changes = _line_up_findings(changes, findings)
     return ExplainResult(
         metric=res.metric, metric_label=res.metric_label, unit=res.unit, scale=res.scale,
         baseline=str(A) if A is not None else None, comparison=str(B), observed=res.observed,
         total=total, level=level, causes=causes, window_costs=pl.DataFrame(window_costs),
         breakdown=breakdown, change_points=changes, attribution=res,
     )
+
+
+def _line_up_findings(changes: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
+    """Each change point with the finding of its routing cell (or all regions) that starts nearest to it."""
+    if not changes.height:
+        return changes.with_columns(pl.lit(None, pl.String).alias("finding"),
+                                    pl.lit(None, pl.Float64).alias("finding_lag_hours"))
+    names, lags, texts = [], [], []
+    rows = list(findings.iter_rows(named=True)) if findings.height else []
+    for cp in changes.iter_rows(named=True):
+        mine = [f for f in rows if f["region"] in (cp["cell"], None) and f["start"] is not None
+                and im.has_routing_cost(f)]
+        if not mine:
+            names.append(None)
+            lags.append(None)
+            texts.append(cp["text"])
+            continue
+        f = min(mine, key=lambda f: abs((f["start"] - cp["at"]).total_seconds()))
+        lag = (cp["at"] - f["start"]).total_seconds() / 3600
+        names.append(f"{f['kind']} ({f['component']} {f['region'] or 'all regions'})")
+        lags.append(lag)
+        when = f"{lag:.1f} h before the change" if lag >= 0 else f"{-lag:.1f} h after the change"
+        texts.append(f"{cp['text']}; nearest finding: {names[-1]} from {f['start']:%Y-%m-%d %H:%M} ({when})")
+    return changes.with_columns(pl.Series("finding", names, pl.String),
+                                pl.Series("finding_lag_hours", lags, pl.Float64),
+                                pl.Series("text", texts, pl.String))
 
 
 def _ci(point: float, draws: np.ndarray | None, z: float, extra: float = 0.0) -> tuple[float, float]:

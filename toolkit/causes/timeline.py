@@ -12,8 +12,9 @@ segmentation then looks for mean shifts: the split maximising
 ``|T_k| >= Z_CHANGE``, and each side is searched again, up to
 ``MAX_CHANGES`` per series. The threshold was chosen for the false-alarm
 rate measured on the simulator's clean scenario (docs/causes.md). Each
-change is lined up with the nearest deployment event of its scope and the
-nearest finding, with the lag.
+change is lined up with the nearest deployment event of its scope (here) and
+the nearest finding of its routing cell (:func:`toolkit.causes.api.explain`),
+each with a signed lag.
 """
 
 from __future__ import annotations
