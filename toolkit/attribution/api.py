@@ -204,7 +204,12 @@ def attribute_behaviour(
     level: float = 0.95,
     interval: str = "conditional",
 ) -> tuple[AttributionResult, Behaviour]:
-    """:func:`attribute`, and the per-version behaviour behind it (for :mod:`toolkit.causes`)."""
+    """:func:`attribute`, and the per-version behaviour behind it (for :mod:`toolkit.causes`).
+
+    The parameter list repeats :func:`attribute`'s on purpose: the public
+    function keeps an explicit signature (help, editors, docs) and only
+    forwards here; the checks and the work live here once.
+    """
     methods = _methods(method)
     m = parse_metric(metric)
     A = parse_window(baseline, what="baseline window")
