@@ -113,7 +113,7 @@ def from_duckdb(exc: Exception, store_path: str | None = None) -> VdriftError | 
 
 
 def safe_text(text: object, *, json: bool = False) -> str:
-    """Text for a terminal: control and bidi-format characters (ESC, BEL, NUL, U+202E ...) escaped.
+    r"""Text for a terminal: control and bidi-format characters (ESC, BEL, NUL, U+202E ...) escaped.
 
     The one escaping function of everything vdrift prints. Every value may
     come from logs (versions, regions, column and file names, DuckDB's

@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Literal, Mapping, Sequence, get_args
+from typing import Literal, get_args
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -43,7 +44,7 @@ MATCH_BINS = 4
 MATCH_LEVELS = 6
 
 
-def _open(store: "Store | str | os.PathLike") -> tuple[Store, bool]:
+def _open(store: Store | str | os.PathLike) -> tuple[Store, bool]:
     if isinstance(store, Store):
         return store, False
     if isinstance(store, (str, os.PathLike)):
@@ -51,7 +52,7 @@ def _open(store: "Store | str | os.PathLike") -> tuple[Store, bool]:
     raise InputError(f"store must be a toolkit.Store or a path to a store file, got {type(store).__name__}")
 
 
-def _names(value: "Sequence[str] | str | None", what: str) -> list[str] | None:
+def _names(value: Sequence[str] | str | None, what: str) -> list[str] | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -100,17 +101,17 @@ class Inputs:
 
 
 def attribute(
-    store: "Store | str | os.PathLike",
-    metric: "str | Metric",
-    baseline: "str | Window | tuple",
-    comparison: "str | Window | tuple",
+    store: Store | str | os.PathLike,
+    metric: str | Metric,
+    baseline: str | Window | tuple,
+    comparison: str | Window | tuple,
     *,
-    covariates: "Sequence[str] | str | None" = None,
-    where: "Mapping[str, object] | Sequence[str] | None" = None,
+    covariates: Sequence[str] | str | None = None,
+    where: Mapping[str, object] | Sequence[str] | None = None,
     method: MethodOption = "all",
     bins: int = 5,
-    routing_by: "Sequence[str] | str | None" = None,
-    categorical: "Sequence[str] | str | None" = None,
+    routing_by: Sequence[str] | str | None = None,
+    categorical: Sequence[str] | str | None = None,
     segments: bool = False,
     n_boot: int = 200,
     seed: int = 0,
@@ -186,17 +187,17 @@ def attribute(
 
 
 def attribute_behaviour(
-    store: "Store | str | os.PathLike",
-    metric: "str | Metric",
-    baseline: "str | Window | tuple",
-    comparison: "str | Window | tuple",
+    store: Store | str | os.PathLike,
+    metric: str | Metric,
+    baseline: str | Window | tuple,
+    comparison: str | Window | tuple,
     *,
-    covariates: "Sequence[str] | str | None" = None,
-    where: "Mapping[str, object] | Sequence[str] | None" = None,
+    covariates: Sequence[str] | str | None = None,
+    where: Mapping[str, object] | Sequence[str] | None = None,
     method: MethodOption = "all",
     bins: int = 5,
-    routing_by: "Sequence[str] | str | None" = None,
-    categorical: "Sequence[str] | str | None" = None,
+    routing_by: Sequence[str] | str | None = None,
+    categorical: Sequence[str] | str | None = None,
     segments: bool = False,
     n_boot: int = 200,
     seed: int = 0,
@@ -446,8 +447,8 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
     psd = np.nanstd(part_draws, axis=0, ddof=1) if n_boot > 1 else np.full(len(part_names), np.nan)
     data_parts = pl.DataFrame(
         {"part": part_names, "estimate": [parts[p] for p in part_names],
-         "ci_low": [parts[p] - z * s for p, s in zip(part_names, psd)],
-         "ci_high": [parts[p] + z * s for p, s in zip(part_names, psd)]},
+         "ci_low": [parts[p] - z * s for p, s in zip(part_names, psd, strict=False)],
+         "ci_high": [parts[p] + z * s for p, s in zip(part_names, psd, strict=False)]},
         schema={"part": pl.String, "estimate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64})
     if "regression" not in methods:
         data_parts = data_parts.clear()
@@ -463,8 +464,8 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
         change = rt.behaviour_change(cells0, models.beta, rsd)
     notes, details = dg.assess(
         m, frame, support, dep, design, sums, inp, observed, n_boot, match_on, change)
-    details["model_dependence_sd"] = dict(zip(COMPONENTS, (float(x) for x in spread[:3])))
-    details["estimates_all_methods"] = {k: dict(zip(COMPONENTS + ("total",), (float(x) for x in v)))
+    details["model_dependence_sd"] = dict(zip(COMPONENTS, (float(x) for x in spread[:3]), strict=False))
+    details["estimates_all_methods"] = {k: dict(zip(COMPONENTS + ("total",), (float(x) for x in v), strict=False))
                                         for k, v in point_all.items()}
     refusal = dg.refusal(support, methods)
     if refusal:
@@ -539,7 +540,7 @@ def _support(c: rt.Cells, fills: dict[str, rt.Fill], models: rt.Models, design: 
     regions = sums.regions
     out: dict = {"extrapolated_share": {k: rt.extrapolated_weight(reg, f) for k, f in rfills.items()},
                  "cells_without_traffic": [], "extrapolations": [], "model_rows": {}, "n_terms": design.p}
-    for t, r in zip(*np.nonzero(borrowed)):
+    for t, r in zip(*np.nonzero(borrowed), strict=False):
         out["cells_without_traffic"].append({"window": ["baseline", "comparison"][t], "cell": regions[r],
                                              "share_other_window": float(w[1 - t, r])})
     served_any = c.N.sum(axis=(0, 1))

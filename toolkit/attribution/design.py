@@ -18,7 +18,8 @@ or on another engine combine exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Mapping, Sequence
+from typing import Literal
+from collections.abc import Mapping, Sequence
 
 from ..errors import InputError
 from ..sqlutil import quote_ident
@@ -83,6 +84,7 @@ class Design:
 
     @property
     def p(self) -> int:
+        """Number of design terms."""
         return len(self.terms)
 
     def index_of(self, covariate: str) -> list[int]:

@@ -39,8 +39,8 @@ CHANGE_SHARE = 0.02
 Z_CHANGE_WARN = 20.0
 
 
-def assess(m: Metric, frame: pl.DataFrame, support: dict, dependence: list, design: "Design",
-           sums: "CellSums", inp: "Inputs", observed: tuple[float, float], n_boot: int,
+def assess(m: Metric, frame: pl.DataFrame, support: dict, dependence: list, design: Design,
+           sums: CellSums, inp: Inputs, observed: tuple[float, float], n_boot: int,
            match_on: list[str], change: list | None = None) -> tuple[list[Note], dict]:
     """Notes (ranked) and the machine-readable details behind them."""
     ranked: list[tuple[int, float, Note]] = []
@@ -108,8 +108,8 @@ def assess(m: Metric, frame: pl.DataFrame, support: dict, dependence: list, desi
         gaps = []
         for comp in ("data_drift", "version_drift"):
             sub = frame.filter(pl.col("component") == comp)
-            est = dict(zip(sub["method"], sub["estimate"]))
-            half = dict(zip(sub["method"], (sub["ci_high"] - sub["ci_low"]) / 2))
+            est = dict(zip(sub["method"], sub["estimate"], strict=False))
+            half = dict(zip(sub["method"], (sub["ci_high"] - sub["ci_low"]) / 2, strict=False))
             names = list(est)
             for i, a in enumerate(names):
                 for b in names[i + 1:]:

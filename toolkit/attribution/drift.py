@@ -20,7 +20,7 @@ PSI uses a 0.5 pseudo-count in empty bins so that it stays finite.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import duckdb
 import numpy as np

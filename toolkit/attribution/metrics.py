@@ -186,7 +186,7 @@ class Metric:
         value = f"TRY_CAST({col} AS DOUBLE)"
         return value, f"TRY_CAST({col} AS DOUBLE) IS NOT NULL", []
 
-    def check_values(self, con: duckdb.DuckDBPyConnection, sel: "Selection") -> None:
+    def check_values(self, con: duckdb.DuckDBPyConnection, sel: Selection) -> None:
         """Refuse a metric that is constant by construction on the selected rows, naming the values seen."""
         if self.kind == "mean":
             return
@@ -222,12 +222,12 @@ class Metric:
                                     f"{_list(preds)}; outcomes seen: {_list(outcomes)}")
             return
         if not set(preds) & set(outcomes):
-            pairs = ",".join(f"{p}={o}" for p, o in zip(sorted(preds)[:2], sorted(outcomes)[:2]))
+            pairs = ",".join(f"{p}={o}" for p, o in zip(sorted(preds)[:2], sorted(outcomes)[:2], strict=False))
             raise NotApplicable(f"metric 'accuracy': predictions ({_list(preds)}) and outcomes ({_list(outcomes)}) "
                                 f"never match; say which prediction means which outcome, e.g. accuracy:{pairs}")
 
 
-def _values(con: duckdb.DuckDBPyConnection, sel: "Selection", column: str, limit: int = 50) -> dict[str, int]:
+def _values(con: duckdb.DuckDBPyConnection, sel: Selection, column: str, limit: int = 50) -> dict[str, int]:
     """Distinct text values of a column over the selected rows (most frequent first), at most ``limit``."""
     src, params = sel.rows([f"CAST({quote_ident(column)} AS VARCHAR) AS val__"])
     rows = con.execute(f"SELECT val__, count(*) FROM ({src}) WHERE val__ IS NOT NULL GROUP BY 1 "
@@ -241,7 +241,7 @@ def _list(values) -> str:
     return text + (f" and {len(vals) - 10} more" if len(vals) > 10 else "")
 
 
-def parse_metric(spec: "str | Metric") -> Metric:
+def parse_metric(spec: str | Metric) -> Metric:
     """Parse a metric spec.
 
     Parameters

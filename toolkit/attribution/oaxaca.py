@@ -63,6 +63,7 @@ class OaxacaResult:
 
     @property
     def gap(self) -> float:
+        """The gap between the groups' means."""
         return self.means[0] - self.means[1]
 
     def to_frame(self) -> pl.DataFrame:
@@ -78,16 +79,18 @@ class OaxacaResult:
         return pl.DataFrame(rows, schema=["decomposition", "component", "estimate"], orient="row")
 
     def summary(self) -> str:
+        """Text: the decomposition and its parts."""
         g1, g2 = self.groups
         lines = [
             f"Oaxaca-Blinder: {g1} mean {self.means[0]:.6g} - {g2} mean {self.means[1]:.6g} = gap {self.gap:.6g}",
-            "  three-fold: endowment {:.6g}, coefficient {:.6g}, interaction {:.6g}".format(
-                self.endowment, self.coefficient, self.interaction),
+            f"  three-fold: endowment {self.endowment:.6g}, coefficient {self.coefficient:.6g}, "
+            f"interaction {self.interaction:.6g}",
             f"  pooled two-fold: explained {self.explained:.6g}, unexplained {self.unexplained:.6g}",
         ]
         return "\n".join(lines)
 
     def to_json(self) -> str:
+        """The result as JSON text."""
         return json.dumps({
             "groups": list(self.groups), "means": list(self.means), "gap": self.gap,
             "threefold": {"endowment": self.endowment, "coefficient": self.coefficient,

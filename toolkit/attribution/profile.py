@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import duckdb
 import numpy as np
@@ -40,7 +40,7 @@ EXACT_MAX_DISTINCT = 1_000_000
 ROUND_DIGITS = 4
 
 
-def _probs(ks: "Sequence[int]") -> list[float]:
+def _probs(ks: Sequence[int]) -> list[float]:
     """Sorted distinct interior probabilities ``i / k`` of quantile bins ``k``."""
     return sorted({i / k for k in ks for i in range(1, k)})
 
@@ -227,7 +227,7 @@ def profile_covariates(
     *,
     where: list[tuple[str, str]] | None = None,
     include_shadow: bool = False,
-    bins: "Sequence[int]" = PROFILE_BINS,
+    bins: Sequence[int] = PROFILE_BINS,
     exact_max_distinct: int = EXACT_MAX_DISTINCT,
     categorical: Sequence[str] = (),
 ) -> Profile:
@@ -255,7 +255,7 @@ def profile_covariates(
     # 1. rows per (version, period, counts?, overlap duplicate) and every categorical level
     cat = [quote_ident(f"c__{i}") for i in range(len(categorical))]
     select = ["resolved_version AS version"] + [f"CAST({quote_ident(n)} AS VARCHAR) AS {c}"
-                                                 for n, c in zip(categorical, cat)]
+                                                 for n, c in zip(categorical, cat, strict=False)]
     src, params = _profile_source(metric, baseline, comparison, select, where, include_shadow)
     sets = [f"(version, period, valid, dup, {c})" for c in cat] or ["(version, period, valid, dup)"]
     flags = [f"GROUPING({c}) AS {quote_ident(f'g__{i}')}" for i, c in enumerate(cat)]
@@ -284,14 +284,16 @@ def profile_covariates(
     if numeric_names and n_valid > exact_max_distinct:
         sel = [f"CAST({quote_ident(n)} AS DOUBLE) AS {quote_ident(f'x__{i}')}" for i, n in enumerate(numeric_names)]
         src, params = _profile_source(metric, baseline, comparison, sel, where, include_shadow)
-        row = con.execute("SELECT " + ", ".join(f"approx_count_distinct({quote_ident(f'x__{i}')}) FILTER (WHERE valid)"
-                                                for i in range(len(numeric_names))) + f" FROM ({src})", params).fetchone()
-        distinct = {n: int(d or 0) for n, d in zip(numeric_names, row)}
+        aggs_d = ", ".join(f"approx_count_distinct({quote_ident(f'x__{i}')}) FILTER (WHERE valid)"
+                           for i in range(len(numeric_names)))
+        row = con.execute(f"SELECT {aggs_d} FROM ({src})", params).fetchone()
+        distinct = {n: int(d or 0) for n, d in zip(numeric_names, row, strict=False)}
     exact = [n for n in numeric_names if distinct[n] <= exact_max_distinct]
     numeric: dict[str, NumericProfile] = {}
     if exact:
         xs = [quote_ident(f"x__{i}") for i in range(len(exact))]
-        sel = ["resolved_version AS version"] + [f"CAST({quote_ident(n)} AS DOUBLE) AS {x}" for n, x in zip(exact, xs)]
+        sel = ["resolved_version AS version"] + [f"CAST({quote_ident(n)} AS DOUBLE) AS {x}"
+                                                 for n, x in zip(exact, xs, strict=True)]
         src, params = _profile_source(metric, baseline, comparison, sel, where, include_shadow)
         flags = [f"GROUPING({x}) AS {quote_ident(f'g__{i}')}" for i, x in enumerate(xs)]
         grouped = con.execute(
@@ -305,8 +307,10 @@ def profile_covariates(
                                                               .sum().alias("cv"))
             valid = g.filter(pl.col("valid"))
             per_x = valid.group_by("x").agg(pl.col("c").sum())
-            pooled = dict(zip(probs, quantiles_from_counts(once["x"].to_numpy(), once["cv"].to_numpy(), probs)))
-            rows = dict(zip(probs, quantiles_from_counts(per_x["x"].to_numpy(), per_x["c"].to_numpy(), probs))) \
+            pooled = dict(zip(probs, quantiles_from_counts(once["x"].to_numpy(), once["cv"].to_numpy(), probs),
+                              strict=False))
+            rows = dict(zip(probs, quantiles_from_counts(per_x["x"].to_numpy(), per_x["c"].to_numpy(), probs),
+                            strict=False)) \
                 if overlap else pooled
             numeric[name] = NumericProfile(
                 name, pooled, rows,
@@ -327,15 +331,21 @@ def profile_covariates(
 
 
 def round_sql(x: str, digits: int = ROUND_DIGITS) -> str:
-    """SQL of ``x`` rounded to ``digits`` significant digits (DuckDB's ``round``: halves of the
-    scaled value away from zero; zero and non-finite values kept). Monotone in ``x``."""
+    """SQL of ``x`` rounded to ``digits`` significant digits.
+
+    DuckDB's ``round``: halves of the scaled value away from zero; zero and
+    non-finite values kept. Monotone in ``x``.
+    """
     return (f"CASE WHEN {x} = 0 OR NOT isfinite({x}) THEN {x} "
             f"ELSE round({x}, {digits - 1} - CAST(floor(log10(abs({x}))) AS INTEGER)) END")
 
 
 def _order_stats(buckets: pl.DataFrame, exact: pl.DataFrame, probs: Sequence[float]) -> list[float | None]:
-    """``quantile_cont`` from rows counted per rounded value (``r``, ``c``), with the exact
-    values (``r``, ``x``, ``c``) of the buckets that hold the order statistics."""
+    """``quantile_cont`` from rows counted per rounded value (``r``, ``c``).
+
+    The exact values (``r``, ``x``, ``c``) of the buckets that hold the order
+    statistics place the quantiles inside them.
+    """
     b = buckets.group_by("r").agg(pl.col("c").sum()).filter(pl.col("c") > 0).sort("r")
     if not b.height:
         return [None] * len(probs)
@@ -406,8 +416,9 @@ def _profile_rounded(con: duckdb.DuckDBPyConnection, metric: Metric, baseline: W
     need: list[list[float]] = []
     for i in range(len(names)):
         g = (first.filter((pl.col(f"g__{i}") == 0) & pl.col(f"r__{i}").is_not_null())
-             .select(keys + [pl.col(f"r__{i}").alias("r"), pl.col(f"mn__{i}").alias("mn"), pl.col(f"s1__{i}").alias("s1"),
-                             pl.col(f"s2__{i}").alias("s2"), pl.col(f"s3__{i}").alias("s3"), "c"]))
+             .select(keys + [pl.col(f"r__{i}").alias("r"), pl.col(f"mn__{i}").alias("mn"),
+                             pl.col(f"s1__{i}").alias("s1"), pl.col(f"s2__{i}").alias("s2"),
+                             pl.col(f"s3__{i}").alias("s3"), "c"]))
         per.append(g)
         pooled = g.filter(pl.col("valid") & ~pl.col("dup"))
         valid = g.filter(pl.col("valid"))
@@ -421,7 +432,7 @@ def _profile_rounded(con: duckdb.DuckDBPyConnection, metric: Metric, baseline: W
         f"SELECT {', '.join(flags2 + keys + rcols + ecols)}, count(*) AS c FROM "
         f"(SELECT *, {', '.join(xcols)} FROM ({src})) "
         f"WHERE {' OR '.join(f'{e} IS NOT NULL' for e in ecols)} "
-        f"GROUP BY GROUPING SETS ({', '.join(f'({key_list}, {r}, {e})' for r, e in zip(rcols, ecols))})",
+        f"GROUP BY GROUPING SETS ({', '.join(f'({key_list}, {r}, {e})' for r, e in zip(rcols, ecols, strict=False))})",
         need + params,
     ).pl()
     out: dict[str, NumericProfile] = {}
@@ -430,8 +441,9 @@ def _profile_rounded(con: duckdb.DuckDBPyConnection, metric: Metric, baseline: W
         e = (second.filter((pl.col(f"g__{i}") == 0) & pl.col(f"e__{i}").is_not_null())
              .select(keys + [pl.col(f"r__{i}").alias("r"), pl.col(f"e__{i}").alias("x"), "c"]))
         pooled = dict(zip(probs, _order_stats(g.filter(pl.col("valid") & ~pl.col("dup")),
-                                              e.filter(pl.col("valid") & ~pl.col("dup")), probs)))
-        rows = dict(zip(probs, _order_stats(g.filter(pl.col("valid")), e.filter(pl.col("valid")), probs))) \
+                                              e.filter(pl.col("valid") & ~pl.col("dup")), probs), strict=False))
+        rows = dict(zip(probs, _order_stats(g.filter(pl.col("valid")), e.filter(pl.col("valid")), probs),
+                        strict=False)) \
             if overlap else pooled
         once = g.filter(~pl.col("dup"))
         valid = g.filter(pl.col("valid"))

@@ -70,12 +70,15 @@ class Diagnostics:
 
     @property
     def warnings(self) -> tuple[Note, ...]:
+        """The notes of warning severity or worse."""
         return tuple(n for n in self.notes if n.level == "warning")
 
     def has(self, code: str) -> bool:
+        """Whether a note with this code was raised."""
         return any(n.code == code for n in self.notes)
 
     def to_dict(self) -> dict:
+        """The notes and details as plain JSON-ready values."""
         return {"headline": self.headline,
                 "notes": [{"level": n.level, "code": n.code, "message": n.message} for n in self.notes],
                 **_jsonable(self.details)}
@@ -201,7 +204,7 @@ class AttributionResult:
         tol = 1e-9 * max(1.0, abs(total), *(abs(v) for v in self.observed))
         for method in self.methods:
             sub = self.frame.filter(pl.col("method") == method)
-            comps = dict(zip(sub["component"], sub["estimate"]))
+            comps = dict(zip(sub["component"], sub["estimate"], strict=False))
             missing = [c for c in COMPONENTS + ("total",) if c not in comps]
             if missing:
                 raise ValueError(f"method {method} lacks components {missing}")
@@ -221,6 +224,7 @@ class AttributionResult:
 
     @property
     def methods(self) -> tuple[str, ...]:
+        """The methods present, in the order of METHODS."""
         present = set(self.frame["method"].to_list())
         return tuple(m for m in METHODS if m in present)
 
@@ -282,6 +286,7 @@ class AttributionResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
+        """Everything as plain JSON-ready values."""
         methods: dict = {}
         for r in self.frame.iter_rows(named=True):
             methods.setdefault(r["method"], {})[r["component"]] = {

@@ -177,15 +177,18 @@ class Cells:
 
     @property
     def w(self) -> np.ndarray:
+        """w[a, r]: each cell's share of window a's inputs."""
         tot = self.Nin.sum(axis=1, keepdims=True)
         return np.divide(self.Nin, tot, out=np.zeros_like(self.Nin), where=tot > 0)
 
     @property
     def zall(self) -> np.ndarray:
+        """The mean design vector of each cell's inputs, per window."""
         return _div(self.Zin, self.Nin[..., None])
 
     @property
     def n_regions(self) -> int:
+        """Number of routing cells."""
         return int(self.parent.max()) + 1 if len(self.parent) else 0
 
     def up(self, a: np.ndarray) -> np.ndarray:
@@ -194,7 +197,7 @@ class Cells:
         np.add.at(out, (slice(None), self.parent), a)
         return out
 
-    def regional(self) -> "Cells":
+    def regional(self) -> Cells:
         """The same sums on the routing cells (segments merged)."""
         R = self.n_regions
         return Cells(self.up(self.N), self.up(self.SY), self.up(self.SZ), self.up(self.Nin), self.up(self.Zin),
@@ -480,7 +483,8 @@ def data_drift_parts(cells: Cells, fill: Fill, beta: np.ndarray, groups: dict[st
     return out
 
 
-def routing_dependence(cells: Cells, sd: np.ndarray, min_rows: int = 30) -> list[tuple[float, float, int, int, int, int]]:
+def routing_dependence(cells: Cells, sd: np.ndarray,
+                       min_rows: int = 30) -> list[tuple[float, float, int, int, int, int]]:
     """Standardised differences between a version's served inputs and its cell's inputs.
 
     Returns (smd, z, t, r, v, term) for every served (t, r, v) with at least
@@ -489,7 +493,7 @@ def routing_dependence(cells: Cells, sd: np.ndarray, min_rows: int = 30) -> list
     Pi = _div(cells.N, cells.N.sum(axis=2, keepdims=True))   # shares inside the segment
     zv = _div(cells.SZ, cells.N[..., None])
     out = []
-    for t, r, v in zip(*np.nonzero(cells.N >= min_rows)):
+    for t, r, v in zip(*np.nonzero(cells.N >= min_rows), strict=False):
         if (cells.N[t, r] > 0).sum() < 2 or Pi[t, r, v] >= 1:
             continue
         d = zv[t, r, v] - cells.zall[t, r]
@@ -512,7 +516,7 @@ def imbalanced(cells: Cells, sd: np.ndarray, *, z_limit: float | None = None, mi
     out = np.zeros(cells.N.shape, dtype=bool)
     Pi = _div(cells.N, cells.N.sum(axis=2, keepdims=True))
     zv = _div(cells.SZ, cells.N[..., None])
-    for t, r, v in zip(*np.nonzero(cells.N >= min_rows)):
+    for t, r, v in zip(*np.nonzero(cells.N >= min_rows), strict=False):
         if Pi[t, r, v] >= 1 or not len(sd):
             continue
         d = zv[t, r, v] - cells.zall[t, r]
@@ -534,7 +538,7 @@ def behaviour_change(cells: Cells, beta: np.ndarray, sample_sd: np.ndarray) -> l
     fit = np.einsum("vrp,trvp->trv", beta[0][..., 1:], reg.SZ) + beta[0][..., 0].T[None] * reg.N
     e = _div(reg.SY - fit, reg.N)
     out = []
-    for r, v in zip(*np.nonzero((reg.N[0] > 0) & (reg.N[1] > 0))):
+    for r, v in zip(*np.nonzero((reg.N[0] > 0) & (reg.N[1] > 0)), strict=False):
         d = float(e[1, r, v] - e[0, r, v])
         se = float(sample_sd[v] * np.sqrt(1 / reg.N[0, r, v] + 1 / reg.N[1, r, v]))
         out.append((d, d / se if se > 0 else 0.0, int(r), int(v)))

@@ -7,7 +7,8 @@ its rows through :func:`rows_sql`, so they all count the same rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Mapping, Sequence
+from typing import Literal
+from collections.abc import Mapping, Sequence
 
 import duckdb
 
@@ -40,15 +41,15 @@ def _window_sql(alias_ts: str = '"ts"') -> str:
     return f"({alias_ts} >= ? AND {alias_ts} < ?)"
 
 
-def normalise_where(where: "Mapping[str, object] | Sequence[str] | None",
-                    con: duckdb.DuckDBPyConnection) -> list[tuple[str, "str | tuple[str, ...]"]]:
+def normalise_where(where: Mapping[str, object] | Sequence[str] | None,
+                    con: duckdb.DuckDBPyConnection) -> list[tuple[str, str | tuple[str, ...]]]:
     """Turn ``{"region": "eu"}``, ``{"region": ["eu", "us"]}`` or ``["region=eu"]`` into checked pairs.
 
     A list of values matches any of them; values are compared as text.
     """
     if where is None:
         return []
-    pairs: list[tuple[str, "str | tuple[str, ...]"]] = []
+    pairs: list[tuple[str, str | tuple[str, ...]]] = []
     if isinstance(where, Mapping):
         for k, v in where.items():
             if isinstance(v, (list, tuple, set, frozenset)):
@@ -93,7 +94,7 @@ def default_covariates(con: duckdb.DuckDBPyConnection) -> list[str]:
     return names
 
 
-def _filters(pairs: "Sequence[tuple[str, str | tuple[str, ...]]]", include_shadow: bool) -> tuple[str, list]:
+def _filters(pairs: Sequence[tuple[str, str | tuple[str, ...]]], include_shadow: bool) -> tuple[str, list]:
     parts, params = [], []
     if not include_shadow:
         parts.append("coalesce(\"component\", 'online') <> 'shadow'")

@@ -16,7 +16,7 @@ Two layers:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -47,9 +47,11 @@ class RateDecomposition:
 
     @property
     def difference(self) -> float:
+        """The difference between the two groups' crude rates."""
         return self.crude[1] - self.crude[0]
 
     def summary(self) -> str:
+        """Text: the standardized decomposition."""
         lines = [f"crude rate {self.crude[0]:.6f} -> {self.crude[1]:.6f} (difference {self.difference:.6f})"]
         for name, eff in self.effects.items():
             share = 100 * eff / self.difference if self.difference else float("nan")
@@ -172,4 +174,4 @@ def das_gupta_factors(factors_1: Sequence[float], factors_2: Sequence[float],
     if len(names) != k:
         raise InputError(f"{len(names)} names given for {k} factors")
     eff = shapley(lambda m: float(np.prod(np.where(np.array(m) == 1, b, a))), k)
-    return RateDecomposition((float(np.prod(a)), float(np.prod(b))), dict(zip(names, map(float, eff))))
+    return RateDecomposition((float(np.prod(a)), float(np.prod(b))), dict(zip(names, map(float, eff), strict=False)))

@@ -18,7 +18,7 @@ not rows, and the sums are what another engine has to produce.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import duckdb
 import numpy as np
@@ -49,6 +49,7 @@ class Selection:
     segments: bool = False
 
     def rows(self, select: Sequence[str] = (), params: Sequence = ()) -> tuple[str, list]:
+        """SQL of the selected rows of both windows (see rows_sql)."""
         return rows_sql(self.metric, self.baseline, self.comparison, where=list(self.where),
                         include_shadow=self.include_shadow, select=select, select_params=params)
 
@@ -154,7 +155,7 @@ class CellSums:
         """The routing cells (a fine cell is a routing cell's intended-state segment)."""
         return tuple(sorted({c.rsplit(SEGMENT_SEP, 1)[0] for c in self.cells}))
 
-    def collapsed(self) -> "CellSums":
+    def collapsed(self) -> CellSums:
         """The sums without the stratum axis (summed over the matching strata)."""
         if not self.strata:
             return self
@@ -242,7 +243,7 @@ class ModelSample:
     version: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
     weight: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
-    def indexed(self, sums: CellSums) -> "ModelSample":
+    def indexed(self, sums: CellSums) -> ModelSample:
         """The sample with ``v`` and ``r`` indexing the versions and fine cells of ``sums``."""
         vi = {v: i for i, v in enumerate(sums.versions)}
         ci = {c: i for i, c in enumerate(sums.cells)}
@@ -288,5 +289,5 @@ def model_sample(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design,
     y = np.asarray(data["y"], dtype=float)
     z = (np.column_stack([np.asarray(data[f"z__{j}"], dtype=float) for j in range(design.p)])
          if design.p else np.zeros((len(y), 0)))
-    weight = np.array([1.0 / rates.get((int(a), b), 1.0) for a, b in zip(t, version)])
+    weight = np.array([1.0 / rates.get((int(a), b), 1.0) for a, b in zip(t, version, strict=False)])
     return ModelSample(t, v, r, y, z, cell, version, weight)

@@ -30,6 +30,7 @@ COMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every capability's sub-commands."""
     parser = argparse.ArgumentParser(
         prog="vdrift",
         description="Which model versions really answered your traffic, and how much of a "
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``vdrift``: run a sub-command and return its exit code."""
     args = None
     try:
         parser = build_parser()

@@ -10,6 +10,7 @@ from .common import add_db_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``vdrift attribute`` to the sub-commands."""
     p = sub.add_parser(
         "attribute",
         help="how much of a metric shift is data drift, version drift and residual",
@@ -68,6 +69,7 @@ def parse_where(items: list[str]) -> dict | None:
 
 
 def run_attribute(args: argparse.Namespace) -> int:
+    """Run ``vdrift attribute`` and print its summary or JSON."""
     from ..attribution import attribute
 
     def names(text: str | None) -> list[str] | None:

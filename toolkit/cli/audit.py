@@ -14,6 +14,7 @@ EXIT_CHECK_FAILED = 5
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``vdrift audit`` to the sub-commands."""
     p = sub.add_parser(
         "audit",
         help="version census, intended state and version-drift findings",
@@ -39,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_audit(args: argparse.Namespace) -> int:
+    """Run ``vdrift audit`` and print its summary or JSON."""
     with Store(args.db, read_only=True, memory_limit=args.memory_limit,
                temp_directory=args.temp_directory) as store:
         result = audit(store, start=args.start, end=args.end, bucket=args.bucket)

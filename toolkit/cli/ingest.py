@@ -13,6 +13,7 @@ from .common import add_db_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``vdrift ingest``, ``status`` and ``quarantine`` to the sub-commands."""
     p = sub.add_parser(
         "ingest",
         help="validate and load prediction logs, deployment history or the artifact registry",
@@ -49,6 +50,7 @@ def _open(args: argparse.Namespace, read_only: bool = False) -> Store:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
+    """Run ``vdrift ingest`` and print what each file gave."""
     with _open(args) as store:
         report = store.ingest(
             args.kind, args.paths, mapping=args.mapping, force=args.force,
@@ -69,6 +71,7 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    """Run ``vdrift status``: the store's tables, span and covariates."""
     with _open(args, read_only=True) as store:
         counts = store.counts()
         span = store.time_span()
@@ -91,6 +94,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_quarantine(args: argparse.Namespace) -> int:
+    """Run ``vdrift quarantine``: rejected rows by reason, with examples."""
     with _open(args, read_only=True) as store:
         q = store.quarantine(ingest_id=args.ingest_id)
     if q.height == 0:

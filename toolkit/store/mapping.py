@@ -71,7 +71,7 @@ class Mapping:
         return f"{self.source}: " + ("; ".join(parts) if parts else "identity")
 
 
-def load_mapping(spec: "str | os.PathLike | dict | Mapping | None") -> Mapping:
+def load_mapping(spec: str | os.PathLike | dict | Mapping | None) -> Mapping:
     """Read a mapping from a TOML/YAML file, a dict, or return the identity."""
     if spec is None:
         return Mapping()

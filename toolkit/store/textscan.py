@@ -26,7 +26,7 @@ import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..errors import InputError
 
@@ -88,6 +88,8 @@ def _ended(seg: bytes, prev: int) -> int:
 
 @dataclass(frozen=True)
 class CsvCount:
+    """Rows and lines of a CSV counted independently of the CSV parser."""
+
     records: int  # data records (header excluded)
     lines: int  # physical lines
 
