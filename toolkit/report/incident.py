@@ -32,7 +32,7 @@ def _folder(output_dir: str | None) -> Path | None:
 
 
 @dataclass(frozen=True)
-class IncidentReport:
+class IncidentReport(sections.ReportViews):
     """Results behind one incident report.
 
     Attributes
@@ -86,20 +86,7 @@ class IncidentReport:
     def __post_init__(self) -> None:
         if self.comparison.end <= self.baseline.start:
             raise ValueError("the comparison window must not end before the baseline starts")
-        if not self.methods or any(m not in METHODS for m in self.methods):
-            raise ValueError(f"methods must be a non-empty subset of {METHODS}")
-        if self.method not in self.methods:
-            raise ValueError(f"the headline method {self.method!r} must be one of methods {self.methods}")
-
-    @property
-    def versions(self) -> list[str]:
-        """Every resolved version the report shows (each keeps one colour across the charts)."""
-        return sections.all_versions(self.audit.census["resolved_version"], self.series["version"])
-
-    @property
-    def zone(self) -> DisplayZone:
-        """The display time zone."""
-        return DisplayZone(self.timezone)
+        self._check_methods()
 
     @classmethod
     def build(

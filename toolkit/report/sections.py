@@ -395,3 +395,38 @@ def write_summary(folder: Path | None, *, title: str, headline: str, extra: dict
         payload.update(extra or {})
         (folder / "summary.json").write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
     return paragraph("End of report.", cls="vdrift-note")
+
+
+class ReportViews:
+    """What the incident and weekly reports share: the method checks, the versions' colours, the time zone.
+
+    A mixin of the two frozen report classes (each has ``methods``,
+    ``method``, ``timezone``, ``audit`` and ``series``).
+    """
+
+    methods: tuple[str, ...]
+    method: str
+    timezone: str
+    audit: Any
+    series: pl.DataFrame
+
+    def _check_methods(self) -> None:
+        from .params import METHODS
+
+        if not self.methods or any(m not in METHODS for m in self.methods):
+            raise ValueError(f"methods must be a non-empty subset of {METHODS}")
+        if self.method not in self.methods:
+            raise ValueError(f"the headline method {self.method!r} must be one of methods {self.methods}")
+
+    @property
+    def versions(self) -> list[str]:
+        """Every resolved version the report shows (each keeps one colour across the charts)."""
+        return all_versions(self.audit.census["resolved_version"], self.series["version"])
+
+    @property
+    def zone(self):
+        """The display time zone (a weekly report's weeks start at its local midnight)."""
+        from .params import DisplayZone
+
+        return DisplayZone(self.timezone)
+

@@ -88,7 +88,7 @@ def cost_trend(store: Store, metric: str, causes: Any, week: Window, *, weeks: i
 
 
 @dataclass(frozen=True)
-class WeeklyReport:
+class WeeklyReport(sections.ReportViews):
     """Results behind one weekly report (reported week vs the previous week)."""
 
     title: str
@@ -118,20 +118,7 @@ class WeeklyReport:
             raise ValueError("the previous week must end where the reported week starts")
         if "status" not in self.findings.columns:
             raise ValueError("findings must carry a status column (new/ongoing/resolved)")
-        if not self.methods or any(m not in METHODS for m in self.methods):
-            raise ValueError(f"methods must be a non-empty subset of {METHODS}")
-        if self.method not in self.methods:
-            raise ValueError(f"the headline method {self.method!r} must be one of methods {self.methods}")
-
-    @property
-    def versions(self) -> list[str]:
-        """Every resolved version the report shows (each keeps one colour across the charts)."""
-        return sections.all_versions(self.audit.census["resolved_version"], self.series["version"])
-
-    @property
-    def zone(self) -> DisplayZone:
-        """The display time zone (the weeks start at its local midnight)."""
-        return DisplayZone(self.timezone)
+        self._check_methods()
 
     @classmethod
     def build(
