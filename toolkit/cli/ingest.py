@@ -1,4 +1,4 @@
-"""``vdrift ingest``, ``vdrift status`` and ``vdrift quarantine``."""
+"""``vdrift ingest`` and ``vdrift status``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .common import add_db_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``vdrift ingest``, ``status`` and ``quarantine`` to the sub-commands."""
+    """Add ``vdrift ingest`` and ``status`` to the sub-commands."""
     p = sub.add_parser(
         "ingest",
         help="validate and load prediction logs, deployment history or the artifact registry",
@@ -38,11 +38,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_db_option(s)
     s.set_defaults(func=run_status)
 
-    q = sub.add_parser("quarantine", help="show quarantined rows with their reasons")
-    add_db_option(q)
-    q.add_argument("--limit", type=int, default=20)
-    q.add_argument("--ingest-id", type=int, default=None)
-    q.set_defaults(func=run_quarantine)
 
 
 def _open(args: argparse.Namespace, read_only: bool = False) -> Store:
@@ -90,21 +85,4 @@ def run_status(args: argparse.Namespace) -> int:
         for row in recent.iter_rows(named=True):
             print(f"  #{row['ingest_id']:<4} {row['kind']:<12} {row['rows_read']:>9,} read "
                   f"{row['quarantined']:>7,} quarantined  {safe_text(row['path'])}")
-    return 0
-
-
-def run_quarantine(args: argparse.Namespace) -> int:
-    """Run ``vdrift quarantine``: rejected rows by reason, with examples."""
-    with _open(args, read_only=True) as store:
-        q = store.quarantine(ingest_id=args.ingest_id)
-    if q.height == 0:
-        print("quarantine is empty")
-        return 0
-    print(f"{q.height:,} quarantined row(s); by reason:")
-    for reason, n in q.group_by("reason").len().sort("len", descending=True).iter_rows():
-        print(f"  {n:>8,}  {safe_text(reason)}")
-    print(f"first {min(args.limit, q.height)}:")
-    for row in q.head(args.limit).iter_rows(named=True):
-        where = f"row {row['row_number']}" if row["row_number"] is not None else "line"
-        print(safe_text(f"  {row['source_file']} {where}: {row['reason']}\n      {row['raw']}"))
     return 0

@@ -3,6 +3,7 @@
 A mapping is TOML or YAML::
 
     covariates = ["amount", "merchant_category"]   # extra columns to keep (default: all)
+    format = "sagemaker"  # optional: a serving platform's native log layout (toolkit.sources)
 
     [columns]            # contract name = your column name
     model_version = "version"
@@ -44,6 +45,10 @@ class Mapping:
         Contract name -> constant value for columns absent from the file.
     covariates
         Extra columns to keep as covariates; None keeps every extra column.
+    format
+        A serving platform's native log layout the file is read as (an adapter of
+        :mod:`toolkit.sources`: ``sagemaker``, ``kserve``, ``seldon``, ``bentoml``), or None
+        for files in the contract's own flat layout.
     source
         Where the mapping came from (file path or ``"inline"``), for messages.
     """
@@ -53,6 +58,7 @@ class Mapping:
     time_format: str | None = None
     defaults: dict[str, object] = field(default_factory=dict)
     covariates: tuple[str, ...] | None = None
+    format: str | None = None
     source: str = "default"
 
     def source_for(self, contract_name: str) -> str:
@@ -68,6 +74,8 @@ class Mapping:
             parts.append(f"format={self.time_format}")
         if self.covariates is not None:
             parts.append("covariates=" + ",".join(self.covariates))
+        if self.format:
+            parts.append(f"layout={self.format}")
         return f"{self.source}: " + ("; ".join(parts) if parts else "identity")
 
 
@@ -103,7 +111,7 @@ def load_mapping(spec: str | os.PathLike | dict | Mapping | None) -> Mapping:
     return _from_dict(data, str(path))
 
 
-_KNOWN_KEYS = {"columns", "timestamps", "defaults", "covariates"}
+_KNOWN_KEYS = {"columns", "timestamps", "defaults", "covariates", "format"}
 
 
 def _from_dict(data: dict, source: str) -> Mapping:
@@ -135,11 +143,15 @@ def _from_dict(data: dict, source: str) -> Mapping:
         if not isinstance(cov, list) or not all(isinstance(c, str) and c for c in cov):
             raise InputError(f'mapping {source}: covariates must be a list of column names, e.g. ["amount"]')
         cov = tuple(cov)
+    layout = data.get("format")
+    if layout is not None and not (isinstance(layout, str) and layout):
+        raise InputError(f'mapping {source}: format must name a log layout, e.g. format = "sagemaker"')
     return Mapping(
         columns=dict(columns),
         timezone=timezone,
         time_format=fmt,
         defaults=dict(defaults),
         covariates=cov,
+        format=layout,
         source=source,
     )
