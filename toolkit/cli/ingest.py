@@ -8,6 +8,8 @@ import sys
 import polars as pl
 
 from ..errors import safe_text
+from ..audit.intended import ungoverned_components
+from ..audit.results import ungoverned_warning
 from ..store import Store
 from .common import add_db_option
 
@@ -72,6 +74,7 @@ def run_status(args: argparse.Namespace) -> int:
         span = store.time_span()
         log = store.ingest_log()
         covs = store.covariates()
+        ungoverned = ungoverned_components(store.con)
     print(safe_text(f"store {args.db} (schema v{store.schema_version})"))
     for name, n in counts.items():
         print(f"  {name:<12} {n:>12,}")
@@ -79,6 +82,8 @@ def run_status(args: argparse.Namespace) -> int:
         print(safe_text(f"  predictions from {span[0]} to {span[1]} UTC"))
     if covs.height:
         print(safe_text("  covariates: " + ", ".join(f"{n} ({t.lower()})" for n, t in covs.iter_rows())))
+    for component, n, share, why in ungoverned:
+        print(safe_text("warning: " + ungoverned_warning(component, n, share, why)))
     if log.height:
         print("recent ingests:")
         recent = log.filter(pl.col("superseded_by").is_null()).tail(10)

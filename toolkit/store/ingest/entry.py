@@ -68,11 +68,17 @@ def ingest(
         _check_mapping_values(store.con, kind, the_mapping)
     except duckdb.Error as exc:
         raise StoreError(f"cannot query the store {store.path!r}: {_first_line(exc)}") from None
-    for cname in list(the_mapping.columns) + list(the_mapping.defaults):
+    for cname in list(the_mapping.columns) + list(the_mapping.defaults) + list(the_mapping.values):
         if cname not in CONTRACT[kind]:
             raise InputError(
                 f"mapping {the_mapping.source}: {cname!r} is not a {kind} contract column; "
                 f"contract columns: {', '.join(CONTRACT[kind])}"
+            )
+    for cname in the_mapping.values:
+        if CONTRACT[kind][cname][0] == "TIMESTAMP":
+            raise InputError(
+                f"mapping {the_mapping.source}: values.{cname}: time values are not mapped by name; "
+                "give their layout as [timestamps] format instead"
             )
     files = expand_paths(paths)
     if progress is True:

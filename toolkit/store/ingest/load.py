@@ -21,7 +21,7 @@ from .checks import _check_header, _check_source_names, _check_true_rows, _check
 from .duplicates import _mark_duplicates, _new_rows_repeat_a_key
 from .files import WHOLE_ROW, _drop_rejects, _duckdb_path, _format_of, _printable, _source_sql, file_sha256
 from .plan import _Plan, _plan_columns
-from .results import Format, IngestResult
+from .results import Format, IngestResult, reason_rule_sql
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..store import Store
@@ -249,13 +249,12 @@ def _load(
     note = getattr(store, "_note", None)
     if note:
         note(f"  {_printable(path)}: {rows_read:,} rows read, writing")
-    reasons = tuple(
-        (r, int(n))
-        for r, n in con.execute(
-            "SELECT reason, count(*) FROM quarantine WHERE ingest_id = ? GROUP BY reason ORDER BY 2 DESC, 1",
-            [ingest_id],
-        ).fetchall()
-    )
+    by_rule = con.execute(
+        f"SELECT {reason_rule_sql('reason')} AS rule, count(*), min(reason) FROM quarantine WHERE ingest_id = ? "
+        "GROUP BY rule ORDER BY 2 DESC, 1",
+        [ingest_id],
+    ).fetchall()
+    reasons = tuple((r, int(n)) for r, n, _ in by_rule)
     stored = con.execute(
         f"SELECT count(*) FROM {quote_ident(kind)} WHERE ingest_id = ?", [ingest_id]
     ).fetchone()[0]
@@ -279,6 +278,7 @@ def _load(
         rows_read=rows_read, accepted=accepted, quarantined=rejected + malformed, reasons=reasons,
         ingest_id=ingest_id, seconds=time.perf_counter() - prep.t0,
         new_covariates=tuple(n for n, _ in plan.new_covariates), ignored_columns=plan.ignored,
+        examples=tuple((r, e) for r, _, e in by_rule), covariate_notes=plan.covariate_notes,
     )
 
 
