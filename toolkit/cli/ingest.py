@@ -18,13 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``vdrift ingest`` and ``status`` to the sub-commands."""
     p = sub.add_parser(
         "ingest",
-        help="validate and load prediction logs, deployment history or the artifact registry",
+        help="validate and load prediction logs, deployment history, the artifact registry or late labels",
         description="Validate and load files into the store. Each file is one transaction; "
         "rejected rows go to quarantine with a reason; a file already ingested is skipped. "
         "Exit codes: 0 ok, 2 a file could not be read (others still loaded), "
         "3 store unusable, 5 rows were quarantined and --fail-on-quarantine was given.",
     )
-    p.add_argument("kind", choices=["predictions", "deployments", "artifacts"])
+    p.add_argument("kind", choices=["predictions", "deployments", "artifacts", "outcomes"],
+                   help="outcomes: late labels (request_id, outcome[, labeled_at]) joined to stored predictions")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, globs or directories (CSV, Parquet, JSON lines)")
     add_db_option(p)
     p.add_argument("--mapping", help="TOML/YAML file mapping your column names and time formats onto the contract")

@@ -7,6 +7,7 @@ import datetime as dt
 import duckdb
 
 from ...sqlutil import quote_ident
+from . import labels
 from .plan import shown
 
 #: per kind: the SQL (over the staged row) naming a duplicate's key in its quarantine reason
@@ -22,6 +23,7 @@ _DUPLICATE_KEYS: dict[str, tuple[tuple[str, ...], str]] = {
     "predictions": (("request_id", "component", "CASE WHEN component = 'shadow' THEN model_version END"), "request_id"),
     "artifacts": (("artifact_hash",), "artifact_hash"),
     "deployments": (("ts", "component", "scope", "event", "version"), "deployment event"),
+    "outcomes": (("request_id",), "label for request_id"),
 }
 #: duplicates of a prediction are looked for among stored rows this close to the file's time span
 DUPLICATE_SEARCH_MARGIN = dt.timedelta(days=1)
@@ -60,6 +62,9 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, kind: str) -> None:
             WHERE _vd_stage._reason IS NULL AND {match} AND _vd_stage._row <> d._keep""",
         [f"duplicate {label} "],
     )
+    if kind == "outcomes":  # stored labels and predictions: repeats, conflicts and unmatched ids
+        labels.mark(con)
+        return
     target = quote_ident(kind)
     stored = ", ".join(f"{e} AS _k{i}" for i, e in enumerate(exprs))
     span_sql, params = "", []

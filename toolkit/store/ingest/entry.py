@@ -40,7 +40,8 @@ def ingest(
     store
         The open store.
     kind
-        ``predictions``, ``deployments`` or ``artifacts``.
+        ``predictions``, ``deployments``, ``artifacts`` or ``outcomes`` (late
+        labels joined to stored predictions by request_id; :mod:`.labels`).
     paths
         Files, globs or directories.
     mapping
@@ -61,7 +62,7 @@ def ingest(
         message and leaves the store untouched; the other files still load.
     """
     if kind not in CONTRACT:
-        raise InputError(f"unknown kind {kind!r}; choose predictions, deployments or artifacts")
+        raise InputError(f"unknown kind {kind!r}; choose predictions, deployments, artifacts or outcomes")
     the_mapping = load_mapping(mapping)
     try:
         _check_timezone(store.con, the_mapping)

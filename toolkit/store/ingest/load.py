@@ -18,6 +18,7 @@ from ...sqlutil import quote_ident
 from .. import textscan
 from ..mapping import Mapping
 from .checks import _check_header, _check_source_names, _check_true_rows, _check_unchanged, _parser_reason
+from . import labels
 from .duplicates import _mark_duplicates, _new_rows_repeat_a_key
 from .files import WHOLE_ROW, _drop_rejects, _duckdb_path, _format_of, _printable, _source_sql, file_sha256
 from .plan import _Plan, _plan_columns
@@ -181,8 +182,12 @@ def _load(
     fmt, plan, source, src_params = prep.fmt, prep.plan, prep.source, list(prep.src_params)
     previous = prep.previous
     stage_select = _stage_sql(plan, fmt, source)
+    if kind == "outcomes":
+        labels.ensure_table(con)
     if previous:  # --force: replace what the earlier ingest of this content loaded
         old_ids = [r[0] for r in previous]
+        if kind == "outcomes":
+            labels.take_back(con, old_ids)
         for table in ("predictions", "deployments", "artifacts", "quarantine"):
             con.execute(
                 f"DELETE FROM {quote_ident(table)} WHERE ingest_id IN (SELECT unnest(?))", [old_ids]
@@ -216,6 +221,8 @@ def _load(
             f"SELECT {cols_sql}, ? FROM _vd_stage WHERE _reason IS NULL",
             [ingest_id],
         )
+    if kind == "outcomes":
+        labels.apply(con, ingest_id, prep.started)
     malformed = 0
     if fmt == "csv":
         # one reject row per error; a line with several errors is one quarantined row
