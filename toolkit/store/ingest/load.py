@@ -274,6 +274,9 @@ def _load(
         [ingest_id, kind, str(path), prep.sha, fmt, mapping.describe(), rows_read, accepted,
          rejected + malformed, prep.started, finished, __version__],
     )
+    in_transaction = getattr(store, "_in_transaction", None)
+    if in_transaction is not None:  # e.g. a quarantine release takes its rows out of quarantine in this transaction
+        in_transaction(con, ingest_id)
     if plan.new_covariates:  # in the same transaction: the view lists the new column or nothing changed
         store.refresh_views()
     note = "header only: no data rows" if rows_read == 0 else ""
