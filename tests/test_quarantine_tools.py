@@ -51,7 +51,8 @@ def test_export_writes_the_original_columns_and_the_fixed_file_ingests(tmp_path)
         out = tmp_path / "fix.csv"
         res = q.export(store, out, q.Selection(reason="score"))
         assert res.rows == 1 and res.columns == ("request_id", "ts", "model_version", "prediction", "score", "amount")
-        assert out.read_text() == "request_id,ts,model_version,prediction,score,amount\nc,2026-11-09 12:00,v1,ok,high,3.5\n"
+        assert out.read_text() == ("request_id,ts,model_version,prediction,score,amount\n"
+                                   "c,2026-11-09 12:00,v1,ok,high,3.5\n")
         out.write_text(out.read_text().replace("high", "0.9"))
         r = store.ingest("predictions", out).results[0]
         assert (r.accepted, r.quarantined) == (1, 0)
