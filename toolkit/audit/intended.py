@@ -250,8 +250,11 @@ def ungoverned_components(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int
             continue
         if component not in GOVERNING:
             why = UNKNOWN_COMPONENT
+        elif not history:
+            why = "the store has no deployment history: ingest it (vdrift ingest deployments FILE)"
         elif "serving" not in history and GOVERNING[component] not in history:
-            why = f"no deploy/rollout event of {GOVERNING[component]!r} or 'serving' in the deployment history"
+            names = " or ".join(dict.fromkeys((repr(GOVERNING[component]), "'serving'")))
+            why = f"the deployment history has no deploy/rollout event of {names}"
         else:
             continue
         out.append((component, int(n), n / total, why))

@@ -19,7 +19,7 @@ import datetime as dt
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -154,6 +154,9 @@ def release(store: Store, selection: Selection = Selection(), *,
                                      AND q.reason = r.reason""")
                 finally:
                     con.unregister("_vd_released")
+                name = f"release of quarantined rows of ingest {source_id}"  # not the temporary file's name
+                con.execute("UPDATE ingest_log SET path = ? WHERE ingest_id = ?", [name, ingest_id])
+                con.execute("UPDATE quarantine SET source_file = ? WHERE ingest_id = ?", [name, ingest_id])
                 _log(con, "release", f"quarantine of ingest {source_id}, released as ingest {ingest_id}",
                      selection.describe(), taken.height)
 
@@ -162,7 +165,8 @@ def release(store: Store, selection: Selection = Selection(), *,
                 report = ingest(store, str(kind), file, mapping=mapping, force=True)
             finally:
                 store._in_transaction = None
-            results.extend(report.results)
+            results.extend(replace(r, path=f"release of quarantined rows of ingest {source_id}")
+                           for r in report.results)
     return ReleaseResult(report=IngestReport(kind=str(columnar["kind"][0]), results=tuple(results)),
                          released=columnar.height, malformed_left=malformed.height)
 

@@ -237,8 +237,6 @@ def _plan_columns(
                 for n in fresh)
             notes.append("the mapping lists no covariates, so these new columns outside the contract become "
                          f"covariates: {chosen}; choose them with covariates = [...] in a mapping file")
-        if excluded:
-            notes.append("not covariates: " + "; ".join(excluded))
         plan.covariate_notes = tuple(notes)
         for name in keep:
             ref = f"src.{quote_ident(name)}"
