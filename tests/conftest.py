@@ -33,3 +33,37 @@ def write(path: Path, text: str | bytes) -> Path:
     else:
         path.write_text(text)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _quarantine_reasons_name_their_value(request):
+    """After every test: each quarantine reason in the stores it left names the value it rejected.
+
+    A value is shown as a JSON string (toolkit.store.ingest.plan.shown); a required value that
+    is absent says "(absent)". Stores that cannot be opened (deliberately damaged, or still held
+    by a killed writer) are not inspected.
+    """
+    root = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if root is None:
+        return
+    import re
+
+    import duckdb
+
+    from toolkit.store.ingest.results import VALUE_PATTERN
+
+    for path in root.rglob("*.duckdb"):
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error:
+            continue
+        try:
+            try:
+                reasons = [r[0] for r in con.execute("SELECT DISTINCT reason FROM quarantine").fetchall()]
+            except duckdb.Error:
+                continue
+            silent = [r for r in reasons if not re.search(VALUE_PATTERN, r) and "(absent)" not in r]
+            assert not silent, f"{path.name}: quarantine reasons that do not name the rejected value: {silent[:5]}"
+        finally:
+            con.close()

@@ -590,7 +590,7 @@ def test_lone_surrogates_in_each_format(store, tmp_path):
     cesu = "request_id,ts,model_version,prediction\na,2026-11-02,v1,x\n".encode() + b"b,2026-11-02,v\xed\xa0\x80,x\n"
     r = ingest_and_check(store, "predictions", write(tmp_path / "s.csv", cesu))
     assert (r.rows_read, r.accepted, r.quarantined) == (2, 1, 1)
-    assert dict(r.reasons) == {"malformed CSV line: invalid encoding": 1}
+    assert dict(r.reasons) == {"malformed CSV line: invalid encoding: …": 1}
     js = b'{"request_id": "a\\ud800", "ts": "2026-11-02", "model_version": "v1", "prediction": "x"}\n'
     r = ingest_and_check(store, "predictions", write(tmp_path / "s.jsonl", js))
     assert r.status == "failed" and "no low surrogate" in r.message

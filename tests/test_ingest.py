@@ -62,7 +62,7 @@ def test_every_bad_value_is_quarantined_with_a_reason(store, tmp_path):
         R.missing("model_version"): 1,
         R.SCORE: 1,
         R.DUP_FILE: 1,
-        "malformed CSV line: missing columns": 1,
+        "malformed CSV line: missing columns: …": 1,
     }
     q = store.quarantine()
     assert q.height == 5
@@ -122,7 +122,7 @@ def test_non_utf8_bytes_are_quarantined_not_lost(store, tmp_path):
               b"b,2026-11-02 10:00:00,v\xe9,approved,0.1,eu,1\n")
     r = store.ingest("predictions", f).results[0]
     assert (r.rows_read, r.accepted, r.quarantined) == (2, 1, 1)
-    assert dict(r.reasons) == {"malformed CSV line: invalid encoding": 1}
+    assert dict(r.reasons) == {"malformed CSV line: invalid encoding: …": 1}
 
 
 def test_mapping_renames_columns_and_reads_another_time_zone(store, tmp_path):

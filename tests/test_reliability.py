@@ -172,7 +172,7 @@ def test_07_text_after_a_closing_quote_in_the_sniffed_rows_names_the_line(tmp_pa
         rows[22_000] = 'r22000,2026-11-02T00:00:00Z,v1,"o"k'
         r = s.ingest("predictions", _csv(tmp_path / "l.csv", rows)).results[0]
         assert (r.status, r.rows_read, r.quarantined) == ("ingested", 25_000, 1), r.summary()
-        assert dict(r.reasons) == {"malformed CSV line: unquoted value": 1}
+        assert dict(r.reasons) == {"malformed CSV line: unquoted value: …": 1}
 
 
 @pytest.mark.parametrize("case", ["nul-in-header", "header-not-utf8", "blank-jsonl", "damaged-parquet"])

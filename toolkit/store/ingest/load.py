@@ -21,7 +21,7 @@ from .checks import _check_header, _check_source_names, _check_true_rows, _check
 from . import labels
 from .duplicates import _mark_duplicates, _new_rows_repeat_a_key
 from .files import WHOLE_ROW, _drop_rejects, _duckdb_path, _format_of, _printable, _source_sql, file_sha256
-from .plan import _Plan, _plan_columns
+from .plan import _Plan, _plan_columns, shown
 from .results import Format, IngestResult, reason_rule_sql
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -229,11 +229,12 @@ def _load(
         malformed = con.execute("SELECT count(DISTINCT line) FROM _vd_rejects").fetchone()[0]
         if malformed:
             con.execute(
-                """INSERT INTO quarantine
+                f"""INSERT INTO quarantine
                 SELECT ?, ?, ?, NULL,
-                       'malformed CSV line: ' || lower(replace(CAST(first(error_type ORDER BY column_idx) AS VARCHAR), '_', ' ')),
-                       to_json({'line': line, 'errors': string_agg(error_message, ' | ' ORDER BY column_idx),
-                                'text': first(csv_line)})
+                       'malformed CSV line: ' || lower(replace(CAST(first(error_type ORDER BY column_idx) AS VARCHAR), '_', ' '))
+                       || ': ' || {shown("first(csv_line)")},
+                       to_json({{'line': line, 'errors': string_agg(error_message, ' | ' ORDER BY column_idx),
+                                'text': first(csv_line)}})
                 FROM _vd_rejects GROUP BY line ORDER BY line""",  # noqa: E501 (the SQL text is kept as it was)
                 [ingest_id, kind, str(path)],
             )
