@@ -45,7 +45,7 @@ SCORE_NAMES = ("score", "scores", "probability", "probabilities", "proba", "pred
 def _lines(path: Path) -> Iterator[bytes]:
     with open(path, "rb") as fh:
         for line in fh:
-            if line.strip(BLANK.encode()):
+            if line.strip(BLANK.encode() + b"\n"):
                 yield line
 
 
