@@ -9,13 +9,14 @@ store: the planted problem must be found with its scope and version.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from tests.sources_native import (deployments, fleet, write_bentoml, write_kserve, write_sagemaker,
-                                  write_seldon)
+from tests.sources_native import (deployments, fleet, kserve_events, sagemaker_record, write_bentoml, write_kserve,
+                                  write_sagemaker, write_seldon)
 from toolkit import Store
 from toolkit.audit import audit
 
@@ -166,3 +167,62 @@ def test_reingest_is_skipped_by_checksum(tmp_path, fmt):
         forced = store.ingest("predictions", paths, format=fmt, force=True)
         assert forced.accepted == frame.height
         assert store.con.execute("SELECT count(*) FROM predictions").fetchone()[0] == frame.height
+
+
+def test_kserve_v1_bodies_take_the_version_from_the_mapping(tmp_path):
+    """v1 bodies (instances / predictions) carry no version: a mapping names the endpoint or gives a default."""
+    events = []
+    for i, endpoint in enumerate(["default", "canary", "default"]):
+        common = {"specversion": "1.0", "id": f"c-{i}", "source": "http://localhost:9081/",
+                  "ce-inferenceservicename": "sklearn-iris", "ce-namespace": "default", "ce-component": "predictor",
+                  "ce-endpoint": endpoint, "datacontenttype": "application/json"}
+        events.append({**common, "type": "org.kubeflow.serving.inference.request",
+                       "time": f"2026-11-02T10:00:0{i}Z", "data": {"instances": [[6.8, 2.8, 4.8 + i, 1.4]]}})
+        events.append({**common, "type": "org.kubeflow.serving.inference.response",
+                       "time": f"2026-11-02T10:00:0{i}.010Z", "data": json.dumps({"predictions": [i % 2]})})
+    path = tmp_path / "v1.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    with Store(tmp_path / "v1.duckdb") as store:
+        none = store.ingest("predictions", [path], format="kserve")
+        assert none.quarantined == 3 and none.results[0].reasons == (("missing required value: model_version", 3),)
+        report = store.ingest("predictions", [path], force=True,
+                              mapping={"format": "kserve", "columns": {"model_version": "endpoint"}})
+        assert (report.rows_read, report.accepted) == (3, 3)
+        assert report.results[0].ignored_columns == ()
+        rows = store.con.execute("SELECT request_id, model_version, prediction, input_3 FROM predictions "
+                                 "ORDER BY 1").fetchall()
+        assert rows == [("c-0", "default", "0", 4.8), ("c-1", "canary", "1", 5.8), ("c-2", "default", "0", 6.8)]
+        filled = store.ingest("predictions", [path], force=True,
+                              mapping={"format": "kserve", "defaults": {"model_version": "iris-v1"}})
+        assert filled.accepted == 3
+        assert store.con.execute("SELECT DISTINCT model_version FROM predictions").fetchall() == [("iris-v1",)]
+
+
+def test_kserve_wide_v2_tensor_becomes_one_column_per_value(tmp_path):
+    row = fleet("canary", rows=1, days=0.01, labels={"v1.5": "v1", "v1.6": "v2", "v2.0": "v3"}).row(0, named=True)
+    request, response = kserve_events(row, namespace="ns", endpoint="default")
+    request["data"]["inputs"] = [{"name": "input-0", "shape": [1, 3], "datatype": "FP64", "data": [[1.5, 2.0, 3.0]]}]
+    path = tmp_path / "wide.jsonl"
+    path.write_text(json.dumps(request) + "\n" + json.dumps(response) + "\n")
+    with Store(tmp_path / "w.duckdb") as store:
+        assert store.ingest("predictions", [path], format="kserve").accepted == 1
+        got = store.con.execute('SELECT "input-0_1", "input-0_2", "input-0_3" FROM predictions').fetchall()
+    assert got == [(1.5, 2.0, 3.0)]
+
+
+def test_sagemaker_json_input_and_metadata_covariates(tmp_path):
+    """A JSON input ({"instances": [{...}]}) gives named features; a mapping may keep a metadata column."""
+    row = fleet("canary", rows=1, days=0.01, labels={"v1.5": "AllTraffic", "v1.6": "x", "v2.0": "y"}).row(0, named=True)
+    rec = sagemaker_record(row)
+    rec["captureData"]["endpointInput"] = {
+        "observedContentType": "application/json", "mode": "INPUT", "encoding": "JSON",
+        "data": json.dumps({"instances": [{"amount": row["amount"], "channel": row["channel"]}]})}
+    path = tmp_path / "fraud" / "AllTraffic" / "2026" / "11" / "02" / "00" / "a.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(rec) + "\n")
+    with Store(tmp_path / "j.duckdb") as store:
+        report = store.ingest("predictions", [path], mapping={
+            "format": "sagemaker", "covariates": ["amount", "channel", "endpoint"]})
+        assert report.accepted == 1
+        got = store.con.execute("SELECT model_version, amount, channel, endpoint FROM predictions").fetchall()
+    assert got == [("AllTraffic", row["amount"], row["channel"], "fraud")]

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import duckdb
 
+from ..sqlutil import quote_ident
 from ..store.mapping import Mapping
 from . import oip
 from .common import (LINES_SQL, RAW, REASON, ROW, Source, discover_features, first_reason, json_records,
@@ -176,7 +177,7 @@ class KServe:
         meta = ("inferenceservicename", "namespace", "kserve_component", "endpoint", "ce_source", "model_name")
         feats = discover_features(con, f"{_EVENTS} SELECT * FROM p", [read_path], "feat", set(meta))
         feat_sql, feat_params = feats.select()
-        nulls = "".join(f",\n  CAST(NULL AS VARCHAR) AS {name}" for name, _, _ in feats.exprs)
+        nulls = "".join(f",\n  CAST(NULL AS VARCHAR) AS {quote_ident(name)}" for name, _, _ in feats.exprs)
         sql = f"""({_EVENTS}
 SELECT _vd_line AS {ROW}, CAST(json_object('request', req_j, 'response', resp_j) AS JSON) AS {RAW},
   {_PAIR_REASON} AS {REASON}, ce_id AS request_id, req_time AS ts, reported_version AS model_version,

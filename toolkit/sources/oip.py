@@ -66,15 +66,18 @@ def score_value(tensor: str) -> str:
 
 
 def features(body: str) -> str:
-    """The input tensors of a request ``body`` as one JSON object: name -> first value, or first row when wider.
+    """The input tensors of a request ``body`` as one JSON object of features.
 
     A one-value tensor (``"amount": [42.0]``) becomes the feature ``amount``;
-    a wider one keeps its row as an array (``"x": [1, 2, 3]``), stored as text.
+    a wider one (``"x"`` of shape ``[1, 3]``) becomes ``x_1``, ``x_2``, ``x_3``.
     """
     ins = tensors(body, "inputs")
-    one = (f"CASE WHEN json_array_length({values('t')}) = 1 THEN json_extract({values('t')}, '$[0]') "
-           f"ELSE {values('t')} END")
     named = f"list_filter({ins}, lambda t: json_extract_string(t, '$.name') IS NOT NULL)"
+    row = values("t")
+    name = "json_extract_string(t, '$.name')"
+    entries = (f"flatten(list_transform({named}, lambda t: CASE WHEN json_array_length({row}) = 1 "
+               f"THEN [{{'k': {name}, 'v': json_extract({row}, '$[0]')}}] "
+               f"ELSE list_transform(CAST(json_extract({row}, '$[*]') AS JSON[]), "
+               f"lambda x, i: {{'k': {name} || '_' || i, 'v': x}}) END))")
     # try(): two inputs of one name cannot make an object; the request then has no features
-    return (f"CASE WHEN len({named}) > 0 THEN try(to_json(map_from_entries(list_transform({named}, "
-            f"lambda t: {{'k': json_extract_string(t, '$.name'), 'v': {one}}})))) END")
+    return f"CASE WHEN len({named}) > 0 THEN try(to_json(map_from_entries({entries}))) END"

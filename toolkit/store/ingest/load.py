@@ -19,6 +19,7 @@ from ...sources.common import RAW, REASON, ROW
 from ...sqlutil import quote_ident
 from .. import textscan
 from ..mapping import Mapping
+from ..schema import CONTRACT
 from .checks import _check_header, _check_source_names, _check_true_rows, _check_unchanged, _parser_reason
 from .duplicates import _mark_duplicates, _new_rows_repeat_a_key
 from .files import WHOLE_ROW, _drop_rejects, _duckdb_path, _format_of, _printable, _source_sql, file_sha256
@@ -129,6 +130,9 @@ def _prepare_native(
     """
     con = store.con
     adapter = adapter_for(mapping.format)
+    if path.name.lower().endswith((".gz", ".zst", ".bz2", ".xz", ".zip")):
+        raise InputError(f"{path}: compressed {adapter.name} logs are not read; decompress the file first "
+                         "(e.g. gunzip), the adapters read the platform's plain JSON lines")
     textscan.check_encoding(path)
     native = adapter.build(con, path, read_path, mapping)
     if native.rows == 0:
@@ -139,15 +143,35 @@ def _prepare_native(
         if is_corruption(str(exc)):
             raise
         raise InputError(f"{path}: cannot read it as a {adapter.name} log: {str(exc).splitlines()[0]}") from None
+    native = _with_mapping(native, [name for name, *_ in described], mapping)
     wanted = set(mapping.columns.values()) | set(mapping.covariates or ())
+    contract = CONTRACT[kind]
     src_types = {name: typ for name, typ, *_ in described
-                 if name not in INTERNAL and (name not in native.metadata or name in wanted)}
+                 if name not in INTERNAL and (name not in native.metadata or name in wanted)
+                 # a contract column of the adapter that the mapping takes from another column is not stored
+                 and not (name in contract and mapping.source_for(name) != name)}
     if plan is None:
         plan = _plan_columns(con, kind, path, src_types, mapping, native.sql, list(native.params))
     return _Prepared(started=started, t0=t0, fmt=adapter.name, before=before, sha=sha,
                      previous=tuple((r[0], r[1]) for r in previous), source=native.sql,
                      src_params=native.params, src_types=src_types, plan=plan, true_rows=native.rows,
                      native=native)
+
+
+def _with_mapping(native: Source, columns: list[str], mapping: Mapping) -> Source:
+    """The adapter's relation with the mapping's defaults filling what the native records lack.
+
+    For a flat file a default applies when the column is missing; an
+    adapter's relation has its contract columns always, NULL where a record
+    did not say (a v1 KServe body has no model_version), so there the
+    default fills those NULLs.
+    """
+    filled = [(c, v) for c, v in mapping.defaults.items() if c in columns and mapping.source_for(c) == c]
+    if not filled:
+        return native
+    fill = ", ".join(f"coalesce(src.{quote_ident(c)}, CAST(? AS VARCHAR)) AS {quote_ident(c)}" for c, _ in filled)
+    return replace(native, sql=f"(SELECT * REPLACE ({fill}) FROM {native.sql} AS src)",
+                   params=(*(str(v) for _, v in filled), *native.params))
 
 
 def _ingest_one(
