@@ -226,3 +226,41 @@ def test_sagemaker_json_input_and_metadata_covariates(tmp_path):
         assert report.accepted == 1
         got = store.con.execute("SELECT model_version, amount, channel, endpoint FROM predictions").fetchall()
     assert got == [("AllTraffic", row["amount"], row["channel"], "fraud")]
+
+
+def test_seldon_version_from_the_route_when_the_response_names_none(tmp_path):
+    """Without value.modelName the version is the last versioned model of x-seldon-route; headers may be strings."""
+    recs = []
+    for i, route in enumerate([":fraud_2:", ":fraud_2: :scoring.pipeline:", ":fraud-canary_1:"]):
+        recs.append({"topic": "seldon.ns.model.fraud.outputs", "timestamp": 1793578303491 + i, "key": f"k{i}",
+                     "headers": {"x-seldon-route": route},
+                     "value": json.dumps({"outputs": [{"name": "predict", "datatype": "INT64", "shape": [1],
+                                                       "data": [i]}]})})
+    path = tmp_path / "routes.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    with Store(tmp_path / "r.duckdb") as store:
+        report = store.ingest("predictions", [path], format="seldon",
+                              mapping={"covariates": ["seldon_route_model"]})
+        assert report.accepted == 3
+        rows = store.con.execute("SELECT request_id, model_version, prediction, ts FROM predictions ORDER BY 1"
+                                 ).fetchall()
+    assert [r[:3] for r in rows] == [("k0", "fraud_2", "0"), ("k1", "fraud_2", "1"), ("k2", "fraud-canary_1", "2")]
+    assert rows[0][3] == dt.datetime(2026, 11, 2, 0, 11, 43, 491000)
+
+
+def test_bentoml_target_column_is_the_outcome(tmp_path):
+    mon = tmp_path / "monitoring" / "churn"
+    (mon / "schema").mkdir(parents=True)
+    (mon / "data").mkdir()
+    (mon / "schema" / "schema.1.log").write_text(json.dumps({
+        "meta_data": {"bento_name": "churn", "bento_version": "r7"},
+        "columns": [{"name": "tenure", "role": "feature", "type": "numerical"},
+                    {"name": "label", "role": "prediction", "type": "categorical"},
+                    {"name": "churned", "role": "target", "type": "categorical"}]}) + "\n")
+    (mon / "data" / "data.1.log").write_text(json.dumps({
+        "tenure": 12, "label": "stay", "churned": "no", "timestamp": "2026-11-02T09:30:00.000001",
+        "request_id": "77", "trace_id": "0"}) + "\n")
+    with Store(tmp_path / "t.duckdb") as store:
+        assert store.ingest("predictions", [tmp_path / "monitoring"], format="bentoml").accepted == 1
+        row = store.con.execute("SELECT model_version, prediction, outcome, tenure, ts FROM predictions").fetchone()
+    assert row == ("r7", "stay", "no", 12.0, dt.datetime(2026, 11, 2, 9, 30, 0, 1))

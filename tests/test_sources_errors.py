@@ -137,6 +137,10 @@ def test_bentoml_bad_lines_and_schema_errors(tmp_path):
         _write(mon / "schema" / "schema.0.log", [schema, {**schema, "meta_data": {"bento_version": "def"}}])
         failed = store.ingest("predictions", [data], format="bentoml", force=True)
         assert not failed.ok and "name 2 Bento versions (abc, def)" in failed.results[0].message
+        # the refused re-ingest changed nothing: the first ingest's rows, quarantine and log stay as they were
+        counts = store.con.execute("SELECT (SELECT count(*) FROM predictions), (SELECT count(*) FROM quarantine), "
+                                   "(SELECT count(*) FROM ingest_log WHERE superseded_by IS NULL)").fetchone()
+        assert counts == (2, 2, 1)
 
 
 def test_user_errors_name_what_to_fix(tmp_path):
