@@ -40,7 +40,7 @@ _DATE_DIRS = re.compile(r"^\d{4}$|^\d{2}$")
 
 def layout_of(path: Path) -> tuple[str | None, str | None]:
     """(endpoint, variant) from ``.../<endpoint>/<variant>/yyyy/mm/dd/hh/<file>``, or (None, None)."""
-    parts = Path(path).resolve().parts
+    parts = Path(path).absolute().parts
     if len(parts) < 8:
         return None, None
     yyyy, mm, dd, hh = parts[-5:-1]

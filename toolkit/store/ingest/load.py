@@ -43,7 +43,7 @@ class _Prepared:
 
     started: dt.datetime
     t0: float
-    fmt: Format
+    fmt: Format | str  # a platform adapter's name (toolkit.sources) for a native log
     before: os.stat_result
     sha: str
     previous: tuple[tuple[int, str], ...]
