@@ -50,7 +50,7 @@ def _same_time(joined: pl.DataFrame) -> None:
 def test_sagemaker_stale_variant_after_rollback(tmp_path):
     labels = {"v1.5": "v1-5", "v1.6": "v1-6", "v2.0": "v2-0"}  # SageMaker variant names allow no dots
     days = 2.0
-    frame = fleet("rollback", rows=1500, days=days, labels=labels, seed=3)
+    frame = fleet("rollback", rows=3000, days=days, labels=labels, seed=3)
     files = write_sagemaker(frame, tmp_path / "capture")
     assert len(files) > 50  # one file per endpoint, variant and hour, as SageMaker writes them
     with Store(tmp_path / "s.duckdb") as store:

@@ -173,6 +173,29 @@ def test_cli_format_option(tmp_path):
     ok = run("ingest", "predictions", "--format", "kserve", str(path), "--db", str(tmp_path / "c.duckdb"))
     assert ok.returncode == 0, ok.stderr
     assert "3 rows read = 3 accepted + 0 quarantined" in ok.stdout
+    toml = tmp_path / "eu.toml"
+    toml.write_text('format = "kserve"\n[defaults]\nregion = "eu"\n')
+    db = str(tmp_path / "c.duckdb")
+    again = run("ingest", "predictions", "--mapping", str(toml), "--force", str(path), "--db", db)
+    assert again.returncode == 0, again.stderr
+    with Store(tmp_path / "c.duckdb") as store:
+        assert store.con.execute("SELECT region, count(*) FROM predictions GROUP BY 1").fetchall() == [("eu", 3)]
     bad = run("ingest", "predictions", "--format", "torchserve", str(path), "--db", str(tmp_path / "c.duckdb"))
     assert bad.returncode == 2
     assert "vdrift: " in bad.stderr and "known formats: sagemaker, kserve, seldon, bentoml" in bad.stderr
+
+
+def test_a_count_that_disagrees_with_the_adapter_refuses_the_file(tmp_path, monkeypatch):
+    """The independent count is a real check: if it disagrees with what the SQL read, nothing is stored."""
+    import toolkit.sources.kserve as kserve
+
+    events = [e for i in range(2) for e in kserve_events(_row(i), namespace="ns", endpoint="default")]
+    path = _write(tmp_path / "ev.jsonl", events)
+    monkeypatch.setattr(kserve, "count_rows", lambda p: 3)
+    with Store(tmp_path / "n.duckdb") as store:
+        report = store.ingest("predictions", [path], format="kserve")
+        assert not report.ok
+        message = report.results[0].message
+        assert "the kserve adapter read 2 rows, but the file has 3 rows (request/response pairs" in message
+        assert store.con.execute("SELECT count(*) FROM predictions").fetchone()[0] == 0
+        assert store.con.execute("SELECT count(*) FROM ingest_log").fetchone()[0] == 0
