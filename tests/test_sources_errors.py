@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sources_native import (bentoml_data, kserve_events, sagemaker_record, seldon_record)
+from tests.test_sources_native import (bentoml_data, kserve_events, sagemaker_record, seldon_record)
 from toolkit import Store
 from toolkit.errors import InputError
 

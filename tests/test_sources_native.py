@@ -1,4 +1,4 @@
-"""A small serving fleet with one planted version problem, and writers of each platform's native log layout.
+"""Test support (no tests here): a small fleet with a planted version problem, and native log writers.
 
 :func:`fleet` generates contract-format prediction rows (online serving in
 three regions over a few days) with a planted problem, and :func:`deployments`
