@@ -73,7 +73,13 @@ def deployments(scenario: str, *, days: float, labels: dict[str, str], scope: di
 
 
 def _iso_z(t: dt.datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    """UTC time as SageMaker's capture writes it (whole seconds, ``2026-11-02T10:00:00Z``)."""
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _rfc3339_nano(t: dt.datetime) -> str:
+    """UTC time as KServe's logger (Go, RFC 3339 with nanoseconds) writes it: ``2026-11-02T10:00:00.491000123Z``."""
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond:06d}123Z"
 
 
 def _lines(path: Path, records: list) -> Path:
@@ -120,12 +126,12 @@ def kserve_events(row: dict, *, namespace: str, endpoint: str) -> tuple[dict, di
     common = {"specversion": "1.0", "id": row["request_id"], "source": "http://localhost:9081/",
               "datacontenttype": "application/json", "inferenceservicename": "fraud", "namespace": namespace,
               "component": "predictor", "endpoint": endpoint}
-    request = {**common, "type": "org.kubeflow.serving.inference.request", "time": _iso_z(row["ts"]),
+    request = {**common, "type": "org.kubeflow.serving.inference.request", "time": _rfc3339_nano(row["ts"]),
                "data": {"id": row["request_id"], "inputs": [
                    {"name": "amount", "shape": [1], "datatype": "FP64", "data": [row["amount"]]},
                    {"name": "channel", "shape": [1], "datatype": "BYTES", "data": [row["channel"]]}]}}
     response = {**common, "type": "org.kubeflow.serving.inference.response",
-                "time": _iso_z(row["ts"] + dt.timedelta(milliseconds=12)),
+                "time": _rfc3339_nano(row["ts"] + dt.timedelta(milliseconds=12)),
                 "data": {"model_name": "fraud", "model_version": row["model_version"], "id": row["request_id"],
                          "outputs": [
                              {"name": "predict", "shape": [1], "datatype": "BYTES", "data": [row["prediction"]]},
