@@ -10,6 +10,7 @@ import polars as pl
 from ..errors import safe_text
 from ..audit.intended import ungoverned_components
 from ..audit.results import ungoverned_warning
+from ..sources import ADAPTERS
 from ..store import Store
 from .common import add_db_option
 
@@ -29,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, globs or directories (CSV, Parquet, JSON lines)")
     add_db_option(p)
     p.add_argument("--mapping", help="TOML/YAML file mapping your column names and time formats onto the contract")
+    p.add_argument("--format", dest="log_format", metavar="FORMAT",
+                   help="read prediction logs in a serving platform's native layout: "
+                   f"{', '.join(ADAPTERS)} (docs/sources.md); the mapping applies on top")
     p.add_argument("--force", action="store_true", help="re-ingest files already ingested (replaces their rows)")
     p.add_argument("--quiet", "-q", action="store_true", help="print only errors and the final line")
     p.add_argument("--fail-on-quarantine", action="store_true", help="exit 5 when any row was quarantined")
@@ -51,7 +55,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     """Run ``vdrift ingest`` and print what each file gave."""
     with _open(args) as store:
         report = store.ingest(
-            args.kind, args.paths, mapping=args.mapping, force=args.force,
+            args.kind, args.paths, mapping=args.mapping, force=args.force, format=args.log_format,
             progress="lines" if args.progress else (not args.quiet and sys.stderr.isatty()),
         )
     text = report.summary()

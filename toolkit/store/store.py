@@ -181,8 +181,12 @@ class Store:
         mapping: str | os.PathLike | dict | None = None,
         force: bool = False,
         progress: bool | Literal['lines'] = False,
+        format: str | None = None,
     ):
         """Validate and load files of one kind; see :func:`toolkit.store.ingest.ingest`.
+
+        ``format`` reads prediction logs in a serving platform's native layout
+        (``sagemaker``, ``kserve``, ``seldon``, ``bentoml``; docs/sources.md).
 
         Returns
         -------
@@ -209,7 +213,7 @@ class Store:
                 raise InputError(f"mapping must be a mapping file name or a dict, got {mapping!r}")
         if self.read_only:
             raise StoreError("this store was opened read-only; open it with read_only=False to ingest")
-        return ingest(self, kind, paths, mapping=mapping, force=force, progress=progress)
+        return ingest(self, kind, paths, mapping=mapping, force=force, progress=progress, format=format)
 
     # -- reading -------------------------------------------------------------
     def refresh_views(self) -> None:

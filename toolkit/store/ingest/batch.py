@@ -55,7 +55,7 @@ def _typed_batch(
     reports what is wrong). Files ingested before are kept in the run as
     skipped. None when the run is empty.
     """
-    if kind != "predictions":
+    if kind != "predictions" or mapping.format is not None:  # a platform's native log is read one file at a time
         return None
     entries: list[_Entry] = []
     shas: set[str] = set()

@@ -7,12 +7,14 @@ import datetime as dt
 import os
 import sys
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import duckdb
 
 from ...errors import InputError, StoreError, from_duckdb, safe_text
+from ...sources import adapter_for
 from ..mapping import EPOCH_UNITS, Mapping, load_mapping
 from ..schema import CONTRACT
 from .batch import _ingest_batch, _typed_batch
@@ -32,6 +34,7 @@ def ingest(
     mapping: str | os.PathLike | dict | Mapping | None = None,
     force: bool = False,
     progress: bool | Literal["lines"] = False,
+    format: str | None = None,
 ) -> IngestReport:
     """Validate and load every file of ``kind`` found in ``paths``.
 
@@ -54,6 +57,10 @@ def ingest(
         only (``vdrift ingest --progress``). A line when a file starts (``[2/3] predictions:
         PATH``), when its rows are read and checked (``... N rows read, writing``) and when it is
         committed (``... committed``): observable points at which tests interrupt an ingest.
+    format
+        A serving platform's native log layout (``sagemaker``, ``kserve``, ``seldon``,
+        ``bentoml``; :mod:`toolkit.sources`), as ``format = "..."`` in a mapping file; the
+        mapping's columns, defaults and time zone apply on top of the adapter's columns.
 
     Returns
     -------
@@ -63,7 +70,15 @@ def ingest(
     """
     if kind not in CONTRACT:
         raise InputError(f"unknown kind {kind!r}; choose predictions, deployments, artifacts or outcomes")
-    the_mapping = load_mapping(mapping)
+    the_mapping = _with_format(load_mapping(mapping), format)
+    adapter = None
+    if the_mapping.format is not None:
+        adapter = adapter_for(the_mapping.format)
+        if kind != "predictions":
+            raise InputError(
+                f"the {adapter.name} log format applies to prediction logs only; ingest {kind} "
+                "in vdrift's own layout (docs/ingest.md, \"The data contract\") without a format"
+            )
     try:
         _check_timezone(store.con, the_mapping)
         _check_mapping_values(store.con, kind, the_mapping)
@@ -81,7 +96,11 @@ def ingest(
                 f"mapping {the_mapping.source}: values.{cname}: time values are not mapped by name; "
                 "give their layout as [timestamps] format instead"
             )
-    files = expand_paths(paths)
+    if adapter is None:
+        files = expand_paths(paths)
+    else:
+        files = expand_paths(paths, accepts=adapter.accepts,
+                             what=f"{adapter.name} log file (endings: {', '.join(adapter.endings)})")
     if progress is True:
         try:
             store.con.execute("SET enable_progress_bar = true")
@@ -95,6 +114,20 @@ def ingest(
         if progress is True:
             with contextlib.suppress(duckdb.InvalidInputException):
                 store.con.execute("SET enable_progress_bar = false")
+
+
+def _with_format(mapping: Mapping, layout: str | None) -> Mapping:
+    """The mapping with ``format`` set from the ``format=`` argument (``--format``), which must agree with it."""
+    if layout is None:
+        return mapping
+    if not isinstance(layout, str) or not layout:
+        raise InputError(f"format must name a log layout such as 'sagemaker', got {layout!r}")
+    if mapping.format is not None and mapping.format != layout:
+        raise InputError(
+            f"mapping {mapping.source} says format = {mapping.format!r} but the format given is {layout!r}; "
+            "drop one of them (or make them agree)"
+        )
+    return replace(mapping, format=layout)
 
 
 def _note(text: str) -> None:

@@ -7,7 +7,7 @@ import glob as _glob
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import duckdb
@@ -24,8 +24,16 @@ _EXTENSIONS: dict[str, Format] = {
 }
 
 
-def expand_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
-    """Expand files, globs and directories (recursively) into a sorted file list."""
+def expand_paths(
+    paths: str | os.PathLike | Iterable[str | os.PathLike], *, accepts: Callable[[Path], bool] | None = None,
+    what: str = "",
+) -> list[Path]:
+    """Expand files, globs and directories (recursively) into a sorted file list.
+
+    ``accepts`` picks the files of a directory (default: the known endings of
+    CSV, Parquet and JSON lines); ``what`` names them in the message when a
+    directory holds none (for a platform adapter's layout, toolkit.sources).
+    """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     out: list[Path] = []
@@ -37,7 +45,12 @@ def expand_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list
                 raise InputError(f"no file matches {text!r}")
             out.extend(m for m in matches if m.is_file())
         elif os.path.isdir(text):
-            found = sorted(p for p in Path(text).rglob("*") if p.is_file() and _format_of(p, strict=False))
+            if accepts is not None:
+                found = sorted(p for p in Path(text).rglob("*") if p.is_file() and accepts(p))
+                if not found:
+                    raise InputError(f"directory {text!r} holds no {what}")
+            else:
+                found = sorted(p for p in Path(text).rglob("*") if p.is_file() and _format_of(p, strict=False))
             if not found:
                 raise InputError(
                     f"directory {text!r} holds no CSV, Parquet or JSON lines file "
@@ -111,7 +124,8 @@ def _duckdb_path(path: Path):
         yield text
         return
     name = path.name.lower()
-    ending = next(e for e in sorted(_EXTENSIONS, key=len, reverse=True) if name.endswith(e))
+    # a platform's log (toolkit.sources) may have another ending (.log): it keeps its own
+    ending = next((e for e in sorted(_EXTENSIONS, key=len, reverse=True) if name.endswith(e)), path.suffix.lower())
     with tempfile.TemporaryDirectory(prefix="vdrift-read-") as tmp:
         if any(ch in _DUCKDB_GLOB for ch in tmp):
             raise InputError(f"{path}: cannot read a file with glob characters while TMPDIR {tmp!r} has some too")

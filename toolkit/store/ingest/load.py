@@ -14,9 +14,12 @@ import duckdb
 
 from ... import __version__
 from ...errors import InputError, StoreError, is_corruption
+from ...sources import INTERNAL, Source, adapter_for
+from ...sources.common import RAW, REASON, ROW
 from ...sqlutil import quote_ident
 from .. import textscan
 from ..mapping import Mapping
+from ..schema import CONTRACT
 from .checks import _check_header, _check_source_names, _check_true_rows, _check_unchanged, _parser_reason
 from . import labels
 from .duplicates import _mark_duplicates, _new_rows_repeat_a_key
@@ -29,7 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def _ingest_file(store: Store, kind: str, path: Path, mapping: Mapping, force: bool) -> IngestResult:
-    _format_of(path)  # an unknown file type is reported before anything else
+    if mapping.format is None:
+        _format_of(path)  # an unknown file type is reported before anything else
     with _duckdb_path(path) as read_path:
         return _ingest_one(store, kind, path, read_path, mapping, force)
 
@@ -40,7 +44,7 @@ class _Prepared:
 
     started: dt.datetime
     t0: float
-    fmt: Format
+    fmt: Format | str  # a platform adapter's name (toolkit.sources) for a native log
     before: os.stat_result
     sha: str
     previous: tuple[tuple[int, str], ...]
@@ -50,6 +54,7 @@ class _Prepared:
     plan: _Plan
     true_rows: int | None = None  # the file's rows as counted independently of DuckDB (textscan)
     delimiter: str = ","
+    native: Source | None = None  # a serving platform's log read by an adapter (toolkit.sources)
 
 
 def _prepare(
@@ -65,7 +70,7 @@ def _prepare(
     con = store.con
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     t0 = time.perf_counter()
-    fmt = _format_of(path)
+    fmt = mapping.format if mapping.format is not None else _format_of(path)
     before = path.stat()
     if before.st_size == 0:
         raise InputError(f"{path}: the file is empty (0 bytes); nothing to ingest")
@@ -81,6 +86,8 @@ def _prepare(
             message=f"already ingested (same content as ingest {ids}: {previous[0][1]}); use --force to re-ingest",
         )
 
+    if mapping.format is not None:
+        return _prepare_native(store, kind, path, read_path, mapping, plan, started, t0, before, sha, previous)
     delimiter, true_rows = ",", None
     if fmt != "parquet":
         textscan.check_encoding(path)
@@ -109,6 +116,63 @@ def _prepare(
                      previous=tuple((r[0], r[1]) for r in previous), source=source,
                      src_params=tuple(src_params), src_types=src_types, plan=plan, true_rows=true_rows,
                      delimiter=delimiter)
+
+
+def _prepare_native(
+    store: Store, kind: str, path: Path, read_path: str, mapping: Mapping, plan: _Plan | None,
+    started: dt.datetime, t0: float, before: os.stat_result, sha: str, previous: list,
+) -> _Prepared:
+    """The :class:`_Prepared` of a platform's native log: the adapter's relation is the source.
+
+    The relation's metadata columns (endpoint, variant, ...) reach the column
+    plan only when the mapping names them (as a source column or covariate),
+    so they are not stored as covariates by default; its internal columns
+    (row ordinal, raw record, reason) never do.
+    """
+    con = store.con
+    adapter = adapter_for(mapping.format)
+    if path.name.lower().endswith((".gz", ".zst", ".bz2", ".xz", ".zip")):
+        raise InputError(f"{path}: compressed {adapter.name} logs are not read; decompress the file first "
+                         "(e.g. gunzip), the adapters read the platform's plain JSON lines")
+    textscan.check_encoding(path)
+    native = adapter.build(con, path, read_path, mapping)
+    if native.rows == 0:
+        raise InputError(f"{path}: the file holds only blank lines, no {adapter.name} record; nothing to ingest")
+    try:
+        described = con.execute(f"DESCRIBE SELECT * FROM {native.sql}", list(native.params)).fetchall()
+    except duckdb.Error as exc:
+        if is_corruption(str(exc)):
+            raise
+        raise InputError(f"{path}: cannot read it as a {adapter.name} log: {str(exc).splitlines()[0]}") from None
+    native = _with_mapping(native, [name for name, *_ in described], mapping)
+    wanted = set(mapping.columns.values()) | set(mapping.covariates or ())
+    contract = CONTRACT[kind]
+    src_types = {name: typ for name, typ, *_ in described
+                 if name not in INTERNAL and (name not in native.metadata or name in wanted)
+                 # a contract column of the adapter that the mapping takes from another column is not stored
+                 and not (name in contract and mapping.source_for(name) != name)}
+    if plan is None:
+        plan = _plan_columns(con, kind, path, src_types, mapping, native.sql, list(native.params))
+    return _Prepared(started=started, t0=t0, fmt=adapter.name, before=before, sha=sha,
+                     previous=tuple((r[0], r[1]) for r in previous), source=native.sql,
+                     src_params=native.params, src_types=src_types, plan=plan, true_rows=native.rows,
+                     native=native)
+
+
+def _with_mapping(native: Source, columns: list[str], mapping: Mapping) -> Source:
+    """The adapter's relation with the mapping's defaults filling what the native records lack.
+
+    For a flat file a default applies when the column is missing; an
+    adapter's relation has its contract columns always, NULL where a record
+    did not say (a v1 KServe body has no model_version), so there the
+    default fills those NULLs.
+    """
+    filled = [(c, v) for c, v in mapping.defaults.items() if c in columns and mapping.source_for(c) == c]
+    if not filled:
+        return native
+    fill = ", ".join(f"coalesce(src.{quote_ident(c)}, CAST(? AS VARCHAR)) AS {quote_ident(c)}" for c, _ in filled)
+    return replace(native, sql=f"(SELECT * REPLACE ({fill}) FROM {native.sql} AS src)",
+                   params=(*(str(v) for _, v in filled), *native.params))
 
 
 def _ingest_one(
@@ -148,18 +212,31 @@ def _transaction(con: duckdb.DuckDBPyConnection):
 _STAGE_TABLE = "CREATE OR REPLACE TEMP TABLE _vd_stage AS\n"
 
 
-def _stage_sql(plan: _Plan, fmt: Format, source: str) -> str:
+#: the staging alias of a native record's own reason (toolkit.sources), which comes before the plan's checks
+_NATIVE_REASON = "_vd_native_reason"
+
+
+def _stage_sql(plan: _Plan, fmt: Format, source: str, *, native: bool = False) -> str:
     """The SELECT that fills ``_vd_stage``: every row typed, with ``_reason`` (NULL when valid).
 
     The staged path runs it under ``CREATE OR REPLACE TEMP TABLE _vd_stage AS``
     (:data:`_STAGE_TABLE`); the one-pass path inserts the valid rows of it directly.
+    With ``native`` the source is an adapter's relation: its ``_vd_row`` is the
+    row number and a record's own reason (broken payload, ...) is the row's
+    reason when it has one, as it explains the plan's checks that follow from it.
     """
     row_expr = "file_row_number + 1" if fmt == "parquet" else "row_number() OVER ()"
     whole_row = "" if fmt == "parquet" else WHOLE_ROW
+    reason = _reason_sql(plan)
+    raw_refs = list(plan.raw_refs)
+    if native:
+        row_expr, whole_row = f"src.{quote_ident(ROW)}", ""
+        raw_refs.append((_NATIVE_REASON, f"src.{quote_ident(REASON)}"))
+        reason = f"coalesce({quote_ident(_NATIVE_REASON)}, {reason})"
     select_sql = ",\n  ".join(f"{expr} AS {quote_ident(name)}" for name, expr in plan.exprs)
-    raw_sql = "".join(f",\n  {e} AS {quote_ident(n)}" for n, e in plan.raw_refs)
+    raw_sql = "".join(f",\n  {e} AS {quote_ident(n)}" for n, e in raw_refs)
     return (
-        f"SELECT _row, {', '.join(quote_ident(n) for n, _ in plan.exprs)}, {_reason_sql(plan)} AS _reason\n"
+        f"SELECT _row, {', '.join(quote_ident(n) for n, _ in plan.exprs)}, {reason} AS _reason\n"
         f"FROM (SELECT {row_expr} AS _row,\n  {select_sql}{raw_sql}\n  FROM {source} AS src {whole_row}) AS typed"
     )
 
@@ -181,7 +258,7 @@ def _load(
     con = store.con
     fmt, plan, source, src_params = prep.fmt, prep.plan, prep.source, list(prep.src_params)
     previous = prep.previous
-    stage_select = _stage_sql(plan, fmt, source)
+    stage_select = _stage_sql(plan, fmt, source, native=prep.native is not None)
     if kind == "outcomes":
         labels.ensure_table(con)
     if previous:  # --force: replace what the earlier ingest of this content loaded
@@ -214,6 +291,8 @@ def _load(
         except duckdb.Error as exc:
             if is_corruption(str(exc)):
                 raise
+            if prep.native is not None:
+                raise InputError(f"{path}: cannot read it as a {fmt} log: {str(exc).splitlines()[0]}") from None
             raise InputError(f"{path}: cannot read it as {fmt}: {_parser_reason(exc, fmt, path)}") from None
         _mark_duplicates(con, kind)
         con.execute(
@@ -239,7 +318,17 @@ def _load(
                 [ingest_id, kind, str(path)],
             )
     rejected = con.execute("SELECT count(*) FROM _vd_stage WHERE _reason IS NOT NULL").fetchone()[0]
-    if rejected:
+    if rejected and prep.native is not None:  # the native record(s) the row came from, by the adapter's ordinal
+        con.execute(
+            f"""INSERT INTO quarantine
+            SELECT ?, ?, ?, s._row, s._reason, r.raw
+            FROM _vd_stage AS s
+            JOIN (SELECT src.{quote_ident(ROW)} AS _row, CAST(src.{quote_ident(RAW)} AS JSON) AS raw
+                  FROM {source} AS src) AS r USING (_row)
+            WHERE s._reason IS NOT NULL""",
+            [ingest_id, kind, str(path), *src_params],
+        )
+    elif rejected:
         raw_row = "file_row_number + 1" if fmt == "parquet" else "row_number() OVER ()"
         con.execute(
             f"""INSERT INTO quarantine
@@ -253,7 +342,10 @@ def _load(
     staged = staged_direct if staged_direct is not None else con.execute("SELECT count(*) FROM _vd_stage").fetchone()[0]
     rows_read = staged + malformed
     accepted = staged - rejected
-    _check_true_rows(path, fmt, rows_read, prep.true_rows)
+    if prep.native is not None:
+        _check_native_rows(path, fmt, prep.native, rows_read)
+    else:
+        _check_true_rows(path, fmt, rows_read, prep.true_rows)
     note = getattr(store, "_note", None)
     if note:
         note(f"  {_printable(path)}: {rows_read:,} rows read, writing")
@@ -291,6 +383,16 @@ def _load(
         new_covariates=tuple(n for n, _ in plan.new_covariates), ignored_columns=plan.ignored,
         examples=tuple((r, e) for r, _, e in by_rule), covariate_notes=plan.covariate_notes,
     )
+
+
+def _check_native_rows(path: Path, fmt: str, native: Source, rows_read: int) -> None:
+    """Refuse a native log whose rows, as the adapter's SQL read them, are not the rows counted independently."""
+    if rows_read != native.rows:
+        raise InputError(
+            f"{path}: the {fmt} adapter read {rows_read:,} rows, but the file has {native.rows:,} "
+            f"{native.rows_what}; nothing was ingested from it, so no row is lost without a trace "
+            "(please report this with the file)"
+        )
 
 
 def _direct_insert(
