@@ -61,11 +61,11 @@ def test_sagemaker_bad_records_are_quarantined_with_the_value(tmp_path):
                                 ).fetchone()[0]
     assert set(reasons) == {5, 7, 8, 9, 10}  # physical line numbers (line 6 is blank, not a record)
     assert "endpointOutput.data is not valid JSON" in reasons[5]
-    assert "'{\"predictions\": [{\"score\": 0.4'" in reasons[5]
-    assert "'not*base64!' is not valid base64" in reasons[7]
+    assert json.dumps('{"predictions": [{"score": 0.4') in reasons[5]
+    assert '"not*base64!" is not valid base64' in reasons[7]
     assert "eventMetadata.inferenceTime is missing" in reasons[8] and "expected an ISO 8601 time" in reasons[8]
-    assert "record is not valid JSON" in reasons[9] and "'{\"captureData\": '" in reasons[9]
-    assert "'yesterday noon' is not an ISO 8601 time" in reasons[10]
+    assert "record is not valid JSON" in reasons[9] and json.dumps('{"captureData": ') in reasons[9]
+    assert '"yesterday noon" is not an ISO 8601 time' in reasons[10]
     assert raw == "req-000010"  # the native record is kept whole
 
 
@@ -89,12 +89,12 @@ def test_kserve_unpaired_and_broken_events_are_quarantined(tmp_path):
         reasons = sorted(_reasons(store).values())
         stored = store.con.execute("SELECT request_id, amount FROM predictions ORDER BY 1").fetchall()
     assert stored[-1] == ("req-000008", 42.5)  # data_base64 decoded
-    assert any(r.startswith("unpaired request: ce-id 'req-000005' has no org.kubeflow.serving.inference.response")
+    assert any(r.startswith('unpaired request: ce-id "req-000005" has no org.kubeflow.serving.inference.response')
                for r in reasons)
-    assert any(r.startswith("unpaired response: ce-id 'req-000006'") for r in reasons)
-    assert any("response data is not valid JSON" in r and "'{\"outputs\": [{\"name\": \"predict\"'" in r
+    assert any(r.startswith('unpaired response: ce-id "req-000006"') for r in reasons)
+    assert any("response data is not valid JSON" in r and json.dumps('{"outputs": [{"name": "predict"') in r
                for r in reasons)
-    assert any("event is not valid JSON" in r and "'{oops'" in r for r in reasons)
+    assert any("event is not valid JSON" in r and '"{oops"' in r for r in reasons)
 
 
 def test_seldon_bad_records_are_quarantined(tmp_path):
@@ -113,8 +113,8 @@ def test_seldon_bad_records_are_quarantined(tmp_path):
         versions = store.con.execute("SELECT DISTINCT model_version FROM predictions").fetchall()
     assert versions == [("fraud_1",)]
     assert "record has no timestamp" in reasons[4]
-    assert "topic 'seldon.fraud-eu.pipeline.scoring.outputs' is not a Seldon model outputs topic" in reasons[5]
-    assert "value is not valid JSON" in reasons[6] and "'{\"modelName\": \"fraud_1\", \"outputs\": ['" in reasons[6]
+    assert 'topic "seldon.fraud-eu.pipeline.scoring.outputs" is not a Seldon model outputs topic' in reasons[5]
+    assert "value is not valid JSON" in reasons[6] and json.dumps('{"modelName": "fraud_1", "outputs": [') in reasons[6]
 
 
 def test_bentoml_bad_lines_and_schema_errors(tmp_path):

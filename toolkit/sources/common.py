@@ -64,9 +64,11 @@ def json_records(path: Path) -> Iterator[object]:
 
 
 def snippet(expr: str, width: int = 60) -> str:
-    """SQL quoting the text value of ``expr`` for a reason: ``'value'``, cut at ``width`` characters."""
-    return (f"('''' || left(CAST({expr} AS VARCHAR), {width}) || "
-            f"CASE WHEN length(CAST({expr} AS VARCHAR)) > {width} THEN '...' ELSE '' END || '''')")
+    """SQL naming a value in a quarantine reason: as every reason does (a JSON string, ingest.plan.shown)."""
+    from ..store.ingest.plan import shown
+
+    return shown(f"CASE WHEN length(CAST({expr} AS VARCHAR)) > {width} "
+                 f"THEN left(CAST({expr} AS VARCHAR), {width}) || '...' ELSE CAST({expr} AS VARCHAR) END")
 
 
 def pointer(key: str) -> str:
