@@ -7,7 +7,7 @@ import sys
 
 import polars as pl
 
-from ..errors import safe_text
+from ..errors import InputError, safe_text
 from ..store import Store
 from .common import add_db_option
 
@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "3 store unusable, 5 rows were quarantined and --fail-on-quarantine was given.",
     )
     p.add_argument("kind", choices=["predictions", "deployments", "artifacts"])
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files, globs or directories (CSV, Parquet, JSON lines)")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="files, globs or directories (CSV, Parquet, JSON lines); none with --from-mlflow")
     add_db_option(p)
     p.add_argument("--mapping", help="TOML/YAML file mapping your column names and time formats onto the contract")
     p.add_argument("--force", action="store_true", help="re-ingest files already ingested (replaces their rows)")
@@ -32,6 +33,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--progress", action="store_true",
                    help="print progress lines on stderr even when it is not a terminal (file started, "
                    "rows read, committed)")
+    m = p.add_argument_group("MLflow model registry (docs/sources-mlflow.md)")
+    m.add_argument("--from-mlflow", metavar="URI",
+                   help="with 'artifacts': read the registry at URI (e.g. sqlite:///mlflow.db) through the mlflow "
+                   "client: its versions become artifacts, its alias moves deployment events")
+    m.add_argument("--mlflow-model", action="append", metavar="NAME",
+                   help="a registered model (repeatable; default all)")
+    m.add_argument("--mlflow-alias", action="append", metavar="ALIAS",
+                   help="an alias whose moves are deployments (repeatable; default champion)")
+    m.add_argument("--mlflow-label", default="{model}:{version}", metavar="TEMPLATE",
+                   help="the vdrift version label of an MLflow version (default {model}:{version}; also "
+                   "{run_id} and {tags[NAME]})")
     p.set_defaults(func=run_ingest)
 
     s = sub.add_parser("status", help="what the store holds: row counts, time span, recent ingests")
@@ -46,6 +58,8 @@ def _open(args: argparse.Namespace, read_only: bool = False) -> Store:
 
 def run_ingest(args: argparse.Namespace) -> int:
     """Run ``vdrift ingest`` and print what each file gave."""
+    if args.from_mlflow is not None or not args.paths:
+        return _run_mlflow(args)
     with _open(args) as store:
         report = store.ingest(
             args.kind, args.paths, mapping=args.mapping, force=args.force,
@@ -61,6 +75,36 @@ def run_ingest(args: argparse.Namespace) -> int:
             print(f"vdrift: error: {safe_text(failed.message)}", file=sys.stderr)
         return 2
     if args.fail_on_quarantine and report.quarantined:
+        return 5
+    return 0
+
+
+def _run_mlflow(args: argparse.Namespace) -> int:
+    """``vdrift ingest artifacts --from-mlflow URI``: the registry through the same ingest (toolkit.sources.mlflow)."""
+    if args.from_mlflow is None:
+        raise InputError(f"ingest {args.kind}: give the files to load (PATH ...), "
+                         "or --from-mlflow URI with 'artifacts'")
+    if args.kind != "artifacts" or args.paths or args.mapping:
+        raise InputError("--from-mlflow URI reads the registry itself: use it as `vdrift ingest artifacts "
+                         "--from-mlflow URI`, without PATHs or --mapping")
+    from ..sources.mlflow import ingest_mlflow
+
+    with _open(args) as store:
+        result = ingest_mlflow(store, args.from_mlflow, models=args.mlflow_model,
+                               aliases=args.mlflow_alias or ("champion",), label=args.mlflow_label, force=args.force)
+    text = result.summary()
+    if args.quiet:
+        heads = ("mlflow ", "artifacts: ", "deployments: ")
+        text = "\n".join(line for line in text.splitlines() if line.startswith(heads))
+    print(safe_text(text))
+    for problem in result.problems:
+        print(f"vdrift: warning: {safe_text(problem)} (quarantined)", file=sys.stderr)
+    failed = result.artifacts.failed + result.deployments.failed
+    for f in failed:
+        print(f"vdrift: error: {safe_text(f.message)}", file=sys.stderr)
+    if failed:
+        return 2
+    if args.fail_on_quarantine and result.quarantined:
         return 5
     return 0
 
