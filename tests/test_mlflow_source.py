@@ -220,11 +220,11 @@ def test_a_source_that_cannot_be_read_is_quarantined_with_model_version_and_sour
     with Store(db) as s:
         q = s.quarantine().sort("ingest_id")
         assert q["reason"].to_list() == ["missing required value: artifact_hash"] * 3
-        raws = [json.loads(r) for r in q["raw"]]
-        assert [str(r["mlflow_version"]) for r in raws] == ["4", "5", "6"]
-        assert [r["mlflow_source"] for r in raws] == [str(tmp_path / "no-such-model"),
-                                                      f"runs:/{run.info.run_id}/never-logged", str(empty)]
-        assert all(r["mlflow_model"] == "fraud" and r["mlflow_problem"] for r in raws)
+        raws = [json.loads(json.loads(r)["mlflow"]) for r in q["raw"]]
+        assert [r["version"] for r in raws] == [4, 5, 6]
+        assert [r["source"] for r in raws] == [str(tmp_path / "no-such-model"),
+                                               f"runs:/{run.info.run_id}/never-logged", str(empty)]
+        assert all(r["model"] == "fraud" and r["problem"] for r in raws)
         assert s.counts()["artifacts"] == 3
     # the same problems on the next run are the same extract: skipped, not quarantined twice
     assert main(["ingest", "artifacts", "--from-mlflow", uri, "--db", str(db), "--fail-on-quarantine"]) == 0
@@ -235,8 +235,8 @@ def test_a_source_that_cannot_be_read_is_quarantined_with_model_version_and_sour
     assert all(p.exists() for p in dirs.values())  # the shared sources were not touched
 
 
-def test_cli_from_mlflow_and_idempotence(registry, tmp_path, capsys):
-    _, uri, dirs = registry
+def test_cli_from_mlflow_and_idempotence(copy, tmp_path, capsys):
+    uri, client, dirs = copy
     db = str(tmp_path / "v.duckdb")
     assert main(["ingest", "artifacts", "--from-mlflow", uri, "--db", db, "--mlflow-model", MODEL]) == 0
     out, err = capsys.readouterr()
@@ -252,6 +252,12 @@ def test_cli_from_mlflow_and_idempotence(registry, tmp_path, capsys):
     assert "deployments: no alias changed since the last ingest" in out
     with Store(db) as s:
         assert s.counts() == counts
+    client.set_registered_model_alias(MODEL, "champion", "3")
+    assert main(["ingest", "artifacts", "--from-mlflow", uri, "--db", db, "-q"]) == 0
+    out, _ = capsys.readouterr()
+    assert "alias champion of fraud: 1 -> 3 (deploy at" in out and "deployments: 1 file(s): 1 ingested" in out
+    with Store(db) as s:
+        assert s.sql("SELECT version FROM deployments ORDER BY ts")["version"].to_list() == ["fraud:1", "fraud:3"]
 
 
 def test_cli_usage_errors(registry, tmp_path, capsys):

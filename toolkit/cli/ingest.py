@@ -91,10 +91,11 @@ def _run_mlflow(args: argparse.Namespace) -> int:
 
     with _open(args) as store:
         result = ingest_mlflow(store, args.from_mlflow, models=args.mlflow_model,
-                               aliases=args.mlflow_alias or ("champion",), label=args.mlflow_label, force=args.force)
+                               aliases=args.mlflow_alias or ("champion",), label=args.mlflow_label, force=args.force,
+                               progress="lines" if args.progress else (not args.quiet and sys.stderr.isatty()))
     text = result.summary()
     if args.quiet:
-        heads = ("mlflow ", "artifacts: ", "deployments: ")
+        heads = ("mlflow ", "  alias ", "artifacts: ", "deployments: ")
         text = "\n".join(line for line in text.splitlines() if line.startswith(heads))
     print(safe_text(text))
     for problem in result.problems:

@@ -40,6 +40,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlparse
 
 import polars as pl
@@ -208,6 +209,7 @@ def ingest_mlflow(
     observed_at: dt.datetime | None = None,
     extract_dir: str | os.PathLike | None = None,
     force: bool = False,
+    progress: bool | Literal["lines"] = False,
 ) -> MlflowIngest:
     """Read an MLflow model registry and ingest it as artifacts and deployment events.
 
@@ -241,8 +243,8 @@ def ingest_mlflow(
     extract_dir
         Keep the extract files there (default: a temporary folder removed
         afterwards; ``ingest_log`` records the path either way).
-    force
-        Re-ingest extract files already ingested (see ``vdrift ingest --force``).
+    force, progress
+        As for :meth:`Store.ingest <toolkit.store.Store.ingest>` (``vdrift ingest --force``, ``--progress``).
 
     Returns
     -------
@@ -276,10 +278,10 @@ def ingest_mlflow(
     with _folder(extract_dir) as top:
         folder = top / f"mlflow-{_safe(display_uri(uri))}"
         art_files = _write_artifacts(folder, versions)
-        artifacts = (store.ingest("artifacts", art_files, force=force) if art_files
+        artifacts = (store.ingest("artifacts", art_files, force=force, progress=progress) if art_files
                      else IngestReport(kind="artifacts"))
         dep_files = _write_deployments(folder, changes, component, scope)
-        deployments = (store.ingest("deployments", dep_files, force=force) if dep_files
+        deployments = (store.ingest("deployments", dep_files, force=force, progress=progress) if dep_files
                        else IngestReport(kind="deployments"))
     return MlflowIngest(uri=display_uri(uri), observed_at=observed, versions=tuple(versions), aliases=tuple(current),
                         changes=tuple(changes), artifacts=artifacts, deployments=deployments)
@@ -596,13 +598,13 @@ def _write_artifacts(folder: Path, versions: list[RegistryVersion]) -> list[Path
     for v in versions:
         path = folder / "artifacts" / _safe(v.model) / f"version-{v.version}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
+        # the column "mlflow" is not stored, but a quarantined row keeps it: which model, version and source
+        origin = {"model": v.model, "version": v.version, "source": v.source, "run_id": v.run_id,
+                  "problem": v.problem}
         pl.DataFrame(
             [{"version": v.label, "artifact_hash": v.artifact_hash, "feature_version": v.feature_version,
-              "created_at": _iso(v.created_at), "mlflow_model": v.model, "mlflow_version": str(v.version),
-              "mlflow_source": v.source, "mlflow_run_id": v.run_id, "mlflow_problem": v.problem}],
-            schema={c: pl.Utf8 for c in ("version", "artifact_hash", "feature_version", "created_at",
-                                          "mlflow_model", "mlflow_version", "mlflow_source", "mlflow_run_id",
-                                          "mlflow_problem")},
+              "created_at": _iso(v.created_at), "mlflow": json.dumps(origin)}],
+            schema={c: pl.Utf8 for c in ("version", "artifact_hash", "feature_version", "created_at", "mlflow")},
         ).write_csv(path)
         files.append(path)
     return files
