@@ -283,9 +283,10 @@ def test_unreachable_registries_and_unknown_models_are_named(registry, store, tm
     assert not (tmp_path / "nope.db").exists()  # MLflow was not allowed to create an empty registry
     with pytest.raises(InputError, match="no MLflow registry at .* not an existing folder"):
         ingest_mlflow(store, f"file://{tmp_path / 'mlruns'}")
-    http = f"http://127.0.0.1:{_free_port()}"
-    with pytest.raises(InputError, match=f"cannot read the MLflow registry at '{http}'"):
-        ingest_mlflow(store, http)
+    port = _free_port()
+    with pytest.raises(InputError, match=f"cannot read the MLflow registry at 'http://ann@127.0.0.1:{port}'") as exc:
+        ingest_mlflow(store, f"http://ann:s3cret@127.0.0.1:{port}")
+    assert "s3cret" not in str(exc.value) and "Connection refused" in str(exc.value)
     with pytest.raises(InputError, match="has no registered model 'nope'; it has: fraud"):
         ingest_mlflow(store, uri, models=["nope"])
     assert store.counts()["artifacts"] == store.counts()["deployments"] == store.counts()["ingest_log"] == 0

@@ -365,7 +365,7 @@ def _client(uri: str):
     try:
         return MlflowClient(tracking_uri=uri, registry_uri=uri), MlflowException
     except Exception as exc:
-        raise InputError(f"cannot open the MLflow registry at {display_uri(uri)!r}: {_first_line(exc)}") from None
+        raise InputError(f"cannot open the MLflow registry at {display_uri(uri)!r}: {_first_line(exc, uri)}") from None
 
 
 def display_uri(uri: str) -> str:
@@ -378,8 +378,12 @@ def display_uri(uri: str) -> str:
     return parsed._replace(netloc=f"{user}@{netloc[1]}").geturl()
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException, uri: str) -> str:
+    """The exception's type and first line, without the URI's password (MLflow's messages quote the URL)."""
     text = str(exc).strip()
+    password = urlparse(uri).password
+    if password:
+        text = text.replace(f":{password}@", "@").replace(password, "***")
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else 'no message'}"
 
 
@@ -396,7 +400,7 @@ def _model_names(client, uri: str, models: tuple[str, ...] | None, mlflow_except
             if not token:
                 break
     except Exception as exc:
-        raise InputError(f"cannot read the MLflow registry at {display_uri(uri)!r}: {_first_line(exc)}") from None
+        raise InputError(f"cannot read the MLflow registry at {display_uri(uri)!r}: {_first_line(exc, uri)}") from None
     if not names:
         raise InputError(f"the MLflow registry at {display_uri(uri)!r} has no registered models; nothing to ingest")
     return sorted(names)
@@ -411,9 +415,9 @@ def _registered_model(client, uri: str, name: str, mlflow_exception):
             raise InputError(f"the MLflow registry at {display_uri(uri)!r} has no registered model {name!r}; it has: "
                              f"{', '.join(known) if known else 'none'}") from None
         raise InputError(f"cannot read model {name!r} from the MLflow registry at {display_uri(uri)!r}: "
-                         f"{_first_line(exc)}") from None
+                         f"{_first_line(exc, uri)}") from None
     except Exception as exc:
-        raise InputError(f"cannot read the MLflow registry at {display_uri(uri)!r}: {_first_line(exc)}") from None
+        raise InputError(f"cannot read the MLflow registry at {display_uri(uri)!r}: {_first_line(exc, uri)}") from None
 
 
 def _known_models(client) -> list[str]:
@@ -445,7 +449,7 @@ def _read_versions(client, uri: str, name: str, label: str, feature_tag: str | N
         raise
     except Exception as exc:
         raise InputError(f"cannot list the versions of model {name!r} in the MLflow registry at {display_uri(uri)!r}: "
-                         f"{_first_line(exc)}") from None
+                         f"{_first_line(exc, uri)}") from None
     out = []
     for mv in sorted(found, key=lambda m: int(m.version)):
         number = int(mv.version)
@@ -454,7 +458,8 @@ def _read_versions(client, uri: str, name: str, label: str, feature_tag: str | N
         try:
             download_uri = client.get_model_version_download_uri(name, str(number))
         except Exception as exc:
-            digest, problem, download_uri = None, f"its download location cannot be resolved: {_first_line(exc)}", ""
+            digest, download_uri = None, ""
+            problem = f"its download location cannot be resolved: {_first_line(exc, uri)}"
         else:
             digest, problem = _digest(uri, download_uri or mv.source or "")
         feature = tags.get(feature_tag) if feature_tag else None
@@ -503,7 +508,7 @@ def _digest(uri: str, location: str) -> tuple[str | None, str | None]:
         except Exception as exc:
             # the message must not name the temporary folder: the extract file's content (and so the
             # ingest's checksum-based skip) would differ on every run
-            return None, f"{location} cannot be downloaded: {_first_line(exc).replace(tmp, '<download folder>')}"
+            return None, f"{location} cannot be downloaded: {_first_line(exc, uri).replace(tmp, '<download folder>')}"
         return _digest_path(Path(path), location)
 
 
