@@ -24,7 +24,7 @@ from mlflow import MlflowClient  # noqa: E402
 from toolkit import Store  # noqa: E402
 from toolkit.audit import audit  # noqa: E402
 from toolkit.cli import main  # noqa: E402
-from toolkit.errors import InputError  # noqa: E402
+from toolkit.errors import InputError, StoreError  # noqa: E402
 from toolkit.instrument import artifact_digest  # noqa: E402
 from toolkit.sources.mlflow import display_uri, ingest_mlflow  # noqa: E402
 
@@ -198,6 +198,19 @@ def test_label_template(copy, store):
     assert alias_events(store)[0]["version"] == "v1"
     with pytest.raises(InputError, match=r"does not fit model 'fraud' version 1 .*tags: feature_version"):
         ingest_mlflow(store, uri, observed_at=hours(1), label="{tags[serving]}")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.create_registered_model("churn")
+    client.create_model_version("churn", client.get_model_version_download_uri(MODEL, "1"))
+    with pytest.raises(InputError, match="names both model 'churn' version 1 and model 'fraud' version 1 'v1'"):
+        ingest_mlflow(store, uri, observed_at=hours(1), label="v{version}")
+    assert store.counts()["artifacts"] == 3
+
+
+def test_a_read_only_store_is_refused_before_the_registry_is_read(registry, tmp_path):
+    _, uri, _ = registry
+    Store(tmp_path / "ro.duckdb").close()
+    with Store(tmp_path / "ro.duckdb", read_only=True) as ro, pytest.raises(StoreError, match="read-only"):
+        ingest_mlflow(ro, uri)
 
 
 def test_a_source_that_cannot_be_read_is_quarantined_with_model_version_and_source(copy, store, tmp_path, capsys):

@@ -45,7 +45,7 @@ from urllib.parse import unquote, urlparse
 
 import polars as pl
 
-from ..errors import InputError
+from ..errors import InputError, StoreError
 from ..instrument import artifact_digest
 from ..store.ingest import IngestReport
 
@@ -257,6 +257,14 @@ def ingest_mlflow(
         The mlflow package is missing, the URI cannot be read, a model is not
         registered, or the label template does not fit a version.
     """
+    from ..store import Store
+
+    if not isinstance(store, Store):
+        raise InputError(f"store must be an open toolkit.Store, got {store!r}")
+    if store.read_only:  # checked before the registry is read (and its sources downloaded)
+        raise StoreError("this store was opened read-only; open it with read_only=False to ingest")
+    if feature_version_tag is not None and not (isinstance(feature_version_tag, str) and feature_version_tag):
+        raise InputError(f"feature_version_tag must be a tag name or None, got {feature_version_tag!r}")
     observed = _check_args(uri, label, component, scope, observed_at)
     wanted_aliases = _names(aliases, "aliases")
     if wanted_aliases is not None:
@@ -274,6 +282,7 @@ def ingest_mlflow(
                 if wanted_aliases is None or alias in wanted_aliases:
                     current.append((name, alias, int(number)))
             versions += _read_versions(client, uri, name, label, feature_version_tag)
+    _check_labels(versions, label)
     changes = _alias_changes(store, names, wanted_aliases, current, versions, component, scope, observed)
     with _folder(extract_dir) as top:
         folder = top / f"mlflow-{_safe(display_uri(uri))}"
@@ -481,6 +490,22 @@ def _label(template: str, model: str, version: int, run_id: str | None, tags: di
     if not text.strip():
         raise InputError(f"label template {template!r} gives an empty label for model {model!r} version {version}")
     return text.strip()
+
+
+def _check_labels(versions: list[RegistryVersion], template: str) -> None:
+    """Versions of different models must not share a label: vdrift could not tell them (or their events) apart.
+
+    Versions of one model may (a ``{tags[...]}`` template that gives a re-registered artifact its old name).
+    """
+    seen: dict[str, RegistryVersion] = {}
+    for v in versions:
+        other = seen.setdefault(v.label, v)
+        if other.model != v.model:
+            raise InputError(
+                f"label template {template!r} names both model {other.model!r} version {other.version} and model "
+                f"{v.model!r} version {v.version} {v.label!r}; put {{model}} in it (e.g. {DEFAULT_LABEL!r}) or "
+                "read one model at a time"
+            )
 
 
 def _local_path(location: str) -> Path | None:
