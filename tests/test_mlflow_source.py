@@ -191,6 +191,12 @@ def test_new_versions_are_added_and_several_aliases_tracked(copy, store, tmp_pat
     assert shadow.rows() == [("deploy", "fraud:1"), ("deploy", "fraud:4")]
 
 
+def test_no_aliases_loads_only_the_artifacts(registry, store):
+    _, uri, _ = registry
+    result = ingest_mlflow(store, uri, observed_at=T0, aliases=())
+    assert result.changes == () and store.counts()["deployments"] == 0 and store.counts()["artifacts"] == 3
+
+
 def test_label_template(copy, store):
     uri, _, _ = copy
     ingest_mlflow(store, uri, observed_at=T0, label="v{version}")

@@ -225,8 +225,9 @@ def ingest_mlflow(
         Registered model names; default every registered model.
     aliases
         The aliases whose moves become deployment events (default
-        ``champion``); ``None`` for every alias. Give each serving alias its
-        own call when they go to different components or scopes.
+        ``champion``); ``None`` for every alias, ``()`` for none (only the
+        artifacts are loaded). Give each serving alias its own call when they
+        go to different components or scopes.
     label
         How a version is named in vdrift (``model_version`` in the logs,
         ``version`` in artifacts and deployments): a ``str.format`` template
@@ -319,6 +320,8 @@ def _names(values: Iterable[str] | str | None, what: str) -> tuple[str, ...] | N
     if values is None:
         return None
     items = (values,) if isinstance(values, str) else tuple(values)
+    if not items and what == "aliases":  # no alias events: only the artifacts
+        return ()
     if not items or not all(isinstance(v, str) and v for v in items):
         raise InputError(f"{what} must be a non-empty list of names (or None for all), got {values!r}")
     return tuple(dict.fromkeys(items))
@@ -464,8 +467,10 @@ def _read_versions(client, uri: str, name: str, label: str, feature_tag: str | N
         number = int(mv.version)
         tags = dict(mv.tags or {})
         the_label = _label(label, name, number, mv.run_id, tags, mv.source)
+        digest: str | None
+        problem: str | None
         try:
-            download_uri = client.get_model_version_download_uri(name, str(number))
+            download_uri = str(client.get_model_version_download_uri(name, str(number)) or "")
         except Exception as exc:
             digest, download_uri = None, ""
             problem = f"its download location cannot be resolved: {_first_line(exc, uri)}"
