@@ -286,6 +286,8 @@ def test_cli_usage_errors(registry, tmp_path, capsys):
     assert "use it as `vdrift ingest artifacts --from-mlflow URI`" in capsys.readouterr().err
     assert main(["ingest", "artifacts", "--db", db]) == 2
     assert "give the files to load (PATH ...), or --from-mlflow URI" in capsys.readouterr().err
+    assert main(["ingest", "artifacts", "registry.csv", "--mlflow-model", MODEL, "--db", db]) == 2
+    assert "--mlflow-model, --mlflow-alias and --mlflow-label go with --from-mlflow URI" in capsys.readouterr().err
 
 
 def _free_port() -> int:

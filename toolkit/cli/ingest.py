@@ -25,14 +25,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("kind", choices=["predictions", "deployments", "artifacts"])
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="files, globs or directories (CSV, Parquet, JSON lines); none with --from-mlflow")
-    add_db_option(p)
-    p.add_argument("--mapping", help="TOML/YAML file mapping your column names and time formats onto the contract")
-    p.add_argument("--force", action="store_true", help="re-ingest files already ingested (replaces their rows)")
-    p.add_argument("--quiet", "-q", action="store_true", help="print only errors and the final line")
-    p.add_argument("--fail-on-quarantine", action="store_true", help="exit 5 when any row was quarantined")
-    p.add_argument("--progress", action="store_true",
-                   help="print progress lines on stderr even when it is not a terminal (file started, "
-                   "rows read, committed)")
     m = p.add_argument_group("MLflow model registry (docs/sources-mlflow.md)")
     m.add_argument("--from-mlflow", metavar="URI",
                    help="with 'artifacts': read the registry at URI (e.g. sqlite:///mlflow.db) through the mlflow "
@@ -41,9 +33,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a registered model (repeatable; default all)")
     m.add_argument("--mlflow-alias", action="append", metavar="ALIAS",
                    help="an alias whose moves are deployments (repeatable; default champion)")
-    m.add_argument("--mlflow-label", default="{model}:{version}", metavar="TEMPLATE",
+    m.add_argument("--mlflow-label", metavar="TEMPLATE",
                    help="the vdrift version label of an MLflow version (default {model}:{version}; also "
                    "{run_id} and {tags[NAME]})")
+    add_db_option(p)
+    p.add_argument("--mapping", help="TOML/YAML file mapping your column names and time formats onto the contract")
+    p.add_argument("--force", action="store_true", help="re-ingest files already ingested (replaces their rows)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only errors and the final line")
+    p.add_argument("--fail-on-quarantine", action="store_true", help="exit 5 when any row was quarantined")
+    p.add_argument("--progress", action="store_true",
+                   help="print progress lines on stderr even when it is not a terminal (file started, "
+                   "rows read, committed)")
     p.set_defaults(func=run_ingest)
 
     s = sub.add_parser("status", help="what the store holds: row counts, time span, recent ingests")
@@ -58,7 +58,7 @@ def _open(args: argparse.Namespace, read_only: bool = False) -> Store:
 
 def run_ingest(args: argparse.Namespace) -> int:
     """Run ``vdrift ingest`` and print what each file gave."""
-    if args.from_mlflow is not None or not args.paths:
+    if args.from_mlflow is not None or not args.paths or args.mlflow_model or args.mlflow_alias or args.mlflow_label:
         return _run_mlflow(args)
     with _open(args) as store:
         report = store.ingest(
@@ -75,37 +75,6 @@ def run_ingest(args: argparse.Namespace) -> int:
             print(f"vdrift: error: {safe_text(failed.message)}", file=sys.stderr)
         return 2
     if args.fail_on_quarantine and report.quarantined:
-        return 5
-    return 0
-
-
-def _run_mlflow(args: argparse.Namespace) -> int:
-    """``vdrift ingest artifacts --from-mlflow URI``: the registry through the same ingest (toolkit.sources.mlflow)."""
-    if args.from_mlflow is None:
-        raise InputError(f"ingest {args.kind}: give the files to load (PATH ...), "
-                         "or --from-mlflow URI with 'artifacts'")
-    if args.kind != "artifacts" or args.paths or args.mapping:
-        raise InputError("--from-mlflow URI reads the registry itself: use it as `vdrift ingest artifacts "
-                         "--from-mlflow URI`, without PATHs or --mapping")
-    from ..sources.mlflow import ingest_mlflow
-
-    with _open(args) as store:
-        result = ingest_mlflow(store, args.from_mlflow, models=args.mlflow_model,
-                               aliases=args.mlflow_alias or ("champion",), label=args.mlflow_label, force=args.force,
-                               progress="lines" if args.progress else (not args.quiet and sys.stderr.isatty()))
-    text = result.summary()
-    if args.quiet:
-        heads = ("mlflow ", "  alias ", "artifacts: ", "deployments: ")
-        text = "\n".join(line for line in text.splitlines() if line.startswith(heads))
-    print(safe_text(text))
-    for problem in result.problems:
-        print(f"vdrift: warning: {safe_text(problem)} (quarantined)", file=sys.stderr)
-    failed = result.artifacts.failed + result.deployments.failed
-    for f in failed:
-        print(f"vdrift: error: {safe_text(f.message)}", file=sys.stderr)
-    if failed:
-        return 2
-    if args.fail_on_quarantine and result.quarantined:
         return 5
     return 0
 
@@ -130,4 +99,38 @@ def run_status(args: argparse.Namespace) -> int:
         for row in recent.iter_rows(named=True):
             print(f"  #{row['ingest_id']:<4} {row['kind']:<12} {row['rows_read']:>9,} read "
                   f"{row['quarantined']:>7,} quarantined  {safe_text(row['path'])}")
+    return 0
+
+
+def _run_mlflow(args: argparse.Namespace) -> int:
+    """``vdrift ingest artifacts --from-mlflow URI``: the registry through the same ingest (toolkit.sources.mlflow)."""
+    if args.from_mlflow is None and args.paths:
+        raise InputError("--mlflow-model, --mlflow-alias and --mlflow-label go with --from-mlflow URI")
+    if args.from_mlflow is None:
+        raise InputError(f"ingest {args.kind}: give the files to load (PATH ...), "
+                         "or --from-mlflow URI with 'artifacts'")
+    if args.kind != "artifacts" or args.paths or args.mapping:
+        raise InputError("--from-mlflow URI reads the registry itself: use it as `vdrift ingest artifacts "
+                         "--from-mlflow URI`, without PATHs or --mapping")
+    from ..sources.mlflow import DEFAULT_ALIASES, DEFAULT_LABEL, ingest_mlflow
+
+    with _open(args) as store:
+        result = ingest_mlflow(store, args.from_mlflow, models=args.mlflow_model,
+                               aliases=args.mlflow_alias or DEFAULT_ALIASES,
+                               label=args.mlflow_label or DEFAULT_LABEL, force=args.force,
+                               progress="lines" if args.progress else (not args.quiet and sys.stderr.isatty()))
+    text = result.summary()
+    if args.quiet:
+        heads = ("mlflow ", "  alias ", "artifacts: ", "deployments: ")
+        text = "\n".join(line for line in text.splitlines() if line.startswith(heads))
+    print(safe_text(text))
+    for problem in result.problems:
+        print(f"vdrift: warning: {safe_text(problem)} (quarantined)", file=sys.stderr)
+    failed = result.artifacts.failed + result.deployments.failed
+    for f in failed:
+        print(f"vdrift: error: {safe_text(f.message)}", file=sys.stderr)
+    if failed:
+        return 2
+    if args.fail_on_quarantine and result.quarantined:
+        return 5
     return 0
