@@ -318,6 +318,29 @@ def test_unreachable_registries_and_unknown_models_are_named(registry, store, tm
     assert "vdrift: error: the MLflow registry at" in capsys.readouterr().err
 
 
+def test_a_legacy_file_store_registry(store, tmp_path, monkeypatch, registry):
+    """MLflow 3 refuses its old file store unless MLFLOW_ALLOW_FILE_STORE is set; with it, it reads the same."""
+    _, sqlite_uri, _ = registry
+    db_path = sqlite_uri.removeprefix("sqlite:///")
+    with pytest.raises(InputError, match=f"is a file, not a file store folder; for a SQLite registry write "
+                                         f"sqlite:///{db_path}"):
+        ingest_mlflow(store, db_path)
+    uri = (tmp_path / "mlruns").as_uri()
+    (tmp_path / "mlruns").mkdir()
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    with pytest.raises(InputError, match="cannot open the MLflow registry at .*MLFLOW_ALLOW_FILE_STORE"):
+        ingest_mlflow(store, uri)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.create_registered_model(MODEL)
+    model = _model_dir(tmp_path / "model", [1.0], 0.5)
+    client.create_model_version(MODEL, str(model))
+    client.set_registered_model_alias(MODEL, "champion", "1")
+    result = ingest_mlflow(store, uri, observed_at=T0)
+    assert store.table("artifacts")["artifact_hash"].to_list() == [artifact_digest(model)]
+    assert [(c.version, c.event) for c in result.changes] == [(1, "deploy")]
+
+
 def test_passwords_stay_out_of_reports():
     assert display_uri("http://ann:s3cret@registry:5000/x") == "http://ann@registry:5000/x"
     assert display_uri("sqlite:///a.db") == "sqlite:///a.db"

@@ -361,6 +361,9 @@ def _check_local(uri: str) -> None:
                              "(MLflow would create an empty one); check the path")
     elif parsed.scheme in ("", "file"):
         path = Path(unquote(parsed.path) if parsed.scheme == "file" else uri)
+        if path.is_file():
+            raise InputError(f"MLflow registry {shown!r} is a file, not a file store folder; for a SQLite "
+                             f"registry write sqlite:///{path}")
         if not path.is_dir():
             raise InputError(f"no MLflow registry at {shown!r}: {str(path)!r} is not an existing folder; "
                              "check the path")
