@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import pickle
 import shutil
 import socket
@@ -331,12 +332,24 @@ def test_a_legacy_file_store_registry(store, tmp_path, monkeypatch, registry):
     with pytest.raises(InputError, match="cannot open the MLflow registry at .*MLFLOW_ALLOW_FILE_STORE"):
         ingest_mlflow(store, uri)
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    client.create_registered_model(MODEL)
-    model = _model_dir(tmp_path / "model", [1.0], 0.5)
-    client.create_model_version(MODEL, str(model))
-    client.set_registered_model_alias(MODEL, "champion", "1")
+    monkeypatch.chdir(tmp_path)
+    with monkeypatch.context() as mp:  # MLflow's file store opens MlflowClient() with the default URI inside
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client.create_registered_model(MODEL)
+        model = _model_dir(tmp_path / "model", [1.0], 0.5)
+        client.create_model_version(MODEL, str(model))
+        client.set_registered_model_alias(MODEL, "champion", "1")
+    assert not (tmp_path / "mlflow.db").exists()
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", elsewhere)  # as mlflow.set_tracking_uri leaves it
     result = ingest_mlflow(store, uri, observed_at=T0)
+    # vdrift's read opened neither MLflow's default store nor the one set in-process, and left the setting
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "elsewhere.db").exists()
+    assert tracking_utils._tracking_uri == elsewhere
+    assert "MLFLOW_TRACKING_URI" not in os.environ and "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR" not in os.environ
     assert store.table("artifacts")["artifact_hash"].to_list() == [artifact_digest(model)]
     assert [(c.version, c.event) for c in result.changes] == [(1, "deploy")]
 

@@ -330,23 +330,44 @@ def _names(values: Iterable[str] | str | None, what: str) -> tuple[str, ...] | N
 # -- the client ----------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _mlflow_env(uri: str) -> Iterator[None]:
-    """MLflow settings for one read, each unless the user set it: no progress bar; for HTTP, no retries.
+    """MLflow settings for one read, restored afterwards.
 
-    MLflow retries a failed HTTP request for minutes by default; a registry that cannot be reached is
-    reported at once instead (set ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` to retry).
+    * MLflow's default tracking and registry URIs are this registry's: MLflow's own code opens
+      ``MlflowClient()`` with the defaults in places (its file store looks logged models up that way), which
+      would read another store, or create an empty ``./mlflow.db``.
+    * No artifacts progress bar (it would interleave with vdrift's output), unless the user set it.
+    * For HTTP, no retries and a 30 s timeout, unless the user set them: MLflow retries a failed request
+      for minutes by default; a registry that cannot be reached is reported at once instead.
     """
-    changed: dict[str, str] = {}
-    settings = [("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")]  # the bar would interleave with vdrift's output
+    settings = [("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")]
     if urlparse(uri).scheme in ("http", "https"):
         settings += [("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0"), ("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")]
+    before = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    for name, _ in settings:
+        before.setdefault(name, os.environ.get(name))
+    os.environ["MLFLOW_TRACKING_URI"] = os.environ["MLFLOW_REGISTRY_URI"] = uri
     for name, value in settings:
-        if name not in os.environ:
-            os.environ[name] = changed[name] = value
+        os.environ.setdefault(name, value)
+    # a URI set in-process (mlflow.set_tracking_uri) wins over the variables: swap it for the read
+    globals_before: list[tuple[object, str, object]] = []
+    with contextlib.suppress(ImportError):
+        from mlflow.tracking._model_registry import utils as registry_utils
+        from mlflow.tracking._tracking_service import utils as tracking_utils
+
+        for module, attr in ((tracking_utils, "_tracking_uri"), (registry_utils, "_registry_uri")):
+            if getattr(module, attr, None) is not None:
+                globals_before.append((module, attr, getattr(module, attr)))
+                setattr(module, attr, uri)
     try:
         yield
     finally:
-        for name in changed:
-            os.environ.pop(name, None)
+        for module, attr, value in globals_before:
+            setattr(module, attr, value)
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _check_local(uri: str) -> None:
