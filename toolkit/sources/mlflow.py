@@ -361,13 +361,13 @@ def _mlflow_env(uri: str) -> Iterator[None]:
     try:
         yield
     finally:
-        for module, attr, value in globals_before:
-            setattr(module, attr, value)
-        for name, value in before.items():
-            if value is None:
+        for owner, attr, old in globals_before:
+            setattr(owner, attr, old)
+        for name, previous in before.items():
+            if previous is None:
                 os.environ.pop(name, None)
             else:
-                os.environ[name] = value
+                os.environ[name] = previous
 
 
 def _check_local(uri: str) -> None:
