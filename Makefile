@@ -55,8 +55,12 @@ demo: venv
 test: venv chromium
 	$(BIN)/python -m pytest -q
 
+# JupyterLab on localhost only; as root (these machines, many containers) it needs --allow-root.
+# LAB_FLAGS adds options, e.g. make lab LAB_FLAGS="--port=9999 --no-browser".
+LAB_FLAGS ?=
 lab: venv
-	cd notebooks && ../$(BIN)/jupyter lab --notebook-dir=. 
+	cd notebooks && ../$(BIN)/jupyter lab --notebook-dir=. --ip=127.0.0.1 \
+	    $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_FLAGS)
 
 bench: venv
 	$(BIN)/python benchmarks/run.py --tiers 1m 10m

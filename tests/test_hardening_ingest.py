@@ -40,6 +40,7 @@ from toolkit import Store
 from toolkit.store.schema import CONTRACT
 
 from .conftest import ROOT, write
+from tests import reasons as R
 
 #: examples per property; raise it for a deeper search, e.g. VDRIFT_HYPOTHESIS_EXAMPLES=500
 EXAMPLES = int(os.environ.get("VDRIFT_HYPOTHESIS_EXAMPLES", "20"))
@@ -538,7 +539,7 @@ def test_epoch_values_out_of_range_are_quarantined_not_fatal(store, tmp_path):
     f = write(tmp_path / "e.csv", H + "a,1762077600,v1,x\nb," + "9" * 30 + ",v1,x\n")
     r = ingest_and_check(store, "predictions", f)
     assert (r.accepted, r.quarantined) == (1, 1)
-    assert dict(r.reasons) == {"cannot read ts as timestamp": 1}
+    assert dict(r.reasons) == {R.TS_ISO: 1}
     assert store.sql("SELECT ts FROM predictions")["ts"][0] == dt.datetime(2025, 11, 2, 10, 0)
 
 
@@ -603,7 +604,7 @@ def test_nested_values_are_text_not_numbers(store, tmp_path):
     r = ingest_and_check(store, "predictions", f)
     # a list of integers is not a number: stored as text; a list where a number is required is quarantined
     assert (r.accepted, r.quarantined) == (0, 1)
-    assert dict(r.reasons) == {"cannot read score as double; cannot read cache_hit as boolean": 1}
+    assert dict(r.reasons) == {R.SCORE + "; " + R.CACHE_HIT: 1}
     assert dict(store.covariates().iter_rows()) == {"ids": "VARCHAR"}
     g = write(tmp_path / "n2.jsonl", '{"request_id": "b", "ts": "2026-11-02", "model_version": "v1", "prediction": "x", '
               '"ids": [3]}\n')

@@ -19,6 +19,7 @@ from toolkit.store.ingest import batch as ingest_batch
 from toolkit.store.ingest import load as ingest_load
 
 from .conftest import ROOT, SAMPLES, write
+from tests import reasons as R
 
 HEADER = "request_id,ts,model_version,prediction,score,region,amount\n"
 
@@ -57,10 +58,10 @@ def test_every_bad_value_is_quarantined_with_a_reason(store, tmp_path):
     assert (r.rows_read, r.accepted, r.quarantined) == (7, 2, 5)
     assert dict(store.covariates().iter_rows()) == {"amount": "VARCHAR"}
     assert dict(r.reasons) == {
-        "cannot read ts as timestamp": 1,
-        "missing required value: model_version": 1,
-        "cannot read score as double": 1,
-        "duplicate request_id within the file (first kept)": 1,
+        R.TS_ISO: 1,
+        R.missing("model_version"): 1,
+        R.SCORE: 1,
+        R.DUP_FILE: 1,
         "malformed CSV line: missing columns": 1,
     }
     q = store.quarantine()
@@ -80,7 +81,7 @@ def test_duplicates_against_the_store_and_shadow_rows(store, tmp_path):
                "a,2026-11-02 10:00:00,v2,declined,shadow\n"
                "a,2026-11-02 10:00:00,v3,declined,shadow\n")
     r = store.ingest("predictions", f2).results[0]
-    assert dict(r.reasons) == {"duplicate request_id already in the store": 1}
+    assert dict(r.reasons) == {R.DUP_STORE: 1}
     assert r.accepted == 2  # shadow scoring repeats a request_id once per shadow version
 
 
@@ -190,7 +191,7 @@ def test_parquet_and_json_lines_with_typed_columns(store, tmp_path):
     ])
     r = store.ingest("predictions", write(tmp_path / "p.jsonl", lines)).results[0]
     assert (r.accepted, r.quarantined) == (1, 1)
-    assert dict(r.reasons) == {"cannot read covariate amount as double": 1}
+    assert dict(r.reasons) == {"cannot read covariate amount as double: …": 1}
 
 
 def test_deployments_and_artifacts_rules(store, tmp_path):
@@ -201,11 +202,11 @@ def test_deployments_and_artifacts_rules(store, tmp_path):
               "2026-11-04,serving,eu,rollout_step,v2,150\n"
               "2026-11-01,serving,all,deploy,v1,100\n")
     r = store.ingest("deployments", d).results[0]
-    assert dict(r.reasons) == {"unknown event": 1, "traffic_pct outside 0..100": 1,
-                               "duplicate deployment event within the file (first kept)": 1}
+    assert dict(r.reasons) == {R.UNKNOWN_EVENT: 1, R.TRAFFIC: 1,
+                               "duplicate deployment event … within the file (first kept)": 1}
     a = write(tmp_path / "a.csv", "version,artifact_hash,feature_version,extra\nv1,h1,f1,x\nv2,h2,f2,y\nv2b,h2,f2,z\n")
     r = store.ingest("artifacts", a).results[0]
-    assert r.accepted == 2 and dict(r.reasons) == {"duplicate artifact_hash within the file (first kept)": 1}
+    assert r.accepted == 2 and dict(r.reasons) == {"duplicate artifact_hash … within the file (first kept)": 1}
     assert r.ignored_columns == ("extra",)
 
 
@@ -340,7 +341,7 @@ def test_store_duplicates_are_searched_near_the_files_time_span(store, tmp_path)
     store.ingest("predictions", write(tmp_path / "1.csv", HEADER + "a,2026-11-02 10:00:00,v1,approved,0.1,eu,1\n"))
     r = store.ingest("predictions", write(tmp_path / "2.csv", HEADER + "a,2026-11-03 09:00:00,v1,approved,0.1,eu,1\n"
                                           "b,2026-11-03 09:00:00,v1,approved,0.1,eu,1\n")).results[0]
-    assert dict(r.reasons) == {"duplicate request_id already in the store": 1}
+    assert dict(r.reasons) == {R.DUP_STORE: 1}
     r = store.ingest("predictions", write(tmp_path / "3.csv", HEADER + "a,2026-11-09 10:00:00,v1,approved,0.1,eu,1\n")).results[0]
     assert r.accepted == 1
 
@@ -359,9 +360,9 @@ def test_parquet_fast_path_and_its_fallback_agree(store, tmp_path):
     assert (ok.rows_read, ok.accepted, ok.quarantined) == (2, 2, 0)
     bad = store.ingest("predictions", tmp_path / "bad.parquet").results[0]
     assert (bad.rows_read, bad.accepted, bad.quarantined) == (3, 2, 1)
-    assert dict(bad.reasons) == {"cannot read score as double": 1}  # the first 'd' is the bad one; the second is kept
+    assert dict(bad.reasons) == {R.SCORE: 1}  # the first 'd' is the bad one; the second is kept
     again = store.ingest("predictions", tmp_path / "again.parquet").results[0]
-    assert dict(again.reasons) == {"duplicate request_id already in the store": 1}
+    assert dict(again.reasons) == {R.DUP_STORE: 1}
     assert sorted(store.sql("SELECT request_id FROM predictions")["request_id"].to_list()) == ["a", "b", "c", "d", "e"]
     assert store.sql("SELECT count(*) AS n FROM quarantine")["n"][0] == 2
 
@@ -374,7 +375,7 @@ def test_infinite_timestamps_are_quarantined(store, tmp_path):
             '{"request_id": "c", "ts": "2026-11-02T10:00:00Z", "model_version": "v1", "prediction": "x"}\n')
     r = store.ingest("predictions", write(tmp_path / "1.jsonl", rows)).results[0]
     assert (r.status, r.accepted, r.quarantined) == ("ingested", 1, 2)
-    assert dict(r.reasons) == {"ts is infinite, not a point in time": 2}
+    assert dict(r.reasons) == {R.TS_INFINITE: 2}
     r = store.ingest("predictions", write(tmp_path / "2.jsonl", rows.replace('"c"', '"d"'))).results[0]
     assert (r.accepted, r.quarantined) == (1, 2)
     assert store.counts()["predictions"] == 2
@@ -384,7 +385,7 @@ def test_infinite_timestamps_are_quarantined(store, tmp_path):
     store.con.execute(f"COPY (SELECT request_id, CASE WHEN request_id = 'f' THEN 'infinity'::TIMESTAMP ELSE ts END "
                       f"AS ts, model_version, prediction FROM read_parquet('{pq}')) TO '{tmp_path / '4.parquet'}'")
     r = store.ingest("predictions", [tmp_path / "4.parquet"]).results[0]
-    assert (r.accepted, r.quarantined, dict(r.reasons)) == (1, 1, {"ts is infinite, not a point in time": 1})
+    assert (r.accepted, r.quarantined, dict(r.reasons)) == (1, 1, {R.TS_INFINITE: 1})
 
 
 def _parquet_files(tmp_path: Path) -> list[Path]:
@@ -444,10 +445,10 @@ def test_parquet_files_of_one_call_load_together_as_they_would_one_by_one(tmp_pa
         assert _store_state(together) == _store_state(one)
         outcome = {Path(r.path).name: r for r in report.results}
         assert dict(outcome["02_bad.parquet"].reasons) == {
-            "missing required value: request_id": 1, "duplicate request_id within the file (first kept)": 1}
-        assert dict(outcome["03_repeats_01.parquet"].reasons) == {"duplicate request_id already in the store": 1}
-        assert dict(outcome["08_repeats_07.parquet"].reasons) == {"duplicate request_id already in the store": 1}
-        assert dict(outcome["09_nan_score.parquet"].reasons) == {"score is not a finite number": 1}
+            R.missing("request_id"): 1, R.DUP_FILE: 1}
+        assert dict(outcome["03_repeats_01.parquet"].reasons) == {R.DUP_STORE: 1}
+        assert dict(outcome["08_repeats_07.parquet"].reasons) == {R.DUP_STORE: 1}
+        assert dict(outcome["09_nan_score.parquet"].reasons) == {R.NOT_FINITE: 1}
         assert outcome["05_same_as_04.parquet"].status == "skipped"
         # the files before the schema change went through one batch, those after it through another
         assert "one transaction with 3 other file(s)" in outcome["01_ok.parquet"].message

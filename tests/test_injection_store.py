@@ -27,6 +27,7 @@ from toolkit.sqlutil import checked_column, quote_ident
 
 from .conftest import ROOT, write
 from .test_hardening_ingest import check_store_consistent, snapshot
+from tests import reasons as R
 
 HOSTILE = [
     '"; DROP TABLE predictions; --',
@@ -120,7 +121,7 @@ def test_hostile_deployment_values(store, tmp_path):
     # an event outside the list is quarantined by a bound list, never evaluated
     bad = [{"ts": "2026-11-02", "component": "serving", "scope": "all", "event": e} for e in HOSTILE]
     r = store.ingest("deployments", _write("json", tmp_path / "e.jsonl", bad)).results[0]
-    assert (r.accepted, r.quarantined) == (0, len(HOSTILE)) and dict(r.reasons) == {"unknown event": len(HOSTILE)}
+    assert (r.accepted, r.quarantined) == (0, len(HOSTILE)) and dict(r.reasons) == {R.UNKNOWN_EVENT: len(HOSTILE)}
     _intact(store)
 
 

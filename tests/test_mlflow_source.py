@@ -239,7 +239,7 @@ def test_a_source_that_cannot_be_read_is_quarantined_with_model_version_and_sour
     assert "does not exist" in err and "cannot be downloaded" in err and "holds no files" in err
     with Store(db) as s:
         q = s.quarantine().sort("ingest_id")
-        assert q["reason"].to_list() == ["missing required value: artifact_hash"] * 3
+        assert q.height == 3 and all(r.startswith("missing required value: artifact_hash") for r in q["reason"])
         raws = [json.loads(json.loads(r)["mlflow"]) for r in q["raw"]]
         assert [r["version"] for r in raws] == [4, 5, 6]
         assert [r["source"] for r in raws] == [str(tmp_path / "no-such-model"),

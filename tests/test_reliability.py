@@ -21,6 +21,7 @@ from toolkit import Store
 from toolkit.cli import main
 
 from .conftest import ROOT
+from tests import reasons as R
 
 HEADER = "request_id,ts,model_version,prediction\n"
 
@@ -223,10 +224,10 @@ def test_03_out_of_range_times_are_quarantined_with_a_reason(tmp_path):
     with Store(tmp_path / "s.duckdb") as s:
         r = s.ingest("predictions", f).results[0]
         assert (r.rows_read, r.accepted, r.quarantined) == (4, 1, 3)
-        assert dict(r.reasons) == {"ts outside the plausible range 1900-01-01..2200-01-01 UTC": 3}
+        assert dict(r.reasons) == {R.TS_RANGE: 3}
         d = s.ingest("deployments", dep).results[0]
         assert (d.accepted, d.quarantined) == (0, 1)
-        assert dict(d.reasons) == {"expected_end outside the plausible range 1900-01-01..2200-01-01 UTC": 1}
+        assert dict(d.reasons) == {"expected_end … outside the plausible range 1900-01-01..2200-01-01 UTC": 1}
 
 
 def test_03_year_zero_in_one_file_does_not_abort_a_multi_file_ingest(tmp_path):

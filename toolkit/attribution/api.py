@@ -98,6 +98,8 @@ class Inputs:
     excluded: tuple[int, int]
     msums: CellSums
     match_on: tuple[str, ...]
+    #: (period, version, rows, excluded) per window and resolved version
+    excluded_by_version: tuple[tuple[int, str, int, int], ...] = ()
 
 
 def attribute(
@@ -276,7 +278,10 @@ def _read(con, m: Metric, A: Window, B: Window, covs: list[str] | None, where, b
     sample = sample.indexed(sums)
     drift = feature_drift(con, m, A, B, tuple(Covariate(c, k) for c, k in kinds.items()), where=filters,  # type: ignore[arg-type]
                           include_shadow=include_shadow, profile=prof)
-    return Inputs(sel, design, tuple(routing), sums, sample, drift, (n_excl[0], n_excl[1]), msums, tuple(match_on))
+    by_version = tuple((int(t), str(v), int(r), int(e)) for t, v, e, r in
+                       prof.excluded.select("period", "version", "excluded", "rows").iter_rows())
+    return Inputs(sel, design, tuple(routing), sums, sample, drift, (n_excl[0], n_excl[1]), msums, tuple(match_on),
+                  by_version)
 
 
 def _match_covariates(sample: ModelSample, design: Design) -> list[str]:

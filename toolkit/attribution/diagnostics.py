@@ -129,11 +129,21 @@ def assess(m: Metric, frame: pl.DataFrame, support: dict, dependence: list, desi
 
     n_excl = inp.excluded
     details["excluded_rows"] = {"baseline": n_excl[0], "comparison": n_excl[1]}
+    if m.needs_label:  # labels arrive late: how much of each version's traffic is still unlabelled
+        details["unlabeled"] = [
+            {"window": ("baseline", "comparison")[t], "version": v, "rows": rows, "unlabeled": e,
+             "share": e / rows if rows else None}
+            for t, v, rows, e in inp.excluded_by_version]
     if sum(n_excl):
         what = m.excluded_reason
+        text = f"{n_excl[0]:,} baseline and {n_excl[1]:,} comparison rows {what} and are not counted"
+        if m.needs_label:
+            text += "; still unlabelled: " + "; ".join(
+                f"{name} " + ", ".join(f"{v} {e / rows:.0%} of {rows:,}" for tt, v, rows, e in inp.excluded_by_version
+                                       if tt == t and rows)
+                for t, name in ((0, "baseline"), (1, "comparison")))
         ranked.append((1 if m.needs_label else 2, float(sum(n_excl)), Note(
-            "warning" if m.needs_label else "info", "excluded_rows",
-            f"{n_excl[0]:,} baseline and {n_excl[1]:,} comparison rows {what} and are not counted")))
+            "warning" if m.needs_label else "info", "excluded_rows", text)))
     A, B = inp.sel.baseline, inp.sel.comparison
     if A.start < B.end and B.start < A.end:
         ranked.append((1, 1.0, Note("warning", "windows",

@@ -144,8 +144,9 @@ class Profile:
         Name -> (level, rows) of a categorical covariate over every row in
         the windows (once each, NULL left out), most frequent first, ties by level.
     excluded
-        Per period (``period``, ``excluded``, ``rows``): the rows in the
-        window and those that do not count for the metric.
+        Per period and resolved version (``period``, ``version``, ``excluded``,
+        ``rows``): the rows in the window and those that do not count for the
+        metric (for accuracy-type metrics: the rows without a label yet).
     level_counts
         Name -> rows of :func:`rows_sql` per ``version``, ``period`` and
         ``level`` (NULL as ``(missing)``), column ``c``.
@@ -264,11 +265,11 @@ def profile_covariates(
         f"FROM ({src}) GROUP BY GROUPING SETS ({', '.join(sets)})", params,
     ).pl()
     first = grouped.filter(pl.col("g__0") == 0) if cat else grouped
-    excluded = pl.DataFrame(
-        {"period": [0, 1],
-         "excluded": [int(first.filter((pl.col("period") == t) & ~pl.col("valid"))["c"].sum()) for t in (0, 1)],
-         "rows": [int(first.filter(pl.col("period") == t)["c"].sum()) for t in (0, 1)]},
-        schema={"period": pl.Int32, "excluded": pl.Int64, "rows": pl.Int64})
+    excluded = (first.group_by("period", "version")
+                .agg(pl.col("c").filter(~pl.col("valid")).sum().alias("excluded"), pl.col("c").sum().alias("rows"))
+                .select(pl.col("period").cast(pl.Int32), pl.col("version").cast(pl.Utf8),
+                        pl.col("excluded").cast(pl.Int64), pl.col("rows").cast(pl.Int64))
+                .sort("period", "version"))
     levels: dict[str, tuple[tuple[str, int], ...]] = {}
     level_counts: dict[str, pl.DataFrame] = {}
     for i, name in enumerate(categorical):

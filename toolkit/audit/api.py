@@ -16,7 +16,7 @@ from ..store import Store
 from ..timeutil import Window, parse_time, parse_window
 from . import census as census_mod
 from . import intended as intended_mod
-from .consistency import consistency_frame
+from .consistency import consistency_frame, coverage_frame
 from .detectors import Context, run_detectors
 from .results import BUCKETS, FINDING_SCHEMA, AuditResult, AuditThresholds, Bucket, severity_rank
 
@@ -126,6 +126,7 @@ def _audit_open(
         census_mod.build_cells(con, win.start, win.end, chosen, thresholds.n_examples)
         census = census_mod.census_frame(con)
         consistency = consistency_frame(con)
+        coverage = coverage_frame(con)
         ctx = Context(con=con, window_start=win.start, window_end=win.end, bucket=chosen, thresholds=thresholds)
         findings = _findings_frame(run_detectors(ctx))
         extra = units(con) if units is not None else None
@@ -137,6 +138,7 @@ def _audit_open(
         intended=intended,
         findings=findings,
         consistency=consistency,
+        coverage=coverage,
         window_start=win.start,
         window_end=win.end,
         bucket=chosen,

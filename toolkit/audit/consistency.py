@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 
 from .census import CELLS
-from .results import CONSISTENCY_COLUMNS
+from .results import CONSISTENCY_COLUMNS, COVERAGE_COLUMNS
 
 _SQL = f"""
 SELECT bucket_start,
@@ -29,6 +29,24 @@ FROM {CELLS}
 GROUP BY bucket_start
 ORDER BY bucket_start
 """
+
+
+_COVERAGE_SQL = f"""
+SELECT component, sum(n)::BIGINT AS n, sum(CASE WHEN governed THEN n ELSE 0 END)::BIGINT AS n_governed,
+       bool_or(gov IS NOT NULL) AS has_history_kind
+FROM {CELLS}
+GROUP BY component
+ORDER BY n DESC, component
+"""
+
+
+def coverage_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Per predictions component: requests, and those a deployment history governs (the score's base).
+
+    ``has_history_kind`` is False for a component vdrift does not know how to
+    govern (a name other than online, cache, batch; shadow is never governed).
+    """
+    return con.execute(_COVERAGE_SQL).pl().select(list(COVERAGE_COLUMNS))
 
 
 def consistency_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

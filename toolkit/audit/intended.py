@@ -34,7 +34,7 @@ import duckdb
 import polars as pl
 
 from ..timeutil import PLAUSIBLE_END, PLAUSIBLE_START
-from .results import INTENDED_COLUMNS, AuditThresholds
+from .results import INTENDED_COLUMNS, UNKNOWN_COMPONENT, AuditThresholds
 
 STATE_EVENTS = (
     "deploy",
@@ -227,6 +227,37 @@ def governing_components(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     out = {}
     for pred_component, dep_component in GOVERNING.items():
         out[pred_component] = dep_component if dep_component in present else "serving"
+    return out
+
+
+def ungoverned_components(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, float, str]]:
+    """Stored predictions components no deployment history can govern: (component, requests, share, why).
+
+    The rule of :data:`GOVERNING` read on the whole store (``vdrift status``);
+    the audit measures the same per window on its cells, which also counts
+    requests made before their component's first deploy.
+    """
+    history = {r[0] for r in con.execute(
+        "SELECT DISTINCT component FROM deployments WHERE list_contains(?, event)", [list(STATE_EVENTS)]
+    ).fetchall()}
+    counts = con.execute(
+        "SELECT component, count(*) FROM predictions WHERE component <> 'shadow' AND NOT coalesce(cache_hit, false) "
+        "GROUP BY component ORDER BY 2 DESC").fetchall()
+    total = con.execute("SELECT count(*) FROM predictions WHERE component <> 'shadow'").fetchone()[0] or 1
+    out = []
+    for component, n in counts:
+        if component == "shadow":
+            continue
+        if component not in GOVERNING:
+            why = UNKNOWN_COMPONENT
+        elif not history:
+            why = "the store has no deployment history: ingest it (vdrift ingest deployments FILE)"
+        elif "serving" not in history and GOVERNING[component] not in history:
+            names = " or ".join(dict.fromkeys((repr(GOVERNING[component]), "'serving'")))
+            why = f"the deployment history has no deploy/rollout event of {names}"
+        else:
+            continue
+        out.append((component, int(n), n / total, why))
     return out
 
 

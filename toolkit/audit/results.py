@@ -153,6 +153,17 @@ INTENDED_COLUMNS = (
     "source_event", "actor", "expected_end", "experiment",
 )
 CONSISTENCY_COLUMNS = ("bucket_start", "n", "n_as_intended", "score", "n_versions")
+COVERAGE_COLUMNS = ("component", "n", "n_governed", "has_history_kind")
+#: a component with more than this share of its requests ungoverned is a warning of the audit
+UNGOVERNED_WARN = 0.01
+UNKNOWN_COMPONENT = ("vdrift governs the components online, cache and batch (and cache hits of any component): "
+                     "map this name onto one of them with [values.component] in the predictions mapping file")
+
+
+def ungoverned_warning(component: str, n: int, share_of_all: float, why: str) -> str:
+    """The warning for a component's requests that no deployment history governs (audit and status)."""
+    return (f"component `{component}`: {share_of_all:.0%} of traffic ({n:,} requests) not governed by any "
+            f"deployment history, so never checked; {why}")
 
 
 def _check_columns(frame: pl.DataFrame, expected: tuple[str, ...], what: str) -> None:
@@ -182,6 +193,10 @@ class AuditResult:
     consistency
         Per bucket: governed requests, those served as intended, the score
         (their share) and the number of distinct versions serving.
+    coverage
+        Per predictions component: requests and governed requests (those a
+        deployment history covers: the consistency score's base). Ungoverned
+        traffic is never checked; :meth:`warnings` says so per component.
     window_start, window_end
         The audited half-open window.
     bucket
@@ -198,9 +213,12 @@ class AuditResult:
     window_end: dt.datetime
     bucket: Literal["hour", "day"]
     thresholds: AuditThresholds = field(default_factory=AuditThresholds)
+    coverage: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(
+        schema={"component": pl.Utf8, "n": pl.Int64, "n_governed": pl.Int64, "has_history_kind": pl.Boolean}))
 
     def __post_init__(self) -> None:
         _check_columns(self.census, CENSUS_COLUMNS, "census")
+        _check_columns(self.coverage, COVERAGE_COLUMNS, "coverage")
         _check_columns(self.intended, INTENDED_COLUMNS, "intended")
         _check_columns(self.consistency, CONSISTENCY_COLUMNS, "consistency")
         _check_columns(self.findings, tuple(FINDING_SCHEMA), "findings")
@@ -260,6 +278,28 @@ class AuditResult:
             return None
         return float(self.consistency["n_as_intended"].sum()) / n
 
+    @property
+    def governed_share(self) -> float | None:
+        """Share of the window's non-shadow requests a deployment history governs (None without requests)."""
+        rows = self.coverage.filter(pl.col("component") != "shadow")
+        n = int(rows["n"].sum()) if rows.height else 0
+        return None if n == 0 else int(rows["n_governed"].sum()) / n
+
+    def warnings(self) -> tuple[str, ...]:
+        """One sentence per component whose traffic is (partly) not governed by any deployment history."""
+        rows = self.coverage.filter(pl.col("component") != "shadow")
+        total = int(rows["n"].sum()) if rows.height else 0
+        out = []
+        for row in rows.iter_rows(named=True):
+            ungoverned = row["n"] - row["n_governed"]
+            if row["n"] == 0 or ungoverned / row["n"] <= UNGOVERNED_WARN:
+                continue
+            why = (UNKNOWN_COMPONENT if not row["has_history_kind"] else
+                   "the deployment history has no version-changing event for it before these requests: "
+                   "ingest the history that covers them")
+            out.append(ungoverned_warning(row["component"], ungoverned, ungoverned / total, why))
+        return tuple(out)
+
     def to_frame(self) -> pl.DataFrame:
         """The findings: the tidy table the other accessors derive from."""
         return self.findings
@@ -273,10 +313,15 @@ class AuditResult:
         ]
         total = int(self.census["n"].sum()) if self.census.height else 0
         score = self.overall_score
+        covered = self.governed_share
         lines.append(
             f"requests: {total}   consistency: "
-            + ("n/a (no deployment history governs these requests)" if score is None else f"{score:.3f}")
+            + ("n/a (no deployment history governs these requests)" if score is None else
+               f"{score:.3f} (it covers {covered:.0%} of requests: those a deployment history governs)"
+               if covered is not None
+               else f"{score:.3f}")
         )
+        lines += [f"warning: {w}" for w in self.warnings()]
         if self.census.height:
             served = (
                 self.census.group_by("component", "resolved_version", "version_status")
@@ -333,6 +378,9 @@ class AuditResult:
             "bucket": self.bucket,
             "max_severity": self.max_severity,
             "consistency_score": self.overall_score,
+            "governed_share": self.governed_share,
+            "warnings": list(self.warnings()),
+            "coverage": rows(self.coverage),
             "thresholds": self.thresholds.to_dict(),
             "findings": findings,
             "consistency": rows(self.consistency),
@@ -353,6 +401,7 @@ class AuditResult:
             f"{esc(self.window_end.isoformat(sep=' '))} (bucket: {esc(self.bucket)}); "
             f"consistency: {esc('n/a' if score is None else f'{score:.3f}')}</p>",
         ]
+        parts += [f"<p><b>warning:</b> {esc(w)}</p>" for w in self.warnings()]
         if self.findings.height == 0:
             parts.append("<p>No findings.</p></div>")
             return "".join(parts)

@@ -8,6 +8,8 @@ import sys
 import polars as pl
 
 from ..errors import InputError, safe_text
+from ..audit.intended import ungoverned_components
+from ..audit.results import ungoverned_warning
 from ..store import Store
 from .common import add_db_option
 
@@ -16,13 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``vdrift ingest`` and ``status`` to the sub-commands."""
     p = sub.add_parser(
         "ingest",
-        help="validate and load prediction logs, deployment history or the artifact registry",
+        help="validate and load prediction logs, deployment history, the artifact registry or late labels",
         description="Validate and load files into the store. Each file is one transaction; "
         "rejected rows go to quarantine with a reason; a file already ingested is skipped. "
         "Exit codes: 0 ok, 2 a file could not be read (others still loaded), "
         "3 store unusable, 5 rows were quarantined and --fail-on-quarantine was given.",
     )
-    p.add_argument("kind", choices=["predictions", "deployments", "artifacts"])
+    p.add_argument("kind", choices=["predictions", "deployments", "artifacts", "outcomes"],
+                   help="outcomes: late labels (request_id, outcome[, labeled_at]) joined to stored predictions")
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="files, globs or directories (CSV, Parquet, JSON lines); none with --from-mlflow")
     m = p.add_argument_group("MLflow model registry (docs/sources-mlflow.md)")
@@ -86,6 +89,7 @@ def run_status(args: argparse.Namespace) -> int:
         span = store.time_span()
         log = store.ingest_log()
         covs = store.covariates()
+        ungoverned = ungoverned_components(store.con)
     print(safe_text(f"store {args.db} (schema v{store.schema_version})"))
     for name, n in counts.items():
         print(f"  {name:<12} {n:>12,}")
@@ -93,6 +97,8 @@ def run_status(args: argparse.Namespace) -> int:
         print(safe_text(f"  predictions from {span[0]} to {span[1]} UTC"))
     if covs.height:
         print(safe_text("  covariates: " + ", ".join(f"{n} ({t.lower()})" for n, t in covs.iter_rows())))
+    for component, n, share, why in ungoverned:
+        print(safe_text("warning: " + ungoverned_warning(component, n, share, why)))
     if log.height:
         print("recent ingests:")
         recent = log.filter(pl.col("superseded_by").is_null()).tail(10)

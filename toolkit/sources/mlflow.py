@@ -14,7 +14,7 @@ validator. docs/sources-mlflow.md has the worked example and the limits.
   the digest serving code logs. A local source is digested in place; any other
   is downloaded into a temporary folder first. A version whose source cannot
   be resolved, downloaded or is empty is written with an empty digest, so the
-  ingest quarantines it ("missing required value: artifact_hash") with the
+  ingest quarantines it ("missing required value: artifact_hash ...") with the
   problem, model, version and source in the raw row; the report lists it too.
 * **Events.** MLflow keeps no alias history: the registry holds only where
   each alias points now (the SQL store does not even update a timestamp when

@@ -15,6 +15,21 @@ A mapping is TOML or YAML::
 
     [defaults]           # constant values for contract columns the file lacks
     component = "batch"
+
+    [values.event]       # your names for a contract column's values (exact text, after trimming)
+    canary = "rollout_start"
+    promote = "rollout_complete"
+    revert = "rollback"
+
+    [values.cache_hit]
+    HIT = true
+    MISS = false
+
+A covariate column is numeric when every value reads as a number;
+``categorical = ["zip_code"]`` keeps the listed columns as text (categories)
+even then. Columns that look like a label (``label``, ``target``, ...) or an
+identifier (named ``*_id`` / ``uuid``, or text unique on every row) are not
+stored as covariates unless ``covariates`` lists them.
 """
 
 from __future__ import annotations
@@ -45,6 +60,12 @@ class Mapping:
         Contract name -> constant value for columns absent from the file.
     covariates
         Extra columns to keep as covariates; None keeps every extra column.
+    values
+        Contract name -> {your value: contract value}: value names mapped before
+        the row is typed and checked (event names, component names, version labels,
+        booleans such as Y/N). Values not listed pass unchanged.
+    categorical
+        Covariate columns kept as text (categories) even when every value is a number.
     format
         A serving platform's native log layout the file is read as (an adapter of
         :mod:`toolkit.sources`: ``sagemaker``, ``kserve``, ``seldon``, ``bentoml``), or None
@@ -58,6 +79,8 @@ class Mapping:
     time_format: str | None = None
     defaults: dict[str, object] = field(default_factory=dict)
     covariates: tuple[str, ...] | None = None
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+    categorical: tuple[str, ...] = ()
     format: str | None = None
     source: str = "default"
 
@@ -74,6 +97,10 @@ class Mapping:
             parts.append(f"format={self.time_format}")
         if self.covariates is not None:
             parts.append("covariates=" + ",".join(self.covariates))
+        for cname, vmap in sorted(self.values.items()):
+            parts.append(f"values.{cname}=" + ",".join(f"{k}>{v}" for k, v in vmap.items()))
+        if self.categorical:
+            parts.append("categorical=" + ",".join(self.categorical))
         if self.format:
             parts.append(f"layout={self.format}")
         return f"{self.source}: " + ("; ".join(parts) if parts else "identity")
@@ -111,7 +138,7 @@ def load_mapping(spec: str | os.PathLike | dict | Mapping | None) -> Mapping:
     return _from_dict(data, str(path))
 
 
-_KNOWN_KEYS = {"columns", "timestamps", "defaults", "covariates", "format"}
+_KNOWN_KEYS = {"columns", "timestamps", "defaults", "covariates", "values", "categorical", "format"}
 
 
 def _from_dict(data: dict, source: str) -> Mapping:
@@ -143,6 +170,10 @@ def _from_dict(data: dict, source: str) -> Mapping:
         if not isinstance(cov, list) or not all(isinstance(c, str) and c for c in cov):
             raise InputError(f'mapping {source}: covariates must be a list of column names, e.g. ["amount"]')
         cov = tuple(cov)
+    values = _values(data.get("values"), source)
+    categorical = data.get("categorical") or []
+    if not isinstance(categorical, list) or not all(isinstance(c, str) and c for c in categorical):
+        raise InputError(f'mapping {source}: categorical must be a list of column names, e.g. ["zip_code"]')
     layout = data.get("format")
     if layout is not None and not (isinstance(layout, str) and layout):
         raise InputError(f'mapping {source}: format must name a log layout, e.g. format = "sagemaker"')
@@ -152,6 +183,37 @@ def _from_dict(data: dict, source: str) -> Mapping:
         time_format=fmt,
         defaults=dict(defaults),
         covariates=cov,
+        values=values,
+        categorical=tuple(categorical),
         format=layout,
         source=source,
     )
+
+
+def _values(data: object, source: str) -> dict[str, dict[str, str]]:
+    """The ``[values.<column>]`` tables: each maps a team's value names onto the contract's values."""
+    if data is None:
+        return {}
+    example = '[values.event]\n    canary = "rollout_start"'
+    if not isinstance(data, dict):
+        raise InputError(f"mapping {source}: [values] must hold one table per column, e.g.\n    {example}")
+    out: dict[str, dict[str, str]] = {}
+    for cname, table in data.items():
+        if not isinstance(table, dict) or not table:
+            raise InputError(
+                f"mapping {source}: values.{cname} must be a table of your value = contract value, e.g.\n    {example}"
+            )
+        vmap: dict[str, str] = {}
+        for key, value in table.items():
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            elif isinstance(value, (int, float)):
+                value = str(value)
+            if not isinstance(value, str) or not value.strip():
+                raise InputError(
+                    f"mapping {source}: values.{cname}.{key} = {value!r}: give the contract value as "
+                    "non-empty text, a number or a boolean"
+                )
+            vmap[str(key).strip()] = value.strip()
+        out[str(cname)] = vmap
+    return out

@@ -35,6 +35,11 @@ CONTRACT: dict[str, dict[str, tuple[str, bool]]] = {
         "arm": ("VARCHAR", False),
         "outcome": ("VARCHAR", False),
     },
+    "outcomes": {  # late labels, joined to stored predictions by request_id (toolkit.store.ingest.labels)
+        "request_id": ("VARCHAR", True),
+        "outcome": ("VARCHAR", True),
+        "labeled_at": ("TIMESTAMP", False),
+    },
     "deployments": {
         "ts": ("TIMESTAMP", True),
         "component": ("VARCHAR", True),

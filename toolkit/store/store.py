@@ -12,10 +12,11 @@ import duckdb
 import polars as pl
 
 from ..errors import InputError, StoreError, from_duckdb
+from .ingest.labels import has_table as has_labels_table
 from ..sqlutil import one_row, quote_ident, table_columns
 from .schema import RESOLVED_VIEW, ensure_schema
 
-Kind = Literal["predictions", "deployments", "artifacts"]
+Kind = Literal["predictions", "deployments", "artifacts", "outcomes"]
 KINDS: tuple[str, ...] = ("predictions", "deployments", "artifacts")
 
 
@@ -268,6 +269,8 @@ class Store:
         out = {}
         for name in ("predictions", "deployments", "artifacts", "quarantine", "ingest_log"):
             out[name] = one_row(self.con, f"SELECT count(*) FROM {quote_ident(name)}")[0]
+        if has_labels_table(self.con):  # made by the first late-labels ingest
+            out["outcomes"] = one_row(self.con, "SELECT count(*) FROM outcomes")[0]
         return out
 
     def ingest_log(self) -> pl.DataFrame:

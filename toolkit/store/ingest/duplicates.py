@@ -7,13 +7,23 @@ import datetime as dt
 import duckdb
 
 from ...sqlutil import quote_ident
+from . import labels
+from .plan import shown
 
+#: per kind: the SQL (over the staged row) naming a duplicate's key in its quarantine reason
+_NAMED = {
+    "predictions": "request_id",
+    "artifacts": "artifact_hash",
+    "deployments": "concat_ws(' ', event, version, component, scope, strftime(ts, '%Y-%m-%d %H:%M:%S'))",
+    "outcomes": "request_id",
+}
 #: per kind: the columns (SQL over the staged row) that identify a duplicate, and its label
 _DUPLICATE_KEYS: dict[str, tuple[tuple[str, ...], str]] = {
     # shadow scoring repeats a request_id once per shadow version
     "predictions": (("request_id", "component", "CASE WHEN component = 'shadow' THEN model_version END"), "request_id"),
     "artifacts": (("artifact_hash",), "artifact_hash"),
     "deployments": (("ts", "component", "scope", "event", "version"), "deployment event"),
+    "outcomes": (("request_id",), "label for request_id"),
 }
 #: duplicates of a prediction are looked for among stored rows this close to the file's time span
 DUPLICATE_SEARCH_MARGIN = dt.timedelta(days=1)
@@ -44,13 +54,17 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, kind: str) -> None:
     exprs, label = _DUPLICATE_KEYS[kind]
     keys = ", ".join(f"{e} AS _k{i}" for i, e in enumerate(exprs))
     match = " AND ".join(f"({e}) IS NOT DISTINCT FROM d._k{i}" for i, e in enumerate(exprs))
+    named = shown(_NAMED[kind])
     con.execute(
-        f"""UPDATE _vd_stage SET _reason = ?
+        f"""UPDATE _vd_stage SET _reason = ? || {named} || ' within the file (first kept)'
             FROM (SELECT {keys}, min(_row) AS _keep FROM _vd_stage WHERE _reason IS NULL
                   GROUP BY ALL HAVING count(*) > 1) AS d
             WHERE _vd_stage._reason IS NULL AND {match} AND _vd_stage._row <> d._keep""",
-        [f"duplicate {label} within the file (first kept)"],
+        [f"duplicate {label} "],
     )
+    if kind == "outcomes":  # stored labels and predictions: repeats, conflicts and unmatched ids
+        labels.mark(con)
+        return
     target = quote_ident(kind)
     stored = ", ".join(f"{e} AS _k{i}" for i, e in enumerate(exprs))
     span_sql, params = "", []
@@ -64,10 +78,10 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, kind: str) -> None:
         if not con.execute(probe, params).fetchone()[0]:
             return  # nothing stored in that span (the usual case for a new day)
     con.execute(
-        f"""UPDATE _vd_stage SET _reason = $1
+        f"""UPDATE _vd_stage SET _reason = $1 || {named} || ' already in the store'
             FROM (SELECT DISTINCT {stored} FROM {target}{span_sql}) AS d
             WHERE _vd_stage._reason IS NULL AND {match}""",
-        [f"duplicate {label} already in the store"] + params,
+        [f"duplicate {label} "] + params,
     )
 
 

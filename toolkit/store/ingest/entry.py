@@ -40,7 +40,8 @@ def ingest(
     store
         The open store.
     kind
-        ``predictions``, ``deployments`` or ``artifacts``.
+        ``predictions``, ``deployments``, ``artifacts`` or ``outcomes`` (late
+        labels joined to stored predictions by request_id; :mod:`.labels`).
     paths
         Files, globs or directories.
     mapping
@@ -61,18 +62,24 @@ def ingest(
         message and leaves the store untouched; the other files still load.
     """
     if kind not in CONTRACT:
-        raise InputError(f"unknown kind {kind!r}; choose predictions, deployments or artifacts")
+        raise InputError(f"unknown kind {kind!r}; choose predictions, deployments, artifacts or outcomes")
     the_mapping = load_mapping(mapping)
     try:
         _check_timezone(store.con, the_mapping)
         _check_mapping_values(store.con, kind, the_mapping)
     except duckdb.Error as exc:
         raise StoreError(f"cannot query the store {store.path!r}: {_first_line(exc)}") from None
-    for cname in list(the_mapping.columns) + list(the_mapping.defaults):
+    for cname in list(the_mapping.columns) + list(the_mapping.defaults) + list(the_mapping.values):
         if cname not in CONTRACT[kind]:
             raise InputError(
                 f"mapping {the_mapping.source}: {cname!r} is not a {kind} contract column; "
                 f"contract columns: {', '.join(CONTRACT[kind])}"
+            )
+    for cname in the_mapping.values:
+        if CONTRACT[kind][cname][0] == "TIMESTAMP":
+            raise InputError(
+                f"mapping {the_mapping.source}: values.{cname}: time values are not mapped by name; "
+                "give their layout as [timestamps] format instead"
             )
     files = expand_paths(paths)
     if progress is True:

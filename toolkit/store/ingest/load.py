@@ -18,10 +18,11 @@ from ...sqlutil import quote_ident
 from .. import textscan
 from ..mapping import Mapping
 from .checks import _check_header, _check_source_names, _check_true_rows, _check_unchanged, _parser_reason
+from . import labels
 from .duplicates import _mark_duplicates, _new_rows_repeat_a_key
 from .files import WHOLE_ROW, _drop_rejects, _duckdb_path, _format_of, _printable, _source_sql, file_sha256
 from .plan import _Plan, _plan_columns
-from .results import Format, IngestResult
+from .results import Format, IngestResult, reason_rule_sql
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..store import Store
@@ -181,8 +182,12 @@ def _load(
     fmt, plan, source, src_params = prep.fmt, prep.plan, prep.source, list(prep.src_params)
     previous = prep.previous
     stage_select = _stage_sql(plan, fmt, source)
+    if kind == "outcomes":
+        labels.ensure_table(con)
     if previous:  # --force: replace what the earlier ingest of this content loaded
         old_ids = [r[0] for r in previous]
+        if kind == "outcomes":
+            labels.take_back(con, old_ids)
         for table in ("predictions", "deployments", "artifacts", "quarantine"):
             con.execute(
                 f"DELETE FROM {quote_ident(table)} WHERE ingest_id IN (SELECT unnest(?))", [old_ids]
@@ -216,6 +221,8 @@ def _load(
             f"SELECT {cols_sql}, ? FROM _vd_stage WHERE _reason IS NULL",
             [ingest_id],
         )
+    if kind == "outcomes":
+        labels.apply(con, ingest_id, prep.started)
     malformed = 0
     if fmt == "csv":
         # one reject row per error; a line with several errors is one quarantined row
@@ -249,13 +256,12 @@ def _load(
     note = getattr(store, "_note", None)
     if note:
         note(f"  {_printable(path)}: {rows_read:,} rows read, writing")
-    reasons = tuple(
-        (r, int(n))
-        for r, n in con.execute(
-            "SELECT reason, count(*) FROM quarantine WHERE ingest_id = ? GROUP BY reason ORDER BY 2 DESC, 1",
-            [ingest_id],
-        ).fetchall()
-    )
+    by_rule = con.execute(
+        f"SELECT {reason_rule_sql('reason')} AS rule, count(*), min(reason) FROM quarantine WHERE ingest_id = ? "
+        "GROUP BY rule ORDER BY 2 DESC, 1",
+        [ingest_id],
+    ).fetchall()
+    reasons = tuple((r, int(n)) for r, n, _ in by_rule)
     stored = con.execute(
         f"SELECT count(*) FROM {quote_ident(kind)} WHERE ingest_id = ?", [ingest_id]
     ).fetchone()[0]
@@ -268,6 +274,9 @@ def _load(
         [ingest_id, kind, str(path), prep.sha, fmt, mapping.describe(), rows_read, accepted,
          rejected + malformed, prep.started, finished, __version__],
     )
+    in_transaction = getattr(store, "_in_transaction", None)
+    if in_transaction is not None:  # e.g. a quarantine release takes its rows out of quarantine in this transaction
+        in_transaction(con, ingest_id)
     if plan.new_covariates:  # in the same transaction: the view lists the new column or nothing changed
         store.refresh_views()
     note = "header only: no data rows" if rows_read == 0 else ""
@@ -279,6 +288,7 @@ def _load(
         rows_read=rows_read, accepted=accepted, quarantined=rejected + malformed, reasons=reasons,
         ingest_id=ingest_id, seconds=time.perf_counter() - prep.t0,
         new_covariates=tuple(n for n, _ in plan.new_covariates), ignored_columns=plan.ignored,
+        examples=tuple((r, e) for r, _, e in by_rule), covariate_notes=plan.covariate_notes,
     )
 
 

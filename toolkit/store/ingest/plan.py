@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,15 @@ MAX_COVARIATES = 500
 #: above this many text columns to type, one UNPIVOT scan replaces one aggregate per column
 #: (DuckDB plans n aggregates in time that grows faster than n: 2,000 took 5 s, 10,000 minutes)
 _WIDE = 64
+#: names of columns that hold the answer, not an input: never a covariate unless declared
+_LABEL_NAME = re.compile(r"^(y|label|labels|target|y_true|ground_truth|truth|actual|actuals|gold)$"
+                         r"|_(label|target|truth)$|^(true|gold|actual)_", re.IGNORECASE)
+#: names of identifier columns: never a covariate unless declared
+_ID_NAME = re.compile(r"^(id|uuid|guid|key)$|_(id|uuid|guid)$", re.IGNORECASE)
+#: a text column whose distinct values are at least this share of its values (on at least
+#: _ID_MIN_ROWS rows) is an identifier, unique per row, and not a covariate unless declared
+_ID_DISTINCT_SHARE = 0.95
+_ID_MIN_ROWS = 100
 
 
 @dataclass
@@ -37,6 +47,7 @@ class _Plan:
     check_params: list = field(default_factory=list)
     new_covariates: list[tuple[str, str]] = field(default_factory=list)
     ignored: tuple[str, ...] = ()
+    covariate_notes: tuple[str, ...] = ()
 
 
 def _plan_columns(
@@ -84,12 +95,18 @@ def _plan_columns(
             ref, styp = f"({ref} ->> '$')", "VARCHAR"
         elif _is_nested(styp):  # a list or struct read as text (and quarantined if a number was required)
             ref, styp = f"CAST({ref} AS VARCHAR)", "VARCHAR"
+        value_ref, params = ref, []
+        if cname in mapping.values:  # the team's own names for values: mapped before typing and checks
+            keys, vals = zip(*mapping.values[cname].items(), strict=True)
+            text = f"trim(CAST({ref} AS VARCHAR))"
+            value_ref = f"coalesce(map_extract(MAP(?::VARCHAR[], ?::VARCHAR[]), {text})[1], {text})"
+            params = [list(keys), list(vals)]
         if ctype == "TIMESTAMP":
             expr, params = _time_expr(ref, styp, mapping)
         elif ctype == "VARCHAR":
-            expr, params = f"NULLIF(trim(CAST({ref} AS VARCHAR)), '')", []
+            expr = f"NULLIF(trim(CAST({value_ref} AS VARCHAR)), '')"
         else:
-            expr, params = f"TRY_CAST({ref} AS {ctype})", []
+            expr = f"TRY_CAST({value_ref} AS {ctype})"
         if kind == "predictions" and cname == "component":
             expr = f"coalesce({expr}, 'online')"
         plan.exprs.append((cname, expr))
@@ -105,26 +122,44 @@ def _plan_columns(
             # or blank, so the check need not trim every value a second time
             present = f"{q} IS NOT NULL"
         if required:
-            plan.checks.append(f"CASE WHEN NOT ({present}) THEN 'missing required value: {cname}' END")
+            plan.checks.append(
+                f"CASE WHEN NOT ({present}) THEN 'missing required value: {cname} (' || "
+                f"CASE WHEN {raw} IS NULL THEN 'absent' ELSE 'blank: ' || {shown(raw)} END || ')' END"
+            )
         if ctype != "VARCHAR" and styp != ctype:
             plan.checks.append(
-                f"CASE WHEN {present} AND {q} IS NULL THEN 'cannot read {cname} as {ctype.lower()}' END"
+                f"CASE WHEN {present} AND {q} IS NULL THEN 'cannot read {cname} as {ctype.lower()}: ' || "
+                f"{shown(raw)} || ' ' || ? END"
             )
+            plan.check_params.append(_expected(cname, ctype, mapping))
         if ctype == "TIMESTAMP":  # DuckDB reads 'infinity' / '-infinity' as timestamps: not a point in time
-            plan.checks.append(f"CASE WHEN NOT isfinite({q}) THEN '{cname} is infinite, not a point in time' END")
+            plan.checks.append(
+                f"CASE WHEN NOT isfinite({q}) THEN '{cname} is infinite (' || {shown(raw)} || '), "
+                f"not a point in time' END"
+            )
             # the one plausible-time rule (toolkit.timeutil): what analyses can compute with
-            plan.checks.append(f"CASE WHEN isfinite({q}) AND NOT ({q} >= ? AND {q} < ?) THEN ? END")
-            plan.check_params.extend([PLAUSIBLE_START, PLAUSIBLE_END,
-                                      f"{cname} outside the plausible range {PLAUSIBLE_TEXT}"])
+            plan.checks.append(
+                f"CASE WHEN isfinite({q}) AND NOT ({q} >= ? AND {q} < ?) THEN "
+                f"'{cname} ' || {shown(q)} || ' outside the plausible range ' || ? END"
+            )
+            plan.check_params.extend([PLAUSIBLE_START, PLAUSIBLE_END, PLAUSIBLE_TEXT])
 
     # kind-specific rules
     if kind == "deployments":
-        plan.checks.append("CASE WHEN event IS NOT NULL AND NOT list_contains(?, event) THEN 'unknown event' END")
-        plan.check_params.append(list(DEPLOYMENT_EVENTS))
+        plan.checks.append(
+            f"CASE WHEN event IS NOT NULL AND NOT list_contains(?, event) THEN 'unknown event ' || {shown('event')} "
+            "|| ' (allowed: ' || ? || '; map your own event names under [values.event] in the mapping file)' END"
+        )
+        plan.check_params.extend([list(DEPLOYMENT_EVENTS), ", ".join(DEPLOYMENT_EVENTS)])
         if any(n == "traffic_pct" for n, _ in plan.exprs):
-            plan.checks.append("CASE WHEN traffic_pct < 0 OR traffic_pct > 100 THEN 'traffic_pct outside 0..100' END")
+            plan.checks.append(
+                f"CASE WHEN traffic_pct < 0 OR traffic_pct > 100 THEN 'traffic_pct ' || {shown('traffic_pct')} "
+                "|| ' outside 0..100' END"
+            )
     if kind == "predictions" and any(n == "score" for n, _ in plan.exprs):
-        plan.checks.append("CASE WHEN isnan(score) OR isinf(score) THEN 'score is not a finite number' END")
+        plan.checks.append(
+            f"CASE WHEN isnan(score) OR isinf(score) THEN 'score is not a finite number: ' || {shown('score')} END"
+        )
 
     # extra columns: covariates for predictions, not stored for the other kinds
     extras = [n for n in src_types if n not in used_sources]
@@ -151,6 +186,22 @@ def _plan_columns(
                 ignored.append(f"{name} (name reserved by vdrift)")
             else:
                 keep.append(name)
+        categorical = set(mapping.categorical)
+        unknown = sorted(categorical - set(src_types))
+        if unknown:
+            raise InputError(
+                f"{path}: the mapping declares categorical column(s) {unknown} that the file does not have; "
+                f"its columns are: {', '.join(src_types)}"
+            )
+        undeclared = mapping.covariates is None
+        excluded: list[str] = []
+        if undeclared:  # chosen by vdrift: labels and identifiers are not inputs
+            for name in [n for n in keep if n.lower() not in existing]:
+                if _LABEL_NAME.search(name):
+                    excluded.append(f"{name} (looks like a label: map it as outcome, or list it under covariates)")
+                elif _ID_NAME.search(name):
+                    excluded.append(f"{name} (named like an identifier; list it under covariates to keep it)")
+            keep = [n for n in keep if not any(e.startswith(f"{n} (") for e in excluded)]
         fresh = [n for n in keep if n.lower() not in existing]
         stored = con.execute("SELECT count(*) FROM covariates").fetchone()[0]
         if stored + len(fresh) > MAX_COVARIATES:
@@ -162,12 +213,31 @@ def _plan_columns(
                 "then not stored)"
             )
         try:  # a scan of the whole file: the reader may meet what DESCRIBE (its sample) did not
-            inferred = _infer_types(con, source, src_params, {n: src_types[n] for n in fresh})
+            inferred, unique = _infer_types(con, source, src_params, {n: src_types[n] for n in fresh})
         except duckdb.Error as exc:
             if is_corruption(str(exc)) or from_duckdb(exc) is not None:
                 raise
             fmt = "csv" if source.startswith("read_csv") else "json" if source.startswith("read_json") else "parquet"
             raise InputError(f"{path}: cannot read it as {fmt}: {_parser_reason(exc, fmt, path)}") from None
+        if undeclared:
+            for name in [n for n in fresh if unique.get(n)]:
+                excluded.append(f"{name} (text unique on almost every row: an identifier; "
+                                "list it under covariates to keep it)")
+            keep = [n for n in keep if not unique.get(n)]
+            fresh = [n for n in fresh if not unique.get(n)]
+        for name in fresh:
+            if name in categorical:
+                inferred[name] = "VARCHAR"
+        ignored.extend(excluded)
+        notes = []
+        if undeclared and fresh:
+            why = {"DOUBLE": "every value is a number", "BOOLEAN": "boolean", "VARCHAR": "text"}
+            chosen = ", ".join(
+                f"{n} ({inferred[n].lower()}: {'declared categorical' if n in categorical else why[inferred[n]]})"
+                for n in fresh)
+            notes.append("the mapping lists no covariates, so these new columns outside the contract become "
+                         f"covariates: {chosen}; choose them with covariates = [...] in a mapping file")
+        plan.covariate_notes = tuple(notes)
         for name in keep:
             ref = f"src.{quote_ident(name)}"
             if src_types[name].upper() == "JSON":
@@ -189,8 +259,9 @@ def _plan_columns(
                 raw = quote_ident(raw_alias)
                 present = (f"{raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> ''"
                            if src_typ in ("VARCHAR", "JSON") or _is_nested(src_typ) else f"{raw} IS NOT NULL")
-                plan.checks.append(f"CASE WHEN {present} AND {quote_ident(store_name)} IS NULL THEN ? END")
-                plan.check_params.append(f"cannot read covariate {store_name} as {typ.lower()}")
+                plan.checks.append(
+                    f"CASE WHEN {present} AND {quote_ident(store_name)} IS NULL THEN ? || {shown(raw)} END")
+                plan.check_params.append(f"cannot read covariate {store_name} as {typ.lower()}: ")
     plan.ignored = tuple(ignored)
     # check params must follow the order of plan.checks; they are appended in order above
     return plan
@@ -198,14 +269,16 @@ def _plan_columns(
 
 def _infer_types(
     con: duckdb.DuckDBPyConnection, source: str, src_params: list, src_types: dict[str, str]
-) -> dict[str, str]:
-    """Store type of new covariate columns: DOUBLE, BOOLEAN or VARCHAR.
+) -> tuple[dict[str, str], dict[str, bool]]:
+    """Store type of new covariate columns (DOUBLE, BOOLEAN or VARCHAR), and which text columns are unique.
 
     Typed sources (Parquet, JSON) keep their numeric/boolean types. Text
     columns (all CSV columns) are DOUBLE when every non-empty value reads as
-    a number, which takes one aggregate scan of the file.
+    a number, which takes one aggregate scan of the file; the same scan tells
+    which text columns hold a distinct value on (almost) every row: identifiers.
     """
     out: dict[str, str] = {}
+    unique: dict[str, bool] = {}
     text_cols = []
     for name, typ in src_types.items():
         styp = typ.upper()
@@ -221,23 +294,56 @@ def _infer_types(
             out[name] = "VARCHAR"
     if len(text_cols) > _WIDE:  # one scan, linear in rows x columns
         cols = ", ".join(quote_ident(n) for n in text_cols)
-        numeric = dict(con.execute(
-            f"""SELECT name, count(v) > 0 AND count(v) = count(TRY_CAST(v AS DOUBLE))
+        rows = con.execute(
+            f"""SELECT name, count(v) > 0 AND count(v) = count(TRY_CAST(v AS DOUBLE)),
+                       count(v) >= ? AND approx_count_distinct(v) >= ? * count(v)
                 FROM (SELECT name, NULLIF(trim(value), '') AS v
                       FROM (UNPIVOT (SELECT {cols} FROM {source} AS src {WHOLE_ROW})
                             ON {cols} INTO NAME name VALUE value))
-                GROUP BY name""", src_params).fetchall())
+                GROUP BY name""", [_ID_MIN_ROWS, _ID_DISTINCT_SHARE, *src_params]).fetchall()
+        numeric = {name: num for name, num, _ in rows}
+        distinct = {name: dis for name, _, dis in rows}
         for name in text_cols:  # a column of NULLs only has no row in the UNPIVOT: text
             out[name] = "DOUBLE" if numeric.get(name) else "VARCHAR"
+            unique[name] = out[name] == "VARCHAR" and bool(distinct.get(name))
     elif text_cols:
-        aggs = []
+        aggs, params = [], []
         for name in text_cols:
             v = f"NULLIF(trim(src.{quote_ident(name)}), '')"
             aggs.append(f"count({v}) > 0 AND count({v}) = count(TRY_CAST({v} AS DOUBLE))")
-        row = con.execute(f"SELECT {', '.join(aggs)} FROM {source} AS src {WHOLE_ROW}", src_params).fetchone()
-        for name, numeric in zip(text_cols, row, strict=True):
-            out[name] = "DOUBLE" if numeric else "VARCHAR"
-    return out
+            aggs.append(f"count({v}) >= ? AND approx_count_distinct({v}) >= ? * count({v})")
+            params += [_ID_MIN_ROWS, _ID_DISTINCT_SHARE]
+        row = con.execute(f"SELECT {', '.join(aggs)} FROM {source} AS src {WHOLE_ROW}",
+                          params + list(src_params)).fetchone()
+        for i, name in enumerate(text_cols):
+            out[name] = "DOUBLE" if row[2 * i] else "VARCHAR"
+            unique[name] = out[name] == "VARCHAR" and bool(row[2 * i + 1])
+    return out, unique
+
+
+def shown(sql: str) -> str:
+    """SQL naming a value in a quarantine reason: the value as a JSON string, at most 80 characters.
+
+    Every reason shows its offending value this way (and only this way), so
+    :func:`toolkit.store.ingest.results.reason_rule` can group reasons by rule.
+    """
+    return f"CAST(to_json(left(CAST({sql} AS VARCHAR), 80)) AS VARCHAR)"
+
+
+def _expected(cname: str, ctype: str, mapping: Mapping) -> str:
+    """What a value of ``cname`` should have looked like: the format tried, for a quarantine reason."""
+    if ctype == "TIMESTAMP":
+        fmt = mapping.time_format
+        if fmt in EPOCH_UNITS:
+            return f"(tried the mapping's timestamps.format {fmt}: a number of {fmt.removeprefix('epoch_')} since 1970)"
+        if fmt:
+            return f"(tried the mapping's timestamps.format {fmt!r})"
+        return ("(tried ISO 8601 such as 2026-11-09 14:30:00 or 2026-11-09T14:30:00+01:00, and epoch "
+                "seconds/milliseconds; for another layout set [timestamps] format in the mapping file)")
+    if ctype == "BOOLEAN":
+        return (f"(expected true/false, t/f, yes/no, y/n or 1/0; map other names under [values.{cname}] "
+                "in the mapping file)")
+    return f"(expected a {ctype.lower()} number)" if ctype == "DOUBLE" else f"(expected {ctype.lower()})"
 
 
 def _missing_column_message(path: Path, kind: str, cname: str, columns: list[str]) -> str:

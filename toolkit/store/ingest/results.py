@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
@@ -11,14 +12,30 @@ import polars as pl
 Format = Literal["csv", "parquet", "json"]
 Status = Literal["ingested", "skipped", "failed"]
 
+#: a value named in a quarantine reason: a JSON string (plan.shown writes every value this way)
+VALUE_PATTERN = r'"(?:[^"\\]|\\.)*"'
+#: what stands for the value in a reason's rule
+VALUE_MARK = "…"
+
+
+def reason_rule(reason: str) -> str:
+    """A quarantine reason with its values replaced by ``…``: the rule it broke, to count rows by."""
+    return re.sub(VALUE_PATTERN, VALUE_MARK, reason)
+
+
+def reason_rule_sql(column: str) -> str:
+    """SQL of :func:`reason_rule` over a reason column (a fixed identifier of the calling SQL)."""
+    return f"regexp_replace({column}, '{VALUE_PATTERN}', '{VALUE_MARK}', 'g')"
+
 
 @dataclass(frozen=True)
 class IngestResult:
     """What happened to one file.
 
     ``rows_read == accepted + quarantined`` for every ingested file (checked
-    on construction); ``reasons`` counts quarantined rows by reason and adds
-    up to ``quarantined``.
+    on construction); ``reasons`` counts quarantined rows by rule (the reason
+    with its values replaced by ``…``, :func:`reason_rule`) and adds up to
+    ``quarantined``; ``examples`` holds one whole reason per rule, naming a value.
     """
 
     path: str
@@ -35,6 +52,8 @@ class IngestResult:
     seconds: float = 0.0
     new_covariates: tuple[str, ...] = ()
     ignored_columns: tuple[str, ...] = ()
+    examples: tuple[tuple[str, str], ...] = ()
+    covariate_notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.rows_read != self.accepted + self.quarantined:
@@ -54,9 +73,15 @@ class IngestResult:
             f"{head}: {self.rows_read:,} rows read = {self.accepted:,} accepted + "
             f"{self.quarantined:,} quarantined ({self.seconds:.2f} s)"
         ]
-        lines += [f"           quarantined {n:,}: {reason}" for reason, n in self.reasons]
+        example = dict(self.examples)
+        for reason, n in self.reasons:
+            eg = example.get(reason)
+            lines.append(f"           quarantined {n:,}: {reason}")
+            if eg and eg != reason:
+                lines.append(f"             e.g. {eg}")
         if self.new_covariates:
             lines.append("           new covariate columns: " + ", ".join(self.new_covariates))
+        lines += [f"           {note}" for note in self.covariate_notes]
         if self.ignored_columns:
             shown = ", ".join(self.ignored_columns[:20])
             more = len(self.ignored_columns) - 20
