@@ -7,7 +7,7 @@ import sys
 
 import polars as pl
 
-from ..errors import safe_text
+from ..errors import InputError, safe_text
 from ..audit.intended import ungoverned_components
 from ..audit.results import ungoverned_warning
 from ..sources import ADAPTERS
@@ -27,7 +27,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("kind", choices=["predictions", "deployments", "artifacts", "outcomes"],
                    help="outcomes: late labels (request_id, outcome[, labeled_at]) joined to stored predictions")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files, globs or directories (CSV, Parquet, JSON lines)")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="files, globs or directories (CSV, Parquet, JSON lines); none with --from-mlflow")
+    m = p.add_argument_group("MLflow model registry (docs/sources-mlflow.md)")
+    m.add_argument("--from-mlflow", metavar="URI",
+                   help="with 'artifacts': read the registry at URI (e.g. sqlite:///mlflow.db) through the mlflow "
+                   "client: its versions become artifacts, its alias moves deployment events")
+    m.add_argument("--mlflow-model", action="append", metavar="NAME",
+                   help="a registered model (repeatable; default all)")
+    m.add_argument("--mlflow-alias", action="append", metavar="ALIAS",
+                   help="an alias whose moves are deployments (repeatable; default champion)")
+    m.add_argument("--mlflow-label", metavar="TEMPLATE",
+                   help="the vdrift version label of an MLflow version (default {model}:{version}; also "
+                   "{run_id} and {tags[NAME]})")
     add_db_option(p)
     p.add_argument("--mapping", help="TOML/YAML file mapping your column names and time formats onto the contract")
     p.add_argument("--format", dest="log_format", metavar="FORMAT",
@@ -53,6 +65,8 @@ def _open(args: argparse.Namespace, read_only: bool = False) -> Store:
 
 def run_ingest(args: argparse.Namespace) -> int:
     """Run ``vdrift ingest`` and print what each file gave."""
+    if args.from_mlflow is not None or not args.paths or args.mlflow_model or args.mlflow_alias or args.mlflow_label:
+        return _run_mlflow(args)
     with _open(args) as store:
         report = store.ingest(
             args.kind, args.paths, mapping=args.mapping, force=args.force, format=args.log_format,
@@ -95,4 +109,38 @@ def run_status(args: argparse.Namespace) -> int:
         for row in recent.iter_rows(named=True):
             print(f"  #{row['ingest_id']:<4} {row['kind']:<12} {row['rows_read']:>9,} read "
                   f"{row['quarantined']:>7,} quarantined  {safe_text(row['path'])}")
+    return 0
+
+
+def _run_mlflow(args: argparse.Namespace) -> int:
+    """``vdrift ingest artifacts --from-mlflow URI``: the registry through the same ingest (toolkit.sources.mlflow)."""
+    if args.from_mlflow is None and args.paths:
+        raise InputError("--mlflow-model, --mlflow-alias and --mlflow-label go with --from-mlflow URI")
+    if args.from_mlflow is None:
+        raise InputError(f"ingest {args.kind}: give the files to load (PATH ...), "
+                         "or --from-mlflow URI with 'artifacts'")
+    if args.kind != "artifacts" or args.paths or args.mapping:
+        raise InputError("--from-mlflow URI reads the registry itself: use it as `vdrift ingest artifacts "
+                         "--from-mlflow URI`, without PATHs or --mapping")
+    from ..sources.mlflow import DEFAULT_ALIASES, DEFAULT_LABEL, ingest_mlflow
+
+    with _open(args) as store:
+        result = ingest_mlflow(store, args.from_mlflow, models=args.mlflow_model,
+                               aliases=args.mlflow_alias or DEFAULT_ALIASES,
+                               label=args.mlflow_label or DEFAULT_LABEL, force=args.force,
+                               progress="lines" if args.progress else (not args.quiet and sys.stderr.isatty()))
+    text = result.summary()
+    if args.quiet:
+        heads = ("mlflow ", "  alias ", "artifacts: ", "deployments: ")
+        text = "\n".join(line for line in text.splitlines() if line.startswith(heads))
+    print(safe_text(text))
+    for problem in result.problems:
+        print(f"vdrift: warning: {safe_text(problem)} (quarantined)", file=sys.stderr)
+    failed = result.artifacts.failed + result.deployments.failed
+    for f in failed:
+        print(f"vdrift: error: {safe_text(f.message)}", file=sys.stderr)
+    if failed:
+        return 2
+    if args.fail_on_quarantine and result.quarantined:
+        return 5
     return 0
