@@ -184,7 +184,8 @@ def test_kserve_v1_bodies_take_the_version_from_the_mapping(tmp_path):
     path.write_text("".join(json.dumps(e) + "\n" for e in events))
     with Store(tmp_path / "v1.duckdb") as store:
         none = store.ingest("predictions", [path], format="kserve")
-        assert none.quarantined == 3 and none.results[0].reasons == (("missing required value: model_version (absent)", 3),)
+        assert none.quarantined == 3
+        assert none.results[0].reasons == (("missing required value: model_version (absent)", 3),)
         report = store.ingest("predictions", [path], force=True,
                               mapping={"format": "kserve", "columns": {"model_version": "endpoint"}})
         assert (report.rows_read, report.accepted) == (3, 3)
