@@ -72,6 +72,7 @@ def run_status(args: argparse.Namespace) -> int:
         span = store.time_span()
         log = store.ingest_log()
         covs = store.covariates()
+        attached = store.attached()
     print(safe_text(f"store {args.db} (schema v{store.schema_version})"))
     for name, n in counts.items():
         print(f"  {name:<12} {n:>12,}")
@@ -79,6 +80,8 @@ def run_status(args: argparse.Namespace) -> int:
         print(safe_text(f"  predictions from {span[0]} to {span[1]} UTC"))
     if covs.height:
         print(safe_text("  covariates: " + ", ".join(f"{n} ({t.lower()})" for n, t in covs.iter_rows())))
+    if attached is not None:
+        print(safe_text(attached.summary()))
     if log.height:
         print("recent ingests:")
         recent = log.filter(pl.col("superseded_by").is_null()).tail(10)
