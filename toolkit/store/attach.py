@@ -471,19 +471,6 @@ def _build(store: Store, record: dict, mapping: Mapping, *, first: bool) -> None
     body = _inline(body, plan.check_params + plan.expr_params)
     con.execute(f"CREATE OR REPLACE MACRO {MACRO}(files) AS TABLE {body}")
 
-    # the files: their rows (from the footers) and the time range of their rows, for the branches
-    con.execute(f"CREATE OR REPLACE TABLE {FILES_TABLE} (path VARCHAR PRIMARY KEY, bytes BIGINT, mtime DOUBLE, "
-                "rows BIGINT, ts_min TIMESTAMP, ts_max TIMESTAMP)")
-    ranges = {r[0]: (r[1], r[2]) for r in con.execute(
-        f"SELECT _file, min(ts), max(ts) FROM {MACRO}({files_sql}) GROUP BY _file").fetchall()}
-    footer_rows = dict(con.execute("SELECT file_name, sum(num_rows) FROM parquet_file_metadata(?) GROUP BY 1",
-                                   [files]).fetchall())
-    for f in files:
-        st = os.stat(f)
-        lo, hi = ranges.get(f, (None, None))
-        con.execute(f"INSERT INTO {FILES_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
-                    [f, st.st_size, st.st_mtime, int(footer_rows.get(f, 0)), lo, hi])
-
     # duplicate keys among the valid rows: the first (file order, then row order) is kept
     exprs, label = _DUPLICATE_KEYS["predictions"]
     part_by = ", ".join(exprs)
@@ -497,6 +484,20 @@ def _build(store: Store, record: dict, mapping: Mapping, *, first: bool) -> None
         [f"duplicate {label} within the file (first kept)",
          f"duplicate {label} in an earlier file of the dataset (first kept)"],
     )
+    # the files: their rows (from the footers) and the time range of their valid rows, for the branches
+    con.execute(f"CREATE OR REPLACE TABLE {FILES_TABLE} (path VARCHAR PRIMARY KEY, bytes BIGINT, mtime DOUBLE, "
+                "rows BIGINT, ts_min TIMESTAMP, ts_max TIMESTAMP)")
+    ranges = {r[0]: (r[1], r[2]) for r in con.execute(
+        f"""SELECT r._file, min(r.ts), max(r.ts) FROM {MACRO}({files_sql}) AS r
+        ANTI JOIN {DUPLICATES_TABLE} AS d ON d._file = r._file AND d._row = r._row
+        WHERE r._reason IS NULL GROUP BY r._file""").fetchall()}
+    footer_rows = dict(con.execute("SELECT file_name, sum(num_rows) FROM parquet_file_metadata(?) GROUP BY 1",
+                                   [files]).fetchall())
+    for f in files:
+        st = os.stat(f)
+        lo, hi = ranges.get(f, (None, None))
+        con.execute(f"INSERT INTO {FILES_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
+                    [f, st.st_size, st.st_mtime, int(footer_rows.get(f, 0)), lo, hi])
     con.execute(
         f"""CREATE OR REPLACE VIEW {CHECKED_VIEW} AS
         SELECT r.* EXCLUDE (_reason), coalesce(r._reason, d.reason) AS _reason
@@ -509,7 +510,7 @@ def _build(store: Store, record: dict, mapping: Mapping, *, first: bool) -> None
     for f in files:
         lo, hi = ranges.get(f, (None, None))
         if lo is None:
-            continue  # no row with a readable time: every row is excluded, nothing to read for analyses
+            continue  # no valid row: nothing to read for analyses
         key = lo.date() if lo.date() == hi.date() else f
         groups.setdefault(key, []).append(f)
     contract = [n for n in CONTRACT["predictions"]]

@@ -363,7 +363,13 @@ class Store:
         besides them cannot be analysed).
         """
         from ..timeutil import PLAUSIBLE_END, PLAUSIBLE_START
+        from . import attach as _attach
 
+        if _attach.info(self.con) is not None:
+            # attached: the valid rows' span per file was measured when the dataset was validated (their
+            # times all lie in the plausible range), so no analysis scans the whole dataset for it
+            row = one_row(self.con, f"SELECT min(ts_min), max(ts_max) FROM {_attach.FILES_TABLE}")
+            return None if row[0] is None else (row[0], row[1])
         sql = "SELECT min(ts), max(ts) FROM predictions"
         params: list = []
         if plausible:
