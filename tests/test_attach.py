@@ -453,3 +453,37 @@ def test_inline_keeps_quoted_question_marks():
     con = duckdb.connect()
     row = con.execute(f"SELECT {sql_literal(json.dumps({'q': 1}))}, {sql_literal(0.1)}").fetchone()
     assert row == ('{"q": 1}', 0.1)
+
+
+def test_files_gone_or_rewritten_need_validate(demo, tmp_path, capsys):
+    ingested, _, lake, *_ = demo
+    moving = _lake_copy(lake, tmp_path / "lake")
+    db = str(tmp_path / "s.duckdb")
+    with _attached_store(Path(db), moving, partitioning="hive") as store:
+        n = store.counts()["predictions"]
+    gone = moving / "date=2026-11-12"
+    removed = ingested.sql("SELECT count(*) AS n FROM predictions WHERE CAST(ts AS DATE) = DATE '2026-11-12'")["n"][0]
+    shutil.rmtree(gone)
+    # read-only (every analysis command): a clear error, exit 3, before any query
+    with pytest.raises(toolkit.StoreError, match=r"1 file\(s\) of its attached predictions are gone or changed"):
+        Store(db, read_only=True)
+    assert main(["audit", "--db", db]) == 3
+    assert "run `vdrift validate --db" in capsys.readouterr().err
+    # opened for writing, the views refuse to read until the dataset is validated again
+    with Store(db) as store:
+        with pytest.raises(duckdb.Error, match="vdrift: .*gone or changed"):
+            store.counts()
+        res = store.validate()
+        assert len(res.files) == 13 and res.missing_files == ()
+        assert store.counts()["predictions"] == n - removed
+    # a rewritten file is not read unvalidated either
+    target = next((moving / f"date={DAY}").glob("*.parquet"))
+    ingested.con.execute(f"COPY (SELECT * EXCLUDE (ingest_id) FROM predictions WHERE CAST(ts AS DATE) = DATE '{DAY}' "
+                         f"LIMIT 100) TO {sql_literal(str(target))} (FORMAT parquet)")
+    assert main(["status", "--db", db]) == 3
+    capsys.readouterr()
+    assert main(["validate", "--db", db]) == 0
+    assert "rows in the files" in capsys.readouterr().out
+    with Store(db, read_only=True) as store:
+        day = store.sql("SELECT count(*) AS n FROM predictions WHERE CAST(ts AS DATE) = ?", [dt.date(2026, 11, 9)])
+        assert day["n"][0] == 100

@@ -375,6 +375,7 @@ def validate(store: Store, *, examples: int = 5) -> AttachResult:
     record = _require(store)
     t0 = time.perf_counter()
     the_mapping = _load_recorded_mapping(record)
+    unguard(con)
     con.execute("BEGIN TRANSACTION")
     try:
         _build(store, record, the_mapping, first=False)
@@ -393,6 +394,7 @@ def detach(store: Store) -> str:
     con = store.con
     record = _require(store)
     create = next(s for s in _DDL_V1 if s.strip().startswith("CREATE TABLE IF NOT EXISTS predictions"))
+    unguard(con)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DROP VIEW IF EXISTS predictions_resolved")
@@ -410,6 +412,51 @@ def detach(store: Store) -> str:
         con.execute("ROLLBACK")
         raise
     return record["pattern"]
+
+
+def stale_files(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Validated files that are gone or changed (size or modification time) since; [] when none or not attached."""
+    if info(con) is None:
+        return []
+    out = []
+    for path, size, mtime in con.execute(f"SELECT path, bytes, mtime FROM {FILES_TABLE} ORDER BY path").fetchall():
+        try:
+            st = os.stat(path)
+        except OSError:
+            out.append(path)
+            continue
+        if st.st_size != size or st.st_mtime != mtime:
+            out.append(path)
+    return out
+
+
+def stale_message(path: str, stale: list[str]) -> str:
+    """What to do when validated files are gone or changed."""
+    return (f"store {path!r}: {len(stale):,} file(s) of its attached predictions are gone or changed since they "
+            f"were validated (e.g. {stale[0]}); analyses read only validated files: run "
+            f"`vdrift validate --db {path}` to validate the dataset as it is now")
+
+
+def guard(con: duckdb.DuckDBPyConnection, message: str) -> None:
+    """Temporary views that shadow ``predictions`` and ``predictions_resolved`` and fail with ``message``.
+
+    Used on a store opened for writing whose validated files changed: reading
+    them would fail (a file gone) or read rows nobody validated (a file
+    rewritten). :func:`validate` and :func:`detach` drop them.
+    """
+    for name in ("predictions", "predictions_resolved"):
+        cols = con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position", [name]).fetchall()
+        select = ", ".join(f"CAST(NULL AS {t}) AS {quote_ident(c)}" for c, t in cols) or "NULL AS request_id"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {select} FROM (SELECT 1) "
+                    f"WHERE error({sql_literal('vdrift: ' + message)})")
+
+
+def unguard(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the temporary views of :func:`guard`, if any."""
+    for name in ("predictions_resolved", "predictions"):
+        con.execute(f"DROP VIEW IF EXISTS temp.main.{name}")
 
 
 def _require(store: Store) -> dict:
@@ -550,15 +597,7 @@ def report(store: Store, *, examples: int = 5, seconds: float = 0.0) -> AttachRe
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 0:
         raise InputError(f"examples must be a non-negative integer, got {examples!r}")
     files_rows = con.execute(f"SELECT path, bytes, mtime, rows FROM {FILES_TABLE} ORDER BY path").fetchall()
-    stale = []
-    for path, size, mtime, _ in files_rows:
-        try:
-            st = os.stat(path)
-        except OSError:
-            stale.append(path)
-            continue
-        if st.st_size != size or st.st_mtime != mtime:
-            stale.append(path)
+    stale = stale_files(con)
     if stale:  # the views would fail or read unvalidated content: report without scanning
         rows = valid = excluded = 0
         reasons: tuple[tuple[str, int], ...] = ()

@@ -141,7 +141,14 @@ class Store:
             except duckdb.InvalidInputException:
                 pass  # in a Jupyter kernel DuckDB refuses without ipywidgets, and prints nothing there
             self.schema_version = ensure_schema(self.con, read_only=read_only)
-            if not read_only:
+            from . import attach as _attach
+
+            stale = _attach.stale_files(self.con)  # attached predictions whose validated files changed
+            if stale and read_only:
+                raise StoreError(_attach.stale_message(self.path, stale))
+            if stale:  # open for writing, so that `vdrift validate` (or detach) can take the dataset as it is
+                _attach.guard(self.con, _attach.stale_message(self.path, stale))
+            elif not read_only:
                 self.refresh_views()
         except duckdb.Error as exc:  # a DuckDB file with other tables of the same names
             self.con.close()
