@@ -498,3 +498,27 @@ def test_files_gone_or_rewritten_need_validate(demo, tmp_path, capsys):
     with Store(db, read_only=True) as store:
         day = store.sql("SELECT count(*) AS n FROM predictions WHERE CAST(ts AS DATE) = ?", [dt.date(2026, 11, 9)])
         assert day["n"][0] == 100
+
+
+def test_incident_report_data_is_the_same(demo, tmp_path):
+    """The incident report's analyses (run as its notebook runs them, from closed store files) on both stores."""
+    from toolkit.report.incident import IncidentReport
+
+    lake = demo[2]
+    with Store(tmp_path / "i.duckdb") as ingested:
+        _ingest_history(ingested)
+        ingested.ingest("predictions", [DEMO / "predictions.csv.gz"])
+    _attached_store(tmp_path / "a.duckdb", lake, partitioning="hive").close()
+    reports = [IncidentReport.build(store_path=str(tmp_path / name), metric=METRICS[0], baseline=BASELINE,
+                                    comparison=COMPARISON, n_boot=10)
+               for name in ("i.duckdb", "a.duckdb")]
+    a, b = reports
+    assert a.audit.findings.equals(b.audit.findings)
+    for name in ("series", "mix"):
+        fa, fb = getattr(a, name), getattr(b, name)
+        assert fa.height > 0 and fa.columns == fb.columns
+        floats = [c for c, t in fa.schema.items() if t == pl.Float64]
+        assert fa.drop(floats).equals(fb.drop(floats)), name
+        for c in floats:
+            assert fa[c].to_list() == pytest.approx(fb[c].to_list(), rel=1e-9, abs=1e-12, nan_ok=True), (name, c)
+    assert a.provenance["counts"].equals(b.provenance["counts"])
