@@ -522,3 +522,28 @@ def test_incident_report_data_is_the_same(demo, tmp_path):
         for c in floats:
             assert fa[c].to_list() == pytest.approx(fb[c].to_list(), rel=1e-9, abs=1e-12, nan_ok=True), (name, c)
     assert a.provenance["counts"].equals(b.provenance["counts"])
+
+
+def test_hive_key_feeds_a_contract_column(demo, tmp_path):
+    """component=.../date=... directories: component comes from the path, date is layout."""
+    ingested = demo[0]
+    lake = tmp_path / "lake"
+    ingested.con.execute(
+        "COPY (SELECT * EXCLUDE (ingest_id), CAST(ts AS DATE) AS date FROM predictions) "
+        f"TO {sql_literal(str(lake))} (FORMAT parquet, PARTITION_BY (component, date))"
+    )
+    columns = duckdb.connect().execute("DESCRIBE SELECT * FROM read_parquet(?, hive_partitioning = false)",
+                                       [str(next(lake.rglob("*.parquet")))]).fetchall()
+    assert "component" not in {c[0] for c in columns}  # only the directory names carry it
+    with _attached_store(tmp_path / "s.duckdb", lake, partitioning="hive") as store:
+        result = store.attached()
+        assert result.ignored_columns == ("date (partition key)",) and result.excluded == 0
+        order = "ORDER BY request_id, component, model_version"
+        a = store.sql(f"SELECT * EXCLUDE (ingest_id) FROM predictions {order}")
+        b = ingested.sql(f"SELECT * EXCLUDE (ingest_id) FROM predictions {order}")
+        assert a.equals(b)
+        reads = _data_reads(store, lambda: store.sql(
+            "SELECT component, count(*) FROM predictions WHERE ts >= ? AND ts < ? GROUP BY 1",
+            [dt.datetime(2026, 11, 9), dt.datetime(2026, 11, 10)]))
+        day = {str(p) for p in lake.rglob(f"date={DAY}/*.parquet")}
+        assert len(day) >= 3 and {p for p, n in reads.items() if n > 0} == day

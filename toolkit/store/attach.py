@@ -587,7 +587,7 @@ def _build(store: Store, record: dict, mapping: Mapping, *, first: bool) -> None
         con.execute("INSERT INTO covariates VALUES (?, ?, ?)", [name, typ, attach_id])
     record = dict(record, validated_at=_now(), ignored=ignored + list(plan.ignored),
                   covariates=covs)
-    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [META_KEY, json.dumps(record)])
+    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [META_KEY, json.dumps(record, default=str)])
 
 
 def report(store: Store, *, examples: int = 5, seconds: float = 0.0) -> AttachResult:
