@@ -447,6 +447,12 @@ def test_cli_attach_detach_then_ingest(demo, tmp_path, capsys):
     assert "predictions attached from" in out and "14 file(s)" in out
     assert main(["audit", "--db", db]) == 0
     capsys.readouterr()
+    # deployments and artifacts are ingested as usual, --force included
+    assert main(["ingest", "deployments", str(DEMO / "deployments.jsonl"), "--db", db]) == 0
+    assert main(["ingest", "deployments", str(DEMO / "deployments.jsonl"), "--force", "--db", db]) == 0
+    assert "1 ingested" in capsys.readouterr().out
+    with Store(db, read_only=True) as store:
+        assert store.counts()["deployments"] == demo[0].counts()["deployments"]
     assert main(["detach", "predictions", "--db", db]) == 0
     capsys.readouterr()
     with Store(db) as store:

@@ -305,7 +305,10 @@ def _describe(con: duckdb.DuckDBPyConnection, files: list[str], hive: bool) -> d
 
 def info(con: duckdb.DuckDBPyConnection) -> dict | None:
     """The meta record of the attached source, or None."""
-    row = con.execute("SELECT value FROM meta WHERE key = ?", [META_KEY]).fetchone()
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = ?", [META_KEY]).fetchone()
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot query the store: {_first_line(exc)}") from None
     return json.loads(row[0]) if row else None
 
 
