@@ -5,6 +5,7 @@ Public API (each mirrors a ``vdrift`` sub-command)::
     import toolkit
     store = toolkit.Store("vdrift.duckdb")
     store.ingest("predictions", ["logs/*.parquet"])           # vdrift ingest
+    toolkit.attach(store, "lake/", partitioning="hive")        # vdrift attach predictions (in place)
     findings = toolkit.audit(store).findings                     # vdrift audit
     result = toolkit.attribute(store, "rate:prediction=approved",
                                "2026-11-02..2026-11-09",
@@ -25,13 +26,15 @@ __version__ = "0.1.0"
 from .errors import InputError, NotApplicable, StoreError, VdriftError  # noqa: E402
 from .store import Store  # noqa: E402
 
-__all__ = ["Store", "audit", "attribute", "explain", "render_report", "checks", "samples", "instrument",
+__all__ = ["Store", "attach", "audit", "attribute", "explain", "render_report", "checks", "samples", "instrument",
            "VdriftError", "InputError", "StoreError", "NotApplicable", "__version__"]
 
 
 def __getattr__(name: str):
     import importlib
 
+    if name == "attach":
+        return importlib.import_module(".store.attach", __name__).attach
     if name == "attribute":
         return importlib.import_module(".attribution", __name__).attribute
     if name == "explain":

@@ -22,6 +22,7 @@ from ..errors import VdriftError, from_duckdb, safe_text
 COMMANDS = (
     "toolkit.cli.ingest",
     "toolkit.cli.quarantine",
+    "toolkit.cli.attach",
     "toolkit.cli.samples",
     "toolkit.cli.audit",
     "toolkit.cli.attribute",

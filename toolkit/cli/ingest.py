@@ -94,6 +94,7 @@ def run_status(args: argparse.Namespace) -> int:
         log = store.ingest_log()
         covs = store.covariates()
         ungoverned = ungoverned_components(store.con)
+        attached = store.attached()
     print(safe_text(f"store {args.db} (schema v{store.schema_version})"))
     for name, n in counts.items():
         print(f"  {name:<12} {n:>12,}")
@@ -103,6 +104,8 @@ def run_status(args: argparse.Namespace) -> int:
         print(safe_text("  covariates: " + ", ".join(f"{n} ({t.lower()})" for n, t in covs.iter_rows())))
     for component, n, share, why in ungoverned:
         print(safe_text("warning: " + ungoverned_warning(component, n, share, why)))
+    if attached is not None:
+        print(safe_text(attached.summary()))
     if log.height:
         print("recent ingests:")
         recent = log.filter(pl.col("superseded_by").is_null()).tail(10)

@@ -142,7 +142,14 @@ class Store:
             except duckdb.InvalidInputException:
                 pass  # in a Jupyter kernel DuckDB refuses without ipywidgets, and prints nothing there
             self.schema_version = ensure_schema(self.con, read_only=read_only)
-            if not read_only:
+            from . import attach as _attach
+
+            stale = _attach.stale_files(self.con)  # attached predictions whose validated files changed
+            if stale and read_only:
+                raise StoreError(_attach.stale_message(self.path, stale))
+            if stale:  # open for writing, so that `vdrift validate` (or detach) can take the dataset as it is
+                _attach.guard(self.con, _attach.stale_message(self.path, stale))
+            elif not read_only:
                 self.refresh_views()
         except duckdb.Error as exc:  # a DuckDB file with other tables of the same names
             self.con.close()
@@ -213,7 +220,78 @@ class Store:
                 raise InputError(f"mapping must be a mapping file name or a dict, got {mapping!r}")
         if self.read_only:
             raise StoreError("this store was opened read-only; open it with read_only=False to ingest")
+        if kind == "predictions":
+            from . import attach as _attach
+
+            attached = _attach.info(self.con)
+            if attached is not None:
+                raise InputError(
+                    f"the store {self.path!r} reads its predictions from the attached dataset "
+                    f"{attached['pattern']}; it cannot also ingest prediction files. Add the files to the "
+                    "dataset and run `vdrift validate`, or ingest into another store (deployments and "
+                    "artifacts are ingested here as usual)"
+                )
         return ingest(self, kind, paths, mapping=mapping, force=force, progress=progress, format=format)
+
+    # -- attached predictions ------------------------------------------------
+    def attach(
+        self,
+        path: str | os.PathLike,
+        *,
+        mapping: str | os.PathLike | dict | None = None,
+        partitioning: Literal["none", "hive"] | None = None,
+        examples: int = 5,
+    ):
+        """Read predictions in place from a Parquet dataset; see :mod:`toolkit.store.attach`.
+
+        The dataset (a file, a directory, a glob, or with ``partitioning="hive"``
+        ``key=value`` directories) is not copied: ``predictions`` becomes a
+        view of its valid rows, with the row rules of ingest applied. A store
+        reads its predictions either ingested or attached: attaching into a
+        store that holds ingested predictions, or attaching twice, is an
+        :class:`~toolkit.errors.InputError`.
+
+        Returns
+        -------
+        AttachResult
+            Files, rows, valid and excluded rows by reason, with examples.
+        """
+        from . import attach as _attach
+
+        if mapping is not None and not isinstance(mapping, (str, os.PathLike, dict)):
+            raise InputError(f"mapping must be a mapping file name or a dict, got {mapping!r}")
+        if self.read_only:
+            raise StoreError("this store was opened read-only; open it with read_only=False to attach")
+        return _attach.attach_source(self, path, mapping=mapping, partitioning=partitioning, examples=examples)
+
+    def validate(self, *, examples: int = 5):
+        """The attached source's rows that analyses exclude, by reason, with examples.
+
+        On a store opened for writing the dataset is first validated again:
+        files that match its pattern now are taken in, files gone are dropped.
+        A read-only store reports what was validated last.
+        """
+        from . import attach as _attach
+
+        if self.read_only:
+            return _attach.report(self, examples=examples)
+        return _attach.validate(self, examples=examples)
+
+    def attached(self, *, examples: int = 5):
+        """The attached source's :class:`~toolkit.store.attach.AttachResult`, or None when predictions are ingested."""
+        from . import attach as _attach
+
+        if _attach.info(self.con) is None:
+            return None
+        return _attach.report(self, examples=examples)
+
+    def detach(self) -> str:
+        """Forget the attached dataset (its files are untouched); predictions is an empty table again."""
+        from . import attach as _attach
+
+        if self.read_only:
+            raise StoreError("this store was opened read-only; open it with read_only=False to detach")
+        return _attach.detach(self)
 
     # -- reading -------------------------------------------------------------
     def refresh_views(self) -> None:
@@ -299,7 +377,13 @@ class Store:
         besides them cannot be analysed).
         """
         from ..timeutil import PLAUSIBLE_END, PLAUSIBLE_START
+        from . import attach as _attach
 
+        if _attach.info(self.con) is not None:
+            # attached: the valid rows' span per file was measured when the dataset was validated (their
+            # times all lie in the plausible range), so no analysis scans the whole dataset for it
+            row = one_row(self.con, f"SELECT min(ts_min), max(ts_max) FROM {_attach.FILES_TABLE}")
+            return None if row[0] is None else (row[0], row[1])
         sql = "SELECT min(ts), max(ts) FROM predictions"
         params: list = []
         if plausible:

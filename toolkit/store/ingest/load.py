@@ -265,7 +265,10 @@ def _load(
         old_ids = [r[0] for r in previous]
         if kind == "outcomes":
             labels.take_back(con, old_ids)
-        for table in ("predictions", "deployments", "artifacts", "quarantine"):
+        # the earlier ingests are of this kind (ingest_log is searched by kind): their rows are in its table
+        # and quarantine only; not touching the other tables lets an attached store (toolkit.store.attach),
+        # whose predictions are a view, re-ingest its deployments and artifacts
+        for table in (kind, "quarantine"):
             con.execute(
                 f"DELETE FROM {quote_ident(table)} WHERE ingest_id IN (SELECT unnest(?))", [old_ids]
             )
