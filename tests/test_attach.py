@@ -318,11 +318,12 @@ def test_planted_rows_reported_with_reasons_and_values(planted, capsys):
     status = capsys.readouterr().out
     assert "6 excluded from analyses" in out
     for reason, value in [
-        ("score is not a finite number", "score=NaN"),
-        ("score is not a finite number", "score=Infinity"),
-        ("missing required value: model_version", 'model_version="  "'),
-        ("missing required value: prediction", "prediction=null"),
-        ("ts outside the plausible range 1900-01-01..2200-01-01 UTC", 'ts="1850-01-01 00:00:00"'),
+        ('score is not a finite number: "nan"', "score=NaN"),
+        ('score is not a finite number: "inf"', "score=Infinity"),
+        ('missing required value: model_version (blank: "  ")', 'model_version="  "'),
+        ("missing required value: prediction (absent)", "prediction=null"),
+        ('ts "1850-01-01 00:00:00" outside the plausible range 1900-01-01..2200-01-01 UTC',
+         'ts="1850-01-01 00:00:00"'),
         ("duplicate request_id in an earlier file of the dataset (first kept)", "request_id="),
     ]:
         assert reason in out, out
