@@ -57,7 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     args = None
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        # `ingest KIND --format X PATH`: PATH is optional there (--from-mlflow takes none), so argparse ends
+        # the positional list at the first option; later paths are the command's paths, anything else an error
+        if extra and getattr(args, "command", None) == "ingest" and not any(e.startswith("-") for e in extra):
+            args.paths = list(args.paths) + extra
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return int(args.func(args) or 0)
     except VdriftError as exc:
         print(f"vdrift: error: {safe_text(exc)}", file=sys.stderr)
