@@ -360,16 +360,7 @@ def attach_source(store: Store, pattern: str | os.PathLike, *,
         "partitioning": part, "mapping": _mapping_record(the_mapping),
         "attached_at": _now(), "toolkit_version": __version__,
     }
-    con.execute("BEGIN TRANSACTION")
-    try:
-        record["attach_id"] = int(con.execute("SELECT nextval('ingest_id_seq')").fetchone()[0])
-        _build(store, record, the_mapping, first=True)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    store.refresh_views()
-    return report(store, examples=examples, seconds=time.perf_counter() - t0)
+    return _build_and_report(store, record, the_mapping, first=True, examples=examples, t0=t0)
 
 
 def validate(store: Store, *, examples: int = 5) -> AttachResult:
@@ -379,9 +370,22 @@ def validate(store: Store, *, examples: int = 5) -> AttachResult:
     t0 = time.perf_counter()
     the_mapping = _load_recorded_mapping(record)
     unguard(con)
+    return _build_and_report(store, record, the_mapping, first=False, examples=examples, t0=t0)
+
+
+def _build_and_report(store: Store, record: dict, the_mapping: Mapping, *, first: bool, examples: int,
+                      t0: float) -> AttachResult:
+    """Build the attached views in one transaction, refresh the store's views and report.
+
+    A first attach also draws its attach id inside the same transaction, so a failed
+    build leaves no half-recorded source behind.
+    """
+    con = store.con
     con.execute("BEGIN TRANSACTION")
     try:
-        _build(store, record, the_mapping, first=False)
+        if first:
+            record["attach_id"] = int(con.execute("SELECT nextval('ingest_id_seq')").fetchone()[0])
+        _build(store, record, the_mapping, first=first)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
