@@ -28,7 +28,7 @@ from typing import cast
 import polars as pl
 
 from .audit import FINDING_KINDS, SEVERITIES, AuditResult, AuditThresholds, audit
-from .errors import InputError
+from .errors import InputError, check_choice
 from .store import Store
 from .timeutil import Window, parse_time, parse_window
 
@@ -253,8 +253,7 @@ def assert_no_findings(
     AuditResult
         The audit, for further checks.
     """
-    if at_least not in SEVERITIES:
-        raise InputError(f"unknown severity {at_least!r}: use one of {', '.join(SEVERITIES)}")
+    check_choice(at_least, SEVERITIES, "severity")
     if kinds is not None:
         unknown = sorted(set(kinds) - set(FINDING_KINDS))
         if unknown:

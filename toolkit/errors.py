@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class VdriftError(Exception):
     """Base class: every error the toolkit raises on purpose.
@@ -137,3 +142,30 @@ def safe_text(text: object, *, json: bool = False) -> str:
         else:
             out.append(ch.encode("unicode_escape").decode("ascii"))
     return "".join(out)
+
+
+def check_choice(value: T, choices: Iterable[T], what: str) -> T:
+    """Return ``value`` if it is one of ``choices``, else raise a usage error.
+
+    Parameters
+    ----------
+    value
+        The value given by the user.
+    choices
+        The allowed values, in the order the message lists them.
+    what
+        What the value is, as the message names it (``"report kind"``, ``"bucket"``).
+
+    Returns
+    -------
+    The value, unchanged.
+
+    Raises
+    ------
+    InputError
+        ``unknown <what> <value!r>: use one of <choices>``.
+    """
+    allowed = list(choices)
+    if value not in allowed:
+        raise InputError(f"unknown {what} {value!r}: use one of {', '.join(map(str, allowed))}")
+    return value

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import polars as pl
 
-from ..errors import InputError, NotApplicable
+from ..errors import InputError, NotApplicable, check_choice
 from ..sqlutil import one_row
 from ..store import Store
 from ..timeutil import Window, parse_time, parse_window
@@ -66,8 +66,7 @@ def audit(
     >>> result = audit("vdrift.duckdb", window="2026-11-09..2026-11-16")  # doctest: +SKIP
     >>> print(result.summary())  # doctest: +SKIP
     """
-    if bucket not in BUCKETS:
-        raise InputError(f"unknown bucket {bucket!r}: use one of {', '.join(BUCKETS)}")
+    check_choice(bucket, BUCKETS, "bucket")
     if thresholds is None:
         thresholds = AuditThresholds()
     elif not isinstance(thresholds, AuditThresholds):

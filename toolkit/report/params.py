@@ -19,7 +19,7 @@ from typing import Any, Literal, get_args
 
 import yaml
 
-from ..errors import InputError, StoreError
+from ..errors import InputError, StoreError, check_choice
 from ..timeutil import Window, parse_time, parse_window
 
 ReportKind = Literal["incident", "weekly"]
@@ -87,9 +87,7 @@ def specs_for(kind: str) -> dict[str, ParamSpec]:
 
 def check_kind(kind: str) -> str:
     """Return ``kind`` if it is a report kind, else raise :class:`InputError`."""
-    if kind not in KINDS:
-        raise InputError(f"unknown report kind {kind!r}: use one of {', '.join(KINDS)}")
-    return kind
+    return check_choice(kind, KINDS, "report kind")
 
 
 # -- the display time zone ------------------------------------------------------
@@ -597,8 +595,7 @@ def validate(
         )
     if "method" not in raw and values["method"] not in values["methods"]:
         values["method"] = values["methods"][0]  # the default headline method is one of the compared methods
-    if values["method"] not in METHODS:
-        raise InputError(f"unknown headline method {values['method']!r}: use one of {', '.join(METHODS)}")
+    check_choice(values["method"], METHODS, "headline method")
     if values["method"] not in values["methods"]:
         raise InputError(
             f"headline method {values['method']!r} is not among the compared methods "
