@@ -16,13 +16,15 @@ from typing import Literal, get_args
 import polars as pl
 
 from ..errors import InputError
+from ..vocab import AUDIT_BUCKETS, AuditBucket
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 _RANK = {name: i for i, name in enumerate(SEVERITIES)}
 
-Bucket = Literal["auto", "hour", "day"]
-BUCKETS: tuple[str, ...] = get_args(Bucket)
+# Old names kept as aliases so ``toolkit.audit.Bucket`` keeps working.
+Bucket = AuditBucket
+BUCKETS = AUDIT_BUCKETS
 
 FindingKind = Literal[
     "stuck_rollout",

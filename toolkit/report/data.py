@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from typing import Literal
 
 import duckdb
 import polars as pl
@@ -21,9 +20,10 @@ import polars as pl
 from ..attribution.rows import normalise_where, rows_sql
 from ..attribution.metrics import Metric
 from ..timeutil import Window
+from ..vocab import TimeBucket
 from .params import DisplayZone
 
-Bucket = Literal["hour", "day"]
+Bucket = TimeBucket  # old name kept so imports from this module keep working
 
 
 def auto_bucket(start: dt.datetime, end: dt.datetime) -> Bucket:

@@ -19,17 +19,19 @@ from typing import Any, Literal, get_args
 
 import yaml
 
+from .. import vocab
 from ..errors import InputError, StoreError, check_choice
 from ..timeutil import Window, parse_time, parse_window
 
 ReportKind = Literal["incident", "weekly"]
 KINDS: tuple[str, ...] = get_args(ReportKind)
 
-Method = Literal["regression", "matched", "standardization"]
-METHODS: tuple[str, ...] = get_args(Method)  # the attribution's method names
+# Old names kept as aliases so imports from this module keep working.
+Method = vocab.Method
+METHODS = vocab.METHODS  # the attribution's method names
 
-Bucket = Literal["hour", "day"]
-BUCKETS: tuple[str, ...] = get_args(Bucket)
+Bucket = vocab.TimeBucket
+BUCKETS = vocab.TIME_BUCKETS
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
