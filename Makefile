@@ -1,6 +1,6 @@
 # vdrift: two commands do all set-up on a fresh machine with Python 3.11 and make.
 #   make demo   create .venv, install, ingest data/samples/demo, audit, attribute, explain, render the incident report
-#   make test   create .venv, install (and chromium for the report tests), run the whole suite
+#   make test   create .venv, install (and chromium for the report tests, java for the Spark tests), run the whole suite
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -12,7 +12,7 @@ DEMO_DB := demo.duckdb
 BASELINE := 2026-11-02..2026-11-09
 COMPARISON := 2026-11-09..2026-11-16
 
-.PHONY: demo test venv chromium lab bench bench-100m clean
+.PHONY: demo test venv chromium java lab bench bench-100m clean
 
 venv: $(STAMP)
 
@@ -36,6 +36,14 @@ chromium:
 	@# the test is only whether to add --disable-dev-shm-usage). That one line is dropped from the probe's stderr.
 	@command -v chromium > /dev/null && { chromium --version 2>&1 1>&3 | { grep -v ': unexpected operator$$' || true; } >&2; } 3>&1
 
+# A Java runtime is what pyspark (the `spark` extra, --engine spark, tests/test_spark.py) starts its JVM with (Debian package).
+java:
+	@if ! command -v java > /dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless > /dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless > /dev/null; fi; \
+	fi
+	@java -version
+
 demo: venv
 	rm -f $(DEMO_DB) $(DEMO_DB).wal
 	$(BIN)/vdrift ingest artifacts   $(SAMPLES)/artifacts.csv     --db $(DEMO_DB)
@@ -52,7 +60,7 @@ demo: venv
 	@echo "make demo: done. Open the report.html printed above in a browser (it needs no network);"
 	@echo "reports/index.html lists every run; 'make lab' opens the report notebooks in JupyterLab."
 
-test: venv chromium
+test: venv chromium java
 	$(BIN)/python -m pytest -q
 
 # JupyterLab on localhost only; as root (these machines, many containers) it needs --allow-root.
