@@ -75,7 +75,7 @@ def test_das_gupta_example_5_3_cross_classified_age_race() -> None:
 def test_das_gupta_examples_2_1_to_2_3_multiplicative_factors(f1, f2, expected) -> None:
     res = das_gupta_factors(f1, f2)
     decimals = [len(str(x).split(".")[1]) for x in expected]
-    for got, want, d in zip(res.effects.values(), expected, decimals):
+    for got, want, d in zip(res.effects.values(), expected, decimals, strict=True):
         assert round(got, d) == pytest.approx(want, abs=10 ** -(d + 3))
     assert sum(res.effects.values()) == pytest.approx(np.prod(f2) - np.prod(f1), rel=1e-12)
 
@@ -104,7 +104,7 @@ def test_oaxaca_on_cells_equals_rows() -> None:
     x = rng.integers(0, 4, 400).astype(float)
     y = 1.0 + 0.5 * x + 0.3 * g + 0.2 * g * x + rng.normal(0, 1, 400)
     rows = oaxaca_blinder(y, x[:, None], g)
-    keys = sorted({(gi, xi) for gi, xi in zip(g, x)})
+    keys = sorted({(gi, xi) for gi, xi in zip(g, x, strict=True)})
     cy = np.array([y[(g == a) & (x == b)].mean() for a, b in keys])
     cw = np.array([((g == a) & (x == b)).sum() for a, b in keys])
     cells = oaxaca_blinder(cy, np.array([[b] for _, b in keys]), np.array([a for a, _ in keys]), weights=cw)

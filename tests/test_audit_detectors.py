@@ -79,7 +79,11 @@ def test_intended_state_replays_a_rollout_with_region_override():
 
 
 # -- stuck rollout ---------------------------------------------------------------
-def _canary_store(expected_end=t(30)):
+_DEFAULT_END = object()  # None is a real value here: a rollout with no expected end
+
+
+def _canary_store(expected_end=_DEFAULT_END):
+    expected_end = t(30) if expected_end is _DEFAULT_END else expected_end
     store = new_store()
     deploy(store, [
         {"ts": t(-10), "event": "deploy", "version": "v1"},

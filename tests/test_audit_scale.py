@@ -150,7 +150,7 @@ def test_cells_match_the_row_level_definition(bucket: str, window: tuple[dt.date
     assert got.columns == ref.columns
     assert got.to_dicts() == ref.to_dicts()  # examples included: no two requests of a cell share a time
     # the serving rollout cut the eu online cells inside the bucket: both pieces are there
-    eu_v1 = got.filter((pl.col("instance_id") == "eu-1"))
+    eu_v1 = got.filter(pl.col("instance_id") == "eu-1")
     assert eu_v1["n"].sum() == ref.filter(pl.col("instance_id") == "eu-1")["n"].sum()
     assert set(got["version_status"]) == {"verified", "mismatch", "unverified", "unregistered"}
     assert "unregistered:sha256-nobod" in set(got["resolved_version"])

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import polars as pl
 

@@ -81,7 +81,7 @@ def _check_whole_files(db: Path, files: dict, *, read_only: bool = False) -> dic
         names = [row[0] for row in live]
         assert len(names) == len(set(names)), f"a file is live twice in ingest_log: {names}"
         loaded = {}
-        for path, rows_read, accepted, quarantined in live:
+        for path, rows_read, accepted, _quarantined in live:
             n, ok = by_path[path]
             assert (rows_read, accepted) == (n, ok), f"{path} is not whole: {rows_read} read, {accepted} accepted"
             loaded[Path(path).name] = accepted
@@ -137,7 +137,7 @@ def _kill_runs(db: Path, files: dict, n_kills: int, seed: int, order: tuple[str,
     assert n_lines >= 2 * len(paths), n_lines
     done_after: list[int] = []
     killed = 0
-    for i in range(n_kills):
+    for _ in range(n_kills):
         args = ["ingest", "predictions", *paths, "--db", str(db), "-q"]
         if done_after and done_after[-1] == len(files):
             args.append("--force")  # all loaded: re-ingest; a killed re-ingest must keep the earlier one

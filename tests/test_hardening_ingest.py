@@ -409,7 +409,7 @@ def test_deployments_and_artifacts_fuzzed(data):
     buf = io.StringIO(newline="")
     w = csv.writer(buf)
     w.writerow(cols)
-    for i in range(n):
+    for _ in range(n):
         row = []
         for c in cols:
             if c in ("ts", "expected_end", "created_at"):
@@ -587,14 +587,14 @@ def test_a_file_with_only_quarantined_rows_is_logged(store, tmp_path):
 
 def test_lone_surrogates_in_each_format(store, tmp_path):
     """A lone surrogate cannot be UTF-8: CSV quarantines its line, JSON fails the file, Parquet cannot hold one."""
-    cesu = "request_id,ts,model_version,prediction\na,2026-11-02,v1,x\n".encode() + b"b,2026-11-02,v\xed\xa0\x80,x\n"
+    cesu = b"request_id,ts,model_version,prediction\na,2026-11-02,v1,x\n" + b"b,2026-11-02,v\xed\xa0\x80,x\n"
     r = ingest_and_check(store, "predictions", write(tmp_path / "s.csv", cesu))
     assert (r.rows_read, r.accepted, r.quarantined) == (2, 1, 1)
     assert dict(r.reasons) == {"malformed CSV line: invalid encoding: …": 1}
     js = b'{"request_id": "a\\ud800", "ts": "2026-11-02", "model_version": "v1", "prediction": "x"}\n'
     r = ingest_and_check(store, "predictions", write(tmp_path / "s.jsonl", js))
     assert r.status == "failed" and "no low surrogate" in r.message
-    with pytest.raises(Exception):  # the writer refuses it before any file exists
+    with pytest.raises(UnicodeEncodeError):  # the writer refuses it before any file exists
         pl.DataFrame({"request_id": ["a\ud800"]}).write_parquet(tmp_path / "s.parquet")
 
 

@@ -164,7 +164,7 @@ def test_bad_mapping_is_a_clear_error(store, tmp_path):
     with pytest.raises(InputError, match="unknown time zone"):
         store.ingest("predictions", f, mapping={"timestamps": {"timezone": "Mars/Olympus"}})
     with pytest.raises(InputError, match="not a predictions contract column"):
-        store.ingest("predictions", f, mapping={"columns": {"versionz": "x"}}).results
+        _ = store.ingest("predictions", f, mapping={"columns": {"versionz": "x"}}).results
     r = store.ingest("predictions", f, mapping={"columns": {"model_version": "nope"}}).results[0]
     assert r.status == "failed" and "no such column" in r.message
 

@@ -133,7 +133,7 @@ def test_hostile_mapping_entries_load_faithfully(store, tmp_path):
              src["prediction"]: "p", keep: "kept", drop: "dropped"}]
     f = _write("parquet", tmp_path / "m.parquet", rows)
     mapping_file = tmp_path / "it's a \"mapping\"; DROP TABLE x.toml"
-    toml_str = lambda s: json.dumps(s)  # a JSON string literal is a valid TOML basic string
+    toml_str = json.dumps  # a JSON string literal is a valid TOML basic string
     mapping_file.write_text(
         f"covariates = [{toml_str(keep)}]\n[columns]\n"
         + "".join(f"{k} = {toml_str(v)}\n" for k, v in src.items())

@@ -46,7 +46,7 @@ def test_records_round_trip_through_ingest(tmp_path):
     f = tmp_path / "m.bin"
     f.write_bytes(b"v2-weights")
     stamp = VersionStamp.load(f, version="v2", feature_version="fv2", instance_id="eu-1", region="eu")
-    when = dt.datetime(2026, 11, 2, 10, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2026, 11, 2, 10, tzinfo=dt.UTC)
     rows = [stamp.record("r1", "approved", score=0.1, ts=when, amount=3.0),
             stamp.record("r2", "declined", score=0.9, ts=when, cache_hit=True, amount=4.0)]
     import polars as pl

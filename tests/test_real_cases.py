@@ -95,7 +95,7 @@ def test_truth_identities(routed, name: str):
     assert isinstance(truth, GroundTruth)
     assert tuple(truth.attribution) == metrics_of(case)
     preds = frames["predictions"]
-    period = pl.when(pl.col("ts") < dt.datetime(2026, 11, 9, tzinfo=dt.timezone.utc)).then(0).otherwise(1)
+    period = pl.when(pl.col("ts") < dt.datetime(2026, 11, 9, tzinfo=dt.UTC)).then(0).otherwise(1)
     pos = case["positive_label"]
     observed = preds.group_by(period.alias("p")).agg(
         (pl.col("prediction") == pos).mean().alias("rate"),
@@ -103,7 +103,7 @@ def test_truth_identities(routed, name: str):
         (pl.col("prediction") == pl.col("outcome")).mean().alias("acc"),
     ).sort("p")
     noise = expected_sampling_noise(name)
-    for metric, col in zip(metrics_of(case), ("rate", "score", "acc")):
+    for metric, col in zip(metrics_of(case), ("rate", "score", "acc"), strict=True):
         e = truth.attribution[metric]
         assert e.residual == 0.0
         assert e.data_drift + e.version_drift + e.sampling_noise == pytest.approx(e.total, abs=1e-12)
@@ -160,13 +160,13 @@ def _allowed(deployments: pl.DataFrame, scope: str, ts: np.ndarray) -> list[set[
 def test_logged_rows_follow_the_deployment_history(routed, name: str):
     frames, _ = routed[name]
     preds, dep, art = frames["predictions"], frames["deployments"], frames["artifacts"]
-    registry = dict(zip(art["version"], art["artifact_hash"]))
+    registry = dict(zip(art["version"], art["artifact_hash"], strict=True))
     assert (preds["artifact_hash"] == preds["model_version"].replace_strict(registry)).all()
     for scope in preds["region"].unique():
         part = preds.filter(pl.col("region") == scope)
         ts = part["ts"].dt.replace_time_zone(None).to_numpy().astype("datetime64[ms]")
         allowed = _allowed(dep, scope, ts)
-        bad = [v for v, ok in zip(part["model_version"], allowed) if v not in ok]
+        bad = [v for v, ok in zip(part["model_version"], allowed, strict=True) if v not in ok]
         assert not bad, f"{scope}: {len(bad)} rows served by an undeclared version"
     exp = preds.filter(pl.col("experiment").is_not_null())
     assert set(exp["arm"]) == {"control", "treatment"}

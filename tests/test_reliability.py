@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -288,7 +287,7 @@ def test_04_control_characters_from_logs_never_reach_the_terminal(tmp_path, caps
     mapping = tmp_path / "m.toml"
     mapping.write_text(f'[columns]\nmodel_version = "{HOSTILE}"\n'.replace("\x1b", "\\u001b").replace("\x07", "\\u0007"))
     outputs.append(_cli(capsys, "ingest", "predictions", str(f), "--db", db, "--mapping", str(mapping), "--force"))
-    for code, out, err in outputs:
+    for _code, out, err in outputs:
         assert _clean(out) and _clean(err), (out, err)
     assert "v1\\x1b[2J" in outputs[3][1]  # the version is shown, escaped
     assert outputs[5][0] == 2 and "\\x1b[2J" in outputs[5][2]

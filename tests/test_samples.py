@@ -12,7 +12,6 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 
@@ -32,7 +31,7 @@ def ts(t: dt.datetime) -> pl.Expr:
 
 
 def ts_value(t: dt.datetime) -> dt.datetime:
-    return t.replace(tzinfo=dt.timezone.utc)
+    return t.replace(tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +128,7 @@ def test_versions_score_differently_on_the_same_inputs(sims):
     assert gap > 0.02  # v2.0 approves several points more than v1.5 on identical inputs
     rates = {v["version"]: v["approval_rate_on_all_inputs"] for v in sims["clean"].ground_truth.versions}
     values = sorted(rates.values())
-    assert min(b - a for a, b in zip(values, values[1:])) > 0.02
+    assert min(b - a for a, b in zip(values, values[1:], strict=False)) > 0.02
 
 
 def test_routing_is_confounded_with_inputs_by_region(sims):
@@ -359,7 +358,7 @@ def test_no_data_drift_without_covariate_shift():
     assert r["comparison"]["eu"]["v1.6"] == pytest.approx(0.10 * online_share, rel=0.02)
     canary = p.filter((pl.col("region") == "eu") & (pl.col("component") == "online") & (pl.col("ts") >= ts(S.CANARY_START)))
     rates = canary.group_by("model_version").agg((pl.col("prediction") == "approved").mean().alias("rate"))
-    rate = dict(zip(rates["model_version"].cast(pl.String), rates["rate"]))
+    rate = dict(zip(rates["model_version"].cast(pl.String), rates["rate"], strict=True))
     by_hand = eu_share * d_pi * (rate["v1.6"] - rate["v1.5"])
     assert by_hand < 0 and e.version_drift == pytest.approx(by_hand, rel=0.25)
 
