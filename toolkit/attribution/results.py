@@ -17,10 +17,9 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from ..vocab import METHODS
 from .oaxaca import OaxacaResult
 
-Method = Literal["regression", "matched", "standardization"]
-METHODS: tuple[str, ...] = ("regression", "matched", "standardization")
 COMPONENTS: tuple[str, ...] = ("data_drift", "version_drift", "residual")
 Level = Literal["info", "warning"]
 
