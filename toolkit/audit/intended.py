@@ -33,6 +33,7 @@ import datetime as dt
 import duckdb
 import polars as pl
 
+from ..sqlutil import one_row
 from ..timeutil import PLAUSIBLE_END, PLAUSIBLE_START
 from .results import INTENDED_COLUMNS, UNKNOWN_COMPONENT, AuditThresholds
 
@@ -243,7 +244,7 @@ def ungoverned_components(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int
     counts = con.execute(
         "SELECT component, count(*) FROM predictions WHERE component <> 'shadow' AND NOT coalesce(cache_hit, false) "
         "GROUP BY component ORDER BY 2 DESC").fetchall()
-    total = con.execute("SELECT count(*) FROM predictions WHERE component <> 'shadow'").fetchone()[0] or 1
+    total = one_row(con, "SELECT count(*) FROM predictions WHERE component <> 'shadow'")[0] or 1
     out = []
     for component, n in counts:
         if component == "shadow":

@@ -27,7 +27,7 @@ import polars as pl
 
 from .. import __version__
 from ..errors import InputError
-from .ingest.results import IngestReport
+from .ingest.results import IngestReport, IngestResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from .mapping import Mapping
@@ -52,7 +52,8 @@ class Selection:
 
     def where(self) -> tuple[str, list]:
         """SQL condition over the quarantine table and its parameters."""
-        parts, params = ["true"], []
+        parts: list[str] = ["true"]
+        params: list[object] = []
         if self.ingest_id is not None:
             parts.append("ingest_id = ?")
             params.append(self.ingest_id)
@@ -139,7 +140,7 @@ def release(store: Store, selection: Selection = Selection(), *,
     if not columnar.height:
         raise InputError(f"the selection ({selection.describe()}) holds only malformed CSV lines: they have no "
                          "columns to validate again; export them (--export FILE), fix the lines, ingest the file")
-    results = []
+    results: list[IngestResult] = []
     with tempfile.TemporaryDirectory(prefix="vdrift-release-") as tmp:
         for (source_id, kind), part in columnar.group_by(["ingest_id", "kind"], maintain_order=True):
             file = Path(tmp) / f"quarantine-of-ingest-{source_id}.jsonl"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import duckdb
 
 from ..errors import StoreError
+from ..sqlutil import one_row
 
 SCHEMA_VERSION = 1
 
@@ -195,19 +196,20 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, *, read_only: bool = False) ->
         If the file was written by a newer toolkit (its schema version is
         higher than :data:`SCHEMA_VERSION`).
     """
-    has_meta = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
-    ).fetchone()[0]
+    has_meta = one_row(
+        con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+    )[0]
     current = 0
     if has_meta:
         row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        try:
-            current = int(row[0]) if row else 0
-        except ValueError:
-            raise StoreError(
-                f"the store's schema version {row[0]!r} is not a number (its meta table was edited or "
-                "damaged); restore the store from a backup or rebuild it by ingesting the logs again"
-            ) from None
+        if row is not None:  # no schema_version row: version 0
+            try:
+                current = int(row[0])
+            except ValueError:
+                raise StoreError(
+                    f"the store's schema version {row[0]!r} is not a number (its meta table was edited or "
+                    "damaged); restore the store from a backup or rebuild it by ingesting the logs again"
+                ) from None
     if current > SCHEMA_VERSION:
         raise StoreError(
             f"this store has schema version {current}, but this toolkit only "

@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 from typing import Literal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import duckdb
 import polars as pl
@@ -71,6 +71,12 @@ class Store:
     ...     store.counts()["predictions"]
     0
     """
+
+    #: while an ingest with ``progress`` runs (toolkit.store.ingest.entry): prints a progress line
+    _note: Callable[[str], None] | None = None
+    #: while a quarantine release runs (toolkit.store.quarantine): called with the connection and the new
+    #: ingest id inside each ingest's transaction, before it commits
+    _in_transaction: Callable[[duckdb.DuckDBPyConnection, int], None] | None = None
 
     def __init__(
         self,

@@ -13,7 +13,7 @@ import duckdb
 
 from ... import __version__
 from ...errors import InputError, StoreError
-from ...sqlutil import quote_ident
+from ...sqlutil import one_row, quote_ident
 from ..mapping import Mapping
 from .checks import _check_true_rows, _check_unchanged
 from .duplicates import _batch_repeats
@@ -34,6 +34,13 @@ class _Entry:
     read_path: str
     prep: _Prepared | None = None
     skipped: IngestResult | None = None
+
+    def skipped_result(self) -> IngestResult:
+        """The result of a file ingested before (an entry without ``prep``)."""
+        if self.skipped is None:  # pragma: no cover - every entry holds prep or skipped
+            raise StoreError(f"{self.path}: internal error: a batch entry is neither prepared nor skipped "
+                             "(please report this)")
+        return self.skipped
 
 
 @dataclass(frozen=True)
@@ -114,9 +121,10 @@ def _ingest_batch(store: Store, batch: _Batch, mapping: Mapping) -> list[IngestR
     """
     con = store.con
     loadable = [e for e in batch.entries if e.prep is not None]
+    preps = [e.prep for e in loadable if e.prep is not None]
     plan = batch.plan
     if plan is None or not loadable:
-        return [e.skipped for e in batch.entries]
+        return [e.skipped_result() for e in batch.entries]
     t0 = time.perf_counter()
     with _transaction(con):
         ids = sorted(int(r[0]) for r in con.execute(
@@ -134,14 +142,15 @@ def _ingest_batch(store: Store, batch: _Batch, mapping: Mapping) -> list[IngestR
         select_sql = ",\n  ".join(f"{expr} AS {quote_ident(name)}" for name, expr in plan.exprs)
         raw_sql = "".join(f",\n  {e} AS {quote_ident(n)}" for n, e in plan.raw_refs)
         id_list = "[" + ", ".join(str(i) for i in ids) + "]"
-        total = con.execute(
+        total = one_row(
+            con,
             f"INSERT INTO predictions ({cols_sql}, ingest_id)\n"
             f"SELECT {cols_sql}, list_extract({id_list}, {fcol}) FROM (\n"
             f"SELECT {fcol}, {cols_sql}, {_reason_sql(plan)} AS _reason\n"
             f"FROM (SELECT {select_sql}{raw_sql},\n  list_position(?, src.{fcol}) AS {fcol}\n"
             f"  FROM {source} AS src) AS typed) WHERE _reason IS NULL",
             plan.check_params + plan.expr_params + [paths, paths],
-        ).fetchone()[0]
+        )[0]
         rows = {id_of.get(f): n for f, n in con.execute(
             f"SELECT {fcol}, count(*) FROM {source} GROUP BY 1", [paths]
         ).fetchall()}
@@ -157,11 +166,11 @@ def _ingest_batch(store: Store, batch: _Batch, mapping: Mapping) -> list[IngestR
         redo = {i for i in ids if inserted.get(i, 0) != rows.get(i, 0)} | _batch_repeats(con, ids)
         if redo:
             con.execute("DELETE FROM predictions WHERE ingest_id IN (SELECT unnest(?))", [sorted(redo)])
-        results = []
+        results: list[IngestResult] = []
         loaded_plan = replace(plan, new_covariates=[])
         for entry in batch.entries:
             if entry.prep is None:
-                results.append(entry.skipped)
+                results.append(entry.skipped_result())
                 continue
             ingest_id = id_of[entry.read_path]
             if ingest_id in redo:
@@ -175,7 +184,7 @@ def _ingest_batch(store: Store, batch: _Batch, mapping: Mapping) -> list[IngestR
                 con.execute(
                     "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                     [ingest_id, "predictions", str(entry.path), entry.prep.sha, "parquet", mapping.describe(),
-                     n, n, 0, loadable[0].prep.started, dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                     n, n, 0, preps[0].started, dt.datetime.now(dt.UTC).replace(tzinfo=None),
                      __version__],
                 )
                 result = IngestResult(

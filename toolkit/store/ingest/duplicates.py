@@ -6,7 +6,7 @@ import datetime as dt
 
 import duckdb
 
-from ...sqlutil import quote_ident
+from ...sqlutil import one_row, quote_ident
 from . import labels
 from .plan import shown
 
@@ -69,13 +69,13 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, kind: str) -> None:
     stored = ", ".join(f"{e} AS _k{i}" for i, e in enumerate(exprs))
     span_sql, params = "", []
     if kind == "predictions":
-        lo, hi = con.execute("SELECT min(ts), max(ts) FROM _vd_stage WHERE _reason IS NULL").fetchone()
+        lo, hi = one_row(con, "SELECT min(ts), max(ts) FROM _vd_stage WHERE _reason IS NULL")
         if lo is None:
             return
         # numbered parameters: DuckDB numbers '?' in UPDATE ... FROM subqueries before the SET clause
         span_sql, params = " WHERE ts BETWEEN $2 AND $3", _search_span(lo, hi)
         probe = f"SELECT count(*) FROM (SELECT 1 FROM {target} WHERE ts BETWEEN $1 AND $2 LIMIT 1)"
-        if not con.execute(probe, params).fetchone()[0]:
+        if not one_row(con, probe, params)[0]:
             return  # nothing stored in that span (the usual case for a new day)
     con.execute(
         f"""UPDATE _vd_stage SET _reason = $1 || {named} || ' already in the store'
@@ -101,23 +101,25 @@ def _batch_repeats(con: duckdb.DuckDBPyConnection, ids: list[int]) -> set[int]:
     # first a cheap test on one 64-bit hash of the key (equal keys, equal hashes; a collision only
     # costs the exact search below), grouping integers instead of text
     key_hash = f"hash({', '.join(exprs)})"
-    if con.execute(
+    if one_row(
+        con,
         f"SELECT EXISTS (SELECT 1 FROM predictions WHERE ingest_id BETWEEN $1 AND $2 "
         f"GROUP BY {key_hash} HAVING count(*) > 1)", bounds
-    ).fetchone()[0]:
+    )[0]:
         out |= {r[0] for r in con.execute(
             f"SELECT DISTINCT n.ingest_id FROM ({new}) AS n "
             f"JOIN (SELECT {knames} FROM ({new}) GROUP BY {knames} HAVING count(*) > 1) AS o ON {match}",
             bounds,
         ).fetchall()}
-    lo, hi = con.execute(
+    lo, hi = one_row(
+        con,
         "SELECT min(ts), max(ts) FROM predictions WHERE ingest_id BETWEEN $1 AND $2", bounds
-    ).fetchone()
+    )
     if lo is None:
         return out
     span = bounds + _search_span(lo, hi)
     stored = "FROM predictions WHERE ts BETWEEN $3 AND $4 AND ingest_id NOT BETWEEN $1 AND $2"
-    if con.execute(f"SELECT count(*) FROM (SELECT 1 {stored} LIMIT 1)", span).fetchone()[0]:
+    if one_row(con, f"SELECT count(*) FROM (SELECT 1 {stored} LIMIT 1)", span)[0]:
         out |= {r[0] for r in con.execute(
             f"SELECT DISTINCT n.ingest_id FROM ({new}) AS n JOIN (SELECT DISTINCT {keys} {stored}) AS o ON {match}",
             span,
@@ -129,25 +131,28 @@ def _new_rows_repeat_a_key(con: duckdb.DuckDBPyConnection, ingest_id: int) -> bo
     """Whether rows of this ingest repeat a key among themselves or with stored rows nearby."""
     exprs, _ = _DUPLICATE_KEYS["predictions"]
     keys = ", ".join(f"{e} AS _k{i}" for i, e in enumerate(exprs))
-    repeats = con.execute(
+    repeats = one_row(
+        con,
         f"SELECT EXISTS (SELECT 1 FROM (SELECT {keys} FROM predictions WHERE ingest_id = $1) "
         f"GROUP BY {', '.join(f'_k{i}' for i in range(len(exprs)))} HAVING count(*) > 1)",
         [ingest_id],
-    ).fetchone()[0]
+    )[0]
     if repeats:
         return True
-    lo, hi = con.execute("SELECT min(ts), max(ts) FROM predictions WHERE ingest_id = ?", [ingest_id]).fetchone()
+    lo, hi = one_row(con, "SELECT min(ts), max(ts) FROM predictions WHERE ingest_id = ?", [ingest_id])
     if lo is None:
         return False
     span = [ingest_id, *_search_span(lo, hi)]
-    if not con.execute(
+    if not one_row(
+        con,
         "SELECT count(*) FROM (SELECT 1 FROM predictions WHERE ts BETWEEN $2 AND $3 AND ingest_id <> $1 LIMIT 1)", span
-    ).fetchone()[0]:
+    )[0]:
         return False
     match = " AND ".join(f"n._k{i} IS NOT DISTINCT FROM o._k{i}" for i in range(len(exprs)))
-    return bool(con.execute(
+    return bool(one_row(
+        con,
         f"SELECT EXISTS (SELECT 1 FROM (SELECT DISTINCT {keys} FROM predictions WHERE ingest_id = $1) AS n "
         f"JOIN (SELECT DISTINCT {keys} FROM predictions WHERE ts BETWEEN $2 AND $3 AND ingest_id <> $1) AS o "
         f"ON {match})",
         span,
-    ).fetchone()[0])
+    )[0])

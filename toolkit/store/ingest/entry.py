@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 import duckdb
 
 from ...errors import InputError, StoreError, from_duckdb, safe_text
+from ...sqlutil import one_row
 from ...sources import adapter_for
 from ..mapping import EPOCH_UNITS, Mapping, load_mapping
 from ..schema import CONTRACT
@@ -229,7 +230,7 @@ def _raise_if_fatal(
 
 
 def _check_timezone(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
-    known = con.execute("SELECT count(*) FROM pg_timezone_names() WHERE name = ?", [mapping.timezone]).fetchone()[0]
+    known = one_row(con, "SELECT count(*) FROM pg_timezone_names() WHERE name = ?", [mapping.timezone])[0]
     if not known:
         raise InputError(
             f"mapping {mapping.source}: unknown time zone {mapping.timezone!r}; use an IANA name "
@@ -260,7 +261,7 @@ def _check_mapping_values(con: duckdb.DuckDBPyConnection, kind: str, mapping: Ma
         ok = value is not None and not (isinstance(value, str) and not value.strip())
         if ok:
             try:
-                ok = con.execute(f"SELECT TRY_CAST(? AS {ctype}) IS NOT NULL", [value]).fetchone()[0]
+                ok = one_row(con, f"SELECT TRY_CAST(? AS {ctype}) IS NOT NULL", [value])[0]
             except (duckdb.Error, TypeError, ValueError, OverflowError):
                 ok = False
         if not ok:

@@ -9,6 +9,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Literal, TypeGuard, get_args, overload
 
 import duckdb
 
@@ -70,6 +71,10 @@ def expand_paths(
     return unique
 
 
+@overload
+def _format_of(path: Path, *, strict: Literal[True] = ...) -> Format: ...
+@overload
+def _format_of(path: Path, *, strict: bool) -> Format | None: ...
 def _format_of(path: Path, *, strict: bool = True) -> Format | None:
     name = path.name.lower()
     for ending in sorted(_EXTENSIONS, key=len, reverse=True):
@@ -81,6 +86,11 @@ def _format_of(path: Path, *, strict: bool = True) -> Format | None:
             "(CSV, Parquet or JSON lines)"
         )
     return None
+
+
+def _is_file_format(fmt: str) -> TypeGuard[Format]:
+    """Whether ``fmt`` is a flat file's format (not a platform adapter's name, toolkit.sources)."""
+    return fmt in get_args(Format)
 
 
 def file_sha256(path: Path) -> str:

@@ -22,6 +22,7 @@ import datetime as dt
 
 import duckdb
 
+from ...sqlutil import one_row
 from .plan import shown
 
 #: the table of accepted labels; made by the first labels ingest of a store
@@ -42,8 +43,8 @@ def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
 
 def has_table(con: duckdb.DuckDBPyConnection) -> bool:
     """True once a labels file was ingested into the store."""
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'outcomes'").fetchone()[0])
+    return bool(one_row(
+        con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'outcomes'")[0])
 
 
 def mark(con: duckdb.DuckDBPyConnection) -> None:
@@ -90,12 +91,13 @@ def apply(con: duckdb.DuckDBPyConnection, ingest_id: int, arrived: dt.datetime) 
            WHERE o.ingest_id = $2 AND o.request_id = c.request_id""",
         [arrived, ingest_id],
     )
-    n = con.execute(
+    n = one_row(  # an UPDATE returns one row: the number of rows it changed
+        con,
         """UPDATE predictions AS p SET outcome = o.outcome
            FROM outcomes AS o
            WHERE o.ingest_id = ? AND o.applied > 0 AND p.request_id = o.request_id""",
         [ingest_id],
-    ).fetchone()[0]
+    )[0]
     return int(n)
 
 

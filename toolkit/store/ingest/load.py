@@ -16,14 +16,16 @@ from ... import __version__
 from ...errors import InputError, StoreError, is_corruption
 from ...sources import INTERNAL, Source, adapter_for
 from ...sources.common import RAW, REASON, ROW
-from ...sqlutil import quote_ident
+from ...sqlutil import one_row, quote_ident
 from .. import textscan
 from ..mapping import Mapping
 from ..schema import CONTRACT
 from .checks import _check_header, _check_source_names, _check_true_rows, _check_unchanged, _parser_reason
 from . import labels
 from .duplicates import _mark_duplicates, _new_rows_repeat_a_key
-from .files import WHOLE_ROW, _drop_rejects, _duckdb_path, _format_of, _printable, _source_sql, file_sha256
+from .files import (
+    WHOLE_ROW, _drop_rejects, _duckdb_path, _format_of, _is_file_format, _printable, _source_sql, file_sha256,
+)
 from .plan import _Plan, _plan_columns, shown
 from .results import Format, IngestResult, reason_rule_sql
 
@@ -70,7 +72,12 @@ def _prepare(
     con = store.con
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     t0 = time.perf_counter()
-    fmt = mapping.format if mapping.format is not None else _format_of(path)
+    fmt: str  # a platform adapter's name (toolkit.sources) for a native log, else the file's format
+    file_fmt: Format | None = None
+    if mapping.format is not None:
+        fmt = mapping.format
+    else:
+        fmt = file_fmt = _format_of(path)
     before = path.stat()
     if before.st_size == 0:
         raise InputError(f"{path}: the file is empty (0 bytes); nothing to ingest")
@@ -86,7 +93,7 @@ def _prepare(
             message=f"already ingested (same content as ingest {ids}: {previous[0][1]}); use --force to re-ingest",
         )
 
-    if mapping.format is not None:
+    if file_fmt is None:  # mapping.format names a platform's native log
         return _prepare_native(store, kind, path, read_path, mapping, plan, started, t0, before, sha, previous)
     delimiter, true_rows = ",", None
     if fmt != "parquet":
@@ -98,13 +105,13 @@ def _prepare(
         true_rows = textscan.count_json_lines(path)
         if true_rows == 0:  # DuckDB would read one column named "json" and report it missing the contract's
             raise InputError(f"{path}: the file holds only blank lines, no JSON object; nothing to ingest")
-    source = _source_sql(fmt, path, delimiter=delimiter)
+    source = _source_sql(file_fmt, path, delimiter=delimiter)
     src_params = [read_path]
     try:
         _drop_rejects(con)
         described = con.execute(f"DESCRIBE SELECT * FROM {source}", src_params).fetchall()
         if fmt == "parquet":
-            true_rows = int(con.execute("SELECT sum(num_rows) FROM parquet_file_metadata(?)", src_params).fetchone()[0])
+            true_rows = int(one_row(con, "SELECT sum(num_rows) FROM parquet_file_metadata(?)", src_params)[0])
     except duckdb.Error as exc:
         raise InputError(f"{path}: cannot read it as {fmt}: {_parser_reason(exc, fmt, path)}") from None
     src_types = {name: typ for name, typ, *_ in described if name != "file_row_number"}
@@ -130,6 +137,8 @@ def _prepare_native(
     (row ordinal, raw record, reason) never do.
     """
     con = store.con
+    if mapping.format is None:  # pragma: no cover - _prepare calls this for a native log only
+        raise StoreError(f"{path}: internal error: the mapping names no native log format (please report this)")
     adapter = adapter_for(mapping.format)
     if path.name.lower().endswith((".gz", ".zst", ".bz2", ".xz", ".zip")):
         raise InputError(f"{path}: compressed {adapter.name} logs are not read; decompress the file first "
@@ -185,7 +194,7 @@ def _ingest_one(
         return prep
     with _transaction(con):
         _drop_rejects(con)
-        ingest_id = con.execute("SELECT nextval('ingest_id_seq')").fetchone()[0]
+        ingest_id = one_row(con, "SELECT nextval('ingest_id_seq')")[0]
         result = _load(store, kind, path, read_path, mapping, prep, ingest_id, direct=True)
     return replace(result, seconds=time.perf_counter() - prep.t0)
 
@@ -216,14 +225,15 @@ _STAGE_TABLE = "CREATE OR REPLACE TEMP TABLE _vd_stage AS\n"
 _NATIVE_REASON = "_vd_native_reason"
 
 
-def _stage_sql(plan: _Plan, fmt: Format, source: str, *, native: bool = False) -> str:
+def _stage_sql(plan: _Plan, fmt: Format | str, source: str, *, native: bool = False) -> str:
     """The SELECT that fills ``_vd_stage``: every row typed, with ``_reason`` (NULL when valid).
 
     The staged path runs it under ``CREATE OR REPLACE TEMP TABLE _vd_stage AS``
     (:data:`_STAGE_TABLE`); the one-pass path inserts the valid rows of it directly.
     With ``native`` the source is an adapter's relation: its ``_vd_row`` is the
     row number and a record's own reason (broken payload, ...) is the row's
-    reason when it has one, as it explains the plan's checks that follow from it.
+    reason when it has one, as it explains the plan's checks that follow from it;
+    ``fmt`` is then the adapter's name.
     """
     row_expr = "file_row_number + 1" if fmt == "parquet" else "row_number() OVER ()"
     whole_row = "" if fmt == "parquet" else WHOLE_ROW
@@ -286,7 +296,7 @@ def _load(
     ):
         # every row valid and unique: loaded in one pass, nothing to quarantine
         con.execute("CREATE OR REPLACE TEMP TABLE _vd_stage AS SELECT NULL::VARCHAR AS _reason WHERE false")
-        staged_direct = con.execute("SELECT count(*) FROM predictions WHERE ingest_id = ?", [ingest_id]).fetchone()[0]
+        staged_direct = one_row(con, "SELECT count(*) FROM predictions WHERE ingest_id = ?", [ingest_id])[0]
     else:
         staged_direct = None
         try:
@@ -308,7 +318,7 @@ def _load(
     malformed = 0
     if fmt == "csv":
         # one reject row per error; a line with several errors is one quarantined row
-        malformed = con.execute("SELECT count(DISTINCT line) FROM _vd_rejects").fetchone()[0]
+        malformed = one_row(con, "SELECT count(DISTINCT line) FROM _vd_rejects")[0]
         if malformed:
             con.execute(
                 f"""INSERT INTO quarantine
@@ -320,7 +330,7 @@ def _load(
                 FROM _vd_rejects GROUP BY line ORDER BY line""",  # noqa: E501 (the SQL text is kept as it was)
                 [ingest_id, kind, str(path)],
             )
-    rejected = con.execute("SELECT count(*) FROM _vd_stage WHERE _reason IS NOT NULL").fetchone()[0]
+    rejected = one_row(con, "SELECT count(*) FROM _vd_stage WHERE _reason IS NOT NULL")[0]
     if rejected and prep.native is not None:  # the native record(s) the row came from, by the adapter's ordinal
         con.execute(
             f"""INSERT INTO quarantine
@@ -332,6 +342,9 @@ def _load(
             [ingest_id, kind, str(path), *src_params],
         )
     elif rejected:
+        if not _is_file_format(fmt):  # pragma: no cover - a native log (prep.native) takes the branch above
+            raise StoreError(f"{path}: internal error: {fmt!r} is not a file format; nothing was ingested "
+                             "(please report this)")
         raw_row = "file_row_number + 1" if fmt == "parquet" else "row_number() OVER ()"
         con.execute(
             f"""INSERT INTO quarantine
@@ -342,7 +355,7 @@ def _load(
             WHERE s._reason IS NOT NULL""",
             [ingest_id, kind, str(path), read_path],
         )
-    staged = staged_direct if staged_direct is not None else con.execute("SELECT count(*) FROM _vd_stage").fetchone()[0]
+    staged = staged_direct if staged_direct is not None else one_row(con, "SELECT count(*) FROM _vd_stage")[0]
     rows_read = staged + malformed
     accepted = staged - rejected
     if prep.native is not None:
@@ -358,9 +371,10 @@ def _load(
         [ingest_id],
     ).fetchall()
     reasons = tuple((r, int(n)) for r, n, _ in by_rule)
-    stored = con.execute(
+    stored = one_row(
+        con,
         f"SELECT count(*) FROM {quote_ident(kind)} WHERE ingest_id = ?", [ingest_id]
-    ).fetchone()[0]
+    )[0]
     if stored != accepted or sum(n for _, n in reasons) != rejected + malformed:
         raise StoreError(f"{path}: internal count mismatch; nothing was ingested (please report this)")
     _check_unchanged(path, prep.before)
@@ -412,12 +426,13 @@ def _direct_insert(
     which says row by row what is wrong. Returns True when the fast path held.
     ``select_sql`` is the staging SELECT of :func:`_stage_sql` (typed columns + ``_reason``).
     """
-    inserted = con.execute(
+    inserted = one_row(
+        con,
         f"INSERT INTO predictions ({cols_sql}, ingest_id) "
         f"SELECT {cols_sql}, {int(ingest_id)} FROM ({select_sql}) WHERE _reason IS NULL",
         params,
-    ).fetchone()[0]
-    rows_read = con.execute(f"SELECT count(*) FROM {source}", src_params).fetchone()[0]
+    )[0]
+    rows_read = one_row(con, f"SELECT count(*) FROM {source}", src_params)[0]
     ok = inserted == rows_read and not _new_rows_repeat_a_key(con, ingest_id)
     if not ok:
         con.execute("DELETE FROM predictions WHERE ingest_id = ?", [ingest_id])

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from ...errors import InputError, from_duckdb, is_corruption
-from ...sqlutil import quote_ident
+from ...sqlutil import one_row, quote_ident
 from ...timeutil import PLAUSIBLE_END, PLAUSIBLE_START, PLAUSIBLE_TEXT
 from ..mapping import EPOCH_UNITS, Mapping
 from ..schema import CONTRACT, DEPLOYMENT_EVENTS
@@ -203,7 +203,7 @@ def _plan_columns(
                     excluded.append(f"{name} (named like an identifier; list it under covariates to keep it)")
             keep = [n for n in keep if not any(e.startswith(f"{n} (") for e in excluded)]
         fresh = [n for n in keep if n.lower() not in existing]
-        stored = con.execute("SELECT count(*) FROM covariates").fetchone()[0]
+        stored = one_row(con, "SELECT count(*) FROM covariates")[0]
         if stored + len(fresh) > MAX_COVARIATES:
             declared = "the mapping declares" if mapping.covariates is not None else "the file brings"
             raise InputError(
@@ -313,8 +313,8 @@ def _infer_types(
             aggs.append(f"count({v}) > 0 AND count({v}) = count(TRY_CAST({v} AS DOUBLE))")
             aggs.append(f"count({v}) >= ? AND approx_count_distinct({v}) >= ? * count({v})")
             params += [_ID_MIN_ROWS, _ID_DISTINCT_SHARE]
-        row = con.execute(f"SELECT {', '.join(aggs)} FROM {source} AS src {WHOLE_ROW}",
-                          params + list(src_params)).fetchone()
+        row = one_row(con, f"SELECT {', '.join(aggs)} FROM {source} AS src {WHOLE_ROW}",
+                      params + list(src_params))
         for i, name in enumerate(text_cols):
             out[name] = "DOUBLE" if row[2 * i] else "VARCHAR"
             unique[name] = out[name] == "VARCHAR" and bool(row[2 * i + 1])
