@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from typing import Any
+from typing import Any, TypeVar, overload
 from collections.abc import Callable
 
+import duckdb
 import polars as pl
 
 from ..errors import InputError, NotApplicable, check_choice
@@ -21,6 +22,9 @@ from .detectors import Context, run_detectors
 from .results import BUCKETS, FINDING_SCHEMA, AuditResult, AuditThresholds, Bucket, severity_rank
 
 _SECOND = dt.timedelta(seconds=1)
+
+#: what the ``units`` reader of :func:`audit_units` returns
+U = TypeVar("U")
 
 
 def audit(
@@ -97,19 +101,26 @@ def _resolve_window(store: Store, start: Any, end: Any, window: Any) -> Window:
     return Window(w_start, w_end)
 
 
+@overload
 def audit_units(store: Store, window: Window, thresholds: AuditThresholds | None = None,
-                units: Callable[[Any], pl.DataFrame] | None = None) -> tuple[AuditResult, pl.DataFrame]:
+                units: None = None) -> AuditResult: ...
+@overload
+def audit_units(store: Store, window: Window, thresholds: AuditThresholds | None,
+                units: Callable[[duckdb.DuckDBPyConnection], U]) -> tuple[AuditResult, U]: ...
+def audit_units(store: Store, window: Window, thresholds: AuditThresholds | None = None,
+                units: Callable[[duckdb.DuckDBPyConnection], U] | None = None) -> AuditResult | tuple[AuditResult, U]:
     """The audit of ``window`` and ``units(con)`` run on the audit's cell tables (for :mod:`toolkit.causes`).
 
     ``units`` reads the temporary tables of :mod:`.intended` and
-    :mod:`.census` (hourly cells) before they are dropped.
+    :mod:`.census` (hourly cells) before they are dropped; without it the
+    audit alone is returned.
     """
     return _audit_open(store, None, None, window, "hour", thresholds or AuditThresholds(), units)
 
 
 def _audit_open(
     store: Store, start: Any, end: Any, window: Any, bucket: str, thresholds: AuditThresholds,
-    units: Callable[[Any], pl.DataFrame] | None = None,
+    units: Callable[[duckdb.DuckDBPyConnection], Any] | None = None,
 ) -> Any:
     win = _resolve_window(store, start, end, window)
     con = store.con

@@ -8,11 +8,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from ..attribution.api import Behaviour, _int_option, _open, attribute_behaviour
+from ..attribution.api import Behaviour, MethodOption, _int_option, _open, attribute_behaviour
 from ..attribution.metrics import parse_metric
 from ..attribution.results import AttributionResult
 from ..audit.api import audit_units
-from ..audit.results import AuditThresholds
+from ..audit.results import AuditResult, AuditThresholds
 from ..errors import InputError
 from ..store import Store
 from ..timeutil import Window, parse_window
@@ -31,7 +31,7 @@ def explain(
     comparison: str | Window | tuple,
     baseline: str | Window | tuple | None = None,
     *,
-    method: str = "regression",
+    method: MethodOption = "regression",
     covariates: Sequence[str] | str | None = None,
     bins: int = 5,
     n_boot: int = 200,
@@ -85,7 +85,8 @@ def explain(
         res, beh = attribute_behaviour(st, metric, A or B, B, covariates=covariates, where=where,
                                        method=method, bins=bins, n_boot=n_boot, seed=seed, level=level)
         windows = [A, B] if A is not None else [B]
-        audits, units = [], []
+        audits: list[AuditResult] = []
+        units: list[Units] = []
         for w in windows:
             a, u = audit_units(st, w, thresholds, units_reader(metric, w))
             audits.append(a)
@@ -214,7 +215,9 @@ def _line_up_findings(changes: pl.DataFrame, findings: pl.DataFrame) -> pl.DataF
     if not changes.height:
         return changes.with_columns(pl.lit(None, pl.String).alias("finding"),
                                     pl.lit(None, pl.Float64).alias("finding_lag_hours"))
-    names, lags, texts = [], [], []
+    names: list[str | None] = []
+    lags: list[float | None] = []
+    texts: list[str] = []
     rows = list(findings.iter_rows(named=True)) if findings.height else []
     for cp in changes.iter_rows(named=True):
         mine = [f for f in rows if f["region"] in (cp["cell"], None) and f["start"] is not None

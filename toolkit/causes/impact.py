@@ -114,10 +114,11 @@ def off_rows(units: Units, beh: Behaviour, t: int) -> OffRows:
         devs.append(dev)
         recs.append({**{k: row[k] for k in UNIT_KEYS}, "version": row["version"], "n": row["n"],
                      "intended": sorted(shares), "cell": c if c is not None else -1})
-    schema = {"bucket_start": pl.Datetime("us"), "component": pl.String, "region": pl.String,
-              "instance_id": pl.String, "gov": pl.String, "eff_scope": pl.String, "pos": pl.Int64,
-              "overdue": pl.Boolean, "version": pl.String, "n": pl.Int64, "intended": pl.List(pl.String),
-              "cell": pl.Int64}
+    schema: dict[str, pl.DataType | type[pl.DataType]] = {
+        "bucket_start": pl.Datetime("us"), "component": pl.String, "region": pl.String,
+        "instance_id": pl.String, "gov": pl.String, "eff_scope": pl.String, "pos": pl.Int64,
+        "overdue": pl.Boolean, "version": pl.String, "n": pl.Int64, "intended": pl.List(pl.String),
+        "cell": pl.Int64}
     frame = pl.DataFrame(recs, schema=schema)
     B = len(mu_draws)
     return OffRows(frame, np.asarray(point, float), np.asarray(draws, float).reshape(len(recs), B).T,

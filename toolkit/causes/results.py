@@ -15,7 +15,7 @@ import polars as pl
 from ..attribution.results import AttributionResult, effect_text
 
 #: One row per cause, most impact first (``rank``).
-CAUSE_SCHEMA: dict[str, pl.DataType] = {
+CAUSE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     # finding / unnamed_off_intent / intended_change / data_drift[_mix|_unexplained] / residual
     "cause": pl.String,
     "kind": pl.String,           # the finding kind, or the cause again

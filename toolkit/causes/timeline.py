@@ -37,9 +37,10 @@ Z_CHANGE = 6.0
 MAX_CHANGES = 3
 MIN_SIDE_BLOCKS = 2
 
-SCHEMA = {"cell": pl.String, "version": pl.String, "at": pl.Datetime("us"), "before": pl.Float64,
-          "after": pl.Float64, "change": pl.Float64, "z": pl.Float64, "event": pl.String,
-          "event_lag_hours": pl.Float64, "text": pl.String}
+SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "cell": pl.String, "version": pl.String, "at": pl.Datetime("us"), "before": pl.Float64,
+    "after": pl.Float64, "change": pl.Float64, "z": pl.Float64, "event": pl.String,
+    "event_lag_hours": pl.Float64, "text": pl.String}
 
 
 def hourly(con: duckdb.DuckDBPyConnection, metric: str, windows: list[Window],
