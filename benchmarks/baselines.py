@@ -13,6 +13,10 @@ Row-level GLM (``pandas_glm``)
     ``var_weights = n`` have the same likelihood up to a constant, so the
     estimates must agree to the optimiser's tolerance. The design is built
     with numpy (faster than a patsy formula), which favours the baseline.
+    Not runnable at present: the cell GLM it is compared with was removed
+    from the toolkit (b0c094c), so ``toolkit_glm`` fails with a message
+    saying so and ``pandas_glm`` has no reference (see
+    :func:`task_toolkit_glm`).
 
 DoWhy (``dowhy``)
     ``dowhy.gcm.distribution_change_robust`` (multiply-robust Shapley change
@@ -49,39 +53,23 @@ def _windows():
 
 # ----------------------------------------------------------------------------- toolkit side
 def task_toolkit_glm(opts: dict) -> dict:
-    """The toolkit's regression method (point estimate) and its GLM on cells.
+    """The toolkit's GLM on cells, which no longer exists: this task fails with a message saying so.
 
-    Times ``attribute(method="regression", n_boot=0)`` end to end, then the
-    cell aggregation and the cell GLM separately, and writes the terms and
-    coefficients to ``opts["out"]`` for :func:`task_pandas_glm`.
+    It timed ``toolkit.attribution.cells.build_cells`` and
+    ``toolkit.attribution.regression.build_model`` / ``fit_statsmodels``,
+    both removed in b0c094c: the regression method is now the Oaxaca-Blinder
+    fit on the design terms of :mod:`toolkit.attribution.design` over cell
+    sums (:mod:`toolkit.attribution.sums`, :mod:`toolkit.attribution.oaxaca`),
+    which the ``attribute`` task times end to end. The row-level rebuild below
+    (:func:`_row_design`) follows the removed design (quantile bins, log1p
+    scale, cubic terms), so the comparison needs a new reference before it
+    means anything again.
     """
-    from toolkit.attribution import attribute
-    from toolkit.attribution.cells import build_cells
-    from toolkit.attribution.metrics import parse_metric
-    from toolkit.attribution.regression import build_model, fit_statsmodels
-
-    covs = opts.get("covariates", GLM_COVARIATES)
-    A, B = _windows()
-    with _store(Path(opts["db"]), opts, read_only=True) as store:
-        t0 = time.perf_counter()
-        res = attribute(store, METRIC, BASELINE, COMPARISON, method="regression", n_boot=0, covariates=covs)
-        t1 = time.perf_counter()
-        table = build_cells(store.con, parse_metric(METRIC), A, B, covs)
-        cells = table.arrays()
-        t2 = time.perf_counter()
-        categorical = [c.name for c in table.covariates if c.kind == "categorical"]
-        model = build_model(cells, categorical, is_rate=True)
-        fit = fit_statsmodels(model, cells)
-        t3 = time.perf_counter()
-    est = {r["component"]: r["estimate"] for r in res.to_frame().iter_rows(named=True)}
-    Path(opts["out"]).write_text(json.dumps({
-        "columns": list(model.columns), "params": fit.params.tolist(), "estimates": est,
-        "edges": {c.name: list(c.edges) for c in table.covariates if c.kind == "numeric"},
-        "transforms": {c.name: c.transform for c in table.covariates if c.kind == "numeric"},
-    }))
-    return {"seconds": t1 - t0, "cells_seconds": t2 - t1, "fit_seconds": t3 - t2, "cells": int(len(model.index[0])),
-            "terms": len(model.columns), "rows": int(cells.n.sum()), "estimates": est,
-            "converged": fit.converged}
+    raise RuntimeError(
+        "toolkit_glm: the cell GLM this baseline compared (toolkit.attribution.cells / .regression) was removed "
+        "in b0c094c; the regression method (Oaxaca-Blinder on toolkit.attribution.design terms) is timed by the "
+        "attribute task. Skip this baseline (--no-baselines, or leave 'glm' out of --tasks)"
+    )
 
 
 # ----------------------------------------------------------------------------- pandas side
@@ -165,7 +153,10 @@ def task_pandas_glm(opts: dict) -> dict:
     """Row-level pandas + statsmodels fit of the same GLM; compares with the toolkit's coefficients."""
     import statsmodels.api as sm
 
-    ref = json.loads(Path(opts["reference"]).read_text())
+    reference = Path(opts["reference"])
+    if not reference.exists():
+        raise RuntimeError(f"pandas_glm: no reference {reference} (toolkit_glm writes it; see task_toolkit_glm)")
+    ref = json.loads(reference.read_text())
     covs = opts.get("covariates", GLM_COVARIATES)
     numeric = list(ref["edges"])
     with _store(Path(opts["db"]), opts, read_only=True) as store:
