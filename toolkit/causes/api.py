@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from typing import TypeGuard, get_args
 
 import numpy as np
 import polars as pl
@@ -31,7 +32,7 @@ def explain(
     comparison: str | Window | tuple,
     baseline: str | Window | tuple | None = None,
     *,
-    method: MethodOption = "regression",
+    method: str = "regression",
     covariates: Sequence[str] | str | None = None,
     bins: int = 5,
     n_boot: int = 200,
@@ -72,7 +73,7 @@ def explain(
         window, the breakdown by version x component x scope, the change
         points, and the attribution behind it.
     """
-    if method not in ("regression", "matched", "standardization", "all"):
+    if not _is_method(method):
         raise InputError(f"unknown method {method!r}: use one of regression, matched, standardization, all")
     parse_metric(metric)
     B = parse_window(comparison, what="comparison window")
@@ -96,6 +97,10 @@ def explain(
         if owned:
             st.close()
     return _assemble(res, beh, audits, units, A, B, level, changes)
+
+
+def _is_method(method: str) -> TypeGuard[MethodOption]:
+    return method in get_args(MethodOption)
 
 
 def _z(level: float) -> float:
