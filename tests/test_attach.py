@@ -28,7 +28,7 @@ from toolkit.audit.detectors.divergence import SHADOW_MARGIN
 from toolkit.audit import audit
 from toolkit.causes import explain
 from toolkit.cli import main
-from toolkit.store.attach import _inline, sql_literal
+from toolkit.store.attach import inline_params, sql_literal
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "samples" / "demo"
@@ -465,7 +465,7 @@ def test_cli_attach_detach_then_ingest(demo, tmp_path, capsys):
 
 def test_inline_keeps_quoted_question_marks():
     sql = "SELECT ? AS a, regexp_matches(x, '(:?[0-9]{2})?$') AS \"what?\", ? AS b"
-    out = _inline(sql, ["it's", [dt.datetime(2026, 1, 2, 3, 4, 5, 6), None]])
+    out = inline_params(sql, ["it's", [dt.datetime(2026, 1, 2, 3, 4, 5, 6), None]])
     assert out == ("SELECT 'it''s' AS a, regexp_matches(x, '(:?[0-9]{2})?$') AS \"what?\", "
                    "[TIMESTAMP '2026-01-02 03:04:05.000006', NULL] AS b")
     con = duckdb.connect()

@@ -32,9 +32,18 @@ from .seldon import Seldon
 class Adapter(Protocol):
     """What an adapter provides (each is a frozen dataclass)."""
 
-    name: str
-    endings: tuple[str, ...]
-    rows_what: str
+    # read-only members: the adapters are frozen dataclasses
+    @property
+    def name(self) -> str:
+        """The ``--format`` name."""
+
+    @property
+    def endings(self) -> tuple[str, ...]:
+        """File-name endings of this layout's log files."""
+
+    @property
+    def rows_what(self) -> str:
+        """What one row of the file is, for the ingest report."""
 
     def accepts(self, path: Path) -> bool:
         """True for a file of this layout when it is found while walking a directory."""

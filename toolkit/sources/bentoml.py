@@ -127,7 +127,7 @@ class BentoML:
         schema = read_schema(path)
         preds = [n for n, role in schema.columns if role == "prediction"]
         score = next((n for n in preds if n.lower() in SCORE_NAMES), None)
-        label = next((n for n in preds if n != score), score)
+        label = next((n for n in preds if n != score), preds[0])  # read_schema found a prediction column
         target = next((n for n, role in schema.columns if role == "target"), None)
         features = [n for n, role in schema.columns if role == "feature"]
         taken = {"request_id", "ts", "model_version", "prediction", "score", "outcome", "bento_name",

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from ..errors import InputError
-from ..sqlutil import quote_ident
+from ..sqlutil import one_row, quote_ident
 from ..store.schema import CONTRACT
 
 #: characters that make a line blank (not a record)
@@ -114,7 +114,8 @@ class Features:
 
     def select(self) -> tuple[str, list]:
         """The select-list fragment (with a leading comma) and its parameters, in order."""
-        sql, params = "", []
+        sql = ""
+        params: list[object] = []
         for name, expr, p in self.exprs:
             sql += f",\n  {expr} AS {quote_ident(name)}"
             params.extend(p)
@@ -138,9 +139,9 @@ def discover_features(
                                       generate_subscripts(json_keys({col}), 1) AS p
                                FROM ({relation}) WHERE json_type({col}) = 'OBJECT')
                 GROUP BY k ORDER BY min(_vd_line), min(p)""", params).fetchall()]
-        width = con.execute(
-            f"SELECT max(json_array_length({col})) FROM ({relation}) WHERE json_type({col}) = 'ARRAY'",
-            params).fetchone()[0] or 0
+        width = one_row(
+            con, f"SELECT max(json_array_length({col})) FROM ({relation}) WHERE json_type({col}) = 'ARRAY'",
+            params)[0] or 0
     except duckdb.Error as exc:
         raise InputError(f"cannot read the input features: {str(exc).splitlines()[0]}") from None
     reserved = {c.lower() for c in CONTRACT["predictions"]} | {t.lower() for t in taken}

@@ -1,0 +1,123 @@
+"""Validation as a query: the table macro that types and checks every row, the duplicates, the views."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ...sqlutil import quote_ident
+from ..ingest.duplicates import _DUPLICATE_KEYS
+from ..ingest.load import _reason_sql
+from ..ingest.plan import _plan_columns
+from ..mapping import Mapping
+from ..schema import CONTRACT
+from .dataset import FILE_COLUMN, describe_columns, expand_dataset, hive_keys, reader_sql
+from .literals import inline_params, sql_literal
+from .state import CHECKED_VIEW, DUPLICATES_TABLE, FILES_TABLE, MACRO, META_KEY, now_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..store import Store
+
+
+def build_views(store: Store, record: dict, mapping: Mapping, *, first: bool) -> None:
+    """List and describe the files, plan the columns and (re)create the macro, tables and views."""
+    con = store.con
+    hive = record["partitioning"] == "hive"
+    files = expand_dataset(record["pattern_abs"])
+    src_types = describe_columns(con, files, hive)
+    ignored: list[str] = []
+    if hive:
+        keys = hive_keys(files)
+        contract_sources = {mapping.source_for(c).lower() for c in CONTRACT["predictions"]}
+        kept = set(mapping.covariates or ())
+        for key in keys:  # a partition key feeds a contract column or a declared covariate, else it is layout
+            if key.lower() not in contract_sources and key not in kept and key in src_types:
+                del src_types[key]
+                ignored.append(f"{key} (partition key)")
+    files_sql = sql_literal(files)
+    plan = _plan_columns(con, "predictions", Path(record["pattern"]), src_types, mapping,
+                         reader_sql("?", hive), [files])
+    attach_id = record["attach_id"]
+    names = [n for n, _ in plan.exprs]
+    select_sql = ",\n    ".join(f"{e} AS {quote_ident(n)}" for n, e in plan.exprs)
+    raw_sql = "".join(f",\n    {e} AS {quote_ident(n)}" for n, e in plan.raw_refs)
+    body = (
+        f"SELECT _file, _row, {', '.join(quote_ident(n) for n in names)}, {_reason_sql(plan)} AS _reason, _raw\n"
+        f"FROM (SELECT src.{quote_ident(FILE_COLUMN)} AS _file, src.file_row_number + 1 AS _row,\n    {select_sql}"
+        f"{raw_sql},\n    CAST(to_json(src) AS VARCHAR) AS _raw\n  FROM {reader_sql('files', hive)} AS src) AS typed"
+    )
+    body = inline_params(body, plan.check_params + plan.expr_params)
+    con.execute(f"CREATE OR REPLACE MACRO {MACRO}(files) AS TABLE {body}")
+
+    # duplicate keys among the valid rows: the first (file order, then row order) is kept
+    exprs, label = _DUPLICATE_KEYS["predictions"]
+    part_by = ", ".join(exprs)
+    con.execute(
+        f"""CREATE OR REPLACE TABLE {DUPLICATES_TABLE} AS
+        SELECT _file, _row, CASE WHEN _first = _file THEN ? ELSE ? END AS reason
+        FROM (SELECT _file, _row, row_number() OVER w AS _n, first_value(_file) OVER w AS _first
+              FROM {MACRO}({files_sql}) WHERE _reason IS NULL
+              WINDOW w AS (PARTITION BY {part_by} ORDER BY _file, _row))
+        WHERE _n > 1""",
+        [f"duplicate {label} within the file (first kept)",
+         f"duplicate {label} in an earlier file of the dataset (first kept)"],
+    )
+    # the files: their rows (from the footers) and the time range of their valid rows, for the branches
+    con.execute(f"CREATE OR REPLACE TABLE {FILES_TABLE} (path VARCHAR PRIMARY KEY, bytes BIGINT, mtime DOUBLE, "
+                "rows BIGINT, ts_min TIMESTAMP, ts_max TIMESTAMP)")
+    ranges = {r[0]: (r[1], r[2]) for r in con.execute(
+        f"""SELECT r._file, min(r.ts), max(r.ts) FROM {MACRO}({files_sql}) AS r
+        ANTI JOIN {DUPLICATES_TABLE} AS d ON d._file = r._file AND d._row = r._row
+        WHERE r._reason IS NULL GROUP BY r._file""").fetchall()}
+    footer_rows = dict(con.execute("SELECT file_name, sum(num_rows) FROM parquet_file_metadata(?) GROUP BY 1",
+                                   [files]).fetchall())
+    for f in files:
+        st = os.stat(f)
+        lo, hi = ranges.get(f, (None, None))
+        con.execute(f"INSERT INTO {FILES_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
+                    [f, st.st_size, st.st_mtime, int(footer_rows.get(f, 0)), lo, hi])
+    con.execute(
+        f"""CREATE OR REPLACE VIEW {CHECKED_VIEW} AS
+        SELECT r.* EXCLUDE (_reason), coalesce(r._reason, d.reason) AS _reason
+        FROM {MACRO}({files_sql}) AS r
+        LEFT JOIN {DUPLICATES_TABLE} AS d ON d._file = r._file AND d._row = r._row"""
+    )
+
+    # predictions: one branch per UTC day of files (a file spanning days is a branch of its own)
+    groups: dict[object, list[str]] = {}
+    for f in files:
+        lo, hi = ranges.get(f, (None, None))
+        if lo is None:
+            continue  # no valid row: nothing to read for analyses
+        key = lo.date() if lo.date() == hi.date() else f
+        groups.setdefault(key, []).append(f)
+    contract = [n for n in CONTRACT["predictions"]]
+    covs = [n for n in names if n not in contract]
+    out_cols = ", ".join([quote_ident(n) for n in contract] + [f"CAST({int(attach_id)} AS BIGINT) AS ingest_id"]
+                         + [quote_ident(n) for n in covs])
+    branches = []
+    for group in groups.values():
+        lo = min(ranges[f][0] for f in group)
+        hi = max(ranges[f][1] for f in group)
+        branches.append(
+            f"SELECT * FROM {MACRO}({sql_literal(group)}) "
+            f"WHERE _reason IS NULL AND ts BETWEEN {sql_literal(lo)} AND {sql_literal(hi)}"
+        )
+    if not branches:  # no valid time anywhere: an empty relation of the right shape
+        branches.append(f"SELECT * FROM {MACRO}({sql_literal(files[:1])}) WHERE false")
+    union = "\nUNION ALL\n".join(branches)
+    if first:
+        con.execute("DROP VIEW IF EXISTS predictions_resolved")
+        con.execute("DROP TABLE IF EXISTS predictions")
+    con.execute(
+        f"""CREATE OR REPLACE VIEW predictions AS
+        SELECT {out_cols} FROM ({union}) AS u
+        ANTI JOIN {DUPLICATES_TABLE} AS d ON d._file = u._file AND d._row = u._row"""
+    )
+    for name, typ in plan.new_covariates:
+        con.execute("INSERT INTO covariates VALUES (?, ?, ?)", [name, typ, attach_id])
+    record = dict(record, validated_at=now_text(), ignored=ignored + list(plan.ignored),
+                  covariates=covs)
+    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [META_KEY, json.dumps(record, default=str)])
