@@ -25,6 +25,7 @@ from ..store import Store
 from ..timeutil import Window, parse_window
 from . import diagnostics as dg
 from . import routed as rt
+from . import transport as tr
 from .profile import profile_covariates
 from .rows import Covariate, default_covariates, normalise_where
 from .decompose import effects
@@ -415,6 +416,12 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
     # balance) the inputs; their spread is part of the uncertainty of any one of them
     spread = np.std(np.array(list(point_all.values())), axis=0, ddof=1)
     spread[3] = 0.0
+    # transport: where a version's rows reach only part of its cell's inputs (in time, or only in the
+    # other window), the model carries its behaviour the rest of the way; that error is added too
+    reg0 = cells0.regional()
+    term_var = inp.sample.z.var(axis=0) if len(inp.sample.y) else np.zeros(design.p)
+    trans = tr.measure(reg0, inp.sample, sums.parent, term_var, model_output=model_output)
+    carry = np.append(tr.component_sd(reg0.w, reg0.routing()[0], trans.sd, model_output=model_output), 0.0)
     mtabs = {k: rt.m_table(cells0.regional(), rt.regionalize(cells0, f)) for k, f in point_fills.items()}
     part_names = list(parts)
 
@@ -444,7 +451,7 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
     for k in methods:
         est = point[k]
         sd = np.nanstd(draws[k], axis=0, ddof=1) if n_boot > 1 else np.full(4, np.nan)
-        sd = np.sqrt(sd ** 2 + spread ** 2)
+        sd = np.sqrt(sd ** 2 + spread ** 2 + carry ** 2)
         for i, comp in enumerate(COMPONENTS + ("total",)):
             rows.append((k, comp, float(est[i]), float(est[i] - z * sd[i]), float(est[i] + z * sd[i])))
     frame = pl.DataFrame(rows, schema={"method": pl.String, "component": pl.String, "estimate": pl.Float64,
@@ -469,6 +476,11 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
         change = rt.behaviour_change(cells0, models.beta, rsd)
     notes, details = dg.assess(
         m, frame, support, dep, design, sums, inp, observed, n_boot, match_on, change)
+    tnote = tr.note(trans, carry, m.scale(), m.unit, observed)
+    if tnote is not None:
+        notes = [tnote, *notes] if tnote.level == "warning" else [*notes, tnote]
+    details["transport"] = {**trans.as_dict(),
+                            "sd": dict(zip(COMPONENTS, (float(x) for x in carry[:3]), strict=True))}
     details["model_dependence_sd"] = dict(zip(COMPONENTS, (float(x) for x in spread[:3]), strict=False))
     details["estimates_all_methods"] = {k: dict(zip(COMPONENTS + ("total",), (float(x) for x in v), strict=False))
                                         for k, v in point_all.items()}
@@ -499,7 +511,7 @@ def _within_var(sums: CellSums) -> np.ndarray:
     for a in (sums.n, sums.sy, sums.syy):
         x = a.sum(axis=-1)                                    # [t, k, v]
         out = np.zeros((2, R) + x.shape[2:])
-        np.add.at(out, (slice(None), sums.parent), x)
+        np.add.at(out, (slice(None), sums.parent), x)  # type: ignore[arg-type]  # numpy stubs reject a (slice, array) index; add.at takes it
         agg.append(out)
     n, sy, syy = agg
     pooled_n, pooled_sy, pooled_syy = n.sum(axis=(0, 1)), sy.sum(axis=(0, 1)), syy.sum(axis=(0, 1))
@@ -587,7 +599,7 @@ def _outside(sample: ModelSample, region: np.ndarray, a: int, r: int, v: int, zm
              design: Design) -> list[dict]:
     """Numeric covariates where the sampled inputs of (a, r) fall outside what v served."""
     target = sample.z[(sample.t == a) & (region == r)]
-    out = []
+    out: list[dict] = []
     if not len(target):
         return out
     for j, t in enumerate(design.terms):
@@ -599,7 +611,7 @@ def _outside(sample: ModelSample, region: np.ndarray, a: int, r: int, v: int, zm
             sd, mu = design.spread[t.covariate], design.centre[t.covariate]
             out.append({"covariate": t.covariate, "share": share,
                         "served_range": [zmin[(v, t.covariate)] * sd + mu, zmax[(v, t.covariate)] * sd + mu]})
-    out.sort(key=lambda o: -o["share"])
+    out.sort(key=lambda o: -float(o["share"]))
     return out
 
 

@@ -194,7 +194,7 @@ class Cells:
     def up(self, a: np.ndarray) -> np.ndarray:
         """Sum a fine-cell array (cell on axis 1) into its routing cells."""
         out = np.zeros(a.shape[:1] + (self.n_regions,) + a.shape[2:])
-        np.add.at(out, (slice(None), self.parent), a)
+        np.add.at(out, (slice(None), self.parent), a)  # type: ignore[arg-type]  # numpy stubs reject a (slice, array) index; add.at takes it
         return out
 
     def regional(self) -> Cells:
@@ -331,7 +331,7 @@ def standardization_fill(cells: Cells, fallback: Fill, *, model_output: bool,
     served_r = reg.N > 0
     R, V = rate_r.shape[1:]
     fb_r = np.zeros((2, R, V))
-    np.add.at(fb_r, (slice(None), cells.parent), fallback.mu[[0, 1], [0, 1]] * cells.w[..., None])
+    np.add.at(fb_r, (slice(None), cells.parent), fallback.mu[[0, 1], [0, 1]] * cells.w[..., None])  # type: ignore[arg-type]  # numpy stubs reject a (slice, array) index; add.at takes it
     wr = reg.w
     fb_r = _div(fb_r, wr[..., None])
     full_r = np.zeros((2, R, V))
@@ -432,7 +432,7 @@ def regionalize(cells: Cells, fill: Fill) -> Fill:
     for x in (fill.mu, fill.model):
         y = np.zeros(x.shape[:2] + (R,) + x.shape[3:])
         for a in (0, 1):
-            np.add.at(y[:, a], (slice(None), cells.parent), x[:, a] * share[a][None, :, None])
+            np.add.at(y[:, a], (slice(None), cells.parent), x[:, a] * share[a][None, :, None])  # type: ignore[arg-type]  # numpy stubs reject a (slice, array) index; add.at takes it
         out.append(y)
     return Fill(out[0], out[1])
 

@@ -17,6 +17,7 @@ not rows, and the sums are what another engine has to produce.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from collections.abc import Mapping, Sequence
 
@@ -231,7 +232,9 @@ class ModelSample:
     """Design rows of a hash sample per (period, version), for the outcome models.
 
     ``t``, ``v`` and ``r`` index period, version and routing cell; ``y`` is
-    the metric, ``z`` the design terms (rows x p).
+    the metric, ``z`` the design terms (rows x p); ``pos`` the row's time as
+    a share of its window (0 at the start, 1 at the end), for the transport
+    check of :mod:`toolkit.attribution.transport`.
     """
 
     t: np.ndarray
@@ -242,6 +245,7 @@ class ModelSample:
     cell: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
     version: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
     weight: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    pos: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def indexed(self, sums: CellSums) -> ModelSample:
         """The sample with ``v`` and ``r`` indexing the versions and fine cells of ``sums``."""
@@ -249,7 +253,7 @@ class ModelSample:
         ci = {c: i for i, c in enumerate(sums.cells)}
         v = np.array([vi[x] for x in self.version], dtype=int)
         r = np.array([ci.get(x, -1) for x in self.cell], dtype=int)
-        return ModelSample(self.t, v, r, self.y, self.z, self.cell, self.version, self.weight)
+        return ModelSample(self.t, v, r, self.y, self.z, self.cell, self.version, self.weight, self.pos)
 
 
 def model_sample(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design, routing_by: Sequence[str],
@@ -271,13 +275,13 @@ def model_sample(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design,
             rates[(t, ver)] = keep / _HASH_MOD
     key, key_params = fine_key_sql(con, sel, routing_by)
     vsel, vparams = design.inputs()
-    src, src_params = sel.rows([f"{key} AS cell", "hash(request_id, 'vdrift-model') % CAST(? AS UBIGINT) AS h"] + vsel,
-                               key_params + [_HASH_MOD] + vparams)
+    src, src_params = sel.rows([f"{key} AS cell", "hash(request_id, 'vdrift-model') % CAST(? AS UBIGINT) AS h",
+                                'epoch("ts") AS ets'] + vsel, key_params + [_HASH_MOD] + vparams)
     zsel, zparams = design.select()
     zcols = "".join(", " + z for z in zsel)
     cond = f"h < CASE {' '.join(cases)} ELSE 0 END" if cases else "FALSE"
     # the hash filter runs first, so the terms are computed for the sampled rows only
-    data = con.execute(f"SELECT period, version, cell, y{zcols} FROM (SELECT * FROM ({src}) WHERE {cond}) "
+    data = con.execute(f"SELECT period, version, cell, y, ets{zcols} FROM (SELECT * FROM ({src}) WHERE {cond}) "
                        "ORDER BY period, version, h", zparams + src_params + params).fetchnumpy()
     t = np.asarray(data["period"], dtype=int)
     version = np.asarray(data["version"], dtype=object)
@@ -290,4 +294,13 @@ def model_sample(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design,
     z = (np.column_stack([np.asarray(data[f"z__{j}"], dtype=float) for j in range(design.p)])
          if design.p else np.zeros((len(y), 0)))
     weight = np.array([1.0 / rates.get((int(a), b), 1.0) for a, b in zip(t, version, strict=False)])
-    return ModelSample(t, v, r, y, z, cell, version, weight)
+    pos = np.zeros(len(y))
+    for k, w in enumerate((sel.baseline, sel.comparison)):
+        start, length = _epoch(w.start), _epoch(w.end) - _epoch(w.start)
+        pos[t == k] = (np.asarray(data["ets"], dtype=float)[t == k] - start) / length
+    return ModelSample(t, v, r, y, z, cell, version, weight, pos)
+
+
+def _epoch(x: dt.datetime) -> float:
+    """Seconds since 1970 of a naive-UTC datetime (as DuckDB's epoch() of a TIMESTAMP)."""
+    return (x - dt.datetime(1970, 1, 1)).total_seconds()

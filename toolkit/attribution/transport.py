@@ -1,0 +1,203 @@
+"""The transport error of the outcome model: how far a version's behaviour is carried, and how well.
+
+Within a routing cell a version's served rows are a random sample of the
+cell's inputs only while the routing holds still. A canary started late in
+a window, or a rollback half-way through it, leaves the version with the
+rows of part of the window; when the inputs trend over the window (seasons,
+a launch, a campaign), its served mean is not its mean on the cell's
+inputs. The estimators then carry the version's behaviour to the rest of
+the cell's inputs with the outcome model (the doubly robust correction, or
+the model alone where it served no row), and the model's error there is not
+sampling noise: no bootstrap of the served rows sees it.
+
+This module measures that error on the data and turns it into a standard
+deviation for every ``mu`` the estimators carry:
+
+* the **distance carried** ``d``: the length of the gap between the mean
+  design vector of the cell's inputs and that of the rows whose behaviour
+  is carried there (the version's own rows in the cell and window, else in
+  the cell in the other window, else anywhere), less what random sampling
+  alone leaves between the two;
+* the **error per unit of distance** ``kappa``: measured out of sample on
+  the estimators' own fit, cross-fitted by time block: each window is cut
+  into ``BLOCKS`` equal stretches; holding out one stretch of one window at
+  a time, the outcome models are fitted as the estimators fit them (both
+  windows for a model output) on the other rows, and each version's
+  behaviour is carried from its other rows in the same cell and window to
+  the held-out stretch's served mean, as the doubly robust fill carries it
+  to the rows it did not serve. ``kappa^2 = sum(error^2 - noise) /
+  sum(distance^2)`` over those (stretch, cell, version) pairs.
+
+``sd[c, a, r, v] = kappa * d``. Without a stretch both held out and served
+around nothing measures ``kappa``; the attribution then says so
+(``transport.measured`` is false). The attribution adds the implied
+variance of each component to its interval (docs/methods.md, "Transport
+error").
+
+An earlier measure fitted a version on one window and checked it on the
+other; a single-window fit overstates the error of the models fitted on
+both, and it made the intervals about four times wider than the errors
+called for (benchmarks/results/experiments/transport_kappa_calibration.md).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from .decompose import effects
+from .routed import Cells, _div, fit_models
+from .results import Note, effect_text
+from .sums import ModelSample
+
+#: Rows a (window, cell, version) needs in the sample before its out-of-sample error counts.
+MIN_ROWS = 30
+
+#: Equal stretches of each window the cross-fit holds out one at a time.
+BLOCKS = 4
+
+
+@dataclass(frozen=True)
+class Transport:
+    """The transport error: ``kappa``, the pairs it was measured on, and ``sd[c, a, r, v]``."""
+
+    kappa: float
+    pairs: int
+    measured: bool
+    distance: np.ndarray    # [c, a, R, v]
+    sd: np.ndarray          # [c, a, R, v]
+
+    def as_dict(self) -> dict:
+        """JSON-ready summary for the diagnostics' details."""
+        return {"kappa": self.kappa, "pairs": self.pairs, "measured": self.measured,
+                "largest_distance": float(self.distance.max()) if self.distance.size else 0.0}
+
+
+def _block(sample: ModelSample) -> np.ndarray:
+    """Each sampled row's time block in its window (``BLOCKS`` equal stretches)."""
+    return np.clip((sample.pos * BLOCKS).astype(int), 0, BLOCKS - 1)
+
+
+def _kappa(sample: ModelSample, parent: np.ndarray, n_versions: int, p: int, term_var: np.ndarray, *,
+           model_output: bool) -> tuple[float, int]:
+    """Out-of-sample error per unit of distance of the estimators' own fit, cross-fitted by time block.
+
+    Each fold holds out one time block of one window, fits the outcome
+    models exactly as the estimators do (both windows, or per window for an
+    outcome metric) on the other rows, and carries each version's behaviour
+    from its other rows in the same cell and window (the doubly robust
+    fill: the model at the block's mean design vector plus the mean
+    residual of those rows) to the held-out block's served mean. The block
+    stands in for the stretch of a window a version did not serve.
+    """
+    blk = _block(sample)
+    region = parent[sample.r] if len(sample.r) else sample.r
+    Z1 = np.column_stack([np.ones(len(sample.y)), sample.z])
+    tv = float(term_var.sum())
+    num = den = 0.0
+    pairs = 0
+    for a, k in itertools.product((0, 1), range(BLOCKS)):
+        out = (sample.t == a) & (blk == k)
+        if out.sum() < MIN_ROWS:
+            continue
+        keep = ~out
+        fold = ModelSample(sample.t[keep], sample.v[keep], sample.r[keep], sample.y[keep], sample.z[keep])
+        beta = fit_models(fold, n_versions, p, per_period=not model_output, parent=parent).beta
+        for r, v in itertools.product(np.unique(region[out]), range(n_versions)):
+            held = out & (region == r) & (sample.v == v)
+            rest = keep & (sample.t == a) & (region == r) & (sample.v == v)
+            if held.sum() < MIN_ROWS or rest.sum() < MIN_ROWS:
+                continue
+            b = beta[a, v, r]
+            resid = sample.y[rest] - Z1[rest] @ b
+            err = float(sample.y[held].mean() - (Z1[held].mean(axis=0) @ b + resid.mean()))
+            noise = float(sample.y[held].var(ddof=1) / held.sum() + resid.var(ddof=1) / rest.sum())
+            gap = float(((sample.z[held].mean(axis=0) - sample.z[rest].mean(axis=0)) ** 2).sum())
+            gap -= tv * (1 / held.sum() + 1 / rest.sum())
+            num += err * err - noise
+            den += max(0.0, gap)
+            pairs += 1
+    if not pairs or den <= 0:
+        return 0.0, 0
+    return float(np.sqrt(max(0.0, num) / den)), pairs
+
+
+def measure(cells: Cells, sample: ModelSample, parent: np.ndarray, term_var: np.ndarray, *,
+            model_output: bool) -> Transport:
+    """``kappa`` and the distance carried for every ``mu[c, a, r, v]`` of the (routing-cell) ``cells``."""
+    V, p = cells.N.shape[2], sample.z.shape[1]
+    kappa, pairs = _kappa(sample, parent, V, p, term_var, model_output=model_output)
+    N, Nin = cells.N, cells.Nin
+    R, V = N.shape[1], N.shape[2]
+    zcell = cells.zall                                        # [a, r, p]
+    zs = _div(cells.SZ, N[..., None])                         # [t, r, v, p]
+    tot = N.sum(axis=(0, 1))
+    zany = _div(cells.SZ.sum(axis=(0, 1)), tot[:, None])      # [v, p]
+    served = N > 0
+    dist = np.zeros((2, 2, R, V))
+    for c, a, r, v in itertools.product((0, 1), (0, 1), range(R), range(V)):
+        if not tot[v]:
+            continue
+        if served[a, r, v] and (model_output or c == a):
+            gap = float(((zcell[a, r] - zs[a, r, v]) ** 2).sum())
+            # what a random share of the cell's rows would leave between the two means
+            gap -= float(term_var.sum() * max(0.0, 1 / N[a, r, v] - 1 / Nin[a, r]))
+        else:
+            src = (1 - a) if model_output else c
+            zsrc = zs[src, r, v] if served[src, r, v] else zany[v]
+            gap = float(((zcell[a, r] - zsrc) ** 2).sum())
+        dist[c, a, r, v] = np.sqrt(max(0.0, gap))
+    return Transport(kappa, pairs, pairs > 0, dist, kappa * dist)
+
+
+def component_sd(w: np.ndarray, Pi: np.ndarray, sd: np.ndarray, *, model_output: bool) -> np.ndarray:
+    """Standard deviation of (data drift, version drift, residual) from independent errors of ``mu``.
+
+    The components are linear in ``mu[c, a, r, v]`` through
+    ``M(a, b, c) = sum_r w_a(r) sum_v Pi_b(v|r) mu_c(a, r, v)``; the errors
+    are taken as independent across (window, cell, version). For a model
+    output ``mu_0`` and ``mu_1`` are one quantity (a resolved version is a
+    fixed function), so their gradients add before squaring.
+    """
+    coef = np.zeros((3, 2, 2, 2))
+    for a, b, c in itertools.product((0, 1), repeat=3):
+        unit = np.zeros((2, 2, 2))
+        unit[a, b, c] = 1.0
+        coef[:, a, b, c] = effects(unit)[:3]
+    # gradient of each effect with respect to mu[c, a, r, v]
+    G = np.einsum("kabc,ar,brv->kcarv", coef, w, Pi)
+    G_dd, G_vd = G[0], G[1]
+    grads = [G_dd, G_vd, -(G_dd + G_vd)]   # residual = observed total - data - version
+    out = np.zeros(3)
+    for i, g in enumerate(grads):
+        if model_output:
+            out[i] = float(np.sqrt((((g[0] + g[1]) * sd[0]) ** 2).sum()))
+        else:
+            out[i] = float(np.sqrt(((g * sd) ** 2).sum()))
+    return out
+
+
+def note(trans: Transport, carry: np.ndarray, scale: float, unit: str, observed: tuple[float, float]) -> Note | None:
+    """The diagnostic line on the transport error, or None when nothing was carried.
+
+    A warning when behaviour was carried but nothing measured ``kappa`` (the
+    interval then lacks that error); an info line with the SD it added
+    otherwise.
+    """
+    if not trans.distance.size or float(trans.distance.max()) <= 0:
+        return None
+    if not trans.measured:
+        return Note("warning", "transport", (
+            "the outcome models carry versions' behaviour to inputs they did not serve, and no version served "
+            "enough rows on both sides of a time block to measure how well that transports: the intervals "
+            "leave that error out. More rows per version and window (a longer window) would measure it."))
+    head = (f"the outcome models carry versions' behaviour to inputs they did not serve; their cross-fitted "
+            f"error ({trans.pairs} held-out time blocks of served rows)")
+    if float(np.max(carry[:2])) <= 0:
+        return Note("info", "transport", f"{head} is within sampling noise, so the intervals add nothing for it.")
+    sd = ", ".join(f"{name.replace('_', ' ')} ±{effect_text(float(x), scale, unit, observed, signed=False)}"
+                   for name, x in zip(("data_drift", "version_drift"), carry[:2], strict=True))
+    return Note("info", "transport", (
+        f"{head}, kappa {trans.kappa:.3g} per unit of design distance, adds an SD of {sd} to the intervals."))
