@@ -68,7 +68,7 @@ def _session_conf(spark: SparkSession) -> Iterator[None]:
 def _spark_param(value: Any) -> Any:
     """A bound value as Spark should read it: a naive datetime is UTC (the store's convention)."""
     if isinstance(value, dt.datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
+        return value.replace(tzinfo=dt.UTC)
     return value
 
 
