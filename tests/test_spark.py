@@ -98,3 +98,21 @@ def test_cell_sums_on_spark_equal_duckdb_on_the_demo(spark, demo_store, metric, 
     assert_same_sums(inputs.msums, spark_cell_sums(spark, con, sel, design, routing, parquet, stratum=stratum))
     print(metric, "rows", int(plain_duck.n.sum()), "cells", len(plain_duck.cells), "terms", design.p,
           "worst relative error", worst)
+
+
+def test_filters_are_refused_on_spark_not_ignored(spark, demo_store):
+    from dataclasses import replace
+
+    from toolkit.attribution.api import _read
+    from toolkit.attribution.metrics import parse_metric
+    from toolkit.engine.spark import spark_cell_sums
+    from toolkit.timeutil import parse_window
+
+    from .test_attribution_helpers import BASELINE, COMPARISON
+
+    store, parquet = demo_store
+    inputs = _read(store.con, parse_metric("mean:score"), parse_window(BASELINE), parse_window(COMPARISON), None,
+                   None, 10, None, [], False, False)
+    sel = replace(inputs.sel, where=(("region", "eu"),))
+    with pytest.raises(NotImplementedError, match="filters"):
+        spark_cell_sums(spark, store.con, sel, inputs.design, list(inputs.routing_by), parquet)

@@ -33,7 +33,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
 #: Session settings the shared SQL text needs: quoted identifiers are ``"name"`` (as in DuckDB), times in UTC.
-SESSION_CONF = {"spark.sql.ansi.doubleQuotedIdentifiers": "true", "spark.sql.session.timeZone": "UTC"}
+#: (Spark reads ``"name"`` as an identifier only in ANSI mode, the default from Spark 4.)
+SESSION_CONF = {"spark.sql.ansi.enabled": "true", "spark.sql.ansi.doubleQuotedIdentifiers": "true",
+                "spark.sql.session.timeZone": "UTC"}
 
 
 def export_resolved(con: duckdb.DuckDBPyConnection, path: str | Path) -> Path:
@@ -83,6 +85,16 @@ def _rows_frame(spark: SparkSession, rows: DataFrame | str | Path | Sequence[str
     return rows
 
 
+def _to_polars(df: DataFrame) -> pl.DataFrame:
+    """The (small) result of a pass as a polars frame: through Arrow on Spark 4, from the rows on 3.5."""
+    if hasattr(df, "toArrow"):
+        frame = pl.from_arrow(df.toArrow())
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+    rows = [r.asDict() for r in df.collect()]
+    return pl.DataFrame(rows) if rows else pl.DataFrame(schema=dict.fromkeys(df.columns, pl.Utf8))
+
+
 def spark_cell_sums(spark: SparkSession, con: duckdb.DuckDBPyConnection, sel: Selection, design: Design,
                     routing_by: Sequence[str], rows: DataFrame | str | Path | Sequence[str | Path], *,
                     groups: int = GROUPS, stratum: tuple[str, list, int] | None = None,
@@ -108,8 +120,6 @@ def spark_cell_sums(spark: SparkSession, con: duckdb.DuckDBPyConnection, sel: Se
     sql, params = cell_sums_query(con, sel, design, routing_by, groups=groups, stratum=stratum, dialect="spark")
     with _session_conf(spark):
         _rows_frame(spark, rows).createOrReplaceTempView(VIEW)
-        table = spark.sql(sql, args=[_spark_param(p) for p in params]).toArrow()
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
+        frame = _to_polars(spark.sql(sql, args=[_spark_param(p) for p in params]))
     return frame_to_sums(frame, design, groups=groups, strata=stratum[2] if stratum is not None else None,
                          cells=cells, versions=versions)
