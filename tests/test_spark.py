@@ -9,7 +9,7 @@ import pytest
 
 pyspark = pytest.importorskip("pyspark")  # the `spark` extra; `make test` installs it and a Java runtime
 
-from toolkit.engine.keys import md5_group_sql  # noqa: E402
+from toolkit.engine.keys import md5_group_sql, model_hash_sql  # noqa: E402
 
 pytestmark = pytest.mark.spark
 
@@ -36,6 +36,21 @@ def test_replicate_group_key_is_the_same_on_both_engines(spark):
     rows = spark.sql(f"SELECT request_id, {md5_group_sql('request_id', 'spark')} FROM t", args=[200]).collect()
     assert {r[0]: r[1] for r in rows} == on_duckdb
     assert set(on_duckdb.values()) <= set(range(200)) and len(set(on_duckdb.values())) > 150
+
+
+def test_model_sample_hash_is_the_same_on_both_engines(spark):
+    ids = [f"req-{i}" for i in range(2000)] + ["", "é-ü"]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t(request_id VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?)", [[i] for i in ids])
+    mod = 1_000_003
+    on_duckdb = dict(con.execute(f"SELECT request_id, {model_hash_sql('request_id', 'duckdb')} FROM t",
+                                 [mod]).fetchall())
+    spark.createDataFrame([(i,) for i in ids], "request_id string").createOrReplaceTempView("t")
+    rows = spark.sql(f"SELECT request_id, {model_hash_sql('request_id', 'spark')} FROM t", args=[mod]).collect()
+    assert {r[0]: r[1] for r in rows} == on_duckdb
+    groups = dict(con.execute(f"SELECT request_id, {md5_group_sql('request_id', 'duckdb')} FROM t", [mod]).fetchall())
+    assert on_duckdb != groups  # the salt makes the sample independent of the replicate groups
 
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "samples" / "demo"
