@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Literal
 from collections.abc import Mapping, Sequence
 
+from ..engine.keys import Dialect, text_type
+from ..engine.keys import finite_sql as _finite
 from ..errors import InputError
 from ..sqlutil import quote_ident
 from .profile import Profile
@@ -91,8 +93,11 @@ class Design:
         """Positions of a covariate's terms in the design vector."""
         return [j for j, t in enumerate(self.terms) if t.covariate == covariate]
 
-    def inputs(self) -> tuple[list[str], list]:
+    def inputs(self, dialect: Dialect = "duckdb") -> tuple[list[str], list]:
         """SELECT expressions of the input columns ``v__<i>`` the terms read, and their parameters.
+
+        ``dialect`` names the engine the text is for (the casts differ; the
+        terms over the input columns are the same text on both).
 
         A numeric covariate becomes its value as DOUBLE (NaN and infinities
         as NULL); a categorical one the code of its level among its terms
@@ -102,14 +107,15 @@ class Design:
         for i, name in enumerate(self.covariates):
             alias = quote_ident(input_name(i))
             if self.kinds[name] == "numeric":
-                exprs.append(f"{finite_sql(name)} AS {alias}")
+                exprs.append(f"{finite_sql(name, dialect)} AS {alias}")
                 continue
             levels = [t.params_level for t in self.terms if t.covariate == name and t.kind == "level"]
             if not levels:
                 exprs.append(f"0 AS {alias}")
                 continue
             whens = " ".join(f"WHEN ? THEN {k + 1}" for k in range(len(levels)))
-            exprs.append(f"CASE coalesce(CAST({quote_ident(name)} AS VARCHAR), ?) {whens} ELSE 0 END AS {alias}")
+            text = text_type(dialect)
+            exprs.append(f"CASE coalesce(CAST({quote_ident(name)} AS {text}), ?) {whens} ELSE 0 END AS {alias}")
             params += [MISSING, *levels]
         return exprs, params
 
@@ -187,10 +193,10 @@ def input_name(i: int) -> str:
     return f"v__{i}"
 
 
-def finite_sql(name: str) -> str:
+def finite_sql(name: str, dialect: Dialect = "duckdb") -> str:
     """A numeric covariate as DOUBLE with NaN and infinities read as missing."""
     x = f"CAST({quote_ident(name)} AS DOUBLE)"
-    return f"(CASE WHEN isfinite({x}) THEN {x} END)"
+    return f"(CASE WHEN {_finite(x, dialect)} THEN {x} END)"
 
 
 def covariate_kinds(types: Mapping[str, str], covariates: Sequence[str],

@@ -10,11 +10,12 @@ predictions and outcomes never match), naming the values seen.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import duckdb
 
+from ..engine.keys import Dialect, text_type
 from ..errors import InputError, NotApplicable
 from ..sqlutil import quote_ident, table_columns
 
@@ -60,6 +61,8 @@ class Metric:
     column: str
     value: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
+    #: The engine :meth:`sql` writes for (``duckdb`` or ``spark``: the text casts differ); not part of the metric.
+    dialect: Dialect = field(default="duckdb", compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -158,9 +161,10 @@ class Metric:
             none).
         """
         out = quote_ident("outcome")
+        text = text_type(self.dialect)
         if self.kind == "accuracy":
-            pred = f"CAST({quote_ident('prediction')} AS VARCHAR)"
-            o = f"CAST({out} AS VARCHAR)"
+            pred = f"CAST({quote_ident('prediction')} AS {text})"
+            o = f"CAST({out} AS {text})"
             if not self.labels:
                 return (f"CASE WHEN {out} IS NULL THEN NULL WHEN {pred} = {o} THEN 1.0 ELSE 0.0 END",
                         f"{out} IS NOT NULL", [])
@@ -174,14 +178,14 @@ class Metric:
                     f"{out} IS NOT NULL", params)
         if self.kind == "logloss":
             s = f"least(greatest(TRY_CAST({quote_ident('score')} AS DOUBLE), {EPS}), {1 - EPS})"
-            pos = (f"(CAST({out} AS VARCHAR) = ?)" if self.value is not None
-                   else f"(lower(CAST({out} AS VARCHAR)) IN ('1', '1.0', 'true'))")
+            pos = (f"(CAST({out} AS {text}) = ?)" if self.value is not None
+                   else f"(lower(CAST({out} AS {text})) IN ('1', '1.0', 'true'))")
             value = f"CASE WHEN {pos} THEN -ln({s}) ELSE -ln(1 - {s}) END"
             valid = f"{out} IS NOT NULL AND TRY_CAST({quote_ident('score')} AS DOUBLE) IS NOT NULL"
             return value, valid, ([self.value] if self.value is not None else [])
         col = quote_ident(self.column)
         if self.kind == "rate":
-            value = f"CASE WHEN {col} IS NULL THEN NULL WHEN CAST({col} AS VARCHAR) = ? THEN 1.0 ELSE 0.0 END"
+            value = f"CASE WHEN {col} IS NULL THEN NULL WHEN CAST({col} AS {text}) = ? THEN 1.0 ELSE 0.0 END"
             return value, f"{col} IS NOT NULL", [self.value]
         value = f"TRY_CAST({col} AS DOUBLE)"
         return value, f"TRY_CAST({col} AS DOUBLE) IS NOT NULL", []

@@ -5,27 +5,34 @@ Two passes read the rows (plus one small pass for the covariates' moments):
 1. :func:`cell_sums`: one GROUP BY over (period, routing cell, resolved
    version, replicate group[, matching stratum]) with the count, the sums
    of the metric and of its square and the sums of every design term. The
-   replicate group is ``hash(request_id) % groups``: the bootstrap reweights
-   whole groups, so intervals come from these sums alone.
+   replicate group is ``md5(request_id)`` read as an unsigned 32-bit integer
+   modulo ``groups`` (:func:`toolkit.engine.keys.md5_group_sql`, which DuckDB
+   and Spark compute alike): the bootstrap reweights whole groups, so
+   intervals come from these sums alone.
 2. :func:`model_sample`: the design rows of a hash sample of each version
    (at most ``cap`` rows per version and period), for the outcome models'
-   cross-products.
+   cross-products. The hash is the same md5 key of the request id salted
+   with ``'vdrift-model'`` (:func:`toolkit.engine.keys.model_hash_sql`).
 
 Everything downstream works on these arrays, so the cost grows with cells,
-not rows, and the sums are what another engine has to produce.
+not rows, and the sums are what another engine has to produce:
+:func:`cell_sums_query` writes the GROUP BY for either engine and
+:func:`frame_to_sums` turns its result into :class:`CellSums`
+(``toolkit.engine.spark.spark_cell_sums`` runs it on Spark).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from collections.abc import Mapping, Sequence
 
 import duckdb
 import numpy as np
 import polars as pl
 
-from ..sqlutil import quote_ident
+from ..engine.keys import Dialect, md5_group_sql, model_hash_sql, text_type
+from ..sqlutil import one_row, quote_ident
 from ..timeutil import Window
 from .rows import MISSING, rows_sql
 from .design import Design, finite_sql
@@ -49,9 +56,16 @@ class Selection:
     include_shadow: bool = False
     segments: bool = False
 
-    def rows(self, select: Sequence[str] = (), params: Sequence = ()) -> tuple[str, list]:
-        """SQL of the selected rows of both windows (see rows_sql)."""
-        return rows_sql(self.metric, self.baseline, self.comparison, where=list(self.where),
+    def rows(self, select: Sequence[str] = (), params: Sequence = (), dialect: Dialect = "duckdb") -> tuple[str, list]:
+        """SQL of the selected rows of both windows (see rows_sql).
+
+        For ``dialect="spark"`` the metric writes Spark's casts; the filters
+        of ``where`` are DuckDB text still (rows.py), so they are refused.
+        """
+        if dialect != "duckdb" and self.where:
+            raise NotImplementedError(f"filters (where) are not ported to the {dialect} engine yet")
+        metric = self.metric if self.metric.dialect == dialect else replace(self.metric, dialect=dialect)
+        return rows_sql(metric, self.baseline, self.comparison, where=list(self.where),
                         include_shadow=self.include_shadow, select=select, select_params=params)
 
 
@@ -59,11 +73,11 @@ class Selection:
 SEGMENT_SEP = " #"
 
 
-def cell_key_sql(routing_by: Sequence[str]) -> tuple[str, list]:
+def cell_key_sql(routing_by: Sequence[str], dialect: Dialect = "duckdb") -> tuple[str, list]:
     """SQL of the routing cell label (the routing columns joined by ``/``) and its parameters."""
     if not routing_by:
         return "'(all)'", []
-    parts = [f"coalesce(CAST({quote_ident(c)} AS VARCHAR), ?)" for c in routing_by]
+    parts = [f"coalesce(CAST({quote_ident(c)} AS {text_type(dialect)}), ?)" for c in routing_by]
     return "concat_ws(' / ', " + ", ".join(parts) + ")", [MISSING] * len(routing_by)
 
 
@@ -73,7 +87,8 @@ def segment_label(fine: str) -> str:
     return f"{cell}, deployment segment {seg}" if cell else fine
 
 
-def segment_sql(con: duckdb.DuckDBPyConnection, sel: Selection, routing_by: Sequence[str]) -> tuple[str, list]:
+def segment_sql(con: duckdb.DuckDBPyConnection, sel: Selection, routing_by: Sequence[str],
+                dialect: Dialect = "duckdb") -> tuple[str, list]:
     """SQL of the intended-state segment of a row: deployment events of its scope before it.
 
     Inside a window, the routing of a scope changes only at its deployment
@@ -83,6 +98,9 @@ def segment_sql(con: duckdb.DuckDBPyConnection, sel: Selection, routing_by: Sequ
     rows a version served are a random sample of the segment's inputs even
     when the inputs trend over the window. Events of scope ``all`` cut every
     scope; others cut the scope whose ``region`` they name.
+
+    The events are read from the store's ``deployments`` through ``con``;
+    ``dialect`` is the engine the returned text is for.
     """
     cols = {r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'deployments'").fetchall()}
@@ -109,7 +127,7 @@ def segment_sql(con: duckdb.DuckDBPyConnection, sel: Selection, routing_by: Sequ
         for sc, ts in own.items():
             cases.append("WHEN ? THEN " + " + ".join("CAST(ts >= ? AS INTEGER)" for _ in ts))
             params += [sc] + ts
-        parts.append(f"(CASE CAST(region AS VARCHAR) {' '.join(cases)} ELSE 0 END) * 1000")
+        parts.append(f"(CASE CAST(region AS {text_type(dialect)}) {' '.join(cases)} ELSE 0 END) * 1000")
     return (" + ".join(parts) or "0"), params
 
 
@@ -125,7 +143,7 @@ def numeric_moments(con: duckdb.DuckDBPyConnection, sel: Selection,
         x = quote_ident(f"x__{i}")
         # DuckDB's stddev_pop raises on a (rounding-)negative variance of a constant column
         aggs += [f"avg({x})", f"avg({x} * {x})", f"count(*) - count({x})"]
-    row = con.execute(f"SELECT {', '.join(aggs)} FROM ({src})", params).fetchone()
+    row = one_row(con, f"SELECT {', '.join(aggs)} FROM ({src})", params)
     out = {}
     for i, n in enumerate(numeric):
         mean, sq, miss = row[3 * i: 3 * i + 3]
@@ -170,11 +188,67 @@ class CellSums:
         return np.array([idx[c.rsplit(SEGMENT_SEP, 1)[0]] for c in self.cells], dtype=int)
 
 
-def fine_key_sql(con: duckdb.DuckDBPyConnection, sel: Selection, routing_by: Sequence[str]) -> tuple[str, list]:
+def fine_key_sql(con: duckdb.DuckDBPyConnection, sel: Selection, routing_by: Sequence[str],
+                 dialect: Dialect = "duckdb") -> tuple[str, list]:
     """SQL of the fine cell: routing cell, the separator and the segment number (0 without segments)."""
-    key, key_params = cell_key_sql(routing_by)
-    seg, seg_params = segment_sql(con, sel, routing_by) if sel.segments else ("0", [])
-    return f"({key} || ? || CAST(({seg}) AS VARCHAR))", key_params + [SEGMENT_SEP] + seg_params
+    key, key_params = cell_key_sql(routing_by, dialect)
+    seg, seg_params = segment_sql(con, sel, routing_by, dialect) if sel.segments else ("0", [])
+    return f"({key} || ? || CAST(({seg}) AS {text_type(dialect)}))", key_params + [SEGMENT_SEP] + seg_params
+
+
+def cell_sums_query(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design, routing_by: Sequence[str], *,
+                    groups: int = GROUPS, stratum: tuple[str, list, int] | None = None,
+                    dialect: Dialect = "duckdb") -> tuple[str, list]:
+    """The GROUP BY of :func:`cell_sums` as text for ``dialect`` and its positional parameters.
+
+    ``con`` is the store (it serves the deployment events of the segments);
+    the query reads the view ``predictions_resolved`` of whichever engine
+    runs it. ``stratum`` SQL is used as given (it must suit ``dialect``).
+    """
+    key, key_params = fine_key_sql(con, sel, routing_by, dialect)
+    vsel, vparams = design.inputs(dialect)
+    extra = [f"{key} AS cell", f"{md5_group_sql(quote_ident('request_id'), dialect)} AS grp"]
+    params = key_params + [groups]
+    src, src_params = sel.rows(extra + vsel, params + vparams, dialect)
+    keys = ["period", "cell", "version", "grp"]
+    if stratum is not None:
+        # the stratum reads the input columns too, once per row
+        src = f"SELECT *, {stratum[0]} AS stratum FROM ({src})"
+        src_params = list(stratum[1]) + src_params
+        keys.append("stratum")
+    zs, zparams = design.sums()
+    sql = (f"SELECT {', '.join(keys)}, count(*) AS n, sum(y) AS sy, sum(y * y) AS syy"
+           f"{''.join(', ' + z for z in zs)} FROM ({src}) GROUP BY {', '.join(keys)}")
+    return sql, zparams + src_params
+
+
+def frame_to_sums(frame: pl.DataFrame, design: Design, *, groups: int = GROUPS, strata: int | None = None,
+                  cells: Sequence[str] | None = None, versions: Sequence[str] | None = None) -> CellSums:
+    """:class:`CellSums` from the rows of :func:`cell_sums_query` (``strata``: S when it has a stratum key)."""
+    cell_names = tuple(cells) if cells is not None else tuple(sorted(set(frame["cell"].to_list())))
+    ver = tuple(versions) if versions is not None else tuple(sorted(set(frame["version"].to_list())))
+    S = strata or 0
+    shape = (2, len(cell_names), len(ver)) + ((S,) if strata is not None else ()) + (groups,)
+    n = np.zeros(shape)
+    sy = np.zeros(shape)
+    syy = np.zeros(shape)
+    sz = np.zeros(shape + (design.p,))
+    if frame.height:
+        ci = {c: i for i, c in enumerate(cell_names)}
+        vi = {v: i for i, v in enumerate(ver)}
+        idx = [frame["period"].to_numpy().astype(int),
+               frame["cell"].replace_strict(ci, return_dtype=pl.Int64).to_numpy(),
+               frame["version"].replace_strict(vi, return_dtype=pl.Int64).to_numpy()]
+        if strata is not None:
+            idx.append(frame["stratum"].to_numpy().astype(int))
+        idx.append(frame["grp"].to_numpy().astype(int))
+        ix = tuple(idx)
+        n[ix] = frame["n"].to_numpy()
+        sy[ix] = frame["sy"].to_numpy()
+        syy[ix] = frame["syy"].to_numpy()
+        if design.p:
+            sz[ix] = frame.select([f"s__{j}" for j in range(design.p)]).to_numpy()
+    return CellSums(cell_names, ver, n, sy, syy, sz, S)
 
 
 def cell_sums(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design, routing_by: Sequence[str], *,
@@ -186,45 +260,10 @@ def cell_sums(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design, ro
     ``0..S-1`` over the design's input columns (matching strata inside the
     routing cells).
     """
-    key, key_params = fine_key_sql(con, sel, routing_by)
-    vsel, vparams = design.inputs()
-    extra = [f"{key} AS cell", "CAST(hash(request_id) % CAST(? AS UBIGINT) AS INTEGER) AS grp"]
-    params = key_params + [groups]
-    src, src_params = sel.rows(extra + vsel, params + vparams)
-    keys = ["period", "cell", "version", "grp"]
-    if stratum is not None:
-        # the stratum reads the input columns too, once per row
-        src = f"SELECT *, {stratum[0]} AS stratum FROM ({src})"
-        src_params = list(stratum[1]) + src_params
-        keys.append("stratum")
-    zs, zparams = design.sums()
-    frame = con.execute(
-        f"SELECT {', '.join(keys)}, count(*) AS n, sum(y) AS sy, sum(y * y) AS syy"
-        f"{''.join(', ' + z for z in zs)} FROM ({src}) GROUP BY {', '.join(keys)}", zparams + src_params).pl()
-    cell_names = tuple(cells) if cells is not None else tuple(sorted(set(frame["cell"].to_list())))
-    ver = tuple(versions) if versions is not None else tuple(sorted(set(frame["version"].to_list())))
-    S = stratum[2] if stratum is not None else 0
-    shape = (2, len(cell_names), len(ver)) + ((S,) if stratum is not None else ()) + (groups,)
-    n = np.zeros(shape)
-    sy = np.zeros(shape)
-    syy = np.zeros(shape)
-    sz = np.zeros(shape + (design.p,))
-    if frame.height:
-        ci = {c: i for i, c in enumerate(cell_names)}
-        vi = {v: i for i, v in enumerate(ver)}
-        idx = [frame["period"].to_numpy().astype(int),
-               frame["cell"].replace_strict(ci, return_dtype=pl.Int64).to_numpy(),
-               frame["version"].replace_strict(vi, return_dtype=pl.Int64).to_numpy()]
-        if stratum is not None:
-            idx.append(frame["stratum"].to_numpy().astype(int))
-        idx.append(frame["grp"].to_numpy().astype(int))
-        ix = tuple(idx)
-        n[ix] = frame["n"].to_numpy()
-        sy[ix] = frame["sy"].to_numpy()
-        syy[ix] = frame["syy"].to_numpy()
-        if design.p:
-            sz[ix] = frame.select([f"s__{j}" for j in range(design.p)]).to_numpy()
-    return CellSums(cell_names, ver, n, sy, syy, sz, S)
+    sql, params = cell_sums_query(con, sel, design, routing_by, groups=groups, stratum=stratum)
+    frame = con.execute(sql, params).pl()
+    return frame_to_sums(frame, design, groups=groups, strata=stratum[2] if stratum is not None else None,
+                         cells=cells, versions=versions)
 
 
 @dataclass(frozen=True)
@@ -267,16 +306,17 @@ def model_sample(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design,
     """
     cases, params = [], []
     rates: dict[tuple[int, str], float] = {}
-    for (t, ver), n in sorted(counts.items()):
-        if n > 0:
-            keep = min(_HASH_MOD, int(np.ceil(_HASH_MOD * cap / n)))
+    for (period, ver), count in sorted(counts.items()):
+        if count > 0:
+            keep = min(_HASH_MOD, int(np.ceil(_HASH_MOD * cap / count)))
             cases.append("WHEN period = ? AND version = ? THEN ?")
-            params += [t, ver, keep]
-            rates[(t, ver)] = keep / _HASH_MOD
+            params += [period, ver, keep]
+            rates[(period, ver)] = keep / _HASH_MOD
     key, key_params = fine_key_sql(con, sel, routing_by)
     vsel, vparams = design.inputs()
-    src, src_params = sel.rows([f"{key} AS cell", "hash(request_id, 'vdrift-model') % CAST(? AS UBIGINT) AS h",
-                                'epoch("ts") AS ets'] + vsel, key_params + [_HASH_MOD] + vparams)
+    h = model_hash_sql(quote_ident("request_id"), "duckdb")
+    src, src_params = sel.rows([f"{key} AS cell", f"{h} AS h", 'epoch("ts") AS ets'] + vsel,
+                               key_params + [_HASH_MOD] + vparams)
     zsel, zparams = design.select()
     zcols = "".join(", " + z for z in zsel)
     cond = f"h < CASE {' '.join(cases)} ELSE 0 END" if cases else "FALSE"

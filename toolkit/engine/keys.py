@@ -11,6 +11,28 @@ from typing import Literal
 
 Dialect = Literal["duckdb", "spark"]
 
+#: Salt of the model-sample hash (a key independent of the replicate group's).
+MODEL_SALT = "vdrift-model"
+
+
+def text_type(dialect: Dialect) -> str:
+    """The text type for ``CAST(x AS ...)``: DuckDB's VARCHAR, Spark's STRING (Spark rejects an unsized VARCHAR)."""
+    if dialect == "duckdb":
+        return "VARCHAR"
+    if dialect == "spark":
+        return "STRING"
+    raise ValueError(f"unknown dialect {dialect!r}")
+
+
+def finite_sql(x_sql: str, dialect: Dialect) -> str:
+    """SQL true where the DOUBLE expression ``x_sql`` is finite (not NaN, not an infinity; NULL on NULL)."""
+    if dialect == "duckdb":
+        return f"isfinite({x_sql})"
+    if dialect == "spark":
+        # Spark has no isfinite; NaN is not a number, and an infinity is what abs() leaves at +inf
+        return f"(NOT isnan({x_sql}) AND abs({x_sql}) <> double('inf'))"
+    raise ValueError(f"unknown dialect {dialect!r}")
+
 
 def md5_group_sql(column_sql: str, dialect: Dialect) -> str:
     """SQL for ``md5(column)[:8] as uint32 % ?`` (one bound parameter: the number of groups).
@@ -27,11 +49,19 @@ def md5_group_sql(column_sql: str, dialect: Dialect) -> str:
     str
         An INTEGER/INT expression in ``[0, groups)``.
     """
-    # Spark rejects an unsized VARCHAR in CAST; STRING is its text type
-    text = "STRING" if dialect == "spark" else "VARCHAR"
-    digits = f"substr(md5(CAST({column_sql} AS {text})), 1, 8)"
+    digits = f"substr(md5(CAST({column_sql} AS {text_type(dialect)})), 1, 8)"
     if dialect == "duckdb":
         return f"CAST(CAST(('0x' || {digits}) AS UBIGINT) % CAST(? AS UBIGINT) AS INTEGER)"
     if dialect == "spark":
         return f"CAST(pmod(CAST(conv({digits}, 16, 10) AS BIGINT), CAST(? AS BIGINT)) AS INT)"
     raise ValueError(f"unknown dialect {dialect!r}")
+
+
+def model_hash_sql(column_sql: str, dialect: Dialect) -> str:
+    """SQL of the model-sample hash: ``md5(column || 'vdrift-model')[:8] as uint32 % ?`` (one bound parameter).
+
+    The salt makes the sample independent of the replicate groups; like
+    :func:`md5_group_sql` both engines compute the same value.
+    """
+    salted = f"(CAST({column_sql} AS {text_type(dialect)}) || '{MODEL_SALT}')"
+    return md5_group_sql(salted, dialect)
