@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from toolkit import Store
-from toolkit.audit import audit
+from toolkit.audit import AuditResult, audit
 from toolkit.samples import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +55,7 @@ def _matches(problem: dict, finding: dict, tolerance: dt.timedelta, *, combined:
     )
 
 
-def _check_against_truth(directory: Path, db: Path) -> tuple[list[dict], object]:
+def _check_against_truth(directory: Path, db: Path) -> tuple[list[dict], AuditResult]:
     truth = json.loads((directory / "ground_truth.json").read_text())
     with _load(directory, db) as store:
         result = audit(store)

@@ -16,7 +16,7 @@ import polars as pl
 
 from .metrics import Metric
 from .sums import segment_label
-from .results import Note, effect_text
+from .results import Level, Note, effect_text
 
 if TYPE_CHECKING:
     from .api import Inputs
@@ -59,7 +59,7 @@ def assess(m: Metric, frame: pl.DataFrame, support: dict, dependence: list, desi
                f"outside the {e['outside'][0]['served_range'][0]:.4g}..{e['outside'][0]['served_range'][1]:.4g} "
                f"{e['version']} served)" if e["outside"] else "")
             for e in top)
-        level = "warning" if worst > EXTRAPOLATION_WARN or any(e["outside"] for e in top) else "info"
+        level: Level = "warning" if worst > EXTRAPOLATION_WARN or any(e["outside"] for e in top) else "info"
         per = ", ".join(f"{k} {100 * v:.0f}%" for k, v in ext.items())
         ranked.append((0 if level == "warning" else 2, worst, Note(
             level, "extrapolation",

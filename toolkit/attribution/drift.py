@@ -29,7 +29,7 @@ from scipy import special, stats
 
 from ..timeutil import Window
 from .profile import EXACT_MAX_DISTINCT, Profile, profile_covariates
-from .rows import Covariate
+from .rows import Covariate, WherePairs
 from .metrics import Metric
 
 ALL = "(all versions)"
@@ -91,7 +91,7 @@ def feature_drift(
     comparison: Window,
     covariates: Sequence[Covariate],
     *,
-    where: list[tuple[str, str]] | None = None,
+    where: WherePairs | None = None,
     include_shadow: bool = False,
     n_bins: int = 10,
     profile: Profile | None = None,
@@ -133,9 +133,11 @@ def feature_drift(
         most half a rounding step, 0.05% of the value).
     """
     names = [c.name for c in covariates]
-    if names and (profile is None
-                  or not all(profile.serves(c.name, n_bins) for c in covariates if c.kind == "numeric")
-                  or not all(c.name in profile.level_counts for c in covariates if c.kind != "numeric")):
+    if not names:
+        return pl.DataFrame(schema=_SCHEMA)
+    if (profile is None
+            or not all(profile.serves(c.name, n_bins) for c in covariates if c.kind == "numeric")
+            or not all(c.name in profile.level_counts for c in covariates if c.kind != "numeric")):
         profile = profile_covariates(con, metric, baseline, comparison, names, where=where,
                                      include_shadow=include_shadow, bins=[n_bins],
                                      exact_max_distinct=exact_max_distinct)
@@ -146,6 +148,8 @@ def feature_drift(
             counts[cov.name] = profile.level_counts[cov.name].rename({"level": "bin"})
             continue
         p = profile.numeric[cov.name]
+        if p.counts is None:  # profile_covariates always counts the values
+            raise ValueError(f"the profile of {cov.name!r} has no value counts")
         edges = [e for e in (profile.quantiles(cov.name, n_bins, rows=True) or []) if e is not None]
         # histogram bin: how many pooled deciles lie at or below the value (ties kept)
         at = p.counts["at"].to_numpy()

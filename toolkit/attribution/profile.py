@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..sqlutil import quote_ident, table_columns
 from ..timeutil import Window
 from .metrics import VIEW, Metric
-from .rows import MISSING, _filters, _is_numeric, _window_sql
+from .rows import MISSING, WherePairs, _filters, _is_numeric, _window_sql
 
 # -- one pass per covariate: quantiles, minimum, skewness, levels ----------------
 
@@ -70,6 +70,16 @@ def quantiles_from_counts(x: np.ndarray, counts: np.ndarray, probs: Sequence[flo
         d = rn - f
         out.append(lo * (1 - d) + hi * d)
     return out
+
+
+def _min(values: pl.Series) -> float | None:
+    """Minimum of a numeric column as a float (None when it is empty or all null)."""
+    v = values.min()
+    if v is None:
+        return None
+    if not isinstance(v, (int, float)):
+        raise TypeError(f"column {values.name!r} is not numeric: its minimum is {v!r}")
+    return float(v)
 
 
 def _skewness(x: np.ndarray, counts: np.ndarray) -> float | None:
@@ -181,7 +191,7 @@ class Profile:
             return []
         q = self.quantiles(name, k, rows=True)
         lo = self.numeric[name].min_rows
-        if q is None:
+        if q is None or lo is None:  # no values (min_rows is None only then)
             return []
         return sorted({float(e) for e in q if e is not None and e > lo})
 
@@ -201,7 +211,7 @@ def _check(con: duckdb.DuckDBPyConnection, metric: Metric, covariates: Sequence[
 
 
 def _profile_source(metric: Metric, baseline: Window, comparison: Window, select: Sequence[str],
-                    where: list[tuple[str, str]], include_shadow: bool) -> tuple[str, list]:
+                    where: WherePairs, include_shadow: bool) -> tuple[str, list]:
     """Rows of both windows (the metric filter not applied) with ``period``, ``valid`` and ``dup``.
 
     ``valid``: the row counts for the metric; ``dup``: a comparison row that
@@ -226,7 +236,7 @@ def profile_covariates(
     comparison: Window,
     covariates: Sequence[str],
     *,
-    where: list[tuple[str, str]] | None = None,
+    where: WherePairs | None = None,
     include_shadow: bool = False,
     bins: Sequence[int] = PROFILE_BINS,
     exact_max_distinct: int = EXACT_MAX_DISTINCT,
@@ -288,6 +298,8 @@ def profile_covariates(
         aggs_d = ", ".join(f"approx_count_distinct({quote_ident(f'x__{i}')}) FILTER (WHERE valid)"
                            for i in range(len(numeric_names)))
         row = con.execute(f"SELECT {aggs_d} FROM ({src})", params).fetchone()
+        if row is None:  # an aggregate query always yields one row
+            raise RuntimeError("approx_count_distinct returned no row")
         distinct = {n: int(d or 0) for n, d in zip(numeric_names, row, strict=False)}
     exact = [n for n in numeric_names if distinct[n] <= exact_max_distinct]
     numeric: dict[str, NumericProfile] = {}
@@ -315,8 +327,8 @@ def profile_covariates(
                 if overlap else pooled
             numeric[name] = NumericProfile(
                 name, pooled, rows,
-                min_all=float(once["x"].min()) if once.height else None,
-                min_rows=float(per_x["x"].min()) if per_x.height else None,
+                min_all=_min(once["x"]),
+                min_rows=_min(per_x["x"]),
                 skewness=_skewness(once["x"].to_numpy(), once["c"].to_numpy().astype(float)),
                 distinct=per_x.height,
                 counts=valid.group_by(["version", "period", "x"]).agg(pl.col("c").sum())
@@ -385,7 +397,7 @@ def _needed_buckets(buckets: pl.DataFrame, probs: Sequence[float]) -> set[float]
 
 def _profile_rounded(con: duckdb.DuckDBPyConnection, metric: Metric, baseline: Window, comparison: Window,
                      names: Sequence[str], probs: Sequence[float], overlap: bool, distinct: Mapping[str, int],
-                     where: list[tuple[str, str]], include_shadow: bool) -> dict[str, NumericProfile]:
+                     where: WherePairs, include_shadow: bool) -> dict[str, NumericProfile]:
     """Profiles of numeric covariates with very many distinct values, in two scans.
 
     The first counts the rows per value rounded to :data:`ROUND_DIGITS`
@@ -421,9 +433,9 @@ def _profile_rounded(con: duckdb.DuckDBPyConnection, metric: Metric, baseline: W
                              pl.col(f"s1__{i}").alias("s1"), pl.col(f"s2__{i}").alias("s2"),
                              pl.col(f"s3__{i}").alias("s3"), "c"]))
         per.append(g)
-        pooled = g.filter(pl.col("valid") & ~pl.col("dup"))
+        once_valid = g.filter(pl.col("valid") & ~pl.col("dup"))
         valid = g.filter(pl.col("valid"))
-        need.append(sorted(_needed_buckets(pooled, probs) | _needed_buckets(valid, probs)))
+        need.append(sorted(_needed_buckets(once_valid, probs) | _needed_buckets(valid, probs)))
     # exact values in the needed buckets, per set
     xcols = [f"CASE WHEN list_contains(?::DOUBLE[], {quote_ident(f'r__{i}')}) THEN {quote_ident(f'x__{i}')} END "
              f"AS {quote_ident(f'e__{i}')}" for i in range(len(names))]
@@ -465,8 +477,8 @@ def _profile_rounded(con: duckdb.DuckDBPyConnection, metric: Metric, baseline: W
                             split.select("version", "period", pl.col("r").alias("x"), "c", pl.col("x").alias("at"))])
         out[name] = NumericProfile(
             name, pooled, rows,
-            min_all=float(once["mn"].min()) if once.height else None,
-            min_rows=float(valid["mn"].min()) if valid.height else None,
+            min_all=_min(once["mn"]),
+            min_rows=_min(valid["mn"]),
             skewness=skew, distinct=distinct[name], counts=counts, digits=ROUND_DIGITS)
     return out
 

@@ -80,12 +80,16 @@ class Diagnostics:
         """The notes and details as plain JSON-ready values."""
         return {"headline": self.headline,
                 "notes": [{"level": n.level, "code": n.code, "message": n.message} for n in self.notes],
-                **_jsonable(self.details)}
+                **_jsonable_dict(self.details)}
+
+
+def _jsonable_dict(x: dict) -> dict[str, object]:
+    return {str(k): _jsonable(v) for k, v in x.items()}
 
 
 def _jsonable(x: object) -> object:
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return _jsonable_dict(x)
     if isinstance(x, (list, tuple)):
         return [_jsonable(v) for v in x]
     if isinstance(x, (np.floating, float)):
@@ -307,7 +311,7 @@ class AttributionResult:
         }
         if self.oaxaca is not None:
             out["oaxaca_blinder"] = json.loads(self.oaxaca.to_json())
-        return _jsonable(out)
+        return _jsonable_dict(out)
 
     def to_json(self, indent: int | None = 2) -> str:
         """JSON with observed values, total, per-method components with intervals and diagnostics."""

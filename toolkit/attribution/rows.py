@@ -27,6 +27,8 @@ _RESERVED = {"request_id", "ts", "model_version", "resolved_version", "version_s
              "expected_feature_version"}
 MISSING = "(missing)"
 OTHER = "(other)"
+#: Checked row filters as :func:`normalise_where` gives them: (column, value) or (column, values).
+WherePairs = Sequence[tuple[str, str | tuple[str, ...]]]
 
 
 @dataclass(frozen=True)
@@ -88,13 +90,16 @@ def default_covariates(con: duckdb.DuckDBPyConnection) -> list[str]:
     names = [r[0] for r in con.execute("SELECT name FROM covariates ORDER BY name").fetchall()]
     cols = table_columns(con, VIEW)
     names = [n for n in names if n in cols and n not in _RESERVED]
-    has_region = con.execute(f"SELECT EXISTS (SELECT 1 FROM {VIEW} WHERE region IS NOT NULL)").fetchone()[0]
+    row = con.execute(f"SELECT EXISTS (SELECT 1 FROM {VIEW} WHERE region IS NOT NULL)").fetchone()
+    if row is None:  # an aggregate query always yields one row
+        raise RuntimeError("SELECT EXISTS returned no row")
+    has_region = row[0]
     if has_region and "region" not in names:
         names.append("region")
     return names
 
 
-def _filters(pairs: Sequence[tuple[str, str | tuple[str, ...]]], include_shadow: bool) -> tuple[str, list]:
+def _filters(pairs: WherePairs, include_shadow: bool) -> tuple[str, list]:
     parts, params = [], []
     if not include_shadow:
         parts.append("coalesce(\"component\", 'online') <> 'shadow'")
@@ -113,7 +118,7 @@ def rows_sql(
     baseline: Window,
     comparison: Window,
     *,
-    where: list[tuple[str, str]] | None = None,
+    where: WherePairs | None = None,
     include_shadow: bool = False,
     select: Sequence[str] = (),
     select_params: Sequence = (),

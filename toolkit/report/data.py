@@ -69,8 +69,7 @@ def metric_by_version(
     if int(hours) < 1:
         raise ValueError(f"hours must be a positive integer, got {hours!r}")
     pairs = normalise_where(where, con)
-    # rows_sql handles the tuple values normalise_where gives; its annotation (attribution/rows.py) omits them
-    sql, params = rows_sql(metric, baseline, comparison, where=pairs,  # type: ignore[arg-type]
+    sql, params = rows_sql(metric, baseline, comparison, where=pairs,
                            select=["time_bucket(to_hours(CAST(? AS BIGINT)), ts) AS b"], select_params=[int(hours)])
     frame = con.execute(
         f"SELECT CASE WHEN period = 0 THEN 'baseline' ELSE 'comparison' END AS period, "
@@ -210,7 +209,7 @@ def period_by_version(
 ) -> pl.DataFrame:
     """Requests, traffic share and metric of every resolved version in each window."""
     pairs = normalise_where(where, con)
-    sql, params = rows_sql(metric, baseline, comparison, where=pairs)  # type: ignore[arg-type]  # as above
+    sql, params = rows_sql(metric, baseline, comparison, where=pairs)
     return con.execute(
         f"SELECT CASE WHEN period = 0 THEN 'baseline' ELSE 'comparison' END AS period, version, "
         f"count(*) AS n, count(*) / sum(count(*)) OVER (PARTITION BY period) AS share, "
