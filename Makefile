@@ -64,9 +64,10 @@ test: venv chromium java lint
 	$(BIN)/python -m pytest -q
 
 # ruff over the package, the tests and the benchmarks (rules in pyproject.toml); `make test` runs it first.
-# mypy is configured in pyproject.toml too but not yet clean (issue #15), so it is not run here yet.
+# mypy (files and settings in pyproject.toml: toolkit and benchmarks) runs after it.
 lint: venv
 	$(BIN)/ruff check toolkit tests benchmarks
+	$(BIN)/mypy
 
 # JupyterLab on localhost only; as root (these machines, many containers) it needs --allow-root.
 # LAB_FLAGS adds options, e.g. make lab LAB_FLAGS="--port=9999 --no-browser".

@@ -511,7 +511,7 @@ def _within_var(sums: CellSums) -> np.ndarray:
     for a in (sums.n, sums.sy, sums.syy):
         x = a.sum(axis=-1)                                    # [t, k, v]
         out = np.zeros((2, R) + x.shape[2:])
-        np.add.at(out, (slice(None), sums.parent), x)  # type: ignore[arg-type]  # numpy stubs reject a (slice, array) index; add.at takes it
+        rt.add_up(out, sums.parent, x)
         agg.append(out)
     n, sy, syy = agg
     pooled_n, pooled_sy, pooled_syy = n.sum(axis=(0, 1)), sy.sum(axis=(0, 1)), syy.sum(axis=(0, 1))

@@ -69,6 +69,12 @@ class Models:
     pooled: np.ndarray
 
 
+def add_up(out: np.ndarray, parent: np.ndarray, x: np.ndarray) -> None:
+    """``out[:, parent[j]] += x[:, j]`` for every fine cell ``j`` (the fine cells of a parent add up)."""
+    for i in range(out.shape[0]):
+        np.add.at(out[i], parent, x[i])
+
+
 def _sqrt_psd(cov: np.ndarray) -> np.ndarray:
     w, U = np.linalg.eigh((cov + cov.T) / 2)
     return U * np.sqrt(np.clip(w, 0, None))
@@ -194,7 +200,7 @@ class Cells:
     def up(self, a: np.ndarray) -> np.ndarray:
         """Sum a fine-cell array (cell on axis 1) into its routing cells."""
         out = np.zeros(a.shape[:1] + (self.n_regions,) + a.shape[2:])
-        np.add.at(out, (slice(None), self.parent), a)  # type: ignore[arg-type]  # numpy stubs reject a (slice, array) index; add.at takes it
+        add_up(out, self.parent, a)
         return out
 
     def regional(self) -> Cells:
@@ -331,7 +337,7 @@ def standardization_fill(cells: Cells, fallback: Fill, *, model_output: bool,
     served_r = reg.N > 0
     R, V = rate_r.shape[1:]
     fb_r = np.zeros((2, R, V))
-    np.add.at(fb_r, (slice(None), cells.parent), fallback.mu[[0, 1], [0, 1]] * cells.w[..., None])  # type: ignore[arg-type]  # numpy stubs reject a (slice, array) index; add.at takes it
+    add_up(fb_r, cells.parent, fallback.mu[[0, 1], [0, 1]] * cells.w[..., None])
     wr = reg.w
     fb_r = _div(fb_r, wr[..., None])
     full_r = np.zeros((2, R, V))
@@ -432,7 +438,7 @@ def regionalize(cells: Cells, fill: Fill) -> Fill:
     for x in (fill.mu, fill.model):
         y = np.zeros(x.shape[:2] + (R,) + x.shape[3:])
         for a in (0, 1):
-            np.add.at(y[:, a], (slice(None), cells.parent), x[:, a] * share[a][None, :, None])  # type: ignore[arg-type]  # numpy stubs reject a (slice, array) index; add.at takes it
+            add_up(y[:, a], cells.parent, x[:, a] * share[a][None, :, None])
         out.append(y)
     return Fill(out[0], out[1])
 

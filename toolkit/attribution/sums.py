@@ -52,7 +52,7 @@ class Selection:
     metric: Metric
     baseline: Window
     comparison: Window
-    where: tuple[tuple[str, str], ...] = ()
+    where: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
     include_shadow: bool = False
     segments: bool = False
 
