@@ -391,13 +391,7 @@ def markdown(outcomes: list[RunOutcome], command: str, elapsed: float) -> str:
         "| runs with a false alarm | false-alarm findings | companion findings |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in alarms.sort("scenario", "bucket", "rows").iter_rows(named=True):
-        upper = _clopper_pearson(r["flagged"], r["units"])[1]
-        lines.append(
-            f"| {r['scenario']} | {r['rows']:,} | {r['bucket']} | {r['runs']} | {r['units']:,} | {r['flagged']} | "
-            f"{_pct(r['false_alarm_rate'])} | {100 * upper:.3f} | {r['runs_with_false_alarm']} | "
-            f"{r['false_alarm_findings']} | {r['companion_findings']} |"
-        )
+    lines += _false_alarm_rows(alarms)
     sizes = sorted({o.rows for o in outcomes})
     lines += [
         "",
@@ -411,41 +405,77 @@ def markdown(outcomes: list[RunOutcome], command: str, elapsed: float) -> str:
         "|---|---|---|---|" + "---|" * len(sizes),
     ]
     if power.height:
-        keys = power.select("scenario", "detector", "kind", "component").unique(maintain_order=True)
-        for key in keys.sort("scenario", "detector", "kind", "component").iter_rows(named=True):
-            cells = []
-            for s in sizes:
-                sel = power.filter(
-                    (pl.col("scenario") == key["scenario"]) & (pl.col("kind") == key["kind"])
-                    & (pl.col("component") == key["component"]) & (pl.col("rows") == s)
-                )
-                if sel.height == 0:
-                    cells.append("-")
-                    continue
-                r = sel.row(0, named=True)
-                alert = "" if r["alerted"] == r["found"] else f", alert {r['alerted']}/{r['planted']}"
-                cells.append(f"{_pct(r['power'])}% ({r['found']}/{r['planted']}{alert}) "
-                             f"[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]")
-            lines.append(f"| {key['scenario']} | {key['detector']} | {key['kind']} | {key['component']} | "
-                         + " | ".join(cells) + " |")
-        lines += ["", "Per detector, all scenarios pooled:", "",
-                  "| detector | " + " | ".join(f"{s:,} rows" for s in sizes) + " |",
-                  "|---|" + "---|" * len(sizes)]
-        pooled = power.group_by("detector", "rows").agg(pl.col("found").sum(), pl.col("planted").sum(),
-                                                         pl.col("alerted").sum())
-        for det in sorted(set(pooled["detector"])):
-            cells = []
-            for s in sizes:
-                sel = pooled.filter((pl.col("detector") == det) & (pl.col("rows") == s))
-                if sel.height == 0:
-                    cells.append("-")
-                else:
-                    k, n, a = sel["found"][0], sel["planted"][0], sel["alerted"][0]
-                    cells.append(f"{_pct(k / n)}% ({k}/{n})" + ("" if a == k else f", alert {_pct(a / n)}%"))
-            lines.append(f"| {det} | " + " | ".join(cells) + " |")
+        lines += _power_rows(power, sizes)
+        lines += _pooled_power_rows(power, sizes)
     never = sorted(set(PROBLEM_KINDS) - set(planted_kinds))
     if never:
         lines += ["", f"Kinds never planted in these runs (power not measured): {', '.join(never)}."]
+    lines += _misses_and_alarms(outcomes)
+    lines += _companion_rows(outcomes)
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _false_alarm_rows(alarms: pl.DataFrame) -> list[str]:
+    """The false-alarm table's rows, one per scenario, bucket and size."""
+    lines = []
+    for r in alarms.sort("scenario", "bucket", "rows").iter_rows(named=True):
+        upper = _clopper_pearson(r["flagged"], r["units"])[1]
+        lines.append(
+            f"| {r['scenario']} | {r['rows']:,} | {r['bucket']} | {r['runs']} | {r['units']:,} | {r['flagged']} | "
+            f"{_pct(r['false_alarm_rate'])} | {100 * upper:.3f} | {r['runs_with_false_alarm']} | "
+            f"{r['false_alarm_findings']} | {r['companion_findings']} |"
+        )
+    return lines
+
+
+def _power_cell(power: pl.DataFrame, key: dict, s: int) -> str:
+    sel = power.filter(
+        (pl.col("scenario") == key["scenario"]) & (pl.col("kind") == key["kind"])
+        & (pl.col("component") == key["component"]) & (pl.col("rows") == s)
+    )
+    if sel.height == 0:
+        return "-"
+    r = sel.row(0, named=True)
+    alert = "" if r["alerted"] == r["found"] else f", alert {r['alerted']}/{r['planted']}"
+    return (f"{_pct(r['power'])}% ({r['found']}/{r['planted']}{alert}) "
+            f"[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]")
+
+
+def _power_rows(power: pl.DataFrame, sizes: list[int]) -> list[str]:
+    """The power table's rows, one per scenario, detector, kind and component."""
+    lines = []
+    keys = power.select("scenario", "detector", "kind", "component").unique(maintain_order=True)
+    for key in keys.sort("scenario", "detector", "kind", "component").iter_rows(named=True):
+        cells = [_power_cell(power, key, s) for s in sizes]
+        lines.append(f"| {key['scenario']} | {key['detector']} | {key['kind']} | {key['component']} | "
+                     + " | ".join(cells) + " |")
+    return lines
+
+
+def _pooled_cell(pooled: pl.DataFrame, det: str, s: int) -> str:
+    sel = pooled.filter((pl.col("detector") == det) & (pl.col("rows") == s))
+    if sel.height == 0:
+        return "-"
+    k, n, a = sel["found"][0], sel["planted"][0], sel["alerted"][0]
+    return f"{_pct(k / n)}% ({k}/{n})" + ("" if a == k else f", alert {_pct(a / n)}%")
+
+
+def _pooled_power_rows(power: pl.DataFrame, sizes: list[int]) -> list[str]:
+    """Power per detector, all scenarios pooled: the table with its heading."""
+    lines = ["", "Per detector, all scenarios pooled:", "",
+             "| detector | " + " | ".join(f"{s:,} rows" for s in sizes) + " |",
+             "|---|" + "---|" * len(sizes)]
+    pooled = power.group_by("detector", "rows").agg(pl.col("found").sum(), pl.col("planted").sum(),
+                                                     pl.col("alerted").sum())
+    for det in sorted(set(pooled["detector"])):
+        lines.append(f"| {det} | " + " | ".join(_pooled_cell(pooled, det, s) for s in sizes) + " |")
+    return lines
+
+
+def _misses_and_alarms(outcomes: list[RunOutcome]) -> list[str]:
+    """Every missed planted problem and every false alarm, listed."""
+    lines: list[str] = []
     misses = [(o, p) for o in outcomes for p in o.problems if not p["found"]]
     alarms_list = [(o, f) for o in outcomes for f in o.false_alarms]
     lines += ["", "## Every miss and every false alarm", ""]
@@ -472,6 +502,12 @@ def markdown(outcomes: list[RunOutcome], command: str, elapsed: float) -> str:
                 f"{f['region']} | {','.join(f['versions'])} | {f['start']} | {f['end']} | {f['n_requests']} | "
                 f"{expl[:200]} |"
             )
+    return lines
+
+
+def _companion_rows(outcomes: list[RunOutcome]) -> list[str]:
+    """Companion findings, grouped: the table with its heading (nothing when there are none)."""
+    lines: list[str] = []
     companions = [(o, f) for o in outcomes for f in o.companions]
     if companions:
         grouped = (
@@ -491,8 +527,7 @@ def markdown(outcomes: list[RunOutcome], command: str, elapsed: float) -> str:
             ex = r["example"].replace("|", "/").replace("\n", " ")
             lines.append(f"| {r['scenario']} | {r['kind']} | {r['severity']} | {r['component']} | {r['region']} | "
                          f"{r['versions']} | {r['findings']} | {', '.join(f'{x:,}' for x in r['sizes'])} | {ex} |")
-    lines.append("")
-    return "\n".join(lines)
+    return lines
 
 
 def _parse_sets(text: str) -> tuple[tuple[str, ...], ...]:

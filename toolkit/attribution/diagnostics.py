@@ -39,132 +39,202 @@ CHANGE_SHARE = 0.02
 Z_CHANGE_WARN = 20.0
 
 
+Ranked = tuple[int, float, Note]
+
+
 def assess(m: Metric, frame: pl.DataFrame, support: dict, dependence: list, design: Design,
            sums: CellSums, inp: Inputs, observed: tuple[float, float], n_boot: int,
            match_on: list[str], change: list | None = None) -> tuple[list[Note], dict]:
     """Notes (ranked) and the machine-readable details behind them."""
-    ranked: list[tuple[int, float, Note]] = []
     scale, unit = m.scale(), m.unit
     details: dict = {"support": support, "routing_by": list(inp.routing_by), "cells": list(sums.cells),
                      "versions": list(sums.versions), "matching_covariates": match_on,
                      "terms": [t.name for t in design.terms]}
-
     ext = support["extrapolated_share"]
     worst = max(ext.values()) if ext else 0.0
-    if worst > 0:
-        top = support["extrapolations"][:3]
-        where = "; ".join(
-            f"{e['version']} did not serve {100 * e['unserved_share']:.0f}% of {e['cell']}'s {e['window']} inputs"
-            + (f" ({e['outside'][0]['covariate']}: {100 * e['outside'][0]['share']:.0f}% of those inputs "
-               f"outside the {e['outside'][0]['served_range'][0]:.4g}..{e['outside'][0]['served_range'][1]:.4g} "
-               f"{e['version']} served)" if e["outside"] else "")
-            for e in top)
-        level: Level = "warning" if worst > EXTRAPOLATION_WARN or any(e["outside"] for e in top) else "info"
-        per = ", ".join(f"{k} {100 * v:.0f}%" for k, v in ext.items())
-        ranked.append((0 if level == "warning" else 2, worst, Note(
-            level, "extrapolation",
-            f"{per} of the counterfactual traffic rests on the outcome model, not on served rows: {where}. "
-            "Trust the split as far as the model carries it; the methods' spread shows how far")))
-
-    if support["cells_without_traffic"]:
-        cells = ", ".join(f"{c['cell']} ({c['window']})" for c in support["cells_without_traffic"][:4])
-        share = max(c["share_other_window"] for c in support["cells_without_traffic"])
-        ranked.append((0 if share > 0.05 else 2, share, Note(
-            "warning" if share > 0.05 else "info", "cells_without_traffic",
-            f"routing cells with no traffic in one window: {cells}; their routing is unobserved there and is "
-            "held fixed, so they add no version drift")))
-
-    sig = [d for d in dependence if abs(d[0]) > SMD_TARGETING and abs(d[1]) > Z_TARGETING]
-    details["routing_dependence"] = [
-        {"smd": d[0], "z": d[1], "window": ["baseline", "comparison"][d[2]], "cell": segment_label(sums.cells[d[3]]),
-         "version": sums.versions[d[4]], "term": design.terms[d[5]].name} for d in dependence]
-    if sig:
-        d = max(sig, key=lambda x: abs(x[0]))
-        ranked.append((0, abs(d[0]), Note(
-            "warning", "routing_dependence",
-            f"inside routing cell {segment_label(sums.cells[d[3]])} ({['baseline', 'comparison'][d[2]]}), the rows "
-            f"{sums.versions[d[4]]} served differ from the cell's inputs in {design.terms[d[5]].name} "
-            f"(standardised difference {d[0]:+.2f}, {len(sig)} such cases): routing seems to depend on the "
-            "inputs; if the deployment routes by a segment column, add it with --routing-by")))
-
     change = change or []
+    details["routing_dependence"] = _dependence_details(dependence, design, sums)
     details["behaviour_change"] = [{"cell": sums.regions[r], "version": sums.versions[v], "change": d, "z": z}
                                    for d, z, r, v in change]
-    flagged = [c for c in change if abs(c[1]) > Z_CHANGE and abs(c[0]) * scale >= (1.0 if unit else 0.0)
-               and abs(c[0]) > CHANGE_SHARE * max(abs(observed[0]), abs(observed[1]), 1e-12)]
-    if flagged:
-        d, z, r, v = max(flagged, key=lambda c: abs(c[0]))
-        # a misspecified outcome model moves the residuals of a drifting input too (z of 8-10 seen on
-        # the demo and a real case with no hidden change): only a very clear change is a warning
-        strong = abs(z) > Z_CHANGE_WARN
-        ranked.append((0 if strong else 2, abs(d), Note(
-            "warning" if strong else "info", "behaviour_change",
-            f"same resolved version behaved differently: {sums.versions[v]} in {sums.regions[r]} gives "
-            f"{effect_text(d, scale, unit, observed)} on comparable inputs in the comparison window (z = {z:.1f}, "
-            f"{len(flagged)} such pairs); possible hidden artifact or preprocessing change. The split books it "
-            "as data drift; check the artifact and feature pipeline of that version")))
-
+    candidates: list[Ranked | None] = [
+        _extrapolation_note(support, worst),
+        _cells_without_traffic_note(support),
+        _routing_dependence_note(dependence, design, sums),
+        _behaviour_change_note(change, sums, scale, unit, observed),
+    ]
     if n_boot > 1 and len(set(frame["method"])) > 1:
-        gaps = []
-        for comp in ("data_drift", "version_drift"):
-            sub = frame.filter(pl.col("component") == comp)
-            est = dict(zip(sub["method"], sub["estimate"], strict=False))
-            half = dict(zip(sub["method"], (sub["ci_high"] - sub["ci_low"]) / 2, strict=False))
-            names = list(est)
-            for i, a in enumerate(names):
-                for b in names[i + 1:]:
-                    gap = abs(est[a] - est[b])
-                    if gap > np.hypot(half[a], half[b]):
-                        gaps.append((gap, comp, a, b))
+        gaps = _method_gaps(frame)
         details["disagreement"] = [{"component": c, "methods": [a, b], "gap": g} for g, c, a, b in gaps]
-        if gaps:
-            g, comp, a, b = max(gaps)
-            comps = sorted({c for _, c, _, _ in gaps})
-            ranked.append((1, g, Note(
-                "warning", "disagreement",
-                f"the methods disagree beyond their intervals on {' and '.join(c.replace('_', ' ') for c in comps)} "
-                f"(largest: {comp.replace('_', ' ')}, {a} vs {b}, {effect_text(g, scale, unit, observed)} apart): "
-                "the covariates do not explain the inputs' shift well enough for all three; the regression "
-                "split uses the most of them")))
-
-    n_excl = inp.excluded
-    details["excluded_rows"] = {"baseline": n_excl[0], "comparison": n_excl[1]}
+        candidates.append(_disagreement_note(gaps, scale, unit, observed))
+    details["excluded_rows"] = {"baseline": inp.excluded[0], "comparison": inp.excluded[1]}
     if m.needs_label:  # labels arrive late: how much of each version's traffic is still unlabelled
         details["unlabeled"] = [
             {"window": ("baseline", "comparison")[t], "version": v, "rows": rows, "unlabeled": e,
              "share": e / rows if rows else None}
             for t, v, rows, e in inp.excluded_by_version]
-    if sum(n_excl):
-        what = m.excluded_reason
-        text = f"{n_excl[0]:,} baseline and {n_excl[1]:,} comparison rows {what} and are not counted"
-        if m.needs_label:
-            text += "; still unlabelled: " + "; ".join(
-                f"{name} " + ", ".join(f"{v} {e / rows:.0%} of {rows:,}" for tt, v, rows, e in inp.excluded_by_version
-                                       if tt == t and rows)
-                for t, name in ((0, "baseline"), (1, "comparison")))
-        ranked.append((1 if m.needs_label else 2, float(sum(n_excl)), Note(
-            "warning" if m.needs_label else "info", "excluded_rows", text)))
-    A, B = inp.sel.baseline, inp.sel.comparison
-    if A.start < B.end and B.start < A.end:
-        ranked.append((1, 1.0, Note("warning", "windows",
-                                    f"the windows {A} and {B} overlap: rows in the overlap count in both")))
-    per_cell = (sums.n.sum(axis=-1) > 0).sum(axis=2)
-    if per_cell.max(initial=0) <= 1 and worst == 0 and inp.sel is not None:
-        ranked.append((2, 0.0, Note(
-            "info", "exact",
-            "every routing cell was served by one version at a time and no behaviour had to be modelled: the "
-            "split is exact for this traffic (conditional intervals then have no width); --interval population "
-            "gives the uncertainty about the inputs behind it")))
-    if len(sums.versions) == 1:
-        ranked.append((2, 0.0, Note("info", "single_version",
-                                    f"all traffic was served by {sums.versions[0]}: version drift is zero by "
-                                    "construction")))
-    if not inp.routing_by:
-        ranked.append((2, 0.0, Note("info", "routing_cells",
-                                    "the rows carry no region: all traffic is one routing cell (add the scope "
-                                    "column with --routing-by if the deployments route by another column)")))
+    candidates += [
+        _excluded_rows_note(m, inp),
+        _windows_note(inp),
+        _exact_note(sums, inp, worst),
+        _single_version_note(sums),
+        _routing_cells_note(inp),
+    ]
+    ranked = [c for c in candidates if c is not None]
     ranked.sort(key=lambda x: (x[0], -x[1]))
     return [n for _, _, n in ranked], details
+
+
+def _extrapolation_note(support: dict, worst: float) -> Ranked | None:
+    """Counterfactual traffic resting on the outcome model rather than on served rows."""
+    if not worst > 0:
+        return None
+    ext = support["extrapolated_share"]
+    top = support["extrapolations"][:3]
+    where = "; ".join(
+        f"{e['version']} did not serve {100 * e['unserved_share']:.0f}% of {e['cell']}'s {e['window']} inputs"
+        + (f" ({e['outside'][0]['covariate']}: {100 * e['outside'][0]['share']:.0f}% of those inputs "
+           f"outside the {e['outside'][0]['served_range'][0]:.4g}..{e['outside'][0]['served_range'][1]:.4g} "
+           f"{e['version']} served)" if e["outside"] else "")
+        for e in top)
+    level: Level = "warning" if worst > EXTRAPOLATION_WARN or any(e["outside"] for e in top) else "info"
+    per = ", ".join(f"{k} {100 * v:.0f}%" for k, v in ext.items())
+    return (0 if level == "warning" else 2, worst, Note(
+        level, "extrapolation",
+        f"{per} of the counterfactual traffic rests on the outcome model, not on served rows: {where}. "
+        "Trust the split as far as the model carries it; the methods' spread shows how far"))
+
+
+def _cells_without_traffic_note(support: dict) -> Ranked | None:
+    """Routing cells with no traffic in one of the windows."""
+    if not support["cells_without_traffic"]:
+        return None
+    cells = ", ".join(f"{c['cell']} ({c['window']})" for c in support["cells_without_traffic"][:4])
+    share = max(c["share_other_window"] for c in support["cells_without_traffic"])
+    return (0 if share > 0.05 else 2, share, Note(
+        "warning" if share > 0.05 else "info", "cells_without_traffic",
+        f"routing cells with no traffic in one window: {cells}; their routing is unobserved there and is "
+        "held fixed, so they add no version drift"))
+
+
+def _dependence_details(dependence: list, design: Design, sums: CellSums) -> list[dict]:
+    return [
+        {"smd": d[0], "z": d[1], "window": ["baseline", "comparison"][d[2]], "cell": segment_label(sums.cells[d[3]]),
+         "version": sums.versions[d[4]], "term": design.terms[d[5]].name} for d in dependence]
+
+
+def _routing_dependence_note(dependence: list, design: Design, sums: CellSums) -> Ranked | None:
+    """Served rows that differ from their cell's inputs: routing seems to depend on the inputs."""
+    sig = [d for d in dependence if abs(d[0]) > SMD_TARGETING and abs(d[1]) > Z_TARGETING]
+    if not sig:
+        return None
+    d = max(sig, key=lambda x: abs(x[0]))
+    return (0, abs(d[0]), Note(
+        "warning", "routing_dependence",
+        f"inside routing cell {segment_label(sums.cells[d[3]])} ({['baseline', 'comparison'][d[2]]}), the rows "
+        f"{sums.versions[d[4]]} served differ from the cell's inputs in {design.terms[d[5]].name} "
+        f"(standardised difference {d[0]:+.2f}, {len(sig)} such cases): routing seems to depend on the "
+        "inputs; if the deployment routes by a segment column, add it with --routing-by"))
+
+
+def _behaviour_change_note(change: list, sums: CellSums, scale: float, unit: str,
+                           observed: tuple[float, float]) -> Ranked | None:
+    """The same resolved version behaving differently on comparable inputs."""
+    flagged = [c for c in change if abs(c[1]) > Z_CHANGE and abs(c[0]) * scale >= (1.0 if unit else 0.0)
+               and abs(c[0]) > CHANGE_SHARE * max(abs(observed[0]), abs(observed[1]), 1e-12)]
+    if not flagged:
+        return None
+    d, z, r, v = max(flagged, key=lambda c: abs(c[0]))
+    # a misspecified outcome model moves the residuals of a drifting input too (z of 8-10 seen on
+    # the demo and a real case with no hidden change): only a very clear change is a warning
+    strong = abs(z) > Z_CHANGE_WARN
+    return (0 if strong else 2, abs(d), Note(
+        "warning" if strong else "info", "behaviour_change",
+        f"same resolved version behaved differently: {sums.versions[v]} in {sums.regions[r]} gives "
+        f"{effect_text(d, scale, unit, observed)} on comparable inputs in the comparison window (z = {z:.1f}, "
+        f"{len(flagged)} such pairs); possible hidden artifact or preprocessing change. The split books it "
+        "as data drift; check the artifact and feature pipeline of that version"))
+
+
+def _method_gaps(frame: pl.DataFrame) -> list[tuple[float, str, str, str]]:
+    """Pairs of methods whose estimates differ by more than their combined half-intervals."""
+    gaps = []
+    for comp in ("data_drift", "version_drift"):
+        sub = frame.filter(pl.col("component") == comp)
+        est = dict(zip(sub["method"], sub["estimate"], strict=False))
+        half = dict(zip(sub["method"], (sub["ci_high"] - sub["ci_low"]) / 2, strict=False))
+        names = list(est)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                gap = abs(est[a] - est[b])
+                if gap > np.hypot(half[a], half[b]):
+                    gaps.append((gap, comp, a, b))
+    return gaps
+
+
+def _disagreement_note(gaps: list[tuple[float, str, str, str]], scale: float, unit: str,
+                       observed: tuple[float, float]) -> Ranked | None:
+    """The methods disagreeing beyond their intervals."""
+    if not gaps:
+        return None
+    g, comp, a, b = max(gaps)
+    comps = sorted({c for _, c, _, _ in gaps})
+    return (1, g, Note(
+        "warning", "disagreement",
+        f"the methods disagree beyond their intervals on {' and '.join(c.replace('_', ' ') for c in comps)} "
+        f"(largest: {comp.replace('_', ' ')}, {a} vs {b}, {effect_text(g, scale, unit, observed)} apart): "
+        "the covariates do not explain the inputs' shift well enough for all three; the regression "
+        "split uses the most of them"))
+
+
+def _excluded_rows_note(m: Metric, inp: Inputs) -> Ranked | None:
+    """Rows left out (unlabelled or otherwise excluded by the metric)."""
+    n_excl = inp.excluded
+    if not sum(n_excl):
+        return None
+    what = m.excluded_reason
+    text = f"{n_excl[0]:,} baseline and {n_excl[1]:,} comparison rows {what} and are not counted"
+    if m.needs_label:
+        text += "; still unlabelled: " + "; ".join(
+            f"{name} " + ", ".join(f"{v} {e / rows:.0%} of {rows:,}" for tt, v, rows, e in inp.excluded_by_version
+                                   if tt == t and rows)
+            for t, name in ((0, "baseline"), (1, "comparison")))
+    return (1 if m.needs_label else 2, float(sum(n_excl)), Note(
+        "warning" if m.needs_label else "info", "excluded_rows", text))
+
+
+def _windows_note(inp: Inputs) -> Ranked | None:
+    """Overlapping windows."""
+    A, B = inp.sel.baseline, inp.sel.comparison
+    if not (A.start < B.end and B.start < A.end):
+        return None
+    return (1, 1.0, Note("warning", "windows", f"the windows {A} and {B} overlap: rows in the overlap count in both"))
+
+
+def _exact_note(sums: CellSums, inp: Inputs, worst: float) -> Ranked | None:
+    """One version per routing cell at a time and nothing modelled: the split is exact."""
+    per_cell = (sums.n.sum(axis=-1) > 0).sum(axis=2)
+    if not (per_cell.max(initial=0) <= 1 and worst == 0 and inp.sel is not None):
+        return None
+    return (2, 0.0, Note(
+        "info", "exact",
+        "every routing cell was served by one version at a time and no behaviour had to be modelled: the "
+        "split is exact for this traffic (conditional intervals then have no width); --interval population "
+        "gives the uncertainty about the inputs behind it"))
+
+
+def _single_version_note(sums: CellSums) -> Ranked | None:
+    if len(sums.versions) != 1:
+        return None
+    return (2, 0.0, Note("info", "single_version",
+                         f"all traffic was served by {sums.versions[0]}: version drift is zero by construction"))
+
+
+def _routing_cells_note(inp: Inputs) -> Ranked | None:
+    if inp.routing_by:
+        return None
+    return (2, 0.0, Note("info", "routing_cells",
+                         "the rows carry no region: all traffic is one routing cell (add the scope "
+                         "column with --routing-by if the deployments route by another column)"))
 
 
 def refusal(support: dict, methods: tuple[str, ...]) -> str | None:

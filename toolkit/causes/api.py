@@ -129,78 +129,17 @@ def _assemble(res: AttributionResult, beh: Behaviour, audits, units: list[Units]
     z = _z(level)
     single = A is None
     findings = _merge_findings(audits)
-    nf = findings.height
     periods = [1] if single else [0, 1]
     offs = {t: im.off_rows(u, beh, t) for t, u in zip(periods, units, strict=True)}
     covers = {t: im.coverage(offs[t], findings) for t in periods}
     shares = {t: im.shapley_shares(covers[t]) for t in periods}
     B_ = len(beh.draws)
-
-    def cost_parts(t: int) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-        """Per finding (point, draws) of window t's cost, and the uncovered part."""
-        off, sh = offs[t], shares[t]
-        pt = np.nan_to_num(off.point)
-        dr = np.nan_to_num(off.draws)
-        parts = sh @ pt
-        parts_d = dr @ sh.T if B_ else np.zeros((0, nf))
-        rest = 1.0 - sh.sum(axis=0)
-        return parts, parts_d, float(rest @ pt), (dr @ rest if B_ else np.zeros(0))
-
-    window_costs = []
-    for t in periods:
-        off = offs[t]
-        pt, dr = float(np.nansum(off.point)), np.nansum(off.draws, axis=1) if B_ else np.zeros(0)
-        window_costs.append(cost_row("baseline" if t == 0 else "comparison", (A if t == 0 else B), pt, dr, z,
-                                     float(off.idio.sum()),
-                                     int(off.frame["n"].sum()) if off.frame.height else 0, off.rows,
-                                     units[periods.index(t)].ungoverned_rows, int((~off.estimable).sum())))
-
-    rows = []
+    window_costs = _window_costs(offs, periods, units, A, B, z, B_)
     if single:
-        parts, parts_d, rest, rest_d = cost_parts(1)
+        rows = _single_window_rows(findings, offs[1], covers[1], shares[1], z, B_)
         total = float(np.nansum(offs[1].point))
-        for i, f in enumerate(findings.iter_rows(named=True)):
-            standalone = float(np.nansum(np.where(covers[1][i], offs[1].point, 0.0)))
-            rows.append(_finding_row(f, parts[i], parts_d[:, i] if B_ else None, z, standalone,
-                                     int(offs[1].frame.filter(pl.Series(covers[1][i]))["n"].sum())
-                                     if offs[1].frame.height else 0, float((shares[1][i] ** 2) @ offs[1].idio)))
-        left = 1.0 - shares[1].sum(axis=0)
-        rows.append(_plain_row("unnamed_off_intent", "off-intent serving no finding names", rest, rest_d, z,
-                               float((left ** 2) @ offs[1].idio)))
     else:
-        K, K_d = im.version_weights(beh)
-        pi = beh.pi
-        vd_point = float((K * (pi[1] - pi[0])).sum())
-        vd_d = (np.array([(K_d[b] * (beh.pi_draws[b][1] - beh.pi_draws[b][0])).sum() for b in range(B_)])
-                if B_ else np.zeros(0))
-        part = np.zeros(nf)
-        part_d = np.zeros((B_, nf))
-        rest, rest_d = 0.0, np.zeros(B_)
-        for t in periods:
-            sign = 1.0 if t == 1 else -1.0
-            off, sh = offs[t], shares[t]
-            cell = off.frame["cell"].to_numpy() if off.frame.height else np.zeros(0, int)
-            # per off row: its deviation's version-drift contribution sum_v K[r, v] dev[k, v]
-            contrib = np.array([float(K[c] @ off.dev[k]) if c >= 0 else 0.0 for k, c in enumerate(cell)])
-            contrib_d = (np.stack([[float(K_d[b][c] @ off.dev[k]) if c >= 0 else 0.0 for k, c in enumerate(cell)]
-                                   for b in range(B_)]) if B_ and len(cell) else np.zeros((B_, len(cell))))
-            part += sign * (sh @ contrib)
-            part_d += sign * (contrib_d @ sh.T) if len(cell) else 0.0
-            left = 1.0 - sh.sum(axis=0)
-            rest += sign * float(left @ contrib)
-            rest_d += sign * (contrib_d @ left) if len(cell) else 0.0
-        for i, f in enumerate(findings.iter_rows(named=True)):
-            standalone = sum((1.0 if t == 1 else -1.0) * float(np.nansum(np.where(covers[t][i], offs[t].point, 0.0)))
-                             for t in periods)
-            n_rows = sum(int(offs[t].frame.filter(pl.Series(covers[t][i]))["n"].sum()) if offs[t].frame.height else 0
-                         for t in periods)
-            rows.append(_finding_row(f, part[i], part_d[:, i] if B_ else None, z, standalone, n_rows))
-        rows.append(_plain_row("unnamed_off_intent", "off-intent serving no finding names", rest, rest_d, z))
-        intended = vd_point - float(part.sum()) - rest
-        intended_d = vd_d - part_d.sum(axis=1) - rest_d if B_ else np.zeros(0)
-        rows.append(_plain_row("intended_change", "routing changes the deployment history intended "
-                               "(rollouts, experiments and rollbacks as planned)", intended, intended_d, z))
-        rows += _attribution_rows(res, vd_point)
+        rows = _two_window_rows(res, beh, findings, offs, covers, shares, periods, z, B_)
         total = res.total
     causes = pl.DataFrame(rows, schema=CAUSE_SCHEMA, orient="row") if rows else pl.DataFrame(schema=CAUSE_SCHEMA)
     causes = causes.with_columns(pl.col("impact").abs().fill_nan(-1.0).alias("_rank")).sort(
@@ -213,6 +152,92 @@ def _assemble(res: AttributionResult, beh: Behaviour, audits, units: list[Units]
         total=total, level=level, causes=causes, window_costs=pl.DataFrame(window_costs),
         breakdown=breakdown, change_points=changes, attribution=res,
     )
+
+
+def _window_costs(offs: dict, periods: list[int], units: list[Units], A, B, z: float, B_: int) -> list:
+    """One cost row per window: its off-intent cost, point and draws."""
+    window_costs = []
+    for t in periods:
+        off = offs[t]
+        pt, dr = float(np.nansum(off.point)), np.nansum(off.draws, axis=1) if B_ else np.zeros(0)
+        window_costs.append(cost_row("baseline" if t == 0 else "comparison", (A if t == 0 else B), pt, dr, z,
+                                     float(off.idio.sum()),
+                                     int(off.frame["n"].sum()) if off.frame.height else 0, off.rows,
+                                     units[periods.index(t)].ungoverned_rows, int((~off.estimable).sum())))
+    return window_costs
+
+
+def _single_window_rows(findings: pl.DataFrame, off, cover, sh: np.ndarray, z: float, B_: int) -> list[tuple]:
+    """One window: each finding's Shapley share of the off-intent cost, then the part no finding names."""
+    nf = findings.height
+    pt = np.nan_to_num(off.point)
+    dr = np.nan_to_num(off.draws)
+    parts = sh @ pt
+    parts_d = dr @ sh.T if B_ else np.zeros((0, nf))
+    left = 1.0 - sh.sum(axis=0)
+    rest, rest_d = float(left @ pt), (dr @ left if B_ else np.zeros(0))
+    rows = []
+    for i, f in enumerate(findings.iter_rows(named=True)):
+        standalone = float(np.nansum(np.where(cover[i], off.point, 0.0)))
+        rows.append(_finding_row(f, parts[i], parts_d[:, i] if B_ else None, z, standalone,
+                                 int(off.frame.filter(pl.Series(cover[i]))["n"].sum())
+                                 if off.frame.height else 0, float((sh[i] ** 2) @ off.idio)))
+    rows.append(_plain_row("unnamed_off_intent", "off-intent serving no finding names", rest, rest_d, z,
+                           float((left ** 2) @ off.idio)))
+    return rows
+
+
+def _version_drift(beh: Behaviour, B_: int) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """Version weights (point, draws) and the version drift they give (point, draws)."""
+    K, K_d = im.version_weights(beh)
+    pi = beh.pi
+    vd_point = float((K * (pi[1] - pi[0])).sum())
+    vd_d = (np.array([(K_d[b] * (beh.pi_draws[b][1] - beh.pi_draws[b][0])).sum() for b in range(B_)])
+            if B_ else np.zeros(0))
+    return K, K_d, vd_point, vd_d
+
+
+def _finding_drift_parts(offs: dict, shares: dict, periods: list[int], K, K_d, nf: int,
+                         B_: int) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """Each finding's share of the version drift (point, draws), and the part no finding names."""
+    part = np.zeros(nf)
+    part_d = np.zeros((B_, nf))
+    rest, rest_d = 0.0, np.zeros(B_)
+    for t in periods:
+        sign = 1.0 if t == 1 else -1.0
+        off, sh = offs[t], shares[t]
+        cell = off.frame["cell"].to_numpy() if off.frame.height else np.zeros(0, int)
+        # per off row: its deviation's version-drift contribution sum_v K[r, v] dev[k, v]
+        contrib = np.array([float(K[c] @ off.dev[k]) if c >= 0 else 0.0 for k, c in enumerate(cell)])
+        contrib_d = (np.stack([[float(K_d[b][c] @ off.dev[k]) if c >= 0 else 0.0 for k, c in enumerate(cell)]
+                               for b in range(B_)]) if B_ and len(cell) else np.zeros((B_, len(cell))))
+        part += sign * (sh @ contrib)
+        part_d += sign * (contrib_d @ sh.T) if len(cell) else 0.0
+        left = 1.0 - sh.sum(axis=0)
+        rest += sign * float(left @ contrib)
+        rest_d += sign * (contrib_d @ left) if len(cell) else 0.0
+    return part, part_d, rest, rest_d
+
+
+def _two_window_rows(res: AttributionResult, beh: Behaviour, findings: pl.DataFrame, offs: dict, covers: dict,
+                     shares: dict, periods: list[int], z: float, B_: int) -> list[tuple]:
+    """Two windows: the version drift split into findings, unnamed off-intent and intended change."""
+    K, K_d, vd_point, vd_d = _version_drift(beh, B_)
+    part, part_d, rest, rest_d = _finding_drift_parts(offs, shares, periods, K, K_d, findings.height, B_)
+    rows = []
+    for i, f in enumerate(findings.iter_rows(named=True)):
+        standalone = sum((1.0 if t == 1 else -1.0) * float(np.nansum(np.where(covers[t][i], offs[t].point, 0.0)))
+                         for t in periods)
+        n_rows = sum(int(offs[t].frame.filter(pl.Series(covers[t][i]))["n"].sum()) if offs[t].frame.height else 0
+                     for t in periods)
+        rows.append(_finding_row(f, part[i], part_d[:, i] if B_ else None, z, standalone, n_rows))
+    rows.append(_plain_row("unnamed_off_intent", "off-intent serving no finding names", rest, rest_d, z))
+    intended = vd_point - float(part.sum()) - rest
+    intended_d = vd_d - part_d.sum(axis=1) - rest_d if B_ else np.zeros(0)
+    rows.append(_plain_row("intended_change", "routing changes the deployment history intended "
+                           "(rollouts, experiments and rollbacks as planned)", intended, intended_d, z))
+    rows += _attribution_rows(res, vd_point)
+    return rows
 
 
 def _line_up_findings(changes: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:

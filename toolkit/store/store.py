@@ -51,6 +51,69 @@ def _check_bool(name: str, value: object) -> None:
         raise InputError(f"{name} must be True or False, got {value!r}")
 
 
+def _check_open_args(path: object, read_only: object, memory_limit: object, temp_directory: object,
+                     threads: object) -> None:
+    """The types of Store()'s arguments, in the order they are given."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise InputError(
+            f"store path must be a file name (str or path), e.g. Store('vdrift.duckdb'), got {path!r}"
+        )
+    for name, flag in (("read_only", read_only),):
+        _check_bool(name, flag)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise InputError(f"threads must be a positive integer, got {threads!r}")
+    if memory_limit is not None and not isinstance(memory_limit, str):
+        raise InputError(f"memory_limit must be a size such as '4GB', got {memory_limit!r}")
+    if temp_directory is not None and not isinstance(temp_directory, (str, os.PathLike)):
+        raise InputError(f"temp_directory must be a folder name, got {temp_directory!r}")
+
+
+def _check_memory_limit(memory_limit: str) -> None:
+    size = _MEMORY.match(str(memory_limit))
+    if not size:
+        raise InputError(
+            f"memory limit {str(memory_limit)!r} is not a size with a unit; write it like 4GB, 500MB or 8GiB"
+        )
+    if float(size.group(1)) * _UNIT_BYTES[size.group(3).upper()] < MIN_MEMORY_LIMIT:
+        raise InputError(
+            f"memory limit {str(memory_limit)!r} is too small: DuckDB needs at least 64MB for vdrift's "
+            "queries; give e.g. 500MB or 4GB, and --temp-directory to spill beyond it"
+        )
+
+
+def _duckdb_config(memory_limit: str | None, temp_directory: str | os.PathLike | None,
+                   threads: int | None) -> dict[str, str | bool | int | float | list[str]]:
+    """DuckDB's connect config from Store()'s settings (the memory limit checked first)."""
+    config: dict[str, str | bool | int | float | list[str]] = {}
+    if memory_limit is not None:
+        _check_memory_limit(memory_limit)
+    if memory_limit:
+        config["memory_limit"] = str(memory_limit)
+    if temp_directory:
+        config["temp_directory"] = str(temp_directory)
+    if threads:
+        config["threads"] = str(int(threads))
+    return config
+
+
+def _connect(path: str, read_only: bool,
+             config: dict[str, str | bool | int | float | list[str]]) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(path, read_only=read_only, config=config)
+    except duckdb.IOException as exc:
+        known = from_duckdb(exc, path)  # a lock, or a corrupt file (its message says "block")
+        if known is not None:
+            raise known from None
+        raise StoreError(f"cannot open store {path!r}: {exc}") from None
+    except duckdb.Error as exc:
+        known = from_duckdb(exc, path)
+        if known is not None:
+            raise known from None
+        raise StoreError(
+            f"cannot open store {path!r}: {exc}. Is it a DuckDB file written by vdrift?"
+        ) from None
+
+
 class Store:
     """A vdrift store: one DuckDB file.
 
@@ -87,18 +150,7 @@ class Store:
         temp_directory: str | os.PathLike | None = None,
         threads: int | None = None,
     ) -> None:
-        if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
-            raise InputError(
-                f"store path must be a file name (str or path), e.g. Store('vdrift.duckdb'), got {path!r}"
-            )
-        for name, flag in (("read_only", read_only),):
-            _check_bool(name, flag)
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise InputError(f"threads must be a positive integer, got {threads!r}")
-        if memory_limit is not None and not isinstance(memory_limit, str):
-            raise InputError(f"memory_limit must be a size such as '4GB', got {memory_limit!r}")
-        if temp_directory is not None and not isinstance(temp_directory, (str, os.PathLike)):
-            raise InputError(f"temp_directory must be a folder name, got {temp_directory!r}")
+        _check_open_args(path, read_only, memory_limit, temp_directory, threads)
         self.path = os.fsdecode(os.fspath(path))
         if read_only and self.path != ":memory:" and not Path(self.path).exists():
             raise StoreError(
@@ -106,57 +158,11 @@ class Store:
                 f"`vdrift ingest predictions FILE --db {self.path}` or pass the right --db"
             )
         _check_is_duckdb_file(self.path)
-        config: dict[str, str | bool | int | float | list[str]] = {}
-        if memory_limit is not None:
-            size = _MEMORY.match(str(memory_limit))
-            if not size:
-                raise InputError(
-                    f"memory limit {str(memory_limit)!r} is not a size with a unit; write it like 4GB, 500MB or 8GiB"
-                )
-            if float(size.group(1)) * _UNIT_BYTES[size.group(3).upper()] < MIN_MEMORY_LIMIT:
-                raise InputError(
-                    f"memory limit {str(memory_limit)!r} is too small: DuckDB needs at least 64MB for vdrift's "
-                    "queries; give e.g. 500MB or 4GB, and --temp-directory to spill beyond it"
-                )
-        if memory_limit:
-            config["memory_limit"] = str(memory_limit)
-        if temp_directory:
-            config["temp_directory"] = str(temp_directory)
-        if threads:
-            config["threads"] = str(int(threads))
-        try:
-            self.con = duckdb.connect(self.path, read_only=read_only, config=config)
-        except duckdb.IOException as exc:
-            known = from_duckdb(exc, self.path)  # a lock, or a corrupt file (its message says "block")
-            if known is not None:
-                raise known from None
-            raise StoreError(f"cannot open store {self.path!r}: {exc}") from None
-        except duckdb.Error as exc:
-            known = from_duckdb(exc, self.path)
-            if known is not None:
-                raise known from None
-            raise StoreError(
-                f"cannot open store {self.path!r}: {exc}. Is it a DuckDB file written by vdrift?"
-            ) from None
+        config = _duckdb_config(memory_limit, temp_directory, threads)
+        self.con = _connect(self.path, read_only, config)
         self.read_only = read_only
         try:
-            self.con.execute("SET TimeZone = 'UTC'")
-            # DuckDB draws its progress bar on stdout for queries over 2 s, even into pipes and
-            # cron mail; ingest(progress=True) turns it on for terminals
-            try:
-                self.con.execute("SET enable_progress_bar = false")
-            except duckdb.InvalidInputException:
-                pass  # in a Jupyter kernel DuckDB refuses without ipywidgets, and prints nothing there
-            self.schema_version = ensure_schema(self.con, read_only=read_only)
-            from . import attach as _attach
-
-            stale = _attach.stale_files(self.con)  # attached predictions whose validated files changed
-            if stale and read_only:
-                raise StoreError(_attach.stale_message(self.path, stale))
-            if stale:  # open for writing, so that `vdrift validate` (or detach) can take the dataset as it is
-                _attach.guard(self.con, _attach.stale_message(self.path, stale))
-            elif not read_only:
-                self.refresh_views()
+            self._prepare(read_only)
         except duckdb.Error as exc:  # a DuckDB file with other tables of the same names
             self.con.close()
             known = from_duckdb(exc, self.path)
@@ -170,6 +176,26 @@ class Store:
         except BaseException:
             self.con.close()
             raise
+
+    def _prepare(self, read_only: bool) -> None:
+        """Session settings, the schema, and the attached datasets' state, on a fresh connection."""
+        self.con.execute("SET TimeZone = 'UTC'")
+        # DuckDB draws its progress bar on stdout for queries over 2 s, even into pipes and
+        # cron mail; ingest(progress=True) turns it on for terminals
+        try:
+            self.con.execute("SET enable_progress_bar = false")
+        except duckdb.InvalidInputException:
+            pass  # in a Jupyter kernel DuckDB refuses without ipywidgets, and prints nothing there
+        self.schema_version = ensure_schema(self.con, read_only=read_only)
+        from . import attach as _attach
+
+        stale = _attach.stale_files(self.con)  # attached predictions whose validated files changed
+        if stale and read_only:
+            raise StoreError(_attach.stale_message(self.path, stale))
+        if stale:  # open for writing, so that `vdrift validate` (or detach) can take the dataset as it is
+            _attach.guard(self.con, _attach.stale_message(self.path, stale))
+        elif not read_only:
+            self.refresh_views()
 
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:

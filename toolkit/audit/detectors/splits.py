@@ -85,16 +85,61 @@ def _versions_in_order(sp: dict[str, Any]) -> list[str]:
     return [v for v in [*(sp["base_versions"] or []), sp["target_version"]] if v is not None]
 
 
+def _late_by_version(late: list[dict[str, Any]]) -> dict[str, int]:
+    by_version: dict[str, int] = {}
+    for r in late:
+        by_version[r["resolved_version"]] = by_version.get(r["resolved_version"], 0) + r["n"]
+    return by_version
+
+
+def _split_region(sp: dict[str, Any], rows: list[dict[str, Any]]) -> str | None:
+    """The split's declared scope, or the one region its rows came from (if one)."""
+    return sp["scope"] if sp["scope"] != "all" else single(x for r in rows for x in r["regions"])
+
+
+def _serving(by_version: dict[str, int], total: int, min_count: int, min_share: float) -> dict[str, int]:
+    """The versions that still carry a real part of the late traffic."""
+    return {v: n for v, n in by_version.items() if n >= min_count and n / total >= min_share}
+
+
+def _overdue_span(ctx: Context, sp: dict[str, Any], late: list[dict[str, Any]]) -> tuple[Any, Any]:
+    """From the deadline (or the first late row, if the deadline falls outside) to the last late row."""
+    first_seen = min(r["first_ts"] for r in late)
+    start = sp["deadline"] if ctx.window_start <= sp["deadline"] <= first_seen else first_seen
+    return start, max(r["last_ts"] for r in late)
+
+
+def _examples(rows: list[dict[str, Any]]) -> list[Any]:
+    return [e for r in rows for e in (r["examples"] or [])]
+
+
+def _overdue_what(kind: str, sp: dict[str, Any]) -> str:
+    if kind != "abandoned_experiment":
+        return "rollout"
+    return f"experiment {sp['experiment']!r}" if sp["experiment"] else "experiment"
+
+
+def _overdue_explanation(sp: dict[str, Any], kind: str, target: str, component: str | None, region: str | None,
+                         shares: dict[str, float]) -> str:
+    what = _overdue_what(kind, sp)
+    deadline_src = "its expected_end" if sp["expected_end"] is not None else "the default maximum age"
+    close = "ever since" if sp["still_open"] else f"until {fmt_time(sp['closed_at'])}"
+    return (
+        f"The {what} of {target} ({scope_text(component, region, None)}) was due by "
+        f"{fmt_time(sp['deadline'])} ({deadline_src}) but the split "
+        + ", ".join(f"{v} {s:.0%}" for v, s in shares.items())
+        + f" kept serving {close}; complete it or roll it back."
+    )
+
+
 def _overdue(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     th = ctx.thresholds
     late = [r for r in rows if r["overdue"]]
     total = sum(r["n"] for r in late)
     if total < th.min_count:
         return []
-    by_version: dict[str, int] = {}
-    for r in late:
-        by_version[r["resolved_version"]] = by_version.get(r["resolved_version"], 0) + r["n"]
-    serving = {v: n for v, n in by_version.items() if n >= th.min_count and n / total >= th.min_share}
+    by_version = _late_by_version(late)
+    serving = _serving(by_version, total, th.min_count, th.min_share)
     if sp["target_version"] not in serving or len(serving) < 2:
         return []  # the split is not in place any more (completed or reverted in practice)
     kind = "abandoned_experiment" if sp["kind"] == "experiment" else "stuck_rollout"
@@ -102,24 +147,12 @@ def _overdue(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> li
     target_rows = [r for r in late if r["resolved_version"] == target]
     components = {r["component"] for r in late}
     component = single(components)
-    region = sp["scope"] if sp["scope"] != "all" else single(x for r in late for x in r["regions"])
+    region = _split_region(sp, late)
     instance = single(x for r in target_rows for x in r["instances"])
-    first_seen = min(r["first_ts"] for r in late)
-    start = sp["deadline"] if ctx.window_start <= sp["deadline"] <= first_seen else first_seen
-    end = max(r["last_ts"] for r in late)
+    start, end = _overdue_span(ctx, sp, late)
     n_target = by_version.get(target, 0)
     shares = {v: round(n / total, 4) for v, n in sorted(serving.items())}
-    what = f"experiment {sp['experiment']!r}" if kind == "abandoned_experiment" and sp["experiment"] else (
-        "experiment" if kind == "abandoned_experiment" else "rollout"
-    )
-    deadline_src = "its expected_end" if sp["expected_end"] is not None else "the default maximum age"
-    close = "ever since" if sp["still_open"] else f"until {fmt_time(sp['closed_at'])}"
-    explanation = (
-        f"The {what} of {target} ({scope_text(component, region, None)}) was due by "
-        f"{fmt_time(sp['deadline'])} ({deadline_src}) but the split "
-        + ", ".join(f"{v} {s:.0%}" for v, s in shares.items())
-        + f" kept serving {close}; complete it or roll it back."
-    )
+    explanation = _overdue_explanation(sp, kind, target, component, region, shares)
     return [
         finding(
             kind=kind,
@@ -132,7 +165,7 @@ def _overdue(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> li
             end=end,
             n_requests=total,
             share=n_target / total,
-            examples=[e for r in target_rows for e in (r["examples"] or [])],
+            examples=_examples(target_rows),
             explanation=explanation,
             evidence={
                 "deployment_component": sp["dep_component"],
@@ -152,21 +185,20 @@ def _overdue(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> li
     ]
 
 
-def _designed(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    th = ctx.thresholds
-    total = sum(r["n"] for r in rows)
-    unverified = sum(r["n_unverified"] for r in rows)
-    n_target = sum(r["n"] for r in rows if r["resolved_version"] == sp["target_version"])
-    closed_at = None if sp["still_open"] else sp["closed_at"]
+def _designed_tests(ctx: Context, sp: dict[str, Any], total: int, unverified: int,
+                    closed_at: Any) -> dict[str, bool]:
+    """The four properties a designed split must have."""
     horizon = closed_at if closed_at is not None else ctx.window_end
-    tests = {
+    return {
         "declared": True,
-        "observable": total > 0 and unverified / total <= th.max_unverified_share,
+        "observable": total > 0 and unverified / total <= ctx.thresholds.max_unverified_share,
         "time_bound": sp["expected_end"] is not None and horizon <= sp["expected_end"],
         "owned": bool(sp["actor"]),
     }
-    failed = [name for name, ok in tests.items() if not ok]
-    reasons = {
+
+
+def _designed_reasons(sp: dict[str, Any], total: int, unverified: int) -> dict[str, str]:
+    return {
         "observable": f"{unverified / max(total, 1):.0%} of its requests carry no artifact digest",
         "time_bound": (
             "no expected_end was declared"
@@ -175,8 +207,10 @@ def _designed(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> d
         ),
         "owned": "no actor owns it",
     }
-    component = single(r["component"] for r in rows)
-    region = sp["scope"] if sp["scope"] != "all" else single(x for r in rows for x in r["regions"])
+
+
+def _designed_text(sp: dict[str, Any], component: str | None, region: str | None, failed: list[str],
+                   reasons: dict[str, str]) -> str:
     if sp["kind"] == "experiment":
         what = "experiment" + (f" {sp['experiment']!r}" if sp["experiment"] else "")
     else:
@@ -191,6 +225,21 @@ def _designed(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> d
         text += "; fails " + "; ".join(f"{name.replace('_', '-')}: {reasons[name]}" for name in failed) + "."
     else:
         text += "; declared, observable, time-bound and owned."
+    return text
+
+
+def _designed(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    th = ctx.thresholds
+    total = sum(r["n"] for r in rows)
+    unverified = sum(r["n_unverified"] for r in rows)
+    n_target = sum(r["n"] for r in rows if r["resolved_version"] == sp["target_version"])
+    closed_at = None if sp["still_open"] else sp["closed_at"]
+    tests = _designed_tests(ctx, sp, total, unverified, closed_at)
+    failed = [name for name, ok in tests.items() if not ok]
+    reasons = _designed_reasons(sp, total, unverified)
+    component = single(r["component"] for r in rows)
+    region = _split_region(sp, rows)
+    text = _designed_text(sp, component, region, failed, reasons)
     return finding(
         kind="designed_multi_version",
         severity="warning" if failed else "info",

@@ -18,7 +18,7 @@ from ..mapping import Mapping
 from .checks import _check_true_rows, _check_unchanged
 from .duplicates import _batch_repeats
 from .files import _DUCKDB_GLOB, _format_of
-from .load import _load, _prepare, _Prepared, _reason_sql, _transaction
+from .load import _add_new_covariates, _load, _prepare, _Prepared, _reason_sql, _transaction
 from .plan import _Plan
 from .results import IngestResult
 
@@ -131,41 +131,8 @@ def _ingest_batch(store: Store, batch: _Batch, mapping: Mapping) -> list[IngestR
             "SELECT nextval('ingest_id_seq') FROM range(?) ORDER BY range", [len(loadable)]
         ).fetchall())
         id_of = {e.read_path: i for e, i in zip(loadable, ids, strict=True)}
-        for name, typ in plan.new_covariates:
-            con.execute(f"ALTER TABLE predictions ADD COLUMN {quote_ident(name)} {typ}")
-            con.execute("INSERT INTO covariates VALUES (?, ?, ?)", [name, typ, ids[0]])
-        paths = [e.read_path for e in loadable]
-        fcol = quote_ident(batch.file_column)
-        source = (f"read_parquet(?, hive_partitioning = false, "
-                  f"filename = '{batch.file_column}')")
-        cols_sql = ", ".join(quote_ident(n) for n, _ in plan.exprs)
-        select_sql = ",\n  ".join(f"{expr} AS {quote_ident(name)}" for name, expr in plan.exprs)
-        raw_sql = "".join(f",\n  {e} AS {quote_ident(n)}" for n, e in plan.raw_refs)
-        id_list = "[" + ", ".join(str(i) for i in ids) + "]"
-        total = one_row(
-            con,
-            f"INSERT INTO predictions ({cols_sql}, ingest_id)\n"
-            f"SELECT {cols_sql}, list_extract({id_list}, {fcol}) FROM (\n"
-            f"SELECT {fcol}, {cols_sql}, {_reason_sql(plan)} AS _reason\n"
-            f"FROM (SELECT {select_sql}{raw_sql},\n  list_position(?, src.{fcol}) AS {fcol}\n"
-            f"  FROM {source} AS src) AS typed) WHERE _reason IS NULL",
-            plan.check_params + plan.expr_params + [paths, paths],
-        )[0]
-        rows = {id_of.get(f): n for f, n in con.execute(
-            f"SELECT {fcol}, count(*) FROM {source} GROUP BY 1", [paths]
-        ).fetchall()}
-        note = getattr(store, "_note", None)
-        if note:
-            note(f"  batch of {len(loadable)} file(s): {total:,} rows inserted, checking")
-        inserted = dict(con.execute(
-            "SELECT ingest_id, count(*) FROM predictions WHERE ingest_id BETWEEN ? AND ? GROUP BY 1",
-            [min(ids), max(ids)],
-        ).fetchall())
-        if None in rows or sum(inserted.values()) != total:  # a row not attributed to its file
-            raise StoreError("the rows of a batch could not be told apart by file")
-        redo = {i for i in ids if inserted.get(i, 0) != rows.get(i, 0)} | _batch_repeats(con, ids)
-        if redo:
-            con.execute("DELETE FROM predictions WHERE ingest_id IN (SELECT unnest(?))", [sorted(redo)])
+        _add_new_covariates(con, plan, ids[0])
+        redo, rows = _insert_batch(store, batch, plan, [e.read_path for e in loadable], ids, id_of)
         results: list[IngestResult] = []
         loaded_plan = replace(plan, new_covariates=[])
         for entry in batch.entries:
@@ -178,29 +145,78 @@ def _ingest_batch(store: Store, batch: _Batch, mapping: Mapping) -> list[IngestR
                 result = _load(store, "predictions", entry.path, entry.read_path, mapping, prep,
                                ingest_id, direct=False)
             else:
-                _check_unchanged(entry.path, entry.prep.before)
-                n = rows.get(ingest_id, 0)
-                _check_true_rows(entry.path, "parquet", n, entry.prep.true_rows)
-                con.execute(
-                    "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                    [ingest_id, "predictions", str(entry.path), entry.prep.sha, "parquet", mapping.describe(),
-                     n, n, 0, preps[0].started, dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                     __version__],
-                )
-                result = IngestResult(
-                    path=str(entry.path), kind="predictions", status="ingested",
-                    message="header only: no data rows" if n == 0 else "", sha256=entry.prep.sha,
-                    format="parquet", rows_read=n, accepted=n, ingest_id=ingest_id,
-                    ignored_columns=plan.ignored,
-                )
+                result = _log_loaded(con, entry, plan, mapping, ingest_id, rows.get(ingest_id, 0), preps[0].started)
             if ingest_id == ids[0]:
                 result = replace(result, new_covariates=tuple(n for n, _ in plan.new_covariates))
             results.append(result)
         if plan.new_covariates:
             store.refresh_views()
-    seconds = time.perf_counter() - t0
-    if len(loadable) > 1:
-        note = f"loaded in one transaction with {len(loadable) - 1} other file(s) of this call"
+    return _note_shared_transaction(results, len(loadable), time.perf_counter() - t0)
+
+
+def _insert_batch(store: Store, batch: _Batch, plan: _Plan, paths: list, ids: list[int],
+                  id_of: dict) -> tuple[set[int], dict]:
+    """Insert the valid rows of all files in one statement.
+
+    Returns the ingest ids to load again row by row, and the rows each file has.
+    """
+    con = store.con
+    fcol = quote_ident(batch.file_column)
+    source = (f"read_parquet(?, hive_partitioning = false, "
+              f"filename = '{batch.file_column}')")
+    cols_sql = ", ".join(quote_ident(n) for n, _ in plan.exprs)
+    select_sql = ",\n  ".join(f"{expr} AS {quote_ident(name)}" for name, expr in plan.exprs)
+    raw_sql = "".join(f",\n  {e} AS {quote_ident(n)}" for n, e in plan.raw_refs)
+    id_list = "[" + ", ".join(str(i) for i in ids) + "]"
+    total = one_row(
+        con,
+        f"INSERT INTO predictions ({cols_sql}, ingest_id)\n"
+        f"SELECT {cols_sql}, list_extract({id_list}, {fcol}) FROM (\n"
+        f"SELECT {fcol}, {cols_sql}, {_reason_sql(plan)} AS _reason\n"
+        f"FROM (SELECT {select_sql}{raw_sql},\n  list_position(?, src.{fcol}) AS {fcol}\n"
+        f"  FROM {source} AS src) AS typed) WHERE _reason IS NULL",
+        plan.check_params + plan.expr_params + [paths, paths],
+    )[0]
+    rows = {id_of.get(f): n for f, n in con.execute(
+        f"SELECT {fcol}, count(*) FROM {source} GROUP BY 1", [paths]
+    ).fetchall()}
+    note = getattr(store, "_note", None)
+    if note:
+        note(f"  batch of {len(paths)} file(s): {total:,} rows inserted, checking")
+    inserted = dict(con.execute(
+        "SELECT ingest_id, count(*) FROM predictions WHERE ingest_id BETWEEN ? AND ? GROUP BY 1",
+        [min(ids), max(ids)],
+    ).fetchall())
+    if None in rows or sum(inserted.values()) != total:  # a row not attributed to its file
+        raise StoreError("the rows of a batch could not be told apart by file")
+    redo = {i for i in ids if inserted.get(i, 0) != rows.get(i, 0)} | _batch_repeats(con, ids)
+    if redo:
+        con.execute("DELETE FROM predictions WHERE ingest_id IN (SELECT unnest(?))", [sorted(redo)])
+    return redo, rows
+
+
+def _log_loaded(con: duckdb.DuckDBPyConnection, entry, plan: _Plan, mapping: Mapping, ingest_id: int, n: int,
+                started) -> IngestResult:
+    """A file the batch statement loaded whole: checked unchanged, its row count, its ingest_log row."""
+    _check_unchanged(entry.path, entry.prep.before)
+    _check_true_rows(entry.path, "parquet", n, entry.prep.true_rows)
+    con.execute(
+        "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+        [ingest_id, "predictions", str(entry.path), entry.prep.sha, "parquet", mapping.describe(),
+         n, n, 0, started, dt.datetime.now(dt.UTC).replace(tzinfo=None),
+         __version__],
+    )
+    return IngestResult(
+        path=str(entry.path), kind="predictions", status="ingested",
+        message="header only: no data rows" if n == 0 else "", sha256=entry.prep.sha,
+        format="parquet", rows_read=n, accepted=n, ingest_id=ingest_id,
+        ignored_columns=plan.ignored,
+    )
+
+
+def _note_shared_transaction(results: list[IngestResult], n_files: int, seconds: float) -> list[IngestResult]:
+    if n_files > 1:
+        note = f"loaded in one transaction with {n_files - 1} other file(s) of this call"
         results = [r if r.status != "ingested" else
                    replace(r, seconds=seconds, message="; ".join(m for m in (r.message, note) if m))
                    for r in results]

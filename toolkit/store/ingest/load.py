@@ -266,95 +266,19 @@ def _load(
     repeated row, the file is staged and checked row by row.
     """
     con = store.con
-    fmt, plan, source, src_params = prep.fmt, prep.plan, prep.source, list(prep.src_params)
+    fmt, plan, source = prep.fmt, prep.plan, prep.source
     previous = prep.previous
     stage_select = _stage_sql(plan, fmt, source, native=prep.native is not None)
     if kind == "outcomes":
         labels.ensure_table(con)
     if previous:  # --force: replace what the earlier ingest of this content loaded
-        old_ids = [r[0] for r in previous]
-        if kind == "outcomes":
-            labels.take_back(con, old_ids)
-        # the earlier ingests are of this kind (ingest_log is searched by kind): their rows are in its table
-        # and quarantine only; not touching the other tables lets an attached store (toolkit.store.attach),
-        # whose predictions are a view, re-ingest its deployments and artifacts
-        for table in (kind, "quarantine"):
-            con.execute(
-                f"DELETE FROM {quote_ident(table)} WHERE ingest_id IN (SELECT unnest(?))", [old_ids]
-            )
-        con.execute(
-            "UPDATE ingest_log SET superseded_by = ? WHERE ingest_id IN (SELECT unnest(?))",
-            [ingest_id, old_ids],
-        )
-    for name, typ in plan.new_covariates:
-        con.execute(f"ALTER TABLE predictions ADD COLUMN {quote_ident(name)} {typ}")
-        con.execute("INSERT INTO covariates VALUES (?, ?, ?)", [name, typ, ingest_id])
-    target_cols = [n for n, _ in plan.exprs]
-    cols_sql = ", ".join(quote_ident(n) for n in target_cols)
-    if direct and fmt == "parquet" and kind == "predictions" and _direct_insert(
-        con, ingest_id, stage_select, cols_sql, plan.check_params + plan.expr_params + src_params, source, src_params
-    ):
-        # every row valid and unique: loaded in one pass, nothing to quarantine
-        con.execute("CREATE OR REPLACE TEMP TABLE _vd_stage AS SELECT NULL::VARCHAR AS _reason WHERE false")
-        staged_direct = one_row(con, "SELECT count(*) FROM predictions WHERE ingest_id = ?", [ingest_id])[0]
-    else:
-        staged_direct = None
-        try:
-            con.execute(_STAGE_TABLE + stage_select, plan.check_params + plan.expr_params + src_params)
-        except duckdb.Error as exc:
-            if is_corruption(str(exc)):
-                raise
-            if prep.native is not None:
-                raise InputError(f"{path}: cannot read it as a {fmt} log: {str(exc).splitlines()[0]}") from None
-            raise InputError(f"{path}: cannot read it as {fmt}: {_parser_reason(exc, fmt, path)}") from None
-        _mark_duplicates(con, kind)
-        con.execute(
-            f"INSERT INTO {quote_ident(kind)} ({cols_sql}, ingest_id) "
-            f"SELECT {cols_sql}, ? FROM _vd_stage WHERE _reason IS NULL",
-            [ingest_id],
-        )
+        _supersede(con, kind, [r[0] for r in previous], ingest_id)
+    _add_new_covariates(con, plan, ingest_id)
+    staged_direct = _stage_and_insert(con, kind, path, prep, ingest_id, stage_select, direct=direct)
     if kind == "outcomes":
         labels.apply(con, ingest_id, prep.started)
-    malformed = 0
-    if fmt == "csv":
-        # one reject row per error; a line with several errors is one quarantined row
-        malformed = one_row(con, "SELECT count(DISTINCT line) FROM _vd_rejects")[0]
-        if malformed:
-            con.execute(
-                f"""INSERT INTO quarantine
-                SELECT ?, ?, ?, NULL,
-                       'malformed CSV line: ' || lower(replace(CAST(first(error_type ORDER BY column_idx) AS VARCHAR), '_', ' '))
-                       || ': ' || {shown("first(csv_line)")},
-                       to_json({{'line': line, 'errors': string_agg(error_message, ' | ' ORDER BY column_idx),
-                                'text': first(csv_line)}})
-                FROM _vd_rejects GROUP BY line ORDER BY line""",  # noqa: E501 (the SQL text is kept as it was)
-                [ingest_id, kind, str(path)],
-            )
-    rejected = one_row(con, "SELECT count(*) FROM _vd_stage WHERE _reason IS NOT NULL")[0]
-    if rejected and prep.native is not None:  # the native record(s) the row came from, by the adapter's ordinal
-        con.execute(
-            f"""INSERT INTO quarantine
-            SELECT ?, ?, ?, s._row, s._reason, r.raw
-            FROM _vd_stage AS s
-            JOIN (SELECT src.{quote_ident(ROW)} AS _row, CAST(src.{quote_ident(RAW)} AS JSON) AS raw
-                  FROM {source} AS src) AS r USING (_row)
-            WHERE s._reason IS NOT NULL""",
-            [ingest_id, kind, str(path), *src_params],
-        )
-    elif rejected:
-        if not _is_file_format(fmt):  # pragma: no cover - a native log (prep.native) takes the branch above
-            raise StoreError(f"{path}: internal error: {fmt!r} is not a file format; nothing was ingested "
-                             "(please report this)")
-        raw_row = "file_row_number + 1" if fmt == "parquet" else "row_number() OVER ()"
-        con.execute(
-            f"""INSERT INTO quarantine
-            SELECT ?, ?, ?, s._row, s._reason, r.raw
-            FROM _vd_stage AS s
-            JOIN (SELECT {raw_row} AS _row, to_json(src) AS raw
-                  FROM {_source_sql(fmt, path, "_vd_rejects_again", prep.delimiter)} AS src) AS r USING (_row)
-            WHERE s._reason IS NOT NULL""",
-            [ingest_id, kind, str(path), read_path],
-        )
+    malformed = _quarantine_malformed(con, kind, path, fmt, ingest_id)
+    rejected = _quarantine_rejected(con, kind, path, read_path, prep, ingest_id)
     staged = staged_direct if staged_direct is not None else one_row(con, "SELECT count(*) FROM _vd_stage")[0]
     rows_read = staged + malformed
     accepted = staged - rejected
@@ -389,17 +313,125 @@ def _load(
         in_transaction(con, ingest_id)
     if plan.new_covariates:  # in the same transaction: the view lists the new column or nothing changed
         store.refresh_views()
-    note = "header only: no data rows" if rows_read == 0 else ""
-    if previous:
-        replaced = ", ".join(str(r[0]) for r in previous)
-        note = (note + "; " if note else "") + f"re-ingested (--force), replacing ingest {replaced}"
     return IngestResult(
-        path=str(path), kind=kind, status="ingested", message=note, sha256=prep.sha, format=fmt,
-        rows_read=rows_read, accepted=accepted, quarantined=rejected + malformed, reasons=reasons,
+        path=str(path), kind=kind, status="ingested", message=_load_message(rows_read, previous), sha256=prep.sha,
+        format=fmt, rows_read=rows_read, accepted=accepted, quarantined=rejected + malformed, reasons=reasons,
         ingest_id=ingest_id, seconds=time.perf_counter() - prep.t0,
         new_covariates=tuple(n for n, _ in plan.new_covariates), ignored_columns=plan.ignored,
         examples=tuple((r, e) for r, _, e in by_rule), covariate_notes=plan.covariate_notes,
     )
+
+
+def _supersede(con: duckdb.DuckDBPyConnection, kind: str, old_ids: list, ingest_id: int) -> None:
+    """--force: take back the rows the earlier ingests of this content loaded; they are superseded."""
+    if kind == "outcomes":
+        labels.take_back(con, old_ids)
+    # the earlier ingests are of this kind (ingest_log is searched by kind): their rows are in its table
+    # and quarantine only; not touching the other tables lets an attached store (toolkit.store.attach),
+    # whose predictions are a view, re-ingest its deployments and artifacts
+    for table in (kind, "quarantine"):
+        con.execute(
+            f"DELETE FROM {quote_ident(table)} WHERE ingest_id IN (SELECT unnest(?))", [old_ids]
+        )
+    con.execute(
+        "UPDATE ingest_log SET superseded_by = ? WHERE ingest_id IN (SELECT unnest(?))",
+        [ingest_id, old_ids],
+    )
+
+
+def _add_new_covariates(con: duckdb.DuckDBPyConnection, plan: _Plan, ingest_id: int) -> None:
+    """The plan's new covariate columns, added to predictions and registered under ``ingest_id``."""
+    for name, typ in plan.new_covariates:
+        con.execute(f"ALTER TABLE predictions ADD COLUMN {quote_ident(name)} {typ}")
+        con.execute("INSERT INTO covariates VALUES (?, ?, ?)", [name, typ, ingest_id])
+
+
+def _stage_and_insert(con: duckdb.DuckDBPyConnection, kind: str, path: Path, prep: _Prepared, ingest_id: int,
+                      stage_select: str, *, direct: bool) -> int | None:
+    """Insert the file's valid rows: in one pass if it can (returns the rows), else staged (returns None)."""
+    fmt, plan, source, src_params = prep.fmt, prep.plan, prep.source, list(prep.src_params)
+    cols_sql = ", ".join(quote_ident(n) for n, _ in plan.exprs)
+    if direct and fmt == "parquet" and kind == "predictions" and _direct_insert(
+        con, ingest_id, stage_select, cols_sql, plan.check_params + plan.expr_params + src_params, source, src_params
+    ):
+        # every row valid and unique: loaded in one pass, nothing to quarantine
+        con.execute("CREATE OR REPLACE TEMP TABLE _vd_stage AS SELECT NULL::VARCHAR AS _reason WHERE false")
+        return one_row(con, "SELECT count(*) FROM predictions WHERE ingest_id = ?", [ingest_id])[0]
+    try:
+        con.execute(_STAGE_TABLE + stage_select, plan.check_params + plan.expr_params + src_params)
+    except duckdb.Error as exc:
+        if is_corruption(str(exc)):
+            raise
+        if prep.native is not None:
+            raise InputError(f"{path}: cannot read it as a {fmt} log: {str(exc).splitlines()[0]}") from None
+        raise InputError(f"{path}: cannot read it as {fmt}: {_parser_reason(exc, fmt, path)}") from None
+    _mark_duplicates(con, kind)
+    con.execute(
+        f"INSERT INTO {quote_ident(kind)} ({cols_sql}, ingest_id) "
+        f"SELECT {cols_sql}, ? FROM _vd_stage WHERE _reason IS NULL",
+        [ingest_id],
+    )
+    return None
+
+
+def _quarantine_malformed(con: duckdb.DuckDBPyConnection, kind: str, path: Path, fmt: str, ingest_id: int) -> int:
+    """Quarantine a CSV file's malformed lines (the reader's rejects); their number."""
+    if fmt != "csv":
+        return 0
+    # one reject row per error; a line with several errors is one quarantined row
+    malformed = one_row(con, "SELECT count(DISTINCT line) FROM _vd_rejects")[0]
+    if malformed:
+        con.execute(
+            f"""INSERT INTO quarantine
+            SELECT ?, ?, ?, NULL,
+                   'malformed CSV line: ' || lower(replace(CAST(first(error_type ORDER BY column_idx) AS VARCHAR), '_', ' '))
+                   || ': ' || {shown("first(csv_line)")},
+                   to_json({{'line': line, 'errors': string_agg(error_message, ' | ' ORDER BY column_idx),
+                            'text': first(csv_line)}})
+            FROM _vd_rejects GROUP BY line ORDER BY line""",  # noqa: E501 (the SQL text is kept as it was)
+            [ingest_id, kind, str(path)],
+        )
+    return malformed
+
+
+def _quarantine_rejected(con: duckdb.DuckDBPyConnection, kind: str, path: Path, read_path: str, prep: _Prepared,
+                         ingest_id: int) -> int:
+    """Quarantine the staged rows a check rejected, each with its raw source record; their number."""
+    fmt, source, src_params = prep.fmt, prep.source, list(prep.src_params)
+    rejected = one_row(con, "SELECT count(*) FROM _vd_stage WHERE _reason IS NOT NULL")[0]
+    if rejected and prep.native is not None:  # the native record(s) the row came from, by the adapter's ordinal
+        con.execute(
+            f"""INSERT INTO quarantine
+            SELECT ?, ?, ?, s._row, s._reason, r.raw
+            FROM _vd_stage AS s
+            JOIN (SELECT src.{quote_ident(ROW)} AS _row, CAST(src.{quote_ident(RAW)} AS JSON) AS raw
+                  FROM {source} AS src) AS r USING (_row)
+            WHERE s._reason IS NOT NULL""",
+            [ingest_id, kind, str(path), *src_params],
+        )
+    elif rejected:
+        if not _is_file_format(fmt):  # pragma: no cover - a native log (prep.native) takes the branch above
+            raise StoreError(f"{path}: internal error: {fmt!r} is not a file format; nothing was ingested "
+                             "(please report this)")
+        raw_row = "file_row_number + 1" if fmt == "parquet" else "row_number() OVER ()"
+        con.execute(
+            f"""INSERT INTO quarantine
+            SELECT ?, ?, ?, s._row, s._reason, r.raw
+            FROM _vd_stage AS s
+            JOIN (SELECT {raw_row} AS _row, to_json(src) AS raw
+                  FROM {_source_sql(fmt, path, "_vd_rejects_again", prep.delimiter)} AS src) AS r USING (_row)
+            WHERE s._reason IS NOT NULL""",
+            [ingest_id, kind, str(path), read_path],
+        )
+    return rejected
+
+
+def _load_message(rows_read: int, previous) -> str:
+    note = "header only: no data rows" if rows_read == 0 else ""
+    if previous:
+        replaced = ", ".join(str(r[0]) for r in previous)
+        note = (note + "; " if note else "") + f"re-ingested (--force), replacing ingest {replaced}"
+    return note
 
 
 def _check_native_rows(path: Path, fmt: str, native: Source, rows_read: int) -> None:

@@ -57,8 +57,31 @@ def _plan_columns(
     contract = CONTRACT[kind]
     plan = _Plan()
     lower_src = {n.lower(): n for n in src_types}
+    _check_mapped_sources(path, src_types, mapping, lower_src)
+    raw_prefix = _raw_prefix(src_types)
+    used_sources: set[str] = set()
+    for cname, (ctype, required) in contract.items():
+        actual = _plan_contract_column(plan, kind, path, src_types, lower_src, mapping, raw_prefix,
+                                       cname, ctype, required)
+        if actual is not None:
+            used_sources.add(actual)
+    _add_kind_rules(plan, kind)
+    # extra columns: covariates for predictions, not stored for the other kinds
+    extras = [n for n in src_types if n not in used_sources]
+    ignored: list[str] = []
+    if kind != "predictions":
+        ignored = extras
+    else:
+        ignored = _plan_covariates(con, plan, path, src_types, mapping, source, src_params, contract, extras,
+                                   raw_prefix)
+    plan.ignored = tuple(ignored)
+    # check params must follow the order of plan.checks; they are appended in order above
+    return plan
 
-    # mapped source columns that do not exist
+
+def _check_mapped_sources(path: Path, src_types: dict[str, str], mapping: Mapping,
+                          lower_src: dict[str, str]) -> None:
+    """Mapped source columns that do not exist."""
     for cname, sname in mapping.columns.items():
         if sname not in src_types and sname.lower() not in lower_src:
             raise InputError(
@@ -66,85 +89,116 @@ def _plan_columns(
                 f"no such column; its columns are: {', '.join(src_types)}"
             )
 
-    # aliases of raw source values must not collide with any source column name
+
+def _raw_prefix(src_types: dict[str, str]) -> str:
+    """A prefix for aliases of raw source values that no source column name starts with."""
     raw_prefix = "_raw_"
     while any(n.lower().startswith(raw_prefix) for n in src_types):
         raw_prefix = "_" + raw_prefix
-    used_sources: set[str] = set()
-    for cname, (ctype, required) in contract.items():
-        sname = mapping.source_for(cname)
-        actual = sname if sname in src_types else lower_src.get(sname.lower())
-        raw_alias = f"{raw_prefix}{cname}"
-        if actual is None:
-            if cname in mapping.defaults:
-                plan.exprs.append((cname, f"CAST(? AS {ctype})"))
-                plan.expr_params.append(mapping.defaults[cname])
-                continue
-            if kind == "predictions" and cname == "component":
-                plan.exprs.append((cname, "'online'"))
-                continue
-            if required:
-                raise InputError(_missing_column_message(path, kind, cname, list(src_types)))
-            # optional and absent: NULL, staged explicitly because duplicate keys use it (deployments' version)
-            plan.exprs.append((cname, f"CAST(NULL AS {ctype})"))
-            continue
-        used_sources.add(actual)
-        ref = f"src.{quote_ident(actual)}"
-        styp = src_types[actual].upper()
-        if styp == "JSON":  # a JSON lines key holding mixed types: its value, not JSON text ("v1", not '"v1"')
-            ref, styp = f"({ref} ->> '$')", "VARCHAR"
-        elif _is_nested(styp):  # a list or struct read as text (and quarantined if a number was required)
-            ref, styp = f"CAST({ref} AS VARCHAR)", "VARCHAR"
-        value_ref, params = ref, []
-        if cname in mapping.values:  # the team's own names for values: mapped before typing and checks
-            keys, vals = zip(*mapping.values[cname].items(), strict=True)
-            text = f"trim(CAST({ref} AS VARCHAR))"
-            value_ref = f"coalesce(map_extract(MAP(?::VARCHAR[], ?::VARCHAR[]), {text})[1], {text})"
-            params = [list(keys), list(vals)]
-        if ctype == "TIMESTAMP":
-            expr, params = _time_expr(ref, styp, mapping)
-        elif ctype == "VARCHAR":
-            expr = f"NULLIF(trim(CAST({value_ref} AS VARCHAR)), '')"
-        else:
-            expr = f"TRY_CAST({value_ref} AS {ctype})"
-        if kind == "predictions" and cname == "component":
-            expr = f"coalesce({expr}, 'online')"
-        plan.exprs.append((cname, expr))
-        plan.expr_params.extend(params)
-        plan.raw_refs.append((raw_alias, ref))
-        q = quote_ident(cname)
-        raw = quote_ident(raw_alias)
-        # a typed source value (Parquet, JSON numbers) is never blank text: skip the text checks
-        present = (f"{raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> ''" if styp == "VARCHAR"
-                   else f"{raw} IS NOT NULL")
-        if ctype == "VARCHAR" and not (kind == "predictions" and cname == "component"):
-            # the typed value is NULLIF(trim(text), ''): NULL exactly when the source value is missing
-            # or blank, so the check need not trim every value a second time
-            present = f"{q} IS NOT NULL"
-        if required:
-            plan.checks.append(
-                f"CASE WHEN NOT ({present}) THEN 'missing required value: {cname} (' || "
-                f"CASE WHEN {raw} IS NULL THEN 'absent' ELSE 'blank: ' || {shown(raw)} END || ')' END"
-            )
-        if ctype != "VARCHAR" and styp != ctype:
-            plan.checks.append(
-                f"CASE WHEN {present} AND {q} IS NULL THEN 'cannot read {cname} as {ctype.lower()}: ' || "
-                f"{shown(raw)} || ' ' || ? END"
-            )
-            plan.check_params.append(_expected(cname, ctype, mapping))
-        if ctype == "TIMESTAMP":  # DuckDB reads 'infinity' / '-infinity' as timestamps: not a point in time
-            plan.checks.append(
-                f"CASE WHEN NOT isfinite({q}) THEN '{cname} is infinite (' || {shown(raw)} || '), "
-                f"not a point in time' END"
-            )
-            # the one plausible-time rule (toolkit.timeutil): what analyses can compute with
-            plan.checks.append(
-                f"CASE WHEN isfinite({q}) AND NOT ({q} >= ? AND {q} < ?) THEN "
-                f"'{cname} ' || {shown(q)} || ' outside the plausible range ' || ? END"
-            )
-            plan.check_params.extend([PLAUSIBLE_START, PLAUSIBLE_END, PLAUSIBLE_TEXT])
+    return raw_prefix
 
-    # kind-specific rules
+
+def _source_ref(name: str, styp: str) -> tuple[str, str]:
+    """SQL reading a source column, and its type: a JSON value as text, a list or struct as text."""
+    ref = f"src.{quote_ident(name)}"
+    if styp == "JSON":  # a JSON lines key holding mixed types: its value, not JSON text ("v1", not '"v1"')
+        return f"({ref} ->> '$')", "VARCHAR"
+    if _is_nested(styp):  # a list or struct read as text (and quarantined if a number was required)
+        return f"CAST({ref} AS VARCHAR)", "VARCHAR"
+    return ref, styp
+
+
+def _plan_absent_column(plan: _Plan, kind: str, path: Path, src_types: dict[str, str], mapping: Mapping,
+                        cname: str, ctype: str, required: bool) -> None:
+    """A contract column the file does not have: its default, 'online', an error, or NULL."""
+    if cname in mapping.defaults:
+        plan.exprs.append((cname, f"CAST(? AS {ctype})"))
+        plan.expr_params.append(mapping.defaults[cname])
+        return
+    if kind == "predictions" and cname == "component":
+        plan.exprs.append((cname, "'online'"))
+        return
+    if required:
+        raise InputError(_missing_column_message(path, kind, cname, list(src_types)))
+    # optional and absent: NULL, staged explicitly because duplicate keys use it (deployments' version)
+    plan.exprs.append((cname, f"CAST(NULL AS {ctype})"))
+
+
+def _typed_expr(kind: str, cname: str, ctype: str, ref: str, styp: str, mapping: Mapping) -> tuple[str, list]:
+    """SQL typing one contract column's source value (the team's value names mapped first), its parameters."""
+    value_ref, params = ref, []
+    if cname in mapping.values:  # the team's own names for values: mapped before typing and checks
+        keys, vals = zip(*mapping.values[cname].items(), strict=True)
+        text = f"trim(CAST({ref} AS VARCHAR))"
+        value_ref = f"coalesce(map_extract(MAP(?::VARCHAR[], ?::VARCHAR[]), {text})[1], {text})"
+        params = [list(keys), list(vals)]
+    if ctype == "TIMESTAMP":
+        expr, params = _time_expr(ref, styp, mapping)
+    elif ctype == "VARCHAR":
+        expr = f"NULLIF(trim(CAST({value_ref} AS VARCHAR)), '')"
+    else:
+        expr = f"TRY_CAST({value_ref} AS {ctype})"
+    if kind == "predictions" and cname == "component":
+        expr = f"coalesce({expr}, 'online')"
+    return expr, params
+
+
+def _plan_contract_column(plan: _Plan, kind: str, path: Path, src_types: dict[str, str], lower_src: dict[str, str],
+                          mapping: Mapping, raw_prefix: str, cname: str, ctype: str, required: bool) -> str | None:
+    """One contract column's typed expression and row checks; returns the source column it used (if any)."""
+    sname = mapping.source_for(cname)
+    actual = sname if sname in src_types else lower_src.get(sname.lower())
+    raw_alias = f"{raw_prefix}{cname}"
+    if actual is None:
+        _plan_absent_column(plan, kind, path, src_types, mapping, cname, ctype, required)
+        return None
+    ref, styp = _source_ref(actual, src_types[actual].upper())
+    expr, params = _typed_expr(kind, cname, ctype, ref, styp, mapping)
+    plan.exprs.append((cname, expr))
+    plan.expr_params.extend(params)
+    plan.raw_refs.append((raw_alias, ref))
+    _add_contract_checks(plan, kind, cname, ctype, required, styp, raw_alias, mapping)
+    return actual
+
+
+def _add_contract_checks(plan: _Plan, kind: str, cname: str, ctype: str, required: bool, styp: str,
+                         raw_alias: str, mapping: Mapping) -> None:
+    """Row checks of one contract column: missing, unreadable, infinite or implausible time."""
+    q = quote_ident(cname)
+    raw = quote_ident(raw_alias)
+    # a typed source value (Parquet, JSON numbers) is never blank text: skip the text checks
+    present = (f"{raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> ''" if styp == "VARCHAR"
+               else f"{raw} IS NOT NULL")
+    if ctype == "VARCHAR" and not (kind == "predictions" and cname == "component"):
+        # the typed value is NULLIF(trim(text), ''): NULL exactly when the source value is missing
+        # or blank, so the check need not trim every value a second time
+        present = f"{q} IS NOT NULL"
+    if required:
+        plan.checks.append(
+            f"CASE WHEN NOT ({present}) THEN 'missing required value: {cname} (' || "
+            f"CASE WHEN {raw} IS NULL THEN 'absent' ELSE 'blank: ' || {shown(raw)} END || ')' END"
+        )
+    if ctype != "VARCHAR" and styp != ctype:
+        plan.checks.append(
+            f"CASE WHEN {present} AND {q} IS NULL THEN 'cannot read {cname} as {ctype.lower()}: ' || "
+            f"{shown(raw)} || ' ' || ? END"
+        )
+        plan.check_params.append(_expected(cname, ctype, mapping))
+    if ctype == "TIMESTAMP":  # DuckDB reads 'infinity' / '-infinity' as timestamps: not a point in time
+        plan.checks.append(
+            f"CASE WHEN NOT isfinite({q}) THEN '{cname} is infinite (' || {shown(raw)} || '), "
+            f"not a point in time' END"
+        )
+        # the one plausible-time rule (toolkit.timeutil): what analyses can compute with
+        plan.checks.append(
+            f"CASE WHEN isfinite({q}) AND NOT ({q} >= ? AND {q} < ?) THEN "
+            f"'{cname} ' || {shown(q)} || ' outside the plausible range ' || ? END"
+        )
+        plan.check_params.extend([PLAUSIBLE_START, PLAUSIBLE_END, PLAUSIBLE_TEXT])
+
+
+def _add_kind_rules(plan: _Plan, kind: str) -> None:
+    """Kind-specific row checks: deployment events and traffic shares, finite prediction scores."""
     if kind == "deployments":
         plan.checks.append(
             f"CASE WHEN event IS NOT NULL AND NOT list_contains(?, event) THEN 'unknown event ' || {shown('event')} "
@@ -161,110 +215,146 @@ def _plan_columns(
             f"CASE WHEN isnan(score) OR isinf(score) THEN 'score is not a finite number: ' || {shown('score')} END"
         )
 
-    # extra columns: covariates for predictions, not stored for the other kinds
-    extras = [n for n in src_types if n not in used_sources]
-    ignored: list[str] = []
-    if kind != "predictions":
-        ignored = extras
+
+def _wanted_covariates(path: Path, src_types: dict[str, str], mapping: Mapping,
+                       extras: list[str]) -> tuple[list[str], list[str]]:
+    """The extra columns wanted as covariates (all, or the mapping's list), and those left out."""
+    if mapping.covariates is None:
+        return extras, []
+    missing = [c for c in mapping.covariates if c not in src_types]
+    if missing:
+        raise InputError(
+            f"{path}: the mapping declares covariate(s) {missing} that the file does not have; "
+            f"its columns are: {', '.join(src_types)}"
+        )
+    return [c for c in extras if c in mapping.covariates], [c for c in extras if c not in mapping.covariates]
+
+
+def _without_reserved(wanted: list[str], contract: dict, ignored: list[str]) -> list[str]:
+    """The wanted names that vdrift does not reserve; the reserved ones are noted in ``ignored``."""
+    keep = []
+    for name in wanted:
+        if name.lower() in _RESERVED or name.lower() in {c.lower() for c in contract}:
+            ignored.append(f"{name} (name reserved by vdrift)")
+        else:
+            keep.append(name)
+    return keep
+
+
+def _categorical(path: Path, mapping: Mapping, src_types: dict[str, str]) -> set[str]:
+    categorical = set(mapping.categorical)
+    unknown = sorted(categorical - set(src_types))
+    if unknown:
+        raise InputError(
+            f"{path}: the mapping declares categorical column(s) {unknown} that the file does not have; "
+            f"its columns are: {', '.join(src_types)}"
+        )
+    return categorical
+
+
+def _excluded_by_name(keep: list[str], existing: dict) -> list[str]:
+    """New columns named like labels or identifiers (chosen by vdrift: they are not inputs)."""
+    excluded: list[str] = []
+    for name in [n for n in keep if n.lower() not in existing]:
+        if _LABEL_NAME.search(name):
+            excluded.append(f"{name} (looks like a label: map it as outcome, or list it under covariates)")
+        elif _ID_NAME.search(name):
+            excluded.append(f"{name} (named like an identifier; list it under covariates to keep it)")
+    return excluded
+
+
+def _check_covariate_limit(con: duckdb.DuckDBPyConnection, path: Path, mapping: Mapping, fresh: list[str]) -> None:
+    stored = one_row(con, "SELECT count(*) FROM covariates")[0]
+    if stored + len(fresh) > MAX_COVARIATES:
+        declared = "the mapping declares" if mapping.covariates is not None else "the file brings"
+        raise InputError(
+            f"{path}: {declared} {len(fresh):,} new covariate column(s) and the store has {stored:,}; vdrift "
+            f"keeps at most {MAX_COVARIATES:,} covariates per store. Nothing was ingested from the file: list "
+            'the columns to keep in a mapping file, e.g. covariates = ["amount", "channel"] (the others are '
+            "then not stored)"
+        )
+
+
+def _infer_fresh(con: duckdb.DuckDBPyConnection, path: Path, source: str, src_params: list,
+                 src_types: dict[str, str], fresh: list[str]) -> tuple[dict[str, str], dict[str, bool]]:
+    try:  # a scan of the whole file: the reader may meet what DESCRIBE (its sample) did not
+        return _infer_types(con, source, src_params, {n: src_types[n] for n in fresh})
+    except duckdb.Error as exc:
+        if is_corruption(str(exc)) or from_duckdb(exc) is not None:
+            raise
+        fmt = "csv" if source.startswith("read_csv") else "json" if source.startswith("read_json") else "parquet"
+        raise InputError(f"{path}: cannot read it as {fmt}: {_parser_reason(exc, fmt, path)}") from None
+
+
+def _covariate_notes(undeclared: bool, fresh: list[str], inferred: dict[str, str],
+                     categorical: set[str]) -> tuple[str, ...]:
+    notes = []
+    if undeclared and fresh:
+        why = {"DOUBLE": "every value is a number", "BOOLEAN": "boolean", "VARCHAR": "text"}
+        chosen = ", ".join(
+            f"{n} ({inferred[n].lower()}: {'declared categorical' if n in categorical else why[inferred[n]]})"
+            for n in fresh)
+        notes.append("the mapping lists no covariates, so these new columns outside the contract become "
+                     f"covariates: {chosen}; choose them with covariates = [...] in a mapping file")
+    return tuple(notes)
+
+
+def _plan_covariate(plan: _Plan, name: str, src_types: dict[str, str], existing: dict, inferred: dict[str, str],
+                    raw_prefix: str) -> None:
+    """One covariate's typed expression (a new store column if it is new) and its readability check."""
+    ref, _ = _source_ref(name, src_types[name].upper())
+    if name.lower() in existing:
+        store_name, typ = existing[name.lower()]
     else:
-        existing = {r[0].lower(): (r[0], r[1]) for r in con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'predictions'"
-        ).fetchall()}
-        wanted = extras
-        if mapping.covariates is not None:
-            missing = [c for c in mapping.covariates if c not in src_types]
-            if missing:
-                raise InputError(
-                    f"{path}: the mapping declares covariate(s) {missing} that the file does not have; "
-                    f"its columns are: {', '.join(src_types)}"
-                )
-            wanted = [c for c in extras if c in mapping.covariates]
-            ignored = [c for c in extras if c not in mapping.covariates]
-        keep = []
-        for name in wanted:
-            if name.lower() in _RESERVED or name.lower() in {c.lower() for c in contract}:
-                ignored.append(f"{name} (name reserved by vdrift)")
-            else:
-                keep.append(name)
-        categorical = set(mapping.categorical)
-        unknown = sorted(categorical - set(src_types))
-        if unknown:
-            raise InputError(
-                f"{path}: the mapping declares categorical column(s) {unknown} that the file does not have; "
-                f"its columns are: {', '.join(src_types)}"
-            )
-        undeclared = mapping.covariates is None
-        excluded: list[str] = []
-        if undeclared:  # chosen by vdrift: labels and identifiers are not inputs
-            for name in [n for n in keep if n.lower() not in existing]:
-                if _LABEL_NAME.search(name):
-                    excluded.append(f"{name} (looks like a label: map it as outcome, or list it under covariates)")
-                elif _ID_NAME.search(name):
-                    excluded.append(f"{name} (named like an identifier; list it under covariates to keep it)")
-            keep = [n for n in keep if not any(e.startswith(f"{n} (") for e in excluded)]
-        fresh = [n for n in keep if n.lower() not in existing]
-        stored = one_row(con, "SELECT count(*) FROM covariates")[0]
-        if stored + len(fresh) > MAX_COVARIATES:
-            declared = "the mapping declares" if mapping.covariates is not None else "the file brings"
-            raise InputError(
-                f"{path}: {declared} {len(fresh):,} new covariate column(s) and the store has {stored:,}; vdrift "
-                f"keeps at most {MAX_COVARIATES:,} covariates per store. Nothing was ingested from the file: list "
-                'the columns to keep in a mapping file, e.g. covariates = ["amount", "channel"] (the others are '
-                "then not stored)"
-            )
-        try:  # a scan of the whole file: the reader may meet what DESCRIBE (its sample) did not
-            inferred, unique = _infer_types(con, source, src_params, {n: src_types[n] for n in fresh})
-        except duckdb.Error as exc:
-            if is_corruption(str(exc)) or from_duckdb(exc) is not None:
-                raise
-            fmt = "csv" if source.startswith("read_csv") else "json" if source.startswith("read_json") else "parquet"
-            raise InputError(f"{path}: cannot read it as {fmt}: {_parser_reason(exc, fmt, path)}") from None
-        if undeclared:
-            for name in [n for n in fresh if unique.get(n)]:
-                excluded.append(f"{name} (text unique on almost every row: an identifier; "
-                                "list it under covariates to keep it)")
-            keep = [n for n in keep if not unique.get(n)]
-            fresh = [n for n in fresh if not unique.get(n)]
-        for name in fresh:
-            if name in categorical:
-                inferred[name] = "VARCHAR"
-        ignored.extend(excluded)
-        notes = []
-        if undeclared and fresh:
-            why = {"DOUBLE": "every value is a number", "BOOLEAN": "boolean", "VARCHAR": "text"}
-            chosen = ", ".join(
-                f"{n} ({inferred[n].lower()}: {'declared categorical' if n in categorical else why[inferred[n]]})"
-                for n in fresh)
-            notes.append("the mapping lists no covariates, so these new columns outside the contract become "
-                         f"covariates: {chosen}; choose them with covariates = [...] in a mapping file")
-        plan.covariate_notes = tuple(notes)
-        for name in keep:
-            ref = f"src.{quote_ident(name)}"
-            if src_types[name].upper() == "JSON":
-                ref = f"({ref} ->> '$')"
-            elif _is_nested(src_types[name].upper()):
-                ref = f"CAST({ref} AS VARCHAR)"
-            if name.lower() in existing:
-                store_name, typ = existing[name.lower()]
-            else:
-                store_name, typ = name, inferred[name]
-                plan.new_covariates.append((name, typ))
-            typed = f"TRY_CAST({ref} AS {typ})" if typ != "VARCHAR" else f"CAST({ref} AS VARCHAR)"
-            plan.exprs.append((store_name, typed))
-            src_typ = src_types[name].upper()
-            lossless = typ == "DOUBLE" and (src_typ.startswith(_NUMERIC) or src_typ.startswith("DECIMAL"))
-            if typ != "VARCHAR" and not lossless:
-                raw_alias = f"{raw_prefix}cov_{len(plan.raw_refs)}"
-                plan.raw_refs.append((raw_alias, ref))
-                raw = quote_ident(raw_alias)
-                present = (f"{raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> ''"
-                           if src_typ in ("VARCHAR", "JSON") or _is_nested(src_typ) else f"{raw} IS NOT NULL")
-                plan.checks.append(
-                    f"CASE WHEN {present} AND {quote_ident(store_name)} IS NULL THEN ? || {shown(raw)} END")
-                plan.check_params.append(f"cannot read covariate {store_name} as {typ.lower()}: ")
-    plan.ignored = tuple(ignored)
-    # check params must follow the order of plan.checks; they are appended in order above
-    return plan
+        store_name, typ = name, inferred[name]
+        plan.new_covariates.append((name, typ))
+    typed = f"TRY_CAST({ref} AS {typ})" if typ != "VARCHAR" else f"CAST({ref} AS VARCHAR)"
+    plan.exprs.append((store_name, typed))
+    src_typ = src_types[name].upper()
+    lossless = typ == "DOUBLE" and (src_typ.startswith(_NUMERIC) or src_typ.startswith("DECIMAL"))
+    if typ != "VARCHAR" and not lossless:
+        raw_alias = f"{raw_prefix}cov_{len(plan.raw_refs)}"
+        plan.raw_refs.append((raw_alias, ref))
+        raw = quote_ident(raw_alias)
+        present = (f"{raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> ''"
+                   if src_typ in ("VARCHAR", "JSON") or _is_nested(src_typ) else f"{raw} IS NOT NULL")
+        plan.checks.append(
+            f"CASE WHEN {present} AND {quote_ident(store_name)} IS NULL THEN ? || {shown(raw)} END")
+        plan.check_params.append(f"cannot read covariate {store_name} as {typ.lower()}: ")
+
+
+def _plan_covariates(con: duckdb.DuckDBPyConnection, plan: _Plan, path: Path, src_types: dict[str, str],
+                     mapping: Mapping, source: str, src_params: list, contract: dict, extras: list[str],
+                     raw_prefix: str) -> list[str]:
+    """Predictions' extra columns as covariates; returns the columns not stored, with why."""
+    existing = {r[0].lower(): (r[0], r[1]) for r in con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'predictions'"
+    ).fetchall()}
+    wanted, ignored = _wanted_covariates(path, src_types, mapping, extras)
+    keep = _without_reserved(wanted, contract, ignored)
+    categorical = _categorical(path, mapping, src_types)
+    undeclared = mapping.covariates is None
+    excluded: list[str] = []
+    if undeclared:  # chosen by vdrift: labels and identifiers are not inputs
+        excluded = _excluded_by_name(keep, existing)
+        keep = [n for n in keep if not any(e.startswith(f"{n} (") for e in excluded)]
+    fresh = [n for n in keep if n.lower() not in existing]
+    _check_covariate_limit(con, path, mapping, fresh)
+    inferred, unique = _infer_fresh(con, path, source, src_params, src_types, fresh)
+    if undeclared:
+        for name in [n for n in fresh if unique.get(n)]:
+            excluded.append(f"{name} (text unique on almost every row: an identifier; "
+                            "list it under covariates to keep it)")
+        keep = [n for n in keep if not unique.get(n)]
+        fresh = [n for n in fresh if not unique.get(n)]
+    for name in fresh:
+        if name in categorical:
+            inferred[name] = "VARCHAR"
+    ignored.extend(excluded)
+    plan.covariate_notes = _covariate_notes(undeclared, fresh, inferred, categorical)
+    for name in keep:
+        _plan_covariate(plan, name, src_types, existing, inferred, raw_prefix)
+    return ignored
 
 
 def _infer_types(
