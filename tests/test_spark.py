@@ -115,11 +115,12 @@ def test_cell_sums_on_spark_equal_duckdb_on_the_demo(spark, demo_store, metric, 
           "worst relative error", worst)
 
 
-def test_filters_are_refused_on_spark_not_ignored(spark, demo_store):
+def test_filtered_cell_sums_on_spark_equal_duckdb(spark, demo_store):
     from dataclasses import replace
 
     from toolkit.attribution.api import _read
     from toolkit.attribution.metrics import parse_metric
+    from toolkit.attribution.sums import cell_sums
     from toolkit.engine.spark import spark_cell_sums
     from toolkit.timeutil import parse_window
 
@@ -129,5 +130,71 @@ def test_filters_are_refused_on_spark_not_ignored(spark, demo_store):
     inputs = _read(store.con, parse_metric("mean:score"), parse_window(BASELINE), parse_window(COMPARISON), None,
                    None, 10, None, [], False, False)
     sel = replace(inputs.sel, where=(("region", "eu"),))
-    with pytest.raises(NotImplementedError, match="filters"):
-        spark_cell_sums(spark, store.con, sel, inputs.design, list(inputs.routing_by), parquet)
+    duck = cell_sums(store.con, sel, inputs.design, list(inputs.routing_by))
+    assert duck.n.sum() > 0 and all(c.startswith("eu") for c in duck.cells)
+    assert_same_sums(duck, spark_cell_sums(spark, store.con, sel, inputs.design, list(inputs.routing_by), parquet))
+
+
+def _md5_groups(frame) -> str:
+    """md5 of the rounded (method, component, estimate, ci_low, ci_high) rows: one digest per table."""
+    import hashlib
+
+    rows = [(m, c, f"{e:.9g}", f"{lo:.9g}", f"{hi:.9g}") for m, c, e, lo, hi in
+            frame.select("method", "component", "estimate", "ci_low", "ci_high").iter_rows()]
+    return hashlib.md5(repr(rows).encode()).hexdigest()
+
+
+@pytest.mark.parametrize("metric", ["rate:prediction=approved", "mean:score"])
+def test_attribute_on_spark_equals_duckdb_on_the_demo(spark, demo_store, metric):
+    from toolkit import attribute
+
+    from .test_attribution_helpers import BASELINE, COMPARISON
+
+    store, _ = demo_store
+    kw = dict(method="all", n_boot=100, seed=0)
+    duck = attribute(store, metric, BASELINE, COMPARISON, **kw)
+    on_spark = attribute(store, metric, BASELINE, COMPARISON, engine="spark", spark=spark, **kw)
+    a, b = duck.frame, on_spark.frame
+    assert a.select("method", "component").equals(b.select("method", "component"))
+    worst = 0.0
+    for col in ("estimate", "ci_low", "ci_high"):
+        x, y = a[col].to_numpy(), b[col].to_numpy()
+        worst = max(worst, float(np.max(np.abs(x - y))))
+        np.testing.assert_allclose(y, x, rtol=0, atol=1e-9)
+    assert _md5_groups(a) == _md5_groups(b)
+    assert duck.rows == on_spark.rows and duck.observed == pytest.approx(on_spark.observed, abs=1e-12)
+    assert duck.diagnostics.headline == on_spark.diagnostics.headline
+    assert duck.feature_drift.equals(on_spark.feature_drift) or \
+        np.allclose(duck.feature_drift["psi"].to_numpy(), on_spark.feature_drift["psi"].to_numpy(), equal_nan=True)
+    print(metric, "worst absolute difference (estimate, ci_low, ci_high)", worst)
+
+
+def test_cli_engine_spark_prints_the_duckdb_headline(spark, demo_store, capsys, monkeypatch, tmp_path):
+    import shutil
+
+    from toolkit.cli import main
+
+    from .test_attribution_helpers import BASELINE, COMPARISON
+
+    store, _ = demo_store
+    monkeypatch.delenv("SPARK_REMOTE", raising=False)  # the engine takes the shared session (getOrCreate)
+    # the CLI opens its store read-only; DuckDB refuses a second configuration of a file open in the process
+    store.con.execute("CHECKPOINT")
+    path = tmp_path / "copy.duckdb"
+    shutil.copyfile(store.path, path)
+    args = ["attribute", "--db", str(path), "--metric", "rate:prediction=approved", "--baseline", BASELINE,
+            "--comparison", COMPARISON, "--bootstrap", "50"]
+    outs = []
+    for engine in ("duckdb", "spark"):
+        assert main([*args, "--engine", engine]) == 0
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1] and outs[0].strip()
+
+
+def test_engine_is_checked():
+    from toolkit import attribute
+    from toolkit.errors import InputError
+
+    with pytest.raises(InputError, match="engine 'polars'.*duckdb, spark"):
+        attribute(":memory:", "mean:score", "2024-01-01..2024-01-02", "2024-01-02..2024-01-03",
+                  engine="polars")  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ writes the view of a DuckDB store to Parquet for Spark to read.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,8 @@ import polars as pl
 
 from ..attribution.design import Design
 from ..attribution.metrics import VIEW
+from ..errors import InputError
+from .keys import Dialect
 from ..attribution.sums import GROUPS, CellSums, Selection, cell_sums_query, frame_to_sums
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -93,6 +96,51 @@ def _to_polars(df: DataFrame) -> pl.DataFrame:
         return frame
     rows = [r.asDict() for r in df.collect()]
     return pl.DataFrame(rows) if rows else pl.DataFrame(schema=dict.fromkeys(df.columns, pl.Utf8))
+
+
+class SparkRunner:
+    """Runs the passes' Spark SQL text on a session (:class:`toolkit.engine.run.Runner`).
+
+    The values are bound (``spark.sql(text, args=[...])``); a naive datetime
+    is read as UTC. The caller registers the rows as the view
+    ``predictions_resolved`` and holds :data:`SESSION_CONF` (see :func:`spark_rows`).
+    """
+
+    dialect: Dialect = "spark"
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+
+    def frame(self, sql: str, params: Sequence) -> pl.DataFrame:
+        """The (small) result of ``sql`` with ``params`` bound, as polars."""
+        return _to_polars(self.spark.sql(sql, args=[_spark_param(p) for p in params]))
+
+
+@contextmanager
+def spark_rows(spark: SparkSession, rows: DataFrame | str | Path | Sequence[str | Path]) -> Iterator[SparkRunner]:
+    """A runner over ``rows`` (registered as the view ``predictions_resolved``), :data:`SESSION_CONF` held."""
+    with _session_conf(spark):
+        _rows_frame(spark, rows).createOrReplaceTempView(VIEW)
+        try:
+            yield SparkRunner(spark)
+        finally:
+            spark.catalog.dropTempView(VIEW)
+
+
+def default_session() -> SparkSession:
+    """A session from the standard configuration.
+
+    Spark Connect at ``SPARK_REMOTE`` when set, else
+    ``SparkSession.builder.getOrCreate()`` (which honours spark-submit and ``spark.master``).
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise InputError("engine 'spark' needs pyspark: pip install 'vdrift[spark]' (and a Java runtime)") from exc
+    remote = os.environ.get("SPARK_REMOTE")
+    if remote:
+        return SparkSession.builder.remote(remote).getOrCreate()
+    return SparkSession.builder.getOrCreate()
 
 
 def spark_cell_sums(spark: SparkSession, con: duckdb.DuckDBPyConnection, sel: Selection, design: Design,
