@@ -145,15 +145,25 @@ def _md5_groups(frame) -> str:
 
 
 @pytest.mark.parametrize("metric", ["rate:prediction=approved", "mean:score"])
-def test_attribute_on_spark_equals_duckdb_on_the_demo(spark, demo_store, metric):
+def test_attribute_on_spark_equals_duckdb_on_the_demo(spark, demo_store, metric, monkeypatch):
     from toolkit import attribute
+    from toolkit.engine import run as run_mod
+    from toolkit.engine import spark as sp
 
     from .test_attribution_helpers import BASELINE, COMPARISON
 
     store, _ = demo_store
     kw = dict(method="all", n_boot=100, seed=0)
     duck = attribute(store, metric, BASELINE, COMPARISON, **kw)
+    # every row-level pass goes to Spark: count the queries each runner gets
+    seen: dict[str, list[str]] = {"spark": [], "duckdb": []}
+    spark_frame, duck_frame = sp.SparkRunner.frame, run_mod.DuckRunner.frame
+    monkeypatch.setattr(sp.SparkRunner, "frame", lambda self, q, p: seen["spark"].append(q) or spark_frame(self, q, p))
+    monkeypatch.setattr(run_mod.DuckRunner, "frame", lambda self, q, p: seen["duckdb"].append(q) or duck_frame(self, q, p))
     on_spark = attribute(store, metric, BASELINE, COMPARISON, engine="spark", spark=spark, **kw)
+    assert not seen["duckdb"] and len(seen["spark"]) >= 5
+    joined = " ".join(seen["spark"])
+    assert "GROUPING SETS" in joined and "avg(" in joined and " AS grp" in joined and " AS h" in joined
     a, b = duck.frame, on_spark.frame
     assert a.select("method", "component").equals(b.select("method", "component"))
     worst = 0.0
