@@ -208,3 +208,14 @@ def test_engine_is_checked():
     with pytest.raises(InputError, match="engine 'polars'.*duckdb, spark"):
         attribute(":memory:", "mean:score", "2024-01-01..2024-01-02", "2024-01-02..2024-01-03",
                   engine="polars")  # type: ignore[arg-type]
+
+
+def test_missing_pyspark_says_how_to_install(monkeypatch):
+    import sys
+
+    from toolkit.engine.spark import default_session
+    from toolkit.errors import InputError
+
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)  # import pyspark.sql then raises ImportError
+    with pytest.raises(InputError, match=r"pip install 'vdrift\[spark\]'"):
+        default_session()
