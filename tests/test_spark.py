@@ -219,3 +219,35 @@ def test_missing_pyspark_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyspark.sql", None)  # import pyspark.sql then raises ImportError
     with pytest.raises(InputError, match=r"pip install 'vdrift\[spark\]'"):
         default_session()
+
+
+def test_rounded_profile_on_spark_equals_duckdb(spark, demo_store):
+    """The two-scan profile of covariates with very many distinct values (forced by a low threshold)."""
+    from toolkit.attribution.metrics import parse_metric
+    from toolkit.attribution.profile import profile_covariates
+    from toolkit.attribution.rows import default_covariates
+    from toolkit.engine.spark import spark_rows
+    from toolkit.timeutil import parse_window
+
+    from .test_attribution_helpers import BASELINE, COMPARISON
+
+    store, parquet = demo_store
+    args = (store.con, parse_metric("mean:score"), parse_window(BASELINE), parse_window(COMPARISON),
+            default_covariates(store.con))
+    duck = profile_covariates(*args, bins=[4, 5, 10], exact_max_distinct=10)
+    with spark_rows(spark, parquet) as run:
+        on_spark = profile_covariates(*args, bins=[4, 5, 10], exact_max_distinct=10, run=run)
+    rounded = [n for n, p in duck.numeric.items() if p.digits is not None]
+    assert rounded, "no covariate took the rounded path"
+    assert duck.levels == on_spark.levels and duck.version_rows == on_spark.version_rows
+    assert duck.excluded.equals(on_spark.excluded)
+    for name, p in duck.numeric.items():
+        q = on_spark.numeric[name]
+        assert p.digits == q.digits and p.min_all == q.min_all and p.min_rows == q.min_rows
+        for k in (4, 5, 10):
+            assert duck.quantiles(name, k, rows=True) == on_spark.quantiles(name, k, rows=True), (name, k)
+        assert p.counts is not None and q.counts is not None
+        key = ["version", "period", "x", "at"]
+        a = p.counts.select(*key, "c").sort(key)
+        b = q.counts.select(*key, "c").sort(key)
+        assert a.equals(b), name

@@ -359,11 +359,19 @@ def profile_covariates(
 def round_sql(x: str, digits: int = ROUND_DIGITS, dialect: Dialect = "duckdb") -> str:
     """SQL of ``x`` rounded to ``digits`` significant digits.
 
-    ``round``: halves of the scaled value away from zero (DuckDB and Spark
-    alike); zero and non-finite values kept. Monotone in ``x``.
+    DuckDB's ``round(x, d)``: ``round(x * 10^d) / 10^d`` (``round(x / 10^-d) * 10^-d``
+    for a negative ``d``), halves away from zero; zero and non-finite values
+    kept. Monotone in ``x``. Spark's ``round`` takes only a constant scale,
+    so for Spark the same arithmetic is written out (``round`` to an integer
+    is half away from zero there too, and both engines' ``power(10, d)`` are
+    exact), which gives the same buckets.
     """
-    return (f"CASE WHEN {x} = 0 OR NOT {keys_finite_sql(x, dialect)} THEN {x} "
-            f"ELSE round({x}, {digits - 1} - CAST(floor(log10(abs({x}))) AS INTEGER)) END")
+    keep = f"{x} = 0 OR NOT {keys_finite_sql(x, dialect)}"
+    d = f"({digits - 1} - CAST(floor(log10(abs({x}))) AS INTEGER))"
+    if dialect == "duckdb":
+        return f"CASE WHEN {keep} THEN {x} ELSE round({x}, {d}) END"
+    return (f"CASE WHEN {keep} THEN {x} WHEN {d} >= 0 THEN round({x} * power(10, {d})) / power(10, {d}) "
+            f"ELSE round({x} / power(10, -{d})) * power(10, -{d}) END")
 
 
 def _order_stats(buckets: pl.DataFrame, exact: pl.DataFrame, probs: Sequence[float]) -> list[float | None]:
