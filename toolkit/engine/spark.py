@@ -1,13 +1,13 @@
-"""The attribution's cell-sums pass on Apache Spark (issue #14).
+"""The attribution's row-level passes on Apache Spark (issue #14).
 
-:func:`spark_cell_sums` runs the GROUP BY of
-:func:`toolkit.attribution.sums.cell_sums` on a Spark session and returns the
-same :class:`~toolkit.attribution.sums.CellSums`. The query text is the one
-:func:`~toolkit.attribution.sums.cell_sums_query` writes for
-``dialect="spark"``: the same SQL terms as on DuckDB, with Spark's text type
-and finiteness test where they differ (``toolkit.engine.keys``), and the
-replicate group from the md5 key both engines compute alike. Values travel as
-positional parameters (``spark.sql(text, args=[...])``), never in the text.
+:class:`SparkRunner` runs the Spark text each pass writes for
+``dialect="spark"`` (profile, metric values, numeric moments, model sample,
+cell sums: ``toolkit.attribution.api.attribute(..., engine="spark")`` sends
+them all here); :func:`spark_rows` registers the rows and holds
+:data:`SESSION_CONF`; :func:`spark_cell_sums` is the cell-sums pass in one
+call. The text is the DuckDB pass's, with Spark's text type, finiteness
+test and md5 keys where they differ (``toolkit.engine.keys``). Values travel
+as positional parameters (``spark.sql(text, args=[...])``), never in the text.
 
 Spark reads rows that are already resolved: the columns of the store's
 ``predictions_resolved`` view (``resolved_version`` included). Resolving
