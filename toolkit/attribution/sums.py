@@ -150,8 +150,16 @@ def numeric_moments(con: duckdb.DuckDBPyConnection, sel: Selection,
         mean = float(mean) if mean is not None else 0.0
         var = max(0.0, float(sq) - mean * mean) if sq is not None else 0.0
         sd = var ** 0.5
-        out[n] = (mean, sd if sd > 1e-12 * max(1.0, abs(mean)) else 1.0, bool(miss))
+        sd = sd if sd > 1e-12 * max(1.0, abs(mean)) else 1.0
+        out[n] = (_settled(mean), _settled(sd), bool(miss))
     return out
+
+
+def _settled(x: float) -> float:
+    """``x`` to 10 significant digits: a parallel scan sums the rows in a varying order, and the last bits of a
+    mean it leaves would otherwise move the standardised terms, and with them a row at a matching-stratum edge,
+    from one store or run to the next (the standardisation needs no more digits)."""
+    return float(f"{x:.10g}")
 
 
 @dataclass(frozen=True)
