@@ -115,11 +115,12 @@ def test_cell_sums_on_spark_equal_duckdb_on_the_demo(spark, demo_store, metric, 
           "worst relative error", worst)
 
 
-def test_filters_are_refused_on_spark_not_ignored(spark, demo_store):
+def test_filtered_cell_sums_on_spark_equal_duckdb(spark, demo_store):
     from dataclasses import replace
 
     from toolkit.attribution.api import _read
     from toolkit.attribution.metrics import parse_metric
+    from toolkit.attribution.sums import cell_sums
     from toolkit.engine.spark import spark_cell_sums
     from toolkit.timeutil import parse_window
 
@@ -129,5 +130,124 @@ def test_filters_are_refused_on_spark_not_ignored(spark, demo_store):
     inputs = _read(store.con, parse_metric("mean:score"), parse_window(BASELINE), parse_window(COMPARISON), None,
                    None, 10, None, [], False, False)
     sel = replace(inputs.sel, where=(("region", "eu"),))
-    with pytest.raises(NotImplementedError, match="filters"):
-        spark_cell_sums(spark, store.con, sel, inputs.design, list(inputs.routing_by), parquet)
+    duck = cell_sums(store.con, sel, inputs.design, list(inputs.routing_by))
+    assert duck.n.sum() > 0 and all(c.startswith("eu") for c in duck.cells)
+    assert_same_sums(duck, spark_cell_sums(spark, store.con, sel, inputs.design, list(inputs.routing_by), parquet))
+
+
+def _md5_groups(frame) -> str:
+    """md5 of the rounded (method, component, estimate, ci_low, ci_high) rows: one digest per table."""
+    import hashlib
+
+    rows = [(m, c, f"{e:.9g}", f"{lo:.9g}", f"{hi:.9g}") for m, c, e, lo, hi in
+            frame.select("method", "component", "estimate", "ci_low", "ci_high").iter_rows()]
+    return hashlib.md5(repr(rows).encode()).hexdigest()
+
+
+@pytest.mark.parametrize("metric", ["rate:prediction=approved", "mean:score"])
+def test_attribute_on_spark_equals_duckdb_on_the_demo(spark, demo_store, metric, monkeypatch):
+    from toolkit import attribute
+    from toolkit.engine import run as run_mod
+    from toolkit.engine import spark as sp
+
+    from .test_attribution_helpers import BASELINE, COMPARISON
+
+    store, _ = demo_store
+    kw = dict(method="all", n_boot=100, seed=0)
+    duck = attribute(store, metric, BASELINE, COMPARISON, **kw)
+    # every row-level pass goes to Spark: count the queries each runner gets
+    seen: dict[str, list[str]] = {"spark": [], "duckdb": []}
+    spark_frame, duck_frame = sp.SparkRunner.frame, run_mod.DuckRunner.frame
+    monkeypatch.setattr(sp.SparkRunner, "frame", lambda self, q, p: seen["spark"].append(q) or spark_frame(self, q, p))
+    monkeypatch.setattr(run_mod.DuckRunner, "frame", lambda self, q, p: seen["duckdb"].append(q) or duck_frame(self, q, p))
+    on_spark = attribute(store, metric, BASELINE, COMPARISON, engine="spark", spark=spark, **kw)
+    assert not seen["duckdb"] and len(seen["spark"]) >= 5
+    joined = " ".join(seen["spark"])
+    assert "GROUPING SETS" in joined and "avg(" in joined and " AS grp" in joined and " AS h" in joined
+    a, b = duck.frame, on_spark.frame
+    assert a.select("method", "component").equals(b.select("method", "component"))
+    worst = 0.0
+    for col in ("estimate", "ci_low", "ci_high"):
+        x, y = a[col].to_numpy(), b[col].to_numpy()
+        worst = max(worst, float(np.max(np.abs(x - y))))
+        np.testing.assert_allclose(y, x, rtol=0, atol=1e-9)
+    assert _md5_groups(a) == _md5_groups(b)
+    assert duck.rows == on_spark.rows and duck.observed == pytest.approx(on_spark.observed, abs=1e-12)
+    assert duck.diagnostics.headline == on_spark.diagnostics.headline
+    assert duck.feature_drift.equals(on_spark.feature_drift) or \
+        np.allclose(duck.feature_drift["psi"].to_numpy(), on_spark.feature_drift["psi"].to_numpy(), equal_nan=True)
+    print(metric, "worst absolute difference (estimate, ci_low, ci_high)", worst)
+
+
+def test_cli_engine_spark_prints_the_duckdb_headline(spark, demo_store, capsys, monkeypatch, tmp_path):
+    import shutil
+
+    from toolkit.cli import main
+
+    from .test_attribution_helpers import BASELINE, COMPARISON
+
+    store, _ = demo_store
+    monkeypatch.delenv("SPARK_REMOTE", raising=False)  # the engine takes the shared session (getOrCreate)
+    # the CLI opens its store read-only; DuckDB refuses a second configuration of a file open in the process
+    store.con.execute("CHECKPOINT")
+    path = tmp_path / "copy.duckdb"
+    shutil.copyfile(store.path, path)
+    args = ["attribute", "--db", str(path), "--metric", "rate:prediction=approved", "--baseline", BASELINE,
+            "--comparison", COMPARISON, "--bootstrap", "50"]
+    outs = []
+    for engine in ("duckdb", "spark"):
+        assert main([*args, "--engine", engine]) == 0
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1] and outs[0].strip()
+
+
+def test_engine_is_checked():
+    from toolkit import attribute
+    from toolkit.errors import InputError
+
+    with pytest.raises(InputError, match="engine 'polars'.*duckdb, spark"):
+        attribute(":memory:", "mean:score", "2024-01-01..2024-01-02", "2024-01-02..2024-01-03",
+                  engine="polars")  # type: ignore[arg-type]
+
+
+def test_missing_pyspark_says_how_to_install(monkeypatch):
+    import sys
+
+    from toolkit.engine.spark import default_session
+    from toolkit.errors import InputError
+
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)  # import pyspark.sql then raises ImportError
+    with pytest.raises(InputError, match=r"pip install 'vdrift\[spark\]'"):
+        default_session()
+
+
+def test_rounded_profile_on_spark_equals_duckdb(spark, demo_store):
+    """The two-scan profile of covariates with very many distinct values (forced by a low threshold)."""
+    from toolkit.attribution.metrics import parse_metric
+    from toolkit.attribution.profile import profile_covariates
+    from toolkit.attribution.rows import default_covariates
+    from toolkit.engine.spark import spark_rows
+    from toolkit.timeutil import parse_window
+
+    from .test_attribution_helpers import BASELINE, COMPARISON
+
+    store, parquet = demo_store
+    args = (store.con, parse_metric("mean:score"), parse_window(BASELINE), parse_window(COMPARISON),
+            default_covariates(store.con))
+    duck = profile_covariates(*args, bins=[4, 5, 10], exact_max_distinct=10)
+    with spark_rows(spark, parquet) as run:
+        on_spark = profile_covariates(*args, bins=[4, 5, 10], exact_max_distinct=10, run=run)
+    rounded = [n for n, p in duck.numeric.items() if p.digits is not None]
+    assert rounded, "no covariate took the rounded path"
+    assert duck.levels == on_spark.levels and duck.version_rows == on_spark.version_rows
+    assert duck.excluded.equals(on_spark.excluded)
+    for name, p in duck.numeric.items():
+        q = on_spark.numeric[name]
+        assert p.digits == q.digits and p.min_all == q.min_all and p.min_rows == q.min_rows
+        for k in (4, 5, 10):
+            assert duck.quantiles(name, k, rows=True) == on_spark.quantiles(name, k, rows=True), (name, k)
+        assert p.counts is not None and q.counts is not None
+        key = ["version", "period", "x", "at"]
+        a = p.counts.select(*key, "c").sort(key)
+        b = q.counts.select(*key, "c").sort(key)
+        assert a.equals(b), name

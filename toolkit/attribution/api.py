@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal, get_args
-from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, get_args
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import polars as pl
 from threadpoolctl import threadpool_limits
 
-from ..errors import InputError, NotApplicable
+from ..engine.run import DuckRunner, Runner, runner_for
+from ..errors import InputError, NotApplicable, check_choice
 from ..sqlutil import quote_ident, table_columns
 from ..store import Store
 from ..timeutil import Window, parse_window
@@ -27,7 +31,7 @@ from . import diagnostics as dg
 from . import routed as rt
 from . import transport as tr
 from .profile import profile_covariates
-from .rows import Covariate, default_covariates, normalise_where
+from .rows import Covariate, any_region, default_covariates, normalise_where
 from .decompose import effects
 from .design import Design, build_design, covariate_kinds, input_name
 from .drift import feature_drift
@@ -35,7 +39,11 @@ from .metrics import VIEW, Metric, parse_metric
 from .results import COMPONENTS, METHODS, AttributionResult, Diagnostics
 from .sums import CellSums, ModelSample, Selection, cell_sums, model_sample, numeric_moments
 
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import SparkSession
+
 MethodOption = Literal["regression", "matched", "standardization", "all"]
+EngineOption = Literal["duckdb", "spark"]
 SCHEMES = ("conditional", "population")
 #: Most quantile bins per numeric covariate (step terms of the outcome model).
 MAX_BINS = 20
@@ -78,10 +86,10 @@ def _methods(method: str) -> tuple[str, ...]:
     return METHODS if method == "all" else (method,)
 
 
-def default_routing(con) -> list[str]:
-    """The deployment scope columns the rows carry: ``region`` when any row has one."""
+def default_routing(con, run: Runner | None = None) -> list[str]:
+    """The deployment scope columns the rows carry: ``region`` when any row has one (``run``: the engine)."""
     cols = table_columns(con, VIEW)
-    if "region" in cols and con.execute(f"SELECT EXISTS (SELECT 1 FROM {VIEW} WHERE region IS NOT NULL)").fetchone()[0]:
+    if "region" in cols and any_region(runner_for(con, run)):
         return ["region"]
     return []
 
@@ -121,6 +129,8 @@ def attribute(
     include_shadow: bool = False,
     level: float = 0.95,
     interval: str = "conditional",
+    engine: EngineOption = "duckdb",
+    spark: SparkSession | None = None,
 ) -> AttributionResult:
     """Split the shift of a metric into data drift, version drift and residual.
 
@@ -170,6 +180,14 @@ def attribute(
         routing and the served rows are redrawn (the effects on *this*
         traffic, what a replay of the logged requests measures);
         ``population``: inputs are resampled too.
+    engine
+        Where the row-level passes run: ``duckdb`` (the store) or ``spark``
+        (the store's resolved rows exported to Parquet and read by Spark;
+        the statistics stay local on the small tables). Same result.
+    spark
+        The Spark session for ``engine="spark"``; None builds one from the
+        standard configuration (``SPARK_REMOTE`` for Spark Connect, else
+        ``SparkSession.builder.getOrCreate()``).
 
     Returns
     -------
@@ -186,7 +204,7 @@ def attribute(
     return attribute_behaviour(store, metric, baseline, comparison, covariates=covariates, where=where,
                                method=method, bins=bins, routing_by=routing_by, categorical=categorical,
                                segments=segments, n_boot=n_boot, seed=seed, include_shadow=include_shadow,
-                               level=level, interval=interval)[0]
+                               level=level, interval=interval, engine=engine, spark=spark)[0]
 
 
 def attribute_behaviour(
@@ -207,6 +225,8 @@ def attribute_behaviour(
     include_shadow: bool = False,
     level: float = 0.95,
     interval: str = "conditional",
+    engine: EngineOption = "duckdb",
+    spark: SparkSession | None = None,
 ) -> tuple[AttributionResult, Behaviour]:
     """:func:`attribute`, and the per-version behaviour behind it (for :mod:`toolkit.causes`).
 
@@ -228,11 +248,13 @@ def attribute_behaviour(
     for flag, name in ((include_shadow, "include_shadow"), (segments, "segments")):
         if not isinstance(flag, bool):
             raise InputError(f"{name} must be True or False, got {flag!r}")
+    check_choice(engine, get_args(EngineOption), "engine")
     st, owned = _open(store)
     try:
-        inputs = _read(st.con, m, A, B, _names(covariates, "covariates"), where, bins,
-                       _names(routing_by, "routing_by"), _names(categorical, "categorical") or [], include_shadow,
-                       segments)
+        with _runner(st.con, engine, spark) as run:
+            inputs = _read(st.con, m, A, B, _names(covariates, "covariates"), where, bins,
+                           _names(routing_by, "routing_by"), _names(categorical, "categorical") or [],
+                           include_shadow, segments, run)
         with threadpool_limits(limits=1, user_api="blas"):
             keep = Behaviour()
             res = _estimate(st.con, m, inputs, methods, n_boot, seed, float(level), interval, keep)
@@ -244,21 +266,39 @@ def attribute_behaviour(
 
 
 
+@contextmanager
+def _runner(con, engine: str, spark: SparkSession | None) -> Iterator[Runner]:
+    """The runner of the row-level passes: the store's DuckDB, or Spark over the exported resolved rows."""
+    if engine == "duckdb":
+        yield DuckRunner(con)
+        return
+    from ..engine import spark as sp
+
+    session = spark if spark is not None else sp.default_session()
+    with tempfile.TemporaryDirectory(prefix="vdrift-spark-") as tmp:
+        # the resolved rows (versions resolved against the registry by the store's view), once per call
+        path = sp.export_resolved(con, Path(tmp) / "predictions_resolved.parquet")
+        with sp.spark_rows(session, path) as run:
+            yield run
+
+
 def _read(con, m: Metric, A: Window, B: Window, covs: list[str] | None, where, bins: int,
-          routing_by: list[str] | None, categorical: list[str], include_shadow: bool, segments: bool) -> Inputs:
+          routing_by: list[str] | None, categorical: list[str], include_shadow: bool, segments: bool,
+          run: Runner | None = None) -> Inputs:
+    run = runner_for(con, run)
     m.check(con)
     filters = normalise_where(where, con)
-    covs = default_covariates(con) if covs is None else covs
-    routing = default_routing(con) if routing_by is None else routing_by
+    covs = default_covariates(con, run) if covs is None else covs
+    routing = default_routing(con, run) if routing_by is None else routing_by
     cols = table_columns(con, VIEW)
     for c in routing:
         if c not in cols:
             raise InputError(f"unknown routing column {c!r}; the predictions have: {', '.join(sorted(cols))}")
     sel = Selection(m, A, B, tuple(filters), include_shadow, segments)
     prof = profile_covariates(con, m, A, B, covs, where=filters, include_shadow=include_shadow,
-                              bins=sorted({bins, 10, MATCH_BINS}), categorical=categorical)
+                              bins=sorted({bins, 10, MATCH_BINS}), categorical=categorical, run=run)
     kinds = covariate_kinds(cols, covs, categorical)
-    m.check_values(con, sel)
+    m.check_values(con, sel, run)
     n_rows = [int(prof.excluded.filter(pl.col("period") == t)["rows"].sum()) for t in (0, 1)]
     n_excl = [int(prof.excluded.filter(pl.col("period") == t)["excluded"].sum()) for t in (0, 1)]
     for t, w in ((0, A), (1, B)):
@@ -268,13 +308,13 @@ def _read(con, m: Metric, A: Window, B: Window, covs: list[str] | None, where, b
                 f"the {what} window {w} has no rows for metric {m.spec!r}"
                 + (f" ({n_excl[t]} rows lack a value for it)" if n_excl[t] else "")
                 + "; pick a window with traffic (vdrift status shows the span of the store)")
-    moments = numeric_moments(con, sel, [c for c, k in kinds.items() if k == "numeric"])
+    moments = numeric_moments(con, sel, [c for c, k in kinds.items() if k == "numeric"], run=run)
     design = build_design(prof, kinds, bins=bins, moments=moments)
     # the hash sample first: it chooses the matching covariates, so one pass reads the sums per stratum
-    sample = model_sample(con, sel, design, routing, prof.version_rows)
+    sample = model_sample(con, sel, design, routing, prof.version_rows, run=run)
     match_on = _match_covariates(sample, design)
     sql, params, size = _stratum_sql(design, match_on)
-    msums = cell_sums(con, sel, design, routing, stratum=(sql, params, size))
+    msums = cell_sums(con, sel, design, routing, stratum=(sql, params, size), run=run)
     sums = msums.collapsed()
     sample = sample.indexed(sums)
     drift = feature_drift(con, m, A, B, tuple(Covariate(c, k) for c, k in kinds.items()), where=filters,  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 import duckdb
 
 from ..engine.keys import Dialect, text_type
+from ..engine.run import Runner, runner_for
 from ..errors import InputError, NotApplicable
 from ..sqlutil import quote_ident, table_columns
 
@@ -190,12 +191,15 @@ class Metric:
         value = f"TRY_CAST({col} AS DOUBLE)"
         return value, f"TRY_CAST({col} AS DOUBLE) IS NOT NULL", []
 
-    def check_values(self, con: duckdb.DuckDBPyConnection, sel: Selection) -> None:
-        """Refuse a metric that is constant by construction on the selected rows, naming the values seen."""
+    def check_values(self, con: duckdb.DuckDBPyConnection, sel: Selection, run: Runner | None = None) -> None:
+        """Refuse a metric that is constant by construction on the selected rows, naming the values seen.
+
+        ``run``: the engine of the value counts (default the store's DuckDB).
+        """
         if self.kind == "mean":
             return
         if self.kind == "rate":
-            seen = _values(con, sel, self.column)
+            seen = _values(con, sel, run, self.column)
             if not seen:
                 raise NotApplicable(f"metric {self.spec!r}: no row of the windows {sel.baseline} and "
                                     f"{sel.comparison} has a value in {self.column}; pick windows with traffic "
@@ -206,7 +210,7 @@ class Metric:
                 raise NotApplicable(f"metric {self.spec!r}: the value {self.value!r} never occurs in {self.column} "
                                     f"in these windows; values seen: {_list(seen)}{hint}")
             return
-        outcomes = _values(con, sel, "outcome")
+        outcomes = _values(con, sel, run, "outcome")
         if not outcomes:
             raise NotApplicable(f"metric {self.spec!r}: no row in these windows has an outcome yet; ingest the labels "
                                 "(or pick windows whose labels have arrived)")
@@ -218,7 +222,7 @@ class Metric:
                 raise NotApplicable(f"metric {self.spec!r}: outcomes are {_list(outcomes)}; name the positive one, "
                                     f"e.g. logloss:{next(iter(outcomes))}")
             return
-        preds = _values(con, sel, "prediction")
+        preds = _values(con, sel, run, "prediction")
         if self.labels:
             bad = [p for p, _ in self.labels if p not in preds] + [o for _, o in self.labels if o not in outcomes]
             if bad:
@@ -231,11 +235,14 @@ class Metric:
                                 f"never match; say which prediction means which outcome, e.g. accuracy:{pairs}")
 
 
-def _values(con: duckdb.DuckDBPyConnection, sel: Selection, column: str, limit: int = 50) -> dict[str, int]:
+def _values(con: duckdb.DuckDBPyConnection, sel: Selection, run: Runner | None, column: str,
+            limit: int = 50) -> dict[str, int]:
     """Distinct text values of a column over the selected rows (most frequent first), at most ``limit``."""
-    src, params = sel.rows([f"CAST({quote_ident(column)} AS VARCHAR) AS val__"])
-    rows = con.execute(f"SELECT val__, count(*) FROM ({src}) WHERE val__ IS NOT NULL GROUP BY 1 "
-                       "ORDER BY 2 DESC, 1 LIMIT ?", params + [limit]).fetchall()
+    run = runner_for(con, run)
+    src, params = sel.rows([f"CAST({quote_ident(column)} AS {text_type(run.dialect)}) AS val__"],
+                           dialect=run.dialect)
+    rows = run.frame(f"SELECT val__, count(*) AS c FROM ({src}) WHERE val__ IS NOT NULL GROUP BY val__ "
+                     f"ORDER BY c DESC, val__ LIMIT {int(limit)}", params).iter_rows()
     return {str(v): int(c) for v, c in rows}
 
 

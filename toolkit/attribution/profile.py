@@ -9,13 +9,16 @@ rows are read a fixed number of times whatever the number of bins asked for.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from collections.abc import Mapping, Sequence
 
 import duckdb
 import numpy as np
 import polars as pl
 
+from ..engine.keys import Dialect, text_type
+from ..engine.keys import finite_sql as keys_finite_sql
+from ..engine.run import Runner, runner_for
 from ..errors import InputError
 from ..sqlutil import quote_ident, table_columns
 from ..timeutil import Window
@@ -211,13 +214,16 @@ def _check(con: duckdb.DuckDBPyConnection, metric: Metric, covariates: Sequence[
 
 
 def _profile_source(metric: Metric, baseline: Window, comparison: Window, select: Sequence[str],
-                    where: WherePairs, include_shadow: bool) -> tuple[str, list]:
+                    where: WherePairs, include_shadow: bool, dialect: Dialect = "duckdb") -> tuple[str, list]:
     """Rows of both windows (the metric filter not applied) with ``period``, ``valid`` and ``dup``.
 
     ``valid``: the row counts for the metric; ``dup``: a comparison row that
     also lies in the baseline window (so ``NOT dup`` counts every row once).
+    ``dialect``: the engine the text is for.
     """
-    filt_sql, filt_params = _filters(where, include_shadow)
+    filt_sql, filt_params = _filters(where, include_shadow, dialect)
+    if metric.dialect != dialect:
+        metric = replace(metric, dialect=dialect)
     _, valid_sql, _ = metric.sql()
     extra = "".join(", " + s for s in select)
     parts, params = [], []
@@ -241,6 +247,7 @@ def profile_covariates(
     bins: Sequence[int] = PROFILE_BINS,
     exact_max_distinct: int = EXACT_MAX_DISTINCT,
     categorical: Sequence[str] = (),
+    run: Runner | None = None,
 ) -> Profile:
     """Profile the covariates over the rows of both windows in a few scans.
 
@@ -255,8 +262,13 @@ def profile_covariates(
         counted per value (see :data:`EXACT_MAX_DISTINCT`).
     categorical
         Numeric columns (integer codes) to profile as categorical levels.
+    run
+        Where the row passes run (default the store's DuckDB; ``con`` still
+        serves the column types).
     """
     where = where or []
+    run = runner_for(con, run)
+    dialect = run.dialect
     cols = _check(con, metric, covariates)
     probs = _probs(bins)
     overlap = baseline.start < comparison.end and comparison.start < baseline.end
@@ -265,15 +277,15 @@ def profile_covariates(
 
     # 1. rows per (version, period, counts?, overlap duplicate) and every categorical level
     cat = [quote_ident(f"c__{i}") for i in range(len(categorical))]
-    select = ["resolved_version AS version"] + [f"CAST({quote_ident(n)} AS VARCHAR) AS {c}"
+    select = ["resolved_version AS version"] + [f"CAST({quote_ident(n)} AS {text_type(dialect)}) AS {c}"
                                                  for n, c in zip(categorical, cat, strict=False)]
-    src, params = _profile_source(metric, baseline, comparison, select, where, include_shadow)
+    src, params = _profile_source(metric, baseline, comparison, select, where, include_shadow, dialect)
     sets = [f"(version, period, valid, dup, {c})" for c in cat] or ["(version, period, valid, dup)"]
     flags = [f"GROUPING({c}) AS {quote_ident(f'g__{i}')}" for i, c in enumerate(cat)]
-    grouped = con.execute(
+    grouped = run.frame(
         f"SELECT {', '.join(flags + ['version', 'period', 'valid', 'dup'] + cat + ['count(*) AS c'])} "
         f"FROM ({src}) GROUP BY GROUPING SETS ({', '.join(sets)})", params,
-    ).pl()
+    )
     first = grouped.filter(pl.col("g__0") == 0) if cat else grouped
     excluded = (first.group_by("period", "version")
                 .agg(pl.col("c").filter(~pl.col("valid")).sum().alias("excluded"), pl.col("c").sum().alias("rows"))
@@ -294,12 +306,13 @@ def profile_covariates(
     distinct = {n: 0 for n in numeric_names}
     if numeric_names and n_valid > exact_max_distinct:
         sel = [f"CAST({quote_ident(n)} AS DOUBLE) AS {quote_ident(f'x__{i}')}" for i, n in enumerate(numeric_names)]
-        src, params = _profile_source(metric, baseline, comparison, sel, where, include_shadow)
+        src, params = _profile_source(metric, baseline, comparison, sel, where, include_shadow, dialect)
         aggs_d = ", ".join(f"approx_count_distinct({quote_ident(f'x__{i}')}) FILTER (WHERE valid)"
                            for i in range(len(numeric_names)))
-        row = con.execute(f"SELECT {aggs_d} FROM ({src})", params).fetchone()
-        if row is None:  # an aggregate query always yields one row
+        counted = run.frame(f"SELECT {aggs_d} FROM ({src})", params)
+        if not counted.height:  # an aggregate query always yields one row
             raise RuntimeError("approx_count_distinct returned no row")
+        row = counted.row(0)
         distinct = {n: int(d or 0) for n, d in zip(numeric_names, row, strict=False)}
     exact = [n for n in numeric_names if distinct[n] <= exact_max_distinct]
     numeric: dict[str, NumericProfile] = {}
@@ -307,12 +320,12 @@ def profile_covariates(
         xs = [quote_ident(f"x__{i}") for i in range(len(exact))]
         sel = ["resolved_version AS version"] + [f"CAST({quote_ident(n)} AS DOUBLE) AS {x}"
                                                  for n, x in zip(exact, xs, strict=True)]
-        src, params = _profile_source(metric, baseline, comparison, sel, where, include_shadow)
+        src, params = _profile_source(metric, baseline, comparison, sel, where, include_shadow, dialect)
         flags = [f"GROUPING({x}) AS {quote_ident(f'g__{i}')}" for i, x in enumerate(xs)]
-        grouped = con.execute(
+        grouped = run.frame(
             f"SELECT {', '.join(flags + ['version', 'period', 'valid', 'dup'] + xs + ['count(*) AS c'])} FROM ({src}) "
             f"GROUP BY GROUPING SETS ({', '.join(f'(version, period, valid, dup, {x})' for x in xs)})", params,
-        ).pl()
+        )
         for i, name in enumerate(exact):
             g = grouped.filter((pl.col(f"g__{i}") == 0) & pl.col(f"x__{i}").is_not_null()).rename({f"x__{i}": "x"})
             g = g.select("version", "period", "valid", "dup", "x", "c")
@@ -336,21 +349,29 @@ def profile_covariates(
             )
     coarse = [n for n in numeric_names if n not in numeric]
     if coarse:
-        numeric.update(_profile_rounded(con, metric, baseline, comparison, coarse, probs, overlap, distinct,
+        numeric.update(_profile_rounded(run, metric, baseline, comparison, coarse, probs, overlap, distinct,
                                         where, include_shadow))
     version_rows = {(int(t), str(v)): int(c) for t, v, c in
                      first.filter(pl.col("valid")).group_by("period", "version").agg(pl.col("c").sum()).iter_rows()}
     return Profile(numeric, levels, excluded, level_counts, version_rows)
 
 
-def round_sql(x: str, digits: int = ROUND_DIGITS) -> str:
+def round_sql(x: str, digits: int = ROUND_DIGITS, dialect: Dialect = "duckdb") -> str:
     """SQL of ``x`` rounded to ``digits`` significant digits.
 
-    DuckDB's ``round``: halves of the scaled value away from zero; zero and
-    non-finite values kept. Monotone in ``x``.
+    DuckDB's ``round(x, d)``: ``round(x * 10^d) / 10^d`` (``round(x / 10^-d) * 10^-d``
+    for a negative ``d``), halves away from zero; zero and non-finite values
+    kept. Monotone in ``x``. Spark's ``round`` takes only a constant scale,
+    so for Spark the same arithmetic is written out (``round`` to an integer
+    is half away from zero there too, and both engines' ``power(10, d)`` are
+    exact), which gives the same buckets.
     """
-    return (f"CASE WHEN {x} = 0 OR NOT isfinite({x}) THEN {x} "
-            f"ELSE round({x}, {digits - 1} - CAST(floor(log10(abs({x}))) AS INTEGER)) END")
+    keep = f"{x} = 0 OR NOT {keys_finite_sql(x, dialect)}"
+    d = f"({digits - 1} - CAST(floor(log10(abs({x}))) AS INTEGER))"
+    if dialect == "duckdb":
+        return f"CASE WHEN {keep} THEN {x} ELSE round({x}, {d}) END"
+    return (f"CASE WHEN {keep} THEN {x} WHEN {d} >= 0 THEN round({x} * power(10, {d})) / power(10, {d}) "
+            f"ELSE round({x} / power(10, -{d})) * power(10, -{d}) END")
 
 
 def _order_stats(buckets: pl.DataFrame, exact: pl.DataFrame, probs: Sequence[float]) -> list[float | None]:
@@ -395,7 +416,7 @@ def _needed_buckets(buckets: pl.DataFrame, probs: Sequence[float]) -> set[float]
     return {float(r[int(np.searchsorted(cum, j, side="right"))]) for j in js}
 
 
-def _profile_rounded(con: duckdb.DuckDBPyConnection, metric: Metric, baseline: Window, comparison: Window,
+def _profile_rounded(run: Runner, metric: Metric, baseline: Window, comparison: Window,
                      names: Sequence[str], probs: Sequence[float], overlap: bool, distinct: Mapping[str, int],
                      where: WherePairs, include_shadow: bool) -> dict[str, NumericProfile]:
     """Profiles of numeric covariates with very many distinct values, in two scans.
@@ -407,11 +428,12 @@ def _profile_rounded(con: duckdb.DuckDBPyConnection, metric: Metric, baseline: W
     the skewness exact up to the order of summation; the drift's KS and
     Wasserstein use the rounded values.
     """
+    dialect = run.dialect
     casts = [f"CAST({quote_ident(n)} AS DOUBLE)" for n in names]
     sel = ["resolved_version AS version"]
     for i, x in enumerate(casts):
-        sel += [f"{x} AS {quote_ident(f'x__{i}')}", f"{round_sql(x)} AS {quote_ident(f'r__{i}')}"]
-    src, params = _profile_source(metric, baseline, comparison, sel, where, include_shadow)
+        sel += [f"{x} AS {quote_ident(f'x__{i}')}", f"{round_sql(x, dialect=dialect)} AS {quote_ident(f'r__{i}')}"]
+    src, params = _profile_source(metric, baseline, comparison, sel, where, include_shadow, dialect)
     keys = ["version", "period", "valid", "dup"]
     key_list = ", ".join(keys)
     flags = [f"GROUPING({quote_ident(f'r__{i}')}) AS {quote_ident(f'g__{i}')}" for i in range(len(names))]
@@ -421,10 +443,10 @@ def _profile_rounded(con: duckdb.DuckDBPyConnection, metric: Metric, baseline: W
         aggs += [f"min({x}) AS {quote_ident(f'mn__{i}')}", f"sum({x}) AS {quote_ident(f's1__{i}')}",
                  f"sum({x} * {x}) AS {quote_ident(f's2__{i}')}", f"sum({x} * {x} * {x}) AS {quote_ident(f's3__{i}')}"]
     rcols = [quote_ident(f"r__{i}") for i in range(len(names))]
-    first = con.execute(
+    first = run.frame(
         f"SELECT {', '.join(flags + keys + rcols + aggs)}, count(*) AS c FROM ({src}) "
         f"GROUP BY GROUPING SETS ({', '.join(f'({key_list}, {r})' for r in rcols)})", params,
-    ).pl()
+    )
     per: list[pl.DataFrame] = []
     need: list[list[float]] = []
     for i in range(len(names)):
@@ -436,18 +458,22 @@ def _profile_rounded(con: duckdb.DuckDBPyConnection, metric: Metric, baseline: W
         once_valid = g.filter(pl.col("valid") & ~pl.col("dup"))
         valid = g.filter(pl.col("valid"))
         need.append(sorted(_needed_buckets(once_valid, probs) | _needed_buckets(valid, probs)))
-    # exact values in the needed buckets, per set
-    xcols = [f"CASE WHEN list_contains(?::DOUBLE[], {quote_ident(f'r__{i}')}) THEN {quote_ident(f'x__{i}')} END "
+    # exact values in the needed buckets, per set (an IN list of bound values: the same text on both engines)
+    def in_need(i: int) -> str:
+        if not need[i]:
+            return "FALSE"
+        return f"{quote_ident(f'r__{i}')} IN ({', '.join('?' for _ in need[i])})"
+    xcols = [f"CASE WHEN {in_need(i)} THEN {quote_ident(f'x__{i}')} END "
              f"AS {quote_ident(f'e__{i}')}" for i in range(len(names))]
     ecols = [quote_ident(f"e__{i}") for i in range(len(names))]
     flags2 = [f"GROUPING({e}) AS {quote_ident(f'g__{i}')}" for i, e in enumerate(ecols)]
-    second = con.execute(
+    second = run.frame(
         f"SELECT {', '.join(flags2 + keys + rcols + ecols)}, count(*) AS c FROM "
         f"(SELECT *, {', '.join(xcols)} FROM ({src})) "
         f"WHERE {' OR '.join(f'{e} IS NOT NULL' for e in ecols)} "
         f"GROUP BY GROUPING SETS ({', '.join(f'({key_list}, {r}, {e})' for r, e in zip(rcols, ecols, strict=False))})",
-        need + params,
-    ).pl()
+        [x for vals in need for x in vals] + params,
+    )
     out: dict[str, NumericProfile] = {}
     for i, name in enumerate(names):
         g = per[i]

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 
 import duckdb
 
+from ..engine.keys import Dialect, text_type
+from ..engine.run import Runner, runner_for
 from ..errors import InputError
 from ..sqlutil import quote_ident, table_columns
 from ..timeutil import Window
@@ -85,30 +87,36 @@ def normalise_where(where: Mapping[str, object] | Sequence[str] | None,
     return pairs
 
 
-def default_covariates(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Every declared covariate column plus ``region`` when any row has one."""
+def any_region(run: Runner) -> bool:
+    """Whether any row of the predictions has a ``region`` (one short scan, the same text on both engines)."""
+    got = run.frame(f"SELECT count(*) AS n FROM (SELECT 1 AS one FROM {VIEW} WHERE region IS NOT NULL LIMIT 1) AS r",
+                    [])
+    return bool(got.height and got.row(0)[0])
+
+
+def default_covariates(con: duckdb.DuckDBPyConnection, run: Runner | None = None) -> list[str]:
+    """Every declared covariate column plus ``region`` when any row has one (``run``: the engine of that scan)."""
     names = [r[0] for r in con.execute("SELECT name FROM covariates ORDER BY name").fetchall()]
     cols = table_columns(con, VIEW)
     names = [n for n in names if n in cols and n not in _RESERVED]
-    row = con.execute(f"SELECT EXISTS (SELECT 1 FROM {VIEW} WHERE region IS NOT NULL)").fetchone()
-    if row is None:  # an aggregate query always yields one row
-        raise RuntimeError("SELECT EXISTS returned no row")
-    has_region = row[0]
+    has_region = "region" in cols and any_region(runner_for(con, run))
     if has_region and "region" not in names:
         names.append("region")
     return names
 
 
-def _filters(pairs: WherePairs, include_shadow: bool) -> tuple[str, list]:
+def _filters(pairs: WherePairs, include_shadow: bool, dialect: Dialect = "duckdb") -> tuple[str, list]:
+    """SQL of the shadow exclusion and the checked filters (values bound, compared as text of ``dialect``)."""
+    text = text_type(dialect)
     parts, params = [], []
     if not include_shadow:
         parts.append("coalesce(\"component\", 'online') <> 'shadow'")
     for col, val in pairs:
         if isinstance(val, tuple):
-            parts.append(f"CAST({quote_ident(col)} AS VARCHAR) IN ({', '.join('?' for _ in val)})")
+            parts.append(f"CAST({quote_ident(col)} AS {text}) IN ({', '.join('?' for _ in val)})")
             params += list(val)
         else:
-            parts.append(f"CAST({quote_ident(col)} AS VARCHAR) = ?")
+            parts.append(f"CAST({quote_ident(col)} AS {text}) = ?")
             params.append(val)
     return (" AND ".join(parts) if parts else "TRUE"), params
 
@@ -122,15 +130,17 @@ def rows_sql(
     include_shadow: bool = False,
     select: Sequence[str] = (),
     select_params: Sequence = (),
+    dialect: Dialect = "duckdb",
 ) -> tuple[str, list]:
     """SQL of the rows of both windows that count for the metric.
 
     Yields ``period`` (0 baseline, 1 comparison; rows in an overlap appear in
     both), ``version`` (the resolved version), ``y`` (the metric value) and
     the extra ``select`` expressions (built from quoted identifiers only;
-    their ``?`` take ``select_params``).
+    their ``?`` take ``select_params``). ``dialect``: the engine the
+    filters' text is for (the metric writes its own, ``Metric.dialect``).
     """
-    filt_sql, filt_params = _filters(where or [], include_shadow)
+    filt_sql, filt_params = _filters(where or [], include_shadow, dialect)
     value_sql, valid_sql, value_params = metric.sql()
     extra = (", " + ", ".join(select)) if select else ""
     one = (

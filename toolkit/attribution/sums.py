@@ -32,7 +32,8 @@ import numpy as np
 import polars as pl
 
 from ..engine.keys import Dialect, md5_group_sql, model_hash_sql, text_type
-from ..sqlutil import one_row, quote_ident
+from ..engine.run import Runner, runner_for
+from ..sqlutil import quote_ident
 from ..timeutil import Window
 from .rows import MISSING, rows_sql
 from .design import Design, finite_sql
@@ -59,14 +60,12 @@ class Selection:
     def rows(self, select: Sequence[str] = (), params: Sequence = (), dialect: Dialect = "duckdb") -> tuple[str, list]:
         """SQL of the selected rows of both windows (see rows_sql).
 
-        For ``dialect="spark"`` the metric writes Spark's casts; the filters
-        of ``where`` are DuckDB text still (rows.py), so they are refused.
+        For ``dialect="spark"`` the metric and the filters write Spark's casts.
         """
-        if dialect != "duckdb" and self.where:
-            raise NotImplementedError(f"filters (where) are not ported to the {dialect} engine yet")
         metric = self.metric if self.metric.dialect == dialect else replace(self.metric, dialect=dialect)
         return rows_sql(metric, self.baseline, self.comparison, where=list(self.where),
-                        include_shadow=self.include_shadow, select=select, select_params=params)
+                        include_shadow=self.include_shadow, select=select, select_params=params,
+                        dialect=dialect)
 
 
 #: Separates the routing cell from the segment number in a fine cell's key.
@@ -132,18 +131,19 @@ def segment_sql(con: duckdb.DuckDBPyConnection, sel: Selection, routing_by: Sequ
 
 
 def numeric_moments(con: duckdb.DuckDBPyConnection, sel: Selection,
-                    numeric: Sequence[str]) -> dict[str, tuple[float, float, bool]]:
-    """Mean, standard deviation and whether any value is missing, per numeric covariate."""
+                    numeric: Sequence[str], *, run: Runner | None = None) -> dict[str, tuple[float, float, bool]]:
+    """Mean, standard deviation and whether any value is missing, per numeric covariate (``run``: the engine)."""
     if not numeric:
         return {}
-    xs = [f"{finite_sql(n)} AS {quote_ident(f'x__{i}')}" for i, n in enumerate(numeric)]
-    src, params = sel.rows(xs)
+    run = runner_for(con, run)
+    xs = [f"{finite_sql(n, run.dialect)} AS {quote_ident(f'x__{i}')}" for i, n in enumerate(numeric)]
+    src, params = sel.rows(xs, dialect=run.dialect)
     aggs = []
     for i in range(len(numeric)):
         x = quote_ident(f"x__{i}")
         # DuckDB's stddev_pop raises on a (rounding-)negative variance of a constant column
         aggs += [f"avg({x})", f"avg({x} * {x})", f"count(*) - count({x})"]
-    row = one_row(con, f"SELECT {', '.join(aggs)} FROM ({src})", params)
+    row = run.frame(f"SELECT {', '.join(aggs)} FROM ({src})", params).row(0)
     out = {}
     for i, n in enumerate(numeric):
         mean, sq, miss = row[3 * i: 3 * i + 3]
@@ -261,15 +261,17 @@ def frame_to_sums(frame: pl.DataFrame, design: Design, *, groups: int = GROUPS, 
 
 def cell_sums(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design, routing_by: Sequence[str], *,
               groups: int = GROUPS, stratum: tuple[str, list, int] | None = None,
-              cells: Sequence[str] | None = None, versions: Sequence[str] | None = None) -> CellSums:
+              cells: Sequence[str] | None = None, versions: Sequence[str] | None = None,
+              run: Runner | None = None) -> CellSums:
     """One GROUP BY: the sums behind every estimator.
 
     ``stratum`` is an optional (SQL, params, S): an integer expression in
     ``0..S-1`` over the design's input columns (matching strata inside the
-    routing cells).
+    routing cells). ``run``: the engine (default the store's DuckDB).
     """
-    sql, params = cell_sums_query(con, sel, design, routing_by, groups=groups, stratum=stratum)
-    frame = con.execute(sql, params).pl()
+    run = runner_for(con, run)
+    sql, params = cell_sums_query(con, sel, design, routing_by, groups=groups, stratum=stratum, dialect=run.dialect)
+    frame = run.frame(sql, params)
     return frame_to_sums(frame, design, groups=groups, strata=stratum[2] if stratum is not None else None,
                          cells=cells, versions=versions)
 
@@ -304,14 +306,18 @@ class ModelSample:
 
 
 def model_sample(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design, routing_by: Sequence[str],
-                 counts: Mapping[tuple[int, str], int], *, cap: int = MODEL_ROWS) -> ModelSample:
+                 counts: Mapping[tuple[int, str], int], *, cap: int = MODEL_ROWS,
+                 run: Runner | None = None) -> ModelSample:
     """Fetch at most ``cap`` rows per (period, version), chosen by a hash of the request id.
 
     ``counts`` gives the rows per (period, version) (the profile's), which
     set each pair's sampling rate; ``weight`` is the rows a sampled row
     stands for. ``v`` and ``r`` index the sample's own sorted versions and
     cells until :meth:`ModelSample.indexed` maps them onto the cell sums.
+    ``run``: the engine (default the store's DuckDB).
     """
+    run = runner_for(con, run)
+    dialect = run.dialect
     cases, params = [], []
     rates: dict[tuple[int, str], float] = {}
     for (period, ver), count in sorted(counts.items()):
@@ -320,17 +326,18 @@ def model_sample(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design,
             cases.append("WHEN period = ? AND version = ? THEN ?")
             params += [period, ver, keep]
             rates[(period, ver)] = keep / _HASH_MOD
-    key, key_params = fine_key_sql(con, sel, routing_by)
-    vsel, vparams = design.inputs()
-    h = model_hash_sql(quote_ident("request_id"), "duckdb")
-    src, src_params = sel.rows([f"{key} AS cell", f"{h} AS h", 'epoch("ts") AS ets'] + vsel,
-                               key_params + [_HASH_MOD] + vparams)
+    key, key_params = fine_key_sql(con, sel, routing_by, dialect)
+    vsel, vparams = design.inputs(dialect)
+    h = model_hash_sql(quote_ident("request_id"), dialect)
+    src, src_params = sel.rows([f"{key} AS cell", f"{h} AS h", f"{epoch_sql(quote_ident('ts'), dialect)} AS ets"]
+                               + vsel, key_params + [_HASH_MOD] + vparams, dialect)
     zsel, zparams = design.select()
     zcols = "".join(", " + z for z in zsel)
     cond = f"h < CASE {' '.join(cases)} ELSE 0 END" if cases else "FALSE"
     # the hash filter runs first, so the terms are computed for the sampled rows only
-    data = con.execute(f"SELECT period, version, cell, y, ets{zcols} FROM (SELECT * FROM ({src}) WHERE {cond}) "
-                       "ORDER BY period, version, h", zparams + src_params + params).fetchnumpy()
+    got = run.frame(f"SELECT period, version, cell, y, ets{zcols} FROM (SELECT * FROM ({src}) WHERE {cond}) "
+                    "ORDER BY period, version, h, cell, ets", zparams + src_params + params)
+    data = {c: got[c].to_numpy() for c in got.columns}
     t = np.asarray(data["period"], dtype=int)
     version = np.asarray(data["version"], dtype=object)
     cell = np.asarray(data["cell"], dtype=object)
@@ -347,6 +354,13 @@ def model_sample(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design,
         start, length = _epoch(w.start), _epoch(w.end) - _epoch(w.start)
         pos[t == k] = (np.asarray(data["ets"], dtype=float)[t == k] - start) / length
     return ModelSample(t, v, r, y, z, cell, version, weight, pos)
+
+
+def epoch_sql(ts_sql: str, dialect: Dialect) -> str:
+    """SQL of a timestamp's seconds since 1970 UTC as DOUBLE (DuckDB's ``epoch``; Spark's micros / 1e6)."""
+    if dialect == "duckdb":
+        return f"epoch({ts_sql})"
+    return f"CAST(unix_micros(CAST({ts_sql} AS TIMESTAMP)) AS DOUBLE) / 1000000.0"
 
 
 def _epoch(x: dt.datetime) -> float:

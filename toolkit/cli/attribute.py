@@ -52,6 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="estimate behaviour inside the deployment segments of each routing cell (inputs that "
                    "trend inside a window while a rollout moves the routing)")
     p.add_argument("--include-shadow", action="store_true", help="count shadow-scored rows too")
+    p.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"],
+                   help="where the row-level passes run: duckdb (default) or spark (a session from the standard "
+                   "configuration: SPARK_REMOTE for Spark Connect, else spark-submit / spark.master; needs "
+                   "pip install 'vdrift[spark]'); the result is the same")
     p.add_argument("--json", action="store_true", help="print JSON instead of the summary")
     p.set_defaults(func=run_attribute)
 
@@ -82,7 +86,7 @@ def run_attribute(args: argparse.Namespace) -> int:
             where=parse_where(args.where), method=args.method,
             bins=args.bins, routing_by=names(args.routing_by), categorical=names(args.categorical),
             segments=args.segments, n_boot=args.bootstrap, seed=args.seed, include_shadow=args.include_shadow,
-            interval=args.interval,
+            interval=args.interval, engine=args.engine,
         )
     # versions, regions, covariate names and values come from logs: printed through the one escaping function
     print(safe_text(result.to_json(), json=True) if args.json else safe_text(result.summary()))

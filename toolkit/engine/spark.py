@@ -1,13 +1,13 @@
-"""The attribution's cell-sums pass on Apache Spark (issue #14).
+"""The attribution's row-level passes on Apache Spark (issue #14).
 
-:func:`spark_cell_sums` runs the GROUP BY of
-:func:`toolkit.attribution.sums.cell_sums` on a Spark session and returns the
-same :class:`~toolkit.attribution.sums.CellSums`. The query text is the one
-:func:`~toolkit.attribution.sums.cell_sums_query` writes for
-``dialect="spark"``: the same SQL terms as on DuckDB, with Spark's text type
-and finiteness test where they differ (``toolkit.engine.keys``), and the
-replicate group from the md5 key both engines compute alike. Values travel as
-positional parameters (``spark.sql(text, args=[...])``), never in the text.
+:class:`SparkRunner` runs the Spark text each pass writes for
+``dialect="spark"`` (profile, metric values, numeric moments, model sample,
+cell sums: ``toolkit.attribution.api.attribute(..., engine="spark")`` sends
+them all here); :func:`spark_rows` registers the rows and holds
+:data:`SESSION_CONF`; :func:`spark_cell_sums` is the cell-sums pass in one
+call. The text is the DuckDB pass's, with Spark's text type, finiteness
+test and md5 keys where they differ (``toolkit.engine.keys``). Values travel
+as positional parameters (``spark.sql(text, args=[...])``), never in the text.
 
 Spark reads rows that are already resolved: the columns of the store's
 ``predictions_resolved`` view (``resolved_version`` included). Resolving
@@ -17,6 +17,7 @@ writes the view of a DuckDB store to Parquet for Spark to read.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,8 @@ import polars as pl
 
 from ..attribution.design import Design
 from ..attribution.metrics import VIEW
+from ..errors import InputError
+from .keys import Dialect
 from ..attribution.sums import GROUPS, CellSums, Selection, cell_sums_query, frame_to_sums
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -93,6 +96,51 @@ def _to_polars(df: DataFrame) -> pl.DataFrame:
         return frame
     rows = [r.asDict() for r in df.collect()]
     return pl.DataFrame(rows) if rows else pl.DataFrame(schema=dict.fromkeys(df.columns, pl.Utf8))
+
+
+class SparkRunner:
+    """Runs the passes' Spark SQL text on a session (:class:`toolkit.engine.run.Runner`).
+
+    The values are bound (``spark.sql(text, args=[...])``); a naive datetime
+    is read as UTC. The caller registers the rows as the view
+    ``predictions_resolved`` and holds :data:`SESSION_CONF` (see :func:`spark_rows`).
+    """
+
+    dialect: Dialect = "spark"
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+
+    def frame(self, sql: str, params: Sequence) -> pl.DataFrame:
+        """The (small) result of ``sql`` with ``params`` bound, as polars."""
+        return _to_polars(self.spark.sql(sql, args=[_spark_param(p) for p in params]))
+
+
+@contextmanager
+def spark_rows(spark: SparkSession, rows: DataFrame | str | Path | Sequence[str | Path]) -> Iterator[SparkRunner]:
+    """A runner over ``rows`` (registered as the view ``predictions_resolved``), :data:`SESSION_CONF` held."""
+    with _session_conf(spark):
+        _rows_frame(spark, rows).createOrReplaceTempView(VIEW)
+        try:
+            yield SparkRunner(spark)
+        finally:
+            spark.catalog.dropTempView(VIEW)
+
+
+def default_session() -> SparkSession:
+    """A session from the standard configuration.
+
+    Spark Connect at ``SPARK_REMOTE`` when set, else
+    ``SparkSession.builder.getOrCreate()`` (which honours spark-submit and ``spark.master``).
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise InputError("engine 'spark' needs pyspark: pip install 'vdrift[spark]' (and a Java runtime)") from exc
+    remote = os.environ.get("SPARK_REMOTE")
+    if remote:
+        return SparkSession.builder.remote(remote).getOrCreate()
+    return SparkSession.builder.getOrCreate()
 
 
 def spark_cell_sums(spark: SparkSession, con: duckdb.DuckDBPyConnection, sel: Selection, design: Design,

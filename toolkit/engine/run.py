@@ -1,0 +1,43 @@
+"""Where the row-level passes run: a :class:`Runner` executes one query text with positional parameters.
+
+Every pass writes its SQL for ``runner.dialect`` (``toolkit.engine.keys``) and hands it to the runner;
+:class:`DuckRunner` runs it on the store's DuckDB connection, ``toolkit.engine.spark.SparkRunner`` on
+a Spark session. The result of a pass is small (sums, counts, a sample) and comes back as polars.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import duckdb
+import polars as pl
+
+from .keys import Dialect
+
+
+class Runner(Protocol):
+    """Runs a query of the row-level passes; ``dialect`` is the SQL it takes."""
+
+    dialect: Dialect
+
+    def frame(self, sql: str, params: Sequence) -> pl.DataFrame:
+        """The rows of ``sql`` with ``params`` bound to its ``?``."""
+        ...
+
+
+class DuckRunner:
+    """The store's own DuckDB connection."""
+
+    dialect: Dialect = "duckdb"
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def frame(self, sql: str, params: Sequence) -> pl.DataFrame:
+        """The rows of ``sql`` with ``params`` bound, as polars."""
+        return self.con.execute(sql, list(params)).pl()
+
+
+def runner_for(con: duckdb.DuckDBPyConnection, run: Runner | None) -> Runner:
+    """``run``, or the DuckDB runner of ``con`` when None."""
+    return DuckRunner(con) if run is None else run
