@@ -156,9 +156,11 @@ def numeric_moments(con: duckdb.DuckDBPyConnection, sel: Selection,
 
 
 def _settled(x: float) -> float:
-    """``x`` to 10 significant digits: a parallel scan sums the rows in a varying order, and the last bits of a
-    mean it leaves would otherwise move the standardised terms, and with them a row at a matching-stratum edge,
-    from one store or run to the next (the standardisation needs no more digits)."""
+    """``x`` to 10 significant digits (the standardisation needs no more).
+
+    A parallel scan sums the rows in a varying order; the last bits of a mean it leaves would otherwise move
+    the standardised terms, and with them a row at a matching-stratum edge, from one store or run to the next.
+    """
     return float(f"{x:.10g}")
 
 
