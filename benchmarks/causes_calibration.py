@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import math
 import multiprocessing as mp
 import os
@@ -75,6 +76,12 @@ def _one(task: tuple[str, int, int, int]) -> list[dict]:
     return out
 
 
+def _z(r: dict) -> float:
+    """(estimate - truth) / SD, with SD = the interval's half-width / 1.96; NaN for a zero-width interval."""
+    sd = (r["hi"] - r["lo"]) / (2 * 1.96)
+    return (r["cost"] - r["truth"]) / sd if sd > 0 else float("nan")
+
+
 def _wilson(k: int, n: int) -> tuple[float, float]:
     if n == 0:
         return (float("nan"), float("nan"))
@@ -93,6 +100,7 @@ def main() -> int:
     p.add_argument("--rows", type=int, default=60_000)
     p.add_argument("--n-boot", type=int, default=100)
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--json", help="also write every run (one object per scenario, seed and metric) here")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "causes_calibration.md"))
     args = p.parse_args()
     tasks = [(s, r, args.rows, args.n_boot) for s in SCENARIOS for r in range(args.reps)]
@@ -112,8 +120,8 @@ def main() -> int:
         "interval of the coverage in brackets). `planted = cost`: the planted problem's findings carry the "
         "whole cost. `first`: one of the planted problem's findings ranks first.", "",
         "| scenario | metric | R | mean truth | mean error | RMSE | within tol. % | coverage % | first % "
-        "| planted = cost % | mean s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| planted = cost % | rms z | mean s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in SCENARIOS:
         for m in METRICS:
@@ -127,12 +135,24 @@ def main() -> int:
             lo, hi = _wilson(sum(cov), n)
             first = [r["top_planted"] for r in sub] if s != "clean" else []
             same = [abs(r["planted"] - r["cost"]) < 1e-9 for r in sub] if s != "clean" else []
+            zs = [z for r in sub if math.isfinite(z := _z(r))]
+            rmsz = f"{math.sqrt(sum(z * z for z in zs) / len(zs)):.2f}" if zs else "-"
             lines.append(
                 f"| {s} | `{m}` | {n} | {sum(r['truth'] for r in sub) / n:+.4f} | {sum(err) / n:+.4f} | "
                 f"{math.sqrt(sum(e * e for e in err) / n):.4f} | {100 * sum(tol) / n:.0f} | "
                 f"{100 * sum(cov) / n:.0f} ({lo:.0f}-{hi:.0f}) | "
                 f"{(f'{100 * sum(first) / n:.0f}') if first else '-'} | "
-                f"{(f'{100 * sum(same) / n:.0f}') if same else '-'} | {sum(r['seconds'] for r in sub) / n:.1f} |")
+                f"{(f'{100 * sum(same) / n:.0f}') if same else '-'} | {rmsz} | "
+                f"{sum(r['seconds'] for r in sub) / n:.1f} |")
+    priced = [r for r in rows if r["scenario"] != "clean"]
+    if priced:
+        k = sum(r["lo"] - 1e-12 <= r["truth"] <= r["hi"] + 1e-12 for r in priced)
+        lo, hi = _wilson(k, len(priced))
+        lines += ["", f"Pooled over the planted scenarios: coverage {100 * k / len(priced):.1f}% of {len(priced)} "
+                  f"(Wilson 95% {lo:.1f}-{hi:.1f}%). `rms z`: root mean square of (estimate - truth) / SD, where "
+                  "SD is the interval's half-width / 1.96; about 1 when the interval's width is right, below 1 "
+                  "when it is wider than the errors need, above 1 when it is too narrow (where the truth is "
+                  "exactly 0 and so is the SD, z is left out)."]
     clean = [r for r in rows if r["scenario"] == "clean"]
     if clean:
         n = len(clean)
@@ -148,6 +168,9 @@ def main() -> int:
             "inside each cell (about 6 series) with |T| >= 6.",
         ]
     Path(args.out).write_text("\n".join(lines) + "\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps(sorted(rows, key=lambda r: (r["scenario"], r["seed"], r["metric"])),
+                                              indent=1, default=str) + "\n")
     print("\n".join(lines))
     return 0
 

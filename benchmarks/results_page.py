@@ -144,11 +144,12 @@ def _speed_targets(runs: dict, tiers: list[str]) -> list[str]:
     for t in tiers:
         r = runs[t]
         rows = r.get("generate", {}).get("rows_written", 0)
-        for key in ["audit"] + [boot_key(r, m) for m in METHODS]:
+        for key in ["audit"] + [boot_key(r, m) for m in METHODS] + ["explain"]:
             if key not in r:
                 continue
             e = r[key]
-            name = "audit" if key == "audit" else f"attribution {key.split(':')[1]} ({key.split(':')[2]} bootstrap)"
+            name = (key if key in ("audit", "explain")
+                    else f"attribution {key.split(':')[1]} ({key.split(':')[2]} bootstrap)")
             ok_t = e["median"] < TARGET_SECONDS_100M
             ok_m = e["peak_rss_bytes"] < TARGET_RSS_100M
             if t == "100m":

@@ -36,7 +36,7 @@ from benchmarks.results_page import write_results  # noqa: E402
 from benchmarks.runner import WORK, machine, run_tier  # noqa: E402
 from benchmarks.targets import METHODS  # noqa: E402
 
-ALL_TASKS = ("ingest", "incremental", "pruning", "audit", "attribute", "report", "glm", "dowhy")
+ALL_TASKS = ("ingest", "incremental", "pruning", "audit", "attribute", "explain", "report", "glm", "dowhy")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -197,6 +197,9 @@ def run_tier(tier: str, args, log, save=lambda measured: None) -> dict[str, dict
                 log(f"[{tier}] attribute {method} n_boot={n_boot}")
                 out[f"attribute:{method}:{n_boot}"] = repeat(
                     "attribute", {**base, "db": str(db), "method": method, "n_boot": n_boot}, n, log)
+    if "explain" in want:
+        log(f"[{tier}] explain n_boot={args.n_boot}")
+        out["explain"] = repeat("explain", {**base, "db": str(db), "n_boot": args.n_boot}, n, log)
     if "report" in want and tier in args.report_tiers:
         log(f"[{tier}] incident report")
         out["report"] = repeat("report", {**base, "db": str(db)}, 1, log)
@@ -229,7 +232,7 @@ def _missed(out: dict) -> list[str]:
         keys.append("ingest")
     rows = out.get("generate", {}).get("rows_written", 0) or 1
     for key, entry in out.items():
-        if key == "audit" or (key.startswith("attribute:") and not key.endswith(":0")):
+        if key in ("audit", "explain") or (key.startswith("attribute:") and not key.endswith(":0")):
             if entry["median"] * 100e6 / rows > TARGET_SECONDS_100M or entry["median"] > TARGET_SECONDS_100M:
                 keys.append(key)
     return keys

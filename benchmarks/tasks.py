@@ -175,6 +175,19 @@ def task_attribute(opts: dict) -> dict:
     return {"seconds": seconds, "rows": sum(res.rows), "cells": res.cells.height, "estimates": est}
 
 
+def task_explain(opts: dict) -> dict:
+    """``explain``: the attribution, the audit of both windows, the off-intent cost and the ranked causes."""
+    from toolkit.causes import explain
+
+    with _store(Path(opts["db"]), opts, read_only=True) as store:
+        t0 = time.perf_counter()
+        res = explain(store, opts.get("metric", METRIC), opts.get("comparison", COMPARISON),
+                      baseline=opts.get("baseline", BASELINE), n_boot=int(opts["n_boot"]), seed=0)
+        seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "causes": res.causes.height, "total": res.total,
+            "cost": res.window_costs["cost"].to_list()}
+
+
 def task_report(opts: dict) -> dict:
     """The incident report: papermill run of the notebook and offline HTML export."""
     from toolkit.report import render
@@ -326,6 +339,7 @@ TASKS: dict[str, Callable[[dict], dict]] = {
     "incremental": task_incremental,
     "audit": task_audit,
     "attribute": task_attribute,
+    "explain": task_explain,
     "report": task_report,
     "pruning": task_pruning,
     "dupcheck": task_dupcheck,
