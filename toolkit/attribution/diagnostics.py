@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from .. import formatting as fmt
 from .metrics import Metric
 from .sums import segment_label
-from .results import Level, Note, effect_text
+from .results import Level, Note
 
 if TYPE_CHECKING:
     from .api import Inputs
@@ -150,7 +151,8 @@ def _behaviour_change_note(change: list, sums: CellSums, scale: float, unit: str
     return (0 if strong else 2, abs(d), Note(
         "warning" if strong else "info", "behaviour_change",
         f"same resolved version behaved differently: {sums.versions[v]} in {sums.regions[r]} gives "
-        f"{effect_text(d, scale, unit, observed)} on comparable inputs in the comparison window (z = {z:.1f}, "
+        f"{fmt.effect(d, scale=scale, unit=unit, observed=observed)} on comparable inputs in the comparison "
+        f"window (z = {z:.1f}, "
         f"{len(flagged)} such pairs); possible hidden artifact or preprocessing change. The split books it "
         "as data drift; check the artifact and feature pipeline of that version"))
 
@@ -181,7 +183,8 @@ def _disagreement_note(gaps: list[tuple[float, str, str, str]], scale: float, un
     return (1, g, Note(
         "warning", "disagreement",
         f"the methods disagree beyond their intervals on {' and '.join(c.replace('_', ' ') for c in comps)} "
-        f"(largest: {comp.replace('_', ' ')}, {a} vs {b}, {effect_text(g, scale, unit, observed)} apart): "
+        f"(largest: {comp.replace('_', ' ')}, {a} vs {b}, "
+        f"{fmt.effect(g, scale=scale, unit=unit, observed=observed)} apart): "
         "the covariates do not explain the inputs' shift well enough for all three; the regression "
         "split uses the most of them"))
 
@@ -263,17 +266,15 @@ def headline(m: Metric, frame: pl.DataFrame, method: str, observed: tuple[float,
     comp = {r["component"]: r for r in frame.filter(pl.col("method") == method).iter_rows(named=True)}
     total = observed[1] - observed[0]
     word = "drop" if total < 0 else "rise" if total > 0 else "change"
-    scale, unit = m.scale(), m.unit
+    show = fmt.Display(m.scale(), m.unit, observed)
 
     def rng(c: str) -> str:
         r = comp[c]
-        return (f"{effect_text(r['estimate'], scale, unit, observed)} "
-                f"[{effect_text(r['ci_low'], scale, unit, observed, bare=True)}, "
-                f"{effect_text(r['ci_high'], scale, unit, observed, bare=True)}]")
+        return show.estimate(r["estimate"], r["ci_low"], r["ci_high"])
 
-    text = (f"Of the {effect_text(total, scale, unit, observed)} {word} in {m.label}, {rng('data_drift')} is data "
+    text = (f"Of the {show.effect(total)} {word} in {m.label}, {rng('data_drift')} is data "
             f"drift, {rng('version_drift')} version drift and {rng('residual')} residual "
-            f"({method} method, {level * 100:g}% intervals).")
+            f"({method} method, {fmt.level_label(level)} intervals).")
     caveat = [n for n in notes if n.level == "warning" and n.code in ("extrapolation", "routing_dependence",
                                                                         "cells_without_traffic")]
     if caveat:
