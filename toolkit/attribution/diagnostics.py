@@ -92,13 +92,13 @@ def _extrapolation_note(support: dict, worst: float) -> Ranked | None:
     ext = support["extrapolated_share"]
     top = support["extrapolations"][:3]
     where = "; ".join(
-        f"{e['version']} did not serve {100 * e['unserved_share']:.0f}% of {e['cell']}'s {e['window']} inputs"
-        + (f" ({e['outside'][0]['covariate']}: {100 * e['outside'][0]['share']:.0f}% of those inputs "
+        f"{e['version']} did not serve {fmt.share(e['unserved_share'], 0)} of {e['cell']}'s {e['window']} inputs"
+        + (f" ({e['outside'][0]['covariate']}: {fmt.share(e['outside'][0]['share'], 0)} of those inputs "
            f"outside the {e['outside'][0]['served_range'][0]:.4g}..{e['outside'][0]['served_range'][1]:.4g} "
            f"{e['version']} served)" if e["outside"] else "")
         for e in top)
     level: Level = "warning" if worst > EXTRAPOLATION_WARN or any(e["outside"] for e in top) else "info"
-    per = ", ".join(f"{k} {100 * v:.0f}%" for k, v in ext.items())
+    per = ", ".join(f"{k} {fmt.share(v, 0)}" for k, v in ext.items())
     return (0 if level == "warning" else 2, worst, Note(
         level, "extrapolation",
         f"{per} of the counterfactual traffic rests on the outcome model, not on served rows: {where}. "
@@ -198,8 +198,8 @@ def _excluded_rows_note(m: Metric, inp: Inputs) -> Ranked | None:
     text = f"{n_excl[0]:,} baseline and {n_excl[1]:,} comparison rows {what} and are not counted"
     if m.needs_label:
         text += "; still unlabelled: " + "; ".join(
-            f"{name} " + ", ".join(f"{v} {e / rows:.0%} of {rows:,}" for tt, v, rows, e in inp.excluded_by_version
-                                   if tt == t and rows)
+            f"{name} " + ", ".join(f"{v} {fmt.share(e / rows, 0)} of {rows:,}"
+                                   for tt, v, rows, e in inp.excluded_by_version if tt == t and rows)
             for t, name in ((0, "baseline"), (1, "comparison")))
     return (1 if m.needs_label else 2, float(sum(n_excl)), Note(
         "warning" if m.needs_label else "info", "excluded_rows", text))
@@ -254,7 +254,7 @@ def refusal(support: dict, methods: tuple[str, ...]) -> str | None:
     if not bad:
         return None
     e, r = bad[0]
-    return (f"cannot split this shift: {100 * ext:.0f}% of the counterfactual traffic needs {e['version']}'s "
+    return (f"cannot split this shift: {fmt.share(ext, 0)} of the counterfactual traffic needs {e['version']}'s "
             f"behaviour on inputs it never served ({e['cell']}, {e['window']} window), and its outcome model "
             f"rests on {r} rows; give fewer covariates (--covariates) or windows in which {e['version']} served "
             "the same routing cells")
