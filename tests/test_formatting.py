@@ -173,3 +173,25 @@ def test_rate_metric_strings_match_between_summary_and_report(demo_store) -> Non
     assert re.fullmatch(r"[+-]\d+\.\d\d pt", show.effect(est))
     assert f"data drift {show.effect(est)};" in sections.split_headline(res)  # no bootstrap: no interval
     assert "no interval" in res.summary() and "[n/a" not in res.summary()
+
+
+def test_causes_at_level_09_read_the_same_in_summary_and_report(demo_store) -> None:
+    from toolkit.causes import explain
+    from toolkit.report.causes import causes_table, cost_block
+
+    expl = explain(demo_store, "mean:score", COMPARISON, BASELINE, n_boot=20, seed=1, level=0.9)
+    text = expl.summary()
+    assert "Ranked causes (90% intervals;" in text and "95%" not in text
+    table = causes_table(expl).body
+    assert "in 90% intervals" in table and "95%" not in table
+    show = expl.display
+    assert show.decimals == 5
+    for r in expl.causes.filter(expl.causes["impact"].is_not_nan()).head(15).iter_rows(named=True):
+        e = show.effect(r["impact"])
+        assert f"{r['rank']:>3}. {e:>10}  " in text
+        assert f"<td>{e}</td><td>{show.interval(r['ci_low'], r['ci_high'])}</td>" in table
+        assert e + (f" {show.interval(r['ci_low'], r['ci_high'])}" if math.isfinite(r["ci_low"]) else "") \
+            in expl.sentence(r)
+    c = expl.window_costs.row(0, named=True)
+    assert f"<td>{show.effect(c['cost'])}</td><td>{show.interval(c['ci_low'], c['ci_high'])}</td>" \
+        in cost_block(expl).body
