@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from .. import formatting as fmt
 from .metrics import Metric
 from .sums import segment_label
-from .results import Level, Note, effect_text
+from .results import Level, Note
 
 if TYPE_CHECKING:
     from .api import Inputs
@@ -91,13 +92,13 @@ def _extrapolation_note(support: dict, worst: float) -> Ranked | None:
     ext = support["extrapolated_share"]
     top = support["extrapolations"][:3]
     where = "; ".join(
-        f"{e['version']} did not serve {100 * e['unserved_share']:.0f}% of {e['cell']}'s {e['window']} inputs"
-        + (f" ({e['outside'][0]['covariate']}: {100 * e['outside'][0]['share']:.0f}% of those inputs "
+        f"{e['version']} did not serve {fmt.share(e['unserved_share'], 0)} of {e['cell']}'s {e['window']} inputs"
+        + (f" ({e['outside'][0]['covariate']}: {fmt.share(e['outside'][0]['share'], 0)} of those inputs "
            f"outside the {e['outside'][0]['served_range'][0]:.4g}..{e['outside'][0]['served_range'][1]:.4g} "
            f"{e['version']} served)" if e["outside"] else "")
         for e in top)
     level: Level = "warning" if worst > EXTRAPOLATION_WARN or any(e["outside"] for e in top) else "info"
-    per = ", ".join(f"{k} {100 * v:.0f}%" for k, v in ext.items())
+    per = ", ".join(f"{k} {fmt.share(v, 0)}" for k, v in ext.items())
     return (0 if level == "warning" else 2, worst, Note(
         level, "extrapolation",
         f"{per} of the counterfactual traffic rests on the outcome model, not on served rows: {where}. "
@@ -150,7 +151,8 @@ def _behaviour_change_note(change: list, sums: CellSums, scale: float, unit: str
     return (0 if strong else 2, abs(d), Note(
         "warning" if strong else "info", "behaviour_change",
         f"same resolved version behaved differently: {sums.versions[v]} in {sums.regions[r]} gives "
-        f"{effect_text(d, scale, unit, observed)} on comparable inputs in the comparison window (z = {z:.1f}, "
+        f"{fmt.effect(d, scale=scale, unit=unit, observed=observed)} on comparable inputs in the comparison "
+        f"window (z = {z:.1f}, "
         f"{len(flagged)} such pairs); possible hidden artifact or preprocessing change. The split books it "
         "as data drift; check the artifact and feature pipeline of that version"))
 
@@ -181,7 +183,8 @@ def _disagreement_note(gaps: list[tuple[float, str, str, str]], scale: float, un
     return (1, g, Note(
         "warning", "disagreement",
         f"the methods disagree beyond their intervals on {' and '.join(c.replace('_', ' ') for c in comps)} "
-        f"(largest: {comp.replace('_', ' ')}, {a} vs {b}, {effect_text(g, scale, unit, observed)} apart): "
+        f"(largest: {comp.replace('_', ' ')}, {a} vs {b}, "
+        f"{fmt.effect(g, scale=scale, unit=unit, observed=observed)} apart): "
         "the covariates do not explain the inputs' shift well enough for all three; the regression "
         "split uses the most of them"))
 
@@ -195,8 +198,8 @@ def _excluded_rows_note(m: Metric, inp: Inputs) -> Ranked | None:
     text = f"{n_excl[0]:,} baseline and {n_excl[1]:,} comparison rows {what} and are not counted"
     if m.needs_label:
         text += "; still unlabelled: " + "; ".join(
-            f"{name} " + ", ".join(f"{v} {e / rows:.0%} of {rows:,}" for tt, v, rows, e in inp.excluded_by_version
-                                   if tt == t and rows)
+            f"{name} " + ", ".join(f"{v} {fmt.share(e / rows, 0)} of {rows:,}"
+                                   for tt, v, rows, e in inp.excluded_by_version if tt == t and rows)
             for t, name in ((0, "baseline"), (1, "comparison")))
     return (1 if m.needs_label else 2, float(sum(n_excl)), Note(
         "warning" if m.needs_label else "info", "excluded_rows", text))
@@ -251,7 +254,7 @@ def refusal(support: dict, methods: tuple[str, ...]) -> str | None:
     if not bad:
         return None
     e, r = bad[0]
-    return (f"cannot split this shift: {100 * ext:.0f}% of the counterfactual traffic needs {e['version']}'s "
+    return (f"cannot split this shift: {fmt.share(ext, 0)} of the counterfactual traffic needs {e['version']}'s "
             f"behaviour on inputs it never served ({e['cell']}, {e['window']} window), and its outcome model "
             f"rests on {r} rows; give fewer covariates (--covariates) or windows in which {e['version']} served "
             "the same routing cells")
@@ -263,17 +266,15 @@ def headline(m: Metric, frame: pl.DataFrame, method: str, observed: tuple[float,
     comp = {r["component"]: r for r in frame.filter(pl.col("method") == method).iter_rows(named=True)}
     total = observed[1] - observed[0]
     word = "drop" if total < 0 else "rise" if total > 0 else "change"
-    scale, unit = m.scale(), m.unit
+    show = fmt.Display(m.scale(), m.unit, observed)
 
     def rng(c: str) -> str:
         r = comp[c]
-        return (f"{effect_text(r['estimate'], scale, unit, observed)} "
-                f"[{effect_text(r['ci_low'], scale, unit, observed, bare=True)}, "
-                f"{effect_text(r['ci_high'], scale, unit, observed, bare=True)}]")
+        return show.estimate(r["estimate"], r["ci_low"], r["ci_high"])
 
-    text = (f"Of the {effect_text(total, scale, unit, observed)} {word} in {m.label}, {rng('data_drift')} is data "
+    text = (f"Of the {show.effect(total)} {word} in {m.label}, {rng('data_drift')} is data "
             f"drift, {rng('version_drift')} version drift and {rng('residual')} residual "
-            f"({method} method, {level * 100:g}% intervals).")
+            f"({method} method, {fmt.level_label(level)} intervals).")
     caveat = [n for n in notes if n.level == "warning" and n.code in ("extrapolation", "routing_dependence",
                                                                         "cells_without_traffic")]
     if caveat:

@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from .. import formatting as fmt
 from ..vocab import METHODS
 from .oaxaca import OaxacaResult
 
@@ -106,23 +107,12 @@ def _jsonable(x: object) -> object:
 
 def effect_text(x: float | None, scale: float, unit: str, observed: tuple[float, ...] = (1.0,), *,
                 bare: bool = False, signed: bool = True) -> str:
-    """An effect in display units: ``-3.28 pt`` for rates, ``+0.0042`` for a mean of size 0.05.
+    """An effect in display units (:func:`toolkit.formatting.effect`): ``-3.28 pt``, ``+0.0042``.
 
-    The one place effects are formatted (summary, headline, notes, report):
-    rates in percentage points with two decimals; means with enough decimals
-    for the size of the metric. ``bare`` drops the unit.
+    Kept for the callers that import it from here; the rule lives in
+    :mod:`toolkit.formatting`.
     """
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    v = x * scale
-    if abs(v) < 1e-12 * max(1.0, *(abs(o) * scale for o in observed)):
-        v = 0.0  # floating-point noise of an exact zero
-    if unit:
-        s = f"{v:+.2f}" if signed else f"{v:.2f}"
-        return s if bare else f"{s} {unit}"
-    size = max((abs(o) for o in observed), default=1.0) or 1.0
-    d = int(min(10, max(2, 3 - math.floor(math.log10(size)))))
-    return f"{v:+.{d}f}" if signed else f"{v:.{d}f}"
+    return fmt.effect(x, scale=scale, unit=unit, observed=observed, bare=bare, signed=signed)
 
 
 _FRAME_SCHEMA = {"method": pl.String, "component": pl.String, "estimate": pl.Float64,
@@ -249,11 +239,19 @@ class AttributionResult:
         return r["estimate"], r["ci_low"], r["ci_high"]
 
     # -- rendering -------------------------------------------------------------
+    @property
+    def display(self) -> fmt.Display:
+        """How this result's numbers are written (:mod:`toolkit.formatting`)."""
+        return fmt.Display.of(self)
+
     def _fmt(self, x: float, signed: bool = True) -> str:
-        return effect_text(x, self.scale, self.unit, self.observed, signed=signed)
+        return self.display.effect(x, signed=signed)
 
     def _fmt_level(self, x: float) -> str:
-        return f"{100 * x:.2f}%" if self.unit == "pt" else f"{x:.4g}"
+        return self.display.level(x)
+
+    def _fmt_interval(self, lo: float, hi: float) -> str:
+        return self.display.interval(lo, hi)
 
     def summary(self) -> str:
         """Readable text: headline, method x component table with intervals, diagnostics."""
@@ -265,23 +263,23 @@ class AttributionResult:
             "",
             self.diagnostics.headline,
             "",
-            f"{'method':<16} {'component':<14} {'estimate':>12}   {self.level * 100:g}% interval",
+            f"{'method':<16} {'component':<14} {'estimate':>12}   {fmt.level_label(self.level)} interval",
         ]
         for r in self.frame.iter_rows(named=True):
             lines.append(
                 f"{r['method']:<16} {r['component']:<14} {self._fmt(r['estimate']):>12}   "
-                f"[{self._fmt(r['ci_low'])}, {self._fmt(r['ci_high'])}]"
+                f"{self._fmt_interval(r['ci_low'], r['ci_high'])}"
             )
         what = ("inputs held fixed, routing and served rows redrawn" if self.interval == "conditional"
                 else "inputs resampled too")
         cells = "/".join(self.routing_by) if self.routing_by else "one cell"
-        lines.append(f"(routing cells: {cells}; {self.level * 100:g}% intervals from {self.n_boot} bootstrap "
+        lines.append(f"(routing cells: {cells}; {fmt.level_label(self.level)} intervals from {self.n_boot} bootstrap "
                      f"replicates of hash groups, {self.interval}: {what}; seed {self.seed})")
         if self.data_drift_parts.height:
             lines += ["", "Data drift by covariate (regression):"]
             for r in self.data_drift_parts.sort(pl.col("estimate").abs(), descending=True).iter_rows(named=True):
                 lines.append(f"  {r['part']:<36} {self._fmt(r['estimate']):>12}   "
-                             f"[{self._fmt(r['ci_low'])}, {self._fmt(r['ci_high'])}]")
+                             f"{self._fmt_interval(r['ci_low'], r['ci_high'])}")
         if self.diagnostics.notes:
             lines += ["", "Diagnostics:"]
             for n in self.diagnostics.notes:
@@ -321,7 +319,7 @@ class AttributionResult:
         e = html.escape
         rows = "".join(
             f"<tr><td>{e(r['method'])}</td><td>{e(r['component'])}</td><td>{e(self._fmt(r['estimate']))}</td>"
-            f"<td>[{e(self._fmt(r['ci_low']))}, {e(self._fmt(r['ci_high']))}]</td></tr>"
+            f"<td>{e(self._fmt_interval(r['ci_low'], r['ci_high']))}</td></tr>"
             for r in self.frame.iter_rows(named=True)
         )
         notes = "".join(
@@ -333,7 +331,7 @@ class AttributionResult:
             f"({e(self._fmt(self.total))})<br>{e(self.baseline)} vs {e(self.comparison)}</p>"
             f"<p>{e(self.diagnostics.headline)}</p>"
             "<table><thead><tr><th>method</th><th>component</th><th>estimate</th>"
-            f"<th>{self.level * 100:g}% interval</th></tr></thead><tbody>{rows}</tbody></table>"
+            f"<th>{fmt.level_label(self.level)} interval</th></tr></thead><tbody>{rows}</tbody></table>"
             f"<ul>{notes}</ul></div>"
         )
 

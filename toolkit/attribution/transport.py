@@ -49,7 +49,8 @@ import numpy as np
 
 from .decompose import effects
 from .routed import Cells, _div, fit_models
-from .results import Note, effect_text
+from .. import formatting as fmt
+from .results import Note
 from .sums import ModelSample
 
 #: Rows a (window, cell, version) needs in the sample before its out-of-sample error counts.
@@ -197,7 +198,8 @@ def note(trans: Transport, carry: np.ndarray, scale: float, unit: str, observed:
             f"error ({trans.pairs} held-out time blocks of served rows)")
     if float(np.max(carry[:2])) <= 0:
         return Note("info", "transport", f"{head} is within sampling noise, so the intervals add nothing for it.")
-    sd = ", ".join(f"{name.replace('_', ' ')} ±{effect_text(float(x), scale, unit, observed, signed=False)}"
+    show = fmt.Display(scale, unit, tuple(observed))
+    sd = ", ".join(f"{name.replace('_', ' ')} ±{show.effect(float(x), signed=False)}"
                    for name, x in zip(("data_drift", "version_drift"), carry[:2], strict=True))
     return Note("info", "transport", (
         f"{head}, kappa {trans.kappa:.3g} per unit of design distance, adds an SD of {sd} to the intervals."))

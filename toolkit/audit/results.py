@@ -15,6 +15,7 @@ from typing import Literal, get_args
 
 import polars as pl
 
+from .. import formatting as fmt
 from ..errors import InputError
 from ..vocab import AUDIT_BUCKETS, AuditBucket
 
@@ -164,7 +165,7 @@ UNKNOWN_COMPONENT = ("vdrift governs the components online, cache and batch (and
 
 def ungoverned_warning(component: str, n: int, share_of_all: float, why: str) -> str:
     """The warning for a component's requests that no deployment history governs (audit and status)."""
-    return (f"component `{component}`: {share_of_all:.0%} of traffic ({n:,} requests) not governed by any "
+    return (f"component `{component}`: {fmt.share(share_of_all, 0)} of traffic ({n:,} requests) not governed by any "
             f"deployment history, so never checked; {why}")
 
 
@@ -319,9 +320,9 @@ class AuditResult:
         lines.append(
             f"requests: {total}   consistency: "
             + ("n/a (no deployment history governs these requests)" if score is None else
-               f"{score:.3f} (it covers {covered:.0%} of requests: those a deployment history governs)"
-               if covered is not None
-               else f"{score:.3f}")
+               f"{fmt.share(score)} (it covers {fmt.share(covered, 0)} of requests: those a deployment history "
+               "governs)" if covered is not None
+               else fmt.share(score))
         )
         lines += [f"warning: {w}" for w in self.warnings()]
         if self.census.height:
@@ -401,7 +402,7 @@ class AuditResult:
             "<div class='vdrift-audit'>",
             f"<p><b>vdrift audit</b> {esc(self.window_start.isoformat(sep=' '))} .. "
             f"{esc(self.window_end.isoformat(sep=' '))} (bucket: {esc(self.bucket)}); "
-            f"consistency: {esc('n/a' if score is None else f'{score:.3f}')}</p>",
+            f"consistency: {esc(fmt.share(score))}</p>",
         ]
         parts += [f"<p><b>warning:</b> {esc(w)}</p>" for w in self.warnings()]
         if self.findings.height == 0:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from ..attribution.results import AttributionResult, effect_text
+from .. import formatting as fmt
+from ..attribution.results import AttributionResult
 
 #: One row per cause, most impact first (``rank``).
 CAUSE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
@@ -120,13 +121,18 @@ class ExplainResult:
             raise ValueError(f"the causes add up to {parts!r}, not to the total {self.total!r}")
 
     # -- formatting ------------------------------------------------------------
+    @property
+    def display(self) -> fmt.Display:
+        """How this result's numbers are written (:mod:`toolkit.formatting`)."""
+        return fmt.Display.of(self)
+
     def _fx(self, x: float | None) -> str:
-        return effect_text(x, self.scale, self.unit, self.observed)
+        return self.display.effect(x)
 
     def _interval(self, lo: float, hi: float) -> str:
-        if not (math.isfinite(lo) and math.isfinite(hi)):
-            return ""
-        return f" [{self._fx(lo)}, {self._fx(hi)}]"
+        """`` [lo, hi]`` (a leading space), or empty without an interval."""
+        text = self.display.interval(lo, hi)
+        return "" if text == fmt.NO_INTERVAL else f" {text}"
 
     def sentence(self, row: dict) -> str:
         """One plain sentence for a cause row (``causes.iter_rows(named=True)``)."""
@@ -171,7 +177,7 @@ class ExplainResult:
         rows = int(self.window_costs["rows"].sum()) if self.window_costs.height else 0
         ungoverned = int(self.window_costs["ungoverned_rows"].sum()) if self.window_costs.height else 0
         if rows and ungoverned > rows / 2:
-            head = (f"CAUTION, {100 * ungoverned / rows:.0f}% of the rows are governed by no deployment history, "
+            head = (f"CAUTION, {fmt.share(ungoverned / rows, 0)} of the rows are governed by no deployment history, "
                     "so their serving cannot be priced against an intent (ingest the deployment history). " + head)
         return head
 
@@ -195,7 +201,7 @@ class ExplainResult:
                 f"off-intent; {c['ungoverned_rows']:,} rows governed by no deployment history"
                 + (f"; {c['not_estimable_rows']} off-intent groups not estimable" if c["not_estimable_rows"] else "")
                 + ")")
-        lines += ["", f"Ranked causes ({int(round(self.level * 100))}% intervals; they add up to "
+        lines += ["", f"Ranked causes ({fmt.level_label(self.level)} intervals; they add up to "
                       f"{self._fx(self.total)}):"]
         for row in self.causes.iter_rows(named=True):
             lines.append(f"{row['rank']:>3}. {self._fx(row['impact']):>10}  {self.sentence(row)}")

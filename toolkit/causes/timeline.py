@@ -27,7 +27,8 @@ import polars as pl
 
 from ..attribution.api import Behaviour
 from ..attribution.metrics import parse_metric
-from ..attribution.results import AttributionResult, effect_text
+from .. import formatting as fmt
+from ..attribution.results import AttributionResult
 from ..attribution.rows import rows_sql
 from ..attribution.sums import cell_key_sql
 from ..timeutil import Window
@@ -134,8 +135,8 @@ def change_points(con: duckdb.DuckDBPyConnection, res: AttributionResult, beh: B
             lag = (at - near[0]).total_seconds() / 3600 if near else float("nan")
             ev_text = f"{near[2]} of {near[4]} ({near[3]}, scope {near[1]}) at {near[0]:%Y-%m-%d %H:%M}" if near else ""
             what = f"{cell}" + (f" {version}" if version else " (all versions)")
-            text = (f"{what}: {effect_text(before, res.scale, res.unit, res.observed, signed=False)} -> "
-                    f"{effect_text(after, res.scale, res.unit, res.observed, signed=False)} from about "
+            show = fmt.Display.of(res)
+            text = (f"{what}: {show.level(before)} -> {show.level(after)} from about "
                     f"{at:%Y-%m-%d %H:%M} UTC (z {t:+.1f})"
                     + (f"; nearest deployment event: {ev_text} ({_lag_text(lag)})" if near else ""))
             rows.append((cell, version, at, before, after, after - before, t, ev_text or None, lag, text))

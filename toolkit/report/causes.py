@@ -12,6 +12,7 @@ from pathlib import Path
 import altair as alt
 import polars as pl
 
+from .. import formatting as fmt
 from ..causes.results import span_text
 from ..timeutil import parse_window
 from . import charts
@@ -62,12 +63,12 @@ def causes_table(expl, *, limit: int = 15, zone: DisplayZone = UTC, method: str 
     rows = []
     priced = expl.causes.filter(pl.col("impact").is_not_nan())
     for r in priced.head(limit).iter_rows(named=True):
-        ci = expl._interval(r["ci_low"], r["ci_high"]).strip() or "no interval"
+        ci = expl.display.interval(r["ci_low"], r["ci_high"])
         rows.append([str(r["rank"]), expl._fx(r["impact"]), ci, _label(expl, r), zone.text(expl.sentence(r))])
     unpriced = expl.causes.height - priced.height
     more = priced.height - min(limit, priced.height)
     lead = paragraph(
-        f"Each cause's impact on the {expl.metric_label} in {int(round(100 * expl.level))}% intervals; the causes "
+        f"Each cause's impact on the {expl.metric_label} in {fmt.level_label(expl.level)} intervals; the causes "
         f"add up to {expl._fx(expl.total)}. Overlapping findings share the rows they both cover in equal parts "
         "(Shapley); 'fixing it alone' counts them in full." + (f" {more} smaller cause(s) not shown." if more else "")
         + (f" {unpriced} finding(s) without a routing cost are listed with the audit findings." if unpriced else "")
@@ -100,7 +101,7 @@ def causes_waterfall(expl, folder: Path | None, *, name: str = "waterfall-causes
         start, end = expl.observed
         title = f"{expl.metric_label}: from the baseline to the comparison, by cause"
     chart = charts.waterfall(frame, baseline=start * s, comparison=end * s,
-                             unit="%" if expl.unit == "pt" else expl.unit, title=title)
+                             unit=fmt.axis_unit(expl.unit), title=title, decimals=expl.display.decimals)
     return figure(chart, name, folder=folder, title="")
 
 
@@ -110,9 +111,9 @@ def cost_block(expl, zone: DisplayZone = UTC) -> Html:
     for c in expl.window_costs.iter_rows(named=True):
         gov = c["rows"] - c["ungoverned_rows"]
         rows.append([c["window"], _span(c["span"], zone), expl._fx(c["cost"]),
-                     expl._interval(c["ci_low"], c["ci_high"]).strip() or "no interval",
+                     expl.display.interval(c["ci_low"], c["ci_high"]),
                      f"{c['off_intent_rows']:,} of {c['rows']:,}",
-                     f"{100 * gov / c['rows']:.1f}%" if c["rows"] else "n/a"])
+                     fmt.share(gov / c["rows"]) if c["rows"] else fmt.MISSING])
     return concat(
         paragraph("Cost of off-intent serving: the metric as served minus the metric had the off-intent rows been "
                   "served as the deployment history intended (docs/causes.md).", cls="vdrift-note"),
@@ -120,14 +121,20 @@ def cost_block(expl, zone: DisplayZone = UTC) -> Html:
 
 
 def cost_trend_figure(trend: pl.DataFrame, folder: Path | None, *, unit: str, scale: float,
-                      name: str = "off-intent-cost-trend", zone: DisplayZone = UTC) -> Figure | Html:
-    """The cost of off-intent serving per week, with its interval band (one tick per week, at its first day)."""
+                      name: str = "off-intent-cost-trend", zone: DisplayZone = UTC, level: float = 0.95,
+                      observed: tuple[float, ...] = ()) -> Figure | Html:
+    """The cost of off-intent serving per week, with its interval band (one tick per week, at its first day).
+
+    ``level`` is the level of the weeks' intervals (the weekly report's
+    explains run at the default 0.95); ``observed`` the metric's levels, for
+    the decimals of a mean's tooltips (:mod:`toolkit.formatting`).
+    """
     if not trend.height:
         return paragraph("No week to show.", cls="vdrift-note")
     df = zone.frame(trend, "week").with_columns(
         (pl.col("cost") * scale).alias("cost"), (pl.col("ci_low") * scale).alias("lo"),
         (pl.col("ci_high") * scale).alias("hi"))
-    y_title = f"cost ({'pt' if unit == 'pt' else unit or 'metric'})"
+    y_title = f"cost ({unit or 'metric'})"
     weeks = [alt.DateTime(year=w.year, month=w.month, date=w.day, hours=w.hour, minutes=w.minute)
              for w in df["week"].to_list()]
     x_title = "week starting" + ("" if zone.is_utc else f" ({zone.label})")
@@ -135,12 +142,14 @@ def cost_trend_figure(trend: pl.DataFrame, folder: Path | None, *, unit: str, sc
         x=alt.X("week:T", title=x_title, axis=alt.Axis(format="%Y-%m-%d", values=weeks, grid=False),
                 scale=alt.Scale(padding=24)),
         y=alt.Y("lo:Q", title=y_title), y2="hi:Q")
+    tip = fmt.d3_format(unit, observed, signed=True)
     line = alt.Chart(df).mark_line(point=alt.OverlayMarkDef(color="#f58518"), color="#f58518").encode(
-        x="week:T", y="cost:Q", tooltip=[alt.Tooltip("week:T", format="%Y-%m-%d"), alt.Tooltip("cost:Q", format="+.2f"),
-                                         alt.Tooltip("lo:Q", format="+.2f"), alt.Tooltip("hi:Q", format="+.2f")])
+        x="week:T", y="cost:Q", tooltip=[alt.Tooltip("week:T", format="%Y-%m-%d"), alt.Tooltip("cost:Q", format=tip),
+                                         alt.Tooltip("lo:Q", format=tip), alt.Tooltip("hi:Q", format=tip)])
     zero = alt.Chart(pl.DataFrame({"z": [0.0]})).mark_rule(color="#7f7f7f").encode(y="z:Q")
-    chart = (band + line + zero).properties(width=charts.WIDTH, height=220,
-                                            title="Cost of off-intent serving per week (95% interval)")
+    chart = (band + line + zero).properties(
+        width=charts.WIDTH, height=220,
+        title=f"Cost of off-intent serving per week ({fmt.level_label(level)} interval)")
     return figure(charts.finish(chart), name, folder=folder, title="")
 
 

@@ -14,6 +14,7 @@ from typing import cast
 import altair as alt
 import polars as pl
 
+from ..formatting import fixed
 from .data import truncate
 
 WIDTH = 760
@@ -86,6 +87,7 @@ def waterfall(
     comparison: float,
     unit: str = "",
     title: str = "",
+    decimals: int = 2,
 ) -> alt.LayerChart:
     """Baseline -> data drift -> version drift -> residual -> comparison.
 
@@ -101,8 +103,13 @@ def waterfall(
         The metric in the two windows.
     unit
         Axis unit label (e.g. ``%``).
+    decimals
+        Decimals of the bar labels (:func:`toolkit.formatting.decimals` of
+        the metric: 2 for rates, more for a small mean).
     """
-    rows = [{"step": "baseline", "kind": "baseline", "start": 0.0, "end": baseline, "label": f"{baseline:.2f}",
+    d = int(decimals)
+    rows = [{"step": "baseline", "kind": "baseline", "start": 0.0, "end": baseline,
+             "label": fixed(baseline, d, signed=False),
              "lo": None, "hi": None, "order": 0}]
     level = baseline
     for i, r in enumerate(parts.iter_rows(named=True), start=1):
@@ -113,14 +120,14 @@ def waterfall(
         rows.append({
             "step": step,
             "kind": str(r.get("kind") or r["component"]),
-            "start": level, "end": level + est, "label": f"{est:+.2f}",
+            "start": level, "end": level + est, "label": fixed(est, d),
             "lo": (level + float(lo)) if lo is not None else None,
             "hi": (level + float(hi)) if hi is not None else None,
             "order": i,
         })
         level += est
     rows.append({"step": "comparison", "kind": "comparison", "start": 0.0, "end": comparison,
-                 "label": f"{comparison:.2f}", "lo": None, "hi": None, "order": len(rows)})
+                 "label": fixed(comparison, d, signed=False), "lo": None, "hi": None, "order": len(rows)})
     df = pl.DataFrame(rows, schema_overrides={"lo": pl.Float64, "hi": pl.Float64})
     # the columns are Float64 (lo/hi null where a step has no interval)
     lo_all = min(cast(float, df["start"].min()), cast(float, df["end"].min()), cast(float, df["lo"].min()) or baseline)
@@ -300,8 +307,12 @@ def census_area(
 
 
 def metric_by_version(frame: pl.DataFrame, *, unit: str = "", title: str | alt.TitleParams = "", min_n: int = 1,
-                      time_title: str = "time (UTC)", universe: Sequence[str] | None = None) -> alt.LayerChart:
-    """The metric of each resolved version over time, with its 95% interval as a band.
+                      time_title: str = "time (UTC)", universe: Sequence[str] | None = None,
+                      decimals: int = 2) -> alt.LayerChart:
+    """The metric of each resolved version over time, with its interval as a band.
+
+    The band is the interval ``frame`` carries (:func:`toolkit.report.data.adaptive_series`:
+    always 95%, Wilson's for rates).
 
     Parameters
     ----------
@@ -317,6 +328,8 @@ def metric_by_version(frame: pl.DataFrame, *, unit: str = "", title: str | alt.T
         Title of the time axis (it names the time zone).
     universe
         Every version of the report (for :func:`version_scale`).
+    decimals
+        Decimals of the tooltips' values (display units).
     """
     df = frame.filter(pl.col("n") >= min_n)
     if "mid" not in df.columns:
@@ -334,7 +347,7 @@ def metric_by_version(frame: pl.DataFrame, *, unit: str = "", title: str | alt.T
     base = alt.Chart(df).encode(x=alt.X("mid:T", title=time_title), color=colour, detail="period:N")
     tip = [alt.Tooltip("start:T", title="from", format="%Y-%m-%d %H:%M"),
            alt.Tooltip("end:T", title="to", format="%Y-%m-%d %H:%M"), "version:N", "n:Q",
-           alt.Tooltip("value:Q", format=".2f"), alt.Tooltip("lo:Q", format=".2f"), alt.Tooltip("hi:Q", format=".2f")]
+           *(alt.Tooltip(f"{c}:Q", format=f".{int(decimals)}f") for c in ("value", "lo", "hi"))]
     band = base.mark_area(opacity=0.15).encode(y=alt.Y("lo:Q", title=y_title, scale=alt.Scale(zero=False)),
                                                y2="hi:Q")
     line = base.mark_line(point=alt.OverlayMarkDef(size=12)).encode(y="value:Q", tooltip=tip)
@@ -389,21 +402,23 @@ def balance(frame: pl.DataFrame, *, title: str = "") -> alt.LayerChart:
     return finish(chart, legend_texts=[str(x) for x in df["stage"].unique().to_list()])
 
 
-def drift_parts(frame: pl.DataFrame, *, unit: str = "", title: str = "") -> alt.LayerChart:
+def drift_parts(frame: pl.DataFrame, *, unit: str = "", title: str = "", decimals: int = 2) -> alt.LayerChart:
     """Data drift split by covariate: one bar per part with its interval.
 
     Parameters
     ----------
     frame
         ``part``, ``estimate``, ``ci_low``, ``ci_high`` in display units.
+    decimals
+        Decimals of the tooltips (:func:`toolkit.formatting.decimals` of the metric).
     """
     order = frame.sort(pl.col("estimate").abs(), descending=True)["part"].to_list()
     label = f"contribution to data drift ({unit})" if unit else "contribution to data drift"
     bars = alt.Chart(frame).mark_bar(color="#4c78a8").encode(
         x=alt.X("estimate:Q", title=label),
         y=alt.Y("part:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
-        tooltip=["part:N", alt.Tooltip("estimate:Q", format="+.3f"), alt.Tooltip("ci_low:Q", format="+.3f"),
-                 alt.Tooltip("ci_high:Q", format="+.3f")],
+        tooltip=["part:N", *(alt.Tooltip(f"{c}:Q", format=f"+.{int(decimals)}f")
+                             for c in ("estimate", "ci_low", "ci_high"))],
     )
     err = alt.Chart(frame).mark_rule(color="#333").encode(x="ci_low:Q", x2="ci_high:Q", y=alt.Y("part:N", sort=order))
     return finish(alt.LayerChart(layer=[bars, err]).properties(width=WIDTH * 0.7, height=max(60, 24 * frame.height),

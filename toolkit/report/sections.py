@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import polars as pl
 import altair as alt
 
 from .. import __version__
+from .. import formatting as fmt
 from . import charts, data
 from .figures import Figure, figure
 from .params import DisplayZone
@@ -46,25 +46,20 @@ def method_label(method: str) -> str:
     return _METHOD_LABEL.get(method, method)
 
 
-def fmt_level(value: float, *, scale: float, unit: str) -> str:
-    """A metric level in display units (``85.00%`` for rates)."""
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    return f"{value * scale:.2f}%" if unit == "pt" else f"{value * scale:.4g}"
+def fmt_level(value: float | None, *, scale: float, unit: str, observed: tuple[float, ...] = ()) -> str:
+    """A metric level in display units (:func:`toolkit.formatting.level`): ``85.00%`` for rates."""
+    return fmt.level(value, scale=scale, unit=unit, observed=observed)
 
 
-def fmt_effect(value: float | None, *, scale: float, unit: str) -> str:
-    """A signed effect in display units (``-5.40 pt``)."""
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    return f"{value * scale:+.2f} {unit}".rstrip()
+def fmt_effect(value: float | None, *, scale: float, unit: str, observed: tuple[float, ...] = ()) -> str:
+    """A signed effect in display units (:func:`toolkit.formatting.effect`): ``-5.40 pt``, ``+0.0042``."""
+    return fmt.effect(value, scale=scale, unit=unit, observed=observed)
 
 
-def fmt_interval(lo: float | None, hi: float | None, *, scale: float, unit: str) -> str:
-    """An interval as ``[lo, hi]`` in the metric's unit, or ``no interval``."""
-    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
-        return "no interval"
-    return f"[{lo * scale:+.2f}, {hi * scale:+.2f}]"
+def fmt_interval(lo: float | None, hi: float | None, *, scale: float, unit: str,
+                 observed: tuple[float, ...] = ()) -> str:
+    """An interval as ``[lo, hi]`` (:func:`toolkit.formatting.interval`), or ``no interval``."""
+    return fmt.interval(lo, hi, scale=scale, unit=unit, observed=observed)
 
 
 def headline_method(attr, methods: list[str] | None = None, method: str | None = None) -> str:
@@ -77,19 +72,18 @@ def headline_method(attr, methods: list[str] | None = None, method: str | None =
 def split_headline(attr, *, methods: list[str] | None = None, method: str | None = None) -> str:
     """One sentence: the observed shift and its split with intervals (the headline method)."""
     method = headline_method(attr, methods, method)
-    s, u = attr.scale, attr.unit
+    show = fmt.Display.of(attr)
     base, comp = attr.observed
     direction = "rose" if comp > base else "fell" if comp < base else "did not move"
     parts = []
     for c in ("data_drift", "version_drift", "residual"):
-        est, lo, hi = attr.component(method, c)
         name = "residual" if c == "residual" else f"{_COMPONENT_LABEL[c]} drift"
-        parts.append(f"{name} {fmt_effect(est, scale=s, unit=u)} {fmt_interval(lo, hi, scale=s, unit=u)}")
+        parts.append(f"{name} {show.estimate(*attr.component(method, c))}")
     return (
-        f"{attr.metric_label.capitalize()} {direction} from {fmt_level(base, scale=s, unit=u)} to "
-        f"{fmt_level(comp, scale=s, unit=u)} ({fmt_effect(attr.total, scale=s, unit=u)}): "
+        f"{attr.metric_label.capitalize()} {direction} from {show.level(base)} to "
+        f"{show.level(comp)} ({show.effect(attr.total)}): "
         + "; ".join(parts)
-        + f" ({_METHOD_LABEL.get(method, method)}, {int(attr.level * 100)}% intervals)."
+        + f" ({_METHOD_LABEL.get(method, method)}, {fmt.level_label(attr.level)} intervals)."
     )
 
 
@@ -115,7 +109,7 @@ def waterfall_figure(attr, folder: Path | None, *, name: str = "waterfall-split"
     )
     chart = charts.waterfall(
         sub, baseline=attr.observed[0] * s, comparison=attr.observed[1] * s,
-        unit="%" if attr.unit == "pt" else attr.unit,
+        unit=fmt.axis_unit(attr.unit), decimals=attr.display.decimals,
         title=title or f"{attr.metric_label}: where the shift comes from ({_METHOD_LABEL.get(method, method)})",
     )
     return figure(chart, name, folder=folder, title="")
@@ -123,21 +117,20 @@ def waterfall_figure(attr, folder: Path | None, *, name: str = "waterfall-split"
 
 def methods_table(attr, *, methods: list[str] | None = None) -> Html:
     """Method x component table with intervals, plus the observed shift."""
-    s, u = attr.scale, attr.unit
+    show = attr.display
     rows = []
     for m in attr.methods:
         if methods and m not in methods:
             continue
         row = {"method": _METHOD_LABEL.get(m, m)}
         for c in ("data_drift", "version_drift", "residual"):
-            est, lo, hi = attr.component(m, c)
-            row[c] = f"{fmt_effect(est, scale=s, unit=u)} {fmt_interval(lo, hi, scale=s, unit=u)}"
-        row["total"] = fmt_effect(attr.total, scale=s, unit=u)
+            row[c] = show.estimate(*attr.component(m, c))
+        row["total"] = show.effect(attr.total)
         rows.append(row)
     frame = pl.DataFrame(rows) if rows else pl.DataFrame()
     note = paragraph(
-        f"Estimates in {'percentage points' if u == 'pt' else 'metric units'}; brackets are "
-        f"{int(attr.level * 100)}% bootstrap intervals ({attr.n_boot} replicates, seed {attr.seed}, "
+        f"Estimates in {fmt.unit_name(attr.unit)}; brackets are "
+        f"{fmt.level_label(attr.level)} bootstrap intervals ({attr.n_boot} replicates, seed {attr.seed}, "
         + ("inputs held fixed: the effects on this traffic). " if attr.interval == "conditional"
            else "inputs resampled too: the effects expected from the input distribution). ") +
         "The three parts add up to the observed shift for every method.",
@@ -180,7 +173,7 @@ def census_figure(census: pl.DataFrame, deployments: pl.DataFrame | None, folder
 
 
 def _percent(share: Any) -> str:
-    return f"{100 * float(share):.1f}%"
+    return fmt.share(None if share is None else float(share))
 
 
 def census_table(census: pl.DataFrame) -> Html:
@@ -229,7 +222,7 @@ def findings_table(findings: pl.DataFrame, *, status: bool = False, zone: Displa
             f"<td>{esc(_when(r['start'], zone))}</td>",
             f"<td>{esc(_when(r['end'], zone))}</td>",
             f'<td class="num">{esc(r["n_requests"])}</td>',
-            f'<td class="num">{esc("" if share is None else f"{100 * float(share):.1f}%")}</td>',
+            f'<td class="num">{esc("" if share is None else fmt.share(float(share)))}</td>',
         ]
         if status:
             cells.insert(0, f"<td>{esc(r.get('status') or '')}</td>")
@@ -254,9 +247,11 @@ def metric_figure(series: pl.DataFrame, folder: Path | None, *, unit: str, name:
     version until each point holds ``min_rows`` requests.
     """
     points = data.adaptive_series(series, hours=hours, zone=zone, scale=scale, rate=rate, min_rows=min_rows)
+    # the tooltips follow the metric's display rule (toolkit.formatting): the points are in display units already
+    d = fmt.decimals(fmt.unit_for(rate), points["value"].to_list() if points.height else ())
     width = f"{hours} h" if hours < 24 else f"{hours // 24} day" + ("s" if hours >= 48 else "")
     chart = charts.metric_by_version(
-        points, unit=unit, time_title=zone.axis(), universe=universe,
+        points, unit=unit, time_title=zone.axis(), universe=universe, decimals=d,
         title=alt.TitleParams(
             title or "Metric by resolved version over time",
             subtitle=f"{width} buckets, merged until each point holds at least {min_rows} requests; "
@@ -291,7 +286,7 @@ def drift_parts_figure(attr, folder: Path | None, *, name: str = "data-drift-by-
         return paragraph("No split of the data drift by covariate (the regression method was not run).",
                          cls="vdrift-note")
     df = parts.with_columns([pl.col(c) * attr.scale for c in ("estimate", "ci_low", "ci_high")])
-    return figure(charts.drift_parts(df, unit=attr.unit), name, folder=folder)
+    return figure(charts.drift_parts(df, unit=attr.unit, decimals=attr.display.decimals), name, folder=folder)
 
 
 def support_block(details: dict) -> Html:
@@ -300,13 +295,13 @@ def support_block(details: dict) -> Html:
     ext = sup.get("extrapolations") or []
     share = sup.get("extrapolated_share") or {}
     rows = [{"window": e["window"], "routing cell": e["cell"], "version": e["version"],
-             "inputs it did not serve": f"{100 * e['unserved_share']:.0f}%",
-             "weight in the counterfactual": f"{100 * e['weight']:.1f}%",
-             "outside its served range": ", ".join(f"{o['covariate']} {100 * o['share']:.0f}%"
+             "inputs it did not serve": fmt.share(e["unserved_share"], 0),
+             "weight in the counterfactual": fmt.share(e["weight"]),
+             "outside its served range": ", ".join(f"{o['covariate']} {fmt.share(o['share'], 0)}"
                                                    for o in e["outside"][:3])}
             for e in ext[:20]]
     intro = paragraph("Share of the counterfactual traffic that rests on the outcome model: "
-                      + (", ".join(f"{k} {100 * v:.0f}%" for k, v in share.items()) or "none") + ".",
+                      + (", ".join(f"{k} {fmt.share(v, 0)}" for k, v in share.items()) or "none") + ".",
                       cls="vdrift-note")
     return Html(intro.body + table(pl.DataFrame(rows) if rows else pl.DataFrame(),
                                    empty="Every version's behaviour was observed where it was needed.").body)
@@ -324,9 +319,8 @@ def routing_table(attr) -> Html:
           .group_by("window", "routing cell", "version").agg(pl.col("n").sum())
           .with_columns((pl.col("n") / pl.col("n").sum().over("window", "routing cell")).alias("share"))
           .sort("window", "routing cell", "version"))
-    return table(df.with_columns((pl.col("share") * 100).round(1).cast(pl.String) + "%")
-                 .select("window", "routing cell", "version", pl.col("n").alias("requests"), "share"),
-                 empty="No cells.")
+    return table(df.select("window", "routing cell", "version", pl.col("n").alias("requests"), "share"),
+                 formats={"share": _percent}, empty="No cells.")
 
 
 def _plain(value: object) -> str:
