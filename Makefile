@@ -21,11 +21,12 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "vdrift needs Python >= 3.11")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (vdrift)" > /dev/null
 	touch $(STAMP)
 
-# Headless Chromium is what the report tests load the HTML with (Debian package).
+# Headless Chromium is what the report tests load the HTML with (Debian package), driven by Playwright
+# (tests/browser.py, executable_path): Playwright's own browser download is never used.
 chromium:
 	@if ! command -v chromium > /dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null; \

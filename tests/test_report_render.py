@@ -18,9 +18,10 @@ import pytest
 
 from toolkit.errors import NotApplicable, VdriftError
 from toolkit.report import render
-from toolkit.report.browser import check_page, find_chromium
 from toolkit.report.export import offline_violations
 from toolkit.store import Store
+
+from .browser import BrowserUnavailable, check_page, find_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples" / "demo"
@@ -278,7 +279,7 @@ def test_hostile_version_name_is_escaped(workdir: Path) -> None:
 def test_chromium_renders_offline_without_errors(which, request, workdir: Path) -> None:
     try:
         find_chromium()
-    except VdriftError as exc:
+    except BrowserUnavailable as exc:
         pytest.fail(f"{exc}")
     res = request.getfixturevalue(which)
     shot = workdir / f"{which}.png"
