@@ -37,7 +37,7 @@ chromium:
 	@# the test is only whether to add --disable-dev-shm-usage). That one line is dropped from the probe's stderr.
 	@command -v chromium > /dev/null && { chromium --version 2>&1 1>&3 | { grep -v ': unexpected operator$$' || true; } >&2; } 3>&1
 
-# A Java runtime is what pyspark (the `spark` extra, --engine spark, tests/test_spark.py) starts its JVM with (Debian package).
+# A Java runtime is what pyspark (the `spark` extra, --engine spark, tests/engine/test_spark.py) starts its JVM with (Debian package).
 java:
 	@if ! command -v java > /dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless > /dev/null; \

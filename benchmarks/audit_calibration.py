@@ -4,7 +4,7 @@ For every scenario and sample size, draw many seeded samples with the
 simulator (``toolkit.samples.generate``, Parquet), ingest them into an
 in-memory store as a user would (``Store.ingest``), run
 ``toolkit.audit.audit`` and compare its findings with the planted problems of
-``ground_truth.json`` using the matching rule of ``tests/test_audit_samples.py``
+``ground_truth.json`` using the matching rule of ``tests/audit/test_audit_samples.py``
 (same kind, component, region, instance, versions; start and end within one
 audit bucket of the truth). Writes ``benchmarks/results/audit_calibration.md``
 (or ``--out``).
@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.test_audit_samples import BUCKET, _matches, _time  # noqa: E402
+from tests.audit.test_audit_samples import BUCKET, _matches, _time  # noqa: E402
 from toolkit import Store  # noqa: E402
 from toolkit.audit import AuditThresholds, audit, severity_rank  # noqa: E402
 from toolkit.audit.results import Bucket  # noqa: E402
@@ -371,7 +371,7 @@ def markdown(outcomes: list[RunOutcome], command: str, elapsed: float) -> str:
         "Each run simulates one scenario set with one seed (`toolkit.samples.generate`, Parquet), ingests it",
         "into an in-memory store with `Store.ingest` and runs `toolkit.audit.audit` with the default",
         "thresholds and bucket. A planted problem counts as found when a finding matches it by the rule of",
-        "`tests/test_audit_samples.py` (kind, component, region, instance, versions; start and end within one",
+        "`tests/audit/test_audit_samples.py` (kind, component, region, instance, versions; start and end within one",
         "bucket). A *unit* is one audit bucket x component x region seen in the census; a unit is flagged when",
         "a false alarm covers it: a finding above info (warning or critical) that matches no planted problem",
         "and concerns none. A finding above info that matches no planted problem by the test's rule but",

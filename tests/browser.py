@@ -4,7 +4,7 @@ Drives the system Chromium (Debian's ``chromium`` package, ``make chromium``) wi
 ``executable_path``, so Playwright never downloads a browser of its own (do not run ``playwright install``).
 Every request for anything but a ``file:`` or ``data:`` URL is aborted and recorded, and so is every web
 socket; console errors, uncaught exceptions and failed loads are collected; the non-empty ``<svg>`` charts
-of the rendered page are counted and a screenshot is taken. Used by tests/test_report_render.py and handy
+of the rendered page are counted and a screenshot is taken. Used by tests/report/test_report_render.py and handy
 for checking a report by hand, from the repository root::
 
     python -m tests.browser reports/2026-11-09-incident/report.html shot.png

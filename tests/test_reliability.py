@@ -607,7 +607,7 @@ def test_09_out_of_memory_inside_a_command_names_the_memory_limit():
 
 
 def test_09_a_full_disk_is_named_and_blames_no_input_file():
-    """Found with the full-disk test (tests/test_crash_safety.py): a failed write blamed the input file."""
+    """Found with the full-disk test (tests/store/test_crash_safety.py): a failed write blamed the input file."""
     from toolkit.errors import StoreError, from_duckdb
 
     for says in ("No space left on device", "File too large", "Disk quota exceeded"):

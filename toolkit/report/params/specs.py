@@ -34,7 +34,7 @@ class ParamSpec:
 
 
 #: The parameters of both notebooks (the notebooks' ``parameters`` cells
-#: declare the same names; ``tests/test_report_params.py`` checks they agree).
+#: declare the same names; ``tests/report/test_report_params.py`` checks they agree).
 SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("store_path", "str", "vdrift.duckdb", "DuckDB store written by `vdrift ingest`"),
     ParamSpec("metric", "str", "mean:score", "metric spec: rate:<column>=<value>, mean:<column> or accuracy"),

@@ -25,7 +25,7 @@ import pytest
 
 from toolkit import Store, StoreError, VdriftError
 
-from .conftest import ROOT
+from tests.conftest import ROOT
 from .test_hardening_ingest import check_store_consistent
 
 N_BIG = 200_000  # over a second of ingest: room to interrupt mid-transaction

@@ -3,7 +3,7 @@
 Five seeds at 10,000 requests for every scenario: on ``clean`` and
 ``clean+covariate_shift`` (nothing planted) the audit must report nothing above
 info in any bucket; on the planted scenarios it must find every planted problem
-(matched by the rule of ``tests/test_audit_samples.py``) and report no finding
+(matched by the rule of ``tests/audit/test_audit_samples.py``) and report no finding
 above info that concerns no planted problem. The full run (50 seeds, 5k/20k/100k
 rows) writes ``benchmarks/results/audit_calibration.md``.
 """

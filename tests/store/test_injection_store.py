@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from toolkit import InputError, Store
 from toolkit.sqlutil import checked_column, quote_ident
 
-from .conftest import ROOT, write
+from tests.conftest import ROOT, write
 from .test_hardening_ingest import check_store_consistent, snapshot
 from tests import reasons as R
 

@@ -30,7 +30,7 @@ from toolkit.causes import explain
 from toolkit.cli import main
 from toolkit.store.attach import inline_params, sql_literal
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data" / "samples" / "demo"
 BASELINE, COMPARISON = "2026-11-02..2026-11-09", "2026-11-09..2026-11-16"
 METRICS = ("rate:prediction=approved", "mean:score")

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_sources_native import (bentoml_data, kserve_events, sagemaker_record, seldon_record)
+from tests.sources.test_sources_native import (bentoml_data, kserve_events, sagemaker_record, seldon_record)
 from toolkit import Store
 from toolkit.errors import InputError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ROW = {"request_id": "req-000001", "ts": dt.datetime(2026, 11, 2, 10, 0, 1, 250000), "model_version": "v1-5",
        "prediction": "approved", "score": 0.125, "region": "eu", "instance_id": "eu-1", "amount": 42.5,
        "channel": "web"}

@@ -53,7 +53,7 @@ def test_model_sample_hash_is_the_same_on_both_engines(spark):
     assert on_duckdb != groups  # the salt makes the sample independent of the replicate groups
 
 
-DEMO = Path(__file__).resolve().parents[1] / "data" / "samples" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "data" / "samples" / "demo"
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_cell_sums_on_spark_equal_duckdb_on_the_demo(spark, demo_store, metric, 
     from toolkit.engine.spark import spark_cell_sums
     from toolkit.timeutil import parse_window
 
-    from .test_attribution_helpers import BASELINE, COMPARISON
+    from tests.attribution.test_attribution_helpers import BASELINE, COMPARISON
 
     store, parquet = demo_store
     con = store.con
@@ -124,7 +124,7 @@ def test_filtered_cell_sums_on_spark_equal_duckdb(spark, demo_store):
     from toolkit.engine.spark import spark_cell_sums
     from toolkit.timeutil import parse_window
 
-    from .test_attribution_helpers import BASELINE, COMPARISON
+    from tests.attribution.test_attribution_helpers import BASELINE, COMPARISON
 
     store, parquet = demo_store
     inputs = _read(store.con, parse_metric("mean:score"), parse_window(BASELINE), parse_window(COMPARISON), None,
@@ -150,7 +150,7 @@ def test_attribute_on_spark_equals_duckdb_on_the_demo(spark, demo_store, metric,
     from toolkit.engine import run as run_mod
     from toolkit.engine import spark as sp
 
-    from .test_attribution_helpers import BASELINE, COMPARISON
+    from tests.attribution.test_attribution_helpers import BASELINE, COMPARISON
 
     store, _ = demo_store
     kw = dict(method="all", n_boot=100, seed=0)
@@ -184,7 +184,7 @@ def test_cli_engine_spark_prints_the_duckdb_headline(spark, demo_store, capsys, 
 
     from toolkit.cli import main
 
-    from .test_attribution_helpers import BASELINE, COMPARISON
+    from tests.attribution.test_attribution_helpers import BASELINE, COMPARISON
 
     store, _ = demo_store
     monkeypatch.delenv("SPARK_REMOTE", raising=False)  # the engine takes the shared session (getOrCreate)
@@ -229,7 +229,7 @@ def test_rounded_profile_on_spark_equals_duckdb(spark, demo_store):
     from toolkit.engine.spark import spark_rows
     from toolkit.timeutil import parse_window
 
-    from .test_attribution_helpers import BASELINE, COMPARISON
+    from tests.attribution.test_attribution_helpers import BASELINE, COMPARISON
 
     store, parquet = demo_store
     args = (store.con, parse_metric("mean:score"), parse_window(BASELINE), parse_window(COMPARISON),

@@ -27,7 +27,7 @@ from toolkit.samples.real import (
     write_case,
 )
 
-ROOT = Path(__file__).resolve().parents[1] / "data" / "samples" / "real"
+ROOT = Path(__file__).resolve().parents[2] / "data" / "samples" / "real"
 #: A numeric covariate per case whose two windows barely overlap (real seasonal / ageing shift).
 POOR_OVERLAP = {"flights": "temp", "nlswork": "age"}
 

@@ -21,9 +21,9 @@ from toolkit.report import render
 from toolkit.report.export import offline_violations
 from toolkit.store import Store
 
-from .browser import BrowserUnavailable, check_page, find_chromium
+from tests.browser import BrowserUnavailable, check_page, find_chromium
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "data" / "samples" / "demo"
 METRIC = "rate:prediction=approved"
 BASELINE = "2026-11-02..2026-11-09"

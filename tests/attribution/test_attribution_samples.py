@@ -27,7 +27,7 @@ from toolkit.samples import SCENARIOS, simulate
 
 from .test_attribution_helpers import BASELINE, COMPARISON, load_simulation
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data" / "samples" / "demo"
 METRICS = ("rate:prediction=approved", "mean:score")
 

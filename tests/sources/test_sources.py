@@ -1,6 +1,6 @@
 """Platform adapters end to end: native logs with a planted version problem are ingested and audited.
 
-Each test writes a small fleet's predictions (tests/test_sources_native.py) in one
+Each test writes a small fleet's predictions (tests/sources/test_sources_native.py) in one
 platform's native layout, ingests it with the adapter, checks the rows-read
 identity and the stored values against the generated rows, and audits the
 store: the planted problem must be found with its scope and version.
@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.test_sources_native import (deployments, fleet, kserve_events, sagemaker_record, write_bentoml, write_kserve,
+from tests.sources.test_sources_native import (deployments, fleet, kserve_events, sagemaker_record, write_bentoml, write_kserve,
                                   write_sagemaker, write_seldon)
 from toolkit import Store
 from toolkit.audit import audit

@@ -18,7 +18,7 @@ from toolkit import InputError, Store, StoreError
 from toolkit.store.ingest import batch as ingest_batch
 from toolkit.store.ingest import load as ingest_load
 
-from .conftest import ROOT, SAMPLES, write
+from tests.conftest import ROOT, SAMPLES, write
 from tests import reasons as R
 
 HEADER = "request_id,ts,model_version,prediction,score,region,amount\n"

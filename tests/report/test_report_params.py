@@ -20,7 +20,7 @@ from toolkit.report.figures import figure, check_name, chart_spec
 from toolkit.report.index import RunRecord, write_index, write_run_record
 from toolkit.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 
 

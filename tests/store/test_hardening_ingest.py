@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from toolkit import Store
 from toolkit.store.schema import CONTRACT
 
-from .conftest import ROOT, write
+from tests.conftest import ROOT, write
 from tests import reasons as R
 
 #: examples per property; raise it for a deeper search, e.g. VDRIFT_HYPOTHESIS_EXAMPLES=500

@@ -26,7 +26,7 @@ from toolkit.audit.intended import IV, PIECE, STREAMS
 
 from .test_audit_support import deploy, digest, insert, new_store, predictions, t, traffic
 
-DEMO = Path(__file__).resolve().parents[1] / "data" / "samples" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "data" / "samples" / "demo"
 REBUILT = "sha256-v1-rebuilt-0123456789"
 
 # Row-level definition of the cells: every request is attached to its piece by an ASOF join.

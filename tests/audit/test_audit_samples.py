@@ -20,7 +20,7 @@ from toolkit import Store
 from toolkit.audit import AuditResult, audit
 from toolkit.samples import generate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("canary", "rollback", "config_mismatch", "experiment", "covariate_shift", "clean")
 BUCKET = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1)}
 
