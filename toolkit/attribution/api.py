@@ -10,13 +10,14 @@ and bootstraps them by reweighting replicate groups.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, get_args
-from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Literal, ParamSpec, get_args
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -45,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
 MethodOption = Literal["regression", "matched", "standardization", "all"]
 EngineOption = Literal["duckdb", "spark"]
 SCHEMES = ("conditional", "population")
+_P = ParamSpec("_P")
 #: Most quantile bins per numeric covariate (step terms of the outcome model).
 MAX_BINS = 20
 #: Covariates the matching strata use (those whose shift carries most of the data drift).
@@ -111,7 +113,7 @@ class Inputs:
     excluded_by_version: tuple[tuple[int, str, int, int], ...] = ()
 
 
-def attribute(
+def attribute_behaviour(
     store: Store | str | os.PathLike,
     metric: str | Metric,
     baseline: str | Window | tuple,
@@ -131,8 +133,62 @@ def attribute(
     interval: str = "conditional",
     engine: EngineOption = "duckdb",
     spark: SparkSession | None = None,
-) -> AttributionResult:
-    """Split the shift of a metric into data drift, version drift and residual.
+) -> tuple[AttributionResult, Behaviour]:
+    """:func:`attribute`, and the per-version behaviour behind it (for :mod:`toolkit.causes`).
+
+    :func:`attribute` is made from this function (:func:`_result_only`), so
+    the parameter list, its checks and the work live here once; the
+    parameters are documented there.
+    """
+    methods = _methods(method)
+    m = parse_metric(metric)
+    A = parse_window(baseline, what="baseline window")
+    B = parse_window(comparison, what="comparison window")
+    n_boot = _int_option(n_boot, "n_boot", 0, 100_000)
+    seed = _int_option(seed, "seed", 0)
+    bins = _int_option(bins, "bins", 1, MAX_BINS)
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise InputError(f"level must be a number between 0 and 1, got {level!r}")
+    if interval not in SCHEMES:
+        raise InputError(f"interval must be one of {', '.join(SCHEMES)}, got {interval!r}")
+    for flag, name in ((include_shadow, "include_shadow"), (segments, "segments")):
+        if not isinstance(flag, bool):
+            raise InputError(f"{name} must be True or False, got {flag!r}")
+    check_choice(engine, get_args(EngineOption), "engine")
+    st, owned = _open(store)
+    try:
+        with _runner(st.con, engine, spark) as run:
+            inputs = _read(st.con, m, A, B, _names(covariates, "covariates"), where, bins,
+                           _names(routing_by, "routing_by"), _names(categorical, "categorical") or [],
+                           include_shadow, segments, run)
+        with threadpool_limits(limits=1, user_api="blas"):
+            keep = Behaviour()
+            res = _estimate(st.con, m, inputs, methods, n_boot, seed, float(level), interval, keep)
+            return res, keep
+    finally:
+        if owned:
+            st.close()
+
+
+def _result_only(work: Callable[_P, tuple[AttributionResult, Behaviour]], name: str,
+                 doc: str) -> Callable[_P, AttributionResult]:
+    """``work`` returning only its result: a public function with the same parameters, typed and checked once.
+
+    The signature shown by ``help`` and ``inspect.signature`` is ``work``'s
+    with the result's return type; ``doc`` is the public docstring.
+    """
+    def result(*args: _P.args, **kwargs: _P.kwargs) -> AttributionResult:
+        return work(*args, **kwargs)[0]
+
+    result.__name__ = result.__qualname__ = name
+    result.__module__ = work.__module__
+    result.__doc__ = doc
+    # through __dict__: a function object takes any attribute, the type checker knows only the declared ones
+    result.__dict__["__signature__"] = inspect.signature(work).replace(return_annotation="AttributionResult")
+    return result
+
+
+_ATTRIBUTE_DOC = """Split the shift of a metric into data drift, version drift and residual.
 
     Parameters
     ----------
@@ -201,67 +257,7 @@ def attribute(
         A window without rows for the metric, or a split that cannot be
         estimated from the rows given (the message says what would fix it).
     """
-    return attribute_behaviour(store, metric, baseline, comparison, covariates=covariates, where=where,
-                               method=method, bins=bins, routing_by=routing_by, categorical=categorical,
-                               segments=segments, n_boot=n_boot, seed=seed, include_shadow=include_shadow,
-                               level=level, interval=interval, engine=engine, spark=spark)[0]
-
-
-def attribute_behaviour(
-    store: Store | str | os.PathLike,
-    metric: str | Metric,
-    baseline: str | Window | tuple,
-    comparison: str | Window | tuple,
-    *,
-    covariates: Sequence[str] | str | None = None,
-    where: Mapping[str, object] | Sequence[str] | None = None,
-    method: MethodOption = "all",
-    bins: int = 5,
-    routing_by: Sequence[str] | str | None = None,
-    categorical: Sequence[str] | str | None = None,
-    segments: bool = False,
-    n_boot: int = 200,
-    seed: int = 0,
-    include_shadow: bool = False,
-    level: float = 0.95,
-    interval: str = "conditional",
-    engine: EngineOption = "duckdb",
-    spark: SparkSession | None = None,
-) -> tuple[AttributionResult, Behaviour]:
-    """:func:`attribute`, and the per-version behaviour behind it (for :mod:`toolkit.causes`).
-
-    The parameter list repeats :func:`attribute`'s on purpose: the public
-    function keeps an explicit signature (help, editors, docs) and only
-    forwards here; the checks and the work live here once.
-    """
-    methods = _methods(method)
-    m = parse_metric(metric)
-    A = parse_window(baseline, what="baseline window")
-    B = parse_window(comparison, what="comparison window")
-    n_boot = _int_option(n_boot, "n_boot", 0, 100_000)
-    seed = _int_option(seed, "seed", 0)
-    bins = _int_option(bins, "bins", 1, MAX_BINS)
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
-        raise InputError(f"level must be a number between 0 and 1, got {level!r}")
-    if interval not in SCHEMES:
-        raise InputError(f"interval must be one of {', '.join(SCHEMES)}, got {interval!r}")
-    for flag, name in ((include_shadow, "include_shadow"), (segments, "segments")):
-        if not isinstance(flag, bool):
-            raise InputError(f"{name} must be True or False, got {flag!r}")
-    check_choice(engine, get_args(EngineOption), "engine")
-    st, owned = _open(store)
-    try:
-        with _runner(st.con, engine, spark) as run:
-            inputs = _read(st.con, m, A, B, _names(covariates, "covariates"), where, bins,
-                           _names(routing_by, "routing_by"), _names(categorical, "categorical") or [],
-                           include_shadow, segments, run)
-        with threadpool_limits(limits=1, user_api="blas"):
-            keep = Behaviour()
-            res = _estimate(st.con, m, inputs, methods, n_boot, seed, float(level), interval, keep)
-            return res, keep
-    finally:
-        if owned:
-            st.close()
+attribute = _result_only(attribute_behaviour, "attribute", _ATTRIBUTE_DOC)
 
 
 
