@@ -10,13 +10,14 @@ and bootstraps them by reweighting replicate groups.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, get_args
-from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Literal, ParamSpec, get_args
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -36,7 +37,7 @@ from .decompose import effects
 from .design import Design, build_design, covariate_kinds, input_name
 from .drift import feature_drift
 from .metrics import VIEW, Metric, parse_metric
-from .results import COMPONENTS, METHODS, AttributionResult, Diagnostics
+from .results import COMPONENTS, METHODS, AttributionResult, Diagnostics, Note
 from .sums import CellSums, ModelSample, Selection, cell_sums, model_sample, numeric_moments
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
 MethodOption = Literal["regression", "matched", "standardization", "all"]
 EngineOption = Literal["duckdb", "spark"]
 SCHEMES = ("conditional", "population")
+_P = ParamSpec("_P")
 #: Most quantile bins per numeric covariate (step terms of the outcome model).
 MAX_BINS = 20
 #: Covariates the matching strata use (those whose shift carries most of the data drift).
@@ -111,7 +113,7 @@ class Inputs:
     excluded_by_version: tuple[tuple[int, str, int, int], ...] = ()
 
 
-def attribute(
+def attribute_behaviour(
     store: Store | str | os.PathLike,
     metric: str | Metric,
     baseline: str | Window | tuple,
@@ -131,8 +133,62 @@ def attribute(
     interval: str = "conditional",
     engine: EngineOption = "duckdb",
     spark: SparkSession | None = None,
-) -> AttributionResult:
-    """Split the shift of a metric into data drift, version drift and residual.
+) -> tuple[AttributionResult, Behaviour]:
+    """:func:`attribute`, and the per-version behaviour behind it (for :mod:`toolkit.causes`).
+
+    :func:`attribute` is made from this function (:func:`_result_only`), so
+    the parameter list, its checks and the work live here once; the
+    parameters are documented there.
+    """
+    methods = _methods(method)
+    m = parse_metric(metric)
+    A = parse_window(baseline, what="baseline window")
+    B = parse_window(comparison, what="comparison window")
+    n_boot = _int_option(n_boot, "n_boot", 0, 100_000)
+    seed = _int_option(seed, "seed", 0)
+    bins = _int_option(bins, "bins", 1, MAX_BINS)
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise InputError(f"level must be a number between 0 and 1, got {level!r}")
+    if interval not in SCHEMES:
+        raise InputError(f"interval must be one of {', '.join(SCHEMES)}, got {interval!r}")
+    for flag, name in ((include_shadow, "include_shadow"), (segments, "segments")):
+        if not isinstance(flag, bool):
+            raise InputError(f"{name} must be True or False, got {flag!r}")
+    check_choice(engine, get_args(EngineOption), "engine")
+    st, owned = _open(store)
+    try:
+        with _runner(st.con, engine, spark) as run:
+            inputs = _read(st.con, m, A, B, _names(covariates, "covariates"), where, bins,
+                           _names(routing_by, "routing_by"), _names(categorical, "categorical") or [],
+                           include_shadow, segments, run)
+        with threadpool_limits(limits=1, user_api="blas"):
+            keep = Behaviour()
+            res = _estimate(st.con, m, inputs, methods, n_boot, seed, float(level), interval, keep)
+            return res, keep
+    finally:
+        if owned:
+            st.close()
+
+
+def _result_only(work: Callable[_P, tuple[AttributionResult, Behaviour]], name: str,
+                 doc: str) -> Callable[_P, AttributionResult]:
+    """``work`` returning only its result: a public function with the same parameters, typed and checked once.
+
+    The signature shown by ``help`` and ``inspect.signature`` is ``work``'s
+    with the result's return type; ``doc`` is the public docstring.
+    """
+    def result(*args: _P.args, **kwargs: _P.kwargs) -> AttributionResult:
+        return work(*args, **kwargs)[0]
+
+    result.__name__ = result.__qualname__ = name
+    result.__module__ = work.__module__
+    result.__doc__ = doc
+    # through __dict__: a function object takes any attribute, the type checker knows only the declared ones
+    result.__dict__["__signature__"] = inspect.signature(work).replace(return_annotation="AttributionResult")
+    return result
+
+
+_ATTRIBUTE_DOC = """Split the shift of a metric into data drift, version drift and residual.
 
     Parameters
     ----------
@@ -201,67 +257,7 @@ def attribute(
         A window without rows for the metric, or a split that cannot be
         estimated from the rows given (the message says what would fix it).
     """
-    return attribute_behaviour(store, metric, baseline, comparison, covariates=covariates, where=where,
-                               method=method, bins=bins, routing_by=routing_by, categorical=categorical,
-                               segments=segments, n_boot=n_boot, seed=seed, include_shadow=include_shadow,
-                               level=level, interval=interval, engine=engine, spark=spark)[0]
-
-
-def attribute_behaviour(
-    store: Store | str | os.PathLike,
-    metric: str | Metric,
-    baseline: str | Window | tuple,
-    comparison: str | Window | tuple,
-    *,
-    covariates: Sequence[str] | str | None = None,
-    where: Mapping[str, object] | Sequence[str] | None = None,
-    method: MethodOption = "all",
-    bins: int = 5,
-    routing_by: Sequence[str] | str | None = None,
-    categorical: Sequence[str] | str | None = None,
-    segments: bool = False,
-    n_boot: int = 200,
-    seed: int = 0,
-    include_shadow: bool = False,
-    level: float = 0.95,
-    interval: str = "conditional",
-    engine: EngineOption = "duckdb",
-    spark: SparkSession | None = None,
-) -> tuple[AttributionResult, Behaviour]:
-    """:func:`attribute`, and the per-version behaviour behind it (for :mod:`toolkit.causes`).
-
-    The parameter list repeats :func:`attribute`'s on purpose: the public
-    function keeps an explicit signature (help, editors, docs) and only
-    forwards here; the checks and the work live here once.
-    """
-    methods = _methods(method)
-    m = parse_metric(metric)
-    A = parse_window(baseline, what="baseline window")
-    B = parse_window(comparison, what="comparison window")
-    n_boot = _int_option(n_boot, "n_boot", 0, 100_000)
-    seed = _int_option(seed, "seed", 0)
-    bins = _int_option(bins, "bins", 1, MAX_BINS)
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
-        raise InputError(f"level must be a number between 0 and 1, got {level!r}")
-    if interval not in SCHEMES:
-        raise InputError(f"interval must be one of {', '.join(SCHEMES)}, got {interval!r}")
-    for flag, name in ((include_shadow, "include_shadow"), (segments, "segments")):
-        if not isinstance(flag, bool):
-            raise InputError(f"{name} must be True or False, got {flag!r}")
-    check_choice(engine, get_args(EngineOption), "engine")
-    st, owned = _open(store)
-    try:
-        with _runner(st.con, engine, spark) as run:
-            inputs = _read(st.con, m, A, B, _names(covariates, "covariates"), where, bins,
-                           _names(routing_by, "routing_by"), _names(categorical, "categorical") or [],
-                           include_shadow, segments, run)
-        with threadpool_limits(limits=1, user_api="blas"):
-            keep = Behaviour()
-            res = _estimate(st.con, m, inputs, methods, n_boot, seed, float(level), interval, keep)
-            return res, keep
-    finally:
-        if owned:
-            st.close()
+attribute = _result_only(attribute_behaviour, "attribute", _ATTRIBUTE_DOC)
 
 
 
@@ -317,7 +313,7 @@ def _read(con, m: Metric, A: Window, B: Window, covs: list[str] | None, where, b
     msums = cell_sums(con, sel, design, routing, stratum=(sql, params, size), run=run)
     sums = msums.collapsed()
     sample = sample.indexed(sums)
-    drift = feature_drift(con, m, A, B, tuple(Covariate(c, k) for c, k in kinds.items()), where=filters,  # type: ignore[arg-type]
+    drift = feature_drift(con, m, A, B, tuple(Covariate(c, k) for c, k in kinds.items()), where=filters,
                           include_shadow=include_shadow, profile=prof)
     by_version = tuple((int(t), str(v), int(r), int(e)) for t, v, e, r in
                        prof.excluded.select("period", "version", "excluded", "rows").iter_rows())
@@ -408,64 +404,137 @@ class Behaviour:
 
 def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int, seed: int,
               level: float, interval: str, keep: Behaviour | None = None) -> AttributionResult:
+    """Point estimates, bootstrap intervals and diagnostics of ``methods`` from the inputs read."""
     sums, design = inp.sums, inp.design
     model_output = m.is_model_output
-    V = len(sums.versions)
-    models = rt.fit_models(inp.sample, V, design.p, per_period=not model_output, parent=sums.parent)
+    models = rt.fit_models(inp.sample, len(sums.versions), design.p, per_period=not model_output,
+                           parent=sums.parent)
     groups = {c: design.index_of(c) for c in design.covariates if design.index_of(c)}
-    base = rt.reduce(sums, None, None, None)
-    reg = rt.regression_fill(base, models.beta, model_output=model_output)
-    parts = rt.data_drift_parts(base.regional(), rt.regionalize(base, reg), models.beta, groups)
-
-    match_on, msums = list(inp.match_on), inp.msums
-    cells0 = rt.reduce(sums, None, msums, None)
+    parts = _data_drift_parts(sums, models, groups, model_output)
+    cells0 = rt.reduce(sums, None, inp.msums, None)
     sd_terms = inp.sample.z.std(axis=0) if len(inp.sample.y) else np.zeros(design.p)
-    adjust = rt.imbalanced(cells0, sd_terms)
+    fill = _Fills(model_output, rt.imbalanced(cells0, sd_terms))
+    all_fills = fill(cells0, models.beta, METHODS)
+    if keep is not None:
+        _keep_point(keep, cells0, all_fills[methods[0]], sums, n_boot)
+    point_all = {k: _split(cells0, f) for k, f in all_fills.items()}
+    point_fills = {k: all_fills[k] for k in methods}
+    spread = _model_spread(point_all)
+    trans, carry = _transport(cells0, inp, model_output)
+    draws, part_draws = _bootstrap(sums, inp.msums, cells0, models, fill, methods, list(parts), groups,
+                                   n_boot, seed, interval, keep)
+    z = _z(level)
+    frame = _component_frame(methods, point_all, draws, spread, carry, z, n_boot)
+    data_parts = _parts_frame(parts, part_draws, z, n_boot, keep_rows="regression" in methods)
 
-    def fills(c: rt.Cells, beta: np.ndarray, which: tuple[str, ...] = methods) -> dict[str, rt.Fill]:
+    observed = cells0.observed()
+    support = _support(cells0, point_fills, models, design, sums, inp)
+    notes, details = dg.assess(
+        m, frame, support, rt.routing_dependence(cells0, sd_terms), design, sums, inp, observed, n_boot,
+        list(inp.match_on), _behaviour_change(inp, models, cells0, model_output))
+    notes = _with_transport_note(notes, tr.note(trans, carry, m.scale(), m.unit, observed))
+    _add_error_details(details, trans, carry, spread, point_all)
+    refusal = dg.refusal(support, methods)
+    if refusal:
+        raise NotApplicable(refusal)
+    head = dg.headline(m, frame, methods[0], observed, level, notes)
+    A, B = inp.sel.baseline, inp.sel.comparison
+    return AttributionResult(
+        metric=m.spec, metric_label=m.label, unit=m.unit, scale=m.scale(), is_model_output=model_output,
+        baseline=str(A), comparison=str(B), observed=observed,
+        rows=(int(cells0.Nin[0].sum()), int(cells0.Nin[1].sum())), frame=frame,
+        diagnostics=Diagnostics(head, tuple(notes), details), n_boot=n_boot, seed=seed, interval=interval,
+        level=level, m_values=_m_values(cells0, point_fills), cells=_cells_frame(cells0, sums),
+        feature_drift=inp.drift, data_drift_parts=data_parts, routing_by=inp.routing_by,
+    )
+
+
+@dataclass(frozen=True)
+class _Fills:
+    """The estimators' fills of one set of cells: the point estimate and every replicate call the same code.
+
+    ``adjust``: the cells whose inputs the served rows do not balance, fixed
+    once on the point cells (:func:`~toolkit.attribution.routed.imbalanced`)
+    so that a replicate does not change which cells standardisation adjusts.
+    """
+
+    model_output: bool
+    adjust: np.ndarray
+
+    def __call__(self, c: rt.Cells, beta: np.ndarray, which: tuple[str, ...]) -> dict[str, rt.Fill]:
         out: dict[str, rt.Fill] = {}
-        r = rt.regression_fill(c, beta, model_output=model_output)
+        r = rt.regression_fill(c, beta, model_output=self.model_output)
         if "regression" in which:
             out["regression"] = r
         if "matched" in which:
-            out["matched"] = rt.matched_fill(c, beta, model_output=model_output)
+            out["matched"] = rt.matched_fill(c, beta, model_output=self.model_output)
         if "standardization" in which:
-            out["standardization"] = rt.standardization_fill(c, r, model_output=model_output, adjust=adjust)
+            out["standardization"] = rt.standardization_fill(c, r, model_output=self.model_output,
+                                                             adjust=self.adjust)
         return out
 
-    def split(c: rt.Cells, f: rt.Fill) -> np.ndarray:
-        Mtab = rt.m_table(c.regional(), rt.regionalize(c, f))
-        eff = effects(Mtab)
-        obs = c.observed()
-        total = obs[1] - obs[0]
-        return np.array([eff[0], eff[1], total - eff[0] - eff[1], total])
 
-    all_fills = fills(cells0, models.beta, METHODS)
-    if keep is not None:
-        first = rt.regionalize(cells0, all_fills[methods[0]])
-        keep.regions, keep.versions = sums.regions, sums.versions
-        keep.mu, keep.model, keep.w = first.mu, first.model, cells0.regional().w
-        keep.draws = [np.full_like(first.mu, np.nan) for _ in range(n_boot)]
-        keep.pi = cells0.regional().routing()[0]
-        keep.var = _within_var(sums)
-        keep.pi_draws = [np.full_like(keep.pi, np.nan) for _ in range(n_boot)]
-    point_all = {k: split(cells0, f) for k, f in all_fills.items()}
-    point_fills = {k: all_fills[k] for k in methods}
-    point = {k: point_all[k] for k in methods}
-    # model dependence: the three estimators differ only where the served rows do not reach (or do not
-    # balance) the inputs; their spread is part of the uncertainty of any one of them
+def _split(c: rt.Cells, f: rt.Fill) -> np.ndarray:
+    """(data drift, version drift, residual, total) of cells ``c`` filled by ``f``: the residual closes the total."""
+    eff = effects(rt.m_table(c.regional(), rt.regionalize(c, f)))
+    obs = c.observed()
+    total = obs[1] - obs[0]
+    return np.array([eff[0], eff[1], total - eff[0] - eff[1], total])
+
+
+def _data_drift_parts(sums: CellSums, models: rt.Models, groups: dict[str, list[int]],
+                      model_output: bool) -> dict[str, float]:
+    """The regression's split of the data drift by covariate (and routing cell mix), on the unstratified cells."""
+    base = rt.reduce(sums, None, None, None)
+    reg = rt.regression_fill(base, models.beta, model_output=model_output)
+    return rt.data_drift_parts(base.regional(), rt.regionalize(base, reg), models.beta, groups)
+
+
+def _keep_point(keep: Behaviour, cells0: rt.Cells, first: rt.Fill, sums: CellSums, n_boot: int) -> None:
+    """Fill ``keep`` with the point behaviour of the first method; the replicates start as NaN (skipped)."""
+    reg = rt.regionalize(cells0, first)
+    keep.regions, keep.versions = sums.regions, sums.versions
+    keep.mu, keep.model, keep.w = reg.mu, reg.model, cells0.regional().w
+    keep.draws = [np.full_like(reg.mu, np.nan) for _ in range(n_boot)]
+    keep.pi = cells0.regional().routing()[0]
+    keep.var = _within_var(sums)
+    keep.pi_draws = [np.full_like(keep.pi, np.nan) for _ in range(n_boot)]
+
+
+def _model_spread(point_all: dict[str, np.ndarray]) -> np.ndarray:
+    """SD of the components across the three estimators (zero for the observed total).
+
+    The estimators differ only where the served rows do not reach (or do not
+    balance) the inputs; their spread is part of the uncertainty of any one of them.
+    """
     spread = np.std(np.array(list(point_all.values())), axis=0, ddof=1)
     spread[3] = 0.0
-    # transport: where a version's rows reach only part of its cell's inputs (in time, or only in the
-    # other window), the model carries its behaviour the rest of the way; that error is added too
-    reg0 = cells0.regional()
-    term_var = inp.sample.z.var(axis=0) if len(inp.sample.y) else np.zeros(design.p)
-    trans = tr.measure(reg0, inp.sample, sums.parent, term_var, model_output=model_output)
-    carry = np.append(tr.component_sd(reg0.w, reg0.routing()[0], trans.sd, model_output=model_output), 0.0)
-    mtabs = {k: rt.m_table(cells0.regional(), rt.regionalize(cells0, f)) for k, f in point_fills.items()}
-    part_names = list(parts)
+    return spread
 
-    # -- bootstrap: reweight replicate groups
+
+def _transport(cells0: rt.Cells, inp: Inputs, model_output: bool) -> tuple[tr.Transport, np.ndarray]:
+    """The transport measurement and its SD per component (zero for the total).
+
+    Where a version's rows reach only part of its cell's inputs (in time, or
+    only in the other window), the model carries its behaviour the rest of
+    the way; that error is added to the intervals.
+    """
+    reg0 = cells0.regional()
+    term_var = inp.sample.z.var(axis=0) if len(inp.sample.y) else np.zeros(inp.design.p)
+    trans = tr.measure(reg0, inp.sample, inp.sums.parent, term_var, model_output=model_output)
+    carry = np.append(tr.component_sd(reg0.w, reg0.routing()[0], trans.sd, model_output=model_output), 0.0)
+    return trans, carry
+
+
+def _bootstrap(sums: CellSums, msums: CellSums, cells0: rt.Cells, models: rt.Models, fill: _Fills,
+               methods: tuple[str, ...], part_names: list[str], groups: dict[str, list[int]], n_boot: int,
+               seed: int, interval: str, keep: Behaviour | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Replicates of each method's split and of the data drift parts, by reweighting replicate groups.
+
+    A replicate that leaves a window without rows is skipped (its row stays
+    NaN) before the model draw, so the random stream of the others is the
+    one a run without that replicate would use.
+    """
     rng = np.random.default_rng(seed)
     draws = {k: np.full((n_boot, 4), np.nan) for k in methods}
     part_draws = np.full((n_boot, len(part_names)), np.nan)
@@ -476,17 +545,25 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
         if (c.N.sum(axis=(1, 2)) == 0).any():
             continue
         beta = rt.draw_models(models, rng)
-        for k, f in fills(c, beta).items():
-            draws[k][b] = split(c, f)
-            if keep is not None and k == methods[0]:
-                keep.draws[b] = rt.regionalize(c, f).mu
-                keep.pi_draws[b] = c.regional().routing()[0]
-        if "regression" in methods:
-            pr = rt.data_drift_parts(c.regional(), rt.regionalize(c, rt.regression_fill(
-                c, beta, model_output=model_output)), beta, groups)
+        fills = fill(c, beta, methods)
+        for k, f in fills.items():
+            draws[k][b] = _split(c, f)
+        if keep is not None:
+            keep.draws[b] = rt.regionalize(c, fills[methods[0]]).mu
+            keep.pi_draws[b] = c.regional().routing()[0]
+        if "regression" in fills:
+            pr = rt.data_drift_parts(c.regional(), rt.regionalize(c, fills["regression"]), beta, groups)
             part_draws[b] = [pr[p] for p in part_names]
+    return draws, part_draws
 
-    z = _z(level)
+
+def _component_frame(methods: tuple[str, ...], point: dict[str, np.ndarray], draws: dict[str, np.ndarray],
+                     spread: np.ndarray, carry: np.ndarray, z: float, n_boot: int) -> pl.DataFrame:
+    """Estimate and interval per (method, component).
+
+    The replicate SD, the estimators' ``spread`` and the transport error
+    ``carry`` are independent sources, so they are added in quadrature.
+    """
     rows = []
     for k in methods:
         est = point[k]
@@ -494,54 +571,66 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
         sd = np.sqrt(sd ** 2 + spread ** 2 + carry ** 2)
         for i, comp in enumerate(COMPONENTS + ("total",)):
             rows.append((k, comp, float(est[i]), float(est[i] - z * sd[i]), float(est[i] + z * sd[i])))
-    frame = pl.DataFrame(rows, schema={"method": pl.String, "component": pl.String, "estimate": pl.Float64,
-                                       "ci_low": pl.Float64, "ci_high": pl.Float64}, orient="row")
-    psd = np.nanstd(part_draws, axis=0, ddof=1) if n_boot > 1 else np.full(len(part_names), np.nan)
-    data_parts = pl.DataFrame(
-        {"part": part_names, "estimate": [parts[p] for p in part_names],
-         "ci_low": [parts[p] - z * s for p, s in zip(part_names, psd, strict=False)],
-         "ci_high": [parts[p] + z * s for p, s in zip(part_names, psd, strict=False)]},
-        schema={"part": pl.String, "estimate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64})
-    if "regression" not in methods:
-        data_parts = data_parts.clear()
+    return pl.DataFrame(rows, schema={"method": pl.String, "component": pl.String, "estimate": pl.Float64,
+                                      "ci_low": pl.Float64, "ci_high": pl.Float64}, orient="row")
 
-    observed = cells0.observed()
-    support = _support(cells0, point_fills, models, design, sums, inp)
-    dep = rt.routing_dependence(cells0, sd_terms)
-    change = []
-    if model_output and len(inp.sample.y):
-        Z1 = np.column_stack([np.ones(len(inp.sample.y)), inp.sample.z])
-        res = inp.sample.y - np.einsum("ip,ip->i", Z1, models.beta[0][inp.sample.v, sums.parent[inp.sample.r]])
-        rsd = np.array([res[inp.sample.v == j].std() if (inp.sample.v == j).any() else 0.0 for j in range(V)])
-        change = rt.behaviour_change(cells0, models.beta, rsd)
-    notes, details = dg.assess(
-        m, frame, support, dep, design, sums, inp, observed, n_boot, match_on, change)
-    tnote = tr.note(trans, carry, m.scale(), m.unit, observed)
-    if tnote is not None:
-        notes = [tnote, *notes] if tnote.level == "warning" else [*notes, tnote]
+
+def _parts_frame(parts: dict[str, float], part_draws: np.ndarray, z: float, n_boot: int, *,
+                 keep_rows: bool) -> pl.DataFrame:
+    """The data drift by covariate with intervals; empty (same schema) unless the regression was asked for."""
+    names = list(parts)
+    psd = np.nanstd(part_draws, axis=0, ddof=1) if n_boot > 1 else np.full(len(names), np.nan)
+    frame = pl.DataFrame(
+        {"part": names, "estimate": [parts[p] for p in names],
+         "ci_low": [parts[p] - z * s for p, s in zip(names, psd, strict=False)],
+         "ci_high": [parts[p] + z * s for p, s in zip(names, psd, strict=False)]},
+        schema={"part": pl.String, "estimate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64})
+    return frame if keep_rows else frame.clear()
+
+
+def _behaviour_change(inp: Inputs, models: rt.Models, cells0: rt.Cells, model_output: bool) -> list:
+    """For a model output, where a version's behaviour moved between the windows (else nothing).
+
+    A resolved version of a model output is a fixed function, so a shift of
+    its outcome model beyond the sampled rows' residual spread points at the
+    artifact or feature pipeline rather than at the inputs.
+    """
+    s = inp.sample
+    if not model_output or not len(s.y):
+        return []
+    Z1 = np.column_stack([np.ones(len(s.y)), s.z])
+    res = s.y - np.einsum("ip,ip->i", Z1, models.beta[0][s.v, inp.sums.parent[s.r]])
+    rsd = np.array([res[s.v == j].std() if (s.v == j).any() else 0.0 for j in range(len(inp.sums.versions))])
+    return rt.behaviour_change(cells0, models.beta, rsd)
+
+
+def _add_error_details(details: dict, trans: tr.Transport, carry: np.ndarray, spread: np.ndarray,
+                       point_all: dict[str, np.ndarray]) -> None:
+    """Add the error sources beyond the replicates to ``details``: transport, model dependence, every method's split.
+
+    They go after :func:`~toolkit.attribution.diagnostics.assess`'s keys, in this order (the JSON keeps it).
+    """
     details["transport"] = {**trans.as_dict(),
                             "sd": dict(zip(COMPONENTS, (float(x) for x in carry[:3]), strict=True))}
     details["model_dependence_sd"] = dict(zip(COMPONENTS, (float(x) for x in spread[:3]), strict=False))
     details["estimates_all_methods"] = {k: dict(zip(COMPONENTS + ("total",), (float(x) for x in v), strict=False))
                                         for k, v in point_all.items()}
-    refusal = dg.refusal(support, methods)
-    if refusal:
-        raise NotApplicable(refusal)
-    head = dg.headline(m, frame, methods[0], observed, level, notes)
-    cells_frame = _cells_frame(cells0, sums)
-    mvals = pl.DataFrame(
-        [(k, "AB"[a], "AB"[b], "AB"[c], float(mtabs[k][a, b, c]))
-         for k in methods for a in (0, 1) for b in (0, 1) for c in (0, 1)],
+
+
+def _with_transport_note(notes: list[Note], tnote: Note | None) -> list[Note]:
+    """The notes with the transport note: first when it is a warning, else last."""
+    if tnote is None:
+        return notes
+    return [tnote, *notes] if tnote.level == "warning" else [*notes, tnote]
+
+
+def _m_values(cells0: rt.Cells, fills: dict[str, rt.Fill]) -> pl.DataFrame:
+    """``M(data, routing, mechanism)`` of each method's fill, one row per method and window combination."""
+    mtabs = {k: rt.m_table(cells0.regional(), rt.regionalize(cells0, f)) for k, f in fills.items()}
+    return pl.DataFrame(
+        [(k, "AB"[a], "AB"[b], "AB"[c], float(mtab[a, b, c]))
+         for k, mtab in mtabs.items() for a in (0, 1) for b in (0, 1) for c in (0, 1)],
         schema=["method", "data", "routing", "mechanism", "M"], orient="row")
-    A, B = inp.sel.baseline, inp.sel.comparison
-    return AttributionResult(
-        metric=m.spec, metric_label=m.label, unit=m.unit, scale=m.scale(), is_model_output=model_output,
-        baseline=str(A), comparison=str(B), observed=observed,
-        rows=(int(cells0.Nin[0].sum()), int(cells0.Nin[1].sum())), frame=frame,
-        diagnostics=Diagnostics(head, tuple(notes), details), n_boot=n_boot, seed=seed, interval=interval,
-        level=level, m_values=mvals, cells=cells_frame, feature_drift=inp.drift, data_drift_parts=data_parts,
-        routing_by=inp.routing_by,
-    )
 
 
 def _within_var(sums: CellSums) -> np.ndarray:

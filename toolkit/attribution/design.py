@@ -26,7 +26,7 @@ from ..engine.keys import finite_sql as _finite
 from ..errors import InputError
 from ..sqlutil import quote_ident
 from .profile import Profile
-from .rows import MISSING
+from .rows import MISSING, CovKind
 
 TermKind = Literal["value", "missing", "step", "level"]
 
@@ -200,7 +200,7 @@ def finite_sql(name: str, dialect: Dialect = "duckdb") -> str:
 
 
 def covariate_kinds(types: Mapping[str, str], covariates: Sequence[str],
-                    categorical: Sequence[str] = ()) -> dict[str, str]:
+                    categorical: Sequence[str] = ()) -> dict[str, CovKind]:
     """``numeric`` or ``categorical`` per covariate from the column types.
 
     ``categorical`` names numeric columns (integer codes) to read as levels.

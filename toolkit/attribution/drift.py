@@ -26,6 +26,7 @@ import duckdb
 import numpy as np
 import polars as pl
 from scipy import special, stats
+from scipy.spatial import distance
 
 from ..timeutil import Window
 from .profile import EXACT_MAX_DISTINCT, Profile, profile_covariates
@@ -51,13 +52,12 @@ def psi(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def js_divergence(a: np.ndarray, b: np.ndarray) -> float:
-    """Jensen-Shannon divergence (base 2) of two count vectors."""
-    pa, pb = a / a.sum(), b / b.sum()
-    m = (pa + pb) / 2
-    def kl(p: np.ndarray) -> float:
-        nz = p > 0
-        return float(np.sum(p[nz] * np.log2(p[nz] / m[nz])))
-    return 0.5 * kl(pa) + 0.5 * kl(pb)
+    """Jensen-Shannon divergence (base 2, in [0, 1]) of two count vectors.
+
+    :func:`scipy.spatial.distance.jensenshannon` returns the Jensen-Shannon
+    *distance*, the square root of the divergence, so it is squared here.
+    """
+    return float(distance.jensenshannon(a, b, base=2) ** 2)
 
 
 def _counts_stats(a: np.ndarray, b: np.ndarray) -> dict:
@@ -78,10 +78,8 @@ def _counts_stats(a: np.ndarray, b: np.ndarray) -> dict:
 
 def _cdf_stats(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """KS statistic and 1-Wasserstein distance from counts ``a``, ``b`` at sorted distinct values ``x``."""
-    fa = np.cumsum(a) / a.sum()
-    fb = np.cumsum(b) / b.sum()
-    gap = np.abs(fa - fb)
-    return float(gap.max()), float(np.sum(gap[:-1] * np.diff(x)))
+    gap = np.abs(np.cumsum(a) / a.sum() - np.cumsum(b) / b.sum())
+    return float(gap.max()), float(stats.wasserstein_distance(x, x, a, b))
 
 
 def feature_drift(
@@ -135,53 +133,71 @@ def feature_drift(
     names = [c.name for c in covariates]
     if not names:
         return pl.DataFrame(schema=_SCHEMA)
-    if (profile is None
-            or not all(profile.serves(c.name, n_bins) for c in covariates if c.kind == "numeric")
-            or not all(c.name in profile.level_counts for c in covariates if c.kind != "numeric")):
+    if profile is None or not _serves(profile, covariates, n_bins):
         profile = profile_covariates(con, metric, baseline, comparison, names, where=where,
                                      include_shadow=include_shadow, bins=[n_bins],
                                      exact_max_distinct=exact_max_distinct)
-    # counts per (version, period, bin[, x]) of every covariate
-    counts: dict[str, pl.DataFrame] = {}
-    for cov in covariates:
-        if cov.kind != "numeric":
-            counts[cov.name] = profile.level_counts[cov.name].rename({"level": "bin"})
-            continue
-        p = profile.numeric[cov.name]
-        if p.counts is None:  # profile_covariates always counts the values
-            raise ValueError(f"the profile of {cov.name!r} has no value counts")
-        edges = [e for e in (profile.quantiles(cov.name, n_bins, rows=True) or []) if e is not None]
-        # histogram bin: how many pooled deciles lie at or below the value (ties kept)
-        at = p.counts["at"].to_numpy()
-        counts[cov.name] = p.counts.with_columns(
-            pl.Series("bin", np.searchsorted(np.asarray(edges, dtype=float), at, side="right"), dtype=pl.Int64))
-
+    counts = {cov.name: _binned_counts(profile, cov, n_bins) for cov in covariates}
     out: list[dict] = []
     for cov in covariates:
         sub = counts[cov.name]
-        numeric = cov.kind == "numeric"
-        digits = profile.numeric[cov.name].digits if numeric else None
+        digits = profile.numeric[cov.name].digits if cov.kind == "numeric" else None
         resolution = "exact" if digits is None else f"{digits} significant digits"
         for grp in [ALL] + sorted(sub["version"].unique().to_list()):
             g = sub if grp == ALL else sub.filter(pl.col("version") == grp)
-            h = (g.group_by("bin")
-                 .agg(pl.col("c").filter(pl.col("period") == 0).sum().alias("a"),
-                      pl.col("c").filter(pl.col("period") == 1).sum().alias("b"))
-                 .sort("bin"))
-            a = h["a"].to_numpy().astype(float)
-            b = h["b"].to_numpy().astype(float)
-            row = {"feature": cov.name, "kind": cov.kind, "group": grp,
-                   "n_baseline": int(a.sum()), "n_comparison": int(b.sum())}
-            row.update(_counts_stats(a, b))
-            ks = w1 = ksp = float("nan")
-            if numeric and a.sum() > 0 and b.sum() > 0:
-                cdf = (g.group_by("x")
-                       .agg(pl.col("c").filter(pl.col("period") == 0).sum().alias("a"),
-                            pl.col("c").filter(pl.col("period") == 1).sum().alias("b"))
-                       .sort("x"))
-                ks, w1 = _cdf_stats(cdf["x"].to_numpy(), cdf["a"].to_numpy(), cdf["b"].to_numpy())
-                ne = a.sum() * b.sum() / (a.sum() + b.sum())
-                ksp = float(special.kolmogorov(np.sqrt(ne) * ks))
-            row.update({"ks": ks, "ks_pvalue": ksp, "wasserstein": w1, "resolution": resolution})
-            out.append(row)
+            out.append(_group_row(cov, grp, g) | {"resolution": resolution})
     return pl.DataFrame(out, schema=_SCHEMA) if out else pl.DataFrame(schema=_SCHEMA)
+
+
+def _serves(profile: Profile, covariates: Sequence[Covariate], n_bins: int) -> bool:
+    """Whether ``profile`` has what the statistics need: the ``n_bins`` quantiles and the level counts."""
+    return (all(profile.serves(c.name, n_bins) for c in covariates if c.kind == "numeric")
+            and all(c.name in profile.level_counts for c in covariates if c.kind != "numeric"))
+
+
+def _binned_counts(profile: Profile, cov: Covariate, n_bins: int) -> pl.DataFrame:
+    """Rows per (version, period, ``bin``) of one covariate (numeric ones also per value ``x``).
+
+    A categorical covariate's bins are its levels; a numeric one's are the
+    ``n_bins`` quantile bins of the pooled rows: how many pooled quantiles
+    lie at or below the value (ties kept), placed by the profile's ``at``.
+    """
+    if cov.kind != "numeric":
+        return profile.level_counts[cov.name].rename({"level": "bin"})
+    p = profile.numeric[cov.name]
+    if p.counts is None:  # profile_covariates always counts the values
+        raise ValueError(f"the profile of {cov.name!r} has no value counts")
+    edges = [e for e in (profile.quantiles(cov.name, n_bins, rows=True) or []) if e is not None]
+    at = p.counts["at"].to_numpy()
+    return p.counts.with_columns(
+        pl.Series("bin", np.searchsorted(np.asarray(edges, dtype=float), at, side="right"), dtype=pl.Int64))
+
+
+def _by_period(g: pl.DataFrame, key: str) -> pl.DataFrame:
+    """Baseline (``a``) and comparison (``b``) rows per value of ``key``, sorted by it."""
+    return (g.group_by(key)
+            .agg(pl.col("c").filter(pl.col("period") == 0).sum().alias("a"),
+                 pl.col("c").filter(pl.col("period") == 1).sum().alias("b"))
+            .sort(key))
+
+
+def _group_row(cov: Covariate, grp: str, g: pl.DataFrame) -> dict:
+    """The drift statistics of one covariate in one group (all versions, or one version) from its counts ``g``.
+
+    KS and Wasserstein only for a numeric covariate with rows in both
+    periods (NaN otherwise), from the counts per value.
+    """
+    h = _by_period(g, "bin")
+    a = h["a"].to_numpy().astype(float)
+    b = h["b"].to_numpy().astype(float)
+    row = {"feature": cov.name, "kind": cov.kind, "group": grp,
+           "n_baseline": int(a.sum()), "n_comparison": int(b.sum())}
+    row.update(_counts_stats(a, b))
+    ks = w1 = ksp = float("nan")
+    if cov.kind == "numeric" and a.sum() > 0 and b.sum() > 0:
+        cdf = _by_period(g, "x")
+        ks, w1 = _cdf_stats(cdf["x"].to_numpy(), cdf["a"].to_numpy(), cdf["b"].to_numpy())
+        ne = a.sum() * b.sum() / (a.sum() + b.sum())
+        ksp = float(special.kolmogorov(np.sqrt(ne) * ks))
+    row.update({"ks": ks, "ks_pvalue": ksp, "wasserstein": w1})
+    return row

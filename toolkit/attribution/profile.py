@@ -266,32 +266,78 @@ def profile_covariates(
         Where the row passes run (default the store's DuckDB; ``con`` still
         serves the column types).
     """
-    where = where or []
     run = runner_for(con, run)
-    dialect = run.dialect
     cols = _check(con, metric, covariates)
     probs = _probs(bins)
     overlap = baseline.start < comparison.end and comparison.start < baseline.end
     categorical = [n for n in covariates if not _is_numeric(cols[n]) or n in categorical]
-    numeric_names = [n for n in covariates if n not in categorical]
+    scan = _Scan(run, metric, baseline, comparison, where or [], include_shadow)
 
     # 1. rows per (version, period, counts?, overlap duplicate) and every categorical level
+    grouped = _count_levels(scan, categorical)
+    first = grouped.filter(pl.col("g__0") == 0) if categorical else grouped
+    levels, level_counts = _levels(grouped, categorical)
+
+    # 2. numeric covariates: per distinct value when there are not too many of them, else rounded
+    numeric = _profile_numeric(scan, [n for n in covariates if n not in categorical], probs, overlap,
+                               n_valid=int(first.filter(pl.col("valid"))["c"].sum()),
+                               exact_max_distinct=exact_max_distinct)
+    return Profile(numeric, levels, _excluded(first), level_counts, _version_rows(first))
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """The rows one profile reads (engine, metric, windows, filters): every pass builds its source from it."""
+
+    run: Runner
+    metric: Metric
+    baseline: Window
+    comparison: Window
+    where: WherePairs
+    include_shadow: bool
+
+    def source(self, select: Sequence[str]) -> tuple[str, list]:
+        """:func:`_profile_source` of these rows with the columns ``select``, in the runner's dialect."""
+        return _profile_source(self.metric, self.baseline, self.comparison, select, self.where,
+                               self.include_shadow, self.run.dialect)
+
+
+def _count_levels(scan: _Scan, categorical: Sequence[str]) -> pl.DataFrame:
+    """Rows per (version, period, valid, dup), and per level of each categorical covariate, in one scan.
+
+    One grouping set per categorical covariate (flag ``g__i`` 0 in its
+    rows, level in ``c__i``); without categorical covariates a single
+    grouping set. Any one set counts every row, so it also gives the totals.
+    """
     cat = [quote_ident(f"c__{i}") for i in range(len(categorical))]
-    select = ["resolved_version AS version"] + [f"CAST({quote_ident(n)} AS {text_type(dialect)}) AS {c}"
+    select = ["resolved_version AS version"] + [f"CAST({quote_ident(n)} AS {text_type(scan.run.dialect)}) AS {c}"
                                                  for n, c in zip(categorical, cat, strict=False)]
-    src, params = _profile_source(metric, baseline, comparison, select, where, include_shadow, dialect)
+    src, params = scan.source(select)
     sets = [f"(version, period, valid, dup, {c})" for c in cat] or ["(version, period, valid, dup)"]
     flags = [f"GROUPING({c}) AS {quote_ident(f'g__{i}')}" for i, c in enumerate(cat)]
-    grouped = run.frame(
+    return scan.run.frame(
         f"SELECT {', '.join(flags + ['version', 'period', 'valid', 'dup'] + cat + ['count(*) AS c'])} "
         f"FROM ({src}) GROUP BY GROUPING SETS ({', '.join(sets)})", params,
     )
-    first = grouped.filter(pl.col("g__0") == 0) if cat else grouped
-    excluded = (first.group_by("period", "version")
-                .agg(pl.col("c").filter(~pl.col("valid")).sum().alias("excluded"), pl.col("c").sum().alias("rows"))
-                .select(pl.col("period").cast(pl.Int32), pl.col("version").cast(pl.Utf8),
-                        pl.col("excluded").cast(pl.Int64), pl.col("rows").cast(pl.Int64))
-                .sort("period", "version"))
+
+
+def _excluded(first: pl.DataFrame) -> pl.DataFrame:
+    """Per period and version: the rows in the window and those that do not count for the metric."""
+    return (first.group_by("period", "version")
+            .agg(pl.col("c").filter(~pl.col("valid")).sum().alias("excluded"), pl.col("c").sum().alias("rows"))
+            .select(pl.col("period").cast(pl.Int32), pl.col("version").cast(pl.Utf8),
+                    pl.col("excluded").cast(pl.Int64), pl.col("rows").cast(pl.Int64))
+            .sort("period", "version"))
+
+
+def _levels(grouped: pl.DataFrame, categorical: Sequence[str]
+            ) -> tuple[dict[str, tuple[tuple[str, int], ...]], dict[str, pl.DataFrame]]:
+    """Each categorical covariate's levels (every row once, most frequent first) and its counts for drift.
+
+    The levels count every row in the windows once (``NOT dup``, NULL left
+    out); the drift counts only the rows that count for the metric, NULL as
+    :data:`~toolkit.attribution.rows.MISSING`.
+    """
     levels: dict[str, tuple[tuple[str, int], ...]] = {}
     level_counts: dict[str, pl.DataFrame] = {}
     for i, name in enumerate(categorical):
@@ -300,60 +346,96 @@ def profile_covariates(
         levels[name] = tuple(sorted(((str(k), int(v)) for k, v in lv.iter_rows()), key=lambda kv: (-kv[1], kv[0])))
         level_counts[name] = (g.filter(pl.col("valid")).with_columns(pl.col("level").fill_null(MISSING))
                               .group_by(["version", "period", "level"]).agg(pl.col("c").sum()))
+    return levels, level_counts
 
-    # 2. numeric covariates: per distinct value when there are not too many of them
-    n_valid = int(first.filter(pl.col("valid"))["c"].sum())
-    distinct = {n: 0 for n in numeric_names}
-    if numeric_names and n_valid > exact_max_distinct:
-        sel = [f"CAST({quote_ident(n)} AS DOUBLE) AS {quote_ident(f'x__{i}')}" for i, n in enumerate(numeric_names)]
-        src, params = _profile_source(metric, baseline, comparison, sel, where, include_shadow, dialect)
-        aggs_d = ", ".join(f"approx_count_distinct({quote_ident(f'x__{i}')}) FILTER (WHERE valid)"
-                           for i in range(len(numeric_names)))
-        counted = run.frame(f"SELECT {aggs_d} FROM ({src})", params)
-        if not counted.height:  # an aggregate query always yields one row
-            raise RuntimeError("approx_count_distinct returned no row")
-        row = counted.row(0)
-        distinct = {n: int(d or 0) for n, d in zip(numeric_names, row, strict=False)}
-    exact = [n for n in numeric_names if distinct[n] <= exact_max_distinct]
-    numeric: dict[str, NumericProfile] = {}
-    if exact:
-        xs = [quote_ident(f"x__{i}") for i in range(len(exact))]
-        sel = ["resolved_version AS version"] + [f"CAST({quote_ident(n)} AS DOUBLE) AS {x}"
-                                                 for n, x in zip(exact, xs, strict=True)]
-        src, params = _profile_source(metric, baseline, comparison, sel, where, include_shadow, dialect)
-        flags = [f"GROUPING({x}) AS {quote_ident(f'g__{i}')}" for i, x in enumerate(xs)]
-        grouped = run.frame(
-            f"SELECT {', '.join(flags + ['version', 'period', 'valid', 'dup'] + xs + ['count(*) AS c'])} FROM ({src}) "
-            f"GROUP BY GROUPING SETS ({', '.join(f'(version, period, valid, dup, {x})' for x in xs)})", params,
-        )
-        for i, name in enumerate(exact):
-            g = grouped.filter((pl.col(f"g__{i}") == 0) & pl.col(f"x__{i}").is_not_null()).rename({f"x__{i}": "x"})
-            g = g.select("version", "period", "valid", "dup", "x", "c")
-            once = g.filter(~pl.col("dup")).group_by("x").agg(pl.col("c").sum(), pl.col("c").filter(pl.col("valid"))
-                                                              .sum().alias("cv"))
-            valid = g.filter(pl.col("valid"))
-            per_x = valid.group_by("x").agg(pl.col("c").sum())
-            pooled = dict(zip(probs, quantiles_from_counts(once["x"].to_numpy(), once["cv"].to_numpy(), probs),
-                              strict=False))
-            rows = dict(zip(probs, quantiles_from_counts(per_x["x"].to_numpy(), per_x["c"].to_numpy(), probs),
-                            strict=False)) \
-                if overlap else pooled
-            numeric[name] = NumericProfile(
-                name, pooled, rows,
-                min_all=_min(once["x"]),
-                min_rows=_min(per_x["x"]),
-                skewness=_skewness(once["x"].to_numpy(), once["c"].to_numpy().astype(float)),
-                distinct=per_x.height,
-                counts=valid.group_by(["version", "period", "x"]).agg(pl.col("c").sum())
-                .with_columns(pl.col("x").alias("at")),
-            )
-    coarse = [n for n in numeric_names if n not in numeric]
+
+def _version_rows(first: pl.DataFrame) -> dict[tuple[int, str], int]:
+    """(period, version) -> rows that count for the metric."""
+    return {(int(t), str(v)): int(c) for t, v, c in
+            first.filter(pl.col("valid")).group_by("period", "version").agg(pl.col("c").sum()).iter_rows()}
+
+
+def _profile_numeric(scan: _Scan, names: Sequence[str], probs: Sequence[float], overlap: bool, *,
+                     n_valid: int, exact_max_distinct: int) -> dict[str, NumericProfile]:
+    """Profiles of the numeric covariates: exact counts per value where few enough, else rounded.
+
+    The distinct values are estimated only when there are more rows than
+    ``exact_max_distinct`` (with fewer, every covariate is counted exactly);
+    the exact ones come first, in the order given, then the rounded ones.
+    """
+    distinct = {n: 0 for n in names}
+    if names and n_valid > exact_max_distinct:
+        distinct = _approx_distinct(scan, names)
+    exact = [n for n in names if distinct[n] <= exact_max_distinct]
+    numeric = _profile_exact(scan, exact, probs, overlap) if exact else {}
+    coarse = [n for n in names if n not in numeric]
     if coarse:
-        numeric.update(_profile_rounded(run, metric, baseline, comparison, coarse, probs, overlap, distinct,
-                                        where, include_shadow))
-    version_rows = {(int(t), str(v)): int(c) for t, v, c in
-                     first.filter(pl.col("valid")).group_by("period", "version").agg(pl.col("c").sum()).iter_rows()}
-    return Profile(numeric, levels, excluded, level_counts, version_rows)
+        numeric.update(_profile_rounded(scan.run, scan.metric, scan.baseline, scan.comparison, coarse, probs,
+                                        overlap, distinct, scan.where, scan.include_shadow))
+    return numeric
+
+
+def _approx_distinct(scan: _Scan, names: Sequence[str]) -> dict[str, int]:
+    """HyperLogLog estimates of the distinct values of numeric covariates over the rows that count.
+
+    Only asked when there are more rows than :data:`EXACT_MAX_DISTINCT`:
+    with fewer rows no covariate can have more distinct values than that.
+    """
+    sel = [f"CAST({quote_ident(n)} AS DOUBLE) AS {quote_ident(f'x__{i}')}" for i, n in enumerate(names)]
+    src, params = scan.source(sel)
+    aggs_d = ", ".join(f"approx_count_distinct({quote_ident(f'x__{i}')}) FILTER (WHERE valid)"
+                       for i in range(len(names)))
+    counted = scan.run.frame(f"SELECT {aggs_d} FROM ({src})", params)
+    if not counted.height:  # an aggregate query always yields one row
+        raise RuntimeError("approx_count_distinct returned no row")
+    row = counted.row(0)
+    return {n: int(d or 0) for n, d in zip(names, row, strict=False)}
+
+
+def _profile_exact(scan: _Scan, names: Sequence[str], probs: Sequence[float],
+                   overlap: bool) -> dict[str, NumericProfile]:
+    """Profiles of numeric covariates counted per distinct value, one grouping set each, in one scan."""
+    xs = [quote_ident(f"x__{i}") for i in range(len(names))]
+    sel = ["resolved_version AS version"] + [f"CAST({quote_ident(n)} AS DOUBLE) AS {x}"
+                                             for n, x in zip(names, xs, strict=True)]
+    src, params = scan.source(sel)
+    flags = [f"GROUPING({x}) AS {quote_ident(f'g__{i}')}" for i, x in enumerate(xs)]
+    grouped = scan.run.frame(
+        f"SELECT {', '.join(flags + ['version', 'period', 'valid', 'dup'] + xs + ['count(*) AS c'])} FROM ({src}) "
+        f"GROUP BY GROUPING SETS ({', '.join(f'(version, period, valid, dup, {x})' for x in xs)})", params,
+    )
+    out: dict[str, NumericProfile] = {}
+    for i, name in enumerate(names):
+        g = grouped.filter((pl.col(f"g__{i}") == 0) & pl.col(f"x__{i}").is_not_null()).rename({f"x__{i}": "x"})
+        out[name] = _exact_profile(name, g.select("version", "period", "valid", "dup", "x", "c"), probs, overlap)
+    return out
+
+
+def _exact_profile(name: str, g: pl.DataFrame, probs: Sequence[float], overlap: bool) -> NumericProfile:
+    """One numeric covariate's profile from its rows per (version, period, valid, dup, value ``x``).
+
+    ``pooled`` counts each row that counts for the metric once; ``rows``
+    counts a row in both windows twice, so it differs only when the windows
+    overlap. Minimum and skewness are over every row, once.
+    """
+    once = g.filter(~pl.col("dup")).group_by("x").agg(pl.col("c").sum(), pl.col("c").filter(pl.col("valid"))
+                                                      .sum().alias("cv"))
+    valid = g.filter(pl.col("valid"))
+    per_x = valid.group_by("x").agg(pl.col("c").sum())
+    pooled = dict(zip(probs, quantiles_from_counts(once["x"].to_numpy(), once["cv"].to_numpy(), probs),
+                      strict=False))
+    rows = dict(zip(probs, quantiles_from_counts(per_x["x"].to_numpy(), per_x["c"].to_numpy(), probs),
+                    strict=False)) \
+        if overlap else pooled
+    return NumericProfile(
+        name, pooled, rows,
+        min_all=_min(once["x"]),
+        min_rows=_min(per_x["x"]),
+        skewness=_skewness(once["x"].to_numpy(), once["c"].to_numpy().astype(float)),
+        distinct=per_x.height,
+        counts=valid.group_by(["version", "period", "x"]).agg(pl.col("c").sum())
+        .with_columns(pl.col("x").alias("at")),
+    )
 
 
 def round_sql(x: str, digits: int = ROUND_DIGITS, dialect: Dialect = "duckdb") -> str:
