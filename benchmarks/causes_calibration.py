@@ -93,6 +93,86 @@ def _wilson(k: int, n: int) -> tuple[float, float]:
     return (100 * (c - h), 100 * (c + h))
 
 
+def _covered(r: dict) -> bool:
+    return r["lo"] - 1e-12 <= r["truth"] <= r["hi"] + 1e-12
+
+
+def _table_row(s: str, m: str, sub: list[dict]) -> str:
+    """One scenario x metric row of the page."""
+    n = len(sub)
+    err = [r["cost"] - r["truth"] for r in sub]
+    tol = [abs(e) <= max(0.003, 0.3 * abs(r["truth"])) for e, r in zip(err, sub, strict=True)]
+    cov = [_covered(r) for r in sub]
+    lo, hi = _wilson(sum(cov), n)
+    first = [r["top_planted"] for r in sub] if s != "clean" else []
+    same = [abs(r["planted"] - r["cost"]) < 1e-9 for r in sub] if s != "clean" else []
+    zs = [z for r in sub if math.isfinite(z := _z(r))]
+    rmsz = f"{math.sqrt(sum(z * z for z in zs) / len(zs)):.2f}" if zs else "-"
+    return (f"| {s} | `{m}` | {n} | {sum(r['truth'] for r in sub) / n:+.4f} | {sum(err) / n:+.4f} | "
+            f"{math.sqrt(sum(e * e for e in err) / n):.4f} | {100 * sum(tol) / n:.0f} | "
+            f"{100 * sum(cov) / n:.0f} ({lo:.0f}-{hi:.0f}) | "
+            f"{(f'{100 * sum(first) / n:.0f}') if first else '-'} | "
+            f"{(f'{100 * sum(same) / n:.0f}') if same else '-'} | {rmsz} | "
+            f"{sum(r['seconds'] for r in sub) / n:.1f} |")
+
+
+def _pooled(rows: list[dict]) -> list[str]:
+    """Coverage pooled over the planted scenarios, and what rms z means."""
+    priced = [r for r in rows if r["scenario"] != "clean"]
+    if not priced:
+        return []
+    k = sum(_covered(r) for r in priced)
+    lo, hi = _wilson(k, len(priced))
+    return ["", f"Pooled over the planted scenarios: coverage {100 * k / len(priced):.1f}% of {len(priced)} "
+            f"(Wilson 95% {lo:.1f}-{hi:.1f}%). `rms z`: root mean square of (estimate - truth) / SD, where "
+            "SD is the interval's half-width / 1.96; about 1 when the interval's width is right, below 1 "
+            "when it is wider than the errors need, above 1 when it is too narrow (where the truth is "
+            "exactly 0 and so is the SD, z is left out)."]
+
+
+def _false_alarms(rows: list[dict]) -> list[str]:
+    """False alarms and change points on the clean scenario."""
+    clean = [r for r in rows if r["scenario"] == "clean"]
+    if not clean:
+        return []
+    n = len(clean)
+    fa = sum(r["false_alarm"] for r in clean)
+    cps = sum(r["change_points"] for r in clean)
+    runs_cp = sum(r["change_points"] > 0 for r in clean)
+    return [
+        "", "## False alarms on the clean scenario", "",
+        f"- Runs where some priced cause's 95% interval excludes 0: {fa} of {n} "
+        f"({100 * fa / n:.0f}%; acceptance: at most 5%).",
+        f"- Change points: {cps} in {n} runs ({cps / n:.2f} per run); runs with at least one: {runs_cp} "
+        f"({100 * runs_cp / n:.0f}%). Each run tests 3 routing cells over all versions plus each version "
+        "inside each cell (about 6 series) with |T| >= 6.",
+    ]
+
+
+def page(rows: list[dict], command: str, wall: float) -> list[str]:
+    """The markdown page of a set of runs."""
+    lines = [
+        "# vdrift explain against the replay cost of the planted problems", "",
+        f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `{command}` ({wall / 60:.1f} min wall time).",
+        "",
+        "Each replication simulates one scenario (seed = replication), explains the comparison window alone and "
+        "compares the cost of off-intent serving with the replay truth (`GroundTruth.problem_costs`: the rows "
+        "the plant affected, replayed with the routing they would have had without it). Tolerance "
+        "max(0.003, 30% of |truth|) (0.3 pt of a rate). Coverage: the 95% interval holds the truth (Wilson 95% "
+        "interval of the coverage in brackets). `planted = cost`: the planted problem's findings carry the "
+        "whole cost. `first`: one of the planted problem's findings ranks first.", "",
+        "| scenario | metric | R | mean truth | mean error | RMSE | within tol. % | coverage % | first % "
+        "| planted = cost % | rms z | mean s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in SCENARIOS:
+        for m in METRICS:
+            sub = [r for r in rows if r["scenario"] == s and r["metric"] == m]
+            if sub:
+                lines.append(_table_row(s, m, sub))
+    return lines + _pooled(rows) + _false_alarms(rows)
+
+
 def main() -> int:
     """Command line entry point (``--help`` lists the options)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -107,66 +187,9 @@ def main() -> int:
     t0 = time.perf_counter()
     with mp.get_context("fork").Pool(args.jobs) as pool:
         rows = [row for part in pool.imap_unordered(_one, tasks) for row in part]
-    wall = time.perf_counter() - t0
-    lines = [
-        "# vdrift explain against the replay cost of the planted problems", "",
-        f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `benchmarks/causes_calibration.py "
-        f"--reps {args.reps} --rows {args.rows} --n-boot {args.n_boot} --jobs {args.jobs}` "
-        f"({wall / 60:.1f} min wall time).", "",
-        "Each replication simulates one scenario (seed = replication), explains the comparison window alone and "
-        "compares the cost of off-intent serving with the replay truth (`GroundTruth.problem_costs`: the rows "
-        "the plant affected, replayed with the routing they would have had without it). Tolerance "
-        "max(0.003, 30% of |truth|) (0.3 pt of a rate). Coverage: the 95% interval holds the truth (Wilson 95% "
-        "interval of the coverage in brackets). `planted = cost`: the planted problem's findings carry the "
-        "whole cost. `first`: one of the planted problem's findings ranks first.", "",
-        "| scenario | metric | R | mean truth | mean error | RMSE | within tol. % | coverage % | first % "
-        "| planted = cost % | rms z | mean s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for s in SCENARIOS:
-        for m in METRICS:
-            sub = [r for r in rows if r["scenario"] == s and r["metric"] == m]
-            if not sub:
-                continue
-            n = len(sub)
-            err = [r["cost"] - r["truth"] for r in sub]
-            tol = [abs(e) <= max(0.003, 0.3 * abs(r["truth"])) for e, r in zip(err, sub, strict=True)]
-            cov = [r["lo"] - 1e-12 <= r["truth"] <= r["hi"] + 1e-12 for r in sub]
-            lo, hi = _wilson(sum(cov), n)
-            first = [r["top_planted"] for r in sub] if s != "clean" else []
-            same = [abs(r["planted"] - r["cost"]) < 1e-9 for r in sub] if s != "clean" else []
-            zs = [z for r in sub if math.isfinite(z := _z(r))]
-            rmsz = f"{math.sqrt(sum(z * z for z in zs) / len(zs)):.2f}" if zs else "-"
-            lines.append(
-                f"| {s} | `{m}` | {n} | {sum(r['truth'] for r in sub) / n:+.4f} | {sum(err) / n:+.4f} | "
-                f"{math.sqrt(sum(e * e for e in err) / n):.4f} | {100 * sum(tol) / n:.0f} | "
-                f"{100 * sum(cov) / n:.0f} ({lo:.0f}-{hi:.0f}) | "
-                f"{(f'{100 * sum(first) / n:.0f}') if first else '-'} | "
-                f"{(f'{100 * sum(same) / n:.0f}') if same else '-'} | {rmsz} | "
-                f"{sum(r['seconds'] for r in sub) / n:.1f} |")
-    priced = [r for r in rows if r["scenario"] != "clean"]
-    if priced:
-        k = sum(r["lo"] - 1e-12 <= r["truth"] <= r["hi"] + 1e-12 for r in priced)
-        lo, hi = _wilson(k, len(priced))
-        lines += ["", f"Pooled over the planted scenarios: coverage {100 * k / len(priced):.1f}% of {len(priced)} "
-                  f"(Wilson 95% {lo:.1f}-{hi:.1f}%). `rms z`: root mean square of (estimate - truth) / SD, where "
-                  "SD is the interval's half-width / 1.96; about 1 when the interval's width is right, below 1 "
-                  "when it is wider than the errors need, above 1 when it is too narrow (where the truth is "
-                  "exactly 0 and so is the SD, z is left out)."]
-    clean = [r for r in rows if r["scenario"] == "clean"]
-    if clean:
-        n = len(clean)
-        fa = sum(r["false_alarm"] for r in clean)
-        cps = sum(r["change_points"] for r in clean)
-        runs_cp = sum(r["change_points"] > 0 for r in clean)
-        lines += [
-            "", "## False alarms on the clean scenario", "",
-            f"- Runs where some priced cause's 95% interval excludes 0: {fa} of {n} "
-            f"({100 * fa / n:.0f}%; acceptance: at most 5%).",
-            f"- Change points: {cps} in {n} runs ({cps / n:.2f} per run); runs with at least one: {runs_cp} "
-            f"({100 * runs_cp / n:.0f}%). Each run tests 3 routing cells over all versions plus each version "
-            "inside each cell (about 6 series) with |T| >= 6.",
-        ]
+    command = (f"benchmarks/causes_calibration.py --reps {args.reps} --rows {args.rows} --n-boot {args.n_boot} "
+               f"--jobs {args.jobs}")
+    lines = page(rows, command, time.perf_counter() - t0)
     Path(args.out).write_text("\n".join(lines) + "\n")
     if args.json:
         Path(args.json).write_text(json.dumps(sorted(rows, key=lambda r: (r["scenario"], r["seed"], r["metric"])),
