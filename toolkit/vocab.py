@@ -19,3 +19,16 @@ TIME_BUCKETS: tuple[str, ...] = get_args(TimeBucket)
 # The audit's bucket choice: a width, or "auto" to pick one from the window.
 AuditBucket = Literal["auto", "hour", "day"]
 AUDIT_BUCKETS: tuple[str, ...] = get_args(AuditBucket)
+
+# The deployment events that change which version is intended (the audit's
+# intended-state replay), and all the events a deployments row may carry.
+STATE_EVENTS: tuple[str, ...] = (
+    "deploy",
+    "rollout_start",
+    "rollout_step",
+    "rollout_complete",
+    "rollback",
+    "experiment_start",
+    "experiment_end",
+)
+DEPLOYMENT_EVENTS: tuple[str, ...] = (*STATE_EVENTS, "config_change", "cache_flush")

@@ -11,8 +11,9 @@ import duckdb
 from ...errors import InputError, from_duckdb, is_corruption
 from ...sqlutil import one_row, quote_ident
 from ...timeutil import PLAUSIBLE_END, PLAUSIBLE_START, PLAUSIBLE_TEXT
+from ...vocab import DEPLOYMENT_EVENTS
 from ..mapping import EPOCH_UNITS, Mapping
-from ..schema import CONTRACT, DEPLOYMENT_EVENTS
+from ..schema import CONTRACT
 from .checks import _parser_reason
 from .files import WHOLE_ROW
 
