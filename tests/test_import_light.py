@@ -31,3 +31,9 @@ def test_public_names_still_resolve():
             "and callable(toolkit.explain) and callable(toolkit.render_report); "
             "assert all(hasattr(toolkit, n) for n in toolkit.__all__)")
     assert "duckdb" in _loaded_after(code)
+
+
+def test_sources_import_first():
+    """toolkit.sources and the store import each other; either may be the first import (the store no longer is)."""
+    for first in ("toolkit.sources", "toolkit.store.ingest.load", "toolkit.sources.mlflow"):
+        subprocess.run([sys.executable, "-c", f"import {first}"], check=True, capture_output=True)
