@@ -110,9 +110,10 @@ def _overdue_span(ctx: Context, sp: dict[str, Any], late: list[dict[str, Any]]) 
 
 
 def _split_finding(
-    ctx: Context, sp: dict[str, Any], *, n_target: int, target_rows: list[dict[str, Any]], **fields: Any
+    ctx: Context, sp: dict[str, Any], *, span: tuple[Any, Any], n_target: int, target_rows: list[dict[str, Any]],
+    **fields: Any,
 ) -> dict[str, Any]:
-    """The :func:`finding` of split ``sp`` from ``fields`` (its other arguments).
+    """The :func:`finding` of split ``sp`` over ``span`` (start, end) from ``fields`` (its other arguments).
 
     The share is the target version's (``n_target`` of ``n_requests``), the
     examples are the target rows', and the evidence gains the split's
@@ -122,6 +123,8 @@ def _split_finding(
     evidence = {"deployment_component": sp["dep_component"], "scope": sp["scope"], "split_start": sp["split_start"]}
     return finding(
         **{**fields, "evidence": {**evidence, **fields["evidence"]}},
+        start=span[0],
+        end=span[1],
         share=n_target / n if n else None,
         examples=examples_of(target_rows),
         n_examples=ctx.thresholds.n_examples,
@@ -164,7 +167,6 @@ def _overdue(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> li
     component = single(components)
     region = _split_region(sp, late)
     instance = single(x for r in target_rows for x in r["instances"])
-    start, end = _overdue_span(ctx, sp, late)
     n_target = by_version.get(target, 0)
     shares = {v: round(n / total, 4) for v, n in sorted(serving.items())}
     explanation = _overdue_explanation(sp, kind, target, component, region, shares)
@@ -178,8 +180,7 @@ def _overdue(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> li
             region=region,
             instance_id=instance,
             versions=sorted(serving),
-            start=start,
-            end=end,
+            span=_overdue_span(ctx, sp, late),
             n_requests=total,
             n_target=n_target,
             target_rows=target_rows,
@@ -262,8 +263,8 @@ def _designed(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> d
         region=region,
         instance_id=None,
         versions=_versions_in_order(sp),
-        start=min(r["first_ts"] for r in rows),
-        end=closed_at if closed_at is not None else max(r["last_ts"] for r in rows),
+        span=(min(r["first_ts"] for r in rows),
+              closed_at if closed_at is not None else max(r["last_ts"] for r in rows)),
         n_requests=total,
         n_target=n_target,
         target_rows=target_rows,
