@@ -21,26 +21,47 @@ The analyses are imported on first use, so ``import toolkit`` stays light.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
 from .errors import InputError, NotApplicable, StoreError, VdriftError  # noqa: E402
-from .store import Store  # noqa: E402
+
+if TYPE_CHECKING:  # what __getattr__ returns, for type checkers and editors
+    from . import attribution as attribution, causes as causes, report as report, store as store
+    from . import audit, checks, instrument, samples
+    from .attribution import attribute
+    from .causes import explain
+    from .report import render as render_report
+    from .store import Store
+    from .store.attach import attach
 
 __all__ = ["Store", "attach", "audit", "attribute", "explain", "render_report", "checks", "samples", "instrument",
            "VdriftError", "InputError", "StoreError", "NotApplicable", "__version__"]
 
+#: Public names imported on first use: (module, attribute), attribute None for the module itself.
+#: Store is among them (and the ``store`` package, which ``import toolkit`` used to load): it imports
+#: DuckDB and polars, which ``import toolkit`` does not.
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "Store": (".store", "Store"),
+    "attach": (".store.attach", "attach"),
+    "attribute": (".attribution", "attribute"),
+    "explain": (".causes", "explain"),
+    "render_report": (".report", "render"),
+    **{name: (f".{name}", None) for name in ("audit", "checks", "samples", "instrument", "attribution", "report",
+                                             "causes", "store")},
+}
 
-def __getattr__(name: str):
+
+def __getattr__(name: str) -> Any:
     import importlib
 
-    if name == "attach":
-        return importlib.import_module(".store.attach", __name__).attach
-    if name == "attribute":
-        return importlib.import_module(".attribution", __name__).attribute
-    if name == "explain":
-        return importlib.import_module(".causes", __name__).explain
-    if name == "render_report":
-        return importlib.import_module(".report", __name__).render
-    if name in ("audit", "checks", "samples", "instrument", "attribution", "report", "causes"):
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'toolkit' has no attribute {name!r}")
+    if name not in _LAZY:
+        raise AttributeError(f"module 'toolkit' has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    mod = importlib.import_module(module, __name__)
+    return mod if attr is None else getattr(mod, attr)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

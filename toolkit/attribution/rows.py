@@ -17,12 +17,11 @@ from ..engine.run import Runner, runner_for
 from ..errors import InputError
 from ..sqlutil import quote_ident, table_columns
 from ..timeutil import Window
+from ..vocab import is_numeric_type as _is_numeric  # noqa: F401 (design.py and profile.py import it from here)
 from .metrics import VIEW, Metric
 
 CovKind = Literal["categorical", "numeric"]
 
-_NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-                  "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL")
 #: Columns that are never covariates (identity, version, metric plumbing).
 _RESERVED = {"request_id", "ts", "model_version", "resolved_version", "version_status", "artifact_hash",
              "ingest_id", "prediction", "outcome", "score", "component", "entity_id", "instance_id",
@@ -151,10 +150,3 @@ def rows_sql(
     for period, w in ((0, baseline), (1, comparison)):
         params += [period] + list(value_params) + list(select_params) + [w.start, w.end] + filt_params
     return f"{one} UNION ALL {one}", params
-
-
-
-def _is_numeric(typ: str) -> bool:
-    typ = typ.upper()
-    return typ.startswith(_NUMERIC_TYPES) or typ.startswith("DECIMAL")
-

@@ -35,17 +35,9 @@ import polars as pl
 
 from ..sqlutil import one_row
 from ..timeutil import PLAUSIBLE_END, PLAUSIBLE_START
+from ..vocab import STATE_EVENTS
 from .results import INTENDED_COLUMNS, UNKNOWN_COMPONENT, AuditThresholds
 
-STATE_EVENTS = (
-    "deploy",
-    "rollout_start",
-    "rollout_step",
-    "rollout_complete",
-    "rollback",
-    "experiment_start",
-    "experiment_end",
-)
 #: Deployment component that governs each predictions component (before fallback).
 GOVERNING = {"online": "serving", "cache": "cache", "batch": "batch"}
 

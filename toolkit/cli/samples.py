@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ..samples import FORMATS, SCENARIOS, generate
 
@@ -58,6 +59,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=run_real)
 
 
+def _wrote(out: str, truth: Any, predictions: str) -> int:
+    """Print what was written to ``out``, its ground truth and the ingest commands (``predictions`` in ``out``)."""
+    print(f"wrote {out}/: " + ", ".join(truth.files.values()))
+    print(truth.summary())
+    print(
+        f"next: vdrift ingest predictions {out}/{predictions} && "
+        f"vdrift ingest deployments {out}/deployments.jsonl && "
+        f"vdrift ingest artifacts {out}/artifacts.csv"
+    )
+    return 0
+
+
 def run_generate(args: argparse.Namespace) -> int:
     """Write a simulated sample and print its ground truth."""
     truth = generate(
@@ -68,14 +81,7 @@ def run_generate(args: argparse.Namespace) -> int:
         fmt=args.fmt,
         partition_by_day=args.partition_by_day,
     )
-    print(f"wrote {args.out}/: " + ", ".join(truth.files.values()))
-    print(truth.summary())
-    print(
-        f"next: vdrift ingest predictions {args.out}/{truth.files['predictions'].split('/')[0]} && "
-        f"vdrift ingest deployments {args.out}/deployments.jsonl && "
-        f"vdrift ingest artifacts {args.out}/artifacts.csv"
-    )
-    return 0
+    return _wrote(args.out, truth, truth.files["predictions"].split("/")[0])
 
 
 def run_real(args: argparse.Namespace) -> int:
@@ -83,11 +89,4 @@ def run_real(args: argparse.Namespace) -> int:
     from ..samples.real import write_case
 
     truth = write_case(args.out, args.case, seed=args.seed, fraction=args.fraction)
-    print(f"wrote {args.out}/: " + ", ".join(truth.files.values()))
-    print(truth.summary())
-    print(
-        f"next: vdrift ingest predictions {args.out}/predictions.parquet && "
-        f"vdrift ingest deployments {args.out}/deployments.jsonl && "
-        f"vdrift ingest artifacts {args.out}/artifacts.csv"
-    )
-    return 0
+    return _wrote(args.out, truth, "predictions.parquet")

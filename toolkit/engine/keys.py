@@ -15,23 +15,24 @@ Dialect = Literal["duckdb", "spark"]
 MODEL_SALT = "vdrift-model"
 
 
+def _for(dialect: Dialect, *, duckdb: str, spark: str) -> str:
+    """The SQL text of ``dialect``: ``duckdb``'s or ``spark``'s (ValueError for another dialect)."""
+    if dialect == "duckdb":
+        return duckdb
+    if dialect == "spark":
+        return spark
+    raise ValueError(f"unknown dialect {dialect!r}")
+
+
 def text_type(dialect: Dialect) -> str:
     """The text type for ``CAST(x AS ...)``: DuckDB's VARCHAR, Spark's STRING (Spark rejects an unsized VARCHAR)."""
-    if dialect == "duckdb":
-        return "VARCHAR"
-    if dialect == "spark":
-        return "STRING"
-    raise ValueError(f"unknown dialect {dialect!r}")
+    return _for(dialect, duckdb="VARCHAR", spark="STRING")
 
 
 def finite_sql(x_sql: str, dialect: Dialect) -> str:
     """SQL true where the DOUBLE expression ``x_sql`` is finite (not NaN, not an infinity; NULL on NULL)."""
-    if dialect == "duckdb":
-        return f"isfinite({x_sql})"
-    if dialect == "spark":
-        # Spark has no isfinite; NaN is not a number, and an infinity is what abs() leaves at +inf
-        return f"(NOT isnan({x_sql}) AND abs({x_sql}) <> double('inf'))"
-    raise ValueError(f"unknown dialect {dialect!r}")
+    # Spark has no isfinite; NaN is not a number, and an infinity is what abs() leaves at +inf
+    return _for(dialect, duckdb=f"isfinite({x_sql})", spark=f"(NOT isnan({x_sql}) AND abs({x_sql}) <> double('inf'))")
 
 
 def md5_group_sql(column_sql: str, dialect: Dialect) -> str:
@@ -50,11 +51,11 @@ def md5_group_sql(column_sql: str, dialect: Dialect) -> str:
         An INTEGER/INT expression in ``[0, groups)``.
     """
     digits = f"substr(md5(CAST({column_sql} AS {text_type(dialect)})), 1, 8)"
-    if dialect == "duckdb":
-        return f"CAST(CAST(('0x' || {digits}) AS UBIGINT) % CAST(? AS UBIGINT) AS INTEGER)"
-    if dialect == "spark":
-        return f"CAST(pmod(CAST(conv({digits}, 16, 10) AS BIGINT), CAST(? AS BIGINT)) AS INT)"
-    raise ValueError(f"unknown dialect {dialect!r}")
+    return _for(
+        dialect,
+        duckdb=f"CAST(CAST(('0x' || {digits}) AS UBIGINT) % CAST(? AS UBIGINT) AS INTEGER)",
+        spark=f"CAST(pmod(CAST(conv({digits}, 16, 10) AS BIGINT), CAST(? AS BIGINT)) AS INT)",
+    )
 
 
 def model_hash_sql(column_sql: str, dialect: Dialect) -> str:

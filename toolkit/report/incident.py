@@ -7,19 +7,16 @@ displayable section. The notebook only calls these methods.
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 
-from ..attribution.metrics import Metric, parse_metric
 from ..store import Store
-from ..timeutil import Window, parse_window
+from ..timeutil import Window
 from . import data, sections
+from .build import ReportRun, StoreReport
 from .figures import Figure
-from .params import METHODS, DisplayZone
 from .tables import Html, concat, paragraph
 
 if TYPE_CHECKING:
@@ -27,12 +24,8 @@ if TYPE_CHECKING:
     from ..audit.results import Bucket as AuditBucket
 
 
-def _folder(output_dir: str | None) -> Path | None:
-    return Path(output_dir) if output_dir else None
-
-
 @dataclass(frozen=True)
-class IncidentReport(sections.ReportViews):
+class IncidentReport(sections.ReportViews, StoreReport):
     """Results behind one incident report.
 
     Attributes
@@ -62,26 +55,9 @@ class IncidentReport(sections.ReportViews):
         The display time zone (IANA name); the windows and the store are UTC.
     """
 
-    title: str
-    metric: Metric
     baseline: Window
     comparison: Window
-    methods: tuple[str, ...]
-    bucket: str
-    hours: int
-    output_dir: Path | None
-    parameters: dict[str, Any]
-    run_at: str
-    attribution: Any
-    audit: Any
-    series: pl.DataFrame
     mix: pl.DataFrame
-    deployments: pl.DataFrame
-    provenance: dict[str, pl.DataFrame] = field(repr=False)
-    causes: Any = field(default=None, repr=False)
-    method: str = "regression"
-    bins: int = 5
-    timezone: str = "UTC"
 
     def __post_init__(self) -> None:
         if self.comparison.end <= self.baseline.start:
@@ -89,58 +65,22 @@ class IncidentReport(sections.ReportViews):
         self._check_methods()
 
     @classmethod
-    def build(
-        cls,
-        *,
-        store_path: str,
-        metric: str,
-        baseline: str,
-        comparison: str,
-        filters: dict | None = None,
-        covariates: list[str] | None = None,
-        methods: list[str] | None = None,
-        method: str = "regression",
-        bins: int = 5,
-        bucket: str = "",
-        n_boot: int = 200,
-        seed: int = 0,
-        title: str = "",
-        output_dir: str = "",
-        run_at: str = "",
-        timezone: str = "UTC",
-        parameters: dict[str, Any] | None = None,
-    ) -> IncidentReport:
-        """Run the analyses for the incident notebook.
-
-        Parameters are those of the notebook's ``parameters`` cell (see
-        :data:`toolkit.report.params.SPECS`).
-        """
+    def _run(cls, store: Store, run: ReportRun) -> dict[str, Any]:
+        """The attribution of the two windows, the audit over both and the report-only series."""
         from ..audit import audit
 
-        m = parse_metric(metric)
-        base = parse_window(baseline, what="baseline window")
-        comp = parse_window(comparison, what="comparison window")
-        start, end = min(base.start, comp.start), max(base.end, comp.end)
-        bkt = bucket or data.auto_bucket(start, end)
-        methods = list(methods or METHODS)
-        zone = DisplayZone(timezone)
-        where = dict(filters or {}) or None
-        hrs = max(24 if bkt == "day" else 1, data.display_hours(start, end))
-        with Store(store_path, read_only=True) as store:
-            causes, attr = explain_and_split(store, m.spec, comp, base, methods=methods, method=method, bins=bins,
-                                             covariates=covariates, where=where, n_boot=n_boot, seed=seed)
-            aud = audit(store, start=start, end=end, bucket=cast("AuditBucket", bkt))
-            series = data.metric_by_version(store.con, m, base, comp, where=where, hours=1)
-            mix = data.period_by_version(store.con, m, base, comp, where=where)
-            deps = data.deployments_between(store.con, start, end)
-            prov = data.provenance(store.con)
-        return cls(
-            title=title or f"Incident report: {m.spec}",
-            metric=m, baseline=base, comparison=comp, methods=tuple(methods), bucket=bkt, hours=hrs,
-            output_dir=_folder(output_dir), parameters=dict(parameters or {}),
-            run_at=run_at or dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
-            attribution=attr, audit=aud, series=series, mix=mix, deployments=deps, provenance=prov,
-            causes=causes, method=method, bins=int(bins), timezone=zone.name,
+        m, base, comp = run.metric, run.baseline, run.comparison
+        causes, attr = explain_and_split(store, m.spec, comp, base, methods=run.methods, method=run.method,
+                                         bins=run.bins, covariates=run.covariates, where=run.where,
+                                         n_boot=run.n_boot, seed=run.seed)
+        aud = audit(store, start=run.start, end=run.end, bucket=cast("AuditBucket", run.shared["bucket"]))
+        return dict(
+            title=run.title or f"Incident report: {m.spec}", baseline=base, comparison=comp,
+            attribution=attr, audit=aud, causes=causes,
+            series=data.metric_by_version(store.con, m, base, comp, where=run.where, hours=1),
+            mix=data.period_by_version(store.con, m, base, comp, where=run.where),
+            deployments=data.deployments_between(store.con, run.start, run.end),
+            provenance=data.provenance(store.con),
         )
 
     # -- sections -------------------------------------------------------------------

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 
-from ..attribution.metrics import Metric, parse_metric
 from ..store import Store
-from ..timeutil import Window, parse_window
+from ..timeutil import Window
 from . import data, sections
+from .build import ReportRun, StoreReport
 from .figures import Figure, figure
-from .params import METHODS, DisplayZone
+from .params import DisplayZone
 from .tables import Html, paragraph, table
 
 if TYPE_CHECKING:
@@ -88,30 +87,13 @@ def cost_trend(store: Store, metric: str, causes: Any, week: Window, *, weeks: i
 
 
 @dataclass(frozen=True)
-class WeeklyReport(sections.ReportViews):
+class WeeklyReport(sections.ReportViews, StoreReport):
     """Results behind one weekly report (reported week vs the previous week)."""
 
-    title: str
-    metric: Metric
     previous: Window
     week: Window
-    methods: tuple[str, ...]
-    bucket: str
-    hours: int
-    output_dir: Path | None
-    parameters: dict[str, Any]
-    run_at: str
-    attribution: Any
-    audit: Any
     findings: pl.DataFrame
-    series: pl.DataFrame
-    deployments: pl.DataFrame
-    provenance: dict[str, pl.DataFrame] = field(repr=False)
-    causes: Any = field(default=None, repr=False)
     trend: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
-    method: str = "regression"
-    bins: int = 5
-    timezone: str = "UTC"
 
     def __post_init__(self) -> None:
         if self.previous.end != self.week.start:
@@ -120,29 +102,16 @@ class WeeklyReport(sections.ReportViews):
             raise ValueError("findings must carry a status column (new/ongoing/resolved)")
         self._check_methods()
 
+    window_labels = ("previous week", "reported week")
+
     @classmethod
-    def build(
-        cls,
-        *,
-        store_path: str,
-        metric: str,
-        baseline: str,
-        comparison: str,
-        filters: dict | None = None,
-        covariates: list[str] | None = None,
-        methods: list[str] | None = None,
-        method: str = "regression",
-        bins: int = 5,
-        bucket: str = "",
-        n_boot: int = 200,
-        seed: int = 0,
-        title: str = "",
-        output_dir: str = "",
-        run_at: str = "",
-        timezone: str = "UTC",
-        parameters: dict[str, Any] | None = None,
-    ) -> WeeklyReport:
-        """Run the audit over both weeks and the week-over-week attribution.
+    def span(cls, baseline: Window, comparison: Window) -> tuple[dt.datetime, dt.datetime]:
+        """From the start of the previous week to the end of the reported week."""
+        return baseline.start, comparison.end
+
+    @classmethod
+    def _run(cls, store: Store, run: ReportRun) -> dict[str, Any]:
+        """The audit over both weeks, the week-over-week explain and attribution, and the cost trend.
 
         ``baseline`` is the previous week and ``comparison`` the reported week
         (``vdrift report weekly`` derives both from ``week``, from local
@@ -151,32 +120,20 @@ class WeeklyReport(sections.ReportViews):
         from ..audit import audit
         from .incident import explain_and_split
 
-        m = parse_metric(metric)
-        prev = parse_window(baseline, what="previous week")
-        week = parse_window(comparison, what="reported week")
-        bkt = bucket or data.auto_bucket(prev.start, week.end)
-        methods = list(methods or METHODS)
-        zone = DisplayZone(timezone)
-        where = dict(filters or {}) or None
-        hrs = max(24 if bkt == "day" else 1, data.display_hours(prev.start, week.end))
-        with Store(store_path, read_only=True) as store:
-            aud = audit(store, start=prev.start, end=week.end, bucket=cast("AuditBucket", bkt))
-            causes, attr = explain_and_split(store, m.spec, week, prev, methods=methods, method=method, bins=bins,
-                                             covariates=covariates, where=where, n_boot=n_boot, seed=seed)
-            trend = cost_trend(store, m.spec, causes, week, weeks=TREND_WEEKS, where=where,
-                               covariates=list(covariates) if covariates else None, n_boot=n_boot, seed=seed,
-                               method=method, bins=bins, zone=zone)
-            series = data.metric_by_version(store.con, m, prev, week, where=where, hours=1)
-            deps = data.deployments_between(store.con, prev.start, week.end)
-            prov = data.provenance(store.con)
-        return cls(
-            title=title or f"Weekly report, week of {zone.local(week.start):%Y-%m-%d}",
-            metric=m, previous=prev, week=week, methods=tuple(methods), bucket=bkt, hours=hrs,
-            output_dir=Path(output_dir) if output_dir else None, parameters=dict(parameters or {}),
-            run_at=run_at or dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
+        m, prev, week, zone = run.metric, run.baseline, run.comparison, run.zone
+        aud = audit(store, start=prev.start, end=week.end, bucket=cast("AuditBucket", run.shared["bucket"]))
+        causes, attr = explain_and_split(store, m.spec, week, prev, methods=run.methods, method=run.method,
+                                         bins=run.bins, covariates=run.covariates, where=run.where,
+                                         n_boot=run.n_boot, seed=run.seed)
+        trend = cost_trend(store, m.spec, causes, week, weeks=TREND_WEEKS, where=run.where,
+                           covariates=list(run.covariates) if run.covariates else None, n_boot=run.n_boot,
+                           seed=run.seed, method=run.method, bins=run.bins, zone=zone)
+        return dict(
+            title=run.title or f"Weekly report, week of {zone.local(week.start):%Y-%m-%d}", previous=prev, week=week,
             attribution=attr, audit=aud, findings=classify_findings(aud.findings, week.start),
-            series=series, deployments=deps, provenance=prov, causes=causes, trend=trend,
-            method=method, bins=int(bins), timezone=zone.name,
+            series=data.metric_by_version(store.con, m, prev, week, where=run.where, hours=1),
+            deployments=data.deployments_between(store.con, prev.start, week.end),
+            provenance=data.provenance(store.con), causes=causes, trend=trend,
         )
 
     # -- figures of the headline ------------------------------------------------------

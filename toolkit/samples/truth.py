@@ -113,6 +113,8 @@ class ReplayAccumulator:
             }
             for p in (0, 1)
         }
+        # deliberate independent oracle: the exact replay split from the true routing probabilities, written
+        # apart from toolkit.attribution (its estimators are tested against it); share no code with them.
         return ReplayEffects(
             metric=self.metric,
             baseline=float(obs[0]),
@@ -144,16 +146,22 @@ def served_versions(component: int, region: int, start: dt.datetime, end: dt.dat
     return tuple(S.VERSION_NAMES[v] for v in range(len(S.VERSIONS)) if used[v])
 
 
+def _overdue_split(kind: str, region: int, expected_end: dt.datetime, scenario: str, scenarios: tuple[str, ...],
+                   text: str) -> Problem:
+    """An online split of ``region`` still in place from its ``expected_end`` to the end of the data."""
+    end = S.DATA_END
+    return Problem(kind, "online", S.REGIONS[region], None,
+                   served_versions(S.ONLINE, region, expected_end, end, scenarios), None,
+                   expected_end, end, scenario, text)
+
+
 def planted_problems(scenarios: tuple[str, ...]) -> list[Problem]:
     """Every problem the scenarios plant by design (retry divergence comes from the logs)."""
     out: list[Problem] = []
     end = S.DATA_END
     if "canary" in scenarios:
-        eu = S.CANARY_REGION
-        out.append(Problem(
-            "stuck_rollout", "online", S.REGIONS[eu], None,
-            served_versions(S.ONLINE, eu, S.CANARY_EXPECTED_END, end, scenarios), None,
-            S.CANARY_EXPECTED_END, end, "canary",
+        out.append(_overdue_split(
+            "stuck_rollout", S.CANARY_REGION, S.CANARY_EXPECTED_END, "canary", scenarios,
             f"the 10% canary of v1.6 in eu (rollout_start {S.CANARY_START:%Y-%m-%d %H:%M}, actor "
             f"{S.CANARY_ACTOR}) was never completed; still split after its expected_end "
             f"{S.CANARY_EXPECTED_END:%Y-%m-%d %H:%M}",
@@ -191,11 +199,8 @@ def planted_problems(scenarios: tuple[str, ...]) -> list[Problem]:
                     "no deployment event declares v1.4"),
         ]
     if "experiment" in scenarios:
-        ap = S.EXPERIMENT_REGION
-        out.append(Problem(
-            "abandoned_experiment", "online", S.REGIONS[ap], None,
-            served_versions(S.ONLINE, ap, S.EXPERIMENT_EXPECTED_END, end, scenarios), None,
-            S.EXPERIMENT_EXPECTED_END, end, "experiment",
+        out.append(_overdue_split(
+            "abandoned_experiment", S.EXPERIMENT_REGION, S.EXPERIMENT_EXPECTED_END, "experiment", scenarios,
             f"experiment {S.EXPERIMENT_NAME} (v1.5 control / v1.6 treatment, 50/50, actor "
             f"{S.EXPERIMENT_ACTOR}) still splits apac traffic after its expected_end "
             f"{S.EXPERIMENT_EXPECTED_END:%Y-%m-%d %H:%M}; no experiment_end",

@@ -42,6 +42,16 @@ INTERNAL = (ROW, RAW, REASON)
 SCORE_NAMES = ("score", "scores", "probability", "probabilities", "proba", "predict_proba", "confidence")
 
 
+class ByEnding:
+    """Mixin of an adapter that reads, while walking a directory, every file whose name has one of its endings."""
+
+    endings: tuple[str, ...]
+
+    def accepts(self, path: Path) -> bool:
+        """True for a file this adapter reads when it is found in a directory."""
+        return path.name.lower().endswith(self.endings)
+
+
 def _lines(path: Path) -> Iterator[bytes]:
     with open(path, "rb") as fh:
         for line in fh:

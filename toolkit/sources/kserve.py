@@ -41,7 +41,7 @@ import duckdb
 from ..sqlutil import quote_ident
 from ..store.mapping import Mapping
 from . import oip
-from .common import (LINES_SQL, RAW, REASON, ROW, Source, discover_features, first_reason, json_records,
+from .common import (ByEnding, LINES_SQL, RAW, REASON, ROW, Source, discover_features, first_reason, json_records,
                      scalar_text, snippet)
 
 REQUEST = "org.kubeflow.serving.inference.request"
@@ -161,16 +161,12 @@ _LONE_REASON = first_reason([
 
 
 @dataclass(frozen=True)
-class KServe:
+class KServe(ByEnding):
     """Adapter for KServe inference-logger CloudEvents (see the module docstring)."""
 
     name: str = "kserve"
     endings: tuple[str, ...] = (".jsonl", ".ndjson", ".json", ".log")
     rows_what: str = "rows (request/response pairs plus unpaired events)"
-
-    def accepts(self, path: Path) -> bool:
-        """True for a file this adapter reads when it is found in a directory."""
-        return path.name.lower().endswith(self.endings)
 
     def build(self, con: duckdb.DuckDBPyConnection, path: Path, read_path: str, mapping: Mapping) -> Source:
         """The relation reading ``path`` (DuckDB reads it as ``read_path``) as contract rows."""

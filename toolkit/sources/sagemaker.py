@@ -33,7 +33,8 @@ import duckdb
 
 from ..errors import InputError
 from ..store.mapping import Mapping
-from .common import LINES_SQL, RAW, REASON, ROW, Source, count_records, discover_features, first_reason, snippet
+from .common import (ByEnding, LINES_SQL, RAW, REASON, ROW, Source, count_records, discover_features, first_reason,
+                     snippet)
 
 _DATE_DIRS = re.compile(r"^\d{4}$|^\d{2}$")
 
@@ -143,16 +144,12 @@ _REASON = first_reason([
 
 
 @dataclass(frozen=True)
-class SageMaker:
+class SageMaker(ByEnding):
     """Adapter for SageMaker data-capture files (see the module docstring)."""
 
     name: str = "sagemaker"
     endings: tuple[str, ...] = (".jsonl",)
     rows_what: str = "data-capture records (non-blank lines)"
-
-    def accepts(self, path: Path) -> bool:
-        """True for a file this adapter reads when it is found in a directory."""
-        return path.name.lower().endswith(self.endings)
 
     def build(self, con: duckdb.DuckDBPyConnection, path: Path, read_path: str, mapping: Mapping) -> Source:
         """The relation reading ``path`` (DuckDB reads it as ``read_path``) as contract rows."""

@@ -39,7 +39,7 @@ import duckdb
 
 from ..store.mapping import Mapping
 from . import oip
-from .common import LINES_SQL, RAW, REASON, ROW, Source, count_records, first_reason, snippet
+from .common import ByEnding, LINES_SQL, RAW, REASON, ROW, Source, count_records, first_reason, snippet
 
 #: ``<prefix>.<namespace>.model.<model>.outputs``
 _TOPIC = r"'^(.+)\.([^.]+)\.model\.([^.]+)\.outputs$'"
@@ -92,16 +92,12 @@ _REASON = first_reason([
 
 
 @dataclass(frozen=True)
-class Seldon:
+class Seldon(ByEnding):
     """Adapter for Seldon Core 2 model output records (see the module docstring)."""
 
     name: str = "seldon"
     endings: tuple[str, ...] = (".jsonl", ".ndjson", ".json")
     rows_what: str = "Kafka records (non-blank lines)"
-
-    def accepts(self, path: Path) -> bool:
-        """True for a file this adapter reads when it is found in a directory."""
-        return path.name.lower().endswith(self.endings)
 
     def build(self, con: duckdb.DuckDBPyConnection, path: Path, read_path: str, mapping: Mapping) -> Source:
         """The relation reading ``path`` (DuckDB reads it as ``read_path``) as contract rows."""

@@ -168,31 +168,31 @@ def release(store: Store, selection: Selection = Selection(), *,
                 store._in_transaction = None
             results.extend(replace(r, path=f"release of quarantined rows of ingest {source_id}")
                            for r in report.results)
-    return ReleaseResult(report=IngestReport(kind=str(columnar["kind"][0]), results=tuple(results)),
-                         released=columnar.height, malformed_left=malformed.height)
+    return ReleaseResult(kind=str(columnar["kind"][0]), results=tuple(results), released=columnar.height,
+                         malformed_left=malformed.height)
 
 
-@dataclass(frozen=True)
-class ReleaseResult:
-    """What :func:`release` did: the ingest of the released rows, and what it left in quarantine."""
+@dataclass(frozen=True, kw_only=True)
+class ReleaseResult(IngestReport):
+    """What :func:`release` did: the ingest of the released rows, and what it left in quarantine.
 
-    report: IngestReport
+    An :class:`IngestReport` of that ingest (``accepted``: released rows that
+    passed this time and are now stored; ``quarantined``: those that failed
+    again, quarantined anew with their new reason), with the rows released
+    and the malformed CSV lines left behind.
+    """
+
     released: int
     malformed_left: int
 
     @property
-    def accepted(self) -> int:
-        """Released rows that passed this time and are now stored."""
-        return self.report.accepted
-
-    @property
-    def quarantined(self) -> int:
-        """Released rows that failed again (quarantined anew with their new reason)."""
-        return self.report.quarantined
+    def report(self) -> IngestReport:
+        """The ingest of the released rows alone."""
+        return IngestReport(kind=self.kind, results=self.results)
 
     def summary(self) -> str:
         """The release as text."""
-        lines = [self.report.summary(),
+        lines = [super().summary(),
                  f"released {self.released:,} row(s) from quarantine: {self.accepted:,} now stored, "
                  f"{self.quarantined:,} quarantined again"]
         if self.malformed_left:

@@ -62,17 +62,6 @@ CONTRACT: dict[str, dict[str, tuple[str, bool]]] = {
     },
 }
 
-DEPLOYMENT_EVENTS = (
-    "deploy",
-    "rollout_start",
-    "rollout_step",
-    "rollout_complete",
-    "rollback",
-    "experiment_start",
-    "experiment_end",
-    "config_change",
-    "cache_flush",
-)
 
 _DDL_V1 = [
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)""",

@@ -13,10 +13,11 @@ saw, are not what everyone believes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..census import CELLS
-from .common import Context, finding, fmt_time, scope_text, single
+from .common import Context, fmt_time, row_finding, scope_text, single
 
 _ARTIFACT_SQL = f"""
 SELECT component, region, model_version, resolved_version, version_status,
@@ -58,87 +59,76 @@ def _scope_total(ctx: Context, row: dict[str, Any]) -> int:
     return int(row["n"])
 
 
-def detect_artifact_mismatch(ctx: Context) -> list[dict[str, Any]]:
-    """Reported versions whose loaded artifact is another (or no) registered version."""
+def _critical_findings(
+    ctx: Context, sql: str, kind: str, describe: Callable[[dict[str, Any], str | None], tuple[str, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """One ``critical`` finding of ``kind`` per row of ``sql`` with at least ``min_count`` requests.
+
+    ``describe(row, instance)`` gives the explanation and the evidence; the
+    evidence gains the row's instances and its scope's requests.
+    """
     th = ctx.thresholds
     out = []
-    for row in ctx.rows(_ARTIFACT_SQL, [th.n_examples]):
+    for row in ctx.rows(sql, [th.n_examples]):
         if row["n"] < th.min_count:
             continue
         instance = single(row["instances"])
         total = _scope_total(ctx, row)
-        if row["version_status"] == "mismatch":
-            what = f"the artifact of {row['resolved_version']}"
-        else:
-            what = f"an artifact no registry entry knows ({row['resolved_version']})"
+        explanation, evidence = describe(row, instance)
         out.append(
-            finding(
-                kind="artifact_mismatch",
+            row_finding(
+                row,
+                kind=kind,
                 severity="critical",
                 component=row["component"],
-                region=row["region"],
                 instance_id=instance,
                 versions=[row["resolved_version"]],
-                start=row["first_ts"],
-                end=row["last_ts"],
-                n_requests=row["n"],
-                share=row["n"] / total if total else None,
-                examples=row["examples"],
-                explanation=(
-                    f"{row['n']} requests in {scope_text(row['component'], row['region'], instance)} "
-                    f"reported {row['model_version']} but loaded {what} from "
-                    f"{fmt_time(row['first_ts'])} to {fmt_time(row['last_ts'])}; check the model path "
-                    "the servers load and register the artifact."
-                ),
-                evidence={
-                    "reported_version": row["model_version"],
-                    "resolved_version": row["resolved_version"],
-                    "version_status": row["version_status"],
-                    "instances": row["instances"],
-                    "scope_requests": total,
-                },
+                scope_total=total,
+                explanation=explanation,
+                evidence={**evidence, "instances": row["instances"], "scope_requests": total},
                 n_examples=th.n_examples,
             )
         )
     return out
+
+
+def _artifact(row: dict[str, Any], instance: str | None) -> tuple[str, dict[str, Any]]:
+    if row["version_status"] == "mismatch":
+        what = f"the artifact of {row['resolved_version']}"
+    else:
+        what = f"an artifact no registry entry knows ({row['resolved_version']})"
+    explanation = (
+        f"{row['n']} requests in {scope_text(row['component'], row['region'], instance)} "
+        f"reported {row['model_version']} but loaded {what} from "
+        f"{fmt_time(row['first_ts'])} to {fmt_time(row['last_ts'])}; check the model path "
+        "the servers load and register the artifact."
+    )
+    return explanation, {
+        "reported_version": row["model_version"],
+        "resolved_version": row["resolved_version"],
+        "version_status": row["version_status"],
+    }
+
+
+def _preprocessing(row: dict[str, Any], instance: str | None) -> tuple[str, dict[str, Any]]:
+    explanation = (
+        f"{row['n']} requests in {scope_text(row['component'], row['region'], instance)} were "
+        f"served by {row['resolved_version']}, which expects features {row['expected_feature_version']}, "
+        f"with features {row['feature_version']} from {fmt_time(row['first_ts'])} to "
+        f"{fmt_time(row['last_ts'])}; align the feature pipeline with the served version."
+    )
+    return explanation, {
+        "feature_version": row["feature_version"],
+        "expected_feature_version": row["expected_feature_version"],
+        "reported_versions": row["reported"],
+    }
+
+
+def detect_artifact_mismatch(ctx: Context) -> list[dict[str, Any]]:
+    """Reported versions whose loaded artifact is another (or no) registered version."""
+    return _critical_findings(ctx, _ARTIFACT_SQL, "artifact_mismatch", _artifact)
 
 
 def detect_preprocessing_mismatch(ctx: Context) -> list[dict[str, Any]]:
     """Rows computed with a feature version their model version does not expect."""
-    th = ctx.thresholds
-    out = []
-    for row in ctx.rows(_PREPROC_SQL, [th.n_examples]):
-        if row["n"] < th.min_count:
-            continue
-        instance = single(row["instances"])
-        total = _scope_total(ctx, row)
-        out.append(
-            finding(
-                kind="preprocessing_mismatch",
-                severity="critical",
-                component=row["component"],
-                region=row["region"],
-                instance_id=instance,
-                versions=[row["resolved_version"]],
-                start=row["first_ts"],
-                end=row["last_ts"],
-                n_requests=row["n"],
-                share=row["n"] / total if total else None,
-                examples=row["examples"],
-                explanation=(
-                    f"{row['n']} requests in {scope_text(row['component'], row['region'], instance)} were "
-                    f"served by {row['resolved_version']}, which expects features {row['expected_feature_version']}, "
-                    f"with features {row['feature_version']} from {fmt_time(row['first_ts'])} to "
-                    f"{fmt_time(row['last_ts'])}; align the feature pipeline with the served version."
-                ),
-                evidence={
-                    "feature_version": row["feature_version"],
-                    "expected_feature_version": row["expected_feature_version"],
-                    "reported_versions": row["reported"],
-                    "instances": row["instances"],
-                    "scope_requests": total,
-                },
-                n_examples=th.n_examples,
-            )
-        )
-    return out
+    return _critical_findings(ctx, _PREPROC_SQL, "preprocessing_mismatch", _preprocessing)

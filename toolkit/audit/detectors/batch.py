@@ -19,7 +19,7 @@ from typing import Any
 from ...sqlutil import one_row
 from ..census import CELLS
 from ..intended import IV, PIECE, STREAMS
-from .common import Context, finding, fmt_duration, scope_text, single
+from .common import Context, fmt_duration, row_finding, scope_text, single
 
 _SQL = f"""
 WITH online0 AS (
@@ -111,18 +111,14 @@ def detect_batch_online(ctx: Context) -> list[dict[str, Any]]:
             else "point the batch job at the live version"
         )
         out.append(
-            finding(
+            row_finding(
+                row,
                 kind="batch_online_divergence",
                 severity="info" if declared else "warning",
                 component="batch",
-                region=row["region"],
                 instance_id=instance,
                 versions=[row["resolved_version"], *online],
-                start=row["first_ts"],
-                end=row["last_ts"],
-                n_requests=row["n"],
-                share=row["n"] / total if total else None,
-                examples=row["examples"],
+                scope_total=total,
                 explanation=(
                     f"Batch scoring ({scope_text('batch', row['region'], instance)}) ran "
                     f"{row['resolved_version']} on {row['n']} requests while online served "

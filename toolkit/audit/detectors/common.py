@@ -106,6 +106,50 @@ def finding(
     }
 
 
+def examples_of(rows: Iterable[dict[str, Any]]) -> list[Any]:
+    """The ``examples`` lists of ``rows`` (SQL rows of one finding) in one list, in row order."""
+    return [e for r in rows for e in (r["examples"] or [])]
+
+
+def row_finding(
+    row: dict[str, Any],
+    *,
+    kind: str,
+    severity: str,
+    component: str | None,
+    instance_id: str | None,
+    versions: Iterable[str],
+    scope_total: int | None,
+    explanation: str,
+    evidence: dict[str, Any],
+    n_examples: int,
+    start: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The :func:`finding` of one grouped SQL row.
+
+    The row carries ``region``, ``first_ts``, ``last_ts``, ``n`` (its
+    requests) and ``examples``; the share is of ``scope_total``, the requests
+    of the row's scope (``None`` when that is zero or unknown). The finding
+    starts at ``start`` when given, else at the row's ``first_ts``.
+    """
+    return finding(
+        kind=kind,
+        severity=severity,
+        component=component,
+        region=row["region"],
+        instance_id=instance_id,
+        versions=versions,
+        start=row["first_ts"] if start is None else start,
+        end=row["last_ts"],
+        n_requests=row["n"],
+        share=row["n"] / scope_total if scope_total else None,
+        examples=row["examples"],
+        explanation=explanation,
+        evidence=evidence,
+        n_examples=n_examples,
+    )
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()

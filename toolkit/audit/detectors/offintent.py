@@ -33,7 +33,7 @@ import polars as pl
 
 from ..census import CELLS
 from ..intended import IV, SEG
-from .common import Context, finding, fmt_duration, fmt_time, scope_text, single
+from .common import Context, examples_of, finding, fmt_duration, fmt_time, row_finding, scope_text, single
 
 _OFF_SQL = f"""
 WITH off AS (
@@ -206,7 +206,7 @@ def _feature_pipeline(ctx: Context) -> list[dict[str, Any]]:
                 end=last_ts,
                 n_requests=n,
                 share=None,
-                examples=[e for r in rows for e in (r["examples"] or [])],
+                examples=examples_of(rows),
                 explanation=(
                     f"The feature pipeline ({region or 'all regions'}) was rolled back to {first['change_to']} at "
                     f"{fmt_time(first['change_ts'])}, but {n} requests were still computed with "
@@ -252,18 +252,15 @@ def _stale_cache(ctx: Context, row: dict, flushes: list[dict]) -> dict | None:
     if after_flush:
         text += f", even after the cache flush at {fmt_time(after_flush[0]['ts'])}"
     text += "; flush the cache or key its entries by model version."
-    return finding(
+    return row_finding(
+        row,
         kind="stale_cache",
         severity="critical" if after_flush else "warning",
         component=row["component"],
-        region=row["region"],
         instance_id=instance,
         versions=[version],
         start=_start(ctx, row),
-        end=row["last_ts"],
-        n_requests=row["n"],
-        share=row["n"] / row["scope_total"] if row["scope_total"] else None,
-        examples=row["examples"],
+        scope_total=row["scope_total"],
         explanation=text,
         evidence={
             "change_event": row["change_event"],
@@ -288,18 +285,15 @@ def _incomplete_rollback(ctx: Context, row: dict) -> dict | None:
     instance = single(row["instances"])
     lasted = row["last_ts"] - row["change_ts"]
     version = row["resolved_version"]
-    return finding(
+    return row_finding(
+        row,
         kind="incomplete_rollback",
         severity="critical",
         component=row["component"],
-        region=row["region"],
         instance_id=instance,
         versions=[version],
         start=_start(ctx, row),
-        end=row["last_ts"],
-        n_requests=row["n"],
-        share=row["n"] / row["scope_total"] if row["scope_total"] else None,
-        examples=row["examples"],
+        scope_total=row["scope_total"],
         explanation=(
             f"{version} was rolled back to {row['change_to']} at {fmt_time(row['change_ts'])}, but "
             f"{scope_text(row['component'], row['region'], instance)} still served {row['n']} requests "
@@ -364,7 +358,7 @@ def _unexpected(
         end=max(r["last_ts"] for r in rows),
         n_requests=n,
         share=share,
-        examples=[e for r in rows for e in (r["examples"] or [])],
+        examples=examples_of(rows),
         explanation=(
             f"{component} traffic was answered by {version}{label} {where} besides the intended "
             f"{', '.join(intended_versions) or 'versions'}: {n} requests ({share:.1%} of {component} "

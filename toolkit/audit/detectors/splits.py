@@ -25,7 +25,7 @@ from typing import Any
 
 from ..census import CELLS
 from ..intended import SEG
-from .common import Context, finding, fmt_time, scope_text, single
+from .common import Context, examples_of, finding, fmt_time, scope_text, single
 
 _SPLITS_SQL = f"""
 SELECT split_seq,
@@ -109,8 +109,26 @@ def _overdue_span(ctx: Context, sp: dict[str, Any], late: list[dict[str, Any]]) 
     return start, max(r["last_ts"] for r in late)
 
 
-def _examples(rows: list[dict[str, Any]]) -> list[Any]:
-    return [e for r in rows for e in (r["examples"] or [])]
+def _split_finding(
+    ctx: Context, sp: dict[str, Any], *, span: tuple[Any, Any], n_target: int, target_rows: list[dict[str, Any]],
+    **fields: Any,
+) -> dict[str, Any]:
+    """The :func:`finding` of split ``sp`` over ``span`` (start, end) from ``fields`` (its other arguments).
+
+    The share is the target version's (``n_target`` of ``n_requests``), the
+    examples are the target rows', and the evidence gains the split's
+    deployment component, scope and start.
+    """
+    n = fields["n_requests"]
+    evidence = {"deployment_component": sp["dep_component"], "scope": sp["scope"], "split_start": sp["split_start"]}
+    return finding(
+        **{**fields, "evidence": {**evidence, **fields["evidence"]}},
+        start=span[0],
+        end=span[1],
+        share=n_target / n if n else None,
+        examples=examples_of(target_rows),
+        n_examples=ctx.thresholds.n_examples,
+    )
 
 
 def _overdue_what(kind: str, sp: dict[str, Any]) -> str:
@@ -149,28 +167,25 @@ def _overdue(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> li
     component = single(components)
     region = _split_region(sp, late)
     instance = single(x for r in target_rows for x in r["instances"])
-    start, end = _overdue_span(ctx, sp, late)
     n_target = by_version.get(target, 0)
     shares = {v: round(n / total, 4) for v, n in sorted(serving.items())}
     explanation = _overdue_explanation(sp, kind, target, component, region, shares)
     return [
-        finding(
+        _split_finding(
+            ctx,
+            sp,
             kind=kind,
             severity="warning",
             component=component,
             region=region,
             instance_id=instance,
             versions=sorted(serving),
-            start=start,
-            end=end,
+            span=_overdue_span(ctx, sp, late),
             n_requests=total,
-            share=n_target / total,
-            examples=_examples(target_rows),
+            n_target=n_target,
+            target_rows=target_rows,
             explanation=explanation,
             evidence={
-                "deployment_component": sp["dep_component"],
-                "scope": sp["scope"],
-                "split_start": sp["split_start"],
                 "expected_end": sp["expected_end"],
                 "deadline": sp["deadline"],
                 "actor": sp["actor"],
@@ -180,7 +195,6 @@ def _overdue(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> li
                 "requests_by_version_after_deadline": by_version,
                 "shares_after_deadline": shares,
             },
-            n_examples=ctx.thresholds.n_examples,
         )
     ]
 
@@ -229,10 +243,10 @@ def _designed_text(sp: dict[str, Any], component: str | None, region: str | None
 
 
 def _designed(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    th = ctx.thresholds
     total = sum(r["n"] for r in rows)
     unverified = sum(r["n_unverified"] for r in rows)
-    n_target = sum(r["n"] for r in rows if r["resolved_version"] == sp["target_version"])
+    target_rows = [r for r in rows if r["resolved_version"] == sp["target_version"]]
+    n_target = sum(r["n"] for r in target_rows)
     closed_at = None if sp["still_open"] else sp["closed_at"]
     tests = _designed_tests(ctx, sp, total, unverified, closed_at)
     failed = [name for name, ok in tests.items() if not ok]
@@ -240,30 +254,28 @@ def _designed(ctx: Context, sp: dict[str, Any], rows: list[dict[str, Any]]) -> d
     component = single(r["component"] for r in rows)
     region = _split_region(sp, rows)
     text = _designed_text(sp, component, region, failed, reasons)
-    return finding(
+    return _split_finding(
+        ctx,
+        sp,
         kind="designed_multi_version",
         severity="warning" if failed else "info",
         component=component,
         region=region,
         instance_id=None,
         versions=_versions_in_order(sp),
-        start=min(r["first_ts"] for r in rows),
-        end=closed_at if closed_at is not None else max(r["last_ts"] for r in rows),
+        span=(min(r["first_ts"] for r in rows),
+              closed_at if closed_at is not None else max(r["last_ts"] for r in rows)),
         n_requests=total,
-        share=n_target / total if total else None,
-        examples=[e for r in rows if r["resolved_version"] == sp["target_version"] for e in (r["examples"] or [])],
+        n_target=n_target,
+        target_rows=target_rows,
         explanation=text,
         evidence={
-            "deployment_component": sp["dep_component"],
-            "scope": sp["scope"],
             "kind": sp["kind"],
             "owner": sp["actor"],
             "deadline": sp["expected_end"],
-            "split_start": sp["split_start"],
             "closed_at": closed_at,
             "tests": tests,
             "failed_tests": failed,
             "unverified_requests": unverified,
         },
-        n_examples=th.n_examples,
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from ...frames import attrs_frame
 from ...store.ingest import IngestReport
 
 #: the default ``model_version`` label of an MLflow version: ``fraud:3``
@@ -120,22 +121,11 @@ class MlflowIngest:
 
     def to_frame(self) -> pl.DataFrame:
         """One row per version read: model, version, label, digest, feature version, created_at, source, problem."""
-        return pl.DataFrame(
-            {
-                "model": [v.model for v in self.versions],
-                "mlflow_version": [v.version for v in self.versions],
-                "version": [v.label for v in self.versions],
-                "artifact_hash": [v.artifact_hash for v in self.versions],
-                "feature_version": [v.feature_version for v in self.versions],
-                "created_at": [v.created_at for v in self.versions],
-                "source": [v.source for v in self.versions],
-                "run_id": [v.run_id for v in self.versions],
-                "problem": [v.problem for v in self.versions],
-            },
-            schema={"model": pl.Utf8, "mlflow_version": pl.Int64, "version": pl.Utf8, "artifact_hash": pl.Utf8,
-                    "feature_version": pl.Utf8, "created_at": pl.Datetime("us"), "source": pl.Utf8,
-                    "run_id": pl.Utf8, "problem": pl.Utf8},
-        )
+        return attrs_frame(self.versions, {
+            "model": ("model", pl.Utf8), "mlflow_version": ("version", pl.Int64), "version": ("label", pl.Utf8),
+            "artifact_hash": ("artifact_hash", pl.Utf8), "feature_version": ("feature_version", pl.Utf8),
+            "created_at": ("created_at", pl.Datetime("us")), "source": ("source", pl.Utf8),
+            "run_id": ("run_id", pl.Utf8), "problem": ("problem", pl.Utf8)})
 
     def summary(self) -> str:
         """What was read, the alias changes, the problems, then both ingest summaries, as text."""

@@ -15,7 +15,6 @@ import duckdb
 
 from ...errors import InputError, StoreError, from_duckdb, safe_text
 from ...sqlutil import one_row
-from ...sources import adapter_for
 from ..mapping import EPOCH_UNITS, Mapping, load_mapping
 from ..schema import CONTRACT
 from .batch import _ingest_batch, _typed_batch
@@ -74,6 +73,8 @@ def ingest(
     the_mapping = _with_format(load_mapping(mapping), format)
     adapter = None
     if the_mapping.format is not None:
+        from ...sources import adapter_for  # here: toolkit.sources imports the store (its adapters use store.mapping)
+
         adapter = adapter_for(the_mapping.format)
         if kind != "predictions":
             raise InputError(

@@ -95,11 +95,8 @@ def _is_file_format(fmt: str) -> TypeGuard[Format]:
 
 def file_sha256(path: Path) -> str:
     """The SHA-256 of the file's bytes, as hex: the content identity that makes ingest idempotent."""
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 #: Appended to every scan of a source: it references the whole row, so each scan reads and

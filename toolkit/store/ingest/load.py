@@ -14,8 +14,7 @@ import duckdb
 
 from ... import __version__
 from ...errors import InputError, StoreError, is_corruption
-from ...sources import INTERNAL, Source, adapter_for
-from ...sources.common import RAW, REASON, ROW
+from ...sources.common import INTERNAL, RAW, REASON, ROW, Source
 from ...sqlutil import one_row, quote_ident
 from .. import textscan
 from ..mapping import Mapping
@@ -139,6 +138,8 @@ def _prepare_native(
     con = store.con
     if mapping.format is None:  # pragma: no cover - _prepare calls this for a native log only
         raise StoreError(f"{path}: internal error: the mapping names no native log format (please report this)")
+    from ...sources import adapter_for  # here: toolkit.sources imports the store (its adapters use store.mapping)
+
     adapter = adapter_for(mapping.format)
     if path.name.lower().endswith((".gz", ".zst", ".bz2", ".xz", ".zip")):
         raise InputError(f"{path}: compressed {adapter.name} logs are not read; decompress the file first "

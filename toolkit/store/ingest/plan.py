@@ -11,15 +11,14 @@ import duckdb
 from ...errors import InputError, from_duckdb, is_corruption
 from ...sqlutil import one_row, quote_ident
 from ...timeutil import PLAUSIBLE_END, PLAUSIBLE_START, PLAUSIBLE_TEXT
+from ...vocab import DEPLOYMENT_EVENTS, is_numeric_type
 from ..mapping import EPOCH_UNITS, Mapping
-from ..schema import CONTRACT, DEPLOYMENT_EVENTS
+from ..schema import CONTRACT
 from .checks import _parser_reason
 from .files import WHOLE_ROW
 
 #: columns the toolkit adds itself; a file's extra column with one of these names is not stored
 _RESERVED = {"ingest_id", "resolved_version", "version_status", "expected_feature_version", "_row", "_reason"}
-_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-            "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "REAL")
 _TIME_COLUMNS = ("ts", "expected_end", "created_at")
 #: at most this many covariate columns in a store (each is a column of predictions and of every
 #: analysis's cells); a wider file must list the ones to keep in its mapping
@@ -311,7 +310,7 @@ def _plan_covariate(plan: _Plan, name: str, src_types: dict[str, str], existing:
     typed = f"TRY_CAST({ref} AS {typ})" if typ != "VARCHAR" else f"CAST({ref} AS VARCHAR)"
     plan.exprs.append((store_name, typed))
     src_typ = src_types[name].upper()
-    lossless = typ == "DOUBLE" and (src_typ.startswith(_NUMERIC) or src_typ.startswith("DECIMAL"))
+    lossless = typ == "DOUBLE" and is_numeric_type(src_typ)
     if typ != "VARCHAR" and not lossless:
         raw_alias = f"{raw_prefix}cov_{len(plan.raw_refs)}"
         plan.raw_refs.append((raw_alias, ref))
@@ -374,7 +373,7 @@ def _infer_types(
         styp = typ.upper()
         if _is_nested(styp):  # BIGINT[] is a list, not a number
             out[name] = "VARCHAR"
-        elif styp.startswith(_NUMERIC) or styp.startswith("DECIMAL"):
+        elif is_numeric_type(styp):
             out[name] = "DOUBLE"
         elif styp == "BOOLEAN":
             out[name] = "BOOLEAN"
@@ -457,7 +456,7 @@ def _time_expr(ref: str, styp: str, mapping: Mapping) -> tuple[str, list]:
         if tz == "UTC":  # already UTC wall-clock time: no per-row time-zone arithmetic
             return f"CAST({ref} AS TIMESTAMP)", []
         return f"CAST(timezone(?, CAST({ref} AS TIMESTAMP)) AS TIMESTAMP)", [tz]
-    if fmt in EPOCH_UNITS or styp.startswith(_NUMERIC) or styp.startswith("DECIMAL"):
+    if fmt in EPOCH_UNITS or is_numeric_type(styp):
         divisor = EPOCH_UNITS.get(fmt or "", None)
         num = f"TRY_CAST({ref} AS DOUBLE)"
         if divisor is None:  # by magnitude: seconds, milliseconds, microseconds or nanoseconds

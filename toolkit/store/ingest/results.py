@@ -9,6 +9,8 @@ from typing import Literal
 
 import polars as pl
 
+from ...frames import attrs_frame
+
 Format = Literal["csv", "parquet", "json"]
 Status = Literal["ingested", "skipped", "failed"]
 
@@ -132,19 +134,10 @@ class IngestReport:
 
     def to_frame(self) -> pl.DataFrame:
         """One row per file: path, status, counts, ingest id and message."""
-        return pl.DataFrame(
-            {
-                "path": [r.path for r in self.results],
-                "status": [r.status for r in self.results],
-                "rows_read": [r.rows_read for r in self.results],
-                "accepted": [r.accepted for r in self.results],
-                "quarantined": [r.quarantined for r in self.results],
-                "ingest_id": [r.ingest_id for r in self.results],
-                "message": [r.message for r in self.results],
-            },
-            schema={"path": pl.Utf8, "status": pl.Utf8, "rows_read": pl.Int64, "accepted": pl.Int64,
-                    "quarantined": pl.Int64, "ingest_id": pl.Int64, "message": pl.Utf8},
-        )
+        return attrs_frame(self.results, {
+            "path": ("path", pl.Utf8), "status": ("status", pl.Utf8), "rows_read": ("rows_read", pl.Int64),
+            "accepted": ("accepted", pl.Int64), "quarantined": ("quarantined", pl.Int64),
+            "ingest_id": ("ingest_id", pl.Int64), "message": ("message", pl.Utf8)})
 
     def summary(self) -> str:
         """The per-file results and a total line, as text."""
