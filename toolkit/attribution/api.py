@@ -37,7 +37,7 @@ from .decompose import effects
 from .design import Design, build_design, covariate_kinds, input_name
 from .drift import feature_drift
 from .metrics import VIEW, Metric, parse_metric
-from .results import COMPONENTS, METHODS, AttributionResult, Diagnostics, Note
+from .results import COMPONENTS, METHODS, AttributionResult, Diagnostics
 from .sums import CellSums, ModelSample, Selection, cell_sums, model_sample, numeric_moments
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -429,10 +429,12 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
 
     observed = cells0.observed()
     support = _support(cells0, point_fills, models, design, sums, inp)
+    tnote = tr.note(trans, carry, m.scale(), m.unit, observed)
+    shift = abs(observed[1] - observed[0])
     notes, details = dg.assess(
         m, frame, support, rt.routing_dependence(cells0, sd_terms), design, sums, inp, observed, n_boot,
-        list(inp.match_on), _behaviour_change(inp, models, cells0, model_output))
-    notes = _with_transport_note(notes, tr.note(trans, carry, m.scale(), m.unit, observed))
+        list(inp.match_on), _behaviour_change(inp, models, cells0, model_output),
+        (tnote, float(np.max(carry[:2])) / shift if shift > 0 else 0.0) if tnote is not None else None)
     _add_error_details(details, trans, carry, spread, point_all)
     refusal = dg.refusal(support, methods)
     if refusal:
@@ -615,13 +617,6 @@ def _add_error_details(details: dict, trans: tr.Transport, carry: np.ndarray, sp
     details["model_dependence_sd"] = dict(zip(COMPONENTS, (float(x) for x in spread[:3]), strict=False))
     details["estimates_all_methods"] = {k: dict(zip(COMPONENTS + ("total",), (float(x) for x in v), strict=False))
                                         for k, v in point_all.items()}
-
-
-def _with_transport_note(notes: list[Note], tnote: Note | None) -> list[Note]:
-    """The notes with the transport note: first when it is a warning, else last."""
-    if tnote is None:
-        return notes
-    return [tnote, *notes] if tnote.level == "warning" else [*notes, tnote]
 
 
 def _m_values(cells0: rt.Cells, fills: dict[str, rt.Fill]) -> pl.DataFrame:

@@ -45,8 +45,14 @@ Ranked = tuple[int, float, Note]
 
 def assess(m: Metric, frame: pl.DataFrame, support: dict, dependence: list, design: Design,
            sums: CellSums, inp: Inputs, observed: tuple[float, float], n_boot: int,
-           match_on: list[str], change: list | None = None) -> tuple[list[Note], dict]:
-    """Notes (ranked) and the machine-readable details behind them."""
+           match_on: list[str], change: list | None = None,
+           transport: tuple[Note, float] | None = None) -> tuple[list[Note], dict]:
+    """Notes (ranked) and the machine-readable details behind them.
+
+    ``transport``: the transport note and the SD it adds as a share of the
+    observed shift (:func:`toolkit.attribution.transport.note`), ranked with
+    the others: a warning among the warnings, an info line by its size.
+    """
     scale, unit = m.scale(), m.unit
     details: dict = {"support": support, "routing_by": list(inp.routing_by), "cells": list(sums.cells),
                      "versions": list(sums.versions), "matching_covariates": match_on,
@@ -80,6 +86,8 @@ def assess(m: Metric, frame: pl.DataFrame, support: dict, dependence: list, desi
         _single_version_note(sums),
         _routing_cells_note(inp),
     ]
+    if transport is not None:
+        candidates.append((0 if transport[0].level == "warning" else 2, transport[1], transport[0]))
     ranked = [c for c in candidates if c is not None]
     ranked.sort(key=lambda x: (x[0], -x[1]))
     return [n for _, _, n in ranked], details
