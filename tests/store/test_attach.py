@@ -360,6 +360,24 @@ def test_planted_counts_add_up_and_nothing_leaks(planted, demo):
         assert all(map(lambda v: v == v, res_b.observed))  # a NaN score would make the mean NaN
 
 
+def test_excluded_rows_of_the_windows_are_counted_by_reason(planted):
+    # the five planted rows with a readable time in the comparison window; the 1850 row is in no window
+    from toolkit.store.attach.excluded import excluded_in
+    from toolkit.timeutil import parse_window
+
+    path = planted[0]
+    with Store(path, read_only=True) as store:
+        ex = excluded_in(store.con, [parse_window(BASELINE), parse_window(COMPARISON)])
+        assert ex is not None
+        assert ex.per_window == (0, 5) and ex.untimed == 0 and ex.total == 5
+        assert sum(n for _, n in ex.reasons) == 5 and len(ex.reasons) == 5
+        assert any(r.startswith("score is not a finite number") for r, _ in ex.reasons)
+        day = excluded_in(store.con, [parse_window("2026-11-10..2026-11-11")])
+        assert day is not None and day.total == 0
+        # the count is what the store's own validation reports for the day, less the row outside any window
+        assert ex.total == store.validate().excluded - 1
+
+
 def test_same_rules_as_ingest(planted, tmp_path):
     """Ingesting the planted file quarantines the same rows for the same reasons (one rule set)."""
     bad = planted[2]
