@@ -360,7 +360,7 @@ def test_planted_counts_add_up_and_nothing_leaks(planted, demo):
         assert all(map(lambda v: v == v, res_b.observed))  # a NaN score would make the mean NaN
 
 
-def test_excluded_rows_of_the_windows_are_counted_by_reason(planted):
+def test_excluded_rows_of_the_windows_are_counted_by_reason(planted, demo):
     # the five planted rows with a readable time in the comparison window; the 1850 row is in no window
     from toolkit.store.attach.excluded import excluded_in
     from toolkit.timeutil import parse_window
@@ -376,6 +376,15 @@ def test_excluded_rows_of_the_windows_are_counted_by_reason(planted):
         assert day is not None and day.total == 0
         # the count is what the store's own validation reports for the day, less the row outside any window
         assert ex.total == store.validate().excluded - 1
+        # the audit of the day says so, in its warnings, summary and JSON
+        day_audit = audit(store, start=DAY, end="2026-11-10")
+        assert day_audit.excluded is not None and day_audit.excluded.per_window == (5,)
+        line = [w for w in day_audit.warnings() if "attached predictions" in w]
+        assert line and line[0].startswith("5 rows of the attached predictions in the window are not valid")
+        assert "excluded from the audit" in day_audit.summary()
+        assert day_audit.to_dict()["excluded_rows"]["window"] == 5
+    # an ingested store has a quarantine instead: nothing to count here
+    assert audit(demo[0], start=DAY, end="2026-11-10").excluded is None
 
 
 def test_same_rules_as_ingest(planted, tmp_path):

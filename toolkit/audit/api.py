@@ -14,6 +14,7 @@ import polars as pl
 from ..errors import InputError, NotApplicable, check_choice
 from ..sqlutil import one_row
 from ..store import Store
+from ..store.attach.excluded import excluded_in
 from ..timeutil import Window, parse_time, parse_window
 from . import census as census_mod
 from . import intended as intended_mod
@@ -153,6 +154,7 @@ def _audit_open(
         window_end=win.end,
         bucket=chosen,
         thresholds=thresholds,
+        excluded=excluded_in(con, [win]),
     )
     return result if units is None else (result, extra)
 

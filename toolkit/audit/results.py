@@ -17,6 +17,8 @@ import polars as pl
 
 from .. import formatting as fmt
 from ..errors import InputError
+from ..store.attach.excluded import Excluded
+from ..store.attach.excluded import sentence as excluded_sentence
 from ..vocab import AUDIT_BUCKETS, AuditBucket
 
 Severity = Literal["info", "warning", "critical"]
@@ -196,6 +198,10 @@ class AuditResult:
     consistency
         Per bucket: governed requests, those served as intended, the score
         (their share) and the number of distinct versions serving.
+    excluded
+        For attached predictions: the window's rows that are not valid and
+        are left out of the audit, by reason (None for an ingested store,
+        whose bad rows are in its quarantine).
     coverage
         Per predictions component: requests and governed requests (those a
         deployment history covers: the consistency score's base). Ungoverned
@@ -218,6 +224,7 @@ class AuditResult:
     thresholds: AuditThresholds = field(default_factory=AuditThresholds)
     coverage: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(
         schema={"component": pl.Utf8, "n": pl.Int64, "n_governed": pl.Int64, "has_history_kind": pl.Boolean}))
+    excluded: Excluded | None = None
 
     def __post_init__(self) -> None:
         _check_columns(self.census, CENSUS_COLUMNS, "census")
@@ -301,6 +308,8 @@ class AuditResult:
                    "the deployment history has no version-changing event for it before these requests: "
                    "ingest the history that covers them")
             out.append(ungoverned_warning(row["component"], ungoverned, ungoverned / total, why))
+        if self.excluded is not None and self.excluded.total:
+            out.append(excluded_sentence(self.excluded, "the audit"))
         return tuple(out)
 
     def to_frame(self) -> pl.DataFrame:
@@ -383,6 +392,7 @@ class AuditResult:
             "consistency_score": self.overall_score,
             "governed_share": self.governed_share,
             "warnings": list(self.warnings()),
+            "excluded_rows": self.excluded.as_dict(["window"]) if self.excluded is not None else None,
             "coverage": rows(self.coverage),
             "thresholds": self.thresholds.to_dict(),
             "findings": findings,

@@ -68,3 +68,13 @@ def excluded_in(con: duckdb.DuckDBPyConnection, windows: Sequence[Window]) -> Ex
     untimed = sum(int(r[-1]) for r in rows)
     reasons = sorted(((str(r[0]), sum(int(x) for x in r[1:])) for r in rows), key=lambda x: (-x[1], x[0]))
     return Excluded(per, untimed, tuple((k, n) for k, n in reasons if n))
+
+
+def sentence(ex: Excluded, what: str) -> str:
+    """The one line an analysis (``what``: "the audit", "the attribution") prints about its excluded rows."""
+    top = "; ".join(f"{n:,} {reason}" for reason, n in ex.reasons[:3])
+    more = f"; {len(ex.reasons) - 3} more reasons" if len(ex.reasons) > 3 else ""
+    untimed = f" ({ex.untimed:,} of them have no readable time)" if ex.untimed else ""
+    windows = "window" if len(ex.per_window) == 1 else "windows"
+    return (f"{ex.total:,} rows of the attached predictions in the {windows} are not valid and are excluded from "
+            f"{what}{untimed}: {top}{more}. `vdrift validate` lists them with examples")
