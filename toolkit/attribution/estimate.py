@@ -23,6 +23,7 @@ from . import transport as tr
 from .decompose import effects
 from .design import Design
 from .metrics import Metric
+from .models import Models, draw_models, fit_models
 from .results import COMPONENTS, METHODS, AttributionResult, Diagnostics
 from .sums import CellSums, ModelSample, Selection
 
@@ -72,7 +73,7 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
     """Point estimates, bootstrap intervals and diagnostics of ``methods`` from the inputs read."""
     sums, design = inp.sums, inp.design
     model_output = m.is_model_output
-    models = rt.fit_models(inp.sample, len(sums.versions), design.p, per_period=not model_output,
+    models = fit_models(inp.sample, len(sums.versions), design.p, per_period=not model_output,
                            parent=sums.parent)
     groups = {c: design.index_of(c) for c in design.covariates if design.index_of(c)}
     parts = _data_drift_parts(sums, models, groups, model_output)
@@ -149,7 +150,7 @@ def _split(c: rt.Cells, f: rt.Fill) -> np.ndarray:
     return np.array([eff[0], eff[1], total - eff[0] - eff[1], total])
 
 
-def _data_drift_parts(sums: CellSums, models: rt.Models, groups: dict[str, list[int]],
+def _data_drift_parts(sums: CellSums, models: Models, groups: dict[str, list[int]],
                       model_output: bool) -> dict[str, float]:
     """The regression's split of the data drift by covariate (and routing cell mix), on the unstratified cells."""
     base = rt.reduce(sums, None, None, None)
@@ -193,7 +194,7 @@ def _transport(cells0: rt.Cells, inp: Inputs, model_output: bool) -> tuple[tr.Tr
     return trans, carry
 
 
-def _bootstrap(sums: CellSums, msums: CellSums, cells0: rt.Cells, models: rt.Models, fill: _Fills,
+def _bootstrap(sums: CellSums, msums: CellSums, cells0: rt.Cells, models: Models, fill: _Fills,
                methods: tuple[str, ...], part_names: list[str], groups: dict[str, list[int]], n_boot: int,
                seed: int, interval: str, keep: Behaviour | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Replicates of each method's split and of the data drift parts, by reweighting replicate groups.
@@ -211,7 +212,7 @@ def _bootstrap(sums: CellSums, msums: CellSums, cells0: rt.Cells, models: rt.Mod
         c = rt.reduce(sums, wts, msums, win)
         if (c.N.sum(axis=(1, 2)) == 0).any():
             continue
-        beta = rt.draw_models(models, rng)
+        beta = draw_models(models, rng)
         fills = fill(c, beta, methods)
         for k, f in fills.items():
             draws[k][b] = _split(c, f)
@@ -255,7 +256,7 @@ def _parts_frame(parts: dict[str, float], part_draws: np.ndarray, z: float, n_bo
     return frame if keep_rows else frame.clear()
 
 
-def _behaviour_change(inp: Inputs, models: rt.Models, cells0: rt.Cells, model_output: bool) -> list:
+def _behaviour_change(inp: Inputs, models: Models, cells0: rt.Cells, model_output: bool) -> list:
     """For a model output, where a version's behaviour moved between the windows (else nothing).
 
     A resolved version of a model output is a fixed function, so a shift of
@@ -336,7 +337,7 @@ def _weights(rng: np.random.Generator, shape: tuple[int, ...], Pi: np.ndarray,
     return P, P
 
 
-def _support(c: rt.Cells, fills: dict[str, rt.Fill], models: rt.Models, design: Design, sums: CellSums,
+def _support(c: rt.Cells, fills: dict[str, rt.Fill], models: Models, design: Design, sums: CellSums,
              inp: Inputs) -> dict:
     """Where the counterfactual rests on the outcome model, and how far outside the served inputs."""
     reg = c.regional()
