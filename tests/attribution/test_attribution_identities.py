@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from toolkit.attribution import attribute
-from toolkit.attribution.api import _weights
+from toolkit.attribution.estimate import _weights
 from toolkit.attribution.results import METHODS
 
 from .test_attribution_helpers import BASELINE, COMPARISON, make_store

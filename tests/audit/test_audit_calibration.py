@@ -16,16 +16,8 @@ import math
 import polars as pl
 import pytest
 
-from benchmarks.audit_calibration import (
-    DETECTOR_OF,
-    RunOutcome,
-    _clopper_pearson,
-    _flagged,
-    _related,
-    false_alarm_frame,
-    power_frame,
-    run,
-)
+from benchmarks.audit_calibration import RunOutcome, _flagged, _related, run
+from benchmarks.audit_calibration_page import DETECTOR_OF, _clopper_pearson, false_alarm_frame, power_frame
 from toolkit.samples import PROBLEM_KINDS
 
 SEEDS = 5

@@ -121,19 +121,15 @@ class Design:
 
     def select(self) -> tuple[list[str], list]:
         """SELECT expressions ``z__j`` of the terms over the input columns, and their parameters, in order."""
-        exprs, params = [], []
-        for j, t in enumerate(self.terms):
-            exprs.append(f"{t.sql} AS {quote_ident(f'z__{j}')}")
-            params += list(t.params)
-        return exprs, params
+        return [f"{t.sql} AS {quote_ident(f'z__{j}')}" for j, t in enumerate(self.terms)], self._term_params()
 
     def sums(self) -> tuple[list[str], list]:
         """Aggregate expressions ``s__j = sum(term j)`` over the input columns, and their parameters."""
-        exprs, params = [], []
-        for j, t in enumerate(self.terms):
-            exprs.append(f"sum({t.sql}) AS {quote_ident(f's__{j}')}")
-            params += list(t.params)
-        return exprs, params
+        return [f"sum({t.sql}) AS {quote_ident(f's__{j}')}" for j, t in enumerate(self.terms)], self._term_params()
+
+    def _term_params(self) -> list:
+        """Every term's parameters in term order: what one expression per term, in that order, binds."""
+        return [x for t in self.terms for x in t.params]
 
 
 def build_design(profile: Profile, kinds: Mapping[str, str], *, bins: int,

@@ -20,7 +20,7 @@ from .sums import segment_label
 from .results import Level, Note
 
 if TYPE_CHECKING:
-    from .api import Inputs
+    from .estimate import Inputs
     from .design import Design
     from .sums import CellSums
 

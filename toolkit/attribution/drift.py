@@ -11,7 +11,7 @@ All statistics come from SQL aggregates over the store:
 The counts per (version, period, value) are read once (most come with the
 profile of :func:`~toolkit.attribution.cells.profile_covariates`); the
 ``(all versions)`` counts are their sums. A numeric covariate with more than
-:data:`~toolkit.attribution.cells.EXACT_MAX_DISTINCT` distinct values is
+:data:`~toolkit.attribution.profile.EXACT_MAX_DISTINCT` distinct values is
 counted at 4 significant digits for KS and Wasserstein (the ``resolution``
 column says so), which keeps the counts small whatever the number of rows.
 
@@ -115,7 +115,7 @@ def feature_drift(
         rows serving ``n_bins`` (made here when None).
     exact_max_distinct
         When the profile is made here: numeric covariates with more distinct
-        values get KS and Wasserstein on values rounded to :data:`~toolkit.attribution.cells.ROUND_DIGITS`
+        values get KS and Wasserstein on values rounded to :data:`~toolkit.attribution.rounded.ROUND_DIGITS`
         significant digits.
 
     Returns

@@ -48,7 +48,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .decompose import effects
-from .routed import Cells, _div, fit_models
+from .models import fit_models
+from .routed import Cells, _div
 from .. import formatting as fmt
 from .results import Note
 from .sums import ModelSample

@@ -6,14 +6,14 @@ import argparse
 import json
 
 from ..errors import safe_text
-from .common import add_db_option
+from .common import add_command
 from .ingest import _open
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``vdrift attach``, ``validate`` and ``detach`` to the sub-commands."""
-    a = sub.add_parser(
-        "attach",
+    a = add_command(
+        sub, "attach",
         help="read predictions in place from a Parquet dataset (no copy), validated as a view",
         description="Register a Parquet dataset (a file, a directory, a glob, or hive key=value "
         "directories such as date=2026-11-09/part-0.parquet) as the store's predictions without "
@@ -25,7 +25,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     a.add_argument("kind", choices=["predictions"])
     a.add_argument("path", metavar="PATH", help="a Parquet file, a directory (read recursively) or a glob")
-    add_db_option(a)
     a.add_argument("--mapping", help="TOML/YAML file mapping your column names and time formats onto the contract")
     a.add_argument("--partitioning", choices=["hive", "none"], default="none",
                    help="hive: key=value directories are columns (a key named like a contract column feeds it; "
@@ -34,23 +33,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--fail-on-excluded", action="store_true", help="exit 5 when any row is excluded")
     a.set_defaults(func=run_attach)
 
-    v = sub.add_parser(
-        "validate",
+    v = add_command(
+        sub, "validate",
         help="validate the attached predictions again: excluded rows by reason, with examples",
         description="Take in the files that match the attached pattern now, apply ingest's row rules "
         "to every row, and report the rows that analyses exclude (the rows ingest would quarantine), "
         "by reason, with examples. Exit codes: 0 ok, 2 no attached source, 5 rows were excluded and "
         "--fail-on-excluded was given.",
     )
-    add_db_option(v)
     v.add_argument("--examples", type=int, default=3, help="example rows shown per reason")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.add_argument("--fail-on-excluded", action="store_true", help="exit 5 when any row is excluded")
     v.set_defaults(func=run_validate)
 
-    d = sub.add_parser("detach", help="forget the attached predictions dataset (its files are untouched)")
+    d = add_command(sub, "detach", help="forget the attached predictions dataset (its files are untouched)")
     d.add_argument("kind", choices=["predictions"])
-    add_db_option(d)
     d.set_defaults(func=run_detach)
 
 

@@ -6,13 +6,13 @@ import argparse
 
 from ..errors import safe_text
 from ..store import Store
-from .common import add_db_option
+from .common import add_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``vdrift attribute`` to the sub-commands."""
-    p = sub.add_parser(
-        "attribute",
+    p = add_command(
+        sub, "attribute",
         help="how much of a metric shift is data drift, version drift and residual",
         description="Attribute the shift of a metric between two windows to data drift (inputs "
         "changed), version drift (the mix of resolved model versions in each routing cell changed) and "
@@ -22,7 +22,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Exit codes: 0 ok, 2 bad input, 3 store unusable, 4 the split does not apply or cannot be "
         "estimated (the message says what would make it estimable).",
     )
-    add_db_option(p)
     p.add_argument("--metric", required=True,
                    help="rate:<column>=<value> (e.g. rate:prediction=approved), mean:<column> "
                    "(e.g. mean:score), accuracy, accuracy:<prediction>=<outcome>[,...] (e.g. accuracy:yes=1), "

@@ -7,7 +7,7 @@ import argparse
 from ..audit import SEVERITIES, audit, severity_rank
 from ..errors import safe_text
 from ..store import Store
-from .common import add_db_option
+from .common import add_command
 
 #: Exit code when a finding at or above ``--fail-on`` exists (see toolkit.cli).
 EXIT_CHECK_FAILED = 5
@@ -15,8 +15,8 @@ EXIT_CHECK_FAILED = 5
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``vdrift audit`` to the sub-commands."""
-    p = sub.add_parser(
-        "audit",
+    p = add_command(
+        sub, "audit",
         help="version census, intended state and version-drift findings",
         description="Audit which model versions really served the predictions in the store and "
         "where that differs from the deployment history: stuck rollouts, incomplete rollbacks, "
@@ -25,7 +25,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Exit codes: 0 ok, 2 bad input, 3 store unusable, 4 no predictions in the window, "
         "5 a finding at or above --fail-on exists.",
     )
-    add_db_option(p)
     p.add_argument("--from", dest="start", default=None, metavar="T",
                    help="start of the window, ISO 8601 UTC (default: first prediction)")
     p.add_argument("--to", dest="end", default=None, metavar="T",

@@ -19,3 +19,16 @@ def add_db_option(parser: argparse.ArgumentParser, *, tuning: bool = True) -> No
         return
     parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit, e.g. 4GB")
     parser.add_argument("--temp-directory", default=None, help="where DuckDB spills when over the memory limit")
+
+
+def add_command(sub: argparse._SubParsersAction, name: str, *, help: str, description: str | None = None,
+                store: bool = True) -> argparse.ArgumentParser:
+    """A sub-command's parser, with the store options of :func:`add_db_option` unless ``store`` is False.
+
+    ``help`` is its line in the command list, ``description`` the text of its
+    own ``--help``; each command then adds its own arguments.
+    """
+    parser = sub.add_parser(name, help=help, description=description)
+    if store:
+        add_db_option(parser)
+    return parser

@@ -7,13 +7,13 @@ import argparse
 from ..errors import safe_text
 from ..store import Store
 from .attribute import parse_where
-from .common import add_db_option
+from .common import add_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``vdrift explain`` to the sub-commands."""
-    p = sub.add_parser(
-        "explain",
+    p = add_command(
+        sub, "explain",
         help="ranked causes: what each serving problem cost, data drift by feature, the residual",
         description="Price the rows served off-intent (what the metric would have been had traffic been "
         "served as the deployment history intended), split that cost and the version drift exactly by "
@@ -21,7 +21,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sentence each. Without --baseline: what off-intent serving cost in the --comparison window. "
         "See docs/causes.md. Exit codes: 0 ok, 2 bad input, 3 store unusable, 4 not applicable.",
     )
-    add_db_option(p)
     p.add_argument("--metric", required=True, help="a metric as for vdrift attribute (e.g. rate:prediction=approved)")
     p.add_argument("--comparison", required=True, metavar="FROM..TO", help="the window to explain, half-open, UTC")
     p.add_argument("--baseline", default=None, metavar="FROM..TO",

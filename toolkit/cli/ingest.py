@@ -12,13 +12,13 @@ from ..audit.intended import ungoverned_components
 from ..audit.results import ungoverned_warning
 from ..sources import ADAPTERS
 from ..store import Store
-from .common import add_db_option
+from .common import add_command, add_db_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``vdrift ingest`` and ``status`` to the sub-commands."""
-    p = sub.add_parser(
-        "ingest",
+    p = add_command(
+        sub, "ingest", store=False,
         help="validate and load prediction logs, deployment history, the artifact registry or late labels",
         description="Validate and load files into the store. Each file is one transaction; "
         "rejected rows go to quarantine with a reason; a file already ingested is skipped. "
@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--mlflow-label", metavar="TEMPLATE",
                    help="the vdrift version label of an MLflow version (default {model}:{version}; also "
                    "{run_id} and {tags[NAME]})")
-    add_db_option(p)
+    add_db_option(p)  # here, not by add_command: the usage line lists --db after the MLflow options
     p.add_argument("--mapping", help="TOML/YAML file mapping your column names and time formats onto the contract")
     p.add_argument("--format", dest="log_format", metavar="FORMAT",
                    help="read prediction logs in a serving platform's native layout: "
@@ -53,8 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "rows read, committed)")
     p.set_defaults(func=run_ingest)
 
-    s = sub.add_parser("status", help="what the store holds: row counts, time span, recent ingests")
-    add_db_option(s)
+    s = add_command(sub, "status", help="what the store holds: row counts, time span, recent ingests")
     s.set_defaults(func=run_status)
 
 

@@ -7,20 +7,19 @@ import argparse
 from ..errors import InputError, safe_text
 from ..store import quarantine as q
 from ..store.ingest.results import reason_rule
-from .common import add_db_option
+from .common import add_command
 from .ingest import _open
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``vdrift quarantine`` to the sub-commands."""
-    p = sub.add_parser(
-        "quarantine", help="show, export, release or purge quarantined rows",
+    p = add_command(
+        sub, "quarantine", help="show, export, release or purge quarantined rows",
         description="Without an action: quarantined rows by reason, with examples. --export FILE writes the "
         "selected rows back out in their original columns (CSV, JSON lines or Parquet by the ending) for fixing; "
         "--release validates them again (after a mapping fix: --mapping) and loads what passes; --purge drops the "
         "quarantine of one ingest (--ingest ID) and records it in ingest_log.",
     )
-    add_db_option(p)
     p.add_argument("--limit", type=int, default=20, help="examples to show (default 20)")
     p.add_argument("--ingest-id", "--ingest", dest="ingest_id", type=int, default=None,
                    help="only the rows of this ingest (vdrift status lists the ids)")
