@@ -383,8 +383,17 @@ def test_excluded_rows_of_the_windows_are_counted_by_reason(planted, demo):
         assert line and line[0].startswith("5 rows of the attached predictions in the window are not valid")
         assert "excluded from the audit" in day_audit.summary()
         assert day_audit.to_dict()["excluded_rows"]["window"] == 5
+        # the attribution (and explain, which carries it) too, as a warning with the details per window
+        res = attribute(store, METRICS[0], BASELINE, COMPARISON, n_boot=0)
+        det = res.diagnostics.details["attached_excluded"]
+        assert (det["baseline"], det["comparison"], det["untimed"]) == (0, 5, 0)
+        note = [n for n in res.diagnostics.notes if n.code == "attached_excluded"]
+        assert note and note[0].level == "warning" and "excluded from the attribution" in note[0].message
+        assert "attached predictions" in res.summary()
     # an ingested store has a quarantine instead: nothing to count here
     assert audit(demo[0], start=DAY, end="2026-11-10").excluded is None
+    assert "attached_excluded" not in attribute(demo[0], METRICS[0], BASELINE, COMPARISON,
+                                                n_boot=0).diagnostics.details
 
 
 def test_same_rules_as_ingest(planted, tmp_path):

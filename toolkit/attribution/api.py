@@ -24,6 +24,7 @@ import polars as pl
 from threadpoolctl import threadpool_limits
 
 from ..engine.run import DuckRunner, Runner, runner_for
+from ..store.attach.excluded import excluded_in
 from ..errors import InputError, NotApplicable, check_choice
 from ..sqlutil import quote_ident, table_columns
 from ..store import Store
@@ -298,7 +299,7 @@ def _read(con, m: Metric, A: Window, B: Window, covs: list[str] | None, where, b
     by_version = tuple((int(t), str(v), int(r), int(e)) for t, v, e, r in
                        prof.excluded.select("period", "version", "excluded", "rows").iter_rows())
     return Inputs(sel, design, tuple(routing), sums, sample, drift, (n_excl[0], n_excl[1]), msums, tuple(match_on),
-                  by_version)
+                  by_version, excluded_in(con, [A, B]))
 
 
 def _match_covariates(sample: ModelSample, design: Design) -> list[str]:

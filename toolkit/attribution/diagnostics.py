@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from .. import formatting as fmt
+from ..store.attach.excluded import sentence as excluded_sentence
 from .metrics import Metric
 from .sums import segment_label
 from .results import Level, Note
@@ -79,7 +80,10 @@ def assess(m: Metric, frame: pl.DataFrame, support: dict, dependence: list, desi
             {"window": ("baseline", "comparison")[t], "version": v, "rows": rows, "unlabeled": e,
              "share": e / rows if rows else None}
             for t, v, rows, e in inp.excluded_by_version]
+    if inp.attached_excluded is not None:
+        details["attached_excluded"] = inp.attached_excluded.as_dict(["baseline", "comparison"])
     candidates += [
+        _attached_excluded_note(inp),
         _excluded_rows_note(m, inp),
         _windows_note(inp),
         _exact_note(sums, inp, worst),
@@ -195,6 +199,14 @@ def _disagreement_note(gaps: list[tuple[float, str, str, str]], scale: float, un
         f"{fmt.effect(g, scale=scale, unit=unit, observed=observed)} apart): "
         "the covariates do not explain the inputs' shift well enough for all three; the regression "
         "split uses the most of them"))
+
+
+def _attached_excluded_note(inp: Inputs) -> Ranked | None:
+    """Rows of an attached source that are not valid: left out of the windows, never silently."""
+    ex = inp.attached_excluded
+    if ex is None or not ex.total:
+        return None
+    return (1, float(ex.total), Note("warning", "attached_excluded", excluded_sentence(ex, "the attribution")))
 
 
 def _excluded_rows_note(m: Metric, inp: Inputs) -> Ranked | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from ..store.attach.excluded import Excluded
 from ..errors import NotApplicable
 from . import diagnostics as dg
 from . import routed as rt
@@ -43,6 +44,8 @@ class Inputs:
     match_on: tuple[str, ...]
     #: (period, version, rows, excluded) per window and resolved version
     excluded_by_version: tuple[tuple[int, str, int, int], ...] = ()
+    #: attached predictions: the windows' rows that are not valid, left out (None for an ingested store)
+    attached_excluded: Excluded | None = None
 
 
 @dataclass
