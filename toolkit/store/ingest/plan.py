@@ -42,11 +42,27 @@ class _Plan:
     exprs: list[tuple[str, str]] = field(default_factory=list)  # target name -> typed SQL over src
     expr_params: list = field(default_factory=list)
     raw_refs: list[tuple[str, str]] = field(default_factory=list)  # raw source values needed by checks
-    checks: list[str] = field(default_factory=list)  # SQL over typed, yielding a reason or NULL
-    check_params: list = field(default_factory=list)
+    #: row checks, each SQL over the typed row yielding a reason or NULL, with the values its ``?`` bind
+    rules: list[tuple[str, tuple]] = field(default_factory=list)
     new_covariates: list[tuple[str, str]] = field(default_factory=list)
     ignored: tuple[str, ...] = ()
     covariate_notes: tuple[str, ...] = ()
+
+    def check(self, sql: str, *params: object) -> None:
+        """Add a row check and the values of its ``?``: kept together, so no list must follow another's order."""
+        if sql.count("?") != len(params):
+            raise ValueError(f"a row check binds {sql.count('?')} values but {len(params)} were given: {sql}")
+        self.rules.append((sql, params))
+
+    @property
+    def checks(self) -> list[str]:
+        """The checks' SQL, in the order they were added."""
+        return [sql for sql, _ in self.rules]
+
+    @property
+    def check_params(self) -> list:
+        """Every check's values, in the order of :attr:`checks`."""
+        return [v for _, params in self.rules for v in params]
 
 
 def _plan_columns(
@@ -74,7 +90,6 @@ def _plan_columns(
         ignored = _plan_covariates(con, plan, path, src_types, mapping, source, src_params, contract, extras,
                                    raw_prefix)
     plan.ignored = tuple(ignored)
-    # check params must follow the order of plan.checks; they are appended in order above
     return plan
 
 
@@ -173,44 +188,40 @@ def _add_contract_checks(plan: _Plan, kind: str, cname: str, ctype: str, require
         # or blank, so the check need not trim every value a second time
         present = f"{q} IS NOT NULL"
     if required:
-        plan.checks.append(
+        plan.check(
             f"CASE WHEN NOT ({present}) THEN 'missing required value: {cname} (' || "
             f"CASE WHEN {raw} IS NULL THEN 'absent' ELSE 'blank: ' || {shown(raw)} END || ')' END"
         )
     if ctype != "VARCHAR" and styp != ctype:
-        plan.checks.append(
+        plan.check(
             f"CASE WHEN {present} AND {q} IS NULL THEN 'cannot read {cname} as {ctype.lower()}: ' || "
-            f"{shown(raw)} || ' ' || ? END"
-        )
-        plan.check_params.append(_expected(cname, ctype, mapping))
+            f"{shown(raw)} || ' ' || ? END", _expected(cname, ctype, mapping))
     if ctype == "TIMESTAMP":  # DuckDB reads 'infinity' / '-infinity' as timestamps: not a point in time
-        plan.checks.append(
+        plan.check(
             f"CASE WHEN NOT isfinite({q}) THEN '{cname} is infinite (' || {shown(raw)} || '), "
             f"not a point in time' END"
         )
         # the one plausible-time rule (toolkit.timeutil): what analyses can compute with
-        plan.checks.append(
+        plan.check(
             f"CASE WHEN isfinite({q}) AND NOT ({q} >= ? AND {q} < ?) THEN "
-            f"'{cname} ' || {shown(q)} || ' outside the plausible range ' || ? END"
-        )
-        plan.check_params.extend([PLAUSIBLE_START, PLAUSIBLE_END, PLAUSIBLE_TEXT])
+            f"'{cname} ' || {shown(q)} || ' outside the plausible range ' || ? END",
+            PLAUSIBLE_START, PLAUSIBLE_END, PLAUSIBLE_TEXT)
 
 
 def _add_kind_rules(plan: _Plan, kind: str) -> None:
     """Kind-specific row checks: deployment events and traffic shares, finite prediction scores."""
     if kind == "deployments":
-        plan.checks.append(
+        plan.check(
             f"CASE WHEN event IS NOT NULL AND NOT list_contains(?, event) THEN 'unknown event ' || {shown('event')} "
-            "|| ' (allowed: ' || ? || '; map your own event names under [values.event] in the mapping file)' END"
-        )
-        plan.check_params.extend([list(DEPLOYMENT_EVENTS), ", ".join(DEPLOYMENT_EVENTS)])
+            "|| ' (allowed: ' || ? || '; map your own event names under [values.event] in the mapping file)' END",
+            list(DEPLOYMENT_EVENTS), ", ".join(DEPLOYMENT_EVENTS))
         if any(n == "traffic_pct" for n, _ in plan.exprs):
-            plan.checks.append(
+            plan.check(
                 f"CASE WHEN traffic_pct < 0 OR traffic_pct > 100 THEN 'traffic_pct ' || {shown('traffic_pct')} "
                 "|| ' outside 0..100' END"
             )
     if kind == "predictions" and any(n == "score" for n, _ in plan.exprs):
-        plan.checks.append(
+        plan.check(
             f"CASE WHEN isnan(score) OR isinf(score) THEN 'score is not a finite number: ' || {shown('score')} END"
         )
 
@@ -317,9 +328,8 @@ def _plan_covariate(plan: _Plan, name: str, src_types: dict[str, str], existing:
         raw = quote_ident(raw_alias)
         present = (f"{raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> ''"
                    if src_typ in ("VARCHAR", "JSON") or _is_nested(src_typ) else f"{raw} IS NOT NULL")
-        plan.checks.append(
-            f"CASE WHEN {present} AND {quote_ident(store_name)} IS NULL THEN ? || {shown(raw)} END")
-        plan.check_params.append(f"cannot read covariate {store_name} as {typ.lower()}: ")
+        plan.check(f"CASE WHEN {present} AND {quote_ident(store_name)} IS NULL THEN ? || {shown(raw)} END",
+                   f"cannot read covariate {store_name} as {typ.lower()}: ")
 
 
 def _plan_covariates(con: duckdb.DuckDBPyConnection, plan: _Plan, path: Path, src_types: dict[str, str],
