@@ -19,27 +19,17 @@ read-only) and a window as ``window="FROM..TO"`` or ``start``/``end``
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import cast
 
 import polars as pl
 
 from .audit import FINDING_KINDS, SEVERITIES, AuditResult, AuditThresholds, audit
 from .errors import InputError, check_choice
-from .store import Store
+from .store import Store, opened
 from .timeutil import Window, parse_time, parse_window
-
-
-@contextlib.contextmanager
-def _opened(store: Store | str | os.PathLike) -> Iterator[Store]:
-    if isinstance(store, Store):
-        yield store
-    else:
-        with Store(store, read_only=True) as opened:
-            yield opened
 
 
 def _window(window, start, end) -> tuple[Window, str]:
@@ -98,7 +88,7 @@ def assert_single_version(
     str
         The version that served.
     """
-    with _opened(store) as st:
+    with opened(store) as st:
         win, label = _window(window, start, end)
         scope, params = _scope_sql(component, region, instance_id)
         if component is None:
@@ -147,7 +137,7 @@ def assert_reported_matches_loaded(
     int
         The number of requests checked.
     """
-    with _opened(store) as st:
+    with opened(store) as st:
         win, label = _window(window, start, end)
         scope, params = _scope_sql(component, region, instance_id)
         frame = st.sql(
@@ -195,7 +185,7 @@ def assert_rollout_completed(
     datetime
         When the rollout was completed.
     """
-    with _opened(store) as st:
+    with opened(store) as st:
         params: list = [component, version]
         scope_sql = ""
         if scope is not None:

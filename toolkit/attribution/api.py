@@ -27,7 +27,7 @@ from ..engine.run import DuckRunner, Runner, runner_for
 from ..store.attach.excluded import excluded_in
 from ..errors import InputError, NotApplicable, check_choice
 from ..sqlutil import quote_ident, table_columns
-from ..store import Store
+from ..store import Store, opened
 from ..timeutil import Window, parse_window
 from .profile import profile_covariates
 from .rows import Covariate, any_region, default_covariates, normalise_where
@@ -51,14 +51,6 @@ MAX_BINS = 20
 MATCH_COVARIATES = 3
 MATCH_BINS = 4
 MATCH_LEVELS = 6
-
-
-def _open(store: Store | str | os.PathLike) -> tuple[Store, bool]:
-    if isinstance(store, Store):
-        return store, False
-    if isinstance(store, (str, os.PathLike)):
-        return Store(store, read_only=str(store) != ":memory:"), True
-    raise InputError(f"store must be a toolkit.Store or a path to a store file, got {type(store).__name__}")
 
 
 def _names(value: Sequence[str] | str | None, what: str) -> list[str] | None:
@@ -136,8 +128,7 @@ def attribute_behaviour(
         if not isinstance(flag, bool):
             raise InputError(f"{name} must be True or False, got {flag!r}")
     check_choice(engine, get_args(EngineOption), "engine")
-    st, owned = _open(store)
-    try:
+    with opened(store) as st:
         with _runner(st.con, engine, spark) as run:
             inputs = _read(st.con, m, A, B, _names(covariates, "covariates"), where, bins,
                            _names(routing_by, "routing_by"), _names(categorical, "categorical") or [],
@@ -146,9 +137,6 @@ def attribute_behaviour(
             keep = Behaviour()
             res = _estimate(st.con, m, inputs, methods, n_boot, seed, float(level), interval, keep)
             return res, keep
-    finally:
-        if owned:
-            st.close()
 
 
 def _result_only(work: Callable[_P, tuple[AttributionResult, Behaviour]], name: str,

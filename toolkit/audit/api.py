@@ -13,7 +13,7 @@ import polars as pl
 
 from ..errors import InputError, NotApplicable, check_choice
 from ..sqlutil import one_row
-from ..store import Store
+from ..store import Store, opened
 from ..store.attach.excluded import excluded_in
 from ..timeutil import Window, parse_time, parse_window
 from . import census as census_mod
@@ -79,10 +79,8 @@ def audit(
     if window is not None and (start is not None or end is not None):
         raise InputError("give either window='FROM..TO' or start/end, not both")
 
-    if isinstance(store, Store):
-        return _audit_open(store, start, end, window, bucket, thresholds)
-    with Store(store, read_only=True) as opened:
-        return _audit_open(opened, start, end, window, bucket, thresholds)
+    with opened(store) as st:
+        return _audit_open(st, start, end, window, bucket, thresholds)
 
 
 def _resolve_window(store: Store, start: Any, end: Any, window: Any) -> Window:

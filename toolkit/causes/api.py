@@ -9,13 +9,13 @@ from typing import TypeGuard, get_args
 import numpy as np
 import polars as pl
 
-from ..attribution.api import Behaviour, MethodOption, _int_option, _open, attribute_behaviour
+from ..attribution.api import Behaviour, MethodOption, _int_option, attribute_behaviour
 from ..attribution.metrics import parse_metric
 from ..attribution.results import AttributionResult
 from ..audit.api import audit_units
 from ..audit.results import AuditResult, AuditThresholds
 from ..errors import InputError
-from ..store import Store
+from ..store import Store, opened
 from ..timeutil import Window, parse_window
 from . import impact as im
 from .intent import Units, units_reader
@@ -81,8 +81,7 @@ def explain(
     n_boot = _int_option(n_boot, "n_boot", 0, 100_000)
     if thresholds is not None and not isinstance(thresholds, AuditThresholds):
         raise InputError("thresholds must be an AuditThresholds instance (or None for the defaults)")
-    st, owned = _open(store)
-    try:
+    with opened(store) as st:
         res, beh = attribute_behaviour(st, metric, A or B, B, covariates=covariates, where=where,
                                        method=method, bins=bins, n_boot=n_boot, seed=seed, level=level)
         windows = [A, B] if A is not None else [B]
@@ -93,9 +92,6 @@ def explain(
             audits.append(a)
             units.append(u)
         changes = change_points(st.con, res, beh, windows)
-    finally:
-        if owned:
-            st.close()
     return _assemble(res, beh, audits, units, A, B, level, changes)
 
 

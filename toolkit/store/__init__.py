@@ -1,6 +1,6 @@
 """The DuckDB store: schema, ingestion with validation and quarantine."""
 
-from .store import Store
+from .store import Store, opened
 from .ingest import IngestResult, IngestReport
 
-__all__ = ["Store", "IngestResult", "IngestReport"]
+__all__ = ["Store", "opened", "IngestResult", "IngestReport"]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
 from typing import Literal
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import duckdb
 import polars as pl
@@ -423,3 +424,19 @@ class Store:
             params = [PLAUSIBLE_START, PLAUSIBLE_END]
         row = one_row(self.con, sql, params)
         return None if row[0] is None else (row[0], row[1])
+
+
+@contextlib.contextmanager
+def opened(store: Store | str | os.PathLike) -> Iterator[Store]:
+    """The store an analysis reads: ``store`` itself, or the file at a path opened read-only and closed after.
+
+    The one place the analyses (audit, attribution, explain, checks) turn their ``store`` argument
+    into an open :class:`Store`; anything else is an error saying what to pass.
+    """
+    if isinstance(store, Store):
+        yield store
+        return
+    if not isinstance(store, (str, os.PathLike)):
+        raise InputError(f"store must be a toolkit.Store or a path to a store file, got {type(store).__name__}")
+    with Store(store, read_only=str(store) != ":memory:") as st:
+        yield st
