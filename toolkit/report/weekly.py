@@ -252,7 +252,8 @@ class WeeklyReport(sections.ReportViews, StoreReport):
         from .causes import cost_trend_figure
 
         a = self.attribution
-        fig = cost_trend_figure(self.trend, self.output_dir, unit=a.unit, scale=a.scale, zone=self.zone)
+        fig = cost_trend_figure(self.trend, self.output_dir, unit=a.unit, scale=a.scale, zone=self.zone,
+                                level=a.level, observed=a.observed)
         shown = self.trend.height
         if shown >= TREND_WEEKS or isinstance(fig, Html):
             return fig
