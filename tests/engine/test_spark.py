@@ -251,3 +251,48 @@ def test_rounded_profile_on_spark_equals_duckdb(spark, demo_store):
         a = p.counts.select(*key, "c").sort(key)
         b = q.counts.select(*key, "c").sort(key)
         assert a.equals(b), name
+
+
+@pytest.fixture(scope="module")
+def million_store():
+    """A generated log of one million requests (all scenarios, seed 7), in memory."""
+    from toolkit.samples import load_simulation, simulate
+
+    sim = simulate(["all"], rows=1_000_000, seed=7)
+    with load_simulation(sim) as store:
+        yield store
+
+
+def test_attribute_on_spark_equals_duckdb_on_a_million_rows(spark, million_store, monkeypatch):
+    """Every row-level pass of the attribution at 1M rows: same cells, profile, estimates and intervals."""
+    from toolkit import attribute
+    from toolkit.engine import run as run_mod
+
+    from tests.attribution.test_attribution_helpers import BASELINE, COMPARISON
+
+    store = million_store
+    rows = store.con.execute("SELECT count(*) FROM predictions").fetchone()[0]
+    assert rows >= 1_000_000
+    kw = dict(method="all", n_boot=20, seed=0)
+    duck = attribute(store, "rate:prediction=approved", BASELINE, COMPARISON, **kw)
+    seen: list[str] = []
+    duck_frame = run_mod.DuckRunner.frame
+    monkeypatch.setattr(run_mod.DuckRunner, "frame", lambda self, q, p: seen.append(q) or duck_frame(self, q, p))
+    on_spark = attribute(store, "rate:prediction=approved", BASELINE, COMPARISON, engine="spark", spark=spark, **kw)
+    assert not seen  # no row-level pass ran on DuckDB
+    assert duck.rows == on_spark.rows and sum(duck.rows) > 900_000
+    assert duck.cells.columns == on_spark.cells.columns and duck.cells.height == on_spark.cells.height > 0
+    for name in duck.cells.columns:
+        x, y = duck.cells[name], on_spark.cells[name]
+        if x.dtype.is_float():
+            np.testing.assert_allclose(y.to_numpy(), x.to_numpy(), rtol=1e-9, atol=1e-12, equal_nan=True)
+        else:
+            assert x.equals(y), name
+    a, b = duck.frame, on_spark.frame
+    assert a.select("method", "component").equals(b.select("method", "component"))
+    for col in ("estimate", "ci_low", "ci_high"):
+        np.testing.assert_allclose(b[col].to_numpy(), a[col].to_numpy(), rtol=0, atol=1e-9)
+    assert _md5_groups(a) == _md5_groups(b)
+    assert duck.diagnostics.headline == on_spark.diagnostics.headline
+    np.testing.assert_allclose(on_spark.feature_drift["psi"].to_numpy(), duck.feature_drift["psi"].to_numpy(),
+                               rtol=1e-9, equal_nan=True)
