@@ -296,3 +296,43 @@ def test_attribute_on_spark_equals_duckdb_on_a_million_rows(spark, million_store
     assert duck.diagnostics.headline == on_spark.diagnostics.headline
     np.testing.assert_allclose(on_spark.feature_drift["psi"].to_numpy(), duck.feature_drift["psi"].to_numpy(),
                                rtol=1e-9, equal_nan=True)
+
+
+def test_attribute_on_the_row_path_of_spark_3_5_equals_duckdb(spark, demo_store, monkeypatch):
+    """pyspark 3.5 has no DataFrame.toArrow: results then come back as rows; the split must not change."""
+    from pyspark.sql import DataFrame
+
+    from toolkit import attribute
+
+    from tests.attribution.test_attribution_helpers import BASELINE, COMPARISON
+
+    store, _ = demo_store
+    kw = dict(method="all", n_boot=20, seed=0)
+    duck = attribute(store, "mean:score", BASELINE, COMPARISON, **kw)
+    monkeypatch.delattr(DataFrame, "toArrow")
+    assert not hasattr(DataFrame, "toArrow")
+    on_rows = attribute(store, "mean:score", BASELINE, COMPARISON, engine="spark", spark=spark, **kw)
+    a, b = duck.frame, on_rows.frame
+    assert a.select("method", "component").equals(b.select("method", "component"))
+    for col in ("estimate", "ci_low", "ci_high"):
+        np.testing.assert_allclose(b[col].to_numpy(), a[col].to_numpy(), rtol=0, atol=1e-9)
+    assert duck.diagnostics.headline == on_rows.diagnostics.headline
+
+
+def test_row_path_keeps_the_column_types_of_the_arrow_path(spark, monkeypatch):
+    from pyspark.sql import DataFrame
+
+    from toolkit.engine.spark import _to_polars
+
+    sql = ("SELECT CAST(1 AS BIGINT) AS n, CAST(2.5 AS DOUBLE) AS s, 'a' AS c, CAST(3 AS INT) AS g, "
+           "TRUE AS b")
+    for where in ("", " WHERE false"):
+        df = spark.sql(sql + where)
+        arrow = _to_polars(df)
+        with monkeypatch.context() as m:
+            m.delattr(DataFrame, "toArrow")
+            rows = _to_polars(df)
+        assert rows.schema == arrow.schema, (where, rows.schema, arrow.schema)
+        assert rows.height == arrow.height == (0 if where else 1)
+        if not where:
+            assert rows.row(0) == arrow.row(0)

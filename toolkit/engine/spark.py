@@ -95,7 +95,23 @@ def _to_polars(df: DataFrame) -> pl.DataFrame:
         assert isinstance(frame, pl.DataFrame)
         return frame
     rows = [r.asDict() for r in df.collect()]
-    return pl.DataFrame(rows) if rows else pl.DataFrame(schema=dict.fromkeys(df.columns, pl.Utf8))
+    schema = {f.name: _polars_type(f.dataType.typeName()) for f in df.schema.fields}
+    return pl.DataFrame(rows, schema=schema, strict=False) if rows else pl.DataFrame(schema=schema)
+
+
+#: Spark type names (``DataType.typeName()``) and the polars types their Arrow conversion gives.
+_POLARS_TYPES: dict[str, pl.DataType | type[pl.DataType]] = {
+    "long": pl.Int64, "integer": pl.Int32, "short": pl.Int16, "byte": pl.Int8, "double": pl.Float64,
+    "float": pl.Float32, "string": pl.Utf8, "boolean": pl.Boolean, "date": pl.Date,
+    "timestamp": pl.Datetime("us", "UTC"), "timestamp_ntz": pl.Datetime("us"),
+}
+
+
+def _polars_type(name: str) -> pl.DataType | type[pl.DataType]:
+    """The polars type of a Spark column on the row path (decimals as floats; anything else as text)."""
+    if name.startswith("decimal"):
+        return pl.Float64
+    return _POLARS_TYPES.get(name, pl.Utf8)
 
 
 class SparkRunner:
