@@ -45,3 +45,18 @@ def checked_column(con: duckdb.DuckDBPyConnection, table: str, name: str, *, wha
         known = ", ".join(sorted(cols))
         raise InputError(f"unknown {what} {name!r}; the {table} table has: {known}")
     return quote_ident(name)
+
+
+def placeholders(sql: str) -> int:
+    """The ``?`` placeholders of ``sql`` outside quoted strings and identifiers (``'it?'``, ``"clicked?"``)."""
+    count = 0
+    quote: str | None = None
+    for ch in sql:
+        if quote is not None:
+            if ch == quote:  # a doubled quote closes and reopens: same state afterwards
+                quote = None
+        elif ch in ("'", '"'):
+            quote = ch
+        elif ch == "?":
+            count += 1
+    return count

@@ -514,3 +514,16 @@ def test_interrupts_and_fatal_errors_end_the_ingest_with_a_clear_message(store, 
     with pytest.raises(RuntimeError, match="something else"):
         store.ingest("predictions", files)
     assert store.counts()["predictions"] == 0
+
+
+def test_a_question_mark_in_a_column_name_is_not_a_placeholder(tmp_path):
+    # found in review: the row-check parameter count read the ? of a quoted covariate name as a placeholder
+    from toolkit.sqlutil import placeholders
+
+    assert placeholders('SELECT ? || "clicked?" || \'why?\' || ?') == 2
+    src = write(tmp_path / "p.csv", "request_id,ts,model_version,score,prediction,clicked?\n"
+                                    "r1,2026-11-09T10:00:00Z,v1,0.5,yes,3\nr2,2026-11-09T10:01:00Z,v1,0.6,no,4\n")
+    with Store(tmp_path / "s.duckdb") as store:
+        report = store.ingest("predictions", src)
+        assert report.accepted == 2 and report.quarantined == 0
+        assert store.sql('SELECT sum("clicked?") AS s FROM predictions')["s"][0] == 7

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from ...errors import InputError, from_duckdb, is_corruption
-from ...sqlutil import one_row, quote_ident
+from ...sqlutil import one_row, placeholders, quote_ident
 from ...timeutil import PLAUSIBLE_END, PLAUSIBLE_START, PLAUSIBLE_TEXT
 from ...vocab import DEPLOYMENT_EVENTS, is_numeric_type
 from ..mapping import EPOCH_UNITS, Mapping
@@ -50,8 +50,8 @@ class _Plan:
 
     def check(self, sql: str, *params: object) -> None:
         """Add a row check and the values of its ``?``: kept together, so no list must follow another's order."""
-        if sql.count("?") != len(params):
-            raise ValueError(f"a row check binds {sql.count('?')} values but {len(params)} were given: {sql}")
+        if placeholders(sql) != len(params):
+            raise ValueError(f"a row check binds {placeholders(sql)} values but {len(params)} were given: {sql}")
         self.rules.append((sql, params))
 
     @property
