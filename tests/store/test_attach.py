@@ -396,6 +396,37 @@ def test_excluded_rows_of_the_windows_are_counted_by_reason(planted, demo):
                                                 n_boot=0).diagnostics.details
 
 
+def test_excluded_rows_outside_the_valid_range_untimed_rows_and_overlapping_windows(tmp_path):
+    # found in review: a bad row whose time lies outside its file's valid rows' range was never read, a row
+    # without a readable time was counted only by windows that happened to read its file, and a row in two
+    # overlapping windows counted twice in the total
+    from toolkit.store.attach.excluded import excluded_in
+    from toolkit.timeutil import parse_window
+
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    con = duckdb.connect()
+    con.execute(f"""COPY (SELECT * FROM (VALUES
+        ('a1', TIMESTAMP '2024-01-01 10:00', 'v1', 0.5::DOUBLE, 'yes'),
+        ('a2', TIMESTAMP '2024-01-01 11:00', 'v1', 0.6::DOUBLE, 'no'),
+        ('a3', TIMESTAMP '2024-01-05 10:00', 'v1', 'nan'::DOUBLE, 'no')) t(request_id, ts, model_version, score,
+        prediction)) TO {sql_literal(str(lake / 'a.parquet'))} (FORMAT parquet)""")
+    con.execute(f"""COPY (SELECT * FROM (VALUES
+        ('b1', TIMESTAMP '2024-03-01 10:00', 'v1', 0.5::DOUBLE, 'yes'),
+        ('b2', NULL::TIMESTAMP, 'v1', 0.5::DOUBLE, 'yes')) t(request_id, ts, model_version, score, prediction))
+        TO {sql_literal(str(lake / 'b.parquet'))} (FORMAT parquet)""")
+    with Store(tmp_path / "s.duckdb") as store:
+        store.attach(lake)
+        jan5 = excluded_in(store.con, [parse_window("2024-01-05..2024-01-06")])
+        assert jan5 is not None and jan5.per_window == (1,) and jan5.untimed == 1 and jan5.total == 2
+        assert jan5.reasons == (("missing required value: ts (absent)", 1), ('score is not a finite number: "nan"', 1))
+        jan1 = excluded_in(store.con, [parse_window("2024-01-01..2024-01-02")])
+        assert jan1 is not None and jan1.per_window == (0,) and jan1.untimed == 1 and jan1.total == 1
+        both = excluded_in(store.con, [parse_window("2024-01-01..2024-01-06"), parse_window("2024-01-04..2024-01-07")])
+        assert both is not None and both.per_window == (1, 1) and both.total == 2  # the NaN row once, the untimed one
+        assert store.validate().excluded == 2
+
+
 def test_same_rules_as_ingest(planted, tmp_path):
     """Ingesting the planted file quarantines the same rows for the same reasons (one rule set)."""
     bad = planted[2]

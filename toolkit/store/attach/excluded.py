@@ -5,12 +5,12 @@ files and the ``predictions`` view skips it. So that no bad row leaves an
 analysis silently, the audit and the attribution count the excluded rows of
 their own windows, by reason, and say so in their diagnostics.
 
-Only the files that can hold a row of the windows are read: those whose
-valid rows' time range (``attached_files``, kept by ``vdrift validate``)
-meets a window, and those without a valid row (their rows have no time
-vdrift trusts, so they may belong to any window). A row whose time cannot
-be read is counted as ``untimed``: it belongs to no window, and it is
-excluded from every analysis.
+Only the files that can hold such a row are read: those whose rows with a
+readable time (valid or not; ``attached_files``, kept by ``vdrift
+validate``) meet a window, and those holding rows without a readable time.
+A row without one belongs to no window and is excluded from every analysis,
+so every analysis counts it (``untimed``). A row in two overlapping windows
+counts once in the total.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from ...sqlutil import table_columns
 from ...timeutil import Window
-from .literals import sql_literal
 from .state import DUPLICATES_TABLE, FILES_TABLE, MACRO, info, stale_files
 
 
@@ -31,43 +31,50 @@ class Excluded:
 
     per_window: tuple[int, ...]
     untimed: int
-    reasons: tuple[tuple[str, int], ...]      # (reason, rows in the windows or untimed), most first
-
-    @property
-    def total(self) -> int:
-        """Rows excluded from the analysis: in its windows or without a readable time."""
-        return sum(self.per_window) + self.untimed
+    reasons: tuple[tuple[str, int], ...]      # (reason, rows in some window or untimed), most first
+    total: int                                # rows excluded from the analysis, each once
 
     def as_dict(self, names: Sequence[str]) -> dict:
         """JSON-ready, with the windows named."""
-        return {**dict(zip(names, self.per_window, strict=True)), "untimed": self.untimed,
+        return {**dict(zip(names, self.per_window, strict=True)), "untimed": self.untimed, "total": self.total,
                 "reasons": dict(self.reasons)}
 
 
 def excluded_in(con: duckdb.DuckDBPyConnection, windows: Sequence[Window]) -> Excluded | None:
-    """The attached source's excluded rows in ``windows``; None when the store's predictions are not attached.
-
-    Windows may overlap (a weekly report's); a row in two windows counts in each.
-    """
-    if info(con) is None or stale_files(con):
-        return None   # not attached, or the views are stale (status and validate say so)
-    meets = " OR ".join("(ts_min < ? AND ts_max >= ?)" for _ in windows) or "FALSE"
-    params: list = [x for w in windows for x in (w.end, w.start)]
-    files = [r[0] for r in con.execute(
-        f"SELECT path FROM {FILES_TABLE} WHERE ts_min IS NULL OR {meets} ORDER BY path", params).fetchall()]
+    """The attached source's excluded rows in ``windows``; None when the store's predictions are not attached."""
+    if info(con) is None or stale_files(con) or not windows:
+        return None   # not attached, the views are stale (status and validate say so), or nothing to count
+    files = _files(con, windows)
     if not files:
-        return Excluded(tuple(0 for _ in windows), 0, ())
-    counts = ", ".join(f"count(*) FILTER (WHERE ts >= ? AND ts < ?) AS w{i}" for i in range(len(windows)))
+        return Excluded(tuple(0 for _ in windows), 0, (), 0)
+    inside = ["(ts >= ? AND ts < ?)" for _ in windows]
     wparams: list = [x for w in windows for x in (w.start, w.end)]
+    counts = ", ".join(f"count(*) FILTER (WHERE {c})" for c in inside)
+    anywhere = " OR ".join(inside)
     rows = con.execute(
-        f"""SELECT _reason, {counts}, count(*) FILTER (WHERE ts IS NULL) AS untimed
-        FROM (SELECT r.ts, coalesce(r._reason, d.reason) AS _reason FROM {MACRO}({sql_literal(files)}) AS r
+        f"""SELECT _reason, {counts}, count(*) FILTER (WHERE ts IS NULL),
+                   count(*) FILTER (WHERE ts IS NULL OR {anywhere})
+        FROM (SELECT r.ts, coalesce(r._reason, d.reason) AS _reason FROM {MACRO}(?) AS r
               LEFT JOIN {DUPLICATES_TABLE} AS d ON d._file = r._file AND d._row = r._row)
-        WHERE _reason IS NOT NULL GROUP BY 1""", wparams).fetchall()
-    per = tuple(sum(int(r[1 + i]) for r in rows) for i in range(len(windows)))
-    untimed = sum(int(r[-1]) for r in rows)
-    reasons = sorted(((str(r[0]), sum(int(x) for x in r[1:])) for r in rows), key=lambda x: (-x[1], x[0]))
-    return Excluded(per, untimed, tuple((k, n) for k, n in reasons if n))
+        WHERE _reason IS NOT NULL GROUP BY 1""", wparams + wparams + [files]).fetchall()
+    k = len(windows)
+    per = tuple(sum(int(r[1 + i]) for r in rows) for i in range(k))
+    untimed = sum(int(r[1 + k]) for r in rows)
+    reasons = sorted(((str(r[0]), int(r[2 + k])) for r in rows if r[2 + k]), key=lambda x: (-x[1], x[0]))
+    return Excluded(per, untimed, tuple(reasons), sum(n for _, n in reasons))
+
+
+def _files(con: duckdb.DuckDBPyConnection, windows: Sequence[Window]) -> list[str]:
+    """The validated files that can hold an excluded row of ``windows``.
+
+    All of them for a store validated before the files table kept every row's time range.
+    """
+    if "any_ts_min" not in table_columns(con, FILES_TABLE):
+        return [r[0] for r in con.execute(f"SELECT path FROM {FILES_TABLE} ORDER BY path").fetchall()]
+    meets = " OR ".join("(any_ts_min < ? AND any_ts_max >= ?)" for _ in windows)
+    params: list = [x for w in windows for x in (w.end, w.start)]
+    return [r[0] for r in con.execute(
+        f"SELECT path FROM {FILES_TABLE} WHERE untimed > 0 OR {meets} ORDER BY path", params).fetchall()]
 
 
 def sentence(ex: Excluded, what: str) -> str:
@@ -76,5 +83,8 @@ def sentence(ex: Excluded, what: str) -> str:
     more = f"; {len(ex.reasons) - 3} more reasons" if len(ex.reasons) > 3 else ""
     untimed = f" ({ex.untimed:,} of them have no readable time)" if ex.untimed else ""
     windows = "window" if len(ex.per_window) == 1 else "windows"
-    return (f"{ex.total:,} rows of the attached predictions in the {windows} are not valid and are excluded from "
-            f"{what}{untimed}: {top}{more}. `vdrift validate` lists them with examples")
+    return (f"{ex.total:,} rows of the attached predictions in the {windows} or without a readable time are not "
+            f"valid and are excluded from {what}{untimed}: {top}{more}. `vdrift validate` lists them with examples"
+            if ex.untimed else
+            f"{ex.total:,} rows of the attached predictions in the {windows} are not valid and are excluded from "
+            f"{what}: {top}{more}. `vdrift validate` lists them with examples")

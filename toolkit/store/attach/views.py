@@ -64,20 +64,25 @@ def build_views(store: Store, record: dict, mapping: Mapping, *, first: bool) ->
         [f"duplicate {label} within the file (first kept)",
          f"duplicate {label} in an earlier file of the dataset (first kept)"],
     )
-    # the files: their rows (from the footers) and the time range of their valid rows, for the branches
+    # the files: their rows (from the footers), the time range of their valid rows (for the branches), and
+    # of all their rows with a readable time and the rows without one (for the analyses' exclusion counts)
     con.execute(f"CREATE OR REPLACE TABLE {FILES_TABLE} (path VARCHAR PRIMARY KEY, bytes BIGINT, mtime DOUBLE, "
-                "rows BIGINT, ts_min TIMESTAMP, ts_max TIMESTAMP)")
-    ranges = {r[0]: (r[1], r[2]) for r in con.execute(
-        f"""SELECT r._file, min(r.ts), max(r.ts) FROM {MACRO}({files_sql}) AS r
-        ANTI JOIN {DUPLICATES_TABLE} AS d ON d._file = r._file AND d._row = r._row
-        WHERE r._reason IS NULL GROUP BY r._file""").fetchall()}
+                "rows BIGINT, ts_min TIMESTAMP, ts_max TIMESTAMP, any_ts_min TIMESTAMP, any_ts_max TIMESTAMP, "
+                "untimed BIGINT)")
+    stats = {r[0]: r[1:] for r in con.execute(
+        f"""SELECT r._file, min(r.ts) FILTER (WHERE ok), max(r.ts) FILTER (WHERE ok), min(r.ts), max(r.ts),
+                   count(*) FILTER (WHERE r.ts IS NULL)
+        FROM (SELECT r.*, r._reason IS NULL AND d._row IS NULL AS ok FROM {MACRO}({files_sql}) AS r
+              LEFT JOIN {DUPLICATES_TABLE} AS d ON d._file = r._file AND d._row = r._row) AS r
+        GROUP BY r._file""").fetchall()}
+    ranges = {f: (v[0], v[1]) for f, v in stats.items() if v[0] is not None}
     footer_rows = dict(con.execute("SELECT file_name, sum(num_rows) FROM parquet_file_metadata(?) GROUP BY 1",
                                    [files]).fetchall())
     for f in files:
         st = os.stat(f)
-        lo, hi = ranges.get(f, (None, None))
-        con.execute(f"INSERT INTO {FILES_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
-                    [f, st.st_size, st.st_mtime, int(footer_rows.get(f, 0)), lo, hi])
+        lo, hi, any_lo, any_hi, untimed = stats.get(f, (None, None, None, None, 0))
+        con.execute(f"INSERT INTO {FILES_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [f, st.st_size, st.st_mtime, int(footer_rows.get(f, 0)), lo, hi, any_lo, any_hi, int(untimed)])
     con.execute(
         f"""CREATE OR REPLACE VIEW {CHECKED_VIEW} AS
         SELECT r.* EXCLUDE (_reason), coalesce(r._reason, d.reason) AS _reason
