@@ -253,7 +253,7 @@ class WeeklyReport(sections.ReportViews, StoreReport):
 
         a = self.attribution
         fig = cost_trend_figure(self.trend, self.output_dir, unit=a.unit, scale=a.scale, zone=self.zone,
-                                level=a.level, observed=a.observed)
+                                observed=a.observed)  # the trend comes from explain runs at 0.95
         shown = self.trend.height
         if shown >= TREND_WEEKS or isinstance(fig, Html):
             return fig
