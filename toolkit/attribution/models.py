@@ -34,8 +34,16 @@ class Models:
 
 
 def _sqrt_psd(cov: np.ndarray) -> np.ndarray:
+    """The symmetric square root ``U diag(sqrt(w)) U'`` of a covariance (negative eigenvalues clipped to 0).
+
+    The symmetric root is unique. ``U * sqrt(w)`` alone is a square root too, but the
+    signs of ``U``'s columns (and their rotation inside a repeated eigenvalue) are
+    LAPACK's choice, which differs between BLAS kernels: the same seed then drew
+    other coefficients on another processor, and the intervals moved in their
+    third digit.
+    """
     w, U = np.linalg.eigh((cov + cov.T) / 2)
-    return U * np.sqrt(np.clip(w, 0, None))
+    return (U * np.sqrt(np.clip(w, 0, None))) @ U.T
 
 
 def _solve(X: np.ndarray, y: np.ndarray, pen: np.ndarray, prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
