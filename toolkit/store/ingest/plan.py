@@ -15,7 +15,7 @@ from ...vocab import DEPLOYMENT_EVENTS, is_numeric_type
 from ..mapping import EPOCH_UNITS, Mapping
 from ..schema import CONTRACT
 from .checks import _parser_reason
-from .files import WHOLE_ROW
+from .infer import infer_types, is_nested
 
 #: columns the toolkit adds itself; a file's extra column with one of these names is not stored
 _RESERVED = {"ingest_id", "resolved_version", "version_status", "expected_feature_version", "_row", "_reason"}
@@ -23,18 +23,11 @@ _TIME_COLUMNS = ("ts", "expected_end", "created_at")
 #: at most this many covariate columns in a store (each is a column of predictions and of every
 #: analysis's cells); a wider file must list the ones to keep in its mapping
 MAX_COVARIATES = 500
-#: above this many text columns to type, one UNPIVOT scan replaces one aggregate per column
-#: (DuckDB plans n aggregates in time that grows faster than n: 2,000 took 5 s, 10,000 minutes)
-_WIDE = 64
 #: names of columns that hold the answer, not an input: never a covariate unless declared
 _LABEL_NAME = re.compile(r"^(y|label|labels|target|y_true|ground_truth|truth|actual|actuals|gold)$"
                          r"|_(label|target|truth)$|^(true|gold|actual)_", re.IGNORECASE)
 #: names of identifier columns: never a covariate unless declared
 _ID_NAME = re.compile(r"^(id|uuid|guid|key)$|_(id|uuid|guid)$", re.IGNORECASE)
-#: a text column whose distinct values are at least this share of its values (on at least
-#: _ID_MIN_ROWS rows) is an identifier, unique per row, and not a covariate unless declared
-_ID_DISTINCT_SHARE = 0.95
-_ID_MIN_ROWS = 100
 
 
 @dataclass
@@ -117,7 +110,7 @@ def _source_ref(name: str, styp: str) -> tuple[str, str]:
     ref = f"src.{quote_ident(name)}"
     if styp == "JSON":  # a JSON lines key holding mixed types: its value, not JSON text ("v1", not '"v1"')
         return f"({ref} ->> '$')", "VARCHAR"
-    if _is_nested(styp):  # a list or struct read as text (and quarantined if a number was required)
+    if is_nested(styp):  # a list or struct read as text (and quarantined if a number was required)
         return f"CAST({ref} AS VARCHAR)", "VARCHAR"
     return ref, styp
 
@@ -288,7 +281,7 @@ def _check_covariate_limit(con: duckdb.DuckDBPyConnection, path: Path, mapping: 
 def _infer_fresh(con: duckdb.DuckDBPyConnection, path: Path, source: str, src_params: list,
                  src_types: dict[str, str], fresh: list[str]) -> tuple[dict[str, str], dict[str, bool]]:
     try:  # a scan of the whole file: the reader may meet what DESCRIBE (its sample) did not
-        return _infer_types(con, source, src_params, {n: src_types[n] for n in fresh})
+        return infer_types(con, source, src_params, {n: src_types[n] for n in fresh})
     except duckdb.Error as exc:
         if is_corruption(str(exc)) or from_duckdb(exc) is not None:
             raise
@@ -327,7 +320,7 @@ def _plan_covariate(plan: _Plan, name: str, src_types: dict[str, str], existing:
         plan.raw_refs.append((raw_alias, ref))
         raw = quote_ident(raw_alias)
         present = (f"{raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> ''"
-                   if src_typ in ("VARCHAR", "JSON") or _is_nested(src_typ) else f"{raw} IS NOT NULL")
+                   if src_typ in ("VARCHAR", "JSON") or is_nested(src_typ) else f"{raw} IS NOT NULL")
         plan.check(f"CASE WHEN {present} AND {quote_ident(store_name)} IS NULL THEN ? || {shown(raw)} END",
                    f"cannot read covariate {store_name} as {typ.lower()}: ")
 
@@ -364,60 +357,6 @@ def _plan_covariates(con: duckdb.DuckDBPyConnection, plan: _Plan, path: Path, sr
     for name in keep:
         _plan_covariate(plan, name, src_types, existing, inferred, raw_prefix)
     return ignored
-
-
-def _infer_types(
-    con: duckdb.DuckDBPyConnection, source: str, src_params: list, src_types: dict[str, str]
-) -> tuple[dict[str, str], dict[str, bool]]:
-    """Store type of new covariate columns (DOUBLE, BOOLEAN or VARCHAR), and which text columns are unique.
-
-    Typed sources (Parquet, JSON) keep their numeric/boolean types. Text
-    columns (all CSV columns) are DOUBLE when every non-empty value reads as
-    a number, which takes one aggregate scan of the file; the same scan tells
-    which text columns hold a distinct value on (almost) every row: identifiers.
-    """
-    out: dict[str, str] = {}
-    unique: dict[str, bool] = {}
-    text_cols = []
-    for name, typ in src_types.items():
-        styp = typ.upper()
-        if _is_nested(styp):  # BIGINT[] is a list, not a number
-            out[name] = "VARCHAR"
-        elif is_numeric_type(styp):
-            out[name] = "DOUBLE"
-        elif styp == "BOOLEAN":
-            out[name] = "BOOLEAN"
-        elif styp == "VARCHAR":
-            text_cols.append(name)
-        else:
-            out[name] = "VARCHAR"
-    if len(text_cols) > _WIDE:  # one scan, linear in rows x columns
-        cols = ", ".join(quote_ident(n) for n in text_cols)
-        rows = con.execute(
-            f"""SELECT name, count(v) > 0 AND count(v) = count(TRY_CAST(v AS DOUBLE)),
-                       count(v) >= ? AND approx_count_distinct(v) >= ? * count(v)
-                FROM (SELECT name, NULLIF(trim(value), '') AS v
-                      FROM (UNPIVOT (SELECT {cols} FROM {source} AS src {WHOLE_ROW})
-                            ON {cols} INTO NAME name VALUE value))
-                GROUP BY name""", [_ID_MIN_ROWS, _ID_DISTINCT_SHARE, *src_params]).fetchall()
-        numeric = {name: num for name, num, _ in rows}
-        distinct = {name: dis for name, _, dis in rows}
-        for name in text_cols:  # a column of NULLs only has no row in the UNPIVOT: text
-            out[name] = "DOUBLE" if numeric.get(name) else "VARCHAR"
-            unique[name] = out[name] == "VARCHAR" and bool(distinct.get(name))
-    elif text_cols:
-        aggs, params = [], []
-        for name in text_cols:
-            v = f"NULLIF(trim(src.{quote_ident(name)}), '')"
-            aggs.append(f"count({v}) > 0 AND count({v}) = count(TRY_CAST({v} AS DOUBLE))")
-            aggs.append(f"count({v}) >= ? AND approx_count_distinct({v}) >= ? * count({v})")
-            params += [_ID_MIN_ROWS, _ID_DISTINCT_SHARE]
-        row = one_row(con, f"SELECT {', '.join(aggs)} FROM {source} AS src {WHOLE_ROW}",
-                      params + list(src_params))
-        for i, name in enumerate(text_cols):
-            out[name] = "DOUBLE" if row[2 * i] else "VARCHAR"
-            unique[name] = out[name] == "VARCHAR" and bool(row[2 * i + 1])
-    return out, unique
 
 
 def shown(sql: str) -> str:
@@ -497,11 +436,6 @@ def _time_expr(ref: str, styp: str, mapping: Mapping) -> tuple[str, list]:
 #: a time of day followed by a UTC offset whose hours exceed 14 or whose minutes exceed 59
 _BAD_OFFSET = ("'[0-9]:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)? *[+-]"
                "((1[5-9]|[2-9][0-9])(:?[0-9]{2})?|[0-9]{2}:?[6-9][0-9])$'")
-
-
-def _is_nested(styp: str) -> bool:
-    """True for list, array, struct, map and union types (``BIGINT[]``, ``STRUCT(a INTEGER)``)."""
-    return "[" in styp or styp.startswith(("STRUCT", "MAP", "UNION"))
 
 
 def _epoch_sql(seconds: str) -> str:
