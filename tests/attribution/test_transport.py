@@ -34,3 +34,33 @@ def test_measured_error_states_the_sd_it_adds_in_the_metric_unit() -> None:
     assert n is not None and n.level == "info"
     assert "kappa 0.01" in n.message
     assert "data drift ±0.40 pt" in n.message and "version drift ±0.21 pt" in n.message
+
+
+def test_the_across_window_measure_is_named_with_its_folds() -> None:
+    d = np.full((2, 2, 1, 2), 1.5)
+    t = tr.Transport(kappa=0.01, pairs=8, measured=True, distance=d, sd=0.02 * d, kappa_across=0.02, pairs_across=3)
+    n = tr.note(t, np.array([0.004, 0.0021, 0.0, 0.0]), 100.0, "pt", (0.5, 0.4))
+    assert n is not None and n.level == "info"
+    assert "8 held-out time blocks and 3 held-out cell-windows" in n.message
+    assert "kappa 0.01 per unit of design distance (0.02 across windows)" in n.message
+
+
+def _shifted_sample(f, n: int = 1500, seed: int = 0):
+    """One version serving two cells in both windows; the input shifts by 2 SD between the windows."""
+    from toolkit.attribution.sums import ModelSample
+
+    rng = np.random.default_rng(seed)
+    t = np.repeat([0, 0, 1, 1], n)
+    r = np.tile(np.repeat([0, 1], n), 2)
+    z = rng.normal(0.0, 1.0, 4 * n) + 2.0 * t + 0.5 * r
+    y = f(z) + rng.normal(0.0, 0.1, 4 * n)
+    return ModelSample(t, np.zeros(4 * n, dtype=int), r, y, z[:, None])
+
+
+def test_kappa_across_sees_an_additive_model_carried_across_a_shift_it_cannot_follow() -> None:
+    parent = np.array([0, 1])
+    curved, folds = tr._kappa_across(_shifted_sample(lambda z: 0.05 * z * z), parent, 1, 1, np.array([1.0]))
+    straight, _ = tr._kappa_across(_shifted_sample(lambda z: 0.05 * z), parent, 1, 1, np.array([1.0]))
+    assert folds == 4  # (window, cell) of the one version, each held out once
+    assert curved > 0.05  # the carried error per unit of distance of a curve fitted by a line
+    assert straight < 0.2 * curved  # a line carries a line: what is left is noise

@@ -70,10 +70,14 @@ class Transport:
     measured: bool
     distance: np.ndarray    # [c, a, R, v]
     sd: np.ndarray          # [c, a, R, v]
+    #: the error per unit of distance of a carry from the other window (model outputs), and its folds
+    kappa_across: float = 0.0
+    pairs_across: int = 0
 
     def as_dict(self) -> dict:
         """JSON-ready summary for the diagnostics' details."""
         return {"kappa": self.kappa, "pairs": self.pairs, "measured": self.measured,
+                "kappa_across": self.kappa_across, "pairs_across": self.pairs_across,
                 "largest_distance": float(self.distance.max()) if self.distance.size else 0.0}
 
 
@@ -126,11 +130,58 @@ def _kappa(sample: ModelSample, parent: np.ndarray, n_versions: int, p: int, ter
     return float(np.sqrt(max(0.0, num) / den)), pairs
 
 
+def _kappa_across(sample: ModelSample, parent: np.ndarray, n_versions: int, p: int,
+                  term_var: np.ndarray) -> tuple[float, int]:
+    """Out-of-sample error per unit of distance of a carry from the other window (model outputs).
+
+    The fill of a version that served a routing cell in one window only is
+    the model at the cell's inputs of the other window plus the mean residual
+    of the version's rows there: it carries the behaviour across the whole
+    shift between the windows, further than any time block inside a window.
+    Each fold stands in for it with a (window, cell, version) the version did
+    serve in both windows: all its rows of that window and cell are held
+    out, the models are refitted as the estimators fit them (both windows)
+    on the other rows, and the behaviour is carried from the version's rows
+    of the same cell in the other window to the held-out served mean.
+    """
+    region = parent[sample.r] if len(sample.r) else sample.r
+    Z1 = np.column_stack([np.ones(len(sample.y)), sample.z])
+    tv = float(term_var.sum())
+    num = den = 0.0
+    pairs = 0
+    for a, r, v in itertools.product((0, 1), np.unique(region), range(n_versions)):
+        held = (sample.t == a) & (region == r) & (sample.v == v)
+        src = (sample.t == 1 - a) & (region == r) & (sample.v == v)
+        if held.sum() < MIN_ROWS or src.sum() < MIN_ROWS:
+            continue
+        keep = ~held
+        fold = ModelSample(sample.t[keep], sample.v[keep], sample.r[keep], sample.y[keep], sample.z[keep])
+        b = fit_models(fold, n_versions, p, per_period=False, parent=parent).beta[a, v, r]
+        resid = sample.y[src] - Z1[src] @ b
+        err = float(sample.y[held].mean() - (Z1[held].mean(axis=0) @ b + resid.mean()))
+        noise = float(sample.y[held].var(ddof=1) / held.sum() + resid.var(ddof=1) / src.sum())
+        gap = float(((sample.z[held].mean(axis=0) - sample.z[src].mean(axis=0)) ** 2).sum())
+        gap -= tv * (1 / held.sum() + 1 / src.sum())
+        num += err * err - noise
+        den += max(0.0, gap)
+        pairs += 1
+    if not pairs or den <= 0:
+        return 0.0, 0
+    return float(np.sqrt(max(0.0, num) / den)), pairs
+
+
 def measure(cells: Cells, sample: ModelSample, parent: np.ndarray, term_var: np.ndarray, *,
             model_output: bool) -> Transport:
-    """``kappa`` and the distance carried for every ``mu[c, a, r, v]`` of the (routing-cell) ``cells``."""
+    """``kappa`` and the distance carried for every ``mu[c, a, r, v]`` of the (routing-cell) ``cells``.
+
+    A carry inside the window (the version's own rows of the cell) takes the
+    time-block ``kappa``; a carry from the other window, or from the
+    version's rows anywhere, takes the larger of it and the across-window
+    ``kappa_across`` (model outputs; :func:`_kappa_across`).
+    """
     V, p = cells.N.shape[2], sample.z.shape[1]
     kappa, pairs = _kappa(sample, parent, V, p, term_var, model_output=model_output)
+    across, pairs_across = (_kappa_across(sample, parent, V, p, term_var) if model_output else (0.0, 0))
     N, Nin = cells.N, cells.Nin
     R, V = N.shape[1], N.shape[2]
     zcell = cells.zall                                        # [a, r, p]
@@ -139,6 +190,7 @@ def measure(cells: Cells, sample: ModelSample, parent: np.ndarray, term_var: np.
     zany = _div(cells.SZ.sum(axis=(0, 1)), tot[:, None])      # [v, p]
     served = N > 0
     dist = np.zeros((2, 2, R, V))
+    per_unit = np.full((2, 2, R, V), kappa)
     for c, a, r, v in itertools.product((0, 1), (0, 1), range(R), range(V)):
         if not tot[v]:
             continue
@@ -150,8 +202,9 @@ def measure(cells: Cells, sample: ModelSample, parent: np.ndarray, term_var: np.
             src = (1 - a) if model_output else c
             zsrc = zs[src, r, v] if served[src, r, v] else zany[v]
             gap = float(((zcell[a, r] - zsrc) ** 2).sum())
+            per_unit[c, a, r, v] = max(kappa, across)
         dist[c, a, r, v] = np.sqrt(max(0.0, gap))
-    return Transport(kappa, pairs, pairs > 0, dist, kappa * dist)
+    return Transport(kappa, pairs, pairs > 0, dist, per_unit * dist, across, pairs_across)
 
 
 def component_sd(w: np.ndarray, Pi: np.ndarray, sd: np.ndarray, *, model_output: bool) -> np.ndarray:
@@ -195,12 +248,16 @@ def note(trans: Transport, carry: np.ndarray, scale: float, unit: str, observed:
             "the outcome models carry versions' behaviour to inputs they did not serve, and no version served "
             "enough rows on both sides of a time block to measure how well that transports: the intervals "
             "leave that error out. More rows per version and window (a longer window) would measure it."))
+    held = f"{trans.pairs} held-out time blocks" + (
+        f" and {trans.pairs_across} held-out cell-windows" if trans.pairs_across else "")
     head = (f"the outcome models carry versions' behaviour to inputs they did not serve; their cross-fitted "
-            f"error ({trans.pairs} held-out time blocks of served rows)")
+            f"error ({held} of served rows)")
     if float(np.max(carry[:2])) <= 0:
         return Note("info", "transport", f"{head} is within sampling noise, so the intervals add nothing for it.")
     show = fmt.Display(scale, unit, tuple(observed))
     sd = ", ".join(f"{name.replace('_', ' ')} ±{show.effect(float(x), signed=False)}"
                    for name, x in zip(("data_drift", "version_drift"), carry[:2], strict=True))
     return Note("info", "transport", (
-        f"{head}, kappa {trans.kappa:.3g} per unit of design distance, adds an SD of {sd} to the intervals."))
+        f"{head}, kappa {trans.kappa:.3g} per unit of design distance"
+        + (f" ({trans.kappa_across:.3g} across windows)" if trans.pairs_across else "")
+        + f", adds an SD of {sd} to the intervals."))
