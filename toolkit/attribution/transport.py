@@ -28,6 +28,13 @@ deviation for every ``mu`` the estimators carry:
   to the rows it did not serve. ``kappa^2 = sum(error^2 - noise) /
   sum(distance^2)`` over those (stretch, cell, version) pairs.
 
+A version that served a cell in one window only is carried across the
+whole shift between the windows, further than any stretch: such carries
+take the larger of ``kappa`` and ``kappa_across``, measured by holding out
+a version's rows of one window and cell it served in both windows and
+carrying its behaviour there from its rows of that cell in the other
+window (:func:`_kappa_across`).
+
 ``sd[c, a, r, v] = kappa * d``. Without a stretch both held out and served
 around nothing measures ``kappa``; the attribution then says so
 (``transport.measured`` is false). The attribution adds the implied
