@@ -92,6 +92,8 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
     trans, carry = _transport(cells0, inp, model_output)
     draws, part_draws = _bootstrap(sums, inp.msums, cells0, models, fill, methods, list(parts), groups,
                                    n_boot, seed, interval, keep)
+    if keep is not None:
+        _carry_into_draws(keep, trans, seed, model_output)
     z = _z(level)
     frame = _component_frame(methods, point_all, draws, spread, carry, z, n_boot)
     data_parts = _parts_frame(parts, part_draws, z, n_boot, keep_rows="regression" in methods)
@@ -195,6 +197,28 @@ def _transport(cells0: rt.Cells, inp: Inputs, model_output: bool) -> tuple[tr.Tr
     trans = tr.measure(reg0, inp.sample, inp.sums.parent, term_var, model_output=model_output)
     carry = np.append(tr.component_sd(reg0.w, reg0.routing()[0], trans.sd, model_output=model_output), 0.0)
     return trans, carry
+
+
+def _carry_into_draws(keep: Behaviour, trans: tr.Transport, seed: int, model_output: bool) -> None:
+    """Add the transport error to the kept replicates of ``mu``: explain's impacts then carry it too.
+
+    The attribution adds the error to its components through their gradient
+    (:func:`~toolkit.attribution.transport.component_sd`); the causes are
+    other functions of ``mu``, so each replicate gets an independent error of
+    SD ``trans.sd`` per (window, cell, version) instead, drawn from a stream
+    of its own (the bootstrap's draws stay as they were). For a model output
+    ``mu_0`` and ``mu_1`` are one function: they share the error.
+    """
+    if not keep.draws or not trans.sd.size or float(trans.sd.max()) <= 0:
+        return
+    if trans.sd.shape != keep.mu.shape:
+        raise ValueError(f"transport SD {trans.sd.shape} does not match the behaviour {keep.mu.shape}")
+    rng = np.random.default_rng([seed, 1])
+    for d in keep.draws:
+        e = rng.standard_normal(trans.sd.shape) * trans.sd
+        if model_output:
+            e[1] = e[0]
+        d += e
 
 
 def _bootstrap(sums: CellSums, msums: CellSums, cells0: rt.Cells, models: Models, fill: _Fills,
