@@ -38,7 +38,8 @@ def test_measured_error_states_the_sd_it_adds_in_the_metric_unit() -> None:
 
 def test_the_across_window_measure_is_named_with_its_folds() -> None:
     d = np.full((2, 2, 1, 2), 1.5)
-    t = tr.Transport(kappa=0.01, pairs=8, measured=True, distance=d, sd=0.02 * d, kappa_across=0.02, pairs_across=3)
+    t = tr.Transport(kappa=0.01, pairs=8, measured=True, distance=d, sd=0.02 * d, kappa_across=0.02, pairs_across=3,
+                     across_used=True)
     n = tr.note(t, np.array([0.004, 0.0021, 0.0, 0.0]), 100.0, "pt", (0.5, 0.4))
     assert n is not None and n.level == "info"
     assert "8 held-out time blocks and 3 held-out cell-windows" in n.message
@@ -64,3 +65,52 @@ def test_kappa_across_sees_an_additive_model_carried_across_a_shift_it_cannot_fo
     assert folds == 4  # (window, cell) of the one version, each held out once
     assert curved > 0.05  # the carried error per unit of distance of a curve fitted by a line
     assert straight < 0.2 * curved  # a line carries a line: what is left is noise
+
+
+def test_measured_across_windows_only_is_not_a_warning() -> None:
+    """No time block held out, but cell-windows were: the interval includes the error, and the note says so."""
+    d = np.full((2, 2, 1, 2), 1.5)
+    t = tr.Transport(kappa=0.0, pairs=0, measured=True, distance=d, sd=0.03 * d, kappa_across=0.03, pairs_across=4,
+                     across_used=True)
+    n = tr.note(t, np.array([0.004, 0.0021, 0.0, 0.0]), 100.0, "pt", (0.5, 0.4))
+    assert n is not None and n.level == "info" and "leave that error out" not in n.message
+    assert "(4 held-out cell-windows of served rows)" in n.message and "(0.03 across windows)" in n.message
+
+
+def _two_version_sample(seed: int = 1):
+    """v0 serves both cells in both windows; v1 serves cell 0 in the comparison window only."""
+    from toolkit.attribution.sums import ModelSample
+
+    rng = np.random.default_rng(seed)
+    t, r, v = [], [], []
+    for a, c, ver, n in ((0, 0, 0, 1200), (0, 1, 0, 1200), (1, 0, 0, 800), (1, 1, 0, 1200), (1, 0, 1, 400)):
+        t += [a] * n
+        r += [c] * n
+        v += [ver] * n
+    t, r, v = np.array(t), np.array(r), np.array(v)
+    z = rng.normal(0.0, 1.0, len(t)) + 2.0 * t + 0.5 * r
+    y = 0.05 * z * z + 0.1 * v + rng.normal(0.0, 0.1, len(t))
+    return ModelSample(t, v, r, y, z[:, None], pos=rng.uniform(0.0, 1.0, len(t)))
+
+
+def _cells_for(sample, V: int = 2):
+    from toolkit.attribution.routed import Cells
+
+    N, SY, SZ = np.zeros((2, 2, V)), np.zeros((2, 2, V)), np.zeros((2, 2, V, 1))
+    np.add.at(N, (sample.t, sample.r, sample.v), 1.0)
+    np.add.at(SY, (sample.t, sample.r, sample.v), sample.y)
+    np.add.at(SZ, (sample.t, sample.r, sample.v), sample.z)
+    return Cells(N, SY, SZ, N.sum(axis=2), SZ.sum(axis=2), np.array([0, 1]))
+
+
+def test_measure_uses_kappa_across_for_carries_from_the_other_window_only() -> None:
+    """v1 carried to the baseline of cell 0 from its comparison rows there takes max(kappa, kappa_across);
+    v1 in cell 1, which it never served, keeps the time-block kappa."""
+    sample = _two_version_sample()
+    t = tr.measure(_cells_for(sample), sample, np.array([0, 1]), np.array([1.0]), model_output=True)
+    assert t.measured and t.pairs_across == 4 and t.kappa_across > t.kappa
+    assert t.across_used
+    for c in (0, 1):
+        assert t.distance[c, 0, 0, 1] > 0 and t.distance[c, 1, 1, 1] > 0
+        np.testing.assert_allclose(t.sd[c, 0, 0, 1], t.kappa_across * t.distance[c, 0, 0, 1])
+        np.testing.assert_allclose(t.sd[c, 1, 1, 1], t.kappa * t.distance[c, 1, 1, 1])

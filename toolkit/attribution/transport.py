@@ -35,9 +35,10 @@ a version's rows of one window and cell it served in both windows and
 carrying its behaviour there from its rows of that cell in the other
 window (:func:`_kappa_across`).
 
-``sd[c, a, r, v] = kappa * d``. Without a stretch both held out and served
-around nothing measures ``kappa``; the attribution then says so
-(``transport.measured`` is false). The attribution adds the implied
+``sd[c, a, r, v] = kappa * d`` (``max(kappa, kappa_across) * d`` for a carry
+from the other window). When neither kind of fold could be held out nothing
+measures the error; the attribution then says so (``transport.measured`` is
+false). The attribution adds the implied
 variance of each component to its interval (docs/methods.md, "Transport
 error").
 
@@ -80,6 +81,8 @@ class Transport:
     #: the error per unit of distance of a carry from the other window (model outputs), and its folds
     kappa_across: float = 0.0
     pairs_across: int = 0
+    #: whether some carry took ``kappa_across`` (it exceeded ``kappa`` where a version was carried across windows)
+    across_used: bool = False
 
     def as_dict(self) -> dict:
         """JSON-ready summary for the diagnostics' details."""
@@ -161,12 +164,18 @@ def _kappa_across(sample: ModelSample, parent: np.ndarray, n_versions: int, p: i
         src = (sample.t == 1 - a) & (region == r) & (sample.v == v)
         if held.sum() < MIN_ROWS or src.sum() < MIN_ROWS:
             continue
-        keep = ~held
-        fold = ModelSample(sample.t[keep], sample.v[keep], sample.r[keep], sample.y[keep], sample.z[keep])
-        b = fit_models(fold, n_versions, p, per_period=False, parent=parent).beta[a, v, r]
+        # a version's models are fitted on its own rows only, so the fold refits version v alone
+        keep = (sample.v == v) & ~held
+        fold = ModelSample(sample.t[keep], np.zeros(int(keep.sum()), dtype=int), sample.r[keep], sample.y[keep],
+                           sample.z[keep])
+        fit = fit_models(fold, 1, p, per_period=False, parent=parent)
+        b, root = fit.beta[a, 0, r], fit.root[a, 0, r]
         resid = sample.y[src] - Z1[src] @ b
         err = float(sample.y[held].mean() - (Z1[held].mean(axis=0) @ b + resid.mean()))
-        noise = float(sample.y[held].var(ddof=1) / held.sum() + resid.var(ddof=1) / src.sum())
+        # sampling noise of the two means, and of the coefficients along the carry
+        dz = Z1[held].mean(axis=0) - Z1[src].mean(axis=0)
+        noise = float(sample.y[held].var(ddof=1) / held.sum() + resid.var(ddof=1) / src.sum()
+                      + ((root @ root.T) @ dz) @ dz)
         gap = float(((sample.z[held].mean(axis=0) - sample.z[src].mean(axis=0)) ** 2).sum())
         gap -= tv * (1 / held.sum() + 1 / src.sum())
         num += err * err - noise
@@ -182,9 +191,12 @@ def measure(cells: Cells, sample: ModelSample, parent: np.ndarray, term_var: np.
     """``kappa`` and the distance carried for every ``mu[c, a, r, v]`` of the (routing-cell) ``cells``.
 
     A carry inside the window (the version's own rows of the cell) takes the
-    time-block ``kappa``; a carry from the other window, or from the
-    version's rows anywhere, takes the larger of it and the across-window
-    ``kappa_across`` (model outputs; :func:`_kappa_across`).
+    time-block ``kappa``; a carry from the version's rows of the cell in the
+    other window takes the larger of it and the across-window
+    ``kappa_across`` (model outputs; :func:`_kappa_across`). A carry from
+    the version's rows anywhere (a cell it never served) keeps ``kappa``:
+    no fold measures a carry across cells, and ``kappa_across`` is not
+    stretched to distances it was not measured on.
     """
     V, p = cells.N.shape[2], sample.z.shape[1]
     kappa, pairs = _kappa(sample, parent, V, p, term_var, model_output=model_output)
@@ -209,9 +221,12 @@ def measure(cells: Cells, sample: ModelSample, parent: np.ndarray, term_var: np.
             src = (1 - a) if model_output else c
             zsrc = zs[src, r, v] if served[src, r, v] else zany[v]
             gap = float(((zcell[a, r] - zsrc) ** 2).sum())
-            per_unit[c, a, r, v] = max(kappa, across)
+            if model_output and served[src, r, v]:
+                per_unit[c, a, r, v] = max(kappa, across)
         dist[c, a, r, v] = np.sqrt(max(0.0, gap))
-    return Transport(kappa, pairs, pairs > 0, dist, per_unit * dist, across, pairs_across)
+    used = bool(((per_unit > kappa) & (dist > 0)).any())
+    return Transport(kappa, pairs, pairs > 0 or pairs_across > 0, dist, per_unit * dist, across, pairs_across,
+                     used)
 
 
 def component_sd(w: np.ndarray, Pi: np.ndarray, sd: np.ndarray, *, model_output: bool) -> np.ndarray:
@@ -253,10 +268,11 @@ def note(trans: Transport, carry: np.ndarray, scale: float, unit: str, observed:
     if not trans.measured:
         return Note("warning", "transport", (
             "the outcome models carry versions' behaviour to inputs they did not serve, and no version served "
-            "enough rows on both sides of a time block to measure how well that transports: the intervals "
-            "leave that error out. More rows per version and window (a longer window) would measure it."))
-    held = f"{trans.pairs} held-out time blocks" + (
-        f" and {trans.pairs_across} held-out cell-windows" if trans.pairs_across else "")
+            "enough rows on both sides of a time block (or in both windows of a cell) to measure how well that "
+            "transports: the intervals leave that error out. More rows per version and window (a longer window) "
+            "would measure it."))
+    held = " and ".join(([f"{trans.pairs} held-out time blocks"] if trans.pairs else [])
+                        + ([f"{trans.pairs_across} held-out cell-windows"] if trans.pairs_across else []))
     head = (f"the outcome models carry versions' behaviour to inputs they did not serve; their cross-fitted "
             f"error ({held} of served rows)")
     if float(np.max(carry[:2])) <= 0:
@@ -266,5 +282,5 @@ def note(trans: Transport, carry: np.ndarray, scale: float, unit: str, observed:
                    for name, x in zip(("data_drift", "version_drift"), carry[:2], strict=True))
     return Note("info", "transport", (
         f"{head}, kappa {trans.kappa:.3g} per unit of design distance"
-        + (f" ({trans.kappa_across:.3g} across windows)" if trans.pairs_across else "")
+        + (f" ({trans.kappa_across:.3g} across windows)" if trans.across_used else "")
         + f", adds an SD of {sd} to the intervals."))
