@@ -42,3 +42,17 @@ def test_nothing_carried_leaves_the_replicates_alone() -> None:
     zero = tr.Transport(kappa=0.0, pairs=4, measured=True, distance=trans.distance, sd=np.zeros_like(trans.sd))
     _carry_into_draws(keep, zero, seed=0, model_output=True)
     assert all(np.all(x == 0) for i, x in enumerate(keep.draws) if i != 5)
+
+
+def test_a_skipped_replicate_is_left_out_not_read_as_a_cost_of_zero() -> None:
+    from toolkit.causes.api import _settled
+
+    draws = np.array([[0.10, np.nan, 0.20],
+                      [np.nan, np.nan, np.nan],   # the attribution skipped this replicate
+                      [0.12, np.nan, 0.18]])      # the middle row cannot be estimated in any replicate
+    out = _settled(draws)
+    assert np.isnan(out[1]).all()
+    np.testing.assert_allclose(out[[0, 2]], [[0.10, 0.0, 0.20], [0.12, 0.0, 0.18]])
+    totals = out.sum(axis=1)
+    assert np.isnan(totals[1]) and np.nanvar(totals, ddof=1) < 1e-3
+    assert np.all(_settled(np.full((2, 2), np.nan)) == 0.0)  # nothing estimable: no cost, no NaN

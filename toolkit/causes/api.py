@@ -155,7 +155,7 @@ def _window_costs(offs: dict, periods: list[int], units: list[Units], A, B, z: f
     window_costs = []
     for t in periods:
         off = offs[t]
-        pt, dr = float(np.nansum(off.point)), np.nansum(off.draws, axis=1) if B_ else np.zeros(0)
+        pt, dr = float(np.nansum(off.point)), _settled(off.draws).sum(axis=1) if B_ else np.zeros(0)
         window_costs.append(cost_row("baseline" if t == 0 else "comparison", (A if t == 0 else B), pt, dr, z,
                                      float(off.idio.sum()),
                                      int(off.frame["n"].sum()) if off.frame.height else 0, off.rows,
@@ -163,11 +163,27 @@ def _window_costs(offs: dict, periods: list[int], units: list[Units], A, B, z: f
     return window_costs
 
 
+def _settled(draws: np.ndarray) -> np.ndarray:
+    """Replicates (B, rows) of off-intent rows, ready to add up across rows.
+
+    A row that cannot be estimated is NaN in every replicate and in the point,
+    and counts as 0 in both. A replicate the attribution skipped (NaN in every
+    row that can be estimated) stays NaN, so the intervals' ``nanvar`` leaves it
+    out instead of reading it as a cost of 0.
+    """
+    out = np.nan_to_num(draws)
+    if draws.size:
+        estimable = ~np.isnan(draws).all(axis=0)
+        if estimable.any():
+            out[np.isnan(draws[:, estimable]).all(axis=1)] = np.nan
+    return out
+
+
 def _single_window_rows(findings: pl.DataFrame, off, cover, sh: np.ndarray, z: float, B_: int) -> list[tuple]:
     """One window: each finding's Shapley share of the off-intent cost, then the part no finding names."""
     nf = findings.height
     pt = np.nan_to_num(off.point)
-    dr = np.nan_to_num(off.draws)
+    dr = _settled(off.draws)
     parts = sh @ pt
     parts_d = dr @ sh.T if B_ else np.zeros((0, nf))
     left = 1.0 - sh.sum(axis=0)
@@ -322,7 +338,7 @@ def _breakdown(offs: dict, periods: list[int], z: float) -> pl.DataFrame:
         fr = off.frame.with_columns(pl.Series("cost", np.nan_to_num(off.point)),
                                     pl.col("intended").list.join(",").alias("intended_versions"),
                                     pl.lit("baseline" if t == 0 else "comparison").alias("window"))
-        draws = np.nan_to_num(off.draws)
+        draws = _settled(off.draws)
         keys = ["window", "version", "intended_versions", "component", "region"]
         grouped = fr.with_row_index("_i").group_by(keys, maintain_order=True).agg(
             pl.col("n").sum().alias("rows"), pl.col("cost").sum(), pl.col("_i"))
