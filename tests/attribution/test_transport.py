@@ -114,3 +114,28 @@ def test_measure_uses_kappa_across_for_carries_from_the_other_window_only() -> N
         assert t.distance[c, 0, 0, 1] > 0 and t.distance[c, 1, 1, 1] > 0
         np.testing.assert_allclose(t.sd[c, 0, 0, 1], t.kappa_across * t.distance[c, 0, 0, 1])
         np.testing.assert_allclose(t.sd[c, 1, 1, 1], t.kappa * t.distance[c, 1, 1, 1])
+
+
+def test_one_window_explained_alone_holds_a_block_out_of_both_copies() -> None:
+    """explain of one window passes it as both periods, so each sampled row is there twice.
+
+    The inputs here are the row's time bin (8 bins, one indicator each) and the metric is a
+    different level per bin: a block's indicators are learnt only from its own rows. Held out
+    of one copy only, the fit still sees the other copy and carries the block without error;
+    held out of both, the carry misses the block's level.
+    """
+    from toolkit.attribution.sums import ModelSample
+
+    rng = np.random.default_rng(2)
+    n = 4000
+    pos = rng.uniform(0.0, 1.0, n)
+    bins = np.minimum((pos * 8).astype(int), 7)
+    z = np.eye(8)[bins][:, 1:]
+    y = np.array([0.1, 0.5, 0.2, 0.6, 0.1, 0.4, 0.7, 0.3])[bins] + rng.normal(0.0, 0.05, n)
+    twice = ModelSample(np.repeat([0, 1], n), np.zeros(2 * n, dtype=int), np.zeros(2 * n, dtype=int),
+                        np.tile(y, 2), np.tile(z, (2, 1)), pos=np.tile(pos, 2))
+    tv = z.var(axis=0)
+    leaked, _ = tr._kappa(twice, np.array([0]), 1, 7, tv, model_output=True)
+    held, folds = tr._kappa(twice, np.array([0]), 1, 7, tv, model_output=True, same_window=True)
+    assert folds == tr.BLOCKS  # one period's blocks: the other period is the same rows
+    assert held > 0.05 and leaked < 0.2 * held

@@ -194,7 +194,8 @@ def _transport(cells0: rt.Cells, inp: Inputs, model_output: bool) -> tuple[tr.Tr
     """
     reg0 = cells0.regional()
     term_var = inp.sample.z.var(axis=0) if len(inp.sample.y) else np.zeros(inp.design.p)
-    trans = tr.measure(reg0, inp.sample, inp.sums.parent, term_var, model_output=model_output)
+    trans = tr.measure(reg0, inp.sample, inp.sums.parent, term_var, model_output=model_output,
+                       same_window=inp.sel.baseline == inp.sel.comparison)
     carry = np.append(tr.component_sd(reg0.w, reg0.routing()[0], trans.sd, model_output=model_output), 0.0)
     return trans, carry
 

@@ -97,7 +97,7 @@ def _block(sample: ModelSample) -> np.ndarray:
 
 
 def _kappa(sample: ModelSample, parent: np.ndarray, n_versions: int, p: int, term_var: np.ndarray, *,
-           model_output: bool) -> tuple[float, int]:
+           model_output: bool, same_window: bool = False) -> tuple[float, int]:
     """Out-of-sample error per unit of distance of the estimators' own fit, cross-fitted by time block.
 
     Each fold holds out one time block of one window, fits the outcome
@@ -107,6 +107,11 @@ def _kappa(sample: ModelSample, parent: np.ndarray, n_versions: int, p: int, ter
     fill: the model at the block's mean design vector plus the mean
     residual of those rows) to the held-out block's served mean. The block
     stands in for the stretch of a window a version did not serve.
+
+    ``same_window``: both periods are one window (explain of a single
+    window), so every sampled row is there twice; a block is held out of
+    both copies (else the fit would see the rows it is checked on), and
+    one period is enough.
     """
     blk = _block(sample)
     region = parent[sample.r] if len(sample.r) else sample.r
@@ -114,15 +119,15 @@ def _kappa(sample: ModelSample, parent: np.ndarray, n_versions: int, p: int, ter
     tv = float(term_var.sum())
     num = den = 0.0
     pairs = 0
-    for a, k in itertools.product((0, 1), range(BLOCKS)):
-        out = (sample.t == a) & (blk == k)
+    for a, k in itertools.product((0,) if same_window else (0, 1), range(BLOCKS)):
+        out = (blk == k) if same_window else (sample.t == a) & (blk == k)
         if out.sum() < MIN_ROWS:
             continue
         keep = ~out
         fold = ModelSample(sample.t[keep], sample.v[keep], sample.r[keep], sample.y[keep], sample.z[keep])
         beta = fit_models(fold, n_versions, p, per_period=not model_output, parent=parent).beta
         for r, v in itertools.product(np.unique(region[out]), range(n_versions)):
-            held = out & (region == r) & (sample.v == v)
+            held = out & (sample.t == a) & (region == r) & (sample.v == v)
             rest = keep & (sample.t == a) & (region == r) & (sample.v == v)
             if held.sum() < MIN_ROWS or rest.sum() < MIN_ROWS:
                 continue
@@ -187,7 +192,7 @@ def _kappa_across(sample: ModelSample, parent: np.ndarray, n_versions: int, p: i
 
 
 def measure(cells: Cells, sample: ModelSample, parent: np.ndarray, term_var: np.ndarray, *,
-            model_output: bool) -> Transport:
+            model_output: bool, same_window: bool = False) -> Transport:
     """``kappa`` and the distance carried for every ``mu[c, a, r, v]`` of the (routing-cell) ``cells``.
 
     A carry inside the window (the version's own rows of the cell) takes the
@@ -196,11 +201,13 @@ def measure(cells: Cells, sample: ModelSample, parent: np.ndarray, term_var: np.
     ``kappa_across`` (model outputs; :func:`_kappa_across`). A carry from
     the version's rows anywhere (a cell it never served) keeps ``kappa``:
     no fold measures a carry across cells, and ``kappa_across`` is not
-    stretched to distances it was not measured on.
+    stretched to distances it was not measured on. ``same_window``: the two
+    periods are one window (nothing is carried across windows; see :func:`_kappa`).
     """
     V, p = cells.N.shape[2], sample.z.shape[1]
-    kappa, pairs = _kappa(sample, parent, V, p, term_var, model_output=model_output)
-    across, pairs_across = (_kappa_across(sample, parent, V, p, term_var) if model_output else (0.0, 0))
+    kappa, pairs = _kappa(sample, parent, V, p, term_var, model_output=model_output, same_window=same_window)
+    across, pairs_across = (_kappa_across(sample, parent, V, p, term_var) if model_output and not same_window
+                            else (0.0, 0))
     N, Nin = cells.N, cells.Nin
     R, V = N.shape[1], N.shape[2]
     zcell = cells.zall                                        # [a, r, p]
