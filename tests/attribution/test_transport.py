@@ -139,3 +139,19 @@ def test_one_window_explained_alone_holds_a_block_out_of_both_copies() -> None:
     held, folds = tr._kappa(twice, np.array([0]), 1, 7, tv, model_output=True, same_window=True)
     assert folds == tr.BLOCKS  # one period's blocks: the other period is the same rows
     assert held > 0.05 and leaked < 0.2 * held
+
+
+def test_the_carried_error_widens_only_the_part_no_covariate_explains() -> None:
+    from toolkit.attribution.estimate import _parts_frame
+    from toolkit.attribution.routed import UNEXPLAINED_PART
+
+    parts = {"routing cell mix": 0.01, "amount": -0.02, UNEXPLAINED_PART: 0.005}
+    draws = np.random.default_rng(0).normal(0.0, 0.001, (200, 3)) + np.array(list(parts.values()))
+    plain = _parts_frame(parts, draws, 1.96, 200, keep_rows=True)
+    carried = _parts_frame(parts, draws, 1.96, 200, keep_rows=True, carried_sd=0.004)
+    width = {f: dict(zip(x["part"], (x["ci_high"] - x["ci_low"]).to_list(), strict=True))
+             for f, x in (("plain", plain), ("carried", carried))}
+    for p in ("routing cell mix", "amount"):
+        assert width["carried"][p] == width["plain"][p]
+    sd_plain = width["plain"][UNEXPLAINED_PART] / (2 * 1.96)
+    np.testing.assert_allclose(width["carried"][UNEXPLAINED_PART] / (2 * 1.96), np.hypot(sd_plain, 0.004))

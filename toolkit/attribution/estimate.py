@@ -96,7 +96,8 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
         _carry_into_draws(keep, trans, seed, model_output)
     z = _z(level)
     frame = _component_frame(methods, point_all, draws, spread, carry, z, n_boot)
-    data_parts = _parts_frame(parts, part_draws, z, n_boot, keep_rows="regression" in methods)
+    data_parts = _parts_frame(parts, part_draws, z, n_boot, keep_rows="regression" in methods,
+                              carried_sd=float(carry[0]))
 
     observed = cells0.observed()
     support = _support(cells0, point_fills, models, design, sums, inp)
@@ -272,10 +273,18 @@ def _component_frame(methods: tuple[str, ...], point: dict[str, np.ndarray], dra
 
 
 def _parts_frame(parts: dict[str, float], part_draws: np.ndarray, z: float, n_boot: int, *,
-                 keep_rows: bool) -> pl.DataFrame:
-    """The data drift by covariate with intervals; empty (same schema) unless the regression was asked for."""
+                 keep_rows: bool, carried_sd: float = 0.0) -> pl.DataFrame:
+    """The data drift by covariate with intervals; empty (same schema) unless the regression was asked for.
+
+    ``carried_sd``: the transport error's SD of the data drift
+    (:func:`~toolkit.attribution.transport.component_sd`). The covariates'
+    parts are slopes times mean shifts; an error of a carried ``mu`` lands in
+    the part no single covariate explains, so its interval carries it.
+    """
     names = list(parts)
     psd = np.nanstd(part_draws, axis=0, ddof=1) if n_boot > 1 else np.full(len(names), np.nan)
+    psd = np.array([np.hypot(s, carried_sd) if p == rt.UNEXPLAINED_PART else s for p, s in zip(names, psd,
+                                                                                              strict=True)])
     frame = pl.DataFrame(
         {"part": names, "estimate": [parts[p] for p in names],
          "ci_low": [parts[p] - z * s for p, s in zip(names, psd, strict=False)],

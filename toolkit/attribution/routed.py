@@ -46,6 +46,9 @@ import numpy as np
 
 from .sums import CellSums
 
+#: The data-drift part no single covariate's shift explains (interactions, non-linearity, the models' carried error).
+UNEXPLAINED_PART = "not explained by single covariates"
+
 #: Shapley weight of each (routing state, mechanism state) pair in the data effect.
 DATA_WEIGHTS = {(0, 0): 1 / 3, (1, 0): 1 / 6, (0, 1): 1 / 6, (1, 1): 1 / 3}
 
@@ -387,7 +390,7 @@ def data_drift_parts(cells: Cells, fill: Fill, beta: np.ndarray, groups: dict[st
         for g, idx in groups.items():
             contrib = np.einsum("vrp,rp->rv", beta[c][:, :, [1 + j for j in idx]], dz[:, idx])
             out[g] += om * float(np.einsum("r,rv,rv->", wbar, Pi[b], contrib))
-    out["not explained by single covariates"] = total - sum(out.values())
+    out[UNEXPLAINED_PART] = total - sum(out.values())
     return out
 
 
