@@ -25,7 +25,8 @@ from .decompose import effects
 from .design import Design
 from .metrics import Metric
 from .models import Models, draw_models, fit_models
-from .results import COMPONENTS, METHODS, AttributionResult, Diagnostics
+from .groups import collinear_groups
+from .results import COMPONENTS, METHODS, AttributionResult, Diagnostics, Note
 from .sums import CellSums, ModelSample, Selection
 
 
@@ -78,7 +79,8 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
     model_output = m.is_model_output
     models = fit_models(inp.sample, len(sums.versions), design.p, per_period=not model_output,
                            parent=sums.parent)
-    groups = {c: design.index_of(c) for c in design.covariates if design.index_of(c)}
+    groups, merged = collinear_groups({c: design.index_of(c) for c in design.covariates if design.index_of(c)},
+                                      inp.sample)
     parts = _data_drift_parts(sums, models, groups, model_output)
     cells0 = rt.reduce(sums, None, inp.msums, None)
     sd_terms = inp.sample.z.std(axis=0) if len(inp.sample.y) else np.zeros(design.p)
@@ -108,6 +110,9 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
         list(inp.match_on), _behaviour_change(inp, models, cells0, model_output),
         (tnote, float(np.max(carry[:2])) / shift if shift > 0 else 0.0) if tnote is not None else None)
     _add_error_details(details, trans, carry, spread, point_all)
+    if merged:
+        details["feature_groups"] = merged
+        notes.append(_groups_note(merged))
     refusal = dg.refusal(support, methods)
     if refusal:
         raise NotApplicable(refusal)
@@ -270,6 +275,15 @@ def _component_frame(methods: tuple[str, ...], point: dict[str, np.ndarray], dra
             rows.append((k, comp, float(est[i]), float(est[i] - z * sd[i]), float(est[i] + z * sd[i])))
     return pl.DataFrame(rows, schema={"method": pl.String, "component": pl.String, "estimate": pl.Float64,
                                       "ci_low": pl.Float64, "ci_high": pl.Float64}, orient="row")
+
+
+def _groups_note(merged: dict[str, float]) -> Note:
+    """The info line on covariates reported as one group in the data drift by covariate."""
+    said = "; ".join(f"{name} (|r| {r:.2f})" for name, r in merged.items())
+    return Note("info", "feature_groups", (
+        f"the data drift by covariate reports {said} as one part each: their contributions to the metric move "
+        "together across the rows, so the data cannot tell which of them carries the shift; only their sum is "
+        "identified."))
 
 
 def _parts_frame(parts: dict[str, float], part_draws: np.ndarray, z: float, n_boot: int, *,
