@@ -131,15 +131,37 @@ def _kappa(sample: ModelSample, parent: np.ndarray, n_versions: int, p: int, ter
             rest = keep & (sample.t == a) & (region == r) & (sample.v == v)
             if held.sum() < MIN_ROWS or rest.sum() < MIN_ROWS:
                 continue
-            b = beta[a, v, r]
-            resid = sample.y[rest] - Z1[rest] @ b
-            err = float(sample.y[held].mean() - (Z1[held].mean(axis=0) @ b + resid.mean()))
-            noise = float(sample.y[held].var(ddof=1) / held.sum() + resid.var(ddof=1) / rest.sum())
-            gap = float(((sample.z[held].mean(axis=0) - sample.z[rest].mean(axis=0)) ** 2).sum())
-            gap -= tv * (1 / held.sum() + 1 / rest.sum())
-            num += err * err - noise
-            den += max(0.0, gap)
+            excess, gap = _carry_check(sample, Z1, held, rest, beta[a, v, r], tv)
+            num += excess
+            den += gap
             pairs += 1
+    return _per_unit(num, den, pairs)
+
+
+def _carry_check(sample: ModelSample, Z1: np.ndarray, held: np.ndarray, src: np.ndarray, b: np.ndarray,
+                 tv: float, cov: np.ndarray | None = None) -> tuple[float, float]:
+    """One fold's carry from the ``src`` rows to the ``held`` rows' served mean, as the doubly robust fill does it.
+
+    The fill is the model ``b`` at the held rows' mean design vector plus the
+    mean residual of the source rows. Returns the squared error less its
+    sampling noise, and the squared distance carried less what sampling alone
+    leaves between the two means (at least 0). The noise is both means'
+    variance, plus the coefficients' own variance along the carry when
+    ``cov`` is given.
+    """
+    resid = sample.y[src] - Z1[src] @ b
+    err = float(sample.y[held].mean() - (Z1[held].mean(axis=0) @ b + resid.mean()))
+    noise = float(sample.y[held].var(ddof=1) / held.sum() + resid.var(ddof=1) / src.sum())
+    if cov is not None:
+        dz = Z1[held].mean(axis=0) - Z1[src].mean(axis=0)
+        noise += float((cov @ dz) @ dz)
+    gap = float(((sample.z[held].mean(axis=0) - sample.z[src].mean(axis=0)) ** 2).sum())
+    gap -= tv * (1 / held.sum() + 1 / src.sum())
+    return err * err - noise, max(0.0, gap)
+
+
+def _per_unit(num: float, den: float, pairs: int) -> tuple[float, int]:
+    """``sqrt(num / den)`` (0 when nothing was measured) and the folds it rests on."""
     if not pairs or den <= 0:
         return 0.0, 0
     return float(np.sqrt(max(0.0, num) / den)), pairs
@@ -174,21 +196,12 @@ def _kappa_across(sample: ModelSample, parent: np.ndarray, n_versions: int, p: i
         fold = ModelSample(sample.t[keep], np.zeros(int(keep.sum()), dtype=int), sample.r[keep], sample.y[keep],
                            sample.z[keep])
         fit = fit_models(fold, 1, p, per_period=False, parent=parent)
-        b, root = fit.beta[a, 0, r], fit.root[a, 0, r]
-        resid = sample.y[src] - Z1[src] @ b
-        err = float(sample.y[held].mean() - (Z1[held].mean(axis=0) @ b + resid.mean()))
-        # sampling noise of the two means, and of the coefficients along the carry
-        dz = Z1[held].mean(axis=0) - Z1[src].mean(axis=0)
-        noise = float(sample.y[held].var(ddof=1) / held.sum() + resid.var(ddof=1) / src.sum()
-                      + ((root @ root.T) @ dz) @ dz)
-        gap = float(((sample.z[held].mean(axis=0) - sample.z[src].mean(axis=0)) ** 2).sum())
-        gap -= tv * (1 / held.sum() + 1 / src.sum())
-        num += err * err - noise
-        den += max(0.0, gap)
+        root = fit.root[a, 0, r]
+        excess, gap = _carry_check(sample, Z1, held, src, fit.beta[a, 0, r], tv, cov=root @ root.T)
+        num += excess
+        den += gap
         pairs += 1
-    if not pairs or den <= 0:
-        return 0.0, 0
-    return float(np.sqrt(max(0.0, num) / den)), pairs
+    return _per_unit(num, den, pairs)
 
 
 def measure(cells: Cells, sample: ModelSample, parent: np.ndarray, term_var: np.ndarray, *,
