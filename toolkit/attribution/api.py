@@ -32,6 +32,7 @@ from ..timeutil import Window, parse_window
 from .profile import profile_covariates
 from .rows import Covariate, any_region, default_covariates, normalise_where
 from .design import Design, build_design, covariate_kinds, input_name
+from .models import pooled_fit, row_weights
 from .drift import feature_drift
 from .metrics import VIEW, Metric, parse_metric
 from .results import METHODS, AttributionResult
@@ -301,11 +302,8 @@ def _match_covariates(sample: ModelSample, design: Design) -> list[str]:
     groups = {c: design.index_of(c) for c in design.covariates if design.index_of(c)}
     if not groups or len(sample.y) == 0:
         return []
-    w = sample.weight if len(sample.weight) == len(sample.y) else np.ones(len(sample.y))
-    X = np.column_stack([np.ones(len(sample.y)), sample.z])
-    pen = np.full(X.shape[1], 1e-3 * w.sum())
-    pen[0] = 0.0
-    beta = np.linalg.pinv((X * w[:, None]).T @ X + np.diag(pen)) @ ((X * w[:, None]).T @ sample.y)
+    w = row_weights(sample)
+    beta = pooled_fit(sample)
     means = []
     for t in (0, 1):
         m = sample.t == t

@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from .models import pooled_fit, row_weights
 from .sums import ModelSample
 
 #: Covariates whose contributions correlate at least this much (absolute value) are one group.
 COLLINEAR = 0.8
 
 
-def contributions(groups: dict[str, list[int]], sample: ModelSample, ridge: float = 1e-3) -> np.ndarray:
-    """Per sampled row and covariate, its terms times the slopes of one pooled (weighted, ridged) fit."""
-    n = len(sample.y)
-    w = sample.weight if len(sample.weight) == n else np.ones(n)
-    X = np.column_stack([np.ones(n), sample.z])
-    pen = np.full(X.shape[1], ridge * w.sum())
-    pen[0] = 0.0
-    beta = np.linalg.solve((X * w[:, None]).T @ X + np.diag(pen), (X * w[:, None]).T @ sample.y)
+def contributions(groups: dict[str, list[int]], sample: ModelSample) -> np.ndarray:
+    """Per sampled row and covariate, its terms times the slopes of the pooled fit (:func:`models.pooled_fit`)."""
+    beta = pooled_fit(sample)
     return np.column_stack([sample.z[:, idx] @ beta[[1 + j for j in idx]] for idx in groups.values()])
 
 
@@ -44,8 +40,7 @@ def collinear_groups(groups: dict[str, list[int]], sample: ModelSample,
     names = list(groups)
     if len(names) < 2 or len(sample.y) < 3 or sample.z.shape[1] == 0:
         return dict(groups), {}
-    n = len(sample.y)
-    w = sample.weight if len(sample.weight) == n else np.ones(n)
+    w = row_weights(sample)
     S = contributions(groups, sample)
     S = S - (w @ S) / w.sum()
     cov = (S * w[:, None]).T @ S

@@ -111,6 +111,25 @@ def fit_models(sample: ModelSample, n_versions: int, p: int, *, per_period: bool
     return Models(beta, root, rows, pooled)
 
 
+def row_weights(sample: ModelSample) -> np.ndarray:
+    """The rows each sampled row stands for (1 each when the sample carries no weights)."""
+    return sample.weight if len(sample.weight) == len(sample.y) else np.ones(len(sample.y))
+
+
+def pooled_fit(sample: ModelSample, ridge: float = 1e-3) -> np.ndarray:
+    """One least-squares fit of the metric on the design terms, versions pooled (intercept first).
+
+    Each sampled row is weighted by the rows it stands for; the slopes are
+    ridged by ``ridge`` times the total weight. Used where one rough set of
+    slopes serves (choosing the matching covariates, grouping collinear ones).
+    """
+    w = row_weights(sample)
+    X = np.column_stack([np.ones(len(sample.y)), sample.z])
+    pen = np.full(X.shape[1], ridge * w.sum())
+    pen[0] = 0.0
+    return np.linalg.pinv((X * w[:, None]).T @ X + np.diag(pen)) @ ((X * w[:, None]).T @ sample.y)
+
+
 def draw_models(models: Models, rng: np.random.Generator) -> np.ndarray:
     """One draw of the coefficients from their estimated sampling distribution."""
     noise = rng.standard_normal(models.beta.shape)

@@ -46,6 +46,9 @@ import numpy as np
 
 from .sums import CellSums
 
+#: The data-drift part the shift of the traffic between routing cells carries.
+ROUTING_MIX_PART = "routing cell mix"
+
 #: The data-drift part no single covariate's shift explains (interactions, non-linearity, the models' carried error).
 UNEXPLAINED_PART = "not explained by single covariates"
 
@@ -381,12 +384,12 @@ def data_drift_parts(cells: Cells, fill: Fill, beta: np.ndarray, groups: dict[st
     w = cells.w
     dz = cells.zall[1] - cells.zall[0]                       # [r, p]
     wbar = (w[0] + w[1]) / 2
-    out = {"routing cell mix": 0.0, **{g: 0.0 for g in groups}}
+    out = {ROUTING_MIX_PART: 0.0, **{g: 0.0 for g in groups}}
     total = 0.0
     for (b, c), om in DATA_WEIGHTS.items():
         mu0, mu1 = fill.mu[c, 0], fill.mu[c, 1]
         total += om * float(np.einsum("rv,rv->", Pi[b], w[1][:, None] * mu1 - w[0][:, None] * mu0))
-        out["routing cell mix"] += om * float(np.einsum("r,rv,rv->", w[1] - w[0], Pi[b], (mu0 + mu1) / 2))
+        out[ROUTING_MIX_PART] += om * float(np.einsum("r,rv,rv->", w[1] - w[0], Pi[b], (mu0 + mu1) / 2))
         for g, idx in groups.items():
             contrib = np.einsum("vrp,rp->rv", beta[c][:, :, [1 + j for j in idx]], dz[:, idx])
             out[g] += om * float(np.einsum("r,rv,rv->", wbar, Pi[b], contrib))

@@ -12,7 +12,7 @@ import polars as pl
 from ..attribution.api import Behaviour, MethodOption, _int_option, attribute_behaviour
 from ..attribution.metrics import parse_metric
 from ..attribution.results import AttributionResult
-from ..attribution.routed import UNEXPLAINED_PART
+from ..attribution.routed import ROUTING_MIX_PART, UNEXPLAINED_PART
 from ..audit.api import audit_units
 from ..audit.results import AuditResult, AuditThresholds
 from ..errors import InputError
@@ -310,8 +310,8 @@ def _attribution_rows(res: AttributionResult, vd_point: float) -> list[tuple]:
     parts = res.data_drift_parts
     if parts.height:
         for p in parts.iter_rows(named=True):
-            kind = "data_drift" if p["part"] not in ("routing cell mix", UNEXPLAINED_PART) \
-                else "data_drift_mix" if p["part"] == "routing cell mix" else "data_drift_unexplained"
+            kind = "data_drift" if p["part"] not in (ROUTING_MIX_PART, UNEXPLAINED_PART) \
+                else "data_drift_mix" if p["part"] == ROUTING_MIX_PART else "data_drift_unexplained"
             out.append((kind, kind, None, None, None, None, None, p["part"], None, None, p["estimate"],
                         p["ci_low"], p["ci_high"], p["estimate"], 0,
                         f"the shift of {p['part']}" if kind == "data_drift" else p["part"]))
