@@ -204,6 +204,9 @@ def test_rows_sql(dialect: str) -> None:
 
 def test_audit_census_sql() -> None:
     """The census passes of the audit (audit/census.py): epochs, pre-cells, cells, census."""
-    text = "\n".join(_sql_block(name, getattr(census, name))
-                     for name in ("_EPOCHS_SQL", "_PRE_SQL", "_CELLS_SQL", "_CENSUS_SQL"))
+    blocks = {"_EPOCHS_SQL": census._EPOCHS_SQL,
+              "_PRE_SQL (duckdb)": census._PRE_SQL.format(groups=census._groups_sql("duckdb")),
+              "_groups_sql (spark)": census._groups_sql("spark"),
+              "_CELLS_SQL": census._CELLS_SQL, "_CENSUS_SQL": census._CENSUS_SQL}
+    text = "\n".join(_sql_block(name, sql) for name, sql in blocks.items())
     assert_snapshot("sql_audit_census.sql", text)

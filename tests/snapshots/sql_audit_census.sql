@@ -11,11 +11,10 @@ e AS (
   SELECT bucket_start, bucket_start AS e_start FROM b
 )
 SELECT bucket_start, e_start,
-       coalesce(lead(e_start) OVER (PARTITION BY bucket_start ORDER BY e_start), 'infinity'::TIMESTAMP)
-         AS e_end
+       lead(e_start) OVER (PARTITION BY bucket_start ORDER BY e_start) AS e_end  -- NULL: to the bucket's end
 FROM e
 
--- _PRE_SQL
+-- _PRE_SQL (duckdb)
 CREATE OR REPLACE TEMP TABLE _vdrift_audit_precells AS
 WITH g AS (
   SELECT date_trunc(?, p.ts) AS bucket_start,
@@ -26,10 +25,9 @@ WITH g AS (
          min({'ts': p.ts, 'id': p.request_id}, ?) AS examples
   FROM predictions AS p
   LEFT JOIN _vdrift_audit_epochs AS ep
-    ON ep.bucket_start = date_trunc(?, p.ts) AND p.ts >= ep.e_start AND p.ts < ep.e_end
+    ON ep.bucket_start = date_trunc(?, p.ts) AND p.ts >= ep.e_start AND (ep.e_end IS NULL OR p.ts < ep.e_end)
   WHERE p.ts >= ? AND p.ts < ?
-  GROUP BY ALL
-)
+  GROUP BY ALL)
 SELECT g.bucket_start, g.epoch, g.component, g.region, g.instance_id, g.model_version,
        CASE
          WHEN g.artifact_hash IS NULL THEN g.model_version
@@ -49,6 +47,21 @@ LEFT JOIN (SELECT artifact_hash, any_value(version) AS version,
                   any_value(feature_version) AS feature_version
            FROM artifacts GROUP BY artifact_hash) AS a
   ON g.artifact_hash = a.artifact_hash
+
+-- _groups_sql (spark)
+SELECT bucket_start, epoch, component, region, instance_id, artifact_hash, model_version, feature_version, is_cache, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts,
+         sort_array(collect_list(CASE WHEN rk <= ? THEN named_struct('ts', ts, 'id', request_id) END))
+           AS examples
+  FROM (SELECT r.*, row_number() OVER (PARTITION BY bucket_start, epoch, component, region, instance_id, artifact_hash, model_version, feature_version, is_cache ORDER BY ts, request_id) AS rk
+        FROM (SELECT date_trunc(?, p.ts) AS bucket_start,
+         coalesce(ep.e_start, date_trunc(?, p.ts)) AS epoch,
+         p.component, p.region, p.instance_id, p.artifact_hash, p.model_version, p.feature_version,
+         (p.component = 'cache' OR coalesce(p.cache_hit, false)) AS is_cache, CAST(p.ts AS TIMESTAMP_NTZ) AS ts, p.request_id
+              FROM predictions AS p
+  LEFT JOIN _vdrift_audit_epochs AS ep
+    ON ep.bucket_start = date_trunc(?, p.ts) AND p.ts >= ep.e_start AND (ep.e_end IS NULL OR p.ts < ep.e_end)
+  WHERE p.ts >= ? AND p.ts < ?) AS r) AS r
+  GROUP BY bucket_start, epoch, component, region, instance_id, artifact_hash, model_version, feature_version, is_cache
 
 -- _CELLS_SQL
 CREATE OR REPLACE TEMP TABLE _vdrift_audit_cells AS

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import inspect
 import os
-import tempfile
-from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal, ParamSpec, get_args
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import polars as pl
 from threadpoolctl import threadpool_limits
 
-from ..engine.run import DuckRunner, Runner, runner_for
+from ..engine.choose import ENGINES, EngineOption, engine_runner
+from ..engine.run import Runner, runner_for
 from ..store.attach.excluded import excluded_in
 from ..errors import InputError, NotApplicable, check_choice
 from ..sqlutil import quote_ident, table_columns
@@ -43,7 +41,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
 
 MethodOption = Literal["regression", "matched", "standardization", "all"]
-EngineOption = Literal["duckdb", "spark"]
 SCHEMES = ("conditional", "population")
 _P = ParamSpec("_P")
 #: Most quantile bins per numeric covariate (step terms of the outcome model).
@@ -128,9 +125,9 @@ def attribute_behaviour(
     for flag, name in ((include_shadow, "include_shadow"), (segments, "segments")):
         if not isinstance(flag, bool):
             raise InputError(f"{name} must be True or False, got {flag!r}")
-    check_choice(engine, get_args(EngineOption), "engine")
+    check_choice(engine, ENGINES, "engine")
     with opened(store) as st:
-        with _runner(st.con, engine, spark) as run:
+        with engine_runner(st.con, engine, spark) as run:
             inputs = _read(st.con, m, A, B, _names(covariates, "covariates"), where, bins,
                            _names(routing_by, "routing_by"), _names(categorical, "categorical") or [],
                            include_shadow, segments, run)
@@ -230,22 +227,6 @@ _ATTRIBUTE_DOC = """Split the shift of a metric into data drift, version drift a
 attribute = _result_only(attribute_behaviour, "attribute", _ATTRIBUTE_DOC)
 
 
-
-
-@contextmanager
-def _runner(con, engine: str, spark: SparkSession | None) -> Iterator[Runner]:
-    """The runner of the row-level passes: the store's DuckDB, or Spark over the exported resolved rows."""
-    if engine == "duckdb":
-        yield DuckRunner(con)
-        return
-    from ..engine import spark as sp
-
-    session = spark if spark is not None else sp.default_session()
-    with tempfile.TemporaryDirectory(prefix="vdrift-spark-") as tmp:
-        # the resolved rows (versions resolved against the registry by the store's view), once per call
-        path = sp.export_resolved(con, Path(tmp) / "predictions_resolved.parquet")
-        with sp.spark_rows(session, path) as run:
-            yield run
 
 
 def _read(con, m: Metric, A: Window, B: Window, covs: list[str] | None, where, bins: int,

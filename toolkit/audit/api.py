@@ -5,14 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 from collections.abc import Callable
 
 import duckdb
 import polars as pl
 
+from ..engine.choose import ENGINES, EngineOption, engine_runner
+from ..engine.run import Runner, runner_for
 from ..errors import InputError, NotApplicable, check_choice
-from ..sqlutil import one_row
 from ..store import Store, opened
 from ..store.attach.excluded import excluded_in
 from ..timeutil import Window, parse_time, parse_window
@@ -21,6 +22,9 @@ from . import intended as intended_mod
 from .consistency import consistency_frame, coverage_frame
 from .detectors import Context, run_detectors
 from .results import BUCKETS, FINDING_SCHEMA, AuditResult, AuditThresholds, Bucket, severity_rank
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import SparkSession
 
 _SECOND = dt.timedelta(seconds=1)
 
@@ -36,6 +40,8 @@ def audit(
     window: str | Window | tuple | None = None,
     bucket: Bucket = "auto",
     thresholds: AuditThresholds | None = None,
+    engine: EngineOption = "duckdb",
+    spark: SparkSession | None = None,
 ) -> AuditResult:
     """Audit which versions served traffic and where that differs from the intent.
 
@@ -53,6 +59,14 @@ def audit(
         ``"hour"``, ``"day"`` or ``"auto"`` (hourly up to 7 days, else daily).
     thresholds
         Detector thresholds; :class:`AuditThresholds` documents the defaults.
+    engine
+        Where the passes over the rows run: ``duckdb`` (the store) or
+        ``spark`` (the store's resolved rows exported to Parquet and read by
+        Spark; the cells come back to the store, where the intended state is
+        attached and the detectors run). Same result.
+    spark
+        The Spark session for ``engine="spark"``; None builds one from the
+        standard configuration (``SPARK_REMOTE``, else ``getOrCreate()``).
 
     Returns
     -------
@@ -78,9 +92,9 @@ def audit(
         raise InputError("thresholds must be an AuditThresholds instance (or None for the defaults)")
     if window is not None and (start is not None or end is not None):
         raise InputError("give either window='FROM..TO' or start/end, not both")
-
-    with opened(store) as st:
-        return _audit_open(st, start, end, window, bucket, thresholds)
+    check_choice(engine, ENGINES, "engine")
+    with opened(store) as st, engine_runner(st.con, engine, spark) as run:
+        return _audit_open(st, start, end, window, bucket, thresholds, run=run)
 
 
 def _resolve_window(store: Store, start: Any, end: Any, window: Any) -> Window:
@@ -102,28 +116,33 @@ def _resolve_window(store: Store, start: Any, end: Any, window: Any) -> Window:
 
 @overload
 def audit_units(store: Store, window: Window, thresholds: AuditThresholds | None = None,
-                units: None = None) -> AuditResult: ...
+                units: None = None, run: Runner | None = None) -> AuditResult: ...
 @overload
 def audit_units(store: Store, window: Window, thresholds: AuditThresholds | None,
-                units: Callable[[duckdb.DuckDBPyConnection], U]) -> tuple[AuditResult, U]: ...
+                units: Callable[[duckdb.DuckDBPyConnection, Runner], U], run: Runner | None = None,
+                ) -> tuple[AuditResult, U]: ...
 def audit_units(store: Store, window: Window, thresholds: AuditThresholds | None = None,
-                units: Callable[[duckdb.DuckDBPyConnection], U] | None = None) -> AuditResult | tuple[AuditResult, U]:
-    """The audit of ``window`` and ``units(con)`` run on the audit's cell tables (for :mod:`toolkit.causes`).
+                units: Callable[[duckdb.DuckDBPyConnection, Runner], U] | None = None,
+                run: Runner | None = None) -> AuditResult | tuple[AuditResult, U]:
+    """The audit of ``window`` and ``units(con, run)`` run on the audit's cell tables (for :mod:`toolkit.causes`).
 
     ``units`` reads the temporary tables of :mod:`.intended` and
-    :mod:`.census` (hourly cells) before they are dropped; without it the
-    audit alone is returned.
+    :mod:`.census` (hourly cells) before they are dropped, and the rows
+    through ``run`` (the store's DuckDB when None); without it the audit
+    alone is returned.
     """
-    return _audit_open(store, None, None, window, "hour", thresholds or AuditThresholds(), units)
+    return _audit_open(store, None, None, window, "hour", thresholds or AuditThresholds(), units, run)
 
 
 def _audit_open(
     store: Store, start: Any, end: Any, window: Any, bucket: str, thresholds: AuditThresholds,
-    units: Callable[[duckdb.DuckDBPyConnection], Any] | None = None,
+    units: Callable[[duckdb.DuckDBPyConnection, Runner], Any] | None = None, run: Runner | None = None,
 ) -> Any:
     win = _resolve_window(store, start, end, window)
     con = store.con
-    n = one_row(con, "SELECT count(*) FROM predictions WHERE ts >= ? AND ts < ?", [win.start, win.end])[0]
+    run = runner_for(con, run)
+    n = int(run.frame("SELECT count(*) AS n FROM predictions WHERE ts >= ? AND ts < ?",
+                      [win.start, win.end])["n"][0])
     if n == 0:
         raise NotApplicable(
             f"no predictions in {win}: widen --from/--to (the store covers "
@@ -132,13 +151,14 @@ def _audit_open(
     chosen = census_mod.choose_bucket(win.start, win.end, bucket)
     try:
         intended = intended_mod.build_intended(con, win.start, win.end, thresholds)
-        census_mod.build_cells(con, win.start, win.end, chosen, thresholds.n_examples)
+        census_mod.build_cells(con, win.start, win.end, chosen, thresholds.n_examples, run)
         census = census_mod.census_frame(con)
         consistency = consistency_frame(con)
         coverage = coverage_frame(con)
-        ctx = Context(con=con, window_start=win.start, window_end=win.end, bucket=chosen, thresholds=thresholds)
+        ctx = Context(con=con, window_start=win.start, window_end=win.end, bucket=chosen, thresholds=thresholds,
+                      run=run)
         findings = _findings_frame(run_detectors(ctx))
-        extra = units(con) if units is not None else None
+        extra = units(con, run) if units is not None else None
     finally:
         census_mod.drop_temp(con)
         intended_mod.drop_temp(con)

@@ -23,6 +23,8 @@ from typing import Literal
 import duckdb
 import polars as pl
 
+from ..engine.keys import Dialect
+from ..engine.run import Runner, runner_for
 from ..store.schema import resolution_sql
 from .intended import IV, PIECE, STREAMS, governing_components
 from .results import CENSUS_COLUMNS
@@ -57,8 +59,7 @@ e AS (
   SELECT bucket_start, bucket_start AS e_start FROM b
 )
 SELECT bucket_start, e_start,
-       coalesce(lead(e_start) OVER (PARTITION BY bucket_start ORDER BY e_start), 'infinity'::TIMESTAMP)
-         AS e_end
+       lead(e_start) OVER (PARTITION BY bucket_start ORDER BY e_start) AS e_end  -- NULL: to the bucket's end
 FROM e
 """
 
@@ -67,30 +68,60 @@ FROM e
 #: stretches of :data:`_EPOCHS_SQL`); no row-level sort or ASOF join. Within a
 #: pre-cell no boundary of any stream lies, so its first timestamp places all its
 #: rows in the same piece of every stream. The rows are grouped by their logged
-#: digest and resolved afterwards, per pre-cell, exactly as the store's
-#: ``predictions_resolved`` view resolves each row (docs/ingest.md, "The data contract").
-_RESOLVE_SELECT, _RESOLVE_JOIN = resolution_sql("g")
-_PRE_SQL = f"""
-CREATE OR REPLACE TEMP TABLE {PRE} AS
-WITH g AS (
-  SELECT date_trunc(?, p.ts) AS bucket_start,
+#: digest (the row-level pass, :func:`_groups_sql`, on either engine) and resolved
+#: afterwards, per pre-cell, exactly as the store's ``predictions_resolved`` view
+#: resolves each row (docs/ingest.md, "The data contract").
+_GROUP_KEYS = ("bucket_start", "epoch", "component", "region", "instance_id", "artifact_hash", "model_version",
+               "feature_version", "is_cache")
+_ROW_SELECT = """date_trunc(?, p.ts) AS bucket_start,
          coalesce(ep.e_start, date_trunc(?, p.ts)) AS epoch,
          p.component, p.region, p.instance_id, p.artifact_hash, p.model_version, p.feature_version,
-         (p.component = 'cache' OR coalesce(p.cache_hit, false)) AS is_cache,
+         (p.component = 'cache' OR coalesce(p.cache_hit, false)) AS is_cache"""
+_ROW_FROM = f"""FROM predictions AS p
+  LEFT JOIN {EPOCHS} AS ep
+    ON ep.bucket_start = date_trunc(?, p.ts) AND p.ts >= ep.e_start AND (ep.e_end IS NULL OR p.ts < ep.e_end)
+  WHERE p.ts >= ? AND p.ts < ?"""
+
+
+def _groups_sql(dialect: Dialect) -> str:
+    """The row-level pass: rows -> digest groups with count, time range and the earliest examples.
+
+    Parameters: on DuckDB bucket, bucket, number of examples, bucket, window
+    start and end; on Spark the number of examples comes first. ``examples`` is a list of ``{ts, id}``, the earliest by
+    (time, id): DuckDB's bounded ``min``; Spark numbers the rows of a group
+    instead (it has no bounded aggregate).
+    """
+    if dialect == "duckdb":
+        return f"""
+  SELECT {_ROW_SELECT},
          count(*) AS n, min(p.ts) AS first_ts, max(p.ts) AS last_ts,
          min({{'ts': p.ts, 'id': p.request_id}}, ?) AS examples
-  FROM predictions AS p
-  LEFT JOIN {EPOCHS} AS ep
-    ON ep.bucket_start = date_trunc(?, p.ts) AND p.ts >= ep.e_start AND p.ts < ep.e_end
-  WHERE p.ts >= ? AND p.ts < ?
-  GROUP BY ALL
-)
+  {_ROW_FROM}
+  GROUP BY ALL"""
+    keys = ", ".join(_GROUP_KEYS)
+    return f"""
+  SELECT {keys}, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts,
+         sort_array(collect_list(CASE WHEN rk <= ? THEN named_struct('ts', ts, 'id', request_id) END))
+           AS examples
+  FROM (SELECT r.*, row_number() OVER (PARTITION BY {keys} ORDER BY ts, request_id) AS rk
+        FROM (SELECT {_ROW_SELECT}, CAST(p.ts AS TIMESTAMP_NTZ) AS ts, p.request_id
+              {_ROW_FROM}) AS r) AS r
+  GROUP BY {keys}"""
+
+
+_RESOLVE_SELECT, _RESOLVE_JOIN = resolution_sql("g")
+#: Digest groups (``g``) -> pre-cells: each group resolved against the registry.
+_PRE_SQL = f"""
+CREATE OR REPLACE TEMP TABLE {PRE} AS
+WITH g AS ({{groups}})
 SELECT g.bucket_start, g.epoch, g.component, g.region, g.instance_id, g.model_version,
        {_RESOLVE_SELECT},
        g.feature_version, g.is_cache, g.n, g.first_ts, g.last_ts, g.examples
 FROM g
 {_RESOLVE_JOIN}
 """
+#: The registered result of the Spark pass, read by :data:`_PRE_SQL` in the store.
+_GROUPS = "_vdrift_audit_groups"
 
 #: Pre-cells -> cells: attach the intended state (ASOF joins on the few
 #: pre-cells, not on rows) and merge the pre-cells of a cell again; the
@@ -165,18 +196,29 @@ def build_cells(
     window_end: dt.datetime,
     bucket: Literal["hour", "day"],
     n_examples: int,
+    run: Runner | None = None,
 ) -> None:
     """Create the cell table ``_vdrift_audit_cells`` (needs the intended-state tables).
 
-    One hash aggregate reads the window's predictions once into pre-cells;
-    the intended state is attached to the pre-cells, so the cost beyond that
-    single scan grows with the number of cells, not rows.
+    One hash aggregate reads the window's predictions once into digest
+    groups (on ``run``'s engine; the store's DuckDB by default); the groups
+    are resolved and the intended state is attached in the store, so the
+    cost beyond that single scan grows with the number of cells, not rows.
     """
+    run = runner_for(con, run)
     gov = governing_components(con)
     con.execute(_EPOCHS_SQL, [bucket, window_start, window_end, bucket])
-    con.execute(
-        _PRE_SQL, [bucket, bucket, int(n_examples), bucket, window_start, window_end]
-    )
+    rows = [bucket, window_start, window_end]  # the join's bucket and the window, after the select's
+    if run.dialect == "duckdb":  # one statement: the row pass and the resolution
+        con.execute(_PRE_SQL.format(groups=_groups_sql("duckdb")), [bucket, bucket, int(n_examples), *rows])
+    else:
+        with run.registered(EPOCHS, con.execute(f"SELECT * FROM {EPOCHS}").pl()):
+            groups = run.frame(_groups_sql(run.dialect), [int(n_examples), bucket, bucket, *rows])
+        con.register(_GROUPS, groups.to_arrow())
+        try:
+            con.execute(_PRE_SQL.format(groups=f"SELECT * FROM {_GROUPS}"))
+        finally:
+            con.unregister(_GROUPS)
     con.execute(_CELLS_SQL, [gov["cache"], gov["batch"], int(n_examples)])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import TypeGuard, get_args
+from typing import TYPE_CHECKING, TypeGuard, get_args
 
 import numpy as np
 import polars as pl
@@ -15,13 +15,17 @@ from ..attribution.results import AttributionResult
 from ..attribution.routed import ROUTING_MIX_PART, UNEXPLAINED_PART
 from ..audit.api import audit_units
 from ..audit.results import AuditResult, AuditThresholds
-from ..errors import InputError
+from ..engine.choose import ENGINES, EngineOption, engine_runner
+from ..errors import InputError, check_choice
 from ..store import Store, opened
 from ..timeutil import Window, parse_window
 from . import impact as im
 from .intent import Units, units_reader
 from .results import CAUSE_SCHEMA, ExplainResult, cost_row
 from .timeline import change_points
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import SparkSession
 
 #: What identifies one problem across the two windows' audits.
 IDENTITY = ("kind", "component", "region", "instance_id")
@@ -41,6 +45,8 @@ def explain(
     level: float = 0.95,
     thresholds: AuditThresholds | None = None,
     where: Mapping[str, object] | Sequence[str] | None = None,
+    engine: EngineOption = "duckdb",
+    spark: SparkSession | None = None,
 ) -> ExplainResult:
     """Rank the causes of a metric shift: serving problems, data drift by feature, and the residual.
 
@@ -66,6 +72,10 @@ def explain(
         Bootstrap replicates, seed and interval level of every impact.
     thresholds
         Audit thresholds (:class:`toolkit.audit.AuditThresholds`).
+    engine, spark
+        Where the passes over the rows run, as for :func:`toolkit.attribute`:
+        the attribution, both audits and the hourly series read the rows
+        through one runner (on Spark: one export of the resolved rows).
 
     Returns
     -------
@@ -82,17 +92,20 @@ def explain(
     n_boot = _int_option(n_boot, "n_boot", 0, 100_000)
     if thresholds is not None and not isinstance(thresholds, AuditThresholds):
         raise InputError("thresholds must be an AuditThresholds instance (or None for the defaults)")
-    with opened(store) as st:
+    check_choice(engine, ENGINES, "engine")
+    with opened(store) as st, engine_runner(st.con, engine, spark) as run:
+        # on Spark the attribution's own runner is this one (engine_runner reuses an open runner)
         res, beh = attribute_behaviour(st, metric, A or B, B, covariates=covariates, where=where,
-                                       method=method, bins=bins, n_boot=n_boot, seed=seed, level=level)
+                                       method=method, bins=bins, n_boot=n_boot, seed=seed, level=level,
+                                       engine=engine, spark=getattr(run, "spark", None))
         windows = [A, B] if A is not None else [B]
         audits: list[AuditResult] = []
         units: list[Units] = []
         for w in windows:
-            a, u = audit_units(st, w, thresholds, units_reader(metric, w))
+            a, u = audit_units(st, w, thresholds, units_reader(metric, w), run)
             audits.append(a)
             units.append(u)
-        changes = change_points(st.con, res, beh, windows)
+        changes = change_points(st.con, res, beh, windows, run)
     return _assemble(res, beh, audits, units, A, B, level, changes)
 
 

@@ -23,7 +23,7 @@ reported.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from collections.abc import Callable
 
@@ -34,6 +34,7 @@ from ..attribution.metrics import parse_metric
 from ..attribution.rows import rows_sql
 from ..audit.census import CELLS
 from ..audit.intended import IV, SEG
+from ..engine.run import Runner
 from ..timeutil import Window
 
 UNITS_SQL = f"""
@@ -80,23 +81,25 @@ class Units:
         return int(self.served.filter(~pl.col("governed"))["n"].sum())
 
 
-def units_reader(metric: str, window: Window) -> Callable[[duckdb.DuckDBPyConnection], Units]:
+def units_reader(metric: str, window: Window) -> Callable[[duckdb.DuckDBPyConnection, Runner], Units]:
     """A reader of the units for :func:`toolkit.audit.api.audit_units` (it runs on the audit's tables).
 
     Besides the served rows and intended shares it reads the metric's
-    observed sums per (hour, component, region, instance, version): the rows
-    served off-intent are priced with what they really answered.
+    observed sums per (hour, component, region, instance, version) from the
+    rows (through ``run``, on its engine): the rows served off-intent are
+    priced with what they really answered.
     """
     m = parse_metric(metric)
 
-    def read(con: duckdb.DuckDBPyConnection) -> Units:
+    def read(con: duckdb.DuckDBPyConnection, run: Runner) -> Units:
         served = con.execute(UNITS_SQL).pl()
         pieces = con.execute(PIECES_SQL).pl()
-        sql, params = rows_sql(m, window, window, select=["date_trunc('hour', ts) AS bucket_start", "component",
-                                                          "region", "instance_id"])
-        observed = con.execute(
-            f"SELECT bucket_start, component, region, instance_id, version, count(*) AS n_y, sum(y)::DOUBLE AS sy "
-            f"FROM ({sql}) WHERE period = 1 GROUP BY ALL", params).pl()
+        sql, params = rows_sql(replace(m, dialect=run.dialect), window, window,
+                               select=["date_trunc('hour', ts) AS bucket_start", "component", "region", "instance_id"],
+                               dialect=run.dialect)
+        observed = run.frame(
+            "SELECT bucket_start, component, region, instance_id, version, count(*) AS n_y, "
+            f"CAST(sum(y) AS DOUBLE) AS sy FROM ({sql}) AS r WHERE period = 1 GROUP BY ALL", params)
         return Units(served, intended_shares(pieces), observed)
 
     return read

@@ -20,6 +20,7 @@ each with a signed lag.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import duckdb
 import numpy as np
@@ -27,6 +28,7 @@ import polars as pl
 
 from ..attribution.api import Behaviour
 from ..attribution.metrics import parse_metric
+from ..engine.run import Runner, runner_for
 from .. import formatting as fmt
 from ..attribution.results import AttributionResult
 from ..attribution.rows import rows_sql
@@ -45,17 +47,17 @@ SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
 
 
 def hourly(con: duckdb.DuckDBPyConnection, metric: str, windows: list[Window],
-           routing_by: list[str]) -> pl.DataFrame:
-    """Sums of the metric per (routing cell, version, hour) over the windows (a row counts once)."""
-    m = parse_metric(metric)
+           routing_by: list[str], run: Runner | None = None) -> pl.DataFrame:
+    """Sums of the metric per (routing cell, version, hour) over the windows (a row counts once; on ``run``)."""
+    run = runner_for(con, run)
+    m = replace(parse_metric(metric), dialect=run.dialect)
     lo, hi = min(w.start for w in windows), max(w.end for w in windows)
-    key, kparams = cell_key_sql(routing_by)
-    sql, params = rows_sql(m, Window(lo, hi), Window(lo, hi),
-                           select=[f"{key} AS cell", "date_trunc('hour', ts) AS hour"], select_params=kparams)
-    frame = con.execute(
-        f"SELECT cell, version, hour, count(*) AS n, sum(y) AS sy, sum(y * y) AS syy FROM ({sql}) "
-        "WHERE period = 1 GROUP BY ALL ORDER BY cell, version, hour", params).pl()
-    return frame
+    key, kparams = cell_key_sql(routing_by, run.dialect)
+    sql, params = rows_sql(m, Window(lo, hi), Window(lo, hi), select_params=kparams, dialect=run.dialect,
+                           select=[f"{key} AS cell", "date_trunc('hour', ts) AS hour"])
+    return run.frame(
+        "SELECT cell, version, hour, count(*) AS n, CAST(sum(y) AS DOUBLE) AS sy, CAST(sum(y * y) AS DOUBLE) AS syy "
+        f"FROM ({sql}) AS r WHERE period = 1 GROUP BY ALL ORDER BY cell, version, hour", params)
 
 
 def _blocks(hours: list, n: np.ndarray, sy: np.ndarray, syy: np.ndarray):
@@ -111,10 +113,10 @@ def _events(con: duckdb.DuckDBPyConnection) -> list[tuple]:
 
 
 def change_points(con: duckdb.DuckDBPyConnection, res: AttributionResult, beh: Behaviour,
-                  windows: list[Window]) -> pl.DataFrame:
+                  windows: list[Window], run: Runner | None = None) -> pl.DataFrame:
     """Change points per routing cell and per (cell, version), lined up with the nearest deployment event."""
     routing = list(res.routing_by)
-    frame = hourly(con, res.metric, windows, routing)
+    frame = hourly(con, res.metric, windows, routing, run)
     events = _events(con)
     rows = []
     series = [(c, None, g) for (c,), g in frame.group_by(["cell"], maintain_order=True)]

@@ -6,7 +6,7 @@ import argparse
 
 from ..errors import safe_text
 from ..store import Store
-from .common import add_command
+from .common import add_command, add_engine_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,10 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="estimate behaviour inside the deployment segments of each routing cell (inputs that "
                    "trend inside a window while a rollout moves the routing)")
     p.add_argument("--include-shadow", action="store_true", help="count shadow-scored rows too")
-    p.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"],
-                   help="where the row-level passes run: duckdb (default) or spark (a session from the standard "
-                   "configuration: SPARK_REMOTE for Spark Connect, else spark-submit / spark.master; needs "
-                   "pip install 'vdrift[spark]'); the result is the same")
+    add_engine_option(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of the summary")
     p.set_defaults(func=run_attribute)
 

@@ -7,7 +7,7 @@ import argparse
 from ..audit import SEVERITIES, audit, severity_rank
 from ..errors import safe_text
 from ..store import Store
-from .common import add_command
+from .common import add_command, add_engine_option
 
 #: Exit code when a finding at or above ``--fail-on`` exists (see toolkit.cli).
 EXIT_CHECK_FAILED = 5
@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="end of the window, exclusive (default: just after the last prediction)")
     p.add_argument("--bucket", choices=["auto", "hour", "day"], default="auto",
                    help="census and consistency bucket (auto: hourly up to 7 days, else daily)")
+    add_engine_option(p)
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--fail-on", choices=list(SEVERITIES), default=None, metavar="SEVERITY",
                    help="exit 5 when a finding at or above this severity exists "
@@ -42,7 +43,7 @@ def run_audit(args: argparse.Namespace) -> int:
     """Run ``vdrift audit`` and print its summary or JSON."""
     with Store(args.db, read_only=True, memory_limit=args.memory_limit,
                temp_directory=args.temp_directory) as store:
-        result = audit(store, start=args.start, end=args.end, bucket=args.bucket)
+        result = audit(store, start=args.start, end=args.end, bucket=args.bucket, engine=args.engine)
     print(safe_text(result.to_json(), json=True) if args.json else safe_text(result.summary()))
     if args.fail_on is not None and result.max_severity is not None:
         if severity_rank(result.max_severity) >= severity_rank(args.fail_on):

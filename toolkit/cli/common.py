@@ -32,3 +32,11 @@ def add_command(sub: argparse._SubParsersAction, name: str, *, help: str, descri
     if store:
         add_db_option(parser)
     return parser
+
+
+def add_engine_option(parser: argparse.ArgumentParser) -> None:
+    """``--engine duckdb|spark``: where the passes over the rows run (audit, attribute, explain)."""
+    parser.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"],
+                        help="where the passes over the rows run: duckdb (default) or spark (a session from the "
+                        "standard configuration: SPARK_REMOTE for Spark Connect, else spark-submit / spark.master; "
+                        "needs pip install 'vdrift[spark]'); the result is the same")

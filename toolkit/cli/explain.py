@@ -7,7 +7,7 @@ import argparse
 from ..errors import safe_text
 from ..store import Store
 from .attribute import parse_where
-from .common import add_command
+from .common import add_command, add_engine_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bins", type=int, default=5, help="quantile bins per numeric covariate, 1 to 20 (default 5)")
     p.add_argument("--bootstrap", type=int, default=200, metavar="N", help="bootstrap replicates (default 200)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    add_engine_option(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of the summary")
     p.set_defaults(func=run_explain)
 
@@ -45,6 +46,6 @@ def run_explain(args: argparse.Namespace) -> int:
                temp_directory=args.temp_directory) as store:
         result = explain(store, args.metric, args.comparison, baseline=args.baseline, method=args.method,
                          covariates=covs, where=parse_where(args.where), bins=args.bins, n_boot=args.bootstrap,
-                         seed=args.seed)
+                         seed=args.seed, engine=args.engine)
     print(safe_text(result.to_json(), json=True) if args.json else safe_text(result.summary()))
     return 0

@@ -66,3 +66,35 @@ def model_hash_sql(column_sql: str, dialect: Dialect) -> str:
     """
     salted = f"(CAST({column_sql} AS {text_type(dialect)}) || '{MODEL_SALT}')"
     return md5_group_sql(salted, dialect)
+
+
+def earliest_ids_sql(dialect: Dialect, id_sql: str, order: list[tuple[str, str]],
+                     partition: list[str]) -> tuple[str, str]:
+    """The ``?`` earliest ids of each group, in order: (a column for the inner relation, the aggregate).
+
+    ``order`` is (name, SQL) pairs of the sort key, ``id_sql`` breaks ties.
+    DuckDB's bounded ``min_by`` needs no inner column; Spark has no bounded
+    aggregate, so the inner relation numbers the rows of each ``partition``
+    (the aggregate's groups) and the aggregate keeps the first ``?``. The
+    inner column goes after the relation's ``*``; the aggregate reads the
+    relation's columns by name (one bound parameter: how many ids).
+    """
+    key = ", ".join(f"'{name}', {sql}" for name, sql in order)
+    if dialect == "duckdb":
+        struct = ", ".join(f"'{name}': {sql}" for name, sql in order)
+        return "", f"min_by({id_sql}, {{{struct}, 'id': {id_sql}}}, ?)"
+    by = ", ".join([sql for _, sql in order] + [id_sql])
+    rank = f", row_number() OVER (PARTITION BY {', '.join(partition)} ORDER BY {by}) AS _rk"
+    agg = (f"transform(sort_array(collect_list(CASE WHEN _rk <= ? THEN named_struct({key}, 'id', {id_sql}) END)), "
+           "e -> e.id)")
+    return _for(dialect, duckdb="", spark=rank), agg
+
+
+def row_hash_sql(columns: list[str], dialect: Dialect) -> str:
+    """A 64-bit hash of ``columns`` (a grouping key only: the engines' hashes differ, the groups do not)."""
+    return _for(dialect, duckdb=f"hash({', '.join(columns)})", spark=f"xxhash64({', '.join(columns)})")
+
+
+def distinct_list_sql(x_sql: str, dialect: Dialect) -> str:
+    """The distinct non-null values of ``x_sql`` in a group, as a list."""
+    return _for(dialect, duckdb=f"list_distinct(list({x_sql}))", spark=f"array_distinct(collect_list({x_sql}))")

@@ -6,7 +6,8 @@ a Spark session. The result of a pass is small (sums, counts, a sample) and come
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 import duckdb
@@ -24,6 +25,10 @@ class Runner(Protocol):
         """The rows of ``sql`` with ``params`` bound to its ``?``."""
         ...
 
+    def registered(self, name: str, frame: pl.DataFrame) -> AbstractContextManager[None]:
+        """``frame`` (small: a lookup table of the store) readable as ``name`` by the passes, while open."""
+        ...
+
 
 class DuckRunner:
     """The store's own DuckDB connection."""
@@ -36,6 +41,15 @@ class DuckRunner:
     def frame(self, sql: str, params: Sequence) -> pl.DataFrame:
         """The rows of ``sql`` with ``params`` bound, as polars."""
         return self.con.execute(sql, list(params)).pl()
+
+    @contextmanager
+    def registered(self, name: str, frame: pl.DataFrame) -> Iterator[None]:
+        """``frame`` as the view ``name`` of the connection, while open."""
+        self.con.register(name, frame.to_arrow())
+        try:
+            yield
+        finally:
+            self.con.unregister(name)
 
 
 def runner_for(con: duckdb.DuckDBPyConnection, run: Runner | None) -> Runner:

@@ -93,10 +93,17 @@ def _to_polars(df: DataFrame) -> pl.DataFrame:
     if hasattr(df, "toArrow"):
         frame = pl.from_arrow(df.toArrow())
         assert isinstance(frame, pl.DataFrame)
-        return frame
-    rows = [r.asDict() for r in df.collect()]
-    schema = {f.name: _polars_type(f.dataType.typeName()) for f in df.schema.fields}
-    return pl.DataFrame(rows, schema=schema, strict=False) if rows else pl.DataFrame(schema=schema)
+    else:
+        rows = [r.asDict() for r in df.collect()]
+        schema = {f.name: _polars_type(f.dataType.typeName()) for f in df.schema.fields}
+        frame = pl.DataFrame(rows, schema=schema, strict=False) if rows else pl.DataFrame(schema=schema)
+    return _naive_utc(frame)
+
+
+def _naive_utc(frame: pl.DataFrame) -> pl.DataFrame:
+    """Spark's instants (TIMESTAMP) as the store keeps times: naive, in UTC."""
+    zoned = [n for n, t in frame.schema.items() if isinstance(t, pl.Datetime) and t.time_zone is not None]
+    return frame.with_columns(pl.col(n).dt.convert_time_zone("UTC").dt.replace_time_zone(None) for n in zoned)
 
 
 #: Spark type names (``DataType.typeName()``) and the polars types their Arrow conversion gives.
@@ -105,6 +112,22 @@ _POLARS_TYPES: dict[str, pl.DataType | type[pl.DataType]] = {
     "float": pl.Float32, "string": pl.Utf8, "boolean": pl.Boolean, "date": pl.Date,
     "timestamp": pl.Datetime("us", "UTC"), "timestamp_ntz": pl.Datetime("us"),
 }
+
+
+#: Spark SQL types of the polars columns a registered lookup table may hold.
+_SPARK_TYPES = {pl.Int64: "BIGINT", pl.Int32: "INT", pl.Float64: "DOUBLE", pl.Utf8: "STRING",
+                pl.Boolean: "BOOLEAN", pl.Date: "DATE"}
+
+
+def _spark_schema(frame: pl.DataFrame) -> str:
+    """A DDL schema for ``frame`` (naive datetimes as TIMESTAMP, read in the session's UTC)."""
+    parts = []
+    for name, dtype in frame.schema.items():
+        typ = "TIMESTAMP" if isinstance(dtype, pl.Datetime) else _SPARK_TYPES.get(dtype.base_type())
+        if typ is None:
+            raise TypeError(f"cannot register column {name!r} of type {dtype} on Spark")
+        parts.append(f"`{name}` {typ}")
+    return ", ".join(parts)
 
 
 def _polars_type(name: str) -> pl.DataType | type[pl.DataType]:
@@ -131,16 +154,35 @@ class SparkRunner:
         """The (small) result of ``sql`` with ``params`` bound, as polars."""
         return _to_polars(self.spark.sql(sql, args=[_spark_param(p) for p in params]))
 
+    @contextmanager
+    def registered(self, name: str, frame: pl.DataFrame) -> Iterator[None]:
+        """``frame`` as the session's temporary view ``name`` (naive times read as UTC), while open."""
+        # naive times as UTC instants: pyspark reads an aware datetime exactly, a naive one in the local zone
+        naive = [n for n, t in frame.schema.items() if isinstance(t, pl.Datetime) and t.time_zone is None]
+        aware = frame.with_columns(pl.col(n).dt.replace_time_zone("UTC") for n in naive)
+        self.spark.createDataFrame(aware.rows(), schema=_spark_schema(frame)).createOrReplaceTempView(name)
+        try:
+            yield
+        finally:
+            self.spark.catalog.dropTempView(name)
+
+
+#: The views :func:`spark_rows` registers over the resolved rows.
+_VIEWS = (VIEW, "predictions")
+
 
 @contextmanager
 def spark_rows(spark: SparkSession, rows: DataFrame | str | Path | Sequence[str | Path]) -> Iterator[SparkRunner]:
-    """A runner over ``rows`` (registered as the view ``predictions_resolved``), :data:`SESSION_CONF` held."""
+    """A runner over ``rows`` (the views ``predictions_resolved`` and ``predictions``), :data:`SESSION_CONF` held."""
     with _session_conf(spark):
-        _rows_frame(spark, rows).createOrReplaceTempView(VIEW)
+        frame = _rows_frame(spark, rows)
+        for view in _VIEWS:  # the resolved rows carry the raw columns too: the audit reads them as ``predictions``
+            frame.createOrReplaceTempView(view)
         try:
             yield SparkRunner(spark)
         finally:
-            spark.catalog.dropTempView(VIEW)
+            for view in _VIEWS:
+                spark.catalog.dropTempView(view)
 
 
 def default_session() -> SparkSession:

@@ -32,52 +32,70 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from ...engine.keys import Dialect, distinct_list_sql, earliest_ids_sql, row_hash_sql
 from ...sqlutil import quote_ident, table_columns
 from .common import Context, finding
 
 #: how far from the served answer's window a shadow score of the same request is looked for
 SHADOW_MARGIN = dt.timedelta(days=1)
 
-_SHADOW_SQL = """
-SELECT o.component, o.region, o.resolved_version AS version_a, s.resolved_version AS version_b,
-       count(*)::BIGINT AS n,
-       sum(CASE WHEN o.prediction IS DISTINCT FROM s.prediction THEN 1 ELSE 0 END)::BIGINT AS n_diff,
-       coalesce(min(o.ts) FILTER (WHERE o.prediction IS DISTINCT FROM s.prediction), min(o.ts)) AS first_ts,
-       coalesce(max(o.ts) FILTER (WHERE o.prediction IS DISTINCT FROM s.prediction), max(o.ts)) AS last_ts,
-       min_by(o.request_id,
-              {'same': o.prediction IS NOT DISTINCT FROM s.prediction, 'ts': o.ts, 'id': o.request_id}, ?)
-         AS examples
-FROM predictions_resolved AS o
-JOIN predictions_resolved AS s
-  ON s.request_id = o.request_id AND s.component = 'shadow'
-WHERE o.component <> 'shadow' AND o.ts >= ? AND o.ts < ?
-  AND s.ts >= ? AND s.ts < ?
-  AND o.resolved_version <> s.resolved_version
-GROUP BY ALL
-ORDER BY o.component, o.region NULLS FIRST, version_a, version_b
+_SHADOW_KEYS = ["component", "region", "version_a", "version_b"]
+
+
+def _shadow_sql(dialect: Dialect) -> str:
+    """Served/shadow pairs per version pair (parameters: examples, window, shadow span)."""
+    rank, examples = earliest_ids_sql(dialect, "request_id", [("same", "NOT differs"), ("ts", "ts")],
+                                      _SHADOW_KEYS)
+    return f"""
+SELECT component, region, version_a, version_b,
+       CAST(count(*) AS BIGINT) AS n,
+       CAST(sum(CASE WHEN differs THEN 1 ELSE 0 END) AS BIGINT) AS n_diff,
+       coalesce(min(ts) FILTER (WHERE differs), min(ts)) AS first_ts,
+       coalesce(max(ts) FILTER (WHERE differs), max(ts)) AS last_ts,
+       {examples} AS examples
+FROM (SELECT pairs.*{rank}
+      FROM (SELECT o.component, o.region, o.resolved_version AS version_a, s.resolved_version AS version_b,
+                   o.prediction IS DISTINCT FROM s.prediction AS differs, o.ts, o.request_id
+            FROM predictions_resolved AS o
+            JOIN predictions_resolved AS s
+              ON s.request_id = o.request_id AND s.component = 'shadow'
+            WHERE o.component <> 'shadow' AND o.ts >= ? AND o.ts < ?
+              AND s.ts >= ? AND s.ts < ?
+              AND o.resolved_version <> s.resolved_version) AS pairs) AS pairs
+GROUP BY {", ".join(_SHADOW_KEYS)}
+ORDER BY component, region NULLS FIRST, version_a, version_b
 """
 
-_REPEAT_SQL = """
+
+_REPEAT_KEYS = ["region", "version_a", "version_b"]
+
+
+def _repeat_sql(cols: list[str], dialect: Dialect) -> str:
+    """Repeated identical inputs answered by two versions, per version pair (parameters: window twice, examples)."""
+    input_key = row_hash_sql(["entity_id", *cols], dialect)
+    label_key = row_hash_sql(["artifact_hash", "model_version"], dialect)
+    rank, examples = earliest_ids_sql(dialect, "request_a", [("same", "NOT differs"), ("ts", "first_ts")],
+                                      _REPEAT_KEYS)
+    return f"""
 WITH candidates AS (
   -- inputs seen with more than one (artifact digest, reported version): only those can have been
   -- answered by two resolved versions; a narrow aggregate over hashes, without resolving rows
-  SELECT hash(entity_id, {cols}) AS input_key
+  SELECT {input_key} AS input_key
   FROM predictions
   WHERE component <> 'shadow' AND entity_id IS NOT NULL AND ts >= ? AND ts < ?
-  GROUP BY input_key
-  HAVING min(hash(artifact_hash, model_version)) <> max(hash(artifact_hash, model_version))
+  GROUP BY {input_key}
+  HAVING min({label_key}) <> max({label_key})
 ),
 keyed AS (
-  SELECT request_id, ts, component, region, resolved_version, prediction,
-         hash(entity_id, {cols}) AS input_key
+  SELECT request_id, ts, component, region, resolved_version, prediction, {input_key} AS input_key
   FROM predictions_resolved
   WHERE component <> 'shadow' AND entity_id IS NOT NULL AND ts >= ? AND ts < ?
-    AND hash(entity_id, {cols}) IN (SELECT input_key FROM candidates)
+    AND {input_key} IN (SELECT input_key FROM candidates)
 ),
 per_version AS (
   SELECT input_key, resolved_version, min(prediction) AS prediction,
-         min(ts) AS first_ts, max(ts) AS last_ts, any_value(region) AS region,
-         any_value(component) AS component, min(request_id) AS request_id
+         min(ts) AS first_ts, max(ts) AS last_ts, min(region) AS region,
+         min(component) AS component, min(request_id) AS request_id
   FROM keyed GROUP BY input_key, resolved_version
 ),
 multi AS (
@@ -93,14 +111,14 @@ pairs AS (
   JOIN per_version AS b ON a.input_key = b.input_key AND a.resolved_version < b.resolved_version
   WHERE a.input_key IN (SELECT input_key FROM multi)
 )
-SELECT region, version_a, version_b, count(*)::BIGINT AS n,
-       sum(CASE WHEN differs THEN 1 ELSE 0 END)::BIGINT AS n_diff,
+SELECT region, version_a, version_b, CAST(count(*) AS BIGINT) AS n,
+       CAST(sum(CASE WHEN differs THEN 1 ELSE 0 END) AS BIGINT) AS n_diff,
        coalesce(min(first_ts) FILTER (WHERE differs), min(first_ts)) AS first_ts,
        coalesce(max(last_ts) FILTER (WHERE differs), max(last_ts)) AS last_ts,
-       list_distinct(list(component)) AS components,
-       min_by(request_a, {{'same': NOT differs, 'ts': first_ts, 'id': request_a}}, ?) AS examples
-FROM pairs
-GROUP BY ALL
+       {distinct_list_sql("component", dialect)} AS components,
+       {examples} AS examples
+FROM (SELECT pairs.*{rank} FROM pairs) AS pairs
+GROUP BY {", ".join(_REPEAT_KEYS)}
 ORDER BY region NULLS FIRST, version_a, version_b
 """
 
@@ -119,15 +137,15 @@ def detect_prediction_divergence(ctx: Context) -> list[dict[str, Any]]:
     # a shadow score is looked for within SHADOW_MARGIN of the window, so the join reads
     # only that stretch of the store (DuckDB prunes on the constant range)
     shadow_span = [ctx.window_start - SHADOW_MARGIN, ctx.window_end + SHADOW_MARGIN]
-    for row in ctx.rows(_SHADOW_SQL, [th.n_examples, ctx.window_start, ctx.window_end, *shadow_span]):
+    dialect = ctx.runner.dialect
+    for row in ctx.scan(_shadow_sql(dialect), [th.n_examples, ctx.window_start, ctx.window_end, *shadow_span]):
         if row["n"] < th.min_pairs and row["n_diff"] == 0:
             continue
         out.append(_finding(ctx, row, source="shadow"))
     cols = _covariate_columns(ctx)
     if cols:
-        sql = _REPEAT_SQL.format(cols=", ".join(cols))
         window = [ctx.window_start, ctx.window_end]
-        for row in ctx.rows(sql, [*window, *window, th.n_examples]):
+        for row in ctx.scan(_repeat_sql(cols, dialect), [*window, *window, th.n_examples]):
             if row["n"] < th.min_pairs and row["n_diff"] == 0:
                 continue
             comps = [c for c in row["components"] if c is not None]
