@@ -1,7 +1,6 @@
 """--engine spark (issue #14): the Spark passes give the DuckDB engine's tables. One local session for the module."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -12,17 +11,6 @@ pyspark = pytest.importorskip("pyspark")  # the `spark` extra; `make test` insta
 from toolkit.engine.keys import md5_group_sql, model_hash_sql  # noqa: E402
 
 pytestmark = pytest.mark.spark
-
-
-@pytest.fixture(scope="session")
-def spark():
-    from pyspark.sql import SparkSession
-
-    # local[1] and 4 shuffle partitions: CI machines have 2 cores shared with other jobs
-    session = (SparkSession.builder.master("local[1]").config("spark.sql.shuffle.partitions", "4")
-               .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false").getOrCreate())
-    yield session
-    session.stop()
 
 
 def test_replicate_group_key_is_the_same_on_both_engines(spark):
@@ -51,25 +39,6 @@ def test_model_sample_hash_is_the_same_on_both_engines(spark):
     assert {r[0]: r[1] for r in rows} == on_duckdb
     groups = dict(con.execute(f"SELECT request_id, {md5_group_sql('request_id', 'duckdb')} FROM t", [mod]).fetchall())
     assert on_duckdb != groups  # the salt makes the sample independent of the replicate groups
-
-
-DEMO = Path(__file__).resolve().parents[2] / "data" / "samples" / "demo"
-
-
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory):
-    """The demo sample ingested into a temporary store, and its resolved rows as Parquet for Spark."""
-    from toolkit import Store
-    from toolkit.engine.spark import export_resolved
-
-    if not (DEMO / "predictions.csv.gz").exists():
-        pytest.skip("committed demo sample missing")
-    tmp = tmp_path_factory.mktemp("spark_demo")
-    with Store(tmp / "demo.duckdb") as store:
-        store.ingest("predictions", [DEMO / "predictions.csv.gz"])
-        store.ingest("artifacts", [DEMO / "artifacts.csv"])
-        store.ingest("deployments", [DEMO / "deployments.jsonl"])
-        yield store, export_resolved(store.con, tmp / "resolved.parquet")
 
 
 def assert_same_sums(a, b, rel: float = 1e-9) -> dict[str, float]:
@@ -251,16 +220,6 @@ def test_rounded_profile_on_spark_equals_duckdb(spark, demo_store):
         a = p.counts.select(*key, "c").sort(key)
         b = q.counts.select(*key, "c").sort(key)
         assert a.equals(b), name
-
-
-@pytest.fixture(scope="module")
-def million_store():
-    """A generated log of one million requests (all scenarios, seed 7), in memory."""
-    from toolkit.samples import load_simulation, simulate
-
-    sim = simulate(["all"], rows=1_000_000, seed=7)
-    with load_simulation(sim) as store:
-        yield store
 
 
 def test_attribute_on_spark_equals_duckdb_on_a_million_rows(spark, million_store, monkeypatch):
