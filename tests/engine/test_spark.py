@@ -202,7 +202,7 @@ def test_rounded_profile_on_spark_equals_duckdb(spark, demo_store):
 
     store, parquet = demo_store
     args = (store.con, parse_metric("mean:score"), parse_window(BASELINE), parse_window(COMPARISON),
-            default_covariates(store.con))
+            default_covariates(store.con, [parse_window(BASELINE), parse_window(COMPARISON)]))
     duck = profile_covariates(*args, bins=[4, 5, 10], exact_max_distinct=10)
     with spark_rows(spark, parquet) as run:
         on_spark = profile_covariates(*args, bins=[4, 5, 10], exact_max_distinct=10, run=run)

@@ -44,7 +44,7 @@ def rowless(rowless_copy, demo_store, monkeypatch):
     from toolkit.engine import spark as sp
 
     parquet = demo_store[1]
-    monkeypatch.setattr(sp, "export_resolved", lambda con, out: Path(shutil.copyfile(parquet, out)))
+    monkeypatch.setattr(sp, "export_resolved", lambda con, out, span=None: Path(shutil.copyfile(parquet, out)))
     return rowless_copy
 
 
@@ -99,7 +99,7 @@ def test_explain_on_spark_equals_duckdb_without_reading_rows_in_duckdb(spark, de
     store, _ = demo_store
     exports: list[Path] = []
     patched = sp.export_resolved  # the rowless fixture's copy of the full rows
-    monkeypatch.setattr(sp, "export_resolved", lambda con, out: exports.append(out) or patched(con, out))
+    monkeypatch.setattr(sp, "export_resolved", lambda con, out, span=None: exports.append(out) or patched(con, out, span))
     kw = dict(baseline=BASELINE, n_boot=50, seed=0)
     duck = explain(store, METRIC, COMPARISON, **kw)
     on_spark = explain(rowless, METRIC, COMPARISON, engine="spark", spark=spark, **kw)
@@ -157,3 +157,32 @@ def test_audit_on_spark_equals_duckdb_on_a_million_rows(spark, million_store):
     assert_frame_equal(duck.census, on_spark.census)
     assert_frame_equal(duck.findings, on_spark.findings)
     assert duck.summary() == on_spark.summary()
+
+
+def test_spark_reads_only_the_span_of_the_windows(spark, demo_store, monkeypatch):
+    """A one-day audit exports the day and the shadow margin around it, not the store."""
+    import datetime as dt
+
+    import duckdb
+
+    from toolkit import audit
+    from toolkit.engine import spark as sp
+
+    store, _ = demo_store
+    written: list[int] = []
+    real = sp.export_resolved
+
+    def export(con, out, span=None):
+        path = real(con, out, span)
+        written.append(duckdb.execute("SELECT count(*) FROM read_parquet(?)", [str(path)]).fetchone()[0])
+        return path
+
+    monkeypatch.setattr(sp, "export_resolved", export)
+    day = (dt.datetime(2026, 11, 9), dt.datetime(2026, 11, 10))
+    duck = audit(store, window="2026-11-09..2026-11-10")
+    on_spark = audit(store, window="2026-11-09..2026-11-10", engine="spark", spark=spark)
+    assert_frame_equal(duck.findings, on_spark.findings) and duck.summary() == on_spark.summary()
+    margin = dt.timedelta(days=1)
+    span_rows, total = store.con.execute("SELECT count(*) FILTER (WHERE ts >= ? AND ts < ?), count(*) FROM predictions",
+                                         [day[0] - margin, day[1] + margin]).fetchone()
+    assert written == [span_rows] and span_rows < total / 3

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 from threadpoolctl import threadpool_limits
 
-from ..engine.choose import ENGINES, EngineOption, engine_runner
+from ..engine.choose import ENGINES, EngineOption, engine_runner, span_of
 from ..engine.run import Runner, runner_for
 from ..store.attach.excluded import excluded_in
 from ..errors import InputError, NotApplicable, check_choice
@@ -76,10 +76,10 @@ def _methods(method: str) -> tuple[str, ...]:
     return METHODS if method == "all" else (method,)
 
 
-def default_routing(con, run: Runner | None = None) -> list[str]:
-    """The deployment scope columns the rows carry: ``region`` when any row has one (``run``: the engine)."""
+def default_routing(con, windows: Sequence[Window], run: Runner | None = None) -> list[str]:
+    """The deployment scope columns the rows carry: ``region`` when a row of the windows has one (on ``run``)."""
     cols = table_columns(con, VIEW)
-    if "region" in cols and any_region(runner_for(con, run)):
+    if "region" in cols and any_region(runner_for(con, run), windows):
         return ["region"]
     return []
 
@@ -127,7 +127,7 @@ def attribute_behaviour(
             raise InputError(f"{name} must be True or False, got {flag!r}")
     check_choice(engine, ENGINES, "engine")
     with opened(store) as st:
-        with engine_runner(st.con, engine, spark) as run:
+        with engine_runner(st.con, engine, spark, span_of([A, B])) as run:
             inputs = _read(st.con, m, A, B, _names(covariates, "covariates"), where, bins,
                            _names(routing_by, "routing_by"), _names(categorical, "categorical") or [],
                            include_shadow, segments, run)
@@ -235,8 +235,8 @@ def _read(con, m: Metric, A: Window, B: Window, covs: list[str] | None, where, b
     run = runner_for(con, run)
     m.check(con)
     filters = normalise_where(where, con)
-    covs = default_covariates(con, run) if covs is None else covs
-    routing = default_routing(con, run) if routing_by is None else routing_by
+    covs = default_covariates(con, [A, B], run) if covs is None else covs
+    routing = default_routing(con, [A, B], run) if routing_by is None else routing_by
     cols = table_columns(con, VIEW)
     for c in routing:
         if c not in cols:

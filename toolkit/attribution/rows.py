@@ -86,19 +86,21 @@ def normalise_where(where: Mapping[str, object] | Sequence[str] | None,
     return pairs
 
 
-def any_region(run: Runner) -> bool:
-    """Whether any row of the predictions has a ``region`` (one short scan, the same text on both engines)."""
-    got = run.frame(f"SELECT count(*) AS n FROM (SELECT 1 AS one FROM {VIEW} WHERE region IS NOT NULL LIMIT 1) AS r",
-                    [])
+def any_region(run: Runner, windows: Sequence[Window]) -> bool:
+    """Whether any row of the windows has a ``region`` (one short scan, the same text on both engines)."""
+    inside = " OR ".join(_window_sql() for _ in windows)
+    got = run.frame(f"SELECT count(*) AS n FROM (SELECT 1 AS one FROM {VIEW} WHERE region IS NOT NULL "
+                    f"AND ({inside}) LIMIT 1) AS r", [t for w in windows for t in (w.start, w.end)])
     return bool(got.height and got.row(0)[0])
 
 
-def default_covariates(con: duckdb.DuckDBPyConnection, run: Runner | None = None) -> list[str]:
-    """Every declared covariate column plus ``region`` when any row has one (``run``: the engine of that scan)."""
+def default_covariates(con: duckdb.DuckDBPyConnection, windows: Sequence[Window],
+                       run: Runner | None = None) -> list[str]:
+    """Every declared covariate column plus ``region`` when a row of the windows has one (``run``: its engine)."""
     names = [r[0] for r in con.execute("SELECT name FROM covariates ORDER BY name").fetchall()]
     cols = table_columns(con, VIEW)
     names = [n for n in names if n in cols and n not in _RESERVED]
-    has_region = "region" in cols and any_region(runner_for(con, run))
+    has_region = "region" in cols and any_region(runner_for(con, run), windows)
     if has_region and "region" not in names:
         names.append("region")
     return names

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import duckdb
 import polars as pl
 
-from ..engine.choose import ENGINES, EngineOption, engine_runner
+from ..engine.choose import ENGINES, EngineOption, engine_runner, span_of
 from ..engine.run import Runner, runner_for
 from ..errors import InputError, NotApplicable, check_choice
 from ..store import Store, opened
@@ -21,6 +21,7 @@ from . import census as census_mod
 from . import intended as intended_mod
 from .consistency import consistency_frame, coverage_frame
 from .detectors import Context, run_detectors
+from .detectors.divergence import SHADOW_MARGIN
 from .results import BUCKETS, FINDING_SCHEMA, AuditResult, AuditThresholds, Bucket, severity_rank
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -93,8 +94,11 @@ def audit(
     if window is not None and (start is not None or end is not None):
         raise InputError("give either window='FROM..TO' or start/end, not both")
     check_choice(engine, ENGINES, "engine")
-    with opened(store) as st, engine_runner(st.con, engine, spark) as run:
-        return _audit_open(st, start, end, window, bucket, thresholds, run=run)
+    with opened(store) as st:
+        win = _resolve_window(st, start, end, window)
+        # the rows of the window, and the shadow scores just outside it that the divergence check pairs
+        with engine_runner(st.con, engine, spark, span_of([win], SHADOW_MARGIN)) as run:
+            return _audit_open(st, None, None, win, bucket, thresholds, run=run)
 
 
 def _resolve_window(store: Store, start: Any, end: Any, window: Any) -> Window:

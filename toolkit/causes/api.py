@@ -14,8 +14,9 @@ from ..attribution.metrics import parse_metric
 from ..attribution.results import AttributionResult
 from ..attribution.routed import ROUTING_MIX_PART, UNEXPLAINED_PART
 from ..audit.api import audit_units
+from ..audit.detectors.divergence import SHADOW_MARGIN
 from ..audit.results import AuditResult, AuditThresholds
-from ..engine.choose import ENGINES, EngineOption, engine_runner
+from ..engine.choose import ENGINES, EngineOption, engine_runner, span_of
 from ..errors import InputError, check_choice
 from ..store import Store, opened
 from ..timeutil import Window, parse_window
@@ -93,7 +94,8 @@ def explain(
     if thresholds is not None and not isinstance(thresholds, AuditThresholds):
         raise InputError("thresholds must be an AuditThresholds instance (or None for the defaults)")
     check_choice(engine, ENGINES, "engine")
-    with opened(store) as st, engine_runner(st.con, engine, spark) as run:
+    span = span_of([w for w in (A, B) if w is not None], SHADOW_MARGIN)  # the audits' margin covers the rest
+    with opened(store) as st, engine_runner(st.con, engine, spark, span) as run:
         # on Spark the attribution's own runner is this one (engine_runner reuses an open runner)
         res, beh = attribute_behaviour(st, metric, A or B, B, covariates=covariates, where=where,
                                        method=method, bins=bins, n_boot=n_boot, seed=seed, level=level,

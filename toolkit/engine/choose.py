@@ -1,15 +1,19 @@
 """Choosing where the row-level passes run: :func:`engine_runner` for ``engine="duckdb"`` or ``"spark"``.
 
 ``attribute``, ``audit`` and ``explain`` take ``engine=`` and ``spark=`` and
-open their runner here. On Spark the store's resolved rows are exported once
-to Parquet and registered as the session's views; a call made while another
-call's Spark runner is open on the same store and session (``explain`` runs
-an attribution and two audits) reuses that runner instead of exporting again.
+open their runner here. On Spark the store's resolved rows of the time span
+the call reads (its windows, with the audit's margin for shadow scores) are
+exported once to Parquet and registered as the session's views; DuckDB prunes
+that export to the span's row groups, so a one-day window exports about a
+day. A call made while another call's Spark runner is open on the same store
+and session over a span that covers its own (``explain`` runs an attribution
+and two audits) reuses that runner instead of exporting again.
 """
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 import duckdb
 
 from ..errors import check_choice
+from ..timeutil import Window
 from .run import DuckRunner, Runner
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,14 +31,20 @@ if TYPE_CHECKING:  # pragma: no cover
 EngineOption = Literal["duckdb", "spark"]
 ENGINES: tuple[str, ...] = get_args(EngineOption)
 
-#: The Spark runner open in this context: (DuckDB connection, session, runner).
-_OPEN: ContextVar[tuple[duckdb.DuckDBPyConnection, object, Runner] | None] = ContextVar("vdrift_spark_runner",
-                                                                                        default=None)
+#: The Spark runner open in this context: (DuckDB connection, session, span, runner).
+_OPEN: ContextVar[tuple[duckdb.DuckDBPyConnection, object, Window, Runner] | None] = ContextVar(
+    "vdrift_spark_runner", default=None)
+
+
+def span_of(windows: Iterable[Window], margin: dt.timedelta = dt.timedelta(0)) -> Window:
+    """The time span that covers ``windows``, widened by ``margin`` on each side."""
+    ws = list(windows)
+    return Window(min(w.start for w in ws) - margin, max(w.end for w in ws) + margin)
 
 
 @contextmanager
-def engine_runner(con: duckdb.DuckDBPyConnection, engine: str,
-                  spark: SparkSession | None = None) -> Iterator[Runner]:
+def engine_runner(con: duckdb.DuckDBPyConnection, engine: str, spark: SparkSession | None = None,
+                  span: Window | None = None) -> Iterator[Runner]:
     """The runner of the row-level passes: the store's DuckDB, or Spark over the store's resolved rows.
 
     Parameters
@@ -45,6 +56,9 @@ def engine_runner(con: duckdb.DuckDBPyConnection, engine: str,
     spark
         The session for ``"spark"``; None builds one from the standard
         configuration (:func:`toolkit.engine.spark.default_session`).
+    span
+        The rows the passes may read on Spark: only those with ``ts`` in
+        ``span`` are exported (None: every row).
     """
     check_choice(engine, ENGINES, "engine")
     if engine == "duckdb":
@@ -54,18 +68,26 @@ def engine_runner(con: duckdb.DuckDBPyConnection, engine: str,
 
     session = spark if spark is not None else sp.default_session()
     active = _OPEN.get()
-    if active is not None and active[0] is con and active[1] is session:
-        yield active[2]
+    if active is not None and active[0] is con and active[1] is session and _covers(active[2], span):
+        yield active[3]
         return
     with tempfile.TemporaryDirectory(prefix="vdrift-spark-") as tmp:
         # the resolved rows (versions resolved against the registry by the store's view), once per call
-        path = sp.export_resolved(con, Path(tmp) / "predictions_resolved.parquet")
+        path = sp.export_resolved(con, Path(tmp) / "predictions_resolved.parquet", span)
         with sp.spark_rows(session, path) as run:
-            token = _OPEN.set((con, session, run))
+            token = _OPEN.set((con, session, span or _EVERYTHING, run))
             try:
                 yield run
             finally:
                 _OPEN.reset(token)
 
 
-__all__ = ["EngineOption", "ENGINES", "engine_runner"]
+_EVERYTHING = Window(dt.datetime.min, dt.datetime.max)
+
+
+def _covers(outer: Window, inner: Window | None) -> bool:
+    inner = inner or _EVERYTHING
+    return outer.start <= inner.start and inner.end <= outer.end
+
+
+__all__ = ["EngineOption", "ENGINES", "engine_runner", "span_of"]

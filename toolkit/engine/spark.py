@@ -29,6 +29,7 @@ import polars as pl
 from ..attribution.design import Design
 from ..attribution.metrics import VIEW
 from ..errors import InputError
+from ..timeutil import Window
 from .keys import Dialect
 from ..attribution.sums import GROUPS, CellSums, Selection, cell_sums_query, frame_to_sums
 
@@ -41,10 +42,15 @@ SESSION_CONF = {"spark.sql.ansi.enabled": "true", "spark.sql.ansi.doubleQuotedId
                 "spark.sql.session.timeZone": "UTC"}
 
 
-def export_resolved(con: duckdb.DuckDBPyConnection, path: str | Path) -> Path:
-    """Write the store's ``predictions_resolved`` rows to one Parquet file (times as UTC instants)."""
+def export_resolved(con: duckdb.DuckDBPyConnection, path: str | Path, span: Window | None = None) -> Path:
+    """Write the store's ``predictions_resolved`` rows to one Parquet file (times as naive UTC).
+
+    With ``span`` only the rows with ``span.start <= ts < span.end`` (DuckDB
+    reads only the row groups, or attached files, that can hold them).
+    """
     out = Path(path)
-    con.execute(f"COPY (SELECT * FROM {VIEW}) TO '{_path_literal(out)}' (FORMAT parquet)")
+    where, params = ("", []) if span is None else (' WHERE "ts" >= ? AND "ts" < ?', [span.start, span.end])
+    con.execute(f"COPY (SELECT * FROM {VIEW}{where}) TO '{_path_literal(out)}' (FORMAT parquet)", params)
     return out
 
 
