@@ -36,7 +36,8 @@ from benchmarks.results_page import write_results  # noqa: E402
 from benchmarks.runner import WORK, machine, run_tier  # noqa: E402
 from benchmarks.targets import METHODS  # noqa: E402
 
-ALL_TASKS = ("ingest", "incremental", "pruning", "audit", "attribute", "explain", "report", "glm", "dowhy")
+ALL_TASKS = ("ingest", "incremental", "pruning", "audit", "attribute", "explain", "report", "glm", "dowhy",
+             "spark")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pandas-repeats", type=int, default=2, help="repeats of the (slow) row-level fit")
     parser.add_argument("--dowhy-tiers", nargs="+", default=["1m"], help="tiers of the DoWhy comparison")
     parser.add_argument("--report-tiers", nargs="+", default=["1m", "10m"], help="tiers of the report timing")
+    parser.add_argument("--spark-tiers", nargs="+", default=["10m"],
+                        help="tiers of the Spark local mode vs DuckDB comparison (needs pyspark and Java)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates of the attribution runs")
     parser.add_argument("--memory-limit", default="3GB", help="DuckDB memory_limit of every store (default 3GB)")

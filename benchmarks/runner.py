@@ -214,6 +214,9 @@ def run_tier(tier: str, args, log, save=lambda measured: None) -> dict[str, dict
         log(f"[{tier}] DoWhy distribution_change_robust")
         env = ensure_dowhy(log)
         out["dowhy"] = repeat("dowhy", {**base, "db": str(db)}, 1, log, env=env)
+    if "spark" in want and tier in args.spark_tiers:
+        log(f"[{tier}] Spark local mode vs DuckDB, side by side")
+        out["spark"] = repeat("spark", {**base, "db": str(db), "n_boot": args.n_boot}, 1, log)
     if args.profile:
         for key in _missed(out):
             entry = out[key]

@@ -349,8 +349,10 @@ TASKS: dict[str, Callable[[dict], dict]] = {
 def _baseline_tasks() -> dict[str, Callable[[dict], dict]]:
     from benchmarks import baselines
 
+    from benchmarks import spark_engine
+
     return {"pandas_glm": baselines.task_pandas_glm, "toolkit_glm": baselines.task_toolkit_glm,
-            "dowhy": baselines.task_dowhy}
+            "dowhy": baselines.task_dowhy, "spark": spark_engine.task_spark}
 
 
 def main(argv: list[str]) -> int:
