@@ -49,19 +49,20 @@ LEFT JOIN (SELECT artifact_hash, any_value(version) AS version,
   ON g.artifact_hash = a.artifact_hash
 
 -- _groups_sql (spark)
-SELECT bucket_start, epoch, component, region, instance_id, artifact_hash, model_version, feature_version, is_cache, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts,
-         sort_array(collect_list(CASE WHEN rk <= ? THEN named_struct('ts', ts, 'id', request_id) END))
-           AS examples
-  FROM (SELECT r.*, row_number() OVER (PARTITION BY bucket_start, epoch, component, region, instance_id, artifact_hash, model_version, feature_version, is_cache ORDER BY ts, request_id) AS rk
-        FROM (SELECT date_trunc(?, p.ts) AS bucket_start,
+WITH base AS (SELECT /*+ BROADCAST(ep) */ date_trunc(?, p.ts) AS bucket_start,
          coalesce(ep.e_start, date_trunc(?, p.ts)) AS epoch,
          p.component, p.region, p.instance_id, p.artifact_hash, p.model_version, p.feature_version,
          (p.component = 'cache' OR coalesce(p.cache_hit, false)) AS is_cache, CAST(p.ts AS TIMESTAMP_NTZ) AS ts, p.request_id
-              FROM predictions AS p
+                FROM predictions AS p
   LEFT JOIN _vdrift_audit_epochs AS ep
     ON ep.bucket_start = date_trunc(?, p.ts) AND p.ts >= ep.e_start AND (ep.e_end IS NULL OR p.ts < ep.e_end)
-  WHERE p.ts >= ? AND p.ts < ?) AS r) AS r
-  GROUP BY bucket_start, epoch, component, region, instance_id, artifact_hash, model_version, feature_version, is_cache
+  WHERE p.ts >= ? AND p.ts < ?),
+  agg AS (SELECT bucket_start, epoch, component, region, instance_id, artifact_hash, model_version, feature_version, is_cache, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts FROM base GROUP BY bucket_start, epoch, component, region, instance_id, artifact_hash, model_version, feature_version, is_cache),
+  ex AS (SELECT bucket_start, epoch, component, region, instance_id, artifact_hash, model_version, feature_version, is_cache, sort_array(collect_list(named_struct('ts', ts, 'id', request_id))) AS examples
+         FROM (SELECT base.*, row_number() OVER (PARTITION BY bucket_start, epoch, component, region, instance_id, artifact_hash, model_version, feature_version, is_cache ORDER BY ts, request_id) AS rk FROM base) AS r
+         WHERE rk <= ?
+         GROUP BY bucket_start, epoch, component, region, instance_id, artifact_hash, model_version, feature_version, is_cache)
+  SELECT a.*, x.examples FROM agg AS a JOIN ex AS x ON a.bucket_start <=> x.bucket_start AND a.epoch <=> x.epoch AND a.component <=> x.component AND a.region <=> x.region AND a.instance_id <=> x.instance_id AND a.artifact_hash <=> x.artifact_hash AND a.model_version <=> x.model_version AND a.feature_version <=> x.feature_version AND a.is_cache <=> x.is_cache
 
 -- _CELLS_SQL
 CREATE OR REPLACE TEMP TABLE _vdrift_audit_cells AS

@@ -87,9 +87,13 @@ def _groups_sql(dialect: Dialect) -> str:
     """The row-level pass: rows -> digest groups with count, time range and the earliest examples.
 
     Parameters: on DuckDB bucket, bucket, number of examples, bucket, window
-    start and end; on Spark the number of examples comes first. ``examples`` is a list of ``{ts, id}``, the earliest by
-    (time, id): DuckDB's bounded ``min``; Spark numbers the rows of a group
-    instead (it has no bounded aggregate).
+    start and end; on Spark the number of examples comes last. ``examples``
+    is a list of ``{ts, id}``, the earliest by (time, id): DuckDB's bounded
+    ``min``. Spark has no bounded aggregate: it numbers the rows of each group
+    and keeps those ranked within the number, a filter its planner turns into
+    a per-partition top-k before the shuffle (``WindowGroupLimit``), so the
+    rows are not shuffled; counts and times are a separate (map-side
+    combined) aggregate of the same rows, joined on the group keys.
     """
     if dialect == "duckdb":
         return f"""
@@ -99,14 +103,16 @@ def _groups_sql(dialect: Dialect) -> str:
   {_ROW_FROM}
   GROUP BY ALL"""
     keys = ", ".join(_GROUP_KEYS)
+    same = " AND ".join(f"a.{k} <=> x.{k}" for k in _GROUP_KEYS)
     return f"""
-  SELECT {keys}, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts,
-         sort_array(collect_list(CASE WHEN rk <= ? THEN named_struct('ts', ts, 'id', request_id) END))
-           AS examples
-  FROM (SELECT r.*, row_number() OVER (PARTITION BY {keys} ORDER BY ts, request_id) AS rk
-        FROM (SELECT {_ROW_SELECT}, CAST(p.ts AS TIMESTAMP_NTZ) AS ts, p.request_id
-              {_ROW_FROM}) AS r) AS r
-  GROUP BY {keys}"""
+  WITH base AS (SELECT /*+ BROADCAST(ep) */ {_ROW_SELECT}, CAST(p.ts AS TIMESTAMP_NTZ) AS ts, p.request_id
+                {_ROW_FROM}),
+  agg AS (SELECT {keys}, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts FROM base GROUP BY {keys}),
+  ex AS (SELECT {keys}, sort_array(collect_list(named_struct('ts', ts, 'id', request_id))) AS examples
+         FROM (SELECT base.*, row_number() OVER (PARTITION BY {keys} ORDER BY ts, request_id) AS rk FROM base) AS r
+         WHERE rk <= ?
+         GROUP BY {keys})
+  SELECT a.*, x.examples FROM agg AS a JOIN ex AS x ON {same}"""
 
 
 _RESOLVE_SELECT, _RESOLVE_JOIN = resolution_sql("g")
@@ -213,7 +219,7 @@ def build_cells(
         con.execute(_PRE_SQL.format(groups=_groups_sql("duckdb")), [bucket, bucket, int(n_examples), *rows])
     else:
         with run.registered(EPOCHS, con.execute(f"SELECT * FROM {EPOCHS}").pl()):
-            groups = run.frame(_groups_sql(run.dialect), [int(n_examples), bucket, bucket, *rows])
+            groups = run.frame(_groups_sql(run.dialect), [bucket, bucket, *rows, int(n_examples)])
         con.register(_GROUPS, groups.to_arrow())
         try:
             con.execute(_PRE_SQL.format(groups=f"SELECT * FROM {_GROUPS}"))
