@@ -43,9 +43,9 @@ def _scan_rows(plan: Any) -> tuple[int, int]:
     return rows, files
 
 
-def _timed(fn):
+def _timed(fn, *args, **kwargs):
     t0 = time.perf_counter()
-    out = fn()
+    out = fn(*args, **kwargs)
     return out, time.perf_counter() - t0
 
 
@@ -69,7 +69,7 @@ def task_spark(opts: dict) -> dict:
     real_export = sp.export_resolved
 
     def export(con, out, span=None):
-        path, seconds = _timed(lambda: real_export(con, out, span))
+        path, seconds = _timed(real_export, con, out, span)
         exports.append({"seconds": seconds, "bytes": Path(path).stat().st_size})
         return path
 
@@ -95,9 +95,9 @@ def task_spark(opts: dict) -> dict:
     with _store(Path(opts["db"]), opts, read_only=True) as store:
         rows = store.con.execute("SELECT count(*) FROM predictions").fetchone()[0]
         for name, job in jobs.items():
-            duck, d_s = _timed(lambda: job(store))
+            duck, d_s = _timed(job, store)
             exports.clear()
-            on_spark, s_s = _timed(lambda: job(store, engine="spark", spark=session))
+            on_spark, s_s = _timed(job, store, engine="spark", spark=session)
             total += s_s
             same = duck.summary() == on_spark.summary()
             if name.startswith("attribute"):
@@ -122,7 +122,7 @@ def task_spark(opts: dict) -> dict:
         duck_scanned = sum(s["rows_scanned"] for q in rec.queries for s in q["scans"])
         scans.clear()
         exports.clear()
-        _, day_s = _timed(lambda: audit(store, window=day, engine="spark", spark=session))
+        _, day_s = _timed(audit, store, window=day, engine="spark", spark=session)
         out["one_day_audit"] = {
             "window": day, "window_rows": day_rows, "table_rows": rows,
             "duckdb_rows_scanned": duck_scanned, "duckdb_queries": len(rec.queries),
@@ -136,7 +136,8 @@ def task_spark(opts: dict) -> dict:
     return {"seconds": total, "rows": rows, **out}
 
 
-def main() -> None:  # pragma: no cover - for a quick look: python -m benchmarks.spark_engine DB
+def main() -> None:  # pragma: no cover
+    """A quick look without run.py: ``python -m benchmarks.spark_engine STORE``."""
     import sys
 
     print(json.dumps(task_spark({"db": sys.argv[1], "n_boot": 200, "tier": "adhoc"}), indent=1, default=str))
