@@ -206,6 +206,42 @@ def _pruning(t: str, r: dict) -> list[str]:
     return L
 
 
+def spark_section(runs: dict, tiers: list[str]) -> list[str]:
+    """Spark local mode against DuckDB on the same store (benchmarks/spark_engine.py)."""
+    L: list[str] = []
+    for t in tiers:
+        if "spark" not in runs[t]:
+            continue
+        r = runs[t]["spark"]["last"]
+        L.append(f"## Spark local mode vs DuckDB ({t})")
+        L.append("")
+        L.append(f"One process, one store of {r['rows']:,} rows, Spark `{r['master']}` (session start-up "
+                 f"{fmt_s(r['startup_seconds'])} s, not counted below), each analysis run on DuckDB and then on "
+                 f"Spark (`engine=\"spark\"`), `n_boot={r['n_boot']}`. The Spark time includes the export of "
+                 "the call's span of resolved rows to Parquet (its own column) and the local statistics.")
+        L.append("")
+        L.append("| analysis | DuckDB s | Spark s | ratio | of which export s | export MB | passes on Spark | "
+                 "rows returned (largest pass) | KB returned | same result |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        for name, j in r["jobs"].items():
+            back = (f"{j['returned_rows']:,} ({j['largest_return_rows']:,})" if "returned_rows" in j else "")
+            kb = f"{j['returned_bytes'] / 1024:,.0f}" if "returned_bytes" in j else ""
+            L.append(f"| {name} | {fmt_s(j['duckdb_seconds'])} | {fmt_s(j['spark_seconds'])} | "
+                     f"{j['ratio']:.1f}x | {fmt_s(j['export_seconds'])} | {j['export_bytes'] / 1e6:,.0f} | "
+                     f"{j.get('passes', '')} | {back} | {kb} | {'yes' if j['same_result'] else '**no**'} |")
+        d = r["one_day_audit"]
+        L.append("")
+        L.append(f"**Rows read for a one-day audit** ({d['window']}, {d['window_rows']:,} of the "
+                 f"{d['table_rows']:,} rows): DuckDB's {d['duckdb_queries']} row queries scanned "
+                 f"{d['duckdb_rows_scanned']:,} rows (EXPLAIN ANALYZE, row groups pruned on `ts`). The Spark "
+                 f"engine exported {d['spark_exported_rows']:,} rows (the day +/- 1 day of shadow margin; "
+                 f"{fmt_s(d['export_seconds'])} s) and its {d['spark_passes']} passes scanned "
+                 f"{d['spark_rows_scanned']:,} rows in {d['spark_files_read']} file reads (`numOutputRows` of "
+                 f"the Parquet scans; {fmt_s(d['spark_seconds'])} s in all).")
+        L.append("")
+    return L
+
+
 def failures_section(failures: list) -> list[str]:
     """The measures that failed."""
     L: list[str] = []

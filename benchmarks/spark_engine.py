@@ -75,11 +75,13 @@ def task_spark(opts: dict) -> dict:
 
     sp.export_resolved = export  # type: ignore[assignment]
     scans: list[tuple[int, int]] = []
+    returned: list[tuple[int, int]] = []  # (rows, bytes) of what each pass hands back to the driver
 
     def frame(self, sql, params):  # SparkRunner.frame, also reading the scans' row counts
         df = self.spark.sql(sql, args=[sp._spark_param(p) for p in params])
         out = sp._to_polars(df)
         scans.append(_scan_rows(df._jdf.queryExecution().executedPlan()))
+        returned.append((out.height, int(out.estimated_size())))
         return out
 
     sp.SparkRunner.frame = frame  # type: ignore[method-assign]
@@ -97,6 +99,7 @@ def task_spark(opts: dict) -> dict:
         for name, job in jobs.items():
             duck, d_s = _timed(job, store)
             exports.clear()
+            returned.clear()
             on_spark, s_s = _timed(job, store, engine="spark", spark=session)
             total += s_s
             same = duck.summary() == on_spark.summary()
@@ -106,7 +109,10 @@ def task_spark(opts: dict) -> dict:
                                     for c in ("estimate", "ci_low", "ci_high"))
             out["jobs"][name] = {"duckdb_seconds": d_s, "spark_seconds": s_s, "ratio": s_s / d_s,
                                  "export_seconds": sum(e["seconds"] for e in exports),
-                                 "export_bytes": sum(e["bytes"] for e in exports), "same_result": same}
+                                 "export_bytes": sum(e["bytes"] for e in exports), "same_result": same,
+                                 "passes": len(returned), "returned_rows": sum(r for r, _ in returned),
+                                 "returned_bytes": sum(b for _, b in returned),
+                                 "largest_return_rows": max((r for r, _ in returned), default=0)}
         # one day: the rows each engine reads
         day = DAY_B
         lo, hi = day.split("..")
