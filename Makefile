@@ -62,7 +62,7 @@ demo: venv
 	@echo "reports/index.html lists every run; 'make lab' opens the report notebooks in JupyterLab."
 
 test: venv chromium java lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=20
 
 # ruff over the package, the tests and the benchmarks (rules in pyproject.toml); `make test` runs it first.
 # mypy (files and settings in pyproject.toml: toolkit and benchmarks) runs after it.

@@ -32,18 +32,20 @@ if TYPE_CHECKING:  # what __getattr__ returns, for type checkers and editors
     from . import audit, checks, instrument, samples
     from .attribution import attribute
     from .causes import explain
+    from .engine.choose import Engine
     from .report import render as render_report
     from .store import Store
     from .store.attach import attach
 
-__all__ = ["Store", "attach", "audit", "attribute", "explain", "render_report", "checks", "samples", "instrument",
-           "VdriftError", "InputError", "StoreError", "NotApplicable", "__version__"]
+__all__ = ["Store", "Engine", "attach", "audit", "attribute", "explain", "render_report", "checks", "samples",
+           "instrument", "VdriftError", "InputError", "StoreError", "NotApplicable", "__version__"]
 
 #: Public names imported on first use: (module, attribute), attribute None for the module itself.
 #: Store is among them (and the ``store`` package, which ``import toolkit`` used to load): it imports
 #: DuckDB and polars, which ``import toolkit`` does not.
 _LAZY: dict[str, tuple[str, str | None]] = {
     "Store": (".store", "Store"),
+    "Engine": (".engine.choose", "Engine"),
     "attach": (".store.attach", "attach"),
     "attribute": (".attribution", "attribute"),
     "explain": (".causes", "explain"),

@@ -179,6 +179,24 @@ def test_engine_is_checked():
                   engine="polars")  # type: ignore[arg-type]
 
 
+def test_engine_objects_are_checked():
+    import toolkit
+    from toolkit.errors import InputError
+
+    session = object()  # stands for a SparkSession: only its identity matters here
+    assert toolkit.Engine() == toolkit.Engine("duckdb") and toolkit.Engine("spark").spark is None
+    with pytest.raises(InputError, match="engine 'polars'"):
+        toolkit.Engine("polars")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="with engine 'duckdb'"):
+        toolkit.Engine("duckdb", session)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="either in the Engine or as spark="):
+        toolkit.Engine.of(toolkit.Engine("spark", session), object())  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="engine 'polars'"):
+        toolkit.Store(":memory:", engine="polars")
+    with toolkit.Store(":memory:", engine="spark", spark=session) as store:  # type: ignore[arg-type]
+        assert store.engine == toolkit.Engine("spark", session)  # type: ignore[arg-type]
+
+
 def test_missing_pyspark_says_how_to_install(monkeypatch):
     import sys
 

@@ -186,3 +186,28 @@ def test_spark_reads_only_the_span_of_the_windows(spark, demo_store, monkeypatch
     span_rows, total = store.con.execute("SELECT count(*) FILTER (WHERE ts >= ? AND ts < ?), count(*) FROM predictions",
                                          [day[0] - margin, day[1] + margin]).fetchone()
     assert written == [span_rows] and span_rows < total / 3
+
+
+def test_a_store_opened_with_the_spark_engine_runs_its_analyses_on_spark(spark, demo_store, tmp_path, monkeypatch):
+    """``Store(path, engine="spark", spark=...)``: every analysis of it uses Spark unless it says otherwise."""
+    import toolkit
+    from toolkit.engine import spark as sp
+
+    store, _ = demo_store
+    store.con.execute("CHECKPOINT")
+    path = tmp_path / "copy.duckdb"
+    shutil.copyfile(store.path, path)
+    calls: list[str] = []
+    real = sp.SparkRunner.frame
+    monkeypatch.setattr(sp.SparkRunner, "frame", lambda self, q, p: calls.append(q) or real(self, q, p))
+    window = "2026-11-09..2026-11-16"
+    duck = toolkit.audit(store, window=window)
+    with toolkit.Store(path, read_only=True, engine="spark", spark=spark) as on_spark:
+        assert on_spark.engine == toolkit.Engine("spark", spark)
+        got = toolkit.audit(on_spark, window=window)
+        assert calls and duck.summary() == got.summary()
+        calls.clear()
+        toolkit.attribute(on_spark, METRIC, BASELINE, COMPARISON, n_boot=0, engine="duckdb")  # overrides
+        assert not calls
+        toolkit.attribute(on_spark, METRIC, BASELINE, COMPARISON, n_boot=0, engine=toolkit.Engine("spark", spark))
+        assert calls

@@ -20,10 +20,10 @@ import numpy as np
 import polars as pl
 from threadpoolctl import threadpool_limits
 
-from ..engine.choose import ENGINES, EngineOption, engine_runner, span_of
+from ..engine.choose import Engine, EngineOption, check_engine, engine_runner, resolve_engine, span_of
 from ..engine.run import Runner, runner_for
 from ..store.attach.excluded import excluded_in
-from ..errors import InputError, NotApplicable, check_choice
+from ..errors import InputError, NotApplicable
 from ..sqlutil import quote_ident, table_columns
 from ..store import Store, opened
 from ..timeutil import Window, parse_window
@@ -102,7 +102,7 @@ def attribute_behaviour(
     include_shadow: bool = False,
     level: float = 0.95,
     interval: str = "conditional",
-    engine: EngineOption = "duckdb",
+    engine: EngineOption | Engine | None = None,
     spark: SparkSession | None = None,
 ) -> tuple[AttributionResult, Behaviour]:
     """:func:`attribute`, and the per-version behaviour behind it (for :mod:`toolkit.causes`).
@@ -125,9 +125,9 @@ def attribute_behaviour(
     for flag, name in ((include_shadow, "include_shadow"), (segments, "segments")):
         if not isinstance(flag, bool):
             raise InputError(f"{name} must be True or False, got {flag!r}")
-    check_choice(engine, ENGINES, "engine")
+    check_engine(engine)
     with opened(store) as st:
-        with engine_runner(st.con, engine, spark, span_of([A, B])) as run:
+        with engine_runner(st.con, resolve_engine(engine, spark, st), span_of([A, B])) as run:
             inputs = _read(st.con, m, A, B, _names(covariates, "covariates"), where, bins,
                            _names(routing_by, "routing_by"), _names(categorical, "categorical") or [],
                            include_shadow, segments, run)
@@ -205,11 +205,13 @@ _ATTRIBUTE_DOC = """Split the shift of a metric into data drift, version drift a
         ``population``: inputs are resampled too.
     engine
         Where the row-level passes run: ``duckdb`` (the store) or ``spark``
-        (the store's resolved rows exported to Parquet and read by Spark;
-        the statistics stay local on the small tables). Same result.
+        (the store's resolved rows of the windows exported to Parquet and
+        read by Spark; the statistics stay local on the small tables), or a
+        :class:`toolkit.Engine`. Same result. Default: the engine the store
+        was opened with (``Store(path, engine=...)``), else DuckDB.
     spark
-        The Spark session for ``engine="spark"``; None builds one from the
-        standard configuration (``SPARK_REMOTE`` for Spark Connect, else
+        The Spark session (implies ``engine="spark"``); None builds one from
+        the standard configuration (``SPARK_REMOTE`` for Spark Connect, else
         ``SparkSession.builder.getOrCreate()``).
 
     Returns

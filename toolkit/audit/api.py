@@ -11,7 +11,7 @@ from collections.abc import Callable
 import duckdb
 import polars as pl
 
-from ..engine.choose import ENGINES, EngineOption, engine_runner, span_of
+from ..engine.choose import Engine, EngineOption, check_engine, engine_runner, resolve_engine, span_of
 from ..engine.run import Runner, runner_for
 from ..errors import InputError, NotApplicable, check_choice
 from ..store import Store, opened
@@ -41,7 +41,7 @@ def audit(
     window: str | Window | tuple | None = None,
     bucket: Bucket = "auto",
     thresholds: AuditThresholds | None = None,
-    engine: EngineOption = "duckdb",
+    engine: EngineOption | Engine | None = None,
     spark: SparkSession | None = None,
 ) -> AuditResult:
     """Audit which versions served traffic and where that differs from the intent.
@@ -62,12 +62,13 @@ def audit(
         Detector thresholds; :class:`AuditThresholds` documents the defaults.
     engine
         Where the passes over the rows run: ``duckdb`` (the store) or
-        ``spark`` (the store's resolved rows exported to Parquet and read by
-        Spark; the cells come back to the store, where the intended state is
-        attached and the detectors run). Same result.
+        ``spark`` (the store's resolved rows of the window exported to
+        Parquet and read by Spark; the cells come back to the store, where
+        the intended state is attached and the detectors run), or a
+        :class:`toolkit.Engine`. Same result. Default: the store's engine.
     spark
-        The Spark session for ``engine="spark"``; None builds one from the
-        standard configuration (``SPARK_REMOTE``, else ``getOrCreate()``).
+        The Spark session (implies ``engine="spark"``); None builds one from
+        the standard configuration (``SPARK_REMOTE``, else ``getOrCreate()``).
 
     Returns
     -------
@@ -93,11 +94,11 @@ def audit(
         raise InputError("thresholds must be an AuditThresholds instance (or None for the defaults)")
     if window is not None and (start is not None or end is not None):
         raise InputError("give either window='FROM..TO' or start/end, not both")
-    check_choice(engine, ENGINES, "engine")
+    check_engine(engine)
     with opened(store) as st:
         win = _resolve_window(st, start, end, window)
         # the rows of the window, and the shadow scores just outside it that the divergence check pairs
-        with engine_runner(st.con, engine, spark, span_of([win], SHADOW_MARGIN)) as run:
+        with engine_runner(st.con, resolve_engine(engine, spark, st), span_of([win], SHADOW_MARGIN)) as run:
             return _audit_open(st, None, None, win, bucket, thresholds, run=run)
 
 

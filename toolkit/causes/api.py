@@ -16,8 +16,8 @@ from ..attribution.routed import ROUTING_MIX_PART, UNEXPLAINED_PART
 from ..audit.api import audit_units
 from ..audit.detectors.divergence import SHADOW_MARGIN
 from ..audit.results import AuditResult, AuditThresholds
-from ..engine.choose import ENGINES, EngineOption, engine_runner, span_of
-from ..errors import InputError, check_choice
+from ..engine.choose import Engine, EngineOption, check_engine, engine_runner, resolve_engine, span_of
+from ..errors import InputError
 from ..store import Store, opened
 from ..timeutil import Window, parse_window
 from . import impact as im
@@ -46,7 +46,7 @@ def explain(
     level: float = 0.95,
     thresholds: AuditThresholds | None = None,
     where: Mapping[str, object] | Sequence[str] | None = None,
-    engine: EngineOption = "duckdb",
+    engine: EngineOption | Engine | None = None,
     spark: SparkSession | None = None,
 ) -> ExplainResult:
     """Rank the causes of a metric shift: serving problems, data drift by feature, and the residual.
@@ -74,7 +74,8 @@ def explain(
     thresholds
         Audit thresholds (:class:`toolkit.audit.AuditThresholds`).
     engine, spark
-        Where the passes over the rows run, as for :func:`toolkit.attribute`:
+        Where the passes over the rows run, as for :func:`toolkit.attribute`
+        (default: the store's engine):
         the attribution, both audits and the hourly series read the rows
         through one runner (on Spark: one export of the resolved rows).
 
@@ -93,21 +94,26 @@ def explain(
     n_boot = _int_option(n_boot, "n_boot", 0, 100_000)
     if thresholds is not None and not isinstance(thresholds, AuditThresholds):
         raise InputError("thresholds must be an AuditThresholds instance (or None for the defaults)")
-    check_choice(engine, ENGINES, "engine")
+    check_engine(engine)
     span = span_of([w for w in (A, B) if w is not None], SHADOW_MARGIN)  # the audits' margin covers the rest
-    with opened(store) as st, engine_runner(st.con, engine, spark, span) as run:
-        # on Spark the attribution's own runner is this one (engine_runner reuses an open runner)
-        res, beh = attribute_behaviour(st, metric, A or B, B, covariates=covariates, where=where,
-                                       method=method, bins=bins, n_boot=n_boot, seed=seed, level=level,
-                                       engine=engine, spark=getattr(run, "spark", None))
-        windows = [A, B] if A is not None else [B]
-        audits: list[AuditResult] = []
-        units: list[Units] = []
-        for w in windows:
-            a, u = audit_units(st, w, thresholds, units_reader(metric, w), run)
-            audits.append(a)
-            units.append(u)
-        changes = change_points(st.con, res, beh, windows, run)
+    with opened(store) as st:
+        eng = resolve_engine(engine, spark, st)
+        if eng.name == "spark" and eng.spark is None:  # one session for the whole call
+            from ..engine.spark import default_session
+            eng = Engine("spark", default_session())
+        with engine_runner(st.con, eng, span) as run:
+            # on Spark the attribution's own runner is this one (engine_runner reuses an open runner)
+            res, beh = attribute_behaviour(st, metric, A or B, B, covariates=covariates, where=where,
+                                           method=method, bins=bins, n_boot=n_boot, seed=seed, level=level,
+                                           engine=eng)
+            windows = [A, B] if A is not None else [B]
+            audits: list[AuditResult] = []
+            units: list[Units] = []
+            for w in windows:
+                a, u = audit_units(st, w, thresholds, units_reader(metric, w), run)
+                audits.append(a)
+                units.append(u)
+            changes = change_points(st.con, res, beh, windows, run)
     return _assemble(res, beh, audits, units, A, B, level, changes)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from dataclasses import dataclass
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 import duckdb
 
-from ..errors import check_choice
+from ..errors import InputError, check_choice
 from ..timeutil import Window
 from .run import DuckRunner, Runner
 
@@ -30,6 +31,52 @@ if TYPE_CHECKING:  # pragma: no cover
 
 EngineOption = Literal["duckdb", "spark"]
 ENGINES: tuple[str, ...] = get_args(EngineOption)
+
+@dataclass(frozen=True)
+class Engine:
+    """Where the passes over the rows run: ``Engine()`` is the store's DuckDB, ``Engine("spark", session)`` Spark.
+
+    Give it to a store (``Store(path, engine=Engine("spark", spark))``, or
+    ``Store(path, engine="spark", spark=spark)``) and every analysis of that
+    store runs its row passes there; an analysis's own ``engine=`` overrides
+    the store's. ``spark`` None on a Spark engine: the session of the standard
+    configuration (``SPARK_REMOTE`` for Spark Connect, else
+    ``SparkSession.builder.getOrCreate()``), built when an analysis runs.
+    """
+
+    name: EngineOption = "duckdb"
+    spark: SparkSession | None = None
+
+    def __post_init__(self) -> None:
+        check_choice(self.name, ENGINES, "engine")
+        if self.name == "duckdb" and self.spark is not None:
+            raise InputError("a Spark session was given with engine 'duckdb': pass engine='spark' to use it")
+
+    @classmethod
+    def of(cls, engine: EngineOption | Engine | str | None, spark: SparkSession | None = None,
+           default: Engine | None = None) -> Engine:
+        """``engine`` as an :class:`Engine`: a name (with ``spark``), an Engine, or None for ``default``."""
+        if isinstance(engine, Engine):
+            if spark is not None and spark is not engine.spark:
+                raise InputError("give the Spark session either in the Engine or as spark=, not both")
+            return engine
+        if engine is None:  # the default; a session given on its own means Spark
+            return (default or cls()) if spark is None else cls("spark", spark)
+        return cls(engine, spark)  # type: ignore[arg-type]  # checked in __post_init__
+
+
+def resolve_engine(engine: EngineOption | Engine | str | None, spark: SparkSession | None,
+                   store: object) -> Engine:
+    """The engine of an analysis: its own ``engine``/``spark``, else the one its store was opened with."""
+    own = getattr(store, "engine", None)
+    return Engine.of(engine, spark, own if isinstance(own, Engine) else None)
+
+
+def check_engine(engine: object) -> None:
+    """Refuse an unknown engine name before any work (an :class:`Engine` was checked when made)."""
+    if engine is not None and not isinstance(engine, Engine):
+        check_choice(engine, ENGINES, "engine")
+
 
 #: The Spark runner open in this context: (DuckDB connection, session, span, runner).
 _OPEN: ContextVar[tuple[duckdb.DuckDBPyConnection, object, Window, Runner] | None] = ContextVar(
@@ -43,8 +90,7 @@ def span_of(windows: Iterable[Window], margin: dt.timedelta = dt.timedelta(0)) -
 
 
 @contextmanager
-def engine_runner(con: duckdb.DuckDBPyConnection, engine: str, spark: SparkSession | None = None,
-                  span: Window | None = None) -> Iterator[Runner]:
+def engine_runner(con: duckdb.DuckDBPyConnection, engine: Engine, span: Window | None = None) -> Iterator[Runner]:
     """The runner of the row-level passes: the store's DuckDB, or Spark over the store's resolved rows.
 
     Parameters
@@ -52,21 +98,18 @@ def engine_runner(con: duckdb.DuckDBPyConnection, engine: str, spark: SparkSessi
     con
         The store's connection.
     engine
-        ``"duckdb"`` or ``"spark"`` (anything else is an ``InputError``).
-    spark
-        The session for ``"spark"``; None builds one from the standard
-        configuration (:func:`toolkit.engine.spark.default_session`).
+        DuckDB, or Spark with its session (a None session is built from the
+        standard configuration, :func:`toolkit.engine.spark.default_session`).
     span
         The rows the passes may read on Spark: only those with ``ts`` in
         ``span`` are exported (None: every row).
     """
-    check_choice(engine, ENGINES, "engine")
-    if engine == "duckdb":
+    if engine.name == "duckdb":
         yield DuckRunner(con)
         return
     from . import spark as sp
 
-    session = spark if spark is not None else sp.default_session()
+    session = engine.spark if engine.spark is not None else sp.default_session()
     active = _OPEN.get()
     if active is not None and active[0] is con and active[1] is session and _covers(active[2], span):
         yield active[3]
@@ -90,4 +133,4 @@ def _covers(outer: Window, inner: Window | None) -> bool:
     return outer.start <= inner.start and inner.end <= outer.end
 
 
-__all__ = ["EngineOption", "ENGINES", "engine_runner", "span_of"]
+__all__ = ["Engine", "EngineOption", "ENGINES", "engine_runner", "span_of", "resolve_engine", "check_engine"]

@@ -6,16 +6,20 @@ import contextlib
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from collections.abc import Callable, Iterable, Iterator
 
 import duckdb
 import polars as pl
 
+from ..engine.choose import Engine
 from ..errors import InputError, StoreError, from_duckdb
 from .ingest.labels import has_table as has_labels_table
 from ..sqlutil import one_row, quote_ident, table_columns
 from .schema import RESOLVED_VIEW, ensure_schema
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import SparkSession
 
 Kind = Literal["predictions", "deployments", "artifacts", "outcomes"]
 KINDS: tuple[str, ...] = ("predictions", "deployments", "artifacts")
@@ -128,6 +132,11 @@ class Store:
     memory_limit, temp_directory, threads
         DuckDB settings; with a memory limit DuckDB spills to
         ``temp_directory`` instead of failing on larger-than-memory work.
+    engine, spark
+        Where the analyses of this store (audit, attribute, explain) run
+        their passes over the rows unless they say otherwise: ``"duckdb"``
+        (default), ``"spark"`` with an optional session, or a
+        :class:`toolkit.Engine` (docs/spark.md). Kept as :attr:`engine`.
 
     Examples
     --------
@@ -150,8 +159,12 @@ class Store:
         memory_limit: str | None = None,
         temp_directory: str | os.PathLike | None = None,
         threads: int | None = None,
+        engine: str | Engine = "duckdb",
+        spark: SparkSession | None = None,
     ) -> None:
         _check_open_args(path, read_only, memory_limit, temp_directory, threads)
+        #: where the analyses of this store run their passes over the rows (their own ``engine=`` overrides it)
+        self.engine = Engine.of(engine, spark)
         self.path = os.fsdecode(os.fspath(path))
         if read_only and self.path != ":memory:" and not Path(self.path).exists():
             raise StoreError(
