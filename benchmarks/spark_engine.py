@@ -54,7 +54,8 @@ def task_spark(opts: dict) -> dict:
     import numpy as np
     from pyspark.sql import SparkSession
 
-    from toolkit import attribute, audit, explain
+    from toolkit import attribute, explain
+    from toolkit.audit import audit
     from toolkit.engine import spark as sp
 
     master = opts.get("spark_master", "local[2]")
