@@ -74,7 +74,7 @@ def task_spark(opts: dict) -> dict:
         exports.append({"seconds": seconds, "bytes": Path(path).stat().st_size})
         return path
 
-    sp.export_resolved = export  # type: ignore[assignment]
+    sp.export_resolved = export
     scans: list[tuple[int, int]] = []
     returned: list[tuple[int, int]] = []  # (rows, bytes) of what each pass hands back to the driver
 
