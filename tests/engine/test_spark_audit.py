@@ -211,3 +211,36 @@ def test_a_store_opened_with_the_spark_engine_runs_its_analyses_on_spark(spark, 
         assert not calls
         toolkit.attribute(on_spark, METRIC, BASELINE, COMPARISON, n_boot=0, engine=toolkit.Engine("spark", spark))
         assert calls
+
+
+def test_spark_engine_on_an_attached_lake_reads_only_the_windows_files(spark, demo_store, tmp_path):
+    """An attached hive-partitioned dataset on the Spark engine: the ingested store's answers, and the
+    one-day audit's export reads only the files of the day and its shadow margin."""
+    from tests.store.test_attach import _data_reads, _day_files
+    from toolkit import Store, attribute
+    from toolkit.audit import audit
+    from toolkit.store.attach import sql_literal
+
+    from .conftest import DEMO
+
+    store, _ = demo_store
+    lake = tmp_path / "lake"
+    store.con.execute("COPY (SELECT * EXCLUDE (ingest_id), CAST(ts AS DATE) AS date FROM predictions ORDER BY ts) "
+                      f"TO {sql_literal(str(lake))} (FORMAT parquet, PARTITION_BY (date))")
+    with Store(tmp_path / "attached.duckdb") as attached:
+        attached.ingest("artifacts", [DEMO / "artifacts.csv"])
+        attached.ingest("deployments", [DEMO / "deployments.jsonl"])
+        result = attached.attach(lake, partitioning="hive")
+        assert result.excluded == 0 and len(result.files) == 14
+        day = "2026-11-09..2026-11-10"
+        on_spark: list = []
+        reads = _data_reads(attached, lambda: on_spark.append(audit(attached, window=day, engine="spark",
+                                                                       spark=spark)))
+        assert {p for p, n in reads.items() if n > 0} == _day_files(lake, "2026-11-08", "2026-11-09", "2026-11-10")
+        duck = audit(store, window=day)
+        assert_frame_equal(duck.findings, on_spark[0].findings)
+        assert duck.summary() == on_spark[0].summary()
+        a = attribute(store, METRIC, BASELINE, COMPARISON, n_boot=50)
+        b = attribute(attached, METRIC, BASELINE, COMPARISON, n_boot=50, engine="spark", spark=spark)
+        np.testing.assert_allclose(b.frame["estimate"].to_numpy(), a.frame["estimate"].to_numpy(), rtol=0, atol=1e-9)
+        np.testing.assert_allclose(b.frame["ci_low"].to_numpy(), a.frame["ci_low"].to_numpy(), rtol=0, atol=1e-9)

@@ -225,8 +225,7 @@ def test_one_day_windows_read_only_their_days_files(demo):
     every = _data_reads(attached, lambda: audit(attached))
     assert {p for p, n in every.items() if n > 0} == set(result.files)
     # attribution of one day against the day before: its window queries read those two files' data
-    # and the others' footers only (each branch binds its file's schema); its store-wide probe
-    # "does any row have a region" (EXISTS, stops at the first row) is not a window query
+    # and the others' footers only (each branch binds its file's schema)
     reads = _data_reads(attached, lambda: attribute(attached, METRICS[0], "2026-11-08..2026-11-09",
                                                     f"{DAY}..2026-11-10", n_boot=5, seed=0), windowed_only=True)
     assert {p for p, n in reads.items() if n > 0} == _day_files(lake, "2026-11-08", DAY)
