@@ -179,6 +179,28 @@ def test_engine_is_checked():
                   engine="polars")  # type: ignore[arg-type]
 
 
+def test_a_session_that_cannot_start_is_a_vdrift_error(demo_store, tmp_path):
+    """No Java runtime (JAVA_HOME points nowhere): exit code 1 and a vdrift: line saying what to install."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    store, _ = demo_store
+    store.con.execute("CHECKPOINT")
+    path = tmp_path / "copy.duckdb"
+    shutil.copyfile(store.path, path)
+    env = {k: v for k, v in os.environ.items() if k not in ("SPARK_REMOTE", "PYSPARK_SUBMIT_ARGS")}
+    env["JAVA_HOME"] = str(tmp_path / "no-java")
+    proc = subprocess.run([sys.executable, "-m", "toolkit.cli", "audit", "--db", str(path), "--from", "2026-11-09",
+                           "--to", "2026-11-10", "--engine", "spark"], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 1, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("vdrift: ") and "could not start a local Spark session" in last and "Java" in last
+    assert "Traceback" not in proc.stderr
+
+
 def test_engine_objects_are_checked():
     import toolkit
     from toolkit.errors import InputError

@@ -28,7 +28,7 @@ import polars as pl
 
 from ..attribution.design import Design
 from ..attribution.metrics import VIEW
-from ..errors import InputError
+from ..errors import InputError, VdriftError
 from ..timeutil import Window
 from .keys import Dialect
 from ..attribution.sums import GROUPS, CellSums, Selection, cell_sums_query, frame_to_sums
@@ -74,6 +74,12 @@ def _session_conf(spark: SparkSession) -> Iterator[None]:
                 spark.conf.unset(key)
             else:
                 spark.conf.set(key, old)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (Spark's carry a JVM stack after it)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0][:300] if lines else type(exc).__name__
 
 
 def _spark_param(value: Any) -> Any:
@@ -157,8 +163,14 @@ class SparkRunner:
         self.spark = spark
 
     def frame(self, sql: str, params: Sequence) -> pl.DataFrame:
-        """The (small) result of ``sql`` with ``params`` bound, as polars."""
-        return _to_polars(self.spark.sql(sql, args=[_spark_param(p) for p in params]))
+        """The (small) result of ``sql`` with ``params`` bound, as polars (a Spark failure as a VdriftError)."""
+        try:
+            return _to_polars(self.spark.sql(sql, args=[_spark_param(p) for p in params]))
+        except Exception as exc:
+            if type(exc).__module__.startswith(("pyspark", "py4j")):
+                raise VdriftError(f"Spark failed on a pass over the rows: {_first_line(exc)}; the Spark "
+                                  "driver log has the details (the same analysis runs with --engine duckdb)") from exc
+            raise
 
     @contextmanager
     def registered(self, name: str, frame: pl.DataFrame) -> Iterator[None]:
@@ -202,9 +214,16 @@ def default_session() -> SparkSession:
     except ImportError as exc:
         raise InputError("engine 'spark' needs pyspark: pip install 'vdrift[spark]' (and a Java runtime)") from exc
     remote = os.environ.get("SPARK_REMOTE")
-    if remote:
-        return SparkSession.builder.remote(remote).getOrCreate()
-    return SparkSession.builder.getOrCreate()
+    try:
+        if remote:
+            return SparkSession.builder.remote(remote).getOrCreate()
+        return SparkSession.builder.getOrCreate()
+    except Exception as exc:  # a missing Java runtime, an unreachable Connect server, a bad configuration
+        where = f"Spark Connect at SPARK_REMOTE={remote!r}" if remote else "a local Spark session"
+        fix = ("check that the server is running and reachable, and that the Connect client is installed "
+               "(pip install 'pyspark[connect]')" if remote else
+               "install a Java runtime (make java, or apt-get install default-jre-headless) or set SPARK_REMOTE")
+        raise VdriftError(f"engine 'spark' could not start {where}: {_first_line(exc)}; {fix}") from None
 
 
 def spark_cell_sums(spark: SparkSession, con: duckdb.DuckDBPyConnection, sel: Selection, design: Design,
