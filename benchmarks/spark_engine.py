@@ -67,14 +67,14 @@ def task_spark(opts: dict) -> dict:
     session.sparkContext.setLogLevel("ERROR")
     startup = time.perf_counter() - t0
     exports: list[dict] = []
-    real_export = sp.export_resolved
+    real_export = sp.export_predictions
 
     def export(con, out, span=None):
         path, seconds = _timed(real_export, con, out, span)
         exports.append({"seconds": seconds, "bytes": Path(path).stat().st_size})
         return path
 
-    sp.export_resolved = export
+    sp.export_predictions = export
     scans: list[tuple[int, int]] = []
     returned: list[tuple[int, int]] = []  # (rows, bytes) of what each pass hands back to the driver
 

@@ -38,13 +38,20 @@ def rowless_copy(demo_store, tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def full_rows(demo_store, tmp_path_factory):
+    """Every row of the demo store as the Spark engine exports them (unresolved, times as instants)."""
+    from toolkit.engine.spark import export_predictions
+
+    return export_predictions(demo_store[0].con, tmp_path_factory.mktemp("full") / "predictions.parquet")
+
+
 @pytest.fixture()
-def rowless(rowless_copy, demo_store, monkeypatch):
+def rowless(rowless_copy, full_rows, monkeypatch):
     """The row-less copy; the Spark engine's export hands Spark the full demo rows instead."""
     from toolkit.engine import spark as sp
 
-    parquet = demo_store[1]
-    monkeypatch.setattr(sp, "export_resolved", lambda con, out, span=None: Path(shutil.copyfile(parquet, out)))
+    monkeypatch.setattr(sp, "export_predictions", lambda con, out, span=None: Path(shutil.copyfile(full_rows, out)))
     return rowless_copy
 
 
@@ -98,8 +105,9 @@ def test_explain_on_spark_equals_duckdb_without_reading_rows_in_duckdb(spark, de
 
     store, _ = demo_store
     exports: list[Path] = []
-    patched = sp.export_resolved  # the rowless fixture's copy of the full rows
-    monkeypatch.setattr(sp, "export_resolved", lambda con, out, span=None: exports.append(out) or patched(con, out, span))
+    patched = sp.export_predictions  # the rowless fixture's copy of the full rows
+    monkeypatch.setattr(sp, "export_predictions",
+                        lambda con, out, span=None: exports.append(out) or patched(con, out, span))
     kw = dict(baseline=BASELINE, n_boot=50, seed=0)
     duck = explain(store, METRIC, COMPARISON, **kw)
     on_spark = explain(rowless, METRIC, COMPARISON, engine="spark", spark=spark, **kw)
@@ -159,14 +167,14 @@ def test_spark_reads_only_the_span_of_the_windows(spark, demo_store, monkeypatch
 
     store, _ = demo_store
     written: list[int] = []
-    real = sp.export_resolved
+    real = sp.export_predictions
 
     def export(con, out, span=None):
         path = real(con, out, span)
         written.append(duckdb.execute("SELECT count(*) FROM read_parquet(?)", [str(path)]).fetchone()[0])
         return path
 
-    monkeypatch.setattr(sp, "export_resolved", export)
+    monkeypatch.setattr(sp, "export_predictions", export)
     day = (dt.datetime(2026, 11, 9), dt.datetime(2026, 11, 10))
     duck = audit(store, window="2026-11-09..2026-11-10")
     on_spark = audit(store, window="2026-11-09..2026-11-10", engine="spark", spark=spark)

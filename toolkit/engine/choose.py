@@ -115,9 +115,9 @@ def engine_runner(con: duckdb.DuckDBPyConnection, engine: Engine, span: Window |
         yield active[3]
         return
     with tempfile.TemporaryDirectory(prefix="vdrift-spark-") as tmp:
-        # the resolved rows (versions resolved against the registry by the store's view), once per call
-        path = sp.export_resolved(con, Path(tmp) / "predictions_resolved.parquet", span)
-        with sp.spark_rows(session, path) as run:
+        # the store's valid rows of the span, once per call; Spark resolves their versions
+        path = sp.export_predictions(con, Path(tmp) / "predictions.parquet", span)
+        with sp.store_rows(session, con, path) as run:
             token = _OPEN.set((con, session, span or _EVERYTHING, run))
             try:
                 yield run

@@ -9,10 +9,11 @@ call. The text is the DuckDB pass's, with Spark's text type, finiteness
 test and md5 keys where they differ (``toolkit.engine.keys``). Values travel
 as positional parameters (``spark.sql(text, args=[...])``), never in the text.
 
-Spark reads rows that are already resolved: the columns of the store's
-``predictions_resolved`` view (``resolved_version`` included). Resolving
-versions against the artifact registry is not ported; :func:`export_resolved`
-writes the view of a DuckDB store to Parquet for Spark to read.
+The engine (``toolkit.engine.choose.engine_runner``) exports the store's
+valid rows of the call's span (:func:`export_predictions`) and resolves their
+versions on Spark against a registered copy of the registry
+(:func:`store_rows`). :func:`spark_rows` instead takes rows already resolved
+(the columns of ``predictions_resolved``), for calling passes by hand.
 """
 from __future__ import annotations
 
@@ -42,8 +43,61 @@ SESSION_CONF = {"spark.sql.ansi.enabled": "true", "spark.sql.ansi.doubleQuotedId
                 "spark.sql.session.timeZone": "UTC"}
 
 
+def export_predictions(con: duckdb.DuckDBPyConnection, path: str | Path, span: Window | None = None) -> Path:
+    """Write the store's valid ``predictions`` rows to one Parquet file, times as UTC instants.
+
+    What the Spark engine reads (:func:`store_rows` resolves the versions
+    there). With ``span`` only the rows with ``span.start <= ts < span.end``:
+    DuckDB reads only the row groups, or attached files, that can hold them.
+    The rows keep the store's order (a plain filtered scan, no join), and the
+    times are written as instants (``TIMESTAMPTZ``), whose Parquet statistics
+    Spark's filters use to skip row groups.
+    """
+    out = Path(path)
+    where, params = ("", []) if span is None else (' WHERE "ts" >= ? AND "ts" < ?', [span.start, span.end])
+    con.execute(f"""COPY (SELECT * REPLACE (timezone('UTC', "ts") AS "ts") FROM predictions{where}) """
+                f"TO '{_path_literal(out)}' (FORMAT parquet)", params)
+    return out
+
+
+#: The registry as the Spark engine registers it on the session (digest -> version, feature version).
+REGISTRY_VIEW = "_vdrift_registry"
+
+
+@contextmanager
+def store_rows(spark: SparkSession, con: duckdb.DuckDBPyConnection,
+               predictions: str | Path) -> Iterator[SparkRunner]:
+    """A runner over the store's exported predictions, with the versions resolved on Spark.
+
+    ``predictions`` is what :func:`export_predictions` wrote; it becomes the
+    session's view ``predictions``, the store's artifact registry (a small
+    table) the view ``_vdrift_registry``, and ``predictions_resolved`` is the
+    store's own resolution (``toolkit.store.schema.resolution_sql``, the same
+    text) over the two. :data:`SESSION_CONF` is held while open.
+    """
+    from ..store.schema import resolution_sql
+
+    registry = con.execute("SELECT artifact_hash, version, feature_version FROM artifacts").pl()
+    select, join = resolution_sql("p", REGISTRY_VIEW)
+    with _session_conf(spark):
+        spark.read.parquet(str(predictions)).createOrReplaceTempView("predictions")
+        run = SparkRunner(spark)
+        try:
+            with run.registered(REGISTRY_VIEW, registry):
+                spark.sql(f"CREATE OR REPLACE TEMP VIEW {VIEW} AS SELECT p.*, {select} FROM predictions AS p {join}")
+                try:
+                    yield run
+                finally:
+                    spark.catalog.dropTempView(VIEW)
+        finally:
+            spark.catalog.dropTempView("predictions")
+
+
 def export_resolved(con: duckdb.DuckDBPyConnection, path: str | Path, span: Window | None = None) -> Path:
     """Write the store's ``predictions_resolved`` rows to one Parquet file (times as naive UTC).
+
+    For :func:`spark_rows` (passes called by hand on resolved rows); the
+    engine itself exports the unresolved rows (:func:`export_predictions`).
 
     With ``span`` only the rows with ``span.start <= ts < span.end`` (DuckDB
     reads only the row groups, or attached files, that can hold them).

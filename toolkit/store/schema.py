@@ -135,14 +135,18 @@ _DDL_V1 = [
     )""",
 ]
 
-def resolution_sql(alias: str) -> tuple[str, str]:
+def resolution_sql(alias: str, registry: str = "artifacts") -> tuple[str, str]:
     """How a logged row (``alias``: its table alias) resolves to a version (docs/ingest.md, "The data contract").
 
     Returns the select-list fragment (``resolved_version``, ``version_status``,
     ``expected_feature_version``) and the registry join it reads (alias
     ``a``), shared by the ``predictions_resolved`` view and the audit's
-    pre-cells, which resolve a group of rows with one logged digest.
-    ``alias`` is a fixed identifier of the calling SQL, never user input.
+    pre-cells, which resolve a group of rows with one logged digest, and
+    the Spark engine's view over the exported rows (``registry``: the
+    registered copy of the registry there). The text is the same on DuckDB
+    and Spark; a digest registered under several versions resolves to the
+    smallest, on either engine. ``alias`` and ``registry`` are fixed
+    identifiers of the calling code, never user input.
     """
     select = f"""CASE
          WHEN {alias}.artifact_hash IS NULL THEN {alias}.model_version
@@ -156,9 +160,9 @@ def resolution_sql(alias: str) -> tuple[str, str]:
          ELSE 'mismatch'
        END AS version_status,
        a.feature_version AS expected_feature_version"""
-    join = f"""LEFT JOIN (SELECT artifact_hash, any_value(version) AS version,
-                  any_value(feature_version) AS feature_version
-           FROM artifacts GROUP BY artifact_hash) AS a
+    join = f"""LEFT JOIN (SELECT artifact_hash, min(version) AS version,
+                  min(feature_version) AS feature_version
+           FROM {registry} GROUP BY artifact_hash) AS a
   ON {alias}.artifact_hash = a.artifact_hash"""
     return select, join
 
