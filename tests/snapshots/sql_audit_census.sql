@@ -43,8 +43,8 @@ SELECT g.bucket_start, g.epoch, g.component, g.region, g.instance_id, g.model_ve
        a.feature_version AS expected_feature_version,
        g.feature_version, g.is_cache, g.n, g.first_ts, g.last_ts, g.examples
 FROM g
-LEFT JOIN (SELECT artifact_hash, any_value(version) AS version,
-                  any_value(feature_version) AS feature_version
+LEFT JOIN (SELECT artifact_hash, min(version) AS version,
+                  min(feature_version) AS feature_version
            FROM artifacts GROUP BY artifact_hash) AS a
   ON g.artifact_hash = a.artifact_hash
 

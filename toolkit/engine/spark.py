@@ -84,7 +84,10 @@ def store_rows(spark: SparkSession, con: duckdb.DuckDBPyConnection,
         run = SparkRunner(spark)
         try:
             with run.registered(REGISTRY_VIEW, registry):
-                spark.sql(f"CREATE OR REPLACE TEMP VIEW {VIEW} AS SELECT p.*, {select} FROM predictions AS p {join}")
+                # the registry is small: broadcast it (a local relation has no size for Spark to decide on,
+                # and a sort-merge join would shuffle every row of every pass)
+                spark.sql(f"CREATE OR REPLACE TEMP VIEW {VIEW} AS SELECT /*+ BROADCAST(a) */ p.*, {select} "
+                          f"FROM predictions AS p {join}")
                 try:
                     yield run
                 finally:
