@@ -241,3 +241,22 @@ def test_spark_engine_on_an_attached_lake_reads_only_the_windows_files(spark, de
         b = attribute(attached, METRIC, BASELINE, COMPARISON, n_boot=50, engine="spark", spark=spark)
         np.testing.assert_allclose(b.frame["estimate"].to_numpy(), a.frame["estimate"].to_numpy(), rtol=0, atol=1e-9)
         np.testing.assert_allclose(b.frame["ci_low"].to_numpy(), a.frame["ci_low"].to_numpy(), rtol=0, atol=1e-9)
+
+
+def test_versions_are_resolved_on_spark_with_the_registry_broadcast(spark, demo_store, tmp_path):
+    """The engine's resolution on Spark: the store's resolved versions, and a broadcast join of the small
+    registry (a sort-merge join would shuffle every row of every pass)."""
+    from toolkit.engine.spark import export_predictions, store_rows
+
+    store, _ = demo_store
+    path = export_predictions(store.con, tmp_path / "predictions.parquet")
+    sql = ("SELECT resolved_version, version_status, expected_feature_version, count(*) AS n "
+           "FROM predictions_resolved GROUP BY ALL ORDER BY ALL")
+    duck = store.con.execute(sql.replace("ORDER BY ALL", "ORDER BY ALL NULLS FIRST")).fetchall()
+    with store_rows(spark, store.con, path) as run:
+        on_spark = [tuple(r) for r in run.frame(sql, []).iter_rows()]
+        plan = spark.sql(sql)._jdf.queryExecution().executedPlan().toString()
+    assert on_spark == duck and len(duck) >= 4
+    assert {"mismatch", "verified"} <= {r[1] for r in duck}
+    assert "BroadcastHashJoin" in plan or "BroadcastExchange" in plan
+    assert "SortMergeJoin" not in plan
