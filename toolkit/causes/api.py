@@ -98,9 +98,6 @@ def explain(
     span = span_of([w for w in (A, B) if w is not None], SHADOW_MARGIN)  # the audits' margin covers the rest
     with opened(store) as st:
         eng = resolve_engine(engine, spark, st)
-        if eng.name == "spark" and eng.spark is None:  # one session for the whole call
-            from ..engine.spark import default_session
-            eng = Engine("spark", default_session())
         with engine_runner(st.con, eng, span) as run:
             # on Spark the attribution's own runner is this one (engine_runner reuses an open runner)
             res, beh = attribute_behaviour(st, metric, A or B, B, covariates=covariates, where=where,

@@ -98,8 +98,9 @@ def engine_runner(con: duckdb.DuckDBPyConnection, engine: Engine, span: Window |
     con
         The store's connection.
     engine
-        DuckDB, or Spark with its session (a None session is built from the
-        standard configuration, :func:`toolkit.engine.spark.default_session`).
+        DuckDB, or Spark with its session (a None session is the open
+        runner's, else built from the standard configuration,
+        :func:`toolkit.engine.spark.default_session`).
     span
         The rows the passes may read on Spark: only those with ``ts`` in
         ``span`` are exported (None: every row).
@@ -109,11 +110,14 @@ def engine_runner(con: duckdb.DuckDBPyConnection, engine: Engine, span: Window |
         return
     from . import spark as sp
 
-    session = engine.spark if engine.spark is not None else sp.default_session()
     active = _OPEN.get()
-    if active is not None and active[0] is con and active[1] is session and _covers(active[2], span):
+    # an open runner on this store serves a nested call whose span it covers (an engine without a session
+    # takes the open runner's: the standard session is the one the outer call runs on)
+    if (active is not None and active[0] is con and engine.spark in (None, active[1])
+            and _covers(active[2], span)):
         yield active[3]
         return
+    session = engine.spark if engine.spark is not None else sp.default_session()
     with tempfile.TemporaryDirectory(prefix="vdrift-spark-") as tmp:
         # the store's valid rows of the span, once per call; Spark resolves their versions
         path = sp.export_predictions(con, Path(tmp) / "predictions.parquet", span)

@@ -302,12 +302,11 @@ def spark_cell_sums(spark: SparkSession, con: duckdb.DuckDBPyConnection, sel: Se
     rows
         The resolved rows (the columns of ``predictions_resolved``): a Spark
         DataFrame, a table or view name, or Parquet path(s) such as
-        :func:`export_resolved` writes. They are registered as the temporary
-        view ``predictions_resolved`` of the session.
+        :func:`export_resolved` writes, registered while the pass runs
+        (:func:`spark_rows`).
     """
     sql, params = cell_sums_query(con, sel, design, routing_by, groups=groups, stratum=stratum, dialect="spark")
-    with _session_conf(spark):
-        _rows_frame(spark, rows).createOrReplaceTempView(VIEW)
-        frame = _to_polars(spark.sql(sql, args=[_spark_param(p) for p in params]))
+    with spark_rows(spark, rows) as run:
+        frame = run.frame(sql, params)
     return frame_to_sums(frame, design, groups=groups, strata=stratum[2] if stratum is not None else None,
                          cells=cells, versions=versions)

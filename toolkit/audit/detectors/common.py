@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import duckdb
 
-from ...engine.run import Runner, runner_for
+from ...engine.run import Runner
 from ..results import AuditThresholds
 
 
@@ -26,21 +26,16 @@ class Context:
     window_end: dt.datetime
     bucket: str
     thresholds: AuditThresholds
-    #: where queries over the rows (not the cells) run; the store's DuckDB when None
-    run: Runner | None = None
+    #: where queries over the rows (not the cells) run
+    run: Runner
 
     def rows(self, sql: str, params: list | None = None) -> list[dict[str, Any]]:
         """Run an aggregate query on the audit's tables in the store and return its (few) rows as dicts."""
         return self.con.execute(sql, params or []).pl().to_dicts()
 
-    @property
-    def runner(self) -> Runner:
-        """The runner of the row-level queries."""
-        return runner_for(self.con, self.run)
-
     def scan(self, sql: str, params: list) -> list[dict[str, Any]]:
-        """Run a row-level aggregate (``sql`` in :attr:`runner`'s dialect) and return its rows as dicts."""
-        return self.runner.frame(sql, params).to_dicts()
+        """Run a row-level aggregate (``sql`` in :attr:`run`'s dialect) and return its rows as dicts."""
+        return self.run.frame(sql, params).to_dicts()
 
 
 def fmt_time(value: dt.datetime | None) -> str:

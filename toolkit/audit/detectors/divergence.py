@@ -137,7 +137,7 @@ def detect_prediction_divergence(ctx: Context) -> list[dict[str, Any]]:
     # a shadow score is looked for within SHADOW_MARGIN of the window, so the join reads
     # only that stretch of the store (DuckDB prunes on the constant range)
     shadow_span = [ctx.window_start - SHADOW_MARGIN, ctx.window_end + SHADOW_MARGIN]
-    dialect = ctx.runner.dialect
+    dialect = ctx.run.dialect
     for row in ctx.scan(_shadow_sql(dialect), [th.n_examples, ctx.window_start, ctx.window_end, *shadow_span]):
         if row["n"] < th.min_pairs and row["n_diff"] == 0:
             continue
