@@ -211,9 +211,9 @@ def test_a_store_opened_with_the_spark_engine_runs_its_analyses_on_spark(spark, 
 
 
 def test_spark_engine_on_an_attached_lake_reads_only_the_windows_files(spark, demo_store, tmp_path):
-    """An attached hive-partitioned dataset on the Spark engine: the ingested store's answers, and the
-    one-day audit's export reads only the files of the day and its shadow margin."""
-    from tests.store.test_attach import _data_reads, _day_files
+    """An attached hive-partitioned dataset on the Spark engine: the ingested store's answers, and DuckDB
+    reads no file's data (Spark reads the files in place; test_spark_lake checks which)."""
+    from tests.store.test_attach import _data_reads
     from toolkit import Store, attribute
     from toolkit.audit import audit
     from toolkit.store.attach import sql_literal
@@ -233,7 +233,7 @@ def test_spark_engine_on_an_attached_lake_reads_only_the_windows_files(spark, de
         on_spark: list = []
         reads = _data_reads(attached, lambda: on_spark.append(audit(attached, window=day, engine="spark",
                                                                        spark=spark)))
-        assert {p for p, n in reads.items() if n > 0} == _day_files(lake, "2026-11-08", "2026-11-09", "2026-11-10")
+        assert not {p for p, n in reads.items() if n > 0}   # at most footers (the column types of the plan)
         duck = audit(store, window=day)
         assert_frame_equal(duck.findings, on_spark[0].findings)
         assert duck.summary() == on_spark[0].summary()

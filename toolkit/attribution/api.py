@@ -271,7 +271,7 @@ def _read(con, m: Metric, A: Window, B: Window, covs: list[str] | None, where, b
     by_version = tuple((int(t), str(v), int(r), int(e)) for t, v, e, r in
                        prof.excluded.select("period", "version", "excluded", "rows").iter_rows())
     return Inputs(sel, design, tuple(routing), sums, sample, drift, (n_excl[0], n_excl[1]), msums, tuple(match_on),
-                  by_version, excluded_in(con, [A, B]))
+                  by_version, excluded_in(con, [A, B], run))
 
 
 def _match_covariates(sample: ModelSample, design: Design) -> list[str]:

@@ -177,7 +177,7 @@ def _audit_open(
         window_end=win.end,
         bucket=chosen,
         thresholds=thresholds,
-        excluded=excluded_in(con, [win]),
+        excluded=excluded_in(con, [win], run),
     )
     return result if units is None else (result, extra)
 

@@ -1,11 +1,13 @@
 """Choosing where the row-level passes run: :func:`engine_runner` for ``engine="duckdb"`` or ``"spark"``.
 
 ``attribute``, ``audit`` and ``explain`` take ``engine=`` and ``spark=`` and
-open their runner here. On Spark the store's resolved rows of the time span
-the call reads (its windows, with the audit's margin for shadow scores) are
-exported once to Parquet and registered as the session's views; DuckDB prunes
-that export to the span's row groups, so a one-day window exports about a
-day. A call made while another call's Spark runner is open on the same store
+open their runner here. On Spark a store whose predictions are attached is
+read in place: Spark reads the attached Parquet files of the call's time span
+(its windows, with the audit's margin for shadow scores) and types and checks
+their rows itself (``toolkit.engine.lake``). Otherwise the store's valid rows
+of the span are exported once to Parquet and registered as the session's
+views; DuckDB prunes that export to the span's row groups, so a one-day
+window exports about a day. A call made while another call's Spark runner is open on the same store
 and session over a span that covers its own (``explain`` runs an attribution
 and two audits) reuses that runner instead of exporting again.
 """
@@ -15,7 +17,7 @@ import datetime as dt
 import tempfile
 from dataclasses import dataclass
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
@@ -24,6 +26,7 @@ import duckdb
 
 from ..errors import InputError, check_choice
 from ..timeutil import Window
+from .lake import lake_read
 from .run import DuckRunner, Runner
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -117,16 +120,20 @@ def engine_runner(con: duckdb.DuckDBPyConnection, engine: Engine, span: Window |
             and _covers(active[2], span)):
         yield active[3]
         return
+    read = lake_read(con, span)
     session = engine.spark if engine.spark is not None else sp.default_session()
-    with tempfile.TemporaryDirectory(prefix="vdrift-spark-") as tmp:
-        # the store's valid rows of the span, once per call; Spark resolves their versions
-        path = sp.export_predictions(con, Path(tmp) / "predictions.parquet", span)
-        with sp.store_rows(session, con, path) as run:
-            token = _OPEN.set((con, session, span or _EVERYTHING, run))
-            try:
-                yield run
-            finally:
-                _OPEN.reset(token)
+    with ExitStack() as stack:
+        if read is not None and not read.unported:  # attached: Spark reads the files themselves
+            run = stack.enter_context(sp.lake_rows(session, con, read))
+        else:  # the store's valid rows of the span, exported once per call; Spark resolves their versions
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="vdrift-spark-"))
+            path = sp.export_predictions(con, Path(tmp) / "predictions.parquet", span)
+            run = stack.enter_context(sp.store_rows(session, con, path))
+        token = _OPEN.set((con, session, span or _EVERYTHING, run))
+        try:
+            yield run
+        finally:
+            _OPEN.reset(token)
 
 
 _EVERYTHING = Window(dt.datetime.min, dt.datetime.max)

@@ -1,9 +1,15 @@
-"""Replicate-group keys both engines compute identically.
+"""The SQL text that differs between DuckDB and Spark, one function per difference.
 
-DuckDB's ``hash()`` and Spark's ``hash()`` are different functions, so a bootstrap replicate group
-``hash(request_id) % groups`` would put a request in different groups on the two engines. ``md5`` is
-the same function everywhere; its first 8 hex digits read as an unsigned 32-bit integer give a key
-that DuckDB and Spark SQL agree on bit for bit.
+Every pass and every row rule writes its text once; where the two dialects
+need different words (types, hashes, bounded aggregates, JSON, times) it
+calls a function of this module with its ``dialect``.
+
+Replicate-group keys both engines compute identically: DuckDB's ``hash()``
+and Spark's ``hash()`` are different functions, so a bootstrap replicate
+group ``hash(request_id) % groups`` would put a request in different groups
+on the two engines. ``md5`` is the same function everywhere; its first 8 hex
+digits read as an unsigned 32-bit integer give a key that DuckDB and Spark
+SQL agree on bit for bit.
 """
 from __future__ import annotations
 
@@ -98,3 +104,48 @@ def row_hash_sql(columns: list[str], dialect: Dialect) -> str:
 def distinct_list_sql(x_sql: str, dialect: Dialect) -> str:
     """The distinct non-null values of ``x_sql`` in a group, as a list."""
     return _for(dialect, duckdb=f"list_distinct(list({x_sql}))", spark=f"array_distinct(collect_list({x_sql}))")
+
+
+def sql_type(typ: str, dialect: Dialect) -> str:
+    """A store type (``VARCHAR``, ``DOUBLE``, ``TIMESTAMP``, ...) as ``dialect`` writes it in a cast."""
+    return text_type(dialect) if typ.upper() == "VARCHAR" else typ
+
+
+def json_string_sql(text_sql: str, dialect: Dialect) -> str:
+    """The text ``text_sql`` as a JSON string literal (quotes, backslashes and control characters escaped)."""
+    # Spark's to_json takes no bare string: the one-element array's text without its brackets
+    return _for(dialect, duckdb=f"CAST(to_json({text_sql}) AS VARCHAR)",
+                spark=f"btrim(to_json(array({text_sql})), '[]')")
+
+
+def double_text_sql(x_sql: str, dialect: Dialect) -> str:
+    """A DOUBLE as text, NaN and the infinities written as DuckDB writes them (``nan``, ``inf``, ``-inf``)."""
+    return _for(dialect, duckdb=f"CAST({x_sql} AS VARCHAR)",
+                spark=f"CASE WHEN isnan({x_sql}) THEN 'nan' WHEN {x_sql} = double('inf') THEN 'inf' "
+                      f"WHEN {x_sql} = double('-inf') THEN '-inf' ELSE CAST({x_sql} AS STRING) END")
+
+
+def epoch_sql(seconds_sql: str, dialect: Dialect) -> str:
+    """Epoch seconds (DOUBLE) as a TIMESTAMP to the nearest microsecond; NULL beyond about 290,000 years."""
+    # DuckDB's to_timestamp rounds to the microsecond, half to even (rint); Spark's timestamp_seconds truncates
+    return _for(
+        dialect,
+        duckdb=f"CASE WHEN abs({seconds_sql}) < 9.2e12 THEN CAST(to_timestamp({seconds_sql}) AS TIMESTAMP) END",
+        spark=(f"CASE WHEN abs({seconds_sql}) < 9.2e12 "
+               f"THEN timestamp_micros(CAST(rint({seconds_sql} * 1e6) AS BIGINT)) END"),
+    )
+
+
+def from_zone_sql(ts_sql: str, dialect: Dialect) -> str:
+    """The wall-clock TIMESTAMP ``ts_sql`` of a zone (one bound parameter: its IANA name) as UTC."""
+    return _for(dialect, duckdb=f"CAST(timezone(?, {ts_sql}) AS TIMESTAMP)", spark=f"to_utc_timestamp({ts_sql}, ?)")
+
+
+def mapped_text_sql(text_sql: str, dialect: Dialect) -> str:
+    """``text_sql`` replaced through a map of two bound lists (keys, values); a value not listed is kept."""
+    return _for(
+        dialect,
+        duckdb=f"coalesce(map_extract(MAP(?::VARCHAR[], ?::VARCHAR[]), {text_sql})[1], {text_sql})",
+        spark=(f"coalesce(try_element_at(map_from_arrays(CAST(? AS ARRAY<STRING>), CAST(? AS ARRAY<STRING>)), "
+               f"{text_sql}), {text_sql})"),
+    )

@@ -37,6 +37,8 @@ from ..attribution.sums import GROUPS, CellSums, Selection, cell_sums_query, fra
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
+    from .lake import LakeRead
+
 #: Session settings the shared SQL text needs: quoted identifiers are ``"name"`` (as in DuckDB), times in UTC.
 #: (Spark reads ``"name"`` as an identifier only in ANSI mode, the default from Spark 4.)
 SESSION_CONF = {"spark.sql.ansi.enabled": "true", "spark.sql.ansi.doubleQuotedIdentifiers": "true",
@@ -75,25 +77,48 @@ def store_rows(spark: SparkSession, con: duckdb.DuckDBPyConnection,
     store's own resolution (``toolkit.store.schema.resolution_sql``, the same
     text) over the two. :data:`SESSION_CONF` is held while open.
     """
-    from ..store.schema import resolution_sql
-
-    registry = con.execute("SELECT artifact_hash, version, feature_version FROM artifacts").pl()
-    select, join = resolution_sql("p", REGISTRY_VIEW)
     with _session_conf(spark):
         spark.read.parquet(str(predictions)).createOrReplaceTempView("predictions")
         run = SparkRunner(spark)
         try:
-            with run.registered(REGISTRY_VIEW, registry):
-                # the registry is small: broadcast it (a local relation has no size for Spark to decide on,
-                # and a sort-merge join would shuffle every row of every pass)
-                spark.sql(f"CREATE OR REPLACE TEMP VIEW {VIEW} AS SELECT /*+ BROADCAST(a) */ p.*, {select} "
-                          f"FROM predictions AS p {join}")
-                try:
-                    yield run
-                finally:
-                    spark.catalog.dropTempView(VIEW)
+            with _resolved(spark, con, run):
+                yield run
         finally:
             spark.catalog.dropTempView("predictions")
+
+
+@contextmanager
+def lake_rows(spark: SparkSession, con: duckdb.DuckDBPyConnection, read: LakeRead) -> Iterator[SparkRunner]:
+    """A runner over the attached files of ``read`` themselves, typed and checked on Spark, versions resolved.
+
+    ``toolkit.engine.lake``: the session's ``predictions`` are the valid rows
+    of the files, ``_vdrift_checked`` every row with its reason (the runner's
+    :attr:`SparkRunner.checked`, which the excluded-row counts read).
+    """
+    from .lake import lake_views
+
+    with _session_conf(spark):
+        run = SparkRunner(spark)
+        with lake_views(spark, con, read, run), _resolved(spark, con, run):
+            yield run
+
+
+@contextmanager
+def _resolved(spark: SparkSession, con: duckdb.DuckDBPyConnection, run: SparkRunner) -> Iterator[None]:
+    """``predictions_resolved`` over the session's ``predictions``: the store's resolution against its registry."""
+    from ..store.schema import resolution_sql
+
+    registry = con.execute("SELECT artifact_hash, version, feature_version FROM artifacts").pl()
+    select, join = resolution_sql("p", REGISTRY_VIEW)
+    with run.registered(REGISTRY_VIEW, registry):
+        # the registry is small: broadcast it (a local relation has no size for Spark to decide on,
+        # and a sort-merge join would shuffle every row of every pass)
+        spark.sql(f"CREATE OR REPLACE TEMP VIEW {VIEW} AS SELECT /*+ BROADCAST(a) */ p.*, {select} "
+                  f"FROM predictions AS p {join}")
+        try:
+            yield
+        finally:
+            spark.catalog.dropTempView(VIEW)
 
 
 def export_resolved(con: duckdb.DuckDBPyConnection, path: str | Path, span: Window | None = None) -> Path:
@@ -218,6 +243,8 @@ class SparkRunner:
 
     def __init__(self, spark: SparkSession) -> None:
         self.spark = spark
+        #: the session's view of every attached row with its reason, when the runner reads the files in place
+        self.checked: str | None = None
 
     def frame(self, sql: str, params: Sequence) -> pl.DataFrame:
         """The (small) result of ``sql`` with ``params`` bound, as polars (a Spark failure as a VdriftError)."""

@@ -17,11 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from ...sqlutil import table_columns
 from ...timeutil import Window
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...engine.run import Runner
 from .state import DUPLICATES_TABLE, FILES_TABLE, MACRO, info, stale_files
 
 
@@ -40,23 +44,36 @@ class Excluded:
                 "reasons": dict(self.reasons)}
 
 
-def excluded_in(con: duckdb.DuckDBPyConnection, windows: Sequence[Window]) -> Excluded | None:
-    """The attached source's excluded rows in ``windows``; None when the store's predictions are not attached."""
+def excluded_in(con: duckdb.DuckDBPyConnection, windows: Sequence[Window],
+                run: Runner | None = None) -> Excluded | None:
+    """The attached source's excluded rows in ``windows``; None when the store's predictions are not attached.
+
+    With a Spark runner that reads the files in place (``run.checked``, the
+    session's view of every row with its reason) Spark counts them; otherwise
+    DuckDB reads the files that can hold one.
+    """
     if info(con) is None or stale_files(con) or not windows:
         return None   # not attached, the views are stale (status and validate say so), or nothing to count
-    files = _files(con, windows)
-    if not files:
-        return Excluded(tuple(0 for _ in windows), 0, (), 0)
+    checked = getattr(run, "checked", None)
+    if checked is None:
+        files = _files(con, windows)
+        if not files:
+            return Excluded(tuple(0 for _ in windows), 0, (), 0)
+        relation = (f"(SELECT r.ts, coalesce(r._reason, d.reason) AS _reason FROM {MACRO}(?) AS r "
+                    f"LEFT JOIN {DUPLICATES_TABLE} AS d ON d._file = r._file AND d._row = r._row)")
+        rparams: list = [files]
+    else:  # the runner's files: those that can hold a row of its span, or an untimed row
+        relation, rparams = checked, []
     inside = ["(ts >= ? AND ts < ?)" for _ in windows]
     wparams: list = [x for w in windows for x in (w.start, w.end)]
     counts = ", ".join(f"count(*) FILTER (WHERE {c})" for c in inside)
     anywhere = " OR ".join(inside)
-    rows = con.execute(
-        f"""SELECT _reason, {counts}, count(*) FILTER (WHERE ts IS NULL),
+    sql = (f"""SELECT _reason, {counts}, count(*) FILTER (WHERE ts IS NULL),
                    count(*) FILTER (WHERE ts IS NULL OR {anywhere})
-        FROM (SELECT r.ts, coalesce(r._reason, d.reason) AS _reason FROM {MACRO}(?) AS r
-              LEFT JOIN {DUPLICATES_TABLE} AS d ON d._file = r._file AND d._row = r._row)
-        WHERE _reason IS NOT NULL GROUP BY 1""", wparams + wparams + [files]).fetchall()
+        FROM {relation} AS r WHERE _reason IS NOT NULL GROUP BY 1""")
+    params = wparams + wparams + rparams
+    rows = (con.execute(sql, params).fetchall() if checked is None or run is None
+            else run.frame(sql, params).rows())
     k = len(windows)
     per = tuple(sum(int(r[1 + i]) for r in rows) for i in range(k))
     untimed = sum(int(r[1 + k]) for r in rows)

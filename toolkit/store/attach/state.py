@@ -55,6 +55,8 @@ def mapping_record(mapping: Mapping) -> dict:
             **({"format": mapping.time_format} if mapping.time_format else {})},
             "defaults": dict(mapping.defaults),
             **({"covariates": list(mapping.covariates)} if mapping.covariates is not None else {}),
+            **({"values": {c: dict(v) for c, v in mapping.values.items()}} if mapping.values else {}),
+            **({"categorical": list(mapping.categorical)} if mapping.categorical else {}),
             "_source": mapping.source}
 
 
@@ -64,7 +66,7 @@ def recorded_mapping(record: dict) -> Mapping:
     source = data.pop("_source", "inline")
     m = load_mapping(data)
     return Mapping(columns=m.columns, timezone=m.timezone, time_format=m.time_format, defaults=m.defaults,
-                   covariates=m.covariates, source=source)
+                   covariates=m.covariates, values=m.values, categorical=m.categorical, source=source)
 
 
 def stale_files(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -7,10 +7,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import duckdb
+
+from ...engine.keys import Dialect
 from ...sqlutil import quote_ident
 from ..ingest.duplicates import _DUPLICATE_KEYS
 from ..ingest.load import _reason_sql
-from ..ingest.plan import _plan_columns
+from ..ingest.plan import _Plan, _plan_columns
 from ..mapping import Mapping
 from ..schema import CONTRACT
 from .dataset import FILE_COLUMN, describe_columns, expand_dataset, hive_keys, reader_sql
@@ -21,11 +24,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..store import Store
 
 
-def build_views(store: Store, record: dict, mapping: Mapping, *, first: bool) -> None:
-    """List and describe the files, plan the columns and (re)create the macro, tables and views."""
-    con = store.con
+def plan_attached(con: duckdb.DuckDBPyConnection, record: dict, mapping: Mapping, files: list[str], *,
+                  dialect: Dialect = "duckdb") -> tuple[_Plan, list[str]]:
+    """The column plan of the attached files (typing and row rules), and the partition keys left out.
+
+    The one plan of an attached source: the store's views use it in DuckDB's
+    dialect, the Spark engine (``toolkit.engine.lake``) in Spark's, with the
+    covariates of the store (``record["covariates"]``) once they are known.
+    """
     hive = record["partitioning"] == "hive"
-    files = expand_dataset(record["pattern_abs"])
     src_types = describe_columns(con, files, hive)
     ignored: list[str] = []
     if hive:
@@ -36,19 +43,50 @@ def build_views(store: Store, record: dict, mapping: Mapping, *, first: bool) ->
             if key.lower() not in contract_sources and key not in kept and key in src_types:
                 del src_types[key]
                 ignored.append(f"{key} (partition key)")
-    files_sql = sql_literal(files)
     plan = _plan_columns(con, "predictions", Path(record["pattern"]), src_types, mapping,
-                         reader_sql("?", hive), [files])
-    attach_id = record["attach_id"]
+                         reader_sql("?", hive), [files], dialect=dialect)
+    return plan, ignored
+
+
+def checked_sql(plan: _Plan, source: str, *, raw: bool) -> str:
+    """Every row of ``source`` typed by ``plan``: ``_file``, ``_row``, the columns, ``_reason`` (and ``_raw``).
+
+    ``source`` has the files' columns plus :data:`FILE_COLUMN` (the file's
+    path) and ``file_row_number`` (0-based), as DuckDB's reader gives them.
+    The text binds ``plan.check_params + plan.expr_params``, in that order.
+    """
     names = [n for n, _ in plan.exprs]
     select_sql = ",\n    ".join(f"{e} AS {quote_ident(n)}" for n, e in plan.exprs)
     raw_sql = "".join(f",\n    {e} AS {quote_ident(n)}" for n, e in plan.raw_refs)
-    body = (
-        f"SELECT _file, _row, {', '.join(quote_ident(n) for n in names)}, {_reason_sql(plan)} AS _reason, _raw\n"
+    whole = ",\n    CAST(to_json(src) AS VARCHAR) AS _raw" if raw else ""
+    return (
+        f"SELECT _file, _row, {', '.join(quote_ident(n) for n in names)}, {_reason_sql(plan)} AS _reason"
+        f"{', _raw' if raw else ''}\n"
         f"FROM (SELECT src.{quote_ident(FILE_COLUMN)} AS _file, src.file_row_number + 1 AS _row,\n    {select_sql}"
-        f"{raw_sql},\n    CAST(to_json(src) AS VARCHAR) AS _raw\n  FROM {reader_sql('files', hive)} AS src) AS typed"
+        f"{raw_sql}{whole}\n  FROM {source} AS src) AS typed"
     )
-    body = inline_params(body, plan.check_params + plan.expr_params)
+
+
+def output_columns(plan: _Plan, attach_id: int) -> str:
+    """The select list of ``predictions`` over the checked rows: the table's columns, in its order."""
+    names = [n for n, _ in plan.exprs]
+    contract = list(CONTRACT["predictions"])
+    covs = [n for n in names if n not in contract]
+    return ", ".join([quote_ident(n) for n in contract] + [f"CAST({int(attach_id)} AS BIGINT) AS ingest_id"]
+                     + [quote_ident(n) for n in covs])
+
+
+def build_views(store: Store, record: dict, mapping: Mapping, *, first: bool) -> None:
+    """List and describe the files, plan the columns and (re)create the macro, tables and views."""
+    con = store.con
+    hive = record["partitioning"] == "hive"
+    files = expand_dataset(record["pattern_abs"])
+    plan, ignored = plan_attached(con, record, mapping, files)
+    files_sql = sql_literal(files)
+    attach_id = record["attach_id"]
+    names = [n for n, _ in plan.exprs]
+    body = inline_params(checked_sql(plan, reader_sql("files", hive), raw=True),
+                         plan.check_params + plan.expr_params)
     con.execute(f"CREATE OR REPLACE MACRO {MACRO}(files) AS TABLE {body}")
 
     # duplicate keys among the valid rows: the first (file order, then row order) is kept
@@ -98,10 +136,8 @@ def build_views(store: Store, record: dict, mapping: Mapping, *, first: bool) ->
             continue  # no valid row: nothing to read for analyses
         key = lo.date() if lo.date() == hi.date() else f
         groups.setdefault(key, []).append(f)
-    contract = [n for n in CONTRACT["predictions"]]
-    covs = [n for n in names if n not in contract]
-    out_cols = ", ".join([quote_ident(n) for n in contract] + [f"CAST({int(attach_id)} AS BIGINT) AS ingest_id"]
-                         + [quote_ident(n) for n in covs])
+    covs = [n for n in names if n not in CONTRACT["predictions"]]
+    out_cols = output_columns(plan, attach_id)
     branches = []
     for group in groups.values():
         lo = min(ranges[f][0] for f in group)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import duckdb
 
+from ...engine.keys import (Dialect, double_text_sql, epoch_sql, finite_sql, from_zone_sql, json_string_sql,
+                            mapped_text_sql, sql_type, text_type)
 from ...errors import InputError, from_duckdb, is_corruption
 from ...sqlutil import one_row, placeholders, quote_ident
 from ...timeutil import PLAUSIBLE_END, PLAUSIBLE_START, PLAUSIBLE_TEXT
@@ -32,6 +34,10 @@ _ID_NAME = re.compile(r"^(id|uuid|guid|key)$|_(id|uuid|guid)$", re.IGNORECASE)
 
 @dataclass
 class _Plan:
+    #: the SQL dialect the plan's text is written in (ingest and attach: DuckDB; the Spark engine: Spark)
+    dialect: Dialect = "duckdb"
+    #: why the text cannot be written in :attr:`dialect` (Spark: what only DuckDB's typing reads); empty when it can
+    unported: list[str] = field(default_factory=list)
     exprs: list[tuple[str, str]] = field(default_factory=list)  # target name -> typed SQL over src
     expr_params: list = field(default_factory=list)
     raw_refs: list[tuple[str, str]] = field(default_factory=list)  # raw source values needed by checks
@@ -60,10 +66,16 @@ class _Plan:
 
 def _plan_columns(
     con: duckdb.DuckDBPyConnection, kind: str, path: Path, src_types: dict[str, str], mapping: Mapping,
-    source: str, src_params: list,
+    source: str, src_params: list, dialect: Dialect = "duckdb",
 ) -> _Plan:
+    """How ``kind``'s columns are typed from a source with ``src_types`` under ``mapping``, and the row checks.
+
+    ``dialect`` "spark" writes the same plan for the Spark engine's reading of
+    an attached dataset in place; what has no identical Spark text is listed
+    in :attr:`_Plan.unported` (and that source is then read through DuckDB).
+    """
     contract = CONTRACT[kind]
-    plan = _Plan()
+    plan = _Plan(dialect=dialect)
     lower_src = {n.lower(): n for n in src_types}
     _check_mapped_sources(path, src_types, mapping, lower_src)
     raw_prefix = _raw_prefix(src_types)
@@ -105,9 +117,11 @@ def _raw_prefix(src_types: dict[str, str]) -> str:
     return raw_prefix
 
 
-def _source_ref(name: str, styp: str) -> tuple[str, str]:
+def _source_ref(plan: _Plan, name: str, styp: str) -> tuple[str, str]:
     """SQL reading a source column, and its type: a JSON value as text, a list or struct as text."""
     ref = f"src.{quote_ident(name)}"
+    if plan.dialect == "spark" and (styp == "JSON" or is_nested(styp)):  # Spark writes such values differently
+        plan.unported.append(f"column {name} is {styp.lower()}, read as text")
     if styp == "JSON":  # a JSON lines key holding mixed types: its value, not JSON text ("v1", not '"v1"')
         return f"({ref} ->> '$')", "VARCHAR"
     if is_nested(styp):  # a list or struct read as text (and quarantined if a number was required)
@@ -119,7 +133,7 @@ def _plan_absent_column(plan: _Plan, kind: str, path: Path, src_types: dict[str,
                         cname: str, ctype: str, required: bool) -> None:
     """A contract column the file does not have: its default, 'online', an error, or NULL."""
     if cname in mapping.defaults:
-        plan.exprs.append((cname, f"CAST(? AS {ctype})"))
+        plan.exprs.append((cname, f"CAST(? AS {sql_type(ctype, plan.dialect)})"))
         plan.expr_params.append(mapping.defaults[cname])
         return
     if kind == "predictions" and cname == "component":
@@ -128,21 +142,22 @@ def _plan_absent_column(plan: _Plan, kind: str, path: Path, src_types: dict[str,
     if required:
         raise InputError(_missing_column_message(path, kind, cname, list(src_types)))
     # optional and absent: NULL, staged explicitly because duplicate keys use it (deployments' version)
-    plan.exprs.append((cname, f"CAST(NULL AS {ctype})"))
+    plan.exprs.append((cname, f"CAST(NULL AS {sql_type(ctype, plan.dialect)})"))
 
 
-def _typed_expr(kind: str, cname: str, ctype: str, ref: str, styp: str, mapping: Mapping) -> tuple[str, list]:
+def _typed_expr(plan: _Plan, kind: str, cname: str, ctype: str, ref: str, styp: str,
+                mapping: Mapping) -> tuple[str, list]:
     """SQL typing one contract column's source value (the team's value names mapped first), its parameters."""
     value_ref, params = ref, []
+    txt = text_type(plan.dialect)
     if cname in mapping.values:  # the team's own names for values: mapped before typing and checks
         keys, vals = zip(*mapping.values[cname].items(), strict=True)
-        text = f"trim(CAST({ref} AS VARCHAR))"
-        value_ref = f"coalesce(map_extract(MAP(?::VARCHAR[], ?::VARCHAR[]), {text})[1], {text})"
+        value_ref = mapped_text_sql(f"trim(CAST({ref} AS {txt}))", plan.dialect)
         params = [list(keys), list(vals)]
     if ctype == "TIMESTAMP":
-        expr, params = _time_expr(ref, styp, mapping)
+        expr, params = _time_expr(plan, cname, ref, styp, mapping)
     elif ctype == "VARCHAR":
-        expr = f"NULLIF(trim(CAST({value_ref} AS VARCHAR)), '')"
+        expr = f"NULLIF(trim(CAST({value_ref} AS {txt})), '')"
     else:
         expr = f"TRY_CAST({value_ref} AS {ctype})"
     if kind == "predictions" and cname == "component":
@@ -159,8 +174,8 @@ def _plan_contract_column(plan: _Plan, kind: str, path: Path, src_types: dict[st
     if actual is None:
         _plan_absent_column(plan, kind, path, src_types, mapping, cname, ctype, required)
         return None
-    ref, styp = _source_ref(actual, src_types[actual].upper())
-    expr, params = _typed_expr(kind, cname, ctype, ref, styp, mapping)
+    ref, styp = _source_ref(plan, actual, src_types[actual].upper())
+    expr, params = _typed_expr(plan, kind, cname, ctype, ref, styp, mapping)
     plan.exprs.append((cname, expr))
     plan.expr_params.extend(params)
     plan.raw_refs.append((raw_alias, ref))
@@ -173,8 +188,9 @@ def _add_contract_checks(plan: _Plan, kind: str, cname: str, ctype: str, require
     """Row checks of one contract column: missing, unreadable, infinite or implausible time."""
     q = quote_ident(cname)
     raw = quote_ident(raw_alias)
+    d = plan.dialect
     # a typed source value (Parquet, JSON numbers) is never blank text: skip the text checks
-    present = (f"{raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> ''" if styp == "VARCHAR"
+    present = (f"{raw} IS NOT NULL AND trim(CAST({raw} AS {text_type(d)})) <> ''" if styp == "VARCHAR"
                else f"{raw} IS NOT NULL")
     if ctype == "VARCHAR" and not (kind == "predictions" and cname == "component"):
         # the typed value is NULLIF(trim(text), ''): NULL exactly when the source value is missing
@@ -183,21 +199,24 @@ def _add_contract_checks(plan: _Plan, kind: str, cname: str, ctype: str, require
     if required:
         plan.check(
             f"CASE WHEN NOT ({present}) THEN 'missing required value: {cname} (' || "
-            f"CASE WHEN {raw} IS NULL THEN 'absent' ELSE 'blank: ' || {shown(raw)} END || ')' END"
+            f"CASE WHEN {raw} IS NULL THEN 'absent' ELSE 'blank: ' || {shown(raw, d)} END || ')' END"
         )
     if ctype != "VARCHAR" and styp != ctype:
         plan.check(
             f"CASE WHEN {present} AND {q} IS NULL THEN 'cannot read {cname} as {ctype.lower()}: ' || "
-            f"{shown(raw)} || ' ' || ? END", _expected(cname, ctype, mapping))
-    if ctype == "TIMESTAMP":  # DuckDB reads 'infinity' / '-infinity' as timestamps: not a point in time
-        plan.check(
-            f"CASE WHEN NOT isfinite({q}) THEN '{cname} is infinite (' || {shown(raw)} || '), "
-            f"not a point in time' END"
-        )
+            f"{shown(raw, d)} || ' ' || ? END", _expected(cname, ctype, mapping))
+    if ctype == "TIMESTAMP":
+        # DuckDB reads 'infinity' / '-infinity' as timestamps: not a point in time (Spark has no such timestamp)
+        finite = f"isfinite({q})" if d == "duckdb" else f"{q} IS NOT NULL"
+        if d == "duckdb":
+            plan.check(
+                f"CASE WHEN NOT isfinite({q}) THEN '{cname} is infinite (' || {shown(raw, d)} || '), "
+                f"not a point in time' END"
+            )
         # the one plausible-time rule (toolkit.timeutil): what analyses can compute with
         plan.check(
-            f"CASE WHEN isfinite({q}) AND NOT ({q} >= ? AND {q} < ?) THEN "
-            f"'{cname} ' || {shown(q)} || ' outside the plausible range ' || ? END",
+            f"CASE WHEN {finite} AND NOT ({q} >= ? AND {q} < ?) THEN "
+            f"'{cname} ' || {shown(q, d)} || ' outside the plausible range ' || ? END",
             PLAUSIBLE_START, PLAUSIBLE_END, PLAUSIBLE_TEXT)
 
 
@@ -214,8 +233,10 @@ def _add_kind_rules(plan: _Plan, kind: str) -> None:
                 "|| ' outside 0..100' END"
             )
     if kind == "predictions" and any(n == "score" for n, _ in plan.exprs):
+        d = plan.dialect
         plan.check(
-            f"CASE WHEN isnan(score) OR isinf(score) THEN 'score is not a finite number: ' || {shown('score')} END"
+            f"CASE WHEN NOT {finite_sql('score', d)} THEN 'score is not a finite number: ' || "
+            f"{shown(double_text_sql('score', d), d)} END"
         )
 
 
@@ -305,13 +326,13 @@ def _covariate_notes(undeclared: bool, fresh: list[str], inferred: dict[str, str
 def _plan_covariate(plan: _Plan, name: str, src_types: dict[str, str], existing: dict, inferred: dict[str, str],
                     raw_prefix: str) -> None:
     """One covariate's typed expression (a new store column if it is new) and its readability check."""
-    ref, _ = _source_ref(name, src_types[name].upper())
+    ref, _ = _source_ref(plan, name, src_types[name].upper())
     if name.lower() in existing:
         store_name, typ = existing[name.lower()]
     else:
         store_name, typ = name, inferred[name]
         plan.new_covariates.append((name, typ))
-    typed = f"TRY_CAST({ref} AS {typ})" if typ != "VARCHAR" else f"CAST({ref} AS VARCHAR)"
+    typed = f"TRY_CAST({ref} AS {typ})" if typ != "VARCHAR" else f"CAST({ref} AS {text_type(plan.dialect)})"
     plan.exprs.append((store_name, typed))
     src_typ = src_types[name].upper()
     lossless = typ == "DOUBLE" and is_numeric_type(src_typ)
@@ -319,9 +340,10 @@ def _plan_covariate(plan: _Plan, name: str, src_types: dict[str, str], existing:
         raw_alias = f"{raw_prefix}cov_{len(plan.raw_refs)}"
         plan.raw_refs.append((raw_alias, ref))
         raw = quote_ident(raw_alias)
-        present = (f"{raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> ''"
+        present = (f"{raw} IS NOT NULL AND trim(CAST({raw} AS {text_type(plan.dialect)})) <> ''"
                    if src_typ in ("VARCHAR", "JSON") or is_nested(src_typ) else f"{raw} IS NOT NULL")
-        plan.check(f"CASE WHEN {present} AND {quote_ident(store_name)} IS NULL THEN ? || {shown(raw)} END",
+        plan.check(f"CASE WHEN {present} AND {quote_ident(store_name)} IS NULL "
+                   f"THEN ? || {shown(raw, plan.dialect)} END",
                    f"cannot read covariate {store_name} as {typ.lower()}: ")
 
 
@@ -359,13 +381,13 @@ def _plan_covariates(con: duckdb.DuckDBPyConnection, plan: _Plan, path: Path, sr
     return ignored
 
 
-def shown(sql: str) -> str:
+def shown(sql: str, dialect: Dialect = "duckdb") -> str:
     """SQL naming a value in a quarantine reason: the value as a JSON string, at most 80 characters.
 
     Every reason shows its offending value this way (and only this way), so
     :func:`toolkit.store.ingest.results.reason_rule` can group reasons by rule.
     """
-    return f"CAST(to_json(left(CAST({sql} AS VARCHAR), 80)) AS VARCHAR)"
+    return json_string_sql(f"left(CAST({sql} AS {text_type(dialect)}), 80)", dialect)
 
 
 def _expected(cname: str, ctype: str, mapping: Mapping) -> str:
@@ -395,16 +417,17 @@ def _missing_column_message(path: Path, kind: str, cname: str, columns: list[str
     )
 
 
-def _time_expr(ref: str, styp: str, mapping: Mapping) -> tuple[str, list]:
+def _time_expr(plan: _Plan, cname: str, ref: str, styp: str, mapping: Mapping) -> tuple[str, list]:
     """SQL turning a source time value into naive UTC, and its parameters."""
     tz = mapping.timezone
     fmt = mapping.time_format
+    d = plan.dialect
     if styp.startswith("TIMESTAMP WITH TIME ZONE") or styp == "TIMESTAMPTZ":
         return f"CAST({ref} AS TIMESTAMP)", []
     if styp.startswith("TIMESTAMP") or styp == "DATE":
         if tz == "UTC":  # already UTC wall-clock time: no per-row time-zone arithmetic
             return f"CAST({ref} AS TIMESTAMP)", []
-        return f"CAST(timezone(?, CAST({ref} AS TIMESTAMP)) AS TIMESTAMP)", [tz]
+        return from_zone_sql(f"CAST({ref} AS TIMESTAMP)", d), [tz]
     if fmt in EPOCH_UNITS or is_numeric_type(styp):
         divisor = EPOCH_UNITS.get(fmt or "", None)
         num = f"TRY_CAST({ref} AS DOUBLE)"
@@ -413,7 +436,9 @@ def _time_expr(ref: str, styp: str, mapping: Mapping) -> tuple[str, list]:
                            f"WHEN abs({num}) < 1e17 THEN 1e6 ELSE 1e9 END")
         else:
             divisor_sql = repr(float(divisor))
-        return _epoch_sql(f"{num} / ({divisor_sql})"), []
+        return epoch_sql(f"{num} / ({divisor_sql})", d), []
+    if d == "spark":  # the engines' text-to-time casts differ at the edges (e.g. '14:30:00 +01')
+        plan.unported.append(f"{cname} is text, parsed as a time")
     text = f"trim(CAST({ref} AS VARCHAR))"
     if fmt and ("%z" in fmt or "%Z" in fmt):  # the text carries its own offset: already absolute
         return f"CAST(try_strptime({text}, ?) AS TIMESTAMP)", [fmt]
@@ -421,9 +446,9 @@ def _time_expr(ref: str, styp: str, mapping: Mapping) -> tuple[str, list]:
         return f"CAST(timezone(?, try_strptime({text}, ?)) AS TIMESTAMP)", [tz, fmt]
     return (
         f"CASE WHEN regexp_matches({text}, '^[0-9]{{9,}}([.][0-9]+)?$') "
-        f"THEN " + _epoch_sql(f"TRY_CAST({text} AS DOUBLE) / CASE WHEN TRY_CAST({text} AS DOUBLE) < 1e11 THEN 1 "
+        f"THEN " + epoch_sql(f"TRY_CAST({text} AS DOUBLE) / CASE WHEN TRY_CAST({text} AS DOUBLE) < 1e11 THEN 1 "
                              f"WHEN TRY_CAST({text} AS DOUBLE) < 1e14 THEN 1e3 "
-                             f"WHEN TRY_CAST({text} AS DOUBLE) < 1e17 THEN 1e6 ELSE 1e9 END") + " "
+                             f"WHEN TRY_CAST({text} AS DOUBLE) < 1e17 THEN 1e6 ELSE 1e9 END", d) + " "
         f"WHEN regexp_matches({text}, '(Z|z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
         # an offset beyond +-14:00 or with minutes past 59 (DuckDB reads -99:00 as 99 hours): NULL, quarantined
         f"THEN CASE WHEN right({text}, 1) NOT IN ('Z', 'z') AND regexp_matches({text}, {_BAD_OFFSET}) THEN NULL "
@@ -436,8 +461,3 @@ def _time_expr(ref: str, styp: str, mapping: Mapping) -> tuple[str, list]:
 #: a time of day followed by a UTC offset whose hours exceed 14 or whose minutes exceed 59
 _BAD_OFFSET = ("'[0-9]:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)? *[+-]"
                "((1[5-9]|[2-9][0-9])(:?[0-9]{2})?|[0-9]{2}:?[6-9][0-9])$'")
-
-
-def _epoch_sql(seconds: str) -> str:
-    """Epoch seconds -> TIMESTAMP, NULL (so quarantined) outside DuckDB's range instead of an error."""
-    return f"CASE WHEN abs({seconds}) < 9.2e12 THEN CAST(to_timestamp({seconds}) AS TIMESTAMP) END"
