@@ -9,6 +9,7 @@ from benchmarks.results_format import boot_key, fmt_s, gib
 from benchmarks.results_sections import (
     dowhy_section,
     failures_section,
+    spark_lake_section,
     spark_section,
     glm_section,
     ingest_scan_sections,
@@ -44,6 +45,7 @@ def write_results(path: Path, runs: dict, info: dict) -> str:
     L += dowhy_section(runs, tiers)
     L += ingest_scan_sections(runs, tiers)
     L += spark_section(runs, tiers)
+    L += spark_lake_section(runs, tiers)
     L += failures_section(failures)
     L += profiles_section(runs, tiers)
     if (HERE / "ANALYSIS.md").exists():

@@ -242,6 +242,38 @@ def spark_section(runs: dict, tiers: list[str]) -> list[str]:
     return L
 
 
+def spark_lake_section(runs: dict, tiers: list[str]) -> list[str]:
+    """An attached lake: DuckDB's views against Spark reading the files (benchmarks/spark_engine.py)."""
+    L: list[str] = []
+    for t in tiers:
+        if "spark_lake" not in runs[t]:
+            continue
+        r = runs[t]["spark_lake"]["last"]
+        L.append(f"## Spark reading an attached lake in place ({t})")
+        L.append("")
+        L.append(f"The tier's {r['rows']:,} rows written as a Parquet lake partitioned by day "
+                 f"({r['files']} files, {fmt_s(r['lake_write_seconds'])} s) and attached to a new store. "
+                 f"Validation (every row typed and checked, duplicates, each file's time ranges, the report): "
+                 f"DuckDB {fmt_s(r['attach_duckdb_seconds'])} s at attach and {fmt_s(r['validate_duckdb_seconds'])} s "
+                 f"again, Spark `{r['master']}` {fmt_s(r['validate_spark_seconds'])} s "
+                 f"({'the same counts and reasons' if r['validation_same'] else '**different counts**'}). Each "
+                 f"analysis on DuckDB (its attached views) and on Spark reading the files (no export), "
+                 f"`n_boot={r['n_boot']}`:")
+        L.append("")
+        L.append("| analysis | DuckDB s | Spark s | ratio | same result |")
+        L.append("|---|---:|---:|---:|---|")
+        for name, j in r["jobs"].items():
+            L.append(f"| {name} | {fmt_s(j['duckdb_seconds'])} | {fmt_s(j['spark_seconds'])} | {j['ratio']:.1f}x | "
+                     f"{'yes' if j['same_result'] else '**no**'} |")
+        d = r["one_day_audit"]
+        L.append("")
+        L.append(f"A one-day audit ({d['window']}) on Spark: {d['spark_passes']} passes scanned "
+                 f"{d['spark_rows_scanned']:,} rows in {d['spark_files_read']} file reads "
+                 f"({fmt_s(d['spark_seconds'])} s).")
+        L.append("")
+    return L
+
+
 def failures_section(failures: list) -> list[str]:
     """The measures that failed."""
     L: list[str] = []

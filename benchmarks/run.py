@@ -37,7 +37,7 @@ from benchmarks.runner import WORK, machine, run_tier  # noqa: E402
 from benchmarks.targets import METHODS  # noqa: E402
 
 ALL_TASKS = ("ingest", "incremental", "pruning", "audit", "attribute", "explain", "report", "glm", "dowhy",
-             "spark")
+             "spark", "spark_lake")
 
 
 def main(argv: list[str] | None = None) -> int:

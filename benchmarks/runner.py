@@ -217,6 +217,10 @@ def run_tier(tier: str, args, log, save=lambda measured: None) -> dict[str, dict
     if "spark" in want and tier in args.spark_tiers:
         log(f"[{tier}] Spark local mode vs DuckDB, side by side")
         out["spark"] = repeat("spark", {**base, "db": str(db), "n_boot": args.n_boot}, 1, log)
+    if "spark_lake" in want and tier in args.spark_tiers:
+        log(f"[{tier}] an attached lake: DuckDB's views vs Spark reading the files")
+        out["spark_lake"] = repeat("spark_lake", {**base, "db": str(db), "n_boot": args.n_boot,
+                                                  "work": str(work)}, 1, log)
     if args.profile:
         for key in _missed(out):
             entry = out[key]

@@ -352,7 +352,8 @@ def _baseline_tasks() -> dict[str, Callable[[dict], dict]]:
     from benchmarks import spark_engine
 
     return {"pandas_glm": baselines.task_pandas_glm, "toolkit_glm": baselines.task_toolkit_glm,
-            "dowhy": baselines.task_dowhy, "spark": spark_engine.task_spark}
+            "dowhy": baselines.task_dowhy, "spark": spark_engine.task_spark,
+            "spark_lake": spark_engine.task_spark_lake}
 
 
 def main(argv: list[str]) -> int:

@@ -216,3 +216,56 @@ def test_epoch_times_round_to_the_microsecond_alike(spark):
                               args=[v]).collect()[0][0] for v in values]
     assert on_spark == duck
 
+
+
+def _validated_state(store) -> tuple:
+    from toolkit.store.attach import DUPLICATES_TABLE, FILES_TABLE
+
+    files = store.con.execute(f"SELECT * EXCLUDE (bytes, mtime) FROM {FILES_TABLE} ORDER BY path").fetchall()
+    dups = store.con.execute(f"SELECT * FROM {DUPLICATES_TABLE} ORDER BY _file, _row").fetchall()
+    return files, dups
+
+
+def test_attach_and_validate_on_spark_find_what_duckdb_finds(spark, lake_store, tmp_path):
+    """The scans of attach and validate on Spark: the same duplicates, file time ranges and counts, the same
+    reasons and example rows; a validation on Spark reads no file's data in DuckDB."""
+    import json
+
+    from tests.store.test_attach import _data_reads
+    from toolkit import Store
+
+    reference, lake, on_duck = lake_store
+    with Store(tmp_path / "spark.duckdb") as store:
+        store.ingest("artifacts", [DEMO / "artifacts.csv"])
+        store.ingest("deployments", [DEMO / "deployments.jsonl"])
+        on_spark = store.attach(lake, partitioning="hive", mapping=MAPPING, engine="spark", spark=spark)
+        assert _validated_state(store) == _validated_state(reference)
+        for result in (on_spark, store.validate(engine="spark", spark=spark)):
+            assert (result.rows, result.valid, result.excluded, result.reasons) == (
+                on_duck.rows, on_duck.valid, on_duck.excluded, on_duck.reasons)
+            keys = ["reason", "file", "row"]
+            assert result.examples.select(keys).equals(on_duck.examples.select(keys))
+            for a, b in zip(result.examples["raw"], on_duck.examples["raw"], strict=True):
+                assert json.loads(a) == json.loads(b)   # the same row, the same values
+        assert store.counts()["predictions"] == reference.counts()["predictions"] == on_duck.valid
+        reads = _data_reads(store, lambda: store.validate(engine="spark", spark=spark))
+        assert not {p for p, n in reads.items() if n > 0}
+        assert _validated_state(store) == _validated_state(reference)
+
+
+def test_cli_status_on_spark_prints_duckdbs_report(spark, lake_store, capsys, monkeypatch, tmp_path):
+    """``vdrift status --engine spark``: the report's counts, reasons and examples from Spark, as DuckDB's."""
+    import shutil
+
+    from toolkit.cli import main
+
+    store, _, _ = lake_store
+    monkeypatch.delenv("SPARK_REMOTE", raising=False)  # the engine takes the shared session (getOrCreate)
+    store.con.execute("CHECKPOINT")
+    path = tmp_path / "copy.duckdb"
+    shutil.copyfile(store.path, path)
+    out = {}
+    for engine in ("duckdb", "spark"):
+        assert main(["status", "--db", str(path), "--engine", engine]) == 0
+        out[engine] = capsys.readouterr().out
+    assert out["spark"] == out["duckdb"] and "excluded rows by reason" in out["duckdb"]

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..errors import safe_text
-from .common import add_command
+from .common import add_command, add_engine_option
 from .ingest import _open
 
 
@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "others are layout, not covariates, unless the mapping lists them)")
     a.add_argument("--examples", type=int, default=3, help="example rows shown per exclusion reason")
     a.add_argument("--fail-on-excluded", action="store_true", help="exit 5 when any row is excluded")
+    add_engine_option(a)
     a.set_defaults(func=run_attach)
 
     v = add_command(
@@ -44,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--examples", type=int, default=3, help="example rows shown per reason")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.add_argument("--fail-on-excluded", action="store_true", help="exit 5 when any row is excluded")
+    add_engine_option(v)
     v.set_defaults(func=run_validate)
 
     d = add_command(sub, "detach", help="forget the attached predictions dataset (its files are untouched)")
@@ -63,14 +65,14 @@ def run_attach(args: argparse.Namespace) -> int:
     """Run ``vdrift attach predictions PATH``."""
     with _open(args) as store:
         result = store.attach(args.path, mapping=args.mapping, partitioning=args.partitioning,
-                              examples=max(args.examples, 0))
+                              examples=max(args.examples, 0), engine=args.engine)
     return _print_result(result, args)
 
 
 def run_validate(args: argparse.Namespace) -> int:
     """Run ``vdrift validate``."""
     with _open(args) as store:
-        result = store.validate(examples=max(args.examples, 0))
+        result = store.validate(examples=max(args.examples, 0), engine=args.engine)
     return _print_result(result, args)
 
 

@@ -35,7 +35,7 @@ def add_command(sub: argparse._SubParsersAction, name: str, *, help: str, descri
 
 
 def add_engine_option(parser: argparse.ArgumentParser) -> None:
-    """``--engine duckdb|spark``: where the passes over the rows run (audit, attribute, explain)."""
+    """``--engine duckdb|spark``: where the passes over the rows run (analyses, and the scans of attach/validate)."""
     parser.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"],
                         help="where the passes over the rows run: duckdb (default) or spark (a session from the "
                         "standard configuration: SPARK_REMOTE for Spark Connect, else spark-submit / spark.master; "

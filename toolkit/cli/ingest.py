@@ -12,7 +12,7 @@ from ..audit.intended import ungoverned_components
 from ..audit.results import ungoverned_warning
 from ..sources import ADAPTERS
 from ..store import Store
-from .common import add_command, add_db_option
+from .common import add_command, add_db_option, add_engine_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_ingest)
 
     s = add_command(sub, "status", help="what the store holds: row counts, time span, recent ingests")
+    add_engine_option(s)
     s.set_defaults(func=run_status)
 
 
@@ -93,7 +94,7 @@ def run_status(args: argparse.Namespace) -> int:
         log = store.ingest_log()
         covs = store.covariates()
         ungoverned = ungoverned_components(store.con)
-        attached = store.attached()
+        attached = store.attached(engine=args.engine)
     print(safe_text(f"store {args.db} (schema v{store.schema_version})"))
     for name, n in counts.items():
         print(f"  {name:<12} {n:>12,}")

@@ -26,7 +26,6 @@ import duckdb
 
 from ..errors import InputError, check_choice
 from ..timeutil import Window
-from .lake import lake_read
 from .run import DuckRunner, Runner
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -112,6 +111,7 @@ def engine_runner(con: duckdb.DuckDBPyConnection, engine: Engine, span: Window |
         yield DuckRunner(con)
         return
     from . import spark as sp
+    from .lake import lake_read
 
     active = _OPEN.get()
     # an open runner on this store serves a nested call whose span it covers (an engine without a session

@@ -149,3 +149,14 @@ def mapped_text_sql(text_sql: str, dialect: Dialect) -> str:
         spark=(f"coalesce(try_element_at(map_from_arrays(CAST(? AS ARRAY<STRING>), CAST(? AS ARRAY<STRING>)), "
                f"{text_sql}), {text_sql})"),
     )
+
+
+#: How Spark writes times in a row's JSON (DuckDB's layout, with the microseconds always written).
+_JSON_TIME = "yyyy-MM-dd HH:mm:ss.SSSSSS"
+
+
+def row_json_sql(alias: str, dialect: Dialect) -> str:
+    """The row ``alias`` (every column) as a JSON object: an excluded row's example; NULL fields included."""
+    return _for(dialect, duckdb=f"CAST(to_json({alias}) AS VARCHAR)",
+                spark=(f"to_json(struct({alias}.*), map('ignoreNullFields', 'false', 'timestampFormat', "
+                       f"'{_JSON_TIME}', 'timestampNTZFormat', '{_JSON_TIME}'))"))

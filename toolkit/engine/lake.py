@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +40,7 @@ from ..sqlutil import table_columns
 from ..store.attach.state import DUPLICATES_TABLE, FILES_TABLE, info, recorded_mapping, stale_files, stale_message
 from ..store.attach.views import checked_sql, output_columns, plan_attached
 from ..store.ingest.plan import _Plan
+from ..store.mapping import Mapping
 from ..timeutil import Window
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -119,46 +120,144 @@ def _base(path: str) -> str:
 
 
 @contextmanager
-def lake_views(spark: SparkSession, con: duckdb.DuckDBPyConnection, read: LakeRead,
-               run: SparkRunner) -> Iterator[None]:
-    """Register the checked rows and ``predictions`` of ``read`` on the session, while open.
-
-    The caller holds ``toolkit.engine.spark.SESSION_CONF``.
-    """
+def _typed_views(spark: SparkSession, plan: _Plan, files: list[str], hive: bool, base: str, *,
+                 raw: bool, empty: bool = False) -> Iterator[None]:
+    """``files`` as the session's :data:`SOURCE_VIEW`, and every row typed by ``plan`` as :data:`TYPED_VIEW`."""
     from pyspark.sql import functions as F
 
     from .spark import _spark_param
 
-    files = list(read.files)
-    reader = spark.read.option("basePath", read.base) if read.hive else spark.read
-    frame = reader.parquet(*(files or [_first_file(con)]))
+    reader = spark.read.option("basePath", base) if hive else spark.read
+    frame = reader.parquet(*files)
     # DuckDB's reader columns: the file's path (Spark gives a URI) and the 0-based row number in the file
     uri = F.col("_metadata.file_path")
     path = F.url_decode(F.replace(F.regexp_replace(uri, F.lit("^file:(//)?"), F.lit("")), F.lit("+"), F.lit("%2B")))
     frame = frame.select("*", path.alias("_vd_file"), F.col("_metadata.row_index").alias("file_row_number"))
-    if not files:
+    if empty:
         frame = frame.where(F.lit(False))
     frame.createOrReplaceTempView(SOURCE_VIEW)
-    plan = read.plan
     params = [_spark_param(p) for p in plan.check_params + plan.expr_params]
-    spark.sql(checked_sql(plan, SOURCE_VIEW, raw=False), args=params).createOrReplaceTempView(TYPED_VIEW)
-    dups = con.execute(f"SELECT _file, _row, reason FROM {DUPLICATES_TABLE} WHERE list_contains(?, _file)",
-                       [files]).pl()
-    names = ", ".join(f't."{n}"' for n, _ in plan.exprs)
-    views = [SOURCE_VIEW, TYPED_VIEW, CHECKED_VIEW, "predictions"]
     try:
-        with run.registered(DUPLICATES_VIEW, dups.with_columns(pl.col("_row").cast(pl.Int64))):
-            spark.sql(f"""CREATE OR REPLACE TEMP VIEW {CHECKED_VIEW} AS
-                SELECT /*+ BROADCAST(d) */ t._file, t._row, {names}, coalesce(t._reason, d.reason) AS _reason
-                FROM {TYPED_VIEW} AS t LEFT JOIN {DUPLICATES_VIEW} AS d ON d._file = t._file AND d._row = t._row""")
+        spark.sql(checked_sql(plan, SOURCE_VIEW, raw=raw), args=params).createOrReplaceTempView(TYPED_VIEW)
+        yield
+    finally:
+        for view in (TYPED_VIEW, SOURCE_VIEW):
+            spark.catalog.dropTempView(view)
+
+
+@contextmanager
+def _checked_view(spark: SparkSession, run: SparkRunner, plan: _Plan, duplicates: pl.DataFrame, *,
+                  raw: bool) -> Iterator[None]:
+    """:data:`CHECKED_VIEW`: the typed rows with the duplicates' reasons (broadcast), the runner's ``checked``."""
+    names = ", ".join(f't."{n}"' for n, _ in plan.exprs) + (", t._raw" if raw else "")
+    with run.registered(DUPLICATES_VIEW, duplicates.with_columns(pl.col("_row").cast(pl.Int64))):
+        spark.sql(f"""CREATE OR REPLACE TEMP VIEW {CHECKED_VIEW} AS
+            SELECT /*+ BROADCAST(d) */ t._file, t._row, {names}, coalesce(t._reason, d.reason) AS _reason
+            FROM {TYPED_VIEW} AS t LEFT JOIN {DUPLICATES_VIEW} AS d ON d._file = t._file AND d._row = t._row""")
+        run.checked = CHECKED_VIEW
+        try:
+            yield
+        finally:
+            run.checked = None
+            spark.catalog.dropTempView(CHECKED_VIEW)
+
+
+def _store_duplicates(con: duckdb.DuckDBPyConnection, files: list[str]) -> pl.DataFrame:
+    return con.execute(f"SELECT _file, _row, reason FROM {DUPLICATES_TABLE} WHERE list_contains(?, _file)",
+                       [files]).pl()
+
+
+@contextmanager
+def lake_views(spark: SparkSession, con: duckdb.DuckDBPyConnection, read: LakeRead, run: SparkRunner, *,
+               raw: bool = False) -> Iterator[None]:
+    """Register the checked rows (:data:`CHECKED_VIEW`) and ``predictions`` of ``read`` on the session, while open.
+
+    The caller holds ``toolkit.engine.spark.SESSION_CONF``. ``raw`` keeps
+    each row as JSON (``_raw``: the examples of ``vdrift validate``).
+    """
+    files = list(read.files) or [_first_file(con)]
+    plan = read.plan
+    # no file meets the span: the relation of one file, empty
+    with _typed_views(spark, plan, files, read.hive, read.base, raw=raw, empty=not read.files):
+        with _checked_view(spark, run, plan, _store_duplicates(con, list(read.files)), raw=raw):
             spark.sql(f"CREATE OR REPLACE TEMP VIEW predictions AS SELECT {output_columns(plan, read.attach_id)} "
                       f"FROM {CHECKED_VIEW} WHERE _reason IS NULL")
-            run.checked = CHECKED_VIEW
-            yield
-    finally:
-        run.checked = None
-        for view in views:
-            spark.catalog.dropTempView(view)
+            try:
+                yield
+            finally:
+                spark.catalog.dropTempView("predictions")
+
+
+class SparkScan:
+    """The scans of ``vdrift attach`` / ``validate`` on Spark (``toolkit.store.attach.views.Scan``).
+
+    :meth:`typed` registers every row of the dataset typed by the store's plan
+    in Spark's dialect (the files' rows as JSON too, for the examples);
+    :meth:`duplicates` and :meth:`file_stats` run the store's own text over
+    them; afterwards :attr:`run` reads :data:`CHECKED_VIEW` (its ``checked``)
+    for the report. A plan with something :attr:`LakeRead.unported` is
+    scanned by DuckDB instead (:attr:`unported` says why). Close it with
+    :meth:`close` (or use it as a context manager).
+    """
+
+    def __init__(self, spark: SparkSession, con: duckdb.DuckDBPyConnection) -> None:
+        from .spark import SparkRunner, _session_conf
+
+        self.spark, self.con = spark, con
+        self.run = SparkRunner(spark)
+        self.unported: tuple[str, ...] = ()
+        self._stack = ExitStack()
+        self._stack.enter_context(_session_conf(spark))
+        self._plan: _Plan | None = None
+
+    def __enter__(self) -> SparkScan:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Drop the session's views and restore its settings."""
+        self._stack.close()
+
+    def typed(self, record: dict, mapping: Mapping, files: list[str], plan: _Plan) -> str | None:
+        """Register the rows of ``files`` typed as ``plan`` types them; the view, or None (DuckDB scans)."""
+        on_spark, _ = plan_attached(self.con, record, mapping, files[:1], dialect="spark", like=plan)
+        if on_spark.unported:
+            self.unported = tuple(on_spark.unported)
+            return None
+        hive = record["partitioning"] == "hive"
+        self._stack.enter_context(_typed_views(self.spark, on_spark, files, hive, _base(files[0]) if hive else "",
+                                               raw=True))
+        self._plan = on_spark
+        return TYPED_VIEW
+
+    def duplicates(self, sql: str, params: list) -> pl.DataFrame:
+        """The duplicates (``toolkit.store.attach.views.duplicates_sql`` over :data:`TYPED_VIEW`)."""
+        frame = self.run.frame(sql, params)
+        assert self._plan is not None
+        self._stack.enter_context(_checked_view(self.spark, self.run, self._plan, frame, raw=True))
+        return frame
+
+    def file_stats(self, text: Callable[[str, str], str]) -> pl.DataFrame:
+        """Each file's time ranges (``views.file_stats_sql`` over the typed rows and the duplicates)."""
+        return self.run.frame(text(TYPED_VIEW, DUPLICATES_VIEW), [])
+
+
+@contextmanager
+def lake_report(spark: SparkSession, con: duckdb.DuckDBPyConnection) -> Iterator[SparkRunner]:
+    """A runner whose ``checked`` view holds every validated row with its reason and JSON (for the report)."""
+    from .spark import SparkRunner, _session_conf
+
+    read = lake_read(con, None)
+    assert read is not None
+    with _session_conf(spark):
+        run = SparkRunner(spark)
+        if read.unported:  # the store's DuckDB reads such a dataset (the runner has no checked view)
+            yield run
+            return
+        with lake_views(spark, con, read, run, raw=True):
+            yield run
 
 
 def _first_file(con: duckdb.DuckDBPyConnection) -> str:
@@ -167,4 +266,4 @@ def _first_file(con: duckdb.DuckDBPyConnection) -> str:
     return str(row[0])
 
 
-__all__ = ["LakeRead", "lake_read", "lake_views", "CHECKED_VIEW"]
+__all__ = ["LakeRead", "SparkScan", "lake_read", "lake_report", "lake_views", "CHECKED_VIEW"]

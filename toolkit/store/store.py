@@ -6,7 +6,7 @@ import contextlib
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from collections.abc import Callable, Iterable, Iterator
 
 import duckdb
@@ -287,6 +287,8 @@ class Store:
         mapping: str | os.PathLike | dict | None = None,
         partitioning: Literal["none", "hive"] | None = None,
         examples: int = 5,
+        engine: Any = None,
+        spark: Any = None,
     ):
         """Read predictions in place from a Parquet dataset; see :mod:`toolkit.store.attach`.
 
@@ -295,7 +297,8 @@ class Store:
         view of its valid rows, with the row rules of ingest applied. A store
         reads its predictions either ingested or attached: attaching into a
         store that holds ingested predictions, or attaching twice, is an
-        :class:`~toolkit.errors.InputError`.
+        :class:`~toolkit.errors.InputError`. ``engine="spark"`` (or the
+        store's engine) runs the scans of every row on Spark (docs/spark.md).
 
         Returns
         -------
@@ -308,28 +311,33 @@ class Store:
             raise InputError(f"mapping must be a mapping file name or a dict, got {mapping!r}")
         if self.read_only:
             raise StoreError("this store was opened read-only; open it with read_only=False to attach")
-        return _attach.attach_source(self, path, mapping=mapping, partitioning=partitioning, examples=examples)
+        return _attach.attach_source(self, path, mapping=mapping, partitioning=partitioning, examples=examples,
+                                     engine=engine, spark=spark)
 
-    def validate(self, *, examples: int = 5):
+    def validate(self, *, examples: int = 5, engine: Any = None, spark: Any = None):
         """The attached source's rows that analyses exclude, by reason, with examples.
 
         On a store opened for writing the dataset is first validated again:
         files that match its pattern now are taken in, files gone are dropped.
-        A read-only store reports what was validated last.
+        A read-only store reports what was validated last. ``engine="spark"``
+        (or the store's engine) runs the scans of every row on Spark.
         """
         from . import attach as _attach
 
         if self.read_only:
-            return _attach.report(self, examples=examples)
-        return _attach.validate(self, examples=examples)
+            return _attach.checked_report(self, examples=examples, engine=engine, spark=spark)
+        return _attach.validate(self, examples=examples, engine=engine, spark=spark)
 
-    def attached(self, *, examples: int = 5):
-        """The attached source's :class:`~toolkit.store.attach.AttachResult`, or None when predictions are ingested."""
+    def attached(self, *, examples: int = 5, engine: Any = None, spark: Any = None):
+        """The attached source's :class:`~toolkit.store.attach.AttachResult`, or None when predictions are ingested.
+
+        Its counts and examples are a scan of every validated row: on Spark with ``engine="spark"``.
+        """
         from . import attach as _attach
 
         if _attach.info(self.con) is None:
             return None
-        return _attach.report(self, examples=examples)
+        return _attach.checked_report(self, examples=examples, engine=engine, spark=spark)
 
     def detach(self) -> str:
         """Forget the attached dataset (its files are untouched); predictions is an empty table again."""
@@ -394,8 +402,15 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         """Row count of every data and bookkeeping table."""
-        out = {}
+        from . import attach as _attach
+
+        out: dict[str, int] = {}
         for name in ("predictions", "deployments", "artifacts", "quarantine", "ingest_log"):
+            if (name == "predictions" and _attach.info(self.con) is not None and not _attach.stale_files(self.con)
+                    and "valid" in table_columns(self.con, _attach.FILES_TABLE)):
+                # attached: the valid rows per file were counted when the dataset was validated (no scan)
+                out[name] = int(one_row(self.con, f"SELECT coalesce(sum(valid), 0) FROM {_attach.FILES_TABLE}")[0])
+                continue
             out[name] = one_row(self.con, f"SELECT count(*) FROM {quote_ident(name)}")[0]
         if has_labels_table(self.con):  # made by the first late-labels ingest
             out["outcomes"] = one_row(self.con, "SELECT count(*) FROM outcomes")[0]

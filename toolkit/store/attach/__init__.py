@@ -33,7 +33,7 @@ literals by :func:`inline_params` (quoted, never concatenated raw).
 
 from .dataset import PARTITIONINGS, Partitioning, expand_dataset
 from .literals import inline_params, sql_literal
-from .registry import attach, attach_source, detach, validate
+from .registry import attach, attach_source, checked_report, detach, validate
 from .report import report
 from .result import AttachResult
 from .state import (
@@ -51,6 +51,7 @@ from .state import (
 
 __all__ = [
     "CHECKED_VIEW", "DUPLICATES_TABLE", "FILES_TABLE", "MACRO", "META_KEY", "PARTITIONINGS", "AttachResult",
+    "checked_report",
     "Partitioning", "attach", "attach_source", "detach", "expand_dataset", "guard", "info", "inline_params",
     "report", "sql_literal", "stale_files", "stale_message", "unguard", "validate",
 ]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 from ... import __version__
+from ...engine.choose import Engine, EngineOption, check_engine, resolve_engine
 from ...errors import InputError
 from ...sqlutil import one_row
 from ..ingest.entry import _check_mapping_values, _check_timezone
@@ -26,24 +28,35 @@ from .state import (
     now_text,
     recorded_mapping,
     require_record,
+    stale_files,
     unguard,
 )
 from .views import build_views
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import SparkSession
+
     from ..store import Store
 
 
 def attach(store: Store, path: str | os.PathLike, *, mapping: str | os.PathLike | dict | None = None,
-           partitioning: Partitioning | None = None, examples: int = 5) -> AttachResult:
+           partitioning: Partitioning | None = None, examples: int = 5, engine: EngineOption | Engine | None = None,
+           spark: SparkSession | None = None) -> AttachResult:
     """``toolkit.attach(store, "lake/", partitioning="hive")``: the same as :meth:`Store.attach`."""
-    return store.attach(path, mapping=mapping, partitioning=partitioning, examples=examples)
+    return store.attach(path, mapping=mapping, partitioning=partitioning, examples=examples, engine=engine,
+                        spark=spark)
 
 
 def attach_source(store: Store, pattern: str | os.PathLike, *,
                   mapping: str | os.PathLike | dict | Mapping | None = None,
-                  partitioning: str | None = None, examples: int = 5) -> AttachResult:
-    """Register a Parquet dataset as the store's predictions, validate it and build the views."""
+                  partitioning: str | None = None, examples: int = 5, engine: EngineOption | Engine | None = None,
+                  spark: SparkSession | None = None) -> AttachResult:
+    """Register a Parquet dataset as the store's predictions, validate it and build the views.
+
+    On a Spark engine the scans of every row (duplicates, the files' time
+    ranges, the report's counts and examples) run on Spark.
+    """
+    check_engine(engine)
     con = store.con
     t0 = time.perf_counter()
     if not isinstance(pattern, (str, os.PathLike)) or not os.fspath(pattern):
@@ -82,38 +95,64 @@ def attach_source(store: Store, pattern: str | os.PathLike, *,
         "partitioning": part, "mapping": mapping_record(the_mapping),
         "attached_at": now_text(), "toolkit_version": __version__,
     }
-    return _build_and_report(store, record, the_mapping, first=True, examples=examples, t0=t0)
+    return _build_and_report(store, record, the_mapping, first=True, examples=examples, t0=t0,
+                             engine=resolve_engine(engine, spark, store))
 
 
-def validate(store: Store, *, examples: int = 5) -> AttachResult:
+def validate(store: Store, *, examples: int = 5, engine: EngineOption | Engine | None = None,
+             spark: SparkSession | None = None) -> AttachResult:
     """Take in the files that match the pattern now, validate them again and rebuild the views."""
+    check_engine(engine)
     con = store.con
     record = require_record(store)
     t0 = time.perf_counter()
     the_mapping = recorded_mapping(record)
     unguard(con)
-    return _build_and_report(store, record, the_mapping, first=False, examples=examples, t0=t0)
+    return _build_and_report(store, record, the_mapping, first=False, examples=examples, t0=t0,
+                             engine=resolve_engine(engine, spark, store))
+
+
+def checked_report(store: Store, *, examples: int = 5, engine: EngineOption | Engine | None = None,
+                   spark: SparkSession | None = None) -> AttachResult:
+    """The report of what was validated last (no file taken in or dropped), its scans on ``engine``."""
+    check_engine(engine)
+    eng = resolve_engine(engine, spark, store)
+    if eng.name == "duckdb" or stale_files(store.con):  # stale: the report reads no row
+        return report(store, examples=examples)
+    from ...engine.lake import lake_report
+    from ...engine.spark import default_session
+
+    with lake_report(eng.spark or default_session(), store.con) as run:
+        return report(store, examples=examples, run=run)
 
 
 def _build_and_report(store: Store, record: dict, the_mapping: Mapping, *, first: bool, examples: int,
-                      t0: float) -> AttachResult:
+                      t0: float, engine: Engine) -> AttachResult:
     """Build the attached views in one transaction, refresh the store's views and report.
 
     A first attach also draws its attach id inside the same transaction, so a failed
     build leaves no half-recorded source behind.
     """
     con = store.con
-    con.execute("BEGIN TRANSACTION")
-    try:
-        if first:
-            record["attach_id"] = int(one_row(con, "SELECT nextval('ingest_id_seq')")[0])
-        build_views(store, record, the_mapping, first=first)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    store.refresh_views()
-    return report(store, examples=examples, seconds=time.perf_counter() - t0)
+    with ExitStack() as stack:
+        scan = None
+        if engine.name == "spark":
+            from ...engine.lake import SparkScan
+            from ...engine.spark import default_session
+
+            scan = stack.enter_context(SparkScan(engine.spark or default_session(), con))
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if first:
+                record["attach_id"] = int(one_row(con, "SELECT nextval('ingest_id_seq')")[0])
+            build_views(store, record, the_mapping, first=first, scan=scan)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        store.refresh_views()
+        return report(store, examples=examples, seconds=time.perf_counter() - t0,
+                      run=scan.run if scan is not None else None)
 
 
 def detach(store: Store) -> str:

@@ -13,11 +13,16 @@ from .result import AttachResult
 from .state import CHECKED_VIEW, FILES_TABLE, recorded_mapping, require_record, stale_files
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ...engine.run import Runner
     from ..store import Store
 
 
-def report(store: Store, *, examples: int = 5, seconds: float = 0.0) -> AttachResult:
-    """Counts, reasons and examples of the attached source, and files that are new, gone or changed."""
+def report(store: Store, *, examples: int = 5, seconds: float = 0.0, run: Runner | None = None) -> AttachResult:
+    """Counts, reasons and examples of the attached source, and files that are new, gone or changed.
+
+    With a Spark runner that reads the files (``run.checked``,
+    ``toolkit.engine.lake``) Spark counts the rows and picks the examples.
+    """
     con = store.con
     record = require_record(store)
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 0:
@@ -29,19 +34,26 @@ def report(store: Store, *, examples: int = 5, seconds: float = 0.0) -> AttachRe
         reasons: tuple[tuple[str, int], ...] = ()
         ex = pl.DataFrame(schema={"reason": pl.Utf8, "file": pl.Utf8, "row": pl.Int64, "raw": pl.Utf8})
     else:
-        rows, valid = one_row(
-            con, f"SELECT count(*), count(*) FILTER (WHERE _reason IS NULL) FROM {CHECKED_VIEW}")
+        # the scans of every row: on the runner's engine when it reads the files (its view of the checked rows)
+        checked = getattr(run, "checked", None)
+        query = run.frame if run is not None and checked is not None else (lambda q, p: con.execute(q, p).pl())
+        relation = checked or CHECKED_VIEW
+        rows, valid = query(f"SELECT count(*) AS n, count(*) FILTER (WHERE _reason IS NULL) AS v FROM {relation}",
+                            []).row(0)
         excluded = rows - valid
-        reasons = tuple((r, int(n)) for r, n in con.execute(
-            f"SELECT _reason, count(*) FROM {CHECKED_VIEW} WHERE _reason IS NOT NULL "
-            "GROUP BY 1 ORDER BY 2 DESC, 1").fetchall())
-        ex = con.execute(
-            f"""SELECT _reason AS reason, _file AS file, _row AS "row", _raw AS raw FROM {CHECKED_VIEW}
-            WHERE _reason IS NOT NULL
-            QUALIFY row_number() OVER (PARTITION BY _reason ORDER BY _file, _row) <= ?
-            ORDER BY reason, file, "row" """, [examples]).pl()
+        reasons = tuple((r, int(n)) for r, n in query(
+            f"SELECT _reason, count(*) AS n FROM {relation} WHERE _reason IS NOT NULL GROUP BY _reason", [])
+            .sort(["n", "_reason"], descending=[True, False]).iter_rows())
+        ex = query(
+            f"""SELECT reason, file, "row", raw FROM (
+                SELECT _reason AS reason, _file AS file, _row AS "row", _raw AS raw,
+                       row_number() OVER (PARTITION BY _reason ORDER BY _file, _row) AS _k
+                FROM {relation} WHERE _reason IS NOT NULL) AS e
+            WHERE _k <= ?""", [examples]).sort(["reason", "file", "row"])
+        ex = ex.with_columns(pl.col("row").cast(pl.Int64))
         in_files = sum(int(r[3]) for r in files_rows)
-        served = one_row(con, "SELECT count(*) FROM predictions")[0]
+        # what analyses read: the store's view (on Spark, the valid rows by construction)
+        served = one_row(con, "SELECT count(*) FROM predictions")[0] if checked is None else valid
         if rows != in_files or served != valid or sum(n for _, n in reasons) != excluded:
             raise StoreError(
                 f"attached predictions: the counts do not add up ({in_files:,} rows in the files' footers, "

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import duckdb
+import polars as pl
 
-from ...engine.keys import Dialect
+from ...engine.keys import Dialect, row_json_sql
 from ...sqlutil import quote_ident
 from ..ingest.duplicates import _DUPLICATE_KEYS
 from ..ingest.load import _reason_sql
-from ..ingest.plan import _Plan, _plan_columns
+from ..ingest.plan import _Plan, _plan_columns, store_columns
 from ..mapping import Mapping
 from ..schema import CONTRACT
 from .dataset import FILE_COLUMN, describe_columns, expand_dataset, hive_keys, reader_sql
@@ -25,13 +28,19 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def plan_attached(con: duckdb.DuckDBPyConnection, record: dict, mapping: Mapping, files: list[str], *,
-                  dialect: Dialect = "duckdb") -> tuple[_Plan, list[str]]:
+                  dialect: Dialect = "duckdb", like: _Plan | None = None) -> tuple[_Plan, list[str]]:
     """The column plan of the attached files (typing and row rules), and the partition keys left out.
 
     The one plan of an attached source: the store's views use it in DuckDB's
-    dialect, the Spark engine (``toolkit.engine.lake``) in Spark's, with the
-    covariates of the store (``record["covariates"]``) once they are known.
+    dialect, the Spark engine (``toolkit.engine.lake``) in Spark's. ``like``
+    (a plan of the same files) makes the same choices: its covariates, typed
+    as it types them, so no column is typed again.
     """
+    existing = None
+    if like is not None:
+        existing = {**store_columns(con), **{n.lower(): (n, t) for n, t in like.new_covariates}}
+        covs = tuple(n for n, _ in like.exprs if n not in CONTRACT["predictions"])
+        mapping = dataclasses.replace(mapping, covariates=covs)
     hive = record["partitioning"] == "hive"
     src_types = describe_columns(con, files, hive)
     ignored: list[str] = []
@@ -44,7 +53,7 @@ def plan_attached(con: duckdb.DuckDBPyConnection, record: dict, mapping: Mapping
                 del src_types[key]
                 ignored.append(f"{key} (partition key)")
     plan = _plan_columns(con, "predictions", Path(record["pattern"]), src_types, mapping,
-                         reader_sql("?", hive), [files], dialect=dialect)
+                         reader_sql("?", hive), [files], dialect=dialect, existing=existing)
     return plan, ignored
 
 
@@ -58,7 +67,7 @@ def checked_sql(plan: _Plan, source: str, *, raw: bool) -> str:
     names = [n for n, _ in plan.exprs]
     select_sql = ",\n    ".join(f"{e} AS {quote_ident(n)}" for n, e in plan.exprs)
     raw_sql = "".join(f",\n    {e} AS {quote_ident(n)}" for n, e in plan.raw_refs)
-    whole = ",\n    CAST(to_json(src) AS VARCHAR) AS _raw" if raw else ""
+    whole = f",\n    {row_json_sql('src', plan.dialect)} AS _raw" if raw else ""
     return (
         f"SELECT _file, _row, {', '.join(quote_ident(n) for n in names)}, {_reason_sql(plan)} AS _reason"
         f"{', _raw' if raw else ''}\n"
@@ -76,8 +85,57 @@ def output_columns(plan: _Plan, attach_id: int) -> str:
                      + [quote_ident(n) for n in covs])
 
 
-def build_views(store: Store, record: dict, mapping: Mapping, *, first: bool) -> None:
-    """List and describe the files, plan the columns and (re)create the macro, tables and views."""
+def duplicates_sql(relation: str) -> tuple[str, list]:
+    """The rows of ``relation`` (typed rows with ``_reason``) whose key repeats an earlier valid row, and why.
+
+    The first row of a key (file order, then row order) is kept; the text and
+    its two values run on either engine.
+    """
+    exprs, label = _DUPLICATE_KEYS["predictions"]
+    return (f"""SELECT _file, _row, CASE WHEN _first = _file THEN ? ELSE ? END AS reason
+        FROM (SELECT _file, _row, row_number() OVER w AS _n, first_value(_file) OVER w AS _first
+              FROM {relation} AS r WHERE _reason IS NULL
+              WINDOW w AS (PARTITION BY {", ".join(exprs)} ORDER BY _file, _row)) AS k
+        WHERE _n > 1""", [f"duplicate {label} within the file (first kept)",
+                          f"duplicate {label} in an earlier file of the dataset (first kept)"])
+
+
+def file_stats_sql(relation: str, duplicates: str) -> str:
+    """Per file of ``relation``: the time ranges of its valid rows and of all rows with a time, and counts.
+
+    The counts: rows without a readable time, and valid rows (what analyses
+    read; ``Store.counts`` sums them).
+    """
+    return f"""SELECT r._file, min(r.ts) FILTER (WHERE ok) AS ts_min, max(r.ts) FILTER (WHERE ok) AS ts_max,
+                   min(r.ts) AS any_ts_min, max(r.ts) AS any_ts_max, count(*) FILTER (WHERE r.ts IS NULL) AS untimed,
+                   count(*) FILTER (WHERE ok) AS valid
+        FROM (SELECT r.*, r._reason IS NULL AND d._row IS NULL AS ok FROM {relation} AS r
+              LEFT JOIN {duplicates} AS d ON d._file = r._file AND d._row = r._row) AS r
+        GROUP BY r._file"""
+
+
+class Scan(Protocol):
+    """Validation's two scans of every row on another engine (``toolkit.engine.lake.SparkScan``)."""
+
+    def typed(self, record: dict, mapping: Mapping, files: list[str], plan: _Plan) -> str | None:
+        """Register every row of ``files`` typed by ``plan``; the relation's name, or None to scan in DuckDB."""
+        ...
+
+    def duplicates(self, sql: str, params: list) -> pl.DataFrame:
+        """The rows of :func:`duplicates_sql` (``_file``, ``_row``, ``reason``)."""
+        ...
+
+    def file_stats(self, text: Callable[[str, str], str]) -> pl.DataFrame:
+        """The rows of ``text(typed, duplicates)`` (:func:`file_stats_sql`)."""
+        ...
+
+
+def build_views(store: Store, record: dict, mapping: Mapping, *, first: bool, scan: Scan | None = None) -> None:
+    """List and describe the files, plan the columns and (re)create the macro, tables and views.
+
+    With ``scan`` the two scans of every row (duplicates, the files' time
+    ranges) run on its engine; everything else is the store's.
+    """
     con = store.con
     hive = record["partitioning"] == "hive"
     files = expand_dataset(record["pattern_abs"])
@@ -89,38 +147,37 @@ def build_views(store: Store, record: dict, mapping: Mapping, *, first: bool) ->
                          plan.check_params + plan.expr_params)
     con.execute(f"CREATE OR REPLACE MACRO {MACRO}(files) AS TABLE {body}")
 
-    # duplicate keys among the valid rows: the first (file order, then row order) is kept
-    exprs, label = _DUPLICATE_KEYS["predictions"]
-    part_by = ", ".join(exprs)
-    con.execute(
-        f"""CREATE OR REPLACE TABLE {DUPLICATES_TABLE} AS
-        SELECT _file, _row, CASE WHEN _first = _file THEN ? ELSE ? END AS reason
-        FROM (SELECT _file, _row, row_number() OVER w AS _n, first_value(_file) OVER w AS _first
-              FROM {MACRO}({files_sql}) WHERE _reason IS NULL
-              WINDOW w AS (PARTITION BY {part_by} ORDER BY _file, _row))
-        WHERE _n > 1""",
-        [f"duplicate {label} within the file (first kept)",
-         f"duplicate {label} in an earlier file of the dataset (first kept)"],
-    )
+    # the two scans of every row: the duplicates, then each file's time ranges (on Spark when ``scan`` reads
+    # the files there: the same text over the session's typed rows)
+    typed = scan.typed(record, mapping, files, plan) if scan is not None else None
+    dup_sql, dup_params = duplicates_sql(typed or f"{MACRO}({files_sql})")
+    if typed is None:
+        con.execute(f"CREATE OR REPLACE TABLE {DUPLICATES_TABLE} AS {dup_sql}", dup_params)
+        stats = {r[0]: r[1:] for r in con.execute(file_stats_sql(f"{MACRO}({files_sql})", DUPLICATES_TABLE))
+                 .fetchall()}
+    else:
+        assert scan is not None
+        dups = scan.duplicates(dup_sql, dup_params)
+        con.register("_vd_new_duplicates", dups.to_arrow())
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {DUPLICATES_TABLE} AS SELECT * FROM _vd_new_duplicates")
+        finally:
+            con.unregister("_vd_new_duplicates")
+        stats = {r[0]: r[1:] for r in scan.file_stats(file_stats_sql).iter_rows()}
     # the files: their rows (from the footers), the time range of their valid rows (for the branches), and
     # of all their rows with a readable time and the rows without one (for the analyses' exclusion counts)
     con.execute(f"CREATE OR REPLACE TABLE {FILES_TABLE} (path VARCHAR PRIMARY KEY, bytes BIGINT, mtime DOUBLE, "
                 "rows BIGINT, ts_min TIMESTAMP, ts_max TIMESTAMP, any_ts_min TIMESTAMP, any_ts_max TIMESTAMP, "
-                "untimed BIGINT)")
-    stats = {r[0]: r[1:] for r in con.execute(
-        f"""SELECT r._file, min(r.ts) FILTER (WHERE ok), max(r.ts) FILTER (WHERE ok), min(r.ts), max(r.ts),
-                   count(*) FILTER (WHERE r.ts IS NULL)
-        FROM (SELECT r.*, r._reason IS NULL AND d._row IS NULL AS ok FROM {MACRO}({files_sql}) AS r
-              LEFT JOIN {DUPLICATES_TABLE} AS d ON d._file = r._file AND d._row = r._row) AS r
-        GROUP BY r._file""").fetchall()}
+                "untimed BIGINT, valid BIGINT)")
     ranges = {f: (v[0], v[1]) for f, v in stats.items() if v[0] is not None}
     footer_rows = dict(con.execute("SELECT file_name, sum(num_rows) FROM parquet_file_metadata(?) GROUP BY 1",
                                    [files]).fetchall())
     for f in files:
         st = os.stat(f)
-        lo, hi, any_lo, any_hi, untimed = stats.get(f, (None, None, None, None, 0))
-        con.execute(f"INSERT INTO {FILES_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [f, st.st_size, st.st_mtime, int(footer_rows.get(f, 0)), lo, hi, any_lo, any_hi, int(untimed)])
+        lo, hi, any_lo, any_hi, untimed, valid = stats.get(f, (None, None, None, None, 0, 0))
+        con.execute(f"INSERT INTO {FILES_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [f, st.st_size, st.st_mtime, int(footer_rows.get(f, 0)), lo, hi, any_lo, any_hi, int(untimed),
+                     int(valid)])
     con.execute(
         f"""CREATE OR REPLACE VIEW {CHECKED_VIEW} AS
         SELECT r.* EXCLUDE (_reason), coalesce(r._reason, d.reason) AS _reason

@@ -67,12 +67,16 @@ class _Plan:
 def _plan_columns(
     con: duckdb.DuckDBPyConnection, kind: str, path: Path, src_types: dict[str, str], mapping: Mapping,
     source: str, src_params: list, dialect: Dialect = "duckdb",
+    existing: dict[str, tuple[str, str]] | None = None,
 ) -> _Plan:
     """How ``kind``'s columns are typed from a source with ``src_types`` under ``mapping``, and the row checks.
 
     ``dialect`` "spark" writes the same plan for the Spark engine's reading of
     an attached dataset in place; what has no identical Spark text is listed
     in :attr:`_Plan.unported` (and that source is then read through DuckDB).
+    ``existing`` (lower name -> (store name, type)) replaces the store's
+    covariate columns: a plan that repeats another's decisions types no
+    column again.
     """
     contract = CONTRACT[kind]
     plan = _Plan(dialect=dialect)
@@ -93,7 +97,7 @@ def _plan_columns(
         ignored = extras
     else:
         ignored = _plan_covariates(con, plan, path, src_types, mapping, source, src_params, contract, extras,
-                                   raw_prefix)
+                                   raw_prefix, existing)
     plan.ignored = tuple(ignored)
     return plan
 
@@ -349,11 +353,10 @@ def _plan_covariate(plan: _Plan, name: str, src_types: dict[str, str], existing:
 
 def _plan_covariates(con: duckdb.DuckDBPyConnection, plan: _Plan, path: Path, src_types: dict[str, str],
                      mapping: Mapping, source: str, src_params: list, contract: dict, extras: list[str],
-                     raw_prefix: str) -> list[str]:
+                     raw_prefix: str, existing: dict[str, tuple[str, str]] | None = None) -> list[str]:
     """Predictions' extra columns as covariates; returns the columns not stored, with why."""
-    existing = {r[0].lower(): (r[0], r[1]) for r in con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'predictions'"
-    ).fetchall()}
+    if existing is None:
+        existing = store_columns(con)
     wanted, ignored = _wanted_covariates(path, src_types, mapping, extras)
     keep = _without_reserved(wanted, contract, ignored)
     categorical = _categorical(path, mapping, src_types)
@@ -379,6 +382,13 @@ def _plan_covariates(con: duckdb.DuckDBPyConnection, plan: _Plan, path: Path, sr
     for name in keep:
         _plan_covariate(plan, name, src_types, existing, inferred, raw_prefix)
     return ignored
+
+
+def store_columns(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]]:
+    """The store's ``predictions`` columns: lower name -> (name, type)."""
+    return {r[0].lower(): (r[0], r[1]) for r in con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'predictions'"
+    ).fetchall()}
 
 
 def shown(sql: str, dialect: Dialect = "duckdb") -> str:
