@@ -64,12 +64,13 @@ def lake_store(demo_store, tmp_path_factory):
     from toolkit import Store
 
     tmp = tmp_path_factory.mktemp("lake")
-    _write_lake(demo_store[0], tmp / "lake")
+    lake = tmp / "team lake+1%"   # Spark names files by URI: a space, a plus and a percent sign come back
+    _write_lake(demo_store[0], lake)
     with Store(tmp / "attached.duckdb") as store:
         store.ingest("artifacts", [DEMO / "artifacts.csv"])
         store.ingest("deployments", [DEMO / "deployments.jsonl"])
-        result = store.attach(tmp / "lake", partitioning="hive", mapping=MAPPING)
-        yield store, tmp / "lake", result
+        result = store.attach(lake, partitioning="hive", mapping=MAPPING)
+        yield store, lake, result
 
 
 def _checked_on_spark(spark, store) -> pl.DataFrame:

@@ -137,8 +137,14 @@ def _typed_views(spark: SparkSession, plan: _Plan, files: list[str], hive: bool,
         frame = frame.where(F.lit(False))
     frame.createOrReplaceTempView(SOURCE_VIEW)
     params = [_spark_param(p) for p in plan.check_params + plan.expr_params]
+    typed = spark.sql(checked_sql(plan, SOURCE_VIEW, raw=raw), args=params)
+    floats = [f.name for f in frame.schema.fields if f.dataType.typeName() in ("double", "float")]
+    if raw and floats:  # Spark's JSON quotes NaN and the infinities; DuckDB's (the examples' layout) does not
+        keys = "|".join(rf"\Q{name}\E" for name in floats)
+        typed = typed.withColumn("_raw", F.regexp_replace("_raw", F.lit(f'"({keys})":"(NaN|-?Infinity)"'),
+                                                          F.lit('"$1":$2')))
     try:
-        spark.sql(checked_sql(plan, SOURCE_VIEW, raw=raw), args=params).createOrReplaceTempView(TYPED_VIEW)
+        typed.createOrReplaceTempView(TYPED_VIEW)
         yield
     finally:
         for view in (TYPED_VIEW, SOURCE_VIEW):
