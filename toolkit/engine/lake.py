@@ -81,7 +81,7 @@ def store_path(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def lake_read(con: duckdb.DuckDBPyConnection, span: Window | None) -> LakeRead | None:
-    """How Spark reads the store's attached predictions over ``span``; None when they are ingested.
+    """How Spark reads the store's attached predictions over ``span``; None when they are ingested (or empty).
 
     An :class:`InputError` when validated files changed since (as DuckDB's views refuse them).
     """
@@ -92,8 +92,8 @@ def lake_read(con: duckdb.DuckDBPyConnection, span: Window | None) -> LakeRead |
     if stale:
         raise InputError(stale_message(store_path(con), stale))
     every = [r[0] for r in con.execute(f"SELECT path FROM {FILES_TABLE} WHERE rows > 0 ORDER BY path").fetchall()]
-    if not every:
-        raise InputError(f"store {store_path(con)!r}: its attached dataset has no rows; attach files with rows")
+    if not every:  # nothing to read: the export path gives the analyses' own "no predictions" answers
+        return None
     files = every if span is None else _span_files(con, span)
     mapping = recorded_mapping(record)
     if "covariates" in record:  # the store's covariates as they were chosen: no column is typed again
