@@ -621,3 +621,29 @@ def test_hive_key_feeds_a_contract_column(demo, tmp_path):
             [dt.datetime(2026, 11, 9), dt.datetime(2026, 11, 10)]))
         day = {str(p) for p in lake.rglob(f"date={DAY}/*.parquet")}
         assert len(day) >= 3 and {p for p, n in reads.items() if n > 0} == day
+
+
+def test_validate_keeps_the_mappings_values_and_categorical_and_types_no_declared_category(tmp_path):
+    """A mapping's [values] and categorical survive `validate` (the recorded mapping keeps them); a declared
+    categorical covariate is text without a scan of its values; status counts the valid rows per file."""
+    con = duckdb.connect()
+    lake = tmp_path / "lake.parquet"
+    con.execute(
+        "COPY (SELECT 'r' || i AS request_id, TIMESTAMP '2026-11-09 00:00:00' + i * INTERVAL 1 MINUTE AS ts, "
+        "'v1' AS model_version, CASE WHEN i % 2 = 0 THEN 'Y' ELSE 'N' END AS prediction, "
+        "CASE WHEN i % 3 = 0 THEN 'web' ELSE 'live' END AS component, lpad(CAST(i % 7 AS VARCHAR), 5, '0') AS zip "
+        f"FROM range(200) t(i)) TO {sql_literal(str(lake))} (FORMAT parquet)")
+    mapping = {"values": {"component": {"live": "online", "web": "online"}}, "covariates": ["zip"],
+               "categorical": ["zip"]}
+    with Store(tmp_path / "s.duckdb") as store:
+        store.con.execute("CALL enable_logging(['QueryLog'])")
+        store.attach(lake, mapping=mapping)
+        logged = [r[0] for r in store.con.execute("SELECT message FROM duckdb_logs WHERE type = 'QueryLog'")
+                  .fetchall()]
+        store.con.execute("CALL disable_logging()")
+        assert logged and not [q for q in logged if "approx_count_distinct" in q]   # no typing scan
+        for result in (store.attached(), store.validate()):
+            assert result.valid == 200 and result.excluded == 0
+        assert store.con.execute("SELECT DISTINCT component FROM predictions").fetchall() == [("online",)]
+        assert store.con.execute("SELECT min(zip), typeof(min(zip)) FROM predictions").fetchone() == ("00000", "VARCHAR")
+        assert store.counts()["predictions"] == 200

@@ -367,7 +367,9 @@ def _plan_covariates(con: duckdb.DuckDBPyConnection, plan: _Plan, path: Path, sr
         keep = [n for n in keep if not any(e.startswith(f"{n} (") for e in excluded)]
     fresh = [n for n in keep if n.lower() not in existing]
     _check_covariate_limit(con, path, mapping, fresh)
-    inferred, unique = _infer_fresh(con, path, source, src_params, src_types, fresh)
+    # a declared covariate declared categorical is text whatever it holds: no scan decides its type
+    scanned = [n for n in fresh if undeclared or n not in categorical]
+    inferred, unique = _infer_fresh(con, path, source, src_params, src_types, scanned)
     if undeclared:
         for name in [n for n in fresh if unique.get(n)]:
             excluded.append(f"{name} (text unique on almost every row: an identifier; "
