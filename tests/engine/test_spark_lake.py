@@ -270,3 +270,66 @@ def test_cli_status_on_spark_prints_duckdbs_report(spark, lake_store, capsys, mo
         assert main(["status", "--db", str(path), "--engine", engine]) == 0
         out[engine] = capsys.readouterr().out
     assert out["spark"] == out["duckdb"] and "excluded rows by reason" in out["duckdb"]
+
+
+_BASE = ("SELECT 'r' || i AS request_id, TIMESTAMP '2026-11-09 10:00:00' + i * INTERVAL 7 MINUTE AS ts, "
+         "'v1' AS model_version, 'approved' AS prediction, 0.5 AS score, i{extra} FROM range(8) t(i)")
+#: (name, extra columns, REPLACE clause, mapping, partition key, hidden file, read in place on Spark?)
+_HOSTILE = [
+    ("unicode spaces in ids", "", "CASE i WHEN 0 THEN chr(160) WHEN 1 THEN 'r' || chr(160) WHEN 2 THEN chr(12288) "
+     "|| 'r2' WHEN 3 THEN 'r1' || chr(8195) ELSE 'r' || i END AS request_id", {}, None, False, True),
+    ("region from partitions 01/02", ", lpad(CAST(i % 2 + 1 AS VARCHAR), 2, '0') AS region", "", {}, "region",
+     False, True),
+    ("a covariate named with a quote", ', i * 1.5 AS "we""ird", ts AS seen_at', "", {}, None, False, True),
+    ("epoch seconds given milliseconds", ", CAST(epoch_ms(ts) AS BIGINT) AS t_ms", "",
+     {"columns": {"ts": "t_ms"}, "timestamps": {"format": "epoch_s"}}, None, False, True),
+    ("booleans as padded text", ", CASE WHEN i % 2 = 0 THEN ' yes ' ELSE 'TRUE ' END AS cache_hit", "", {}, None,
+     False, False),
+    ("scores as text", "", "CASE WHEN i % 2 = 0 THEN '1_000' ELSE '0x1p3' END AS score", {}, None, False, False),
+    ("ids as floating numbers", "", "CAST(i * 1e7 AS DOUBLE) AS request_id", {}, None, False, False),
+    ("nanosecond times", "", "CAST(TIMESTAMP '2026-11-09 10:00:00' + i * INTERVAL 7 MINUTE AS TIMESTAMP_NS) AS ts",
+     {}, None, False, False),
+    ("local times around a DST change", "", "TIMESTAMP '2026-11-01 01:00:00' + i * INTERVAL 10 MINUTE AS ts",
+     {"timestamps": {"timezone": "America/New_York"}}, None, False, False),
+    ("columns differing only in case", ", 1.0 AS amount, 2.0 AS \"Amount\"", "", {}, None, False, False),
+    ("a file named like a hidden one", "", "", {}, None, True, False),
+]
+
+
+@pytest.mark.parametrize("case", _HOSTILE, ids=[c[0] for c in _HOSTILE])
+def test_hostile_lakes_are_read_alike_or_through_duckdb(spark, tmp_path, case):
+    """Each lake is either read in place with DuckDB's typed rows, reasons and report, examples included,
+    or left to DuckDB (``unported``) with the same report: never a different answer."""
+    import duckdb
+
+    from toolkit import Store
+    from toolkit.engine.lake import lake_read
+    from toolkit.store.attach import CHECKED_VIEW, sql_literal
+
+    _, extra, replace, mapping, key, hidden, in_place = case
+    select = _BASE.format(extra=extra)
+    if replace:
+        select = f"SELECT * REPLACE ({replace}) FROM ({select})"
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    target = lake if key else lake / ("_part.parquet" if hidden else "part.parquet")
+    partition = f", PARTITION_BY ({key})" if key else ""
+    duckdb.sql(f"COPY ({select}) TO {sql_literal(str(target))} (FORMAT parquet{partition})")
+    if "Amount" in extra:  # DuckDB renames the second name on writing (Amount_1): write the file's names as given
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(target)
+        pq.write_table(table.rename_columns([c.removesuffix("_1") for c in table.column_names]), target)
+    if hidden:  # a second, ordinary file beside it
+        duckdb.sql(f"COPY ({_BASE.format(extra='')}) TO {sql_literal(str(lake / 'part.parquet'))} (FORMAT parquet)")
+    with Store(tmp_path / "s.duckdb") as store:
+        duck = store.attach(lake, mapping=mapping, partitioning="hive" if key else None)
+        read = lake_read(store.con, None)
+        assert read is not None and bool(read.unported) != in_place, read.unported
+        if in_place:
+            rows = store.con.execute(f"SELECT * EXCLUDE (_raw) FROM {CHECKED_VIEW} ORDER BY _file, _row").pl()
+            assert_frame_equal(_checked_on_spark(spark, store), rows, check_dtypes=False)
+        on_spark = store.validate(engine="spark", spark=spark)
+        assert (on_spark.rows, on_spark.valid, on_spark.reasons) == (duck.rows, duck.valid, duck.reasons)
+        assert on_spark.examples.equals(duck.examples)   # the example rows' JSON too, character for character
+        assert on_spark.summary().splitlines()[1:] == duck.summary().splitlines()[1:]

@@ -106,6 +106,27 @@ def distinct_list_sql(x_sql: str, dialect: Dialect) -> str:
     return _for(dialect, duckdb=f"list_distinct(list({x_sql}))", spark=f"array_distinct(collect_list({x_sql}))")
 
 
+def trim_sql(text_sql: str, dialect: Dialect) -> str:
+    r"""``text_sql`` without leading and trailing space separators (Unicode Zs: space, no-break space, ...).
+
+    DuckDB's ``trim`` removes every Zs character; Spark's removes only U+0020, so Spark strips ``\\p{Zs}``.
+    """
+    return _for(dialect, duckdb=f"trim({text_sql})",
+                spark=f"regexp_replace({text_sql}, '^\\\\p{{Zs}}+|\\\\p{{Zs}}+$', '')")
+
+
+#: Source types (DuckDB's names) whose values Spark reads and writes as text exactly as DuckDB does; a text
+#: column typed from any other source type (DOUBLE: ``1e+20`` vs ``1.0E20``; TIMESTAMPTZ, BLOB, UUID, ...)
+#: is not read in place on Spark.
+INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+                 "HUGEINT")
+TEXT_ALIKE = ("VARCHAR", "BOOLEAN", *INTEGER_TYPES, "DATE", "TIMESTAMP")
+#: Source types Spark's Parquet reader reads (DuckDB's names; DECIMAL(p,s) by prefix): any other column
+#: (TIMESTAMP_NS, UUID, TIME, INTERVAL, nested, JSON) keeps a dataset from being read in place on Spark.
+SPARK_READS = TEXT_ALIKE + ("FLOAT", "DOUBLE", "DECIMAL", "TIMESTAMP_MS", "TIMESTAMP_S",
+                            "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "BLOB")
+
+
 def sql_type(typ: str, dialect: Dialect) -> str:
     """A store type (``VARCHAR``, ``DOUBLE``, ``TIMESTAMP``, ...) as ``dialect`` writes it in a cast."""
     return text_type(dialect) if typ.upper() == "VARCHAR" else typ
@@ -151,12 +172,11 @@ def mapped_text_sql(text_sql: str, dialect: Dialect) -> str:
     )
 
 
-#: How Spark writes times in a row's JSON (DuckDB's layout, with the microseconds always written).
-_JSON_TIME = "yyyy-MM-dd HH:mm:ss.SSSSSS"
+#: The column of the Spark engine's source view holding each row as JSON (``toolkit.engine.lake._row_json``
+#: writes it as DuckDB's ``to_json`` does; Spark's own ``to_json`` writes times and NaN differently).
+RAW_COLUMN = "_vd_raw"
 
 
 def row_json_sql(alias: str, dialect: Dialect) -> str:
     """The row ``alias`` (every column) as a JSON object: an excluded row's example; NULL fields included."""
-    return _for(dialect, duckdb=f"CAST(to_json({alias}) AS VARCHAR)",
-                spark=(f"to_json(struct({alias}.*), map('ignoreNullFields', 'false', 'timestampFormat', "
-                       f"'{_JSON_TIME}', 'timestampNTZFormat', '{_JSON_TIME}'))"))
+    return _for(dialect, duckdb=f"CAST(to_json({alias}) AS VARCHAR)", spark=f"{alias}.{RAW_COLUMN}")

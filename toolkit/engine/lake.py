@@ -30,18 +30,20 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
 
 from ..errors import InputError
-from ..sqlutil import table_columns
+from ..sqlutil import quote_ident, table_columns
 from ..store.attach.state import DUPLICATES_TABLE, FILES_TABLE, info, recorded_mapping, stale_files, stale_message
+from ..store.attach.dataset import describe_columns, hive_keys
 from ..store.attach.views import checked_sql, output_columns, plan_attached
 from ..store.ingest.plan import _Plan
 from ..store.mapping import Mapping
 from ..timeutil import Window
+from .keys import RAW_COLUMN, sql_type
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -64,7 +66,7 @@ class LakeRead:
     files: tuple[str, ...]          # the validated files that can hold a row of the span (sorted paths)
     all_files: int                  # validated files of the dataset
     plan: _Plan                     # the store's column plan in Spark's dialect
-    hive: bool
+    partitions: dict[str, str]      # hive partition keys -> the type DuckDB's reader gives them
     base: str                       # the directory above the partition directories (hive)
     attach_id: int
 
@@ -98,9 +100,16 @@ def lake_read(con: duckdb.DuckDBPyConnection, span: Window | None) -> LakeRead |
     mapping = recorded_mapping(record)
     if "covariates" in record:  # the store's covariates as they were chosen: no column is typed again
         mapping = dataclasses.replace(mapping, covariates=tuple(record["covariates"]))
-    hive = record["partitioning"] == "hive"
-    plan, _ = plan_attached(con, record, mapping, every[:1], dialect="spark")  # same columns in every file
-    return LakeRead(tuple(files), len(every), plan, hive, _base(every[0]) if hive else "", int(record["attach_id"]))
+    plan, _ = plan_attached(con, record, mapping, every, dialect="spark")
+    return LakeRead(tuple(files), len(every), plan, *_partitions(con, record, every), int(record["attach_id"]))
+
+
+def _partitions(con: duckdb.DuckDBPyConnection, record: dict, files: list[str]) -> tuple[dict[str, str], str]:
+    """The hive partition keys with the types DuckDB's reader gives them, and Spark's ``basePath`` ({} and '')."""
+    if record["partitioning"] != "hive":
+        return {}, ""
+    types = describe_columns(con, files[:1], True)
+    return {k: types[k] for k in hive_keys(files[:1]) if k in types}, _base(files[0])
 
 
 def _span_files(con: duckdb.DuckDBPyConnection, span: Window) -> list[str]:
@@ -120,29 +129,35 @@ def _base(path: str) -> str:
 
 
 @contextmanager
-def _typed_views(spark: SparkSession, plan: _Plan, files: list[str], hive: bool, base: str, *,
+def _typed_views(spark: SparkSession, plan: _Plan, files: list[str], partitions: dict[str, str], base: str, *,
                  raw: bool, empty: bool = False) -> Iterator[None]:
-    """``files`` as the session's :data:`SOURCE_VIEW`, and every row typed by ``plan`` as :data:`TYPED_VIEW`."""
+    """``files`` as the session's :data:`SOURCE_VIEW`, and every row typed by ``plan`` as :data:`TYPED_VIEW`.
+
+    ``partitions``: the hive partition keys and the types DuckDB's reader
+    gives them (Spark reads their values as text and casts them alike).
+    """
     from pyspark.sql import functions as F
 
     from .spark import _spark_param
 
-    reader = spark.read.option("basePath", base) if hive else spark.read
+    reader = spark.read.option("basePath", base) if partitions else spark.read
     frame = reader.parquet(*files)
+    for key, typ in partitions.items():  # DuckDB reads a partition value NULL as a null
+        frame = frame.withColumn(key, F.expr(f"try_cast(nullif({_tick(key)}, 'NULL') AS {sql_type(typ, 'spark')})"))
+    columns = frame.columns
     # DuckDB's reader columns: the file's path (Spark gives a URI) and the 0-based row number in the file
     uri = F.col("_metadata.file_path")
     path = F.url_decode(F.replace(F.regexp_replace(uri, F.lit("^file:(//)?"), F.lit("")), F.lit("+"), F.lit("%2B")))
     frame = frame.select("*", path.alias("_vd_file"), F.col("_metadata.row_index").alias("file_row_number"))
+    if raw:
+        # DuckDB's order: the file's columns, its reader's two, then the partition keys
+        own = [c for c in columns if c not in partitions]
+        frame = frame.withColumn(RAW_COLUMN, _row_json(frame, own + ["file_row_number", "_vd_file", *partitions]))
     if empty:
         frame = frame.where(F.lit(False))
     frame.createOrReplaceTempView(SOURCE_VIEW)
     params = [_spark_param(p) for p in plan.check_params + plan.expr_params]
     typed = spark.sql(checked_sql(plan, SOURCE_VIEW, raw=raw), args=params)
-    floats = [f.name for f in frame.schema.fields if f.dataType.typeName() in ("double", "float")]
-    if raw and floats:  # Spark's JSON quotes NaN and the infinities; DuckDB's (the examples' layout) does not
-        keys = "|".join(rf"\Q{name}\E" for name in floats)
-        typed = typed.withColumn("_raw", F.regexp_replace("_raw", F.lit(f'"({keys})":"(NaN|-?Infinity)"'),
-                                                          F.lit('"$1":$2')))
     try:
         typed.createOrReplaceTempView(TYPED_VIEW)
         yield
@@ -151,11 +166,40 @@ def _typed_views(spark: SparkSession, plan: _Plan, files: list[str], hive: bool,
             spark.catalog.dropTempView(view)
 
 
+def _tick(name: str) -> str:
+    """A column name in Spark's backticks (the session's double quotes are not set yet when the frame is built)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _row_json(frame: Any, columns: list[str]) -> Any:
+    """The row as JSON, as DuckDB's ``to_json`` writes it (an excluded row's example).
+
+    Times as ``2026-11-09 14:30:00[.5]`` (``+00`` for instants), NaN and the
+    infinities unquoted, nulls kept.
+    """
+    from pyspark.sql import functions as F
+
+    kinds = {f.name: f.dataType.typeName() for f in frame.schema.fields}
+    fields = []
+    for name in columns:
+        col = F.col(_tick(name))
+        if kinds.get(name) in ("timestamp", "timestamp_ntz"):
+            text = F.regexp_replace(F.date_format(col, "yyyy-MM-dd HH:mm:ss.SSSSSS"), F.lit("[.]?0+$"), F.lit(""))
+            col = F.concat(text, F.lit("+00")) if kinds[name] == "timestamp" else text
+        fields.append(col.alias(name))
+    out = F.to_json(F.struct(*fields), {"ignoreNullFields": "false"})
+    floats = [n for n in columns if kinds.get(n) in ("double", "float")]
+    if floats:  # Spark's JSON quotes NaN and the infinities; DuckDB's does not
+        keys = "|".join(rf"\Q{name}\E" for name in floats)
+        out = F.regexp_replace(out, F.lit(f'"({keys})":"(NaN|-?Infinity)"'), F.lit('"$1":$2'))
+    return out
+
+
 @contextmanager
 def _checked_view(spark: SparkSession, run: SparkRunner, plan: _Plan, duplicates: pl.DataFrame, *,
                   raw: bool) -> Iterator[None]:
     """:data:`CHECKED_VIEW`: the typed rows with the duplicates' reasons (broadcast), the runner's ``checked``."""
-    names = ", ".join(f't."{n}"' for n, _ in plan.exprs) + (", t._raw" if raw else "")
+    names = ", ".join(f"t.{quote_ident(n)}" for n, _ in plan.exprs) + (", t._raw" if raw else "")
     with run.registered(DUPLICATES_VIEW, duplicates.with_columns(pl.col("_row").cast(pl.Int64))):
         spark.sql(f"""CREATE OR REPLACE TEMP VIEW {CHECKED_VIEW} AS
             SELECT /*+ BROADCAST(d) */ t._file, t._row, {names}, coalesce(t._reason, d.reason) AS _reason
@@ -184,7 +228,7 @@ def lake_views(spark: SparkSession, con: duckdb.DuckDBPyConnection, read: LakeRe
     files = list(read.files) or [_first_file(con)]
     plan = read.plan
     # no file meets the span: the relation of one file, empty
-    with _typed_views(spark, plan, files, read.hive, read.base, raw=raw, empty=not read.files):
+    with _typed_views(spark, plan, files, read.partitions, read.base, raw=raw, empty=not read.files):
         with _checked_view(spark, run, plan, _store_duplicates(con, list(read.files)), raw=raw):
             spark.sql(f"CREATE OR REPLACE TEMP VIEW predictions AS SELECT {output_columns(plan, read.attach_id)} "
                       f"FROM {CHECKED_VIEW} WHERE _reason IS NULL")
@@ -228,12 +272,11 @@ class SparkScan:
 
     def typed(self, record: dict, mapping: Mapping, files: list[str], plan: _Plan) -> str | None:
         """Register the rows of ``files`` typed as ``plan`` types them; the view, or None (DuckDB scans)."""
-        on_spark, _ = plan_attached(self.con, record, mapping, files[:1], dialect="spark", like=plan)
+        on_spark, _ = plan_attached(self.con, record, mapping, files, dialect="spark", like=plan)
         if on_spark.unported:
             self.unported = tuple(on_spark.unported)
             return None
-        hive = record["partitioning"] == "hive"
-        self._stack.enter_context(_typed_views(self.spark, on_spark, files, hive, _base(files[0]) if hive else "",
+        self._stack.enter_context(_typed_views(self.spark, on_spark, files, *_partitions(self.con, record, files),
                                                raw=True))
         self._plan = on_spark
         return TYPED_VIEW

@@ -42,7 +42,9 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Session settings the shared SQL text needs: quoted identifiers are ``"name"`` (as in DuckDB), times in UTC.
 #: (Spark reads ``"name"`` as an identifier only in ANSI mode, the default from Spark 4.)
 SESSION_CONF = {"spark.sql.ansi.enabled": "true", "spark.sql.ansi.doubleQuotedIdentifiers": "true",
-                "spark.sql.session.timeZone": "UTC"}
+                "spark.sql.session.timeZone": "UTC",
+                # an attached lake's partition values are read as text and cast as DuckDB types them
+                "spark.sql.sources.partitionColumnTypeInference.enabled": "false"}
 
 
 def export_predictions(con: duckdb.DuckDBPyConnection, path: str | Path, span: Window | None = None) -> Path:

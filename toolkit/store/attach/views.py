@@ -13,10 +13,12 @@ import duckdb
 import polars as pl
 
 from ...engine.keys import Dialect, row_json_sql
+from ...errors import StoreError
 from ...sqlutil import quote_ident
+from ...timeutil import PLAUSIBLE_END, PLAUSIBLE_START
 from ..ingest.duplicates import _DUPLICATE_KEYS
 from ..ingest.load import _reason_sql
-from ..ingest.plan import _Plan, _plan_columns, store_columns
+from ..ingest.plan import _Plan, _plan_columns, spark_reads, store_columns
 from ..mapping import Mapping
 from ..schema import CONTRACT
 from .dataset import FILE_COLUMN, describe_columns, expand_dataset, hive_keys, reader_sql
@@ -42,7 +44,14 @@ def plan_attached(con: duckdb.DuckDBPyConnection, record: dict, mapping: Mapping
         covs = tuple(n for n, _ in like.exprs if n not in CONTRACT["predictions"])
         mapping = dataclasses.replace(mapping, covariates=covs)
     hive = record["partitioning"] == "hive"
-    src_types = describe_columns(con, files, hive)
+    # DuckDB's plan checks that every file has the same columns; a plan in Spark's dialect comes after that
+    src_types = describe_columns(con, files if dialect == "duckdb" else files[:1], hive)
+    unreadable = [f"column {n} is {t.lower()}" for n, t in src_types.items() if not spark_reads(t.upper())]
+    clash: list[str] = []
+    if dialect == "spark":  # DuckDB renames a column whose name repeats another's but for case (Amount_1)
+        names = [r[0] for r in con.execute("SELECT name FROM parquet_schema(?) WHERE num_children IS NULL",
+                                           [files[0]]).fetchall()]
+        clash = sorted({n for n in names if [m.lower() for m in names].count(n.lower()) > 1})
     ignored: list[str] = []
     if hive:
         keys = hive_keys(files)
@@ -54,6 +63,13 @@ def plan_attached(con: duckdb.DuckDBPyConnection, record: dict, mapping: Mapping
                 ignored.append(f"{key} (partition key)")
     plan = _plan_columns(con, "predictions", Path(record["pattern"]), src_types, mapping,
                          reader_sql("?", hive), [files], dialect=dialect, existing=existing)
+    if dialect == "spark":  # Spark reads every column of a file (its schema, the examples' JSON)
+        plan.unported.extend(unreadable)
+        if clash:  # Spark's names are case-insensitive
+            plan.unported.append(f"columns {', '.join(clash)} differ only in case")
+        hidden = [f for f in files if Path(f).name.startswith(("_", "."))]
+        if hidden:  # Spark's reader skips them as hidden files
+            plan.unported.append(f"file name {Path(hidden[0]).name} starts with _ or .")
     return plan, ignored
 
 
@@ -106,9 +122,12 @@ def file_stats_sql(relation: str, duplicates: str) -> str:
     The counts: rows without a readable time, and valid rows (what analyses
     read; ``Store.counts`` sums them).
     """
+    # a time outside the plausible range meets no window (and a year past 9999 is no Python datetime)
+    seen = f"r.ts >= {sql_literal(PLAUSIBLE_START)} AND r.ts < {sql_literal(PLAUSIBLE_END)}"
     return f"""SELECT r._file, min(r.ts) FILTER (WHERE ok) AS ts_min, max(r.ts) FILTER (WHERE ok) AS ts_max,
-                   min(r.ts) AS any_ts_min, max(r.ts) AS any_ts_max, count(*) FILTER (WHERE r.ts IS NULL) AS untimed,
-                   count(*) FILTER (WHERE ok) AS valid
+                   min(r.ts) FILTER (WHERE {seen}) AS any_ts_min, max(r.ts) FILTER (WHERE {seen}) AS any_ts_max,
+                   count(*) FILTER (WHERE r.ts IS NULL) AS untimed, count(*) FILTER (WHERE ok) AS valid,
+                   count(*) AS n
         FROM (SELECT r.*, r._reason IS NULL AND d._row IS NULL AS ok FROM {relation} AS r
               LEFT JOIN {duplicates} AS d ON d._file = r._file AND d._row = r._row) AS r
         GROUP BY r._file"""
@@ -172,9 +191,13 @@ def build_views(store: Store, record: dict, mapping: Mapping, *, first: bool, sc
     ranges = {f: (v[0], v[1]) for f, v in stats.items() if v[0] is not None}
     footer_rows = dict(con.execute("SELECT file_name, sum(num_rows) FROM parquet_file_metadata(?) GROUP BY 1",
                                    [files]).fetchall())
+    lost = [f for f in files if int(stats.get(f, (0,) * 7)[6]) != int(footer_rows.get(f, 0))]
+    if lost:  # every row of every file is read (the engine skipped none), checked before anything is kept
+        raise StoreError(f"{lost[0]}: {int(footer_rows.get(lost[0], 0)):,} rows in its footer, "
+                         f"{int(stats.get(lost[0], (0,) * 7)[6]):,} read; nothing was changed (please report this)")
     for f in files:
         st = os.stat(f)
-        lo, hi, any_lo, any_hi, untimed, valid = stats.get(f, (None, None, None, None, 0, 0))
+        lo, hi, any_lo, any_hi, untimed, valid, _ = stats.get(f, (None, None, None, None, 0, 0, 0))
         con.execute(f"INSERT INTO {FILES_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [f, st.st_size, st.st_mtime, int(footer_rows.get(f, 0)), lo, hi, any_lo, any_hi, int(untimed),
                      int(valid)])

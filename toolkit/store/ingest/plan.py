@@ -8,8 +8,8 @@ from pathlib import Path
 
 import duckdb
 
-from ...engine.keys import (Dialect, double_text_sql, epoch_sql, finite_sql, from_zone_sql, json_string_sql,
-                            mapped_text_sql, sql_type, text_type)
+from ...engine.keys import (INTEGER_TYPES, SPARK_READS, TEXT_ALIKE, Dialect, double_text_sql, epoch_sql, finite_sql,
+                            from_zone_sql, json_string_sql, mapped_text_sql, sql_type, text_type, trim_sql)
 from ...errors import InputError, from_duckdb, is_corruption
 from ...sqlutil import one_row, placeholders, quote_ident
 from ...timeutil import PLAUSIBLE_END, PLAUSIBLE_START, PLAUSIBLE_TEXT
@@ -124,8 +124,8 @@ def _raw_prefix(src_types: dict[str, str]) -> str:
 def _source_ref(plan: _Plan, name: str, styp: str) -> tuple[str, str]:
     """SQL reading a source column, and its type: a JSON value as text, a list or struct as text."""
     ref = f"src.{quote_ident(name)}"
-    if plan.dialect == "spark" and (styp == "JSON" or is_nested(styp)):  # Spark writes such values differently
-        plan.unported.append(f"column {name} is {styp.lower()}, read as text")
+    if plan.dialect == "spark" and not spark_reads(styp):  # Spark cannot read it, or writes it differently
+        plan.unported.append(f"column {name} is {styp.lower()}")
     if styp == "JSON":  # a JSON lines key holding mixed types: its value, not JSON text ("v1", not '"v1"')
         return f"({ref} ->> '$')", "VARCHAR"
     if is_nested(styp):  # a list or struct read as text (and quarantined if a number was required)
@@ -153,15 +153,20 @@ def _typed_expr(plan: _Plan, kind: str, cname: str, ctype: str, ref: str, styp: 
                 mapping: Mapping) -> tuple[str, list]:
     """SQL typing one contract column's source value (the team's value names mapped first), its parameters."""
     value_ref, params = ref, []
-    txt = text_type(plan.dialect)
+    d = plan.dialect
+    txt = text_type(d)
+    if d == "spark" and ctype not in ("VARCHAR", "TIMESTAMP") and (styp == "VARCHAR" or cname in mapping.values):
+        plan.unported.append(f"{cname} is text, read as {ctype.lower()}")  # the engines' casts of text differ
+    if d == "spark" and ctype == "VARCHAR" and styp not in TEXT_ALIKE:
+        plan.unported.append(f"{cname} is {styp.lower()}, written as text")  # e.g. 1e+20 against 1.0E20
     if cname in mapping.values:  # the team's own names for values: mapped before typing and checks
         keys, vals = zip(*mapping.values[cname].items(), strict=True)
-        value_ref = mapped_text_sql(f"trim(CAST({ref} AS {txt}))", plan.dialect)
+        value_ref = mapped_text_sql(trim_sql(f"CAST({ref} AS {txt})", d), d)
         params = [list(keys), list(vals)]
     if ctype == "TIMESTAMP":
         expr, params = _time_expr(plan, cname, ref, styp, mapping)
     elif ctype == "VARCHAR":
-        expr = f"NULLIF(trim(CAST({value_ref} AS {txt})), '')"
+        expr = f"NULLIF({trim_sql(f'CAST({value_ref} AS {txt})', d)}, '')"
     else:
         expr = f"TRY_CAST({value_ref} AS {ctype})"
     if kind == "predictions" and cname == "component":
@@ -194,7 +199,7 @@ def _add_contract_checks(plan: _Plan, kind: str, cname: str, ctype: str, require
     raw = quote_ident(raw_alias)
     d = plan.dialect
     # a typed source value (Parquet, JSON numbers) is never blank text: skip the text checks
-    present = (f"{raw} IS NOT NULL AND trim(CAST({raw} AS {text_type(d)})) <> ''" if styp == "VARCHAR"
+    present = (f"{raw} IS NOT NULL AND {trim_sql(f'CAST({raw} AS {text_type(d)})', d)} <> ''" if styp == "VARCHAR"
                else f"{raw} IS NOT NULL")
     if ctype == "VARCHAR" and not (kind == "predictions" and cname == "component"):
         # the typed value is NULLIF(trim(text), ''): NULL exactly when the source value is missing
@@ -218,9 +223,11 @@ def _add_contract_checks(plan: _Plan, kind: str, cname: str, ctype: str, require
                 f"not a point in time' END"
             )
         # the one plausible-time rule (toolkit.timeutil): what analyses can compute with
+        # Spark writes a year past 9999 with a sign (+58825-05-18): the text without it, as DuckDB's
+        when = q if d == "duckdb" else f"regexp_replace(CAST({q} AS STRING), '^[+]', '')"
         plan.check(
             f"CASE WHEN {finite} AND NOT ({q} >= ? AND {q} < ?) THEN "
-            f"'{cname} ' || {shown(q, d)} || ' outside the plausible range ' || ? END",
+            f"'{cname} ' || {shown(when, d)} || ' outside the plausible range ' || ? END",
             PLAUSIBLE_START, PLAUSIBLE_END, PLAUSIBLE_TEXT)
 
 
@@ -336,6 +343,10 @@ def _plan_covariate(plan: _Plan, name: str, src_types: dict[str, str], existing:
     else:
         store_name, typ = name, inferred[name]
         plan.new_covariates.append((name, typ))
+    src = src_types[name].upper()
+    parsed, written = typ != "VARCHAR" and src == "VARCHAR", typ == "VARCHAR" and src not in TEXT_ALIKE
+    if plan.dialect == "spark" and (parsed or written):  # the engines' casts from and to text differ
+        plan.unported.append(f"covariate {name} is {src.lower()}, read as {typ.lower()}")
     typed = f"TRY_CAST({ref} AS {typ})" if typ != "VARCHAR" else f"CAST({ref} AS {text_type(plan.dialect)})"
     plan.exprs.append((store_name, typed))
     src_typ = src_types[name].upper()
@@ -344,7 +355,7 @@ def _plan_covariate(plan: _Plan, name: str, src_types: dict[str, str], existing:
         raw_alias = f"{raw_prefix}cov_{len(plan.raw_refs)}"
         plan.raw_refs.append((raw_alias, ref))
         raw = quote_ident(raw_alias)
-        present = (f"{raw} IS NOT NULL AND trim(CAST({raw} AS {text_type(plan.dialect)})) <> ''"
+        present = (f"{raw} IS NOT NULL AND {trim_sql(f'CAST({raw} AS {text_type(plan.dialect)})', plan.dialect)} <> ''"
                    if src_typ in ("VARCHAR", "JSON") or is_nested(src_typ) else f"{raw} IS NOT NULL")
         plan.check(f"CASE WHEN {present} AND {quote_ident(store_name)} IS NULL "
                    f"THEN ? || {shown(raw, plan.dialect)} END",
@@ -384,6 +395,11 @@ def _plan_covariates(con: duckdb.DuckDBPyConnection, plan: _Plan, path: Path, sr
     for name in keep:
         _plan_covariate(plan, name, src_types, existing, inferred, raw_prefix)
     return ignored
+
+
+def spark_reads(styp: str) -> bool:
+    """Whether Spark reads a source column of DuckDB type ``styp`` as DuckDB does (:data:`SPARK_READS`)."""
+    return styp in SPARK_READS or styp.startswith("DECIMAL")
 
 
 def store_columns(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]]:
@@ -439,8 +455,12 @@ def _time_expr(plan: _Plan, cname: str, ref: str, styp: str, mapping: Mapping) -
     if styp.startswith("TIMESTAMP") or styp == "DATE":
         if tz == "UTC":  # already UTC wall-clock time: no per-row time-zone arithmetic
             return f"CAST({ref} AS TIMESTAMP)", []
+        if d == "spark":  # the engines resolve the repeated hour of a DST change to different offsets
+            plan.unported.append(f"{cname} is local time in {tz}")
         return from_zone_sql(f"CAST({ref} AS TIMESTAMP)", d), [tz]
     if fmt in EPOCH_UNITS or is_numeric_type(styp):
+        if d == "spark" and styp not in INTEGER_TYPES:  # text or floating epochs: casts and reasons differ
+            plan.unported.append(f"{cname} is {styp.lower()}, read as epoch time")
         divisor = EPOCH_UNITS.get(fmt or "", None)
         num = f"TRY_CAST({ref} AS DOUBLE)"
         if divisor is None:  # by magnitude: seconds, milliseconds, microseconds or nanoseconds
