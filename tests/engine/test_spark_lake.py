@@ -293,6 +293,8 @@ _HOSTILE = [
      {"timestamps": {"timezone": "America/New_York"}}, None, False, False),
     ("columns differing only in case", ", 1.0 AS amount, 2.0 AS \"Amount\"", "", {}, None, False, False),
     ("a file named like a hidden one", "", "", {}, None, True, False),
+    ("hex partition values", ", CASE WHEN i % 2 = 0 THEN '0x10' ELSE '5' END AS shard", "",
+     {"covariates": ["i", "shard"]}, "shard", False, False),
 ]
 
 

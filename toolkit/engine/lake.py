@@ -100,8 +100,10 @@ def lake_read(con: duckdb.DuckDBPyConnection, span: Window | None) -> LakeRead |
     mapping = recorded_mapping(record)
     if "covariates" in record:  # the store's covariates as they were chosen: no column is typed again
         mapping = dataclasses.replace(mapping, covariates=tuple(record["covariates"]))
-    plan, _ = plan_attached(con, record, mapping, every, dialect="spark")
-    return LakeRead(tuple(files), len(every), plan, *_partitions(con, record, every), int(record["attach_id"]))
+    plan, ignored = plan_attached(con, record, mapping, every, dialect="spark")
+    partitions, base = _partitions(con, record, every)
+    plan.unported.extend(_odd_partitions(every, partitions, ignored))
+    return LakeRead(tuple(files), len(every), plan, partitions, base, int(record["attach_id"]))
 
 
 def _partitions(con: duckdb.DuckDBPyConnection, record: dict, files: list[str]) -> tuple[dict[str, str], str]:
@@ -110,6 +112,26 @@ def _partitions(con: duckdb.DuckDBPyConnection, record: dict, files: list[str]) 
         return {}, ""
     types = describe_columns(con, files[:1], True)
     return {k: types[k] for k in hive_keys(files[:1]) if k in types}, _base(files[0])
+
+
+#: Partition values Spark casts to a type as DuckDB's reader does (DuckDB also reads e.g. ``0x10`` as 16).
+_PLAIN = {"BIGINT": re.compile(r"^-?[0-9]+$"), "DOUBLE": re.compile(r"^-?[0-9]+([.][0-9]+)?$"),
+          "DATE": re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")}
+
+
+def _odd_partitions(files: list[str], partitions: dict[str, str], ignored: list[str]) -> list[str]:
+    """Values of a typed partition key the plan reads that Spark would not cast as DuckDB does."""
+    out = []
+    for key, typ in partitions.items():
+        if typ == "VARCHAR" or f"{key} (partition key)" in ignored:  # text, or layout the plan does not read
+            continue
+        plain = _PLAIN.get(typ)
+        for f in files:
+            value = next((p.split("=", 1)[1] for p in Path(f).parent.parts if p.startswith(f"{key}=")), "")
+            if value != "NULL" and (plain is None or not plain.match(value)):
+                out.append(f"partition value {key}={value} read as {typ.lower()}")
+                break
+    return out
 
 
 def _span_files(con: duckdb.DuckDBPyConnection, span: Window) -> list[str]:
@@ -272,12 +294,13 @@ class SparkScan:
 
     def typed(self, record: dict, mapping: Mapping, files: list[str], plan: _Plan) -> str | None:
         """Register the rows of ``files`` typed as ``plan`` types them; the view, or None (DuckDB scans)."""
-        on_spark, _ = plan_attached(self.con, record, mapping, files, dialect="spark", like=plan)
+        on_spark, ignored = plan_attached(self.con, record, mapping, files, dialect="spark", like=plan)
+        partitions, base = _partitions(self.con, record, files)
+        on_spark.unported.extend(_odd_partitions(files, partitions, ignored))
         if on_spark.unported:
             self.unported = tuple(on_spark.unported)
             return None
-        self._stack.enter_context(_typed_views(self.spark, on_spark, files, *_partitions(self.con, record, files),
-                                               raw=True))
+        self._stack.enter_context(_typed_views(self.spark, on_spark, files, partitions, base, raw=True))
         self._plan = on_spark
         return TYPED_VIEW
 
