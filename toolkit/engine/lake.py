@@ -64,7 +64,6 @@ class LakeRead:
     """How Spark reads an attached dataset for one call: its files, the plan, and what cannot be ported."""
 
     files: tuple[str, ...]          # the validated files that can hold a row of the span (sorted paths)
-    all_files: int                  # validated files of the dataset
     plan: _Plan                     # the store's column plan in Spark's dialect
     partitions: dict[str, str]      # hive partition keys -> the type DuckDB's reader gives them
     base: str                       # the directory above the partition directories (hive)
@@ -96,14 +95,14 @@ def lake_read(con: duckdb.DuckDBPyConnection, span: Window | None) -> LakeRead |
     every = [r[0] for r in con.execute(f"SELECT path FROM {FILES_TABLE} WHERE rows > 0 ORDER BY path").fetchall()]
     if not every:  # nothing to read: the export path gives the analyses' own "no predictions" answers
         return None
-    files = every if span is None else _span_files(con, span)
+    files = every if span is None else _span_files(con, span, every)
     mapping = recorded_mapping(record)
     if "covariates" in record:  # the store's covariates as they were chosen: no column is typed again
         mapping = dataclasses.replace(mapping, covariates=tuple(record["covariates"]))
     plan, ignored = plan_attached(con, record, mapping, every, dialect="spark")
     partitions, base = _partitions(con, record, every)
     plan.unported.extend(_odd_partitions(every, partitions, ignored))
-    return LakeRead(tuple(files), len(every), plan, partitions, base, int(record["attach_id"]))
+    return LakeRead(tuple(files), plan, partitions, base, int(record["attach_id"]))
 
 
 def _partitions(con: duckdb.DuckDBPyConnection, record: dict, files: list[str]) -> tuple[dict[str, str], str]:
@@ -134,10 +133,10 @@ def _odd_partitions(files: list[str], partitions: dict[str, str], ignored: list[
     return out
 
 
-def _span_files(con: duckdb.DuckDBPyConnection, span: Window) -> list[str]:
+def _span_files(con: duckdb.DuckDBPyConnection, span: Window, every: list[str]) -> list[str]:
     """The files whose rows (valid or not, with a readable time) meet ``span``, and those with untimed rows."""
     if "any_ts_min" not in table_columns(con, FILES_TABLE):  # validated by an older vdrift: every file
-        return [r[0] for r in con.execute(f"SELECT path FROM {FILES_TABLE} WHERE rows > 0 ORDER BY path").fetchall()]
+        return every
     return [r[0] for r in con.execute(
         f"SELECT path FROM {FILES_TABLE} WHERE rows > 0 AND (untimed > 0 OR (any_ts_min < ? AND any_ts_max >= ?)) "
         "ORDER BY path", [span.end, span.start]).fetchall()]

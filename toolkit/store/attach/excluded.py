@@ -72,8 +72,7 @@ def excluded_in(con: duckdb.DuckDBPyConnection, windows: Sequence[Window],
                    count(*) FILTER (WHERE ts IS NULL OR {anywhere})
         FROM {relation} AS r WHERE _reason IS NOT NULL GROUP BY 1""")
     params = wparams + wparams + rparams
-    rows = (con.execute(sql, params).fetchall() if checked is None or run is None
-            else run.frame(sql, params).rows())
+    rows = con.execute(sql, params).fetchall() if run is None or checked is None else run.frame(sql, params).rows()
     k = len(windows)
     per = tuple(sum(int(r[1 + i]) for r in rows) for i in range(k))
     untimed = sum(int(r[1 + k]) for r in rows)
