@@ -18,6 +18,7 @@ import pytest
 
 from toolkit import Store
 from toolkit.cli import main
+from toolkit.engine.keys import request_key_sql
 
 from .conftest import ROOT
 from tests import reasons as R
@@ -248,8 +249,9 @@ def test_03_the_audit_does_not_crash_on_extreme_values_already_in_a_store(tmp_pa
     db = tmp_path / "old.duckdb"
     with Store(db) as s:
         s.ingest("predictions", _csv(tmp_path / "ok.csv", ["a,2026-11-02T00:00:00Z,v1,ok"]))
-        s.con.execute("INSERT INTO predictions (request_id, ts, model_version, prediction, ingest_id) VALUES "
-                      "('b', '0001-01-01', 'v1', 'ok', 1), ('c', '9999-12-31', 'v1', 'ok', 1)")
+        s.con.execute("INSERT INTO predictions (request_id, ts, model_version, prediction, ingest_id, request_key) "
+                      f"SELECT *, {request_key_sql('r', 'duckdb')} FROM (VALUES "
+                      "('b', '0001-01-01', 'v1', 'ok', 1), ('c', '9999-12-31', 'v1', 'ok', 1)) AS t(r, ts, v, p, i)")
         s.con.execute("INSERT INTO deployments (ts, component, scope, event, version, traffic_pct, expected_end, "
                       "ingest_id) VALUES ('2026-11-01', 'serving', 'all', 'rollout_start', 'v1', 10, "
                       "'294247-01-01', 1), ('0001-01-01', 'serving', 'all', 'deploy', 'v0', NULL, NULL, 1)")
@@ -760,8 +762,9 @@ def test_03_the_attribution_does_not_crash_on_extreme_values_already_in_a_store(
     db = tmp_path / "old.duckdb"
     with Store(db) as s:
         s.ingest("predictions", _attribution_csv(tmp_path / "p.csv", "v2", ("eu", "us")))
-        s.con.execute("INSERT INTO predictions (request_id, ts, model_version, prediction, ingest_id) VALUES "
-                      "('b', '0001-01-01', 'v1', 'approved', 1), ('c', '9999-12-31', 'v1', 'approved', 1)")
+        s.con.execute("INSERT INTO predictions (request_id, ts, model_version, prediction, ingest_id, request_key) "
+                      f"SELECT *, {request_key_sql('r', 'duckdb')} FROM (VALUES "
+                      "('b', '0001-01-01', 'v1', 'approved', 1), ('c', '9999-12-31', 'v1', 'approved', 1)) AS t(r, ts, v, p, i)")
         s.con.execute("INSERT INTO deployments (ts, component, scope, event, version, traffic_pct, expected_end, "
                       "ingest_id) VALUES ('2026-11-01', 'serving', 'all', 'rollout_start', 'v2', 10, "
                       "'294247-01-01', 1), ('0001-01-01', 'serving', 'all', 'deploy', 'v1', NULL, NULL, 1)")

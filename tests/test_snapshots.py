@@ -31,7 +31,7 @@ from toolkit.attribution.rows import rows_sql
 from toolkit.audit import audit
 from toolkit.audit import census
 from toolkit.causes import explain
-from toolkit.engine.keys import md5_group_sql, model_hash_sql
+from toolkit.engine.keys import group_sql, request_key_sql, sample_key_sql
 from toolkit.timeutil import parse_window
 
 from .conftest import write
@@ -188,14 +188,16 @@ def test_metric_sql(dialect: str) -> None:
 def test_rows_sql(dialect: str) -> None:
     """The rows of both windows for a filtered rate with a replicate-group key (attribution/rows.py, engine/keys.py)."""
     metric = replace(parse_metric(RATE), dialect=dialect)
-    group = md5_group_sql('"request_id"', dialect)
-    model = model_hash_sql('"entity_id"', dialect)
+    key = request_key_sql('"request_id"', dialect)
+    group = group_sql('"request_key"', dialect)
+    model = sample_key_sql('"request_key"', dialect)
     sql, params = rows_sql(metric, parse_window(BASELINE), parse_window(COMPARISON),
                            where=[("region", "eu"), ("channel", ("app", "web"))],
                            select=[f"{group} AS grp", f"{model} AS model_sample", '"amount"'],
-                           select_params=[64, 5], dialect=dialect)
-    text = (_sql_block("md5_group_sql(\"request_id\")", group) + "\n"
-            + _sql_block("model_hash_sql(\"entity_id\")", model) + "\n"
+                           select_params=[64], dialect=dialect)
+    text = (_sql_block("request_key_sql(\"request_id\")", key) + "\n"
+            + _sql_block("group_sql(\"request_key\")", group) + "\n"
+            + _sql_block("sample_key_sql(\"request_key\")", model) + "\n"
             + _sql_block("rows_sql(rate:prediction=approved, region=eu, channel in (app, web))",
                          sql.replace(" UNION ALL ", "\nUNION ALL\n"), params))
     assert sql.count(" UNION ALL ") == 1  # the one replacement above is all that reformats the text

@@ -10,6 +10,7 @@ import polars as pl
 from toolkit.samples import load_simulation as _load_simulation
 
 from toolkit import Store
+from toolkit.store.schema import REQUEST_KEY_SQL
 
 BASELINE = "2026-11-02..2026-11-09"
 COMPARISON = "2026-11-09..2026-11-16"
@@ -52,7 +53,7 @@ def make_store(cells: Iterable[dict], covariates: dict[str, str] | None = None) 
             i += 1
     frame = pl.DataFrame(rows)
     store.con.register("_rows", frame.to_arrow())
-    store.con.execute("INSERT INTO predictions BY NAME SELECT * FROM _rows")
+    store.con.execute(f"INSERT INTO predictions BY NAME SELECT *, {REQUEST_KEY_SQL} AS request_key FROM _rows")
     store.con.unregister("_rows")
     return store
 

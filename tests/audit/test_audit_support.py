@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import polars as pl
 
 from toolkit import Store
+from toolkit.store.schema import REQUEST_KEY_SQL
 
 T0 = dt.datetime(2026, 11, 2)
 _ids = itertools.count()
@@ -44,7 +45,8 @@ def insert(store: Store, table: str, rows: list[dict[str, Any]]) -> None:
     frame = pl.DataFrame([{**r, "ingest_id": 0} for r in rows], infer_schema_length=None)
     store.con.register("_test_rows", frame.to_arrow())
     try:
-        store.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _test_rows")
+        key = f", {REQUEST_KEY_SQL} AS request_key" if table == "predictions" else ""
+        store.con.execute(f"INSERT INTO {table} BY NAME SELECT *{key} FROM _test_rows")
     finally:
         store.con.unregister("_test_rows")
 

@@ -2,43 +2,56 @@
 from __future__ import annotations
 
 
+import hashlib
+
 import duckdb
 import numpy as np
 import pytest
 
 pyspark = pytest.importorskip("pyspark")  # the `spark` extra; `make test` installs it and a Java runtime
 
-from toolkit.engine.keys import md5_group_sql, model_hash_sql  # noqa: E402
+from toolkit.engine.keys import SAMPLE_KEYS, group_sql, request_key_sql, sample_key_sql  # noqa: E402
 
 pytestmark = pytest.mark.spark
 
+IDS = [f"req-{i}" for i in range(2000)] + ["", "x" * 50, "é-ü"]
+
+
+def _both(spark, select, params: list) -> tuple[dict, dict]:
+    """``select(key_sql, dialect)`` over IDS on DuckDB and on Spark: {request id: value} of each."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t(request_id VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?)", [[i] for i in IDS])
+    on_duckdb = dict(con.execute(f"SELECT request_id, {select(request_key_sql('request_id', 'duckdb'), 'duckdb')} "
+                                 "FROM t", params).fetchall())
+    spark.createDataFrame([(i,) for i in IDS], "request_id string").createOrReplaceTempView("t")
+    rows = spark.sql(f"SELECT request_id, {select(request_key_sql('request_id', 'spark'), 'spark')} FROM t",
+                     args=params).collect()
+    return on_duckdb, {r[0]: r[1] for r in rows}
+
+
+def test_request_key_is_the_same_on_both_engines(spark):
+    on_duckdb, on_spark = _both(spark, lambda key, dialect: key, [])
+    assert on_spark == on_duckdb
+    # the md5's first 8 hex digits as an unsigned 32-bit integer
+    assert on_duckdb["req-0"] == int(hashlib.md5(b"req-0").hexdigest()[:8], 16)
+
 
 def test_replicate_group_key_is_the_same_on_both_engines(spark):
-    ids = [f"req-{i}" for i in range(2000)] + ["", "x" * 50, "é-ü"]
-    con = duckdb.connect()
-    con.execute("CREATE TABLE t(request_id VARCHAR)")
-    con.executemany("INSERT INTO t VALUES (?)", [[i] for i in ids])
-    sql = f"SELECT request_id, {md5_group_sql('request_id', 'duckdb')} FROM t"
-    on_duckdb = dict(con.execute(sql, [200]).fetchall())
-    spark.createDataFrame([(i,) for i in ids], "request_id string").createOrReplaceTempView("t")
-    rows = spark.sql(f"SELECT request_id, {md5_group_sql('request_id', 'spark')} FROM t", args=[200]).collect()
-    assert {r[0]: r[1] for r in rows} == on_duckdb
-    assert set(on_duckdb.values()) <= set(range(200)) and len(set(on_duckdb.values())) > 150
+    on_duckdb, on_spark = _both(spark, group_sql, [64])
+    assert on_spark == on_duckdb
+    assert set(on_duckdb.values()) == set(range(64))
 
 
-def test_model_sample_hash_is_the_same_on_both_engines(spark):
-    ids = [f"req-{i}" for i in range(2000)] + ["", "é-ü"]
-    con = duckdb.connect()
-    con.execute("CREATE TABLE t(request_id VARCHAR)")
-    con.executemany("INSERT INTO t VALUES (?)", [[i] for i in ids])
-    mod = 1_000_003
-    on_duckdb = dict(con.execute(f"SELECT request_id, {model_hash_sql('request_id', 'duckdb')} FROM t",
-                                 [mod]).fetchall())
-    spark.createDataFrame([(i,) for i in ids], "request_id string").createOrReplaceTempView("t")
-    rows = spark.sql(f"SELECT request_id, {model_hash_sql('request_id', 'spark')} FROM t", args=[mod]).collect()
-    assert {r[0]: r[1] for r in rows} == on_duckdb
-    groups = dict(con.execute(f"SELECT request_id, {md5_group_sql('request_id', 'duckdb')} FROM t", [mod]).fetchall())
-    assert on_duckdb != groups  # the salt makes the sample independent of the replicate groups
+def test_model_sample_key_is_the_same_on_both_engines(spark):
+    on_duckdb, on_spark = _both(spark, sample_key_sql, [])
+    assert on_spark == on_duckdb
+    assert set(on_duckdb.values()) <= set(range(SAMPLE_KEYS)) and len(set(on_duckdb.values())) > 1990
+    groups = _both(spark, group_sql, [64])[0]
+    # the sample reads the bits above the group's: within each group its keys spread over the whole range
+    for g in range(4):
+        keys = [on_duckdb[i] for i in IDS if groups[i] == g]
+        assert min(keys) < SAMPLE_KEYS // 4 and max(keys) > 3 * SAMPLE_KEYS // 4
 
 
 def assert_same_sums(a, b, rel: float = 1e-9) -> dict[str, float]:

@@ -222,7 +222,7 @@ def test_spark_engine_on_an_attached_lake_reads_only_the_windows_files(spark, de
 
     store, _ = demo_store
     lake = tmp_path / "lake"
-    store.con.execute("COPY (SELECT * EXCLUDE (ingest_id), CAST(ts AS DATE) AS date FROM predictions ORDER BY ts) "
+    store.con.execute("COPY (SELECT * EXCLUDE (ingest_id, request_key), CAST(ts AS DATE) AS date FROM predictions ORDER BY ts) "
                       f"TO {sql_literal(str(lake))} (FORMAT parquet, PARTITION_BY (date))")
     with Store(tmp_path / "attached.duckdb") as attached:
         attached.ingest("artifacts", [DEMO / "artifacts.csv"])

@@ -48,7 +48,7 @@ def _write_lake(store, lake: Path, *, text_times: bool = False) -> None:
                 else "CAST(epoch_ms(ts) AS BIGINT) AS event_ms")
     store.con.execute(
         f"""CREATE OR REPLACE TEMP TABLE rows AS
-        SELECT * EXCLUDE (ingest_id, model_version, ts, component), model_version AS model, {time_col},
+        SELECT * EXCLUDE (ingest_id, request_key, model_version, ts, component), model_version AS model, {time_col},
                CASE WHEN component = 'online' THEN 'live' ELSE component END AS component, CAST(ts AS DATE) AS date
         FROM predictions""")
     if not text_times:

@@ -19,6 +19,7 @@ from toolkit.report.export import make_offline, offline_violations
 from toolkit.report.figures import figure, check_name, chart_spec
 from toolkit.report.index import RunRecord, write_index, write_run_record
 from toolkit.store import Store
+from toolkit.engine.keys import request_key_sql
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -40,8 +41,8 @@ def store_path(tmp_path: Path) -> Path:
         ]
         for rid, ts, v, pred, amount in rows:
             con.execute(
-                "INSERT INTO predictions (request_id, ts, model_version, prediction, amount, ingest_id) "
-                "VALUES (?, ?, ?, ?, ?, 1)",
+                "INSERT INTO predictions (request_id, ts, model_version, prediction, amount, ingest_id, request_key) "
+                f"SELECT *, 1, {request_key_sql('r', 'duckdb')} FROM (VALUES (?, ?, ?, ?, ?)) AS t(r, ts, v, p, a)",
                 [rid, ts, v, pred, amount],
             )
         store.refresh_views()

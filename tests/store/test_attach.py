@@ -47,7 +47,7 @@ def _ingest_history(store: Store) -> None:
 def _write_lake(ingested: Store, lake: Path) -> None:
     """The ingested predictions as Parquet, one directory per UTC day (without the store's ingest_id)."""
     ingested.con.execute(
-        "COPY (SELECT * EXCLUDE (ingest_id), CAST(ts AS DATE) AS date FROM predictions ORDER BY ts) "
+        "COPY (SELECT * EXCLUDE (ingest_id, request_key), CAST(ts AS DATE) AS date FROM predictions ORDER BY ts) "
         f"TO {sql_literal(str(lake))} (FORMAT parquet, PARTITION_BY (date))"
     )
 
@@ -603,7 +603,7 @@ def test_hive_key_feeds_a_contract_column(demo, tmp_path):
     ingested = demo[0]
     lake = tmp_path / "lake"
     ingested.con.execute(
-        "COPY (SELECT * EXCLUDE (ingest_id), CAST(ts AS DATE) AS date FROM predictions) "
+        "COPY (SELECT * EXCLUDE (ingest_id, request_key), CAST(ts AS DATE) AS date FROM predictions) "
         f"TO {sql_literal(str(lake))} (FORMAT parquet, PARTITION_BY (component, date))"
     )
     columns = duckdb.connect().execute("DESCRIBE SELECT * FROM read_parquet(?, hive_partitioning = false)",

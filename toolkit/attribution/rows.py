@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import duckdb
 
 from ..engine.keys import Dialect, text_type
+from ..store.schema import BOOKKEEPING
 from ..engine.run import Runner, runner_for
 from ..errors import InputError
 from ..sqlutil import quote_ident, table_columns
@@ -24,7 +25,7 @@ CovKind = Literal["categorical", "numeric"]
 
 #: Columns that are never covariates (identity, version, metric plumbing).
 _RESERVED = {"request_id", "ts", "model_version", "resolved_version", "version_status", "artifact_hash",
-             "ingest_id", "prediction", "outcome", "score", "component", "entity_id", "instance_id",
+             *BOOKKEEPING, "prediction", "outcome", "score", "component", "entity_id", "instance_id",
              "expected_feature_version"}
 MISSING = "(missing)"
 OTHER = "(other)"

@@ -5,14 +5,15 @@ Two passes read the rows (plus one small pass for the covariates' moments):
 1. :func:`cell_sums`: one GROUP BY over (period, routing cell, resolved
    version, replicate group[, matching stratum]) with the count, the sums
    of the metric and of its square and the sums of every design term. The
-   replicate group is ``md5(request_id)`` read as an unsigned 32-bit integer
-   modulo ``groups`` (:func:`toolkit.engine.keys.md5_group_sql`, which DuckDB
-   and Spark compute alike): the bootstrap reweights whole groups, so
+   replicate group is the request key (``md5(request_id)`` read as an
+   unsigned 32-bit integer, stored with every row: the column
+   ``request_key``, :mod:`toolkit.engine.keys`) modulo ``groups``, which
+   DuckDB and Spark compute alike: the bootstrap reweights whole groups, so
    intervals come from these sums alone.
 2. :func:`model_sample`: the design rows of a hash sample of each version
    (at most ``cap`` rows per version and period), for the outcome models'
-   cross-products. The hash is the same md5 key of the request id salted
-   with ``'vdrift-model'`` (:func:`toolkit.engine.keys.model_hash_sql`).
+   cross-products. The sample reads the request key's high bits
+   (:func:`toolkit.engine.keys.sample_key_sql`), independent of the group's.
 
 Everything downstream works on these arrays, so the cost grows with cells,
 not rows, and the sums are what another engine has to produce:
@@ -31,7 +32,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from ..engine.keys import Dialect, md5_group_sql, model_hash_sql, text_type
+from ..engine.keys import REQUEST_KEY, SAMPLE_KEYS, Dialect, group_sql, sample_key_sql, text_type
 from ..engine.run import Runner, runner_for
 from ..sqlutil import quote_ident
 from ..timeutil import Window
@@ -43,7 +44,6 @@ from .metrics import Metric
 GROUPS = 64
 #: Rows per version and period the outcome model is fitted on, at most.
 MODEL_ROWS = 60_000
-_HASH_MOD = 1_000_003
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,7 @@ def cell_sums_query(con: duckdb.DuckDBPyConnection, sel: Selection, design: Desi
     """
     key, key_params = fine_key_sql(con, sel, routing_by, dialect)
     vsel, vparams = design.inputs(dialect)
-    extra = [f"{key} AS cell", f"{md5_group_sql(quote_ident('request_id'), dialect)} AS grp"]
+    extra = [f"{key} AS cell", f"{group_sql(quote_ident(REQUEST_KEY), dialect)} AS grp"]
     params = key_params + [groups]
     src, src_params = sel.rows(extra + vsel, params + vparams, dialect)
     keys = ["period", "cell", "version", "grp"]
@@ -324,15 +324,15 @@ def model_sample(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design,
     rates: dict[tuple[int, str], float] = {}
     for (period, ver), count in sorted(counts.items()):
         if count > 0:
-            keep = min(_HASH_MOD, int(np.ceil(_HASH_MOD * cap / count)))
+            keep = min(SAMPLE_KEYS, int(np.ceil(SAMPLE_KEYS * cap / count)))
             cases.append("WHEN period = ? AND version = ? THEN ?")
             params += [period, ver, keep]
-            rates[(period, ver)] = keep / _HASH_MOD
+            rates[(period, ver)] = keep / SAMPLE_KEYS
     key, key_params = fine_key_sql(con, sel, routing_by, dialect)
     vsel, vparams = design.inputs(dialect)
-    h = model_hash_sql(quote_ident("request_id"), dialect)
+    h = sample_key_sql(quote_ident(REQUEST_KEY), dialect)
     src, src_params = sel.rows([f"{key} AS cell", f"{h} AS h", f"{epoch_sql(quote_ident('ts'), dialect)} AS ets"]
-                               + vsel, key_params + [_HASH_MOD] + vparams, dialect)
+                               + vsel, key_params + vparams, dialect)
     zsel, zparams = design.select()
     zcols = "".join(", " + z for z in zsel)
     cond = f"h < CASE {' '.join(cases)} ELSE 0 END" if cases else "FALSE"

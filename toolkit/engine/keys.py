@@ -4,12 +4,17 @@ Every pass and every row rule writes its text once; where the two dialects
 need different words (types, hashes, bounded aggregates, JSON, times) it
 calls a function of this module with its ``dialect``.
 
-Replicate-group keys both engines compute identically: DuckDB's ``hash()``
-and Spark's ``hash()`` are different functions, so a bootstrap replicate
-group ``hash(request_id) % groups`` would put a request in different groups
-on the two engines. ``md5`` is the same function everywhere; its first 8 hex
-digits read as an unsigned 32-bit integer give a key that DuckDB and Spark
-SQL agree on bit for bit.
+The request key both engines compute identically: DuckDB's ``hash()`` and
+Spark's ``hash()`` are different functions, so a bootstrap replicate group
+``hash(request_id) % groups`` would put a request in different groups on the
+two engines. ``md5`` is the same function everywhere; its first 8 hex digits
+read as an unsigned 32-bit integer give a key that DuckDB and Spark SQL agree
+on bit for bit. md5 is slow (about 1 s per 10M rows on two cores), so the
+store computes the key once, when a row is ingested, into the column
+``request_key`` (:func:`request_key_sql`); an attached dataset's view and
+Spark's view over a lake compute it on read with the same text. The passes
+read only the column: the replicate group is its low bits
+(:func:`group_sql`), the model sample its high bits (:func:`sample_key_sql`).
 """
 from __future__ import annotations
 
@@ -17,8 +22,12 @@ from typing import Literal
 
 Dialect = Literal["duckdb", "spark"]
 
-#: Salt of the model-sample hash (a key independent of the replicate group's).
-MODEL_SALT = "vdrift-model"
+#: The column of ``predictions`` that holds each row's request key (:func:`request_key_sql`).
+REQUEST_KEY = "request_key"
+#: The request key's bits below this one are the replicate group's; the model sample reads those above.
+SAMPLE_SHIFT = 8
+#: The model sample's key takes values in ``[0, SAMPLE_KEYS)`` (the 24 high bits of the request key).
+SAMPLE_KEYS = 1 << (32 - SAMPLE_SHIFT)
 
 
 def _for(dialect: Dialect, *, duckdb: str, spark: str) -> str:
@@ -41,37 +50,55 @@ def finite_sql(x_sql: str, dialect: Dialect) -> str:
     return _for(dialect, duckdb=f"isfinite({x_sql})", spark=f"(NOT isnan({x_sql}) AND abs({x_sql}) <> double('inf'))")
 
 
-def md5_group_sql(column_sql: str, dialect: Dialect) -> str:
-    """SQL for ``md5(column)[:8] as uint32 % ?`` (one bound parameter: the number of groups).
+def request_key_sql(column_sql: str, dialect: Dialect) -> str:
+    """SQL of the request key: ``md5(column)``'s first 8 hex digits as an unsigned 32-bit integer.
 
     Parameters
     ----------
     column_sql : str
-        An already-quoted column expression (``toolkit.sqlutil.quote_ident``).
+        An already-quoted column expression (``toolkit.sqlutil.quote_ident``), the request id.
     dialect : {"duckdb", "spark"}
         Which engine the text is for.
 
     Returns
     -------
     str
-        An INTEGER/INT expression in ``[0, groups)``.
+        A UINTEGER (DuckDB) or BIGINT (Spark) expression in ``[0, 2**32)``,
+        the same value on both.
     """
     digits = f"substr(md5(CAST({column_sql} AS {text_type(dialect)})), 1, 8)"
     return _for(
         dialect,
-        duckdb=f"CAST(CAST(('0x' || {digits}) AS UBIGINT) % CAST(? AS UBIGINT) AS INTEGER)",
-        spark=f"CAST(pmod(CAST(conv({digits}, 16, 10) AS BIGINT), CAST(? AS BIGINT)) AS INT)",
+        duckdb=f"CAST(CAST(('0x' || {digits}) AS UBIGINT) AS UINTEGER)",
+        spark=f"CAST(conv({digits}, 16, 10) AS BIGINT)",
     )
 
 
-def model_hash_sql(column_sql: str, dialect: Dialect) -> str:
-    """SQL of the model-sample hash: ``md5(column || 'vdrift-model')[:8] as uint32 % ?`` (one bound parameter).
+def group_sql(key_sql: str, dialect: Dialect) -> str:
+    """SQL of the replicate group ``key % ?`` (one bound parameter: the groups, a power of two up to 256).
 
-    The salt makes the sample independent of the replicate groups; like
-    :func:`md5_group_sql` both engines compute the same value.
+    ``key_sql`` is the request key (the column :data:`REQUEST_KEY`). With a
+    power of two the group reads only the key's low bits, those below
+    :data:`SAMPLE_SHIFT`, so it is independent of :func:`sample_key_sql`.
     """
-    salted = f"(CAST({column_sql} AS {text_type(dialect)}) || '{MODEL_SALT}')"
-    return md5_group_sql(salted, dialect)
+    return _for(
+        dialect,
+        duckdb=f"CAST({key_sql} % CAST(? AS UBIGINT) AS INTEGER)",
+        spark=f"CAST(pmod({key_sql}, CAST(? AS BIGINT)) AS INT)",
+    )
+
+
+def sample_key_sql(key_sql: str, dialect: Dialect) -> str:
+    """SQL of the model-sample key: the request key's high bits, an integer in ``[0, SAMPLE_KEYS)``.
+
+    The replicate group reads the low bits, so the sample is independent of
+    the groups (both are bits of one md5).
+    """
+    return _for(
+        dialect,
+        duckdb=f"CAST({key_sql} >> {SAMPLE_SHIFT} AS INTEGER)",
+        spark=f"CAST(shiftright({key_sql}, {SAMPLE_SHIFT}) AS INT)",
+    )
 
 
 def earliest_ids_sql(dialect: Dialect, id_sql: str, order: list[tuple[str, str]],

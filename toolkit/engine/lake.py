@@ -251,7 +251,8 @@ def lake_views(spark: SparkSession, con: duckdb.DuckDBPyConnection, read: LakeRe
     # no file meets the span: the relation of one file, empty
     with _typed_views(spark, plan, files, read.partitions, read.base, raw=raw, empty=not read.files):
         with _checked_view(spark, run, plan, _store_duplicates(con, list(read.files)), raw=raw):
-            spark.sql(f"CREATE OR REPLACE TEMP VIEW predictions AS SELECT {output_columns(plan, read.attach_id)} "
+            columns = output_columns(plan, read.attach_id, "spark")
+            spark.sql(f"CREATE OR REPLACE TEMP VIEW predictions AS SELECT {columns} "
                       f"FROM {CHECKED_VIEW} WHERE _reason IS NULL")
             try:
                 yield

@@ -12,7 +12,9 @@ import os
 
 import polars as pl
 
+from ..engine.keys import REQUEST_KEY
 from ..sqlutil import quote_ident
+from ..store.schema import REQUEST_KEY_SQL
 from ..store import Store
 from .simulate import Simulation
 
@@ -46,6 +48,7 @@ def load_simulation(sim: Simulation, path: str | os.PathLike = ":memory:") -> St
         keep = set(store.columns(table)) | {c["name"] for c in covariates if table == "predictions"}
         frame = _plain(frame).with_columns(pl.lit(ingest_id).alias("ingest_id"))
         con.register("_vd_sim", frame.select([c for c in frame.columns if c in keep]).to_arrow())
-        con.execute(f"INSERT INTO {quote_ident(table)} BY NAME SELECT * FROM _vd_sim")
+        key = f", {REQUEST_KEY_SQL} AS {quote_ident(REQUEST_KEY)}" if table == "predictions" else ""
+        con.execute(f"INSERT INTO {quote_ident(table)} BY NAME SELECT *{key} FROM _vd_sim")
         con.unregister("_vd_sim")
     return store

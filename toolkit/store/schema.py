@@ -10,12 +10,21 @@ All timestamps are ``TIMESTAMP`` values holding UTC wall-clock time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
 
+from ..engine.keys import REQUEST_KEY, request_key_sql
 from ..errors import StoreError
-from ..sqlutil import one_row
+from ..sqlutil import one_row, quote_ident
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Columns of ``predictions`` that vdrift writes itself (never a contract column or a covariate):
+#: the ingest that loaded the row, and the row's request key (``toolkit.engine.keys``).
+BOOKKEEPING = ("ingest_id", REQUEST_KEY)
+#: The request key of a row being inserted into ``predictions`` (from its column ``request_id``).
+REQUEST_KEY_SQL = request_key_sql(quote_ident("request_id"), "duckdb")
 
 #: Contract columns of each table: name -> (DuckDB type, required).
 CONTRACT: dict[str, dict[str, tuple[str, bool]]] = {
@@ -177,7 +186,38 @@ FROM predictions AS p
 {_VIEW_JOIN}
 """
 
-_MIGRATIONS: dict[int, list[str]] = {1: _DDL_V1}
+
+
+def _add_request_key(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 2: every prediction row carries its request key, computed once (``toolkit.engine.keys``).
+
+    A stored table gains the column, filled for the rows it holds; an
+    attached dataset's view (``vdrift attach``) is wrapped by one that
+    computes it on read, until ``vdrift validate`` rebuilds the views.
+    Every write of a prediction row fills the column; it is NOT NULL
+    (:func:`_require_request_key`), so a row inserted by hand without it is
+    refused rather than read without a replicate group.
+    """
+    kind = one_row(con, "SELECT table_type FROM information_schema.tables WHERE table_name = 'predictions'")[0]
+    key, expr = quote_ident(REQUEST_KEY), REQUEST_KEY_SQL
+    if kind == "VIEW":
+        con.execute("ALTER VIEW predictions RENAME TO _vdrift_predictions_v1")
+        con.execute(f"CREATE VIEW predictions AS SELECT *, {expr} AS {key} FROM _vdrift_predictions_v1")
+        return
+    con.execute(f"ALTER TABLE predictions ADD COLUMN {key} UINTEGER")
+    con.execute(f"UPDATE predictions SET {key} = {expr}")
+
+
+def _require_request_key(con: duckdb.DuckDBPyConnection) -> None:
+    """Make ``predictions.request_key`` NOT NULL (a stored table; DuckDB refuses it in the filling transaction)."""
+    if one_row(con, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'predictions' "
+               "AND column_name = ? AND is_nullable = 'YES' AND table_name IN (SELECT table_name FROM "
+               "information_schema.tables WHERE table_type = 'BASE TABLE')", [REQUEST_KEY])[0]:
+        con.execute(f"ALTER TABLE predictions ALTER COLUMN {quote_ident(REQUEST_KEY)} SET NOT NULL")
+
+
+_MIGRATIONS: dict[int, list[str] | Callable[[duckdb.DuckDBPyConnection], None]] = {
+    1: _DDL_V1, 2: _add_request_key}
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, *, read_only: bool = False) -> int:
@@ -211,16 +251,24 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, *, read_only: bool = False) ->
         )
     if current == SCHEMA_VERSION:
         return current
+    if read_only and current:
+        raise StoreError(
+            f"the store has schema version {current}, older than this vdrift's {SCHEMA_VERSION}: "
+            "run `vdrift upgrade --db <store>` once to migrate it (in place, one transaction)"
+        )
     if read_only:
         raise StoreError(
-            "the store has no vdrift schema yet (or an older one); open it "
-            "read-write once (e.g. run `vdrift ingest`) to create or migrate it"
+            "the store has no vdrift schema yet; open it read-write once (e.g. run `vdrift ingest`) to create it"
         )
     con.execute("BEGIN TRANSACTION")
     try:
         for version in range(current + 1, SCHEMA_VERSION + 1):
-            for stmt in _MIGRATIONS[version]:
-                con.execute(stmt)
+            step = _MIGRATIONS[version]
+            if callable(step):
+                step(con)
+            else:
+                for stmt in step:
+                    con.execute(stmt)
         con.execute(
             "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
         )
@@ -229,4 +277,5 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, *, read_only: bool = False) ->
     except Exception:
         con.execute("ROLLBACK")
         raise
+    _require_request_key(con)
     return SCHEMA_VERSION

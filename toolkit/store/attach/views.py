@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 import duckdb
 import polars as pl
 
-from ...engine.keys import Dialect, row_json_sql
+from ...engine.keys import REQUEST_KEY, Dialect, request_key_sql, row_json_sql
 from ...errors import StoreError
 from ...sqlutil import quote_ident
 from ...timeutil import PLAUSIBLE_END, PLAUSIBLE_START
@@ -92,12 +92,16 @@ def checked_sql(plan: _Plan, source: str, *, raw: bool) -> str:
     )
 
 
-def output_columns(plan: _Plan, attach_id: int) -> str:
-    """The select list of ``predictions`` over the checked rows: the table's columns, in its order."""
+def output_columns(plan: _Plan, attach_id: int, dialect: Dialect = "duckdb") -> str:
+    """The select list of ``predictions`` over the checked rows: the table's columns, in its order.
+
+    The request key is computed on read (a stored table holds it from the ingest).
+    """
     names = [n for n, _ in plan.exprs]
     contract = list(CONTRACT["predictions"])
     covs = [n for n in names if n not in contract]
-    return ", ".join([quote_ident(n) for n in contract] + [f"CAST({int(attach_id)} AS BIGINT) AS ingest_id"]
+    key = f"{request_key_sql(quote_ident('request_id'), dialect)} AS {quote_ident(REQUEST_KEY)}"
+    return ", ".join([quote_ident(n) for n in contract] + [f"CAST({int(attach_id)} AS BIGINT) AS ingest_id", key]
                      + [quote_ident(n) for n in covs])
 
 

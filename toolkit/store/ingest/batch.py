@@ -15,6 +15,8 @@ from ... import __version__
 from ...errors import InputError, StoreError
 from ...sqlutil import one_row, quote_ident
 from ..mapping import Mapping
+from ..schema import REQUEST_KEY_SQL
+from ...engine.keys import REQUEST_KEY
 from .checks import _check_true_rows, _check_unchanged
 from .duplicates import _batch_repeats
 from .files import _DUCKDB_GLOB, _format_of
@@ -170,8 +172,8 @@ def _insert_batch(store: Store, batch: _Batch, plan: _Plan, paths: list, ids: li
     id_list = "[" + ", ".join(str(i) for i in ids) + "]"
     total = one_row(
         con,
-        f"INSERT INTO predictions ({cols_sql}, ingest_id)\n"
-        f"SELECT {cols_sql}, list_extract({id_list}, {fcol}) FROM (\n"
+        f"INSERT INTO predictions ({cols_sql}, ingest_id, {quote_ident(REQUEST_KEY)})\n"
+        f"SELECT {cols_sql}, list_extract({id_list}, {fcol}), {REQUEST_KEY_SQL} FROM (\n"
         f"SELECT {fcol}, {cols_sql}, {_reason_sql(plan)} AS _reason\n"
         f"FROM (SELECT {select_sql}{raw_sql},\n  list_position(?, src.{fcol}) AS {fcol}\n"
         f"  FROM {source} AS src) AS typed) WHERE _reason IS NULL",

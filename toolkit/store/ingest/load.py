@@ -18,7 +18,8 @@ from ...sources.common import INTERNAL, RAW, REASON, ROW, Source
 from ...sqlutil import one_row, quote_ident
 from .. import textscan
 from ..mapping import Mapping
-from ..schema import CONTRACT
+from ..schema import CONTRACT, REQUEST_KEY_SQL
+from ...engine.keys import REQUEST_KEY
 from .checks import _check_header, _check_source_names, _check_true_rows, _check_unchanged, _parser_reason
 from . import labels
 from .duplicates import _mark_duplicates, _new_rows_repeat_a_key
@@ -367,9 +368,11 @@ def _stage_and_insert(con: duckdb.DuckDBPyConnection, kind: str, path: Path, pre
             raise InputError(f"{path}: cannot read it as a {fmt} log: {str(exc).splitlines()[0]}") from None
         raise InputError(f"{path}: cannot read it as {fmt}: {_parser_reason(exc, fmt, path)}") from None
     _mark_duplicates(con, kind)
+    key_col, key_sql = ((f", {quote_ident(REQUEST_KEY)}", f", {REQUEST_KEY_SQL}") if kind == "predictions"
+                        else ("", ""))
     con.execute(
-        f"INSERT INTO {quote_ident(kind)} ({cols_sql}, ingest_id) "
-        f"SELECT {cols_sql}, ? FROM _vd_stage WHERE _reason IS NULL",
+        f"INSERT INTO {quote_ident(kind)} ({cols_sql}, ingest_id{key_col}) "
+        f"SELECT {cols_sql}, ?{key_sql} FROM _vd_stage WHERE _reason IS NULL",
         [ingest_id],
     )
     return None
@@ -461,8 +464,8 @@ def _direct_insert(
     """
     inserted = one_row(
         con,
-        f"INSERT INTO predictions ({cols_sql}, ingest_id) "
-        f"SELECT {cols_sql}, {int(ingest_id)} FROM ({select_sql}) WHERE _reason IS NULL",
+        f"INSERT INTO predictions ({cols_sql}, ingest_id, {quote_ident(REQUEST_KEY)}) "
+        f"SELECT {cols_sql}, {int(ingest_id)}, {REQUEST_KEY_SQL} FROM ({select_sql}) WHERE _reason IS NULL",
         params,
     )[0]
     rows_read = one_row(con, f"SELECT count(*) FROM {source}", src_params)[0]

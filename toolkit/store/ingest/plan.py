@@ -15,12 +15,12 @@ from ...sqlutil import one_row, placeholders, quote_ident
 from ...timeutil import PLAUSIBLE_END, PLAUSIBLE_START, PLAUSIBLE_TEXT
 from ...vocab import DEPLOYMENT_EVENTS, is_numeric_type
 from ..mapping import EPOCH_UNITS, Mapping
-from ..schema import CONTRACT
+from ..schema import BOOKKEEPING, CONTRACT
 from .checks import _parser_reason
 from .infer import infer_types, is_nested
 
 #: columns the toolkit adds itself; a file's extra column with one of these names is not stored
-_RESERVED = {"ingest_id", "resolved_version", "version_status", "expected_feature_version", "_row", "_reason"}
+_RESERVED = {*BOOKKEEPING, "resolved_version", "version_status", "expected_feature_version", "_row", "_reason"}
 _TIME_COLUMNS = ("ts", "expected_end", "created_at")
 #: at most this many covariate columns in a store (each is a column of predictions and of every
 #: analysis's cells); a wider file must list the ones to keep in its mapping
