@@ -260,7 +260,7 @@ def test_pruning_with_mapped_epoch_times(tmp_path, demo):
     ingested = demo[0]
     lake = tmp_path / "lake"
     ingested.con.execute(
-        "COPY (SELECT * EXCLUDE (ingest_id, ts, request_id), request_id AS rid, epoch_ms(ts) AS t_ms, "
+        "COPY (SELECT * EXCLUDE (ingest_id, request_key, ts, request_id), request_id AS rid, epoch_ms(ts) AS t_ms, "
         f"CAST(ts AS DATE) AS date FROM predictions) TO {sql_literal(str(lake))} (FORMAT parquet, PARTITION_BY (date))"
     )
     mapping = {"columns": {"ts": "t_ms", "request_id": "rid"}, "timestamps": {"format": "epoch_ms"}}
@@ -282,7 +282,7 @@ def _plant(ingested: Store, lake: Path) -> tuple[Path, int]:
     bad = lake / f"date={DAY}" / "part-1.parquet"
     ingested.con.execute(
         f"""COPY (
-            WITH base AS (SELECT * EXCLUDE (ingest_id), CAST(ts AS DATE) AS date FROM predictions
+            WITH base AS (SELECT * EXCLUDE (ingest_id, request_key), CAST(ts AS DATE) AS date FROM predictions
                           WHERE ts >= TIMESTAMP '{DAY}' ORDER BY ts LIMIT 7),
             numbered AS (SELECT *, row_number() OVER () AS i FROM base)
             SELECT * EXCLUDE (i, request_id, score, model_version, ts)
@@ -451,7 +451,7 @@ def test_new_files_wait_for_validate(demo, tmp_path, capsys):
         new_dir = grown / "date=2026-11-16"
         new_dir.mkdir()
         ingested.con.execute(
-            "COPY (SELECT * EXCLUDE (ingest_id) REPLACE (ts + INTERVAL 7 DAY AS ts, 'late-' || request_id "
+            "COPY (SELECT * EXCLUDE (ingest_id, request_key) REPLACE (ts + INTERVAL 7 DAY AS ts, 'late-' || request_id "
             f"AS request_id) FROM predictions WHERE ts >= TIMESTAMP '2026-11-09' AND ts < TIMESTAMP '2026-11-10') "
             f"TO {sql_literal(str(new_dir / 'part-0.parquet'))} (FORMAT parquet)"
         )
@@ -476,7 +476,7 @@ def test_errors(demo, tmp_path, capsys):
             store.attach(tmp_path / "missing.parquet")
         narrow = tmp_path / "narrow"
         narrow.mkdir()
-        ingested.con.execute(f"COPY (SELECT * EXCLUDE (ingest_id, model_version) FROM predictions LIMIT 10) "
+        ingested.con.execute(f"COPY (SELECT * EXCLUDE (ingest_id, request_key, model_version) FROM predictions LIMIT 10) "
                              f"TO {sql_literal(str(narrow / 'a.parquet'))} (FORMAT parquet)")
         with pytest.raises(InputError, match="required predictions column 'model_version' is missing"):
             store.attach(narrow)
@@ -501,7 +501,7 @@ def test_files_of_different_columns_are_refused(demo, tmp_path):
     ingested, _, lake, *_ = demo
     mixed = _lake_copy(lake, tmp_path / "lake")
     target = next((mixed / f"date={DAY}").glob("*.parquet"))
-    ingested.con.execute(f"COPY (SELECT * EXCLUDE (ingest_id, channel) FROM predictions LIMIT 5) "
+    ingested.con.execute(f"COPY (SELECT * EXCLUDE (ingest_id, request_key, channel) FROM predictions LIMIT 5) "
                          f"TO {sql_literal(str(target))} (FORMAT parquet)")
     with Store(tmp_path / "s.duckdb") as store, pytest.raises(InputError, match="columns differ"):
         store.attach(mixed, partitioning="hive")
@@ -563,7 +563,7 @@ def test_files_gone_or_rewritten_need_validate(demo, tmp_path, capsys):
         assert store.counts()["predictions"] == n - removed
     # a rewritten file is not read unvalidated either
     target = next((moving / f"date={DAY}").glob("*.parquet"))
-    ingested.con.execute(f"COPY (SELECT * EXCLUDE (ingest_id) FROM predictions WHERE CAST(ts AS DATE) = DATE '{DAY}' "
+    ingested.con.execute(f"COPY (SELECT * EXCLUDE (ingest_id, request_key) FROM predictions WHERE CAST(ts AS DATE) = DATE '{DAY}' "
                          f"LIMIT 100) TO {sql_literal(str(target))} (FORMAT parquet)")
     assert main(["status", "--db", db]) == 3
     capsys.readouterr()

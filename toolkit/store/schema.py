@@ -188,6 +188,13 @@ FROM predictions AS p
 
 
 
+def create_predictions_table(con: duckdb.DuckDBPyConnection) -> None:
+    """An empty ``predictions`` table with the contract columns and the bookkeeping of this schema version."""
+    v1 = next(s for s in _DDL_V1 if s.strip().startswith("CREATE TABLE IF NOT EXISTS predictions"))
+    con.execute(v1.replace("ingest_id BIGINT NOT NULL",
+                           f"ingest_id BIGINT NOT NULL,\n        {quote_ident(REQUEST_KEY)} UINTEGER NOT NULL"))
+
+
 def _add_request_key(con: duckdb.DuckDBPyConnection) -> None:
     """Version 2: every prediction row carries its request key, computed once (``toolkit.engine.keys``).
 

@@ -157,11 +157,10 @@ def _build_and_report(store: Store, record: dict, the_mapping: Mapping, *, first
 
 def detach(store: Store) -> str:
     """Forget the attached source: the store gets an empty predictions table again. Returns the pattern."""
-    from ..schema import _DDL_V1
+    from ..schema import create_predictions_table
 
     con = store.con
     record = require_record(store)
-    create = next(s for s in _DDL_V1 if s.strip().startswith("CREATE TABLE IF NOT EXISTS predictions"))
     unguard(con)
     con.execute("BEGIN TRANSACTION")
     try:
@@ -173,7 +172,7 @@ def detach(store: Store) -> str:
         con.execute(f"DROP TABLE IF EXISTS {FILES_TABLE}")
         con.execute("DELETE FROM covariates WHERE first_ingest_id = ?", [record["attach_id"]])
         con.execute("DELETE FROM meta WHERE key = ?", [META_KEY])
-        con.execute(create)
+        create_predictions_table(con)
         store.refresh_views()
         con.execute("COMMIT")
     except BaseException:
