@@ -37,7 +37,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from toolkit import Store
-from toolkit.store.schema import CONTRACT
+from toolkit.store.schema import BOOKKEEPING, CONTRACT
 
 from tests.conftest import ROOT, write
 from tests import reasons as R
@@ -86,7 +86,7 @@ def check_store_consistent(store: Store) -> None:
             assert (stored, held) == (accepted, quarantined), f"ingest {ingest_id}: log and tables disagree"
         else:
             assert (stored, held) == (0, 0), f"superseded ingest {ingest_id} still has rows"
-    contract = set(CONTRACT["predictions"]) | {"ingest_id"}
+    contract = set(CONTRACT["predictions"]) | set(BOOKKEEPING)
     extra_cols = set(store.columns("predictions")) - contract
     covs = {r[0]: r[1] for r in con.execute("SELECT name, first_ingest_id FROM covariates").fetchall()}
     assert set(covs) == extra_cols, "covariates table and predictions columns disagree"
