@@ -268,17 +268,29 @@ def profile_covariates(
     probs = _probs(bins)
     overlap = baseline.start < comparison.end and comparison.start < baseline.end
     categorical = [n for n in covariates if not _is_numeric(cols[n]) or n in categorical]
+    numeric_names = [n for n in covariates if n not in categorical]
     scan = _Scan(run, metric, baseline, comparison, where or [], include_shadow)
 
-    # 1. rows per (version, period, counts?, overlap duplicate) and every categorical level
-    grouped = _count_levels(scan, categorical)
-    first = grouped.filter(pl.col("g__0") == 0) if categorical else grouped
-    levels, level_counts = _levels(grouped, categorical)
+    # 1. numeric covariates: counted per distinct value when there are not too many of them, else rounded
+    # (the exact ones come first in the profile, in the order given, then the rounded ones)
+    distinct = _approx_distinct(scan, numeric_names, exact_max_distinct) if numeric_names else {}
+    exact = [n for n in numeric_names if distinct[n] <= exact_max_distinct]
 
-    # 2. numeric covariates: per distinct value when there are not too many of them, else rounded
-    numeric = _profile_numeric(scan, [n for n in covariates if n not in categorical], probs, overlap,
-                               n_valid=int(first.filter(pl.col("valid"))["c"].sum()),
-                               exact_max_distinct=exact_max_distinct)
+    # 2. one scan: rows per (version, period, valid, dup), per categorical level and per exact numeric value
+    grouped = _count_rows(scan, categorical, exact)
+    first = grouped.filter(pl.col("g__0") == 0) if categorical or exact else grouped
+    levels, level_counts = _levels(grouped, categorical)
+    numeric = {name: _exact_profile(name, grouped.filter((pl.col(f"g__{k}") == 0) & pl.col(f"x__{k}").is_not_null())
+                                    .rename({f"x__{k}": "x"}).select("version", "period", "valid", "dup", "x", "c"),
+                                    probs, overlap)
+               for k, name in enumerate(exact, start=len(categorical))}
+    coarse = [n for n in numeric_names if n not in numeric]
+    if coarse:
+        # imported here, not at the top: rounded.py builds this module's NumericProfile (and _profile_source)
+        from .rounded import _profile_rounded
+
+        numeric.update(_profile_rounded(run, metric, baseline, comparison, coarse, probs, overlap, distinct,
+                                        scan.where, include_shadow))
     return Profile(numeric, levels, _excluded(first), level_counts, _version_rows(first))
 
 
@@ -299,21 +311,25 @@ class _Scan:
                                self.include_shadow, self.run.dialect)
 
 
-def _count_levels(scan: _Scan, categorical: Sequence[str]) -> pl.DataFrame:
-    """Rows per (version, period, valid, dup), and per level of each categorical covariate, in one scan.
+def _count_rows(scan: _Scan, categorical: Sequence[str], exact: Sequence[str]) -> pl.DataFrame:
+    """Rows per (version, period, valid, dup), per categorical level and per exact numeric value, in one scan.
 
-    One grouping set per categorical covariate (flag ``g__i`` 0 in its
-    rows, level in ``c__i``); without categorical covariates a single
-    grouping set. Any one set counts every row, so it also gives the totals.
+    One grouping set per covariate, categorical ones first: flag ``g__k`` 0
+    in the rows of the k-th set, its level in ``c__k`` (text) or its value
+    in ``x__k`` (a double). Without covariates a single grouping set. Any
+    one set counts every row, so it also gives the totals.
     """
-    cat = [quote_ident(f"c__{i}") for i in range(len(categorical))]
-    select = ["resolved_version AS version"] + [f"CAST({quote_ident(n)} AS {text_type(scan.run.dialect)}) AS {c}"
-                                                 for n, c in zip(categorical, cat, strict=False)]
+    dialect = scan.run.dialect
+    keys = [quote_ident(f"c__{k}") for k in range(len(categorical))] + \
+        [quote_ident(f"x__{k}") for k in range(len(categorical), len(categorical) + len(exact))]
+    select = ["resolved_version AS version"] + \
+        [f"CAST({quote_ident(n)} AS {text_type(dialect)}) AS {c}" for n, c in zip(categorical, keys, strict=False)] + \
+        [f"CAST({quote_ident(n)} AS DOUBLE) AS {x}" for n, x in zip(exact, keys[len(categorical):], strict=True)]
     src, params = scan.source(select)
-    sets = [f"(version, period, valid, dup, {c})" for c in cat] or ["(version, period, valid, dup)"]
-    flags = [f"GROUPING({c}) AS {quote_ident(f'g__{i}')}" for i, c in enumerate(cat)]
+    sets = [f"(version, period, valid, dup, {c})" for c in keys] or ["(version, period, valid, dup)"]
+    flags = [f"GROUPING({c}) AS {quote_ident(f'g__{k}')}" for k, c in enumerate(keys)]
     return scan.run.frame(
-        f"SELECT {', '.join(flags + ['version', 'period', 'valid', 'dup'] + cat + ['count(*) AS c'])} "
+        f"SELECT {', '.join(flags + ['version', 'period', 'valid', 'dup'] + keys + ['count(*) AS c'])} "
         f"FROM ({src}) GROUP BY GROUPING SETS ({', '.join(sets)})", params,
     )
 
@@ -352,63 +368,26 @@ def _version_rows(first: pl.DataFrame) -> dict[tuple[int, str], int]:
             first.filter(pl.col("valid")).group_by("period", "version").agg(pl.col("c").sum()).iter_rows()}
 
 
-def _profile_numeric(scan: _Scan, names: Sequence[str], probs: Sequence[float], overlap: bool, *,
-                     n_valid: int, exact_max_distinct: int) -> dict[str, NumericProfile]:
-    """Profiles of the numeric covariates: exact counts per value where few enough, else rounded.
+def _approx_distinct(scan: _Scan, names: Sequence[str], exact_max_distinct: int) -> dict[str, int]:
+    """Distinct values of numeric covariates over the rows that count: 0 for each when they are few.
 
-    The distinct values are estimated only when there are more rows than
-    ``exact_max_distinct`` (with fewer, every covariate is counted exactly);
-    the exact ones come first, in the order given, then the rounded ones.
-    """
-    distinct = {n: 0 for n in names}
-    if names and n_valid > exact_max_distinct:
-        distinct = _approx_distinct(scan, names)
-    exact = [n for n in names if distinct[n] <= exact_max_distinct]
-    numeric = _profile_exact(scan, exact, probs, overlap) if exact else {}
-    coarse = [n for n in names if n not in numeric]
-    if coarse:
-        # imported here, not at the top: rounded.py builds this module's NumericProfile (and _profile_source)
-        from .rounded import _profile_rounded
-
-        numeric.update(_profile_rounded(scan.run, scan.metric, scan.baseline, scan.comparison, coarse, probs,
-                                        overlap, distinct, scan.where, scan.include_shadow))
-    return numeric
-
-
-def _approx_distinct(scan: _Scan, names: Sequence[str]) -> dict[str, int]:
-    """HyperLogLog estimates of the distinct values of numeric covariates over the rows that count.
-
-    Only asked when there are more rows than :data:`EXACT_MAX_DISTINCT`:
-    with fewer rows no covariate can have more distinct values than that.
+    One scan counts the rows that count for the metric and estimates each
+    covariate's distinct values (HyperLogLog). With at most
+    ``exact_max_distinct`` rows no covariate can have more distinct values,
+    so every one is counted exactly (0 here): the estimate decides only when
+    there are more rows.
     """
     sel = [f"CAST({quote_ident(n)} AS DOUBLE) AS {quote_ident(f'x__{i}')}" for i, n in enumerate(names)]
     src, params = scan.source(sel)
     aggs_d = ", ".join(f"approx_count_distinct({quote_ident(f'x__{i}')}) FILTER (WHERE valid)"
                        for i in range(len(names)))
-    counted = scan.run.frame(f"SELECT {aggs_d} FROM ({src})", params)
+    counted = scan.run.frame(f"SELECT count(*) FILTER (WHERE valid), {aggs_d} FROM ({src})", params)
     if not counted.height:  # an aggregate query always yields one row
         raise RuntimeError("approx_count_distinct returned no row")
-    row = counted.row(0)
+    n_valid, *row = counted.row(0)
+    if int(n_valid or 0) <= exact_max_distinct:
+        return {n: 0 for n in names}
     return {n: int(d or 0) for n, d in zip(names, row, strict=False)}
-
-
-def _profile_exact(scan: _Scan, names: Sequence[str], probs: Sequence[float],
-                   overlap: bool) -> dict[str, NumericProfile]:
-    """Profiles of numeric covariates counted per distinct value, one grouping set each, in one scan."""
-    xs = [quote_ident(f"x__{i}") for i in range(len(names))]
-    sel = ["resolved_version AS version"] + [f"CAST({quote_ident(n)} AS DOUBLE) AS {x}"
-                                             for n, x in zip(names, xs, strict=True)]
-    src, params = scan.source(sel)
-    flags = [f"GROUPING({x}) AS {quote_ident(f'g__{i}')}" for i, x in enumerate(xs)]
-    grouped = scan.run.frame(
-        f"SELECT {', '.join(flags + ['version', 'period', 'valid', 'dup'] + xs + ['count(*) AS c'])} FROM ({src}) "
-        f"GROUP BY GROUPING SETS ({', '.join(f'(version, period, valid, dup, {x})' for x in xs)})", params,
-    )
-    out: dict[str, NumericProfile] = {}
-    for i, name in enumerate(names):
-        g = grouped.filter((pl.col(f"g__{i}") == 0) & pl.col(f"x__{i}").is_not_null()).rename({f"x__{i}": "x"})
-        out[name] = _exact_profile(name, g.select("version", "period", "valid", "dup", "x", "c"), probs, overlap)
-    return out
 
 
 def _exact_profile(name: str, g: pl.DataFrame, probs: Sequence[float], overlap: bool) -> NumericProfile:
