@@ -17,6 +17,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from toolkit import Store
+from toolkit.errors import StoreError
 from toolkit.attribution import attribute
 from toolkit.cli import main
 from toolkit.store.attach import sql_literal
@@ -79,9 +80,11 @@ def test_a_version_1_store_is_refused_read_only_then_upgraded_to_the_same_answer
                  "--comparison", COMPARISON])
     err = capsys.readouterr().err
     assert code == 3
-    assert "schema version 1, older than this vdrift's 2" in err and "vdrift upgrade --db" in err
+    assert "schema version 1, older than this vdrift's 2" in err and f"vdrift upgrade --db {old}" in err
     assert main(["upgrade", "--db", str(old)]) == 0
-    assert "schema v2" in capsys.readouterr().out
+    assert "migrated from schema v1 to schema v2" in capsys.readouterr().out
+    assert main(["upgrade", "--db", str(old)]) == 0
+    assert "already at schema v2" in capsys.readouterr().out
     con = duckdb.connect(str(old), read_only=True)
     assert con.execute("SELECT count(*), count(request_key) FROM predictions").fetchone() == (41_634, 41_634)
     assert con.execute("SELECT is_nullable FROM information_schema.columns WHERE table_name = 'predictions' "
@@ -115,3 +118,113 @@ def test_upgrade_of_a_missing_store_is_an_input_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("vdrift: ") and "no store at" in err and "vdrift ingest" in err
     assert not (tmp_path / "none.duckdb").exists()
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    dst.write_bytes(src.read_bytes())
+    return dst
+
+
+def test_a_version_1_column_named_request_key_is_kept_under_another_name(fresh, tmp_path, capsys):
+    """Version 1 took a log column `request_key` as a covariate; the upgrade keeps its values as input_request_key."""
+    old = _copy(fresh, tmp_path / "old.duckdb")
+    _as_version_1(old, view=False)
+    con = duckdb.connect(str(old))
+    con.execute("ALTER TABLE predictions ADD COLUMN request_key DOUBLE")
+    con.execute("UPDATE predictions SET request_key = length(request_id)")
+    con.execute("INSERT INTO covariates VALUES ('request_key', 'DOUBLE', 3)")
+    con.close()
+    assert main(["upgrade", "--db", str(old)]) == 0
+    capsys.readouterr()
+    con = duckdb.connect(str(old), read_only=True)
+    rows = con.execute("SELECT request_id, request_key, input_request_key FROM predictions LIMIT 200").fetchall()
+    assert all(key == int(hashlib.md5(rid.encode()).hexdigest()[:8], 16) and kept == len(rid)
+               for rid, key, kept in rows)
+    assert con.execute("SELECT name FROM covariates WHERE name LIKE '%request_key' ORDER BY 1").fetchall() == [
+        ("input_request_key",)]
+    con.close()
+
+
+def test_an_attached_version_1_store_whose_files_are_gone_upgrades_and_detaches(fresh, tmp_path, capsys):
+    lake = tmp_path / "lake"
+    with Store(fresh, read_only=True) as store:
+        store.con.execute("COPY (SELECT * EXCLUDE (ingest_id, request_key), CAST(ts AS DATE) AS date "
+                          f"FROM predictions ORDER BY ts) TO {sql_literal(str(lake))} "
+                          "(FORMAT parquet, PARTITION_BY (date))")
+    path = tmp_path / "attached.duckdb"
+    with Store(path) as store:
+        store.attach(lake, partitioning="hive")
+    _as_version_1(path, view=True)
+    lake.rename(tmp_path / "moved")
+    assert main(["upgrade", "--db", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["audit", "--db", str(path)]) == 3
+    assert f"vdrift validate --db {path}" in capsys.readouterr().err  # the files are gone: validate or detach
+    assert main(["detach", "predictions", "--db", str(path)]) == 0
+    with Store(path) as store:
+        assert not [t for t in store.tables() if t.startswith("_vdrift_predictions")]
+        store.ingest("predictions", [DEMO / "predictions.csv.gz"])
+        assert store.con.execute("SELECT count(*) FROM predictions WHERE request_key IS NULL").fetchone() == (0,)
+
+
+def test_a_failed_migration_names_its_cause_and_leaves_the_store_as_it_was(fresh, tmp_path, capsys, monkeypatch):
+    from toolkit.store import schema
+
+    old = _copy(fresh, tmp_path / "old.duckdb")
+    _as_version_1(old, view=False)
+
+    def fails(con):
+        con.execute("ALTER TABLE predictions ADD COLUMN request_key UINTEGER")
+        raise duckdb.IOException("IO Error: could not write to the disk")
+
+    monkeypatch.setitem(schema._MIGRATIONS, 2, fails)
+    assert main(["upgrade", "--db", str(old)]) == 3
+    err = capsys.readouterr().err
+    assert "migrating the store from schema version 1 to 2 failed, and it is unchanged: IO Error" in err
+    con = duckdb.connect(str(old), read_only=True)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+    assert "request_key" not in {c for (c,) in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'predictions'").fetchall()}
+    con.close()
+
+
+def test_a_store_with_an_index_of_its_own_is_upgraded_and_refuses_a_row_without_a_key(fresh, tmp_path, capsys):
+    """DuckDB refuses NOT NULL on a table with a user's index: the key is filled, and a NULL key is refused on read."""
+    old = _copy(fresh, tmp_path / "old.duckdb")
+    _as_version_1(old, view=False)
+    duckdb.connect(str(old)).execute("CREATE INDEX my_rid ON predictions(request_id)").close()
+    assert main(["upgrade", "--db", str(old)]) == 0
+    capsys.readouterr()
+    assert_frame_equal(_split(old), _split(fresh))
+    with Store(old) as store:
+        store.con.execute("INSERT INTO predictions (request_id, ts, model_version, prediction, ingest_id, region) "
+                          "VALUES ('by-hand', TIMESTAMP '2026-11-03', 'v1.4', 'approved', 1, 'eu')")
+        with pytest.raises(StoreError, match="1 prediction row.s. have no request_key"):
+            attribute(store, METRIC, BASELINE, COMPARISON, n_boot=0)
+    with Store(old) as store:  # the next open for writing fills it
+        assert store.con.execute("SELECT count(*) FROM predictions WHERE request_key IS NULL").fetchone() == (0,)
+
+
+def test_an_open_for_writing_fills_and_constrains_a_key_left_nullable(fresh, tmp_path):
+    """A process stopped between the migration's commit and the constraint: the next open for writing finishes."""
+    path = _copy(fresh, tmp_path / "s.duckdb")
+    con = duckdb.connect(str(path))
+    con.execute("ALTER TABLE predictions ALTER COLUMN request_key DROP NOT NULL")
+    con.execute("UPDATE predictions SET request_key = NULL WHERE request_id IN "
+                "(SELECT request_id FROM predictions ORDER BY request_id LIMIT 3)")
+    con.close()
+    with Store(path) as store:
+        assert store.con.execute("SELECT count(*) FROM predictions WHERE request_key IS NULL").fetchone() == (0,)
+        assert store.con.execute("SELECT is_nullable FROM information_schema.columns WHERE table_name = "
+                                 "'predictions' AND column_name = 'request_key'").fetchone() == ("NO",)
+    assert_frame_equal(_split(path), _split(fresh))
+
+
+def test_upgrade_refuses_a_duckdb_file_that_is_no_vdrift_store(tmp_path, capsys):
+    plain = tmp_path / "plain.duckdb"
+    duckdb.connect(str(plain)).execute("CREATE TABLE t (a INTEGER)").close()
+    assert main(["upgrade", "--db", str(plain)]) == 2
+    assert "is not a vdrift store" in capsys.readouterr().err
+    con = duckdb.connect(str(plain), read_only=True)
+    assert con.execute("SELECT table_name FROM information_schema.tables").fetchall() == [("t",)]
+    con.close()

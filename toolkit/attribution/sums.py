@@ -34,6 +34,7 @@ import polars as pl
 
 from ..engine.keys import REQUEST_KEY, SAMPLE_KEYS, Dialect, group_sql, sample_key_sql, text_type
 from ..engine.run import Runner, runner_for
+from ..errors import StoreError
 from ..sqlutil import quote_ident
 from ..timeutil import Window
 from .rows import MISSING, rows_sql
@@ -243,6 +244,10 @@ def frame_to_sums(frame: pl.DataFrame, design: Design, *, groups: int = GROUPS, 
     sy = np.zeros(shape)
     syy = np.zeros(shape)
     sz = np.zeros(shape + (design.p,))
+    if frame.height and frame["grp"].null_count():
+        n_null = int(frame.filter(pl.col("grp").is_null())["n"].sum())
+        raise StoreError(f"{n_null:,} prediction row(s) have no request_key (inserted by hand without it?): open "
+                         "the store for writing once (e.g. `vdrift upgrade --db <store>`), which fills it")
     if frame.height:
         ci = {c: i for i, c in enumerate(cell_names)}
         vi = {v: i for i, v in enumerate(ver)}

@@ -13,6 +13,7 @@ from ..audit.intended import ungoverned_components
 from ..audit.results import ungoverned_warning
 from ..sources import ADAPTERS
 from ..store import Store
+from ..store.schema import stored_schema_version
 from .common import add_command, add_db_option, add_engine_option
 
 
@@ -59,9 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=run_status)
 
     u = add_command(sub, "upgrade", help="bring a store written by an older vdrift to this version's schema",
-                    description="Migrate the store's schema in place, in one transaction (version 2 adds each "
-                    "prediction row's request key, computed once: about 2 s per 10M rows). The analyses open "
-                    "a store read-only and ask for this when its schema is older.")
+                    description="Migrate the store's schema in place (version 2 adds each prediction row's "
+                    "request key, computed once: about 2 s per 10M rows). The analyses open a store read-only "
+                    "and ask for this when its schema is older. Exit codes: 0 migrated or already current, "
+                    "2 no store at the path or not a vdrift store, 3 the store is unusable or the migration "
+                    "failed (the store is then unchanged).")
     u.set_defaults(func=run_upgrade)
 
 
@@ -98,9 +101,14 @@ def run_upgrade(args: argparse.Namespace) -> int:
     if not os.path.exists(args.db):
         raise InputError(f"no store at {args.db}: `vdrift upgrade` migrates an existing store (create one with "
                          "`vdrift ingest`)")
+    before = stored_schema_version(args.db)
+    if before is None:
+        raise InputError(f"{args.db} is not a vdrift store (it has no schema version): `vdrift upgrade` migrates "
+                         "a store that vdrift wrote; pass its path with --db")
     with _open(args) as store:
         version = store.schema_version
-    print(safe_text(f"store {args.db}: schema v{version}"))
+    said = "already at" if before == version else f"migrated from schema v{before} to"
+    print(safe_text(f"store {args.db}: {said} schema v{version}"))
     return 0
 
 

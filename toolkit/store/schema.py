@@ -191,50 +191,136 @@ FROM predictions AS p
 def create_predictions_table(con: duckdb.DuckDBPyConnection) -> None:
     """An empty ``predictions`` table with the contract columns and the bookkeeping of this schema version."""
     v1 = next(s for s in _DDL_V1 if s.strip().startswith("CREATE TABLE IF NOT EXISTS predictions"))
-    con.execute(v1.replace("ingest_id BIGINT NOT NULL",
-                           f"ingest_id BIGINT NOT NULL,\n        {quote_ident(REQUEST_KEY)} UINTEGER NOT NULL"))
+    anchor = "ingest_id BIGINT NOT NULL"
+    if v1.count(anchor) != 1:
+        raise RuntimeError("the predictions DDL no longer names its ingest_id column as expected here")
+    con.execute(v1.replace(anchor, f"{anchor},\n        {quote_ident(REQUEST_KEY)} UINTEGER NOT NULL"))
+
+
+#: An attached store's version-1 view of the predictions, which version 2 wraps (see :func:`settle_request_key`).
+OLD_VIEW = "_vdrift_predictions_v1"
+#: A version-1 store's own column named like the request key is kept under this name (a stored table).
+RENAMED_KEY = "input_request_key"
+
+
+def _predictions_columns(con: duckdb.DuckDBPyConnection) -> tuple[str | None, dict[str, tuple[str, bool]]]:
+    """``predictions``' kind (``BASE TABLE``, ``VIEW`` or None) and its columns: name -> (type, nullable).
+
+    Read from the catalog, so a view over files that are gone is described without reading them.
+    """
+    kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' "
+                       "AND table_name = 'predictions'").fetchone()
+    cols = con.execute("SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+                       "WHERE table_schema = 'main' AND table_name = 'predictions'").fetchall()
+    return (kind[0] if kind else None), {c: (t, n == "YES") for c, t, n in cols}
 
 
 def _add_request_key(con: duckdb.DuckDBPyConnection) -> None:
-    """Version 2: every prediction row carries its request key, computed once (``toolkit.engine.keys``).
+    """Version 2: every stored prediction row carries its request key, computed once (``toolkit.engine.keys``).
 
-    A stored table gains the column, filled for the rows it holds; an
-    attached dataset's view (``vdrift attach``) is wrapped by one that
-    computes it on read, until ``vdrift validate`` rebuilds the views.
-    Every write of a prediction row fills the column; it is NOT NULL
-    (:func:`_require_request_key`), so a row inserted by hand without it is
-    refused rather than read without a replicate group.
+    A stored table gains the column, filled for the rows it holds. A column
+    of the store's own that version 1 took as a covariate named
+    ``request_key`` is kept, renamed :data:`RENAMED_KEY`. An attached
+    dataset's view is left to :func:`settle_request_key`, after the commit.
     """
-    kind = one_row(con, "SELECT table_type FROM information_schema.tables WHERE table_name = 'predictions'")[0]
-    key, expr = quote_ident(REQUEST_KEY), REQUEST_KEY_SQL
-    if kind == "VIEW":
-        con.execute("ALTER VIEW predictions RENAME TO _vdrift_predictions_v1")
-        con.execute(f"CREATE VIEW predictions AS SELECT *, {expr} AS {key} FROM _vdrift_predictions_v1")
+    kind, cols = _predictions_columns(con)
+    if kind != "BASE TABLE":
         return
+    key, expr = quote_ident(REQUEST_KEY), REQUEST_KEY_SQL
+    if REQUEST_KEY in cols:
+        new = RENAMED_KEY
+        while new in cols:
+            new = "input_" + new
+        con.execute(f"ALTER TABLE predictions RENAME COLUMN {key} TO {quote_ident(new)}")
+        con.execute("UPDATE covariates SET name = ? WHERE name = ?", [new, REQUEST_KEY])
     con.execute(f"ALTER TABLE predictions ADD COLUMN {key} UINTEGER")
     con.execute(f"UPDATE predictions SET {key} = {expr}")
 
 
-def _require_request_key(con: duckdb.DuckDBPyConnection) -> None:
-    """Make ``predictions.request_key`` NOT NULL (a stored table; DuckDB refuses it in the filling transaction)."""
-    if one_row(con, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'predictions' "
-               "AND column_name = ? AND is_nullable = 'YES' AND table_name IN (SELECT table_name FROM "
-               "information_schema.tables WHERE table_type = 'BASE TABLE')", [REQUEST_KEY])[0]:
-        con.execute(f"ALTER TABLE predictions ALTER COLUMN {quote_ident(REQUEST_KEY)} SET NOT NULL")
+def settle_request_key(con: duckdb.DuckDBPyConnection) -> None:
+    """On a store opened for writing: ``predictions.request_key`` exists, filled, and a stored one is NOT NULL.
+
+    Run after any migration has committed (DuckDB refuses the constraint in
+    the transaction that filled the column), and on every open for writing,
+    so a process stopped between the two leaves nothing that a later open
+    does not finish (DuckDB refuses the constraint on a table with an index
+    of the user's own: the column then stays nullable, and the passes refuse
+    a NULL key, :func:`toolkit.attribution.sums.frame_to_sums`). An attached dataset's version-1 view is wrapped by one
+    that computes the key on read (a column of its own of that name is left
+    out, as the attach of this version leaves it out); when the view cannot
+    be read (its files are gone) it is left as it is, and ``vdrift
+    validate`` rebuilds it.
+    """
+    kind, cols = _predictions_columns(con)
+    key = quote_ident(REQUEST_KEY)
+    if kind == "BASE TABLE" and cols.get(REQUEST_KEY, ("", False))[1]:
+        con.execute(f"UPDATE predictions SET {key} = {REQUEST_KEY_SQL} WHERE {key} IS NULL")
+        try:
+            con.execute(f"ALTER TABLE predictions ALTER COLUMN {key} SET NOT NULL")
+        except duckdb.DependencyException:
+            pass  # an index of the user's own on the table: the column stays nullable, filled by every write
+    elif kind == "VIEW" and cols.get(REQUEST_KEY, ("",))[0] != "UINTEGER":
+        own = f" EXCLUDE ({key})" if REQUEST_KEY in cols else ""
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"DROP VIEW IF EXISTS {OLD_VIEW}")
+            con.execute(f"ALTER VIEW predictions RENAME TO {OLD_VIEW}")
+            con.execute(f"CREATE VIEW predictions AS SELECT *{own}, {REQUEST_KEY_SQL} AS {key} FROM {OLD_VIEW}")
+            con.execute("DELETE FROM covariates WHERE name = ?", [REQUEST_KEY])
+            con.execute("COMMIT")
+        except duckdb.Error:
+            con.execute("ROLLBACK")
 
 
 _MIGRATIONS: dict[int, list[str] | Callable[[duckdb.DuckDBPyConnection], None]] = {
     1: _DDL_V1, 2: _add_request_key}
 
 
-def ensure_schema(con: duckdb.DuckDBPyConnection, *, read_only: bool = False) -> int:
+def stored_schema_version(path: str) -> int | None:
+    """The schema version a store file records (read-only), or None when it is no vdrift store.
+
+    Raises
+    ------
+    StoreError
+        When the file cannot be opened as a DuckDB database, or records a version that is not a number.
+    """
+    try:
+        con = duckdb.connect(path, read_only=True)
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot open {path!r} as a DuckDB database: {str(exc).strip().splitlines()[0]}") from None
+    try:
+        if not one_row(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'")[0]:
+            return None
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    finally:
+        con.close()
+    return None if row is None else _version_number(row[0])
+
+
+def _version_number(value: str) -> int:
+    """The schema version recorded in ``meta`` as a number (StoreError when it is not one)."""
+    try:
+        return int(value)
+    except ValueError:
+        raise StoreError(
+            f"the store's schema version {value!r} is not a number (its meta table was edited or "
+            "damaged); restore the store from a backup or rebuild it by ingesting the logs again"
+        ) from None
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection, *, read_only: bool = False, path: str = "<store>") -> int:
     """Create or migrate the schema and return the store's schema version.
+
+    A store opened for writing is migrated in one transaction, then
+    :func:`settle_request_key` finishes what DuckDB cannot do inside it.
 
     Raises
     ------
     StoreError
         If the file was written by a newer toolkit (its schema version is
-        higher than :data:`SCHEMA_VERSION`).
+        higher than :data:`SCHEMA_VERSION`); if it is older and opened
+        read-only (the message asks for ``vdrift upgrade``, or ``Store(path)``
+        opened for writing); if a migration fails (the store is unchanged).
     """
     has_meta = one_row(
         con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
@@ -243,13 +329,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, *, read_only: bool = False) ->
     if has_meta:
         row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is not None:  # no schema_version row: version 0
-            try:
-                current = int(row[0])
-            except ValueError:
-                raise StoreError(
-                    f"the store's schema version {row[0]!r} is not a number (its meta table was edited or "
-                    "damaged); restore the store from a backup or rebuild it by ingesting the logs again"
-                ) from None
+            current = _version_number(row[0])
     if current > SCHEMA_VERSION:
         raise StoreError(
             f"this store has schema version {current}, but this toolkit only "
@@ -257,11 +337,14 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, *, read_only: bool = False) ->
             "(pip install -U vdrift) to open it"
         )
     if current == SCHEMA_VERSION:
+        if not read_only:
+            settle_request_key(con)
         return current
     if read_only and current:
         raise StoreError(
             f"the store has schema version {current}, older than this vdrift's {SCHEMA_VERSION}: "
-            "run `vdrift upgrade --db <store>` once to migrate it (in place, one transaction)"
+            f"run `vdrift upgrade --db {path}` once to migrate it in place (in Python: open it for writing, "
+            "Store(path))"
         )
     if read_only:
         raise StoreError(
@@ -279,10 +362,18 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, *, read_only: bool = False) ->
         con.execute(
             "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
         )
-        con.execute(RESOLVED_VIEW)
+        if _predictions_columns(con)[0] == "BASE TABLE":  # an attached dataset's views are built by attach
+            con.execute(RESOLVED_VIEW)
         con.execute("COMMIT")
-    except Exception:
+    except Exception as exc:
         con.execute("ROLLBACK")
+        if current and isinstance(exc, duckdb.Error):
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreError(
+                f"migrating the store from schema version {current} to {SCHEMA_VERSION} failed, and it is "
+                f"unchanged: {first}; if an index or view of your own depends on its tables, drop it and run "
+                f"`vdrift upgrade --db {path}` again"
+            ) from None
         raise
-    _require_request_key(con)
+    settle_request_key(con)
     return SCHEMA_VERSION

@@ -200,7 +200,7 @@ class Store:
             self.con.execute("SET enable_progress_bar = false")
         except duckdb.InvalidInputException:
             pass  # in a Jupyter kernel DuckDB refuses without ipywidgets, and prints nothing there
-        self.schema_version = ensure_schema(self.con, read_only=read_only)
+        self.schema_version = ensure_schema(self.con, read_only=read_only, path=self.path)
         from . import attach as _attach
 
         stale = _attach.stale_files(self.con)  # attached predictions whose validated files changed

@@ -157,7 +157,7 @@ def _build_and_report(store: Store, record: dict, the_mapping: Mapping, *, first
 
 def detach(store: Store) -> str:
     """Forget the attached source: the store gets an empty predictions table again. Returns the pattern."""
-    from ..schema import create_predictions_table
+    from ..schema import OLD_VIEW, create_predictions_table
 
     con = store.con
     record = require_record(store)
@@ -166,6 +166,7 @@ def detach(store: Store) -> str:
     try:
         con.execute("DROP VIEW IF EXISTS predictions_resolved")
         con.execute("DROP VIEW IF EXISTS predictions")
+        con.execute(f"DROP VIEW IF EXISTS {OLD_VIEW}")  # a version-1 view that version 2 wrapped
         con.execute(f"DROP VIEW IF EXISTS {CHECKED_VIEW}")
         con.execute(f"DROP MACRO TABLE IF EXISTS {MACRO}")
         con.execute(f"DROP TABLE IF EXISTS {DUPLICATES_TABLE}")

@@ -20,7 +20,7 @@ from ..ingest.duplicates import _DUPLICATE_KEYS
 from ..ingest.load import _reason_sql
 from ..ingest.plan import _Plan, _plan_columns, spark_reads, store_columns
 from ..mapping import Mapping
-from ..schema import CONTRACT
+from ..schema import CONTRACT, OLD_VIEW
 from .dataset import FILE_COLUMN, describe_columns, expand_dataset, hive_keys, reader_sql
 from .literals import inline_params, sql_literal
 from .state import CHECKED_VIEW, DUPLICATES_TABLE, FILES_TABLE, MACRO, META_KEY, now_text
@@ -241,6 +241,7 @@ def build_views(store: Store, record: dict, mapping: Mapping, *, first: bool, sc
         SELECT {out_cols} FROM ({union}) AS u
         ANTI JOIN {DUPLICATES_TABLE} AS d ON d._file = u._file AND d._row = u._row"""
     )
+    con.execute(f"DROP VIEW IF EXISTS {OLD_VIEW}")  # a version-1 view that version 2 wrapped: no longer read
     for name, typ in plan.new_covariates:
         con.execute("INSERT INTO covariates VALUES (?, ?, ?)", [name, typ, attach_id])
     record = dict(record, validated_at=now_text(), ignored=ignored + list(plan.ignored),
