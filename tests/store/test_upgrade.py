@@ -53,6 +53,22 @@ def _as_version_1(path: Path, *, view: bool) -> None:
     con.close()
 
 
+def _attached_version_1(fresh: Path, tmp_path: Path, *, history: bool) -> tuple[Path, Path]:
+    """A version-1 store with the fresh store's predictions attached as a hive lake: (store, lake)."""
+    lake = tmp_path / "lake"
+    with Store(fresh, read_only=True) as store:
+        store.con.execute("COPY (SELECT * EXCLUDE (ingest_id, request_key), CAST(ts AS DATE) AS date "
+                          f"FROM predictions ORDER BY ts) TO {sql_literal(str(lake))} "
+                          "(FORMAT parquet, PARTITION_BY (date))")
+    path = tmp_path / "attached.duckdb"
+    with Store(path) as store:
+        if history:
+            _history(store)
+        store.attach(lake, partitioning="hive")
+    _as_version_1(path, view=True)
+    return path, lake
+
+
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("upgrade") / "fresh.duckdb"
@@ -94,16 +110,7 @@ def test_a_version_1_store_is_refused_read_only_then_upgraded_to_the_same_answer
 
 
 def test_an_attached_version_1_store_computes_the_key_on_read_after_the_upgrade(fresh, tmp_path, capsys):
-    lake = tmp_path / "lake"
-    with Store(fresh, read_only=True) as store:
-        store.con.execute("COPY (SELECT * EXCLUDE (ingest_id, request_key), CAST(ts AS DATE) AS date "
-                          f"FROM predictions ORDER BY ts) TO {sql_literal(str(lake))} "
-                          "(FORMAT parquet, PARTITION_BY (date))")
-    path = tmp_path / "attached.duckdb"
-    with Store(path) as store:
-        _history(store)
-        store.attach(lake, partitioning="hive")
-    _as_version_1(path, view=True)
+    path, _ = _attached_version_1(fresh, tmp_path, history=True)
     assert main(["upgrade", "--db", str(path)]) == 0
     capsys.readouterr()
     assert_frame_equal(_split(path), _split(fresh))
@@ -146,15 +153,7 @@ def test_a_version_1_column_named_request_key_is_kept_under_another_name(fresh, 
 
 
 def test_an_attached_version_1_store_whose_files_are_gone_upgrades_and_detaches(fresh, tmp_path, capsys):
-    lake = tmp_path / "lake"
-    with Store(fresh, read_only=True) as store:
-        store.con.execute("COPY (SELECT * EXCLUDE (ingest_id, request_key), CAST(ts AS DATE) AS date "
-                          f"FROM predictions ORDER BY ts) TO {sql_literal(str(lake))} "
-                          "(FORMAT parquet, PARTITION_BY (date))")
-    path = tmp_path / "attached.duckdb"
-    with Store(path) as store:
-        store.attach(lake, partitioning="hive")
-    _as_version_1(path, view=True)
+    path, lake = _attached_version_1(fresh, tmp_path, history=False)
     lake.rename(tmp_path / "moved")
     assert main(["upgrade", "--db", str(path)]) == 0
     capsys.readouterr()

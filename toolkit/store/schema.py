@@ -289,11 +289,16 @@ def stored_schema_version(path: str) -> int | None:
     except duckdb.Error as exc:
         raise StoreError(f"cannot open {path!r} as a DuckDB database: {str(exc).strip().splitlines()[0]}") from None
     try:
-        if not one_row(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'")[0]:
-            return None
-        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return _recorded_version(con)
     finally:
         con.close()
+
+
+def _recorded_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The schema version the store's ``meta`` records, None without one (StoreError when it is no number)."""
+    if not one_row(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'")[0]:
+        return None
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     return None if row is None else _version_number(row[0])
 
 
@@ -322,14 +327,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, *, read_only: bool = False, pa
         read-only (the message asks for ``vdrift upgrade``, or ``Store(path)``
         opened for writing); if a migration fails (the store is unchanged).
     """
-    has_meta = one_row(
-        con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
-    )[0]
-    current = 0
-    if has_meta:
-        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is not None:  # no schema_version row: version 0
-            current = _version_number(row[0])
+    current = _recorded_version(con) or 0  # no meta table or no schema_version row: version 0
     if current > SCHEMA_VERSION:
         raise StoreError(
             f"this store has schema version {current}, but this toolkit only "
