@@ -244,6 +244,8 @@ def _bootstrap(sums: CellSums, msums: CellSums, cells0: rt.Cells, models: Models
     for b in range(n_boot):
         wts, win = _weights(rng, sums.n.shape, Pi0, interval)
         c = rt.reduce(sums, wts, msums, win)
+        if win is None:
+            c = _redraw_counts(c, rng, cells0.N)
         if (c.N.sum(axis=(1, 2)) == 0).any():
             continue
         beta = draw_models(models, rng)
@@ -386,6 +388,29 @@ def _weights(rng: np.random.Generator, shape: tuple[int, ...], Pi: np.ndarray,
     t, r, v, g = shape
     P = np.broadcast_to(rng.poisson(1.0, (t, r, 1, g)), shape).astype(float)
     return P, P
+
+
+def _redraw_counts(c: rt.Cells, rng: np.random.Generator, N0: np.ndarray) -> rt.Cells:
+    """A conditional replicate's version counts per segment, drawn multinomially from the segment's rows.
+
+    The group weights give each version's mean its finite-population
+    variance, but the count of a version's rows, a sum of 64 groups' sizes,
+    would vary far more than routing does (by about ``n_v / 64`` times the
+    multinomial variance). The segment's rows are held fixed, so its
+    versions' counts are redrawn from ``Multinomial(n, N0 / n)`` and each
+    version's sums are rescaled to its drawn count: the means stay the
+    group-reweighted ones, the shares get the variance of routing
+    ``n pi (1 - pi)``.
+    """
+    n = N0.sum(axis=2)
+    p = np.where(n[..., None] > 0, N0 / np.maximum(n, 1)[..., None], 1.0 / N0.shape[2])
+    drawn = rng.multinomial(np.rint(n).astype(np.int64), p / p.sum(axis=2, keepdims=True))
+    f = np.divide(drawn, c.N, out=np.zeros_like(c.N), where=c.N > 0)
+    if c.Ns is None:
+        return dataclasses.replace(c, N=c.N * f, SY=c.SY * f, SZ=c.SZ * f[..., None])
+    fs = f[..., None]
+    return dataclasses.replace(c, N=c.N * f, SY=c.SY * f, SZ=c.SZ * f[..., None],
+                               Ns=c.Ns * fs, SYs=c.SYs * fs, SZs=c.SZs * fs[..., None])
 
 
 def _support(c: rt.Cells, fills: dict[str, rt.Fill], models: Models, design: Design, sums: CellSums,
