@@ -262,8 +262,9 @@ def _read(con, m: Metric, A: Window, B: Window, covs: list[str] | None, where, b
     # the hash sample first: it chooses the matching covariates, so one pass reads the sums per stratum
     sample = model_sample(con, sel, design, routing, prof.version_rows, run=run)
     match_on = _match_covariates(sample, design)
+    arms = sample.arms()
     sql, params, size = _stratum_sql(design, match_on)
-    msums = cell_sums(con, sel, design, routing, stratum=(sql, params, size), run=run)
+    msums = cell_sums(con, sel, design, routing, stratum=(sql, params, size), run=run, sticky=arms.sticky)
     sums = msums.collapsed()
     sample = sample.indexed(sums)
     drift = feature_drift(con, m, A, B, tuple(Covariate(c, k) for c, k in kinds.items()), where=filters,
@@ -271,7 +272,7 @@ def _read(con, m: Metric, A: Window, B: Window, covs: list[str] | None, where, b
     by_version = tuple((int(t), str(v), int(r), int(e)) for t, v, e, r in
                        prof.excluded.select("period", "version", "excluded", "rows").iter_rows())
     return Inputs(sel, design, tuple(routing), sums, sample, drift, (n_excl[0], n_excl[1]), msums, tuple(match_on),
-                  by_version, excluded_in(con, [A, B], run))
+                  by_version, excluded_in(con, [A, B], run), arms)
 
 
 def _match_covariates(sample: ModelSample, design: Design) -> list[str]:

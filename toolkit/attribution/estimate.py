@@ -25,6 +25,7 @@ from .decompose import effects
 from .design import Design
 from .metrics import Metric
 from .models import Models, draw_models, fit_models
+from .clusters import Arms
 from .groups import collinear_groups
 from .results import COMPONENTS, METHODS, AttributionResult, Diagnostics, Note
 from .sums import CellSums, ModelSample, Selection
@@ -47,6 +48,8 @@ class Inputs:
     excluded_by_version: tuple[tuple[int, str, int, int], ...] = ()
     #: attached predictions: the windows' rows that are not valid, left out (None for an ingested store)
     attached_excluded: Excluded | None = None
+    #: how the experiment arms are assigned, and so what the replicate groups hash (:mod:`.clusters`)
+    arms: Arms = Arms()
 
 
 @dataclass
@@ -110,6 +113,9 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
         list(inp.match_on), _behaviour_change(inp, models, cells0, model_output),
         (tnote, float(np.max(carry[:2])) / shift if shift > 0 else 0.0) if tnote is not None else None)
     _add_error_details(details, trans, carry, spread, point_all)
+    details["replicate_groups"] = inp.arms.as_dict()
+    if inp.arms.sticky:
+        notes.append(_arms_note(inp.arms))
     if merged:
         details["feature_groups"] = merged
         notes.append(_groups_note(merged))
@@ -277,6 +283,15 @@ def _component_frame(methods: tuple[str, ...], point: dict[str, np.ndarray], dra
             rows.append((k, comp, float(est[i]), float(est[i] - z * sd[i]), float(est[i] + z * sd[i])))
     return pl.DataFrame(rows, schema={"method": pl.String, "component": pl.String, "estimate": pl.Float64,
                                       "ci_low": pl.Float64, "ci_high": pl.Float64}, orient="row")
+
+
+def _arms_note(arms: Arms) -> Note:
+    """The info line on experiment arms assigned per entity, whose rows are bootstrapped by entity."""
+    return Note("info", "sticky_arms", (
+        f"the experiment arms are assigned per entity: of {arms.entities:,} sampled entities with several experiment "
+        f"rows in a segment, {arms.mixed:,} saw more than one version, where routing per request would give about "
+        f"{arms.expected:,.0f}; the experiment rows' replicate groups are hashed from entity_id, so the intervals "
+        "count each entity's requests as one draw."))
 
 
 def _groups_note(merged: dict[str, float]) -> Note:

@@ -33,6 +33,7 @@ import numpy as np
 import polars as pl
 
 from ..engine.keys import REQUEST_KEY, SAMPLE_KEYS, Dialect, group_sql, sample_key_sql, text_type
+from .clusters import Arms, arms, entity_key_sql, group_key_sql
 from ..engine.run import Runner, runner_for
 from ..errors import StoreError
 from ..sqlutil import quote_ident
@@ -209,16 +210,18 @@ def fine_key_sql(con: duckdb.DuckDBPyConnection, sel: Selection, routing_by: Seq
 
 def cell_sums_query(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design, routing_by: Sequence[str], *,
                     groups: int = GROUPS, stratum: tuple[str, list, int] | None = None,
-                    dialect: Dialect = "duckdb") -> tuple[str, list]:
+                    dialect: Dialect = "duckdb", sticky: bool = False) -> tuple[str, list]:
     """The GROUP BY of :func:`cell_sums` as text for ``dialect`` and its positional parameters.
 
     ``con`` is the store (it serves the deployment events of the segments);
     the query reads the view ``predictions_resolved`` of whichever engine
     runs it. ``stratum`` SQL is used as given (it must suit ``dialect``).
+    ``sticky``: experiment arms are assigned per entity, so the experiment
+    rows' replicate groups come from ``entity_id`` (:mod:`~toolkit.attribution.clusters`).
     """
     key, key_params = fine_key_sql(con, sel, routing_by, dialect)
     vsel, vparams = design.inputs(dialect)
-    extra = [f"{key} AS cell", f"{group_sql(quote_ident(REQUEST_KEY), dialect)} AS grp"]
+    extra = [f"{key} AS cell", f"{group_sql(group_key_sql(sticky, dialect), dialect)} AS grp"]
     params = key_params + [groups]
     src, src_params = sel.rows(extra + vsel, params + vparams, dialect)
     keys = ["period", "cell", "version", "grp"]
@@ -269,15 +272,17 @@ def frame_to_sums(frame: pl.DataFrame, design: Design, *, groups: int = GROUPS, 
 def cell_sums(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design, routing_by: Sequence[str], *,
               groups: int = GROUPS, stratum: tuple[str, list, int] | None = None,
               cells: Sequence[str] | None = None, versions: Sequence[str] | None = None,
-              run: Runner | None = None) -> CellSums:
+              run: Runner | None = None, sticky: bool = False) -> CellSums:
     """One GROUP BY: the sums behind every estimator.
 
     ``stratum`` is an optional (SQL, params, S): an integer expression in
     ``0..S-1`` over the design's input columns (matching strata inside the
     routing cells). ``run``: the engine (default the store's DuckDB).
+    ``sticky``: replicate groups of experiment rows by entity (:func:`cell_sums_query`).
     """
     run = runner_for(con, run)
-    sql, params = cell_sums_query(con, sel, design, routing_by, groups=groups, stratum=stratum, dialect=run.dialect)
+    sql, params = cell_sums_query(con, sel, design, routing_by, groups=groups, stratum=stratum, dialect=run.dialect,
+                                  sticky=sticky)
     frame = run.frame(sql, params)
     return frame_to_sums(frame, design, groups=groups, strata=stratum[2] if stratum is not None else None,
                          cells=cells, versions=versions)
@@ -302,6 +307,8 @@ class ModelSample:
     version: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
     weight: np.ndarray = field(default_factory=lambda: np.zeros(0))
     pos: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: the entity key of an experiment row that names its entity, else -1 (:mod:`~toolkit.attribution.clusters`)
+    entity: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def indexed(self, sums: CellSums) -> ModelSample:
         """The sample with ``v`` and ``r`` indexing the versions and fine cells of ``sums``."""
@@ -309,7 +316,13 @@ class ModelSample:
         ci = {c: i for i, c in enumerate(sums.cells)}
         v = np.array([vi[x] for x in self.version], dtype=int)
         r = np.array([ci.get(x, -1) for x in self.cell], dtype=int)
-        return ModelSample(self.t, v, r, self.y, self.z, self.cell, self.version, self.weight, self.pos)
+        return replace(self, v=v, r=r)
+
+    def arms(self) -> Arms:
+        """How the sampled experiment rows' arms are assigned (:func:`~toolkit.attribution.clusters.arms`)."""
+        if not len(self.entity):
+            return Arms()
+        return arms(self.t, self.r, self.v, self.entity, self.weight)
 
 
 def model_sample(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design, routing_by: Sequence[str],
@@ -336,13 +349,13 @@ def model_sample(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design,
     key, key_params = fine_key_sql(con, sel, routing_by, dialect)
     vsel, vparams = design.inputs(dialect)
     h = sample_key_sql(quote_ident(REQUEST_KEY), dialect)
-    src, src_params = sel.rows([f"{key} AS cell", f"{h} AS h", f"{epoch_sql(quote_ident('ts'), dialect)} AS ets"]
-                               + vsel, key_params + vparams, dialect)
+    src, src_params = sel.rows([f"{key} AS cell", f"{h} AS h", f"{epoch_sql(quote_ident('ts'), dialect)} AS ets",
+                                f"{entity_key_sql(dialect)} AS ekey"] + vsel, key_params + vparams, dialect)
     zsel, zparams = design.select()
     zcols = "".join(", " + z for z in zsel)
     cond = f"h < CASE {' '.join(cases)} ELSE 0 END" if cases else "FALSE"
     # the hash filter runs first, so the terms are computed for the sampled rows only
-    got = run.frame(f"SELECT period, version, cell, y, ets{zcols} FROM (SELECT * FROM ({src}) WHERE {cond}) "
+    got = run.frame(f"SELECT period, version, cell, y, ets, ekey{zcols} FROM (SELECT * FROM ({src}) WHERE {cond}) "
                     "ORDER BY period, version, h, cell, ets", zparams + src_params + params)
     data = {c: got[c].to_numpy() for c in got.columns}
     t = np.asarray(data["period"], dtype=int)
@@ -360,7 +373,8 @@ def model_sample(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design,
     for k, w in enumerate((sel.baseline, sel.comparison)):
         start, length = _epoch(w.start), _epoch(w.end) - _epoch(w.start)
         pos[t == k] = (np.asarray(data["ets"], dtype=float)[t == k] - start) / length
-    return ModelSample(t, v, r, y, z, cell, version, weight, pos)
+    entity = np.asarray(data["ekey"], dtype=np.int64)
+    return ModelSample(t, v, r, y, z, cell, version, weight, pos, entity)
 
 
 def epoch_sql(ts_sql: str, dialect: Dialect) -> str:

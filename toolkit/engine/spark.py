@@ -315,7 +315,8 @@ def default_session() -> SparkSession:
 def spark_cell_sums(spark: SparkSession, con: duckdb.DuckDBPyConnection, sel: Selection, design: Design,
                     routing_by: Sequence[str], rows: DataFrame | str | Path | Sequence[str | Path], *,
                     groups: int = GROUPS, stratum: tuple[str, list, int] | None = None,
-                    cells: Sequence[str] | None = None, versions: Sequence[str] | None = None) -> CellSums:
+                    cells: Sequence[str] | None = None, versions: Sequence[str] | None = None,
+                    sticky: bool = False) -> CellSums:
     """:func:`~toolkit.attribution.sums.cell_sums` computed by Spark over ``rows``.
 
     Parameters
@@ -325,7 +326,7 @@ def spark_cell_sums(spark: SparkSession, con: duckdb.DuckDBPyConnection, sel: Se
     con
         The DuckDB store: it serves the deployment events of the segments
         (a small table) and nothing row-level.
-    sel, design, routing_by, groups, stratum, cells, versions
+    sel, design, routing_by, groups, stratum, cells, versions, sticky
         As for ``cell_sums`` (``stratum`` SQL must be portable, as
         ``api._stratum_sql``'s is). Filters (``sel.where``) are not ported.
     rows
@@ -334,7 +335,8 @@ def spark_cell_sums(spark: SparkSession, con: duckdb.DuckDBPyConnection, sel: Se
         :func:`export_resolved` writes, registered while the pass runs
         (:func:`spark_rows`).
     """
-    sql, params = cell_sums_query(con, sel, design, routing_by, groups=groups, stratum=stratum, dialect="spark")
+    sql, params = cell_sums_query(con, sel, design, routing_by, groups=groups, stratum=stratum, dialect="spark",
+                                  sticky=sticky)
     with spark_rows(spark, rows) as run:
         frame = run.frame(sql, params)
     return frame_to_sums(frame, design, groups=groups, strata=stratum[2] if stratum is not None else None,
