@@ -66,6 +66,10 @@ def test_sticky_experiment_groups_by_entity(experiment_store) -> None:
     groups = res.diagnostics.details["replicate_groups"]
     assert groups["groups_by"] == "entity_id" and groups["sticky_arms"]
     assert groups["mixed_entities"] == 0 and groups["expected_mixed"] >= 100
+    # the experiment's cell (apac) in each window: counts move by customers of several requests each
+    effects = {(d["window"], d["cell"]): d for d in groups["design_effects"]}
+    assert set(effects) == {("baseline", "apac"), ("comparison", "apac")}
+    assert all(d["count"] > 2 and 1 <= d["answers"] <= d["count"] for d in effects.values())
     note = [n for n in res.diagnostics.notes if n.code == "sticky_arms"]
     assert len(note) == 1 and note[0].level == "info" and "entity_id" in note[0].message
     assert "sticky_arms" in res.summary()
@@ -97,3 +101,35 @@ def test_routing_per_request_keeps_request_groups() -> None:
         res = attribute(store, "mean:score", BASELINE, COMPARISON, method="regression", n_boot=20, seed=0)
     assert res.diagnostics.details["replicate_groups"]["groups_by"] == "request_id"
     assert not [n for n in res.diagnostics.notes if n.code == "sticky_arms"]
+
+
+def _clustered(rng: np.random.Generator, n_entities: int, k: int, between: float, keep: float = 1.0):
+    """One window and cell of sticky rows: k rows per entity, y = entity effect * between + noise."""
+    e = np.repeat(np.arange(n_entities), k)
+    v = (rng.random(n_entities) < 0.5).astype(int)[e]
+    y = between * rng.standard_normal(n_entities)[e] + (1 - between) * rng.standard_normal(len(e)) + v
+    on = rng.random(len(e)) < keep
+    w = np.full(on.sum(), 1 / keep)
+    return (np.zeros(on.sum(), dtype=int), np.zeros(on.sum(), dtype=int), v[on], e[on].astype(np.int64), w, y[on],
+            np.full(on.sum(), "apac", dtype=object))
+
+
+@pytest.mark.parametrize("keep", [1.0, 0.5])
+def test_design_effects_of_sticky_rows(keep: float) -> None:
+    rng = np.random.default_rng(7)
+    alike = arms(*_clustered(rng, 3000, 6, between=1.0, keep=keep))
+    (t, cell, count, answers), = alike.effects
+    # six rows per entity: a count moves by whole entities (deff 6); identical answers within an entity too
+    assert (t, cell) == (0, "apac") and count == pytest.approx(6, rel=0.05) and answers == pytest.approx(6, rel=0.05)
+    assert np.array_equal(alike.effect(0, ("us", "apac")), [[1.0, count], [1.0, 1.0]])
+    unlike = arms(*_clustered(rng, 3000, 6, between=0.0, keep=keep))
+    (_, _, count, answers), = unlike.effects
+    # answers independent within an entity: no inflation of their sum (the versions' difference is taken out)
+    assert count == pytest.approx(6, rel=0.05) and answers == pytest.approx(1, abs=0.1)
+
+
+def test_design_effects_only_when_sticky() -> None:
+    t, r, v, e, w = _rows(np.random.default_rng(8), 400, 3, sticky=False)
+    a = arms(t, r, v, e, w, np.ones(len(t)), np.full(len(t), "eu", dtype=object))
+    assert not a.sticky and a.effects == () and np.array_equal(a.effect(1, ("eu",)), np.ones((2, 1)))
+    assert "design_effects" not in a.as_dict()

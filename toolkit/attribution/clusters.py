@@ -69,6 +69,8 @@ class Arms:
     entities: int = 0
     mixed: int = 0
     expected: float = 0.0
+    #: per (window, routing cell): (design effect of a version's row count, of a sum of the rows' answers)
+    effects: tuple[tuple[int, str, float, float], ...] = ()
 
     @property
     def sticky(self) -> bool:
@@ -77,22 +79,102 @@ class Arms:
 
     def as_dict(self) -> dict:
         """JSON-ready: the counts, the decision and the grouping it implies."""
-        return {"groups_by": "entity_id" if self.sticky else "request_id", "sticky_arms": self.sticky,
-                "repeat_entities": self.entities, "mixed_entities": self.mixed,
-                "expected_mixed": round(self.expected, 3)}
+        out: dict = {"groups_by": "entity_id" if self.sticky else "request_id", "sticky_arms": self.sticky,
+                     "repeat_entities": self.entities, "mixed_entities": self.mixed,
+                     "expected_mixed": round(self.expected, 3)}
+        if self.sticky:
+            out["design_effects"] = [{"window": ["baseline", "comparison"][t], "cell": c, "count": round(dc, 4),
+                                      "answers": round(da, 4)} for t, c, dc, da in self.effects]
+        return out
+
+    def effect(self, which: int, cells: tuple[str, ...]) -> np.ndarray:
+        """``[t, r]`` design effect of routing cells ``cells`` (1 where none was measured, or not sticky).
+
+        ``which``: 0 for a version's row count, 1 for a sum of the rows' answers.
+        """
+        out = np.ones((2, len(cells)))
+        if not self.sticky:
+            return out
+        idx = {c: i for i, c in enumerate(cells)}
+        for t, c, dc, da in self.effects:
+            if c in idx:
+                out[t, idx[c]] = (dc, da)[which]
+        return out
 
 
-def arms(t: np.ndarray, r: np.ndarray, v: np.ndarray, entity: np.ndarray, weight: np.ndarray) -> Arms:
+def arms(t: np.ndarray, r: np.ndarray, v: np.ndarray, entity: np.ndarray, weight: np.ndarray,
+         y: np.ndarray | None = None, region: np.ndarray | None = None) -> Arms:
     """Test the sampled clustered rows (``entity >= 0``) for arms assigned per entity.
 
     ``t``, ``r``, ``v``: window, segment and version index of each sampled
     row; ``weight``: the rows each stands for (the versions' shares are
-    weighted, since the sample rate differs by version).
+    weighted, since the sample rate differs by version). With ``y`` (the
+    metric) and ``region`` (each row's routing cell label), sticky arms also
+    get their design effects (:func:`design_effects`).
     """
     on = entity >= 0
     if not on.any():
         return Arms()
-    t, r, v, e, w = t[on], r[on], v[on], entity[on].astype(np.int64), weight[on]
+    found = _test(t[on], r[on], v[on], entity[on].astype(np.int64), weight[on])
+    if not found.sticky or y is None or region is None:
+        return found
+    effects = design_effects(t, region, v, entity, weight, y)
+    return Arms(found.entities, found.mixed, found.expected, effects)
+
+
+def design_effects(t: np.ndarray, region: np.ndarray, v: np.ndarray, entity: np.ndarray, weight: np.ndarray,
+                   y: np.ndarray) -> tuple[tuple[int, str, float, float], ...]:
+    """Per (window, routing cell): how much entity clusters inflate two variances over independent rows.
+
+    With ``n`` rows of which the clustered entities hold ``k_e`` each,
+    ``S = sum_e k_e (k_e - 1) / n``:
+
+    * a version's **row count** moves by whole entities, so its variance is
+      ``1 + S`` times the multinomial one of rows;
+    * a **sum of the rows' answers** (what the causes price on off-intent
+      rows) has variance ``1 + rho S`` times that of independent rows, with
+      ``rho`` the share of the metric's variance between entities (one-way
+      analysis of variance on the sampled clustered rows, each version's
+      mean taken out first: an entity sees one version, and the versions'
+      difference is not a likeness of its requests; in [0, 1]).
+
+    The sample keeps a row with probability ``s = 1 / weight``; a pair of an
+    entity's rows is kept with ``s^2``, so ``sum k_s (k_s - 1) / s^2``
+    estimates ``sum k (k - 1)`` and the weights estimate ``n``.
+    """
+    out = []
+    for a in (0, 1):
+        for cell in sorted(set(region[t == a].tolist())):
+            rows = (t == a) & (region == cell)
+            n = float(weight[rows].sum())
+            on = rows & (entity >= 0)
+            if not on.any() or n <= 0:
+                continue
+            _, inv, k = np.unique(entity[on], return_inverse=True, return_counts=True)
+            s = 1.0 / weight[on]
+            s_e = np.zeros(len(k))
+            np.maximum.at(s_e, inv, s)
+            S = float((k * (k - 1) / s_e ** 2).sum()) / n
+            yc = y[on].astype(float)
+            for ver in np.unique(v[on]):
+                yc[v[on] == ver] -= yc[v[on] == ver].mean()
+            out.append((a, str(cell), 1.0 + S, 1.0 + _between_share(yc, inv, k) * S))
+    return tuple(out)
+
+
+def _between_share(y: np.ndarray, inv: np.ndarray, k: np.ndarray) -> float:
+    """The share of ``y``'s variance between entities (1 - pooled within-entity variance / total), in [0, 1]."""
+    repeat = k[inv] >= 2
+    total = float(y.var()) if len(y) > 1 else 0.0
+    if total <= 0 or not repeat.any():
+        return 0.0
+    means = np.bincount(inv, weights=y) / k
+    within = float(((y - means[inv]) ** 2)[repeat].sum()) / float((k[k >= 2] - 1).sum())
+    return float(np.clip(1.0 - within / total, 0.0, 1.0))
+
+
+def _test(t: np.ndarray, r: np.ndarray, v: np.ndarray, e: np.ndarray, w: np.ndarray) -> Arms:
+    """The mixed-entity test of :func:`arms` on the clustered rows alone."""
     cell = t.astype(np.int64) * (int(r.max()) + 1) + r
     n_v = int(v.max()) + 1
     share = np.zeros((int(cell.max()) + 1, n_v))

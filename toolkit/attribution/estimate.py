@@ -61,7 +61,10 @@ class Behaviour:
     the same per bootstrap replicate (NaN where a replicate was skipped);
     ``w[a, r]`` the cells' shares of each window's rows; ``model[c, a, r, v]``
     the share of ``mu`` resting on the outcome model; ``pi[b, r, v]`` the
-    routing of each window and ``pi_draws`` per replicate.
+    routing of each window and ``pi_draws`` per replicate; ``var[t, r, v]``
+    the variance of one row's metric among the version's rows, times the
+    design effect of entity clusters where experiment arms are sticky
+    (:meth:`~toolkit.attribution.clusters.Arms.effect`).
     """
 
     regions: tuple[str, ...] = ()
@@ -90,13 +93,13 @@ def _estimate(con, m: Metric, inp: Inputs, methods: tuple[str, ...], n_boot: int
     fill = _Fills(model_output, rt.imbalanced(cells0, sd_terms))
     all_fills = fill(cells0, models.beta, METHODS)
     if keep is not None:
-        _keep_point(keep, cells0, all_fills[methods[0]], sums, n_boot)
+        _keep_point(keep, cells0, all_fills[methods[0]], sums, n_boot, inp.arms)
     point_all = {k: _split(cells0, f) for k, f in all_fills.items()}
     point_fills = {k: all_fills[k] for k in methods}
     spread = _model_spread(point_all)
     trans, carry = _transport(cells0, inp, model_output)
     draws, part_draws = _bootstrap(sums, inp.msums, cells0, models, fill, methods, list(parts), groups,
-                                   n_boot, seed, interval, keep)
+                                   n_boot, seed, interval, keep, inp.arms)
     if keep is not None:
         _carry_into_draws(keep, trans, seed, model_output)
     z = _z(level)
@@ -175,14 +178,15 @@ def _data_drift_parts(sums: CellSums, models: Models, groups: dict[str, list[int
     return rt.data_drift_parts(base.regional(), rt.regionalize(base, reg), models.beta, groups)
 
 
-def _keep_point(keep: Behaviour, cells0: rt.Cells, first: rt.Fill, sums: CellSums, n_boot: int) -> None:
+def _keep_point(keep: Behaviour, cells0: rt.Cells, first: rt.Fill, sums: CellSums, n_boot: int,
+                arms: Arms) -> None:
     """Fill ``keep`` with the point behaviour of the first method; the replicates start as NaN (skipped)."""
     reg = rt.regionalize(cells0, first)
     keep.regions, keep.versions = sums.regions, sums.versions
     keep.mu, keep.model, keep.w = reg.mu, reg.model, cells0.regional().w
     keep.draws = [np.full_like(reg.mu, np.nan) for _ in range(n_boot)]
     keep.pi = cells0.regional().routing()[0]
-    keep.var = _within_var(sums)
+    keep.var = _within_var(sums) * arms.effect(1, sums.regions)[..., None]
     keep.pi_draws = [np.full_like(keep.pi, np.nan) for _ in range(n_boot)]
 
 
@@ -236,7 +240,8 @@ def _carry_into_draws(keep: Behaviour, trans: tr.Transport, seed: int, model_out
 
 def _bootstrap(sums: CellSums, msums: CellSums, cells0: rt.Cells, models: Models, fill: _Fills,
                methods: tuple[str, ...], part_names: list[str], groups: dict[str, list[int]], n_boot: int,
-               seed: int, interval: str, keep: Behaviour | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+               seed: int, interval: str, keep: Behaviour | None,
+               arms: Arms) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Replicates of each method's split and of the data drift parts, by reweighting replicate groups.
 
     A replicate that leaves a window without rows is skipped (its row stays
@@ -244,6 +249,7 @@ def _bootstrap(sums: CellSums, msums: CellSums, cells0: rt.Cells, models: Models
     one a run without that replicate would use.
     """
     rng = np.random.default_rng(seed)
+    deff = arms.effect(0, sums.regions)[:, sums.parent]          # a version's row count, per (t, fine cell)
     draws = {k: np.full((n_boot, 4), np.nan) for k in methods}
     part_draws = np.full((n_boot, len(part_names)), np.nan)
     Pi0 = cells0.N / np.maximum(cells0.N.sum(axis=2, keepdims=True), 1)   # each version's share of its segment
@@ -251,7 +257,7 @@ def _bootstrap(sums: CellSums, msums: CellSums, cells0: rt.Cells, models: Models
         wts, win = _weights(rng, sums.n.shape, Pi0, interval)
         c = rt.reduce(sums, wts, msums, win)
         if win is None:
-            c = _redraw_counts(c, rng, cells0.N)
+            c = _redraw_counts(c, rng, cells0.N, deff)
         if (c.N.sum(axis=(1, 2)) == 0).any():
             continue
         beta = draw_models(models, rng)
@@ -405,7 +411,7 @@ def _weights(rng: np.random.Generator, shape: tuple[int, ...], Pi: np.ndarray,
     return P, P
 
 
-def _redraw_counts(c: rt.Cells, rng: np.random.Generator, N0: np.ndarray) -> rt.Cells:
+def _redraw_counts(c: rt.Cells, rng: np.random.Generator, N0: np.ndarray, deff: np.ndarray) -> rt.Cells:
     """A conditional replicate's version counts per segment, drawn multinomially from the segment's rows.
 
     The group weights give each version's mean its finite-population
@@ -415,11 +421,16 @@ def _redraw_counts(c: rt.Cells, rng: np.random.Generator, N0: np.ndarray) -> rt.
     versions' counts are redrawn from ``Multinomial(n, N0 / n)`` and each
     version's sums are rescaled to its drawn count: the means stay the
     group-reweighted ones, the shares get the variance of routing
-    ``n pi (1 - pi)``.
+    ``n pi (1 - pi)``. Where experiment arms are assigned per entity, a
+    version's count moves by whole entities: the draw is over ``n / deff``
+    units of ``deff`` rows each (``deff[t, r]``,
+    :func:`~toolkit.attribution.clusters.design_effects`; 1 elsewhere).
     """
     n = N0.sum(axis=2)
     p = np.where(n[..., None] > 0, N0 / np.maximum(n, 1)[..., None], 1.0 / N0.shape[2])
-    drawn = rng.multinomial(np.rint(n).astype(np.int64), p / p.sum(axis=2, keepdims=True))
+    units = np.where(n > 0, np.maximum(np.rint(n / deff), 1), 0).astype(np.int64)
+    drawn = rng.multinomial(units, p / p.sum(axis=2, keepdims=True)) * np.divide(
+        n, units, out=np.zeros_like(n), where=units > 0)[..., None]
     f = np.divide(drawn, c.N, out=np.zeros_like(c.N), where=c.N > 0)
     if c.Ns is None:
         return dataclasses.replace(c, N=c.N * f, SY=c.SY * f, SZ=c.SZ * f[..., None])

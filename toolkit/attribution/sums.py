@@ -322,7 +322,8 @@ class ModelSample:
         """How the sampled experiment rows' arms are assigned (:func:`~toolkit.attribution.clusters.arms`)."""
         if not len(self.entity):
             return Arms()
-        return arms(self.t, self.r, self.v, self.entity, self.weight)
+        region = np.array([c.rsplit(SEGMENT_SEP, 1)[0] for c in self.cell.tolist()], dtype=object)
+        return arms(self.t, self.r, self.v, self.entity, self.weight, self.y, region)
 
 
 def model_sample(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design, routing_by: Sequence[str],
