@@ -43,10 +43,14 @@ MIN_EXPECTED = 10.0
 STICKY_RATIO = 0.2
 
 
+def _entity_key(dialect: Dialect) -> str:
+    """SQL of the entity key: the request key's function of ``entity_id``."""
+    return request_key_sql(quote_ident("entity_id"), dialect)
+
+
 def entity_key_sql(dialect: Dialect) -> str:
-    """SQL of a row's entity key (the request key's function of ``entity_id``) on clustered rows, else -1."""
-    key = request_key_sql(quote_ident("entity_id"), dialect)
-    return f"CASE WHEN {CLUSTERED_SQL} THEN CAST({key} AS BIGINT) ELSE CAST(-1 AS BIGINT) END"
+    """SQL of a row's entity key on clustered rows, else -1 (the model sample's column)."""
+    return f"CASE WHEN {CLUSTERED_SQL} THEN CAST({_entity_key(dialect)} AS BIGINT) ELSE CAST(-1 AS BIGINT) END"
 
 
 def group_key_sql(sticky: bool, dialect: Dialect) -> str:
@@ -54,7 +58,7 @@ def group_key_sql(sticky: bool, dialect: Dialect) -> str:
     own = quote_ident(REQUEST_KEY)
     if not sticky:
         return own
-    return f"CASE WHEN {CLUSTERED_SQL} THEN {request_key_sql(quote_ident('entity_id'), dialect)} ELSE {own} END"
+    return f"CASE WHEN {CLUSTERED_SQL} THEN {_entity_key(dialect)} ELSE {own} END"
 
 
 @dataclass(frozen=True)

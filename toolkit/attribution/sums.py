@@ -33,11 +33,11 @@ import numpy as np
 import polars as pl
 
 from ..engine.keys import REQUEST_KEY, SAMPLE_KEYS, Dialect, group_sql, sample_key_sql, text_type
-from .clusters import Arms, arms, entity_key_sql, group_key_sql
 from ..engine.run import Runner, runner_for
 from ..errors import StoreError
 from ..sqlutil import quote_ident
 from ..timeutil import Window
+from .clusters import Arms, arms, entity_key_sql, group_key_sql
 from .rows import MISSING, rows_sql
 from .design import Design, finite_sql
 from .metrics import Metric
