@@ -35,7 +35,7 @@ from .drift import feature_drift
 from .metrics import VIEW, Metric, parse_metric
 from .results import METHODS, AttributionResult
 from .estimate import Behaviour, Inputs, _estimate
-from .sums import ModelSample, Selection, cell_sums, model_sample, numeric_moments
+from .sums import ModelSample, Selection, cell_sums, model_sample
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -257,8 +257,7 @@ def _read(con, m: Metric, A: Window, B: Window, covs: list[str] | None, where, b
                 f"the {what} window {w} has no rows for metric {m.spec!r}"
                 + (f" ({n_excl[t]} rows lack a value for it)" if n_excl[t] else "")
                 + "; pick a window with traffic (vdrift status shows the span of the store)")
-    moments = numeric_moments(con, sel, [c for c, k in kinds.items() if k == "numeric"], run=run)
-    design = build_design(prof, kinds, bins=bins, moments=moments)
+    design = build_design(prof, kinds, bins=bins, moments=prof.moments)
     # the hash sample first: it chooses the matching covariates, so one pass reads the sums per stratum
     sample = model_sample(con, sel, design, routing, prof.version_rows, run=run)
     match_on = _match_covariates(sample, design)

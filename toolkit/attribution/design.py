@@ -22,7 +22,7 @@ from typing import Literal
 from collections.abc import Mapping, Sequence
 
 from ..engine.keys import Dialect, text_type
-from ..engine.keys import finite_sql as _finite
+from ..engine.keys import finite_value_sql
 from ..errors import InputError
 from ..sqlutil import quote_ident
 from .profile import Profile
@@ -191,8 +191,7 @@ def input_name(i: int) -> str:
 
 def finite_sql(name: str, dialect: Dialect = "duckdb") -> str:
     """A numeric covariate as DOUBLE with NaN and infinities read as missing."""
-    x = f"CAST({quote_ident(name)} AS DOUBLE)"
-    return f"(CASE WHEN {_finite(x, dialect)} THEN {x} END)"
+    return finite_value_sql(f"CAST({quote_ident(name)} AS DOUBLE)", dialect)
 
 
 def covariate_kinds(types: Mapping[str, str], covariates: Sequence[str],

@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from ..engine.keys import Dialect, text_type
+from ..engine.keys import Dialect, finite_value_sql, text_type
 from ..engine.run import Runner, runner_for
 from ..errors import InputError
 from ..sqlutil import quote_ident, table_columns
@@ -162,6 +162,9 @@ class Profile:
         ``level`` (NULL as ``(missing)``), column ``c``.
     version_rows
         (period, version) -> rows that count for the metric (as :func:`rows_sql` yields them).
+    moments
+        Name -> (mean, standard deviation, any value missing) of a numeric
+        covariate over the rows that count (NaN and infinities missing).
     """
 
     numeric: Mapping[str, NumericProfile]
@@ -169,6 +172,7 @@ class Profile:
     excluded: pl.DataFrame
     level_counts: Mapping[str, pl.DataFrame] = field(default_factory=dict)
     version_rows: Mapping[tuple[int, str], int] = field(default_factory=dict)
+    moments: Mapping[str, tuple[float, float, bool]] = field(default_factory=dict)
 
     def serves(self, name: str, k: int) -> bool:
         """Whether the quantiles of ``k`` bins of ``name`` are known."""
@@ -273,7 +277,7 @@ def profile_covariates(
 
     # 1. numeric covariates: counted per distinct value when there are not too many of them, else rounded
     # (the exact ones come first in the profile, in the order given, then the rounded ones)
-    distinct = _approx_distinct(scan, numeric_names, exact_max_distinct) if numeric_names else {}
+    distinct, moments = _numeric_pass(scan, numeric_names, exact_max_distinct) if numeric_names else ({}, {})
     exact = [n for n in numeric_names if distinct[n] <= exact_max_distinct]
 
     # 2. one scan: rows per (version, period, valid, dup), per categorical level and per exact numeric value
@@ -291,7 +295,7 @@ def profile_covariates(
 
         numeric.update(_profile_rounded(run, metric, baseline, comparison, coarse, probs, overlap, distinct,
                                         scan.where, include_shadow))
-    return Profile(numeric, levels, _excluded(first), level_counts, _version_rows(first))
+    return Profile(numeric, levels, _excluded(first), level_counts, _version_rows(first), moments)
 
 
 @dataclass(frozen=True)
@@ -368,26 +372,61 @@ def _version_rows(first: pl.DataFrame) -> dict[tuple[int, str], int]:
             first.filter(pl.col("valid")).group_by("period", "version").agg(pl.col("c").sum()).iter_rows()}
 
 
-def _approx_distinct(scan: _Scan, names: Sequence[str], exact_max_distinct: int) -> dict[str, int]:
-    """Distinct values of numeric covariates over the rows that count: 0 for each when they are few.
+def _numeric_pass(scan: _Scan, names: Sequence[str], exact_max_distinct: int
+                  ) -> tuple[dict[str, int], dict[str, tuple[float, float, bool]]]:
+    """Distinct values and moments of the numeric covariates over the rows that count, in one scan.
 
-    One scan counts the rows that count for the metric and estimates each
-    covariate's distinct values (HyperLogLog). With at most
-    ``exact_max_distinct`` rows no covariate can have more distinct values,
-    so every one is counted exactly (0 here): the estimate decides only when
-    there are more rows.
+    Distinct values: 0 for each when they are few. The scan counts the rows
+    that count for the metric and estimates each covariate's distinct values
+    (HyperLogLog). With at most ``exact_max_distinct`` rows no covariate can
+    have more distinct values, so every one is counted exactly (0 here):
+    the estimate decides only when there are more rows.
+
+    Moments: per covariate its mean, standard deviation and whether a value
+    is missing (NaN and infinities read as missing), which standardise the
+    regression's linear terms (:func:`~toolkit.attribution.design.build_design`).
     """
-    sel = [f"CAST({quote_ident(n)} AS DOUBLE) AS {quote_ident(f'x__{i}')}" for i, n in enumerate(names)]
+    dialect = scan.run.dialect
+    sel = []
+    for i, n in enumerate(names):
+        x = f"CAST({quote_ident(n)} AS DOUBLE)"
+        sel += [f"{x} AS {quote_ident(f'x__{i}')}", f"{finite_value_sql(x, dialect)} AS {quote_ident(f'f__{i}')}"]
     src, params = scan.source(sel)
-    aggs_d = ", ".join(f"approx_count_distinct({quote_ident(f'x__{i}')}) FILTER (WHERE valid)"
-                       for i in range(len(names)))
-    counted = scan.run.frame(f"SELECT count(*) FILTER (WHERE valid), {aggs_d} FROM ({src})", params)
+    aggs = ["count(*) FILTER (WHERE valid)"]
+    for i in range(len(names)):
+        x, f = quote_ident(f"x__{i}"), quote_ident(f"f__{i}")
+        # DuckDB's stddev_pop raises on a (rounding-)negative variance of a constant column
+        aggs += [f"approx_count_distinct({x}) FILTER (WHERE valid)", f"avg({f}) FILTER (WHERE valid)",
+                 f"avg({f} * {f}) FILTER (WHERE valid)", f"count({f}) FILTER (WHERE valid)"]
+    counted = scan.run.frame(f"SELECT {', '.join(aggs)} FROM ({src})", params)
     if not counted.height:  # an aggregate query always yields one row
         raise RuntimeError("approx_count_distinct returned no row")
     n_valid, *row = counted.row(0)
-    if int(n_valid or 0) <= exact_max_distinct:
-        return {n: 0 for n in names}
-    return {n: int(d or 0) for n, d in zip(names, row, strict=False)}
+    n_valid = int(n_valid or 0)
+    distinct, moments = {}, {}
+    for i, n in enumerate(names):
+        d, mean, sq, present = row[4 * i: 4 * i + 4]
+        distinct[n] = 0 if n_valid <= exact_max_distinct else int(d or 0)
+        moments[n] = _moments(mean, sq, n_valid - int(present or 0) > 0)
+    return distinct, moments
+
+
+def _moments(mean: float | None, sq: float | None, missing: bool) -> tuple[float, float, bool]:
+    """(mean, standard deviation, any value missing) from the mean and mean square; SD 1 for a constant."""
+    mean = float(mean) if mean is not None else 0.0
+    var = max(0.0, float(sq) - mean * mean) if sq is not None else 0.0
+    sd = var ** 0.5
+    sd = sd if sd > 1e-12 * max(1.0, abs(mean)) else 1.0
+    return _settled(mean), _settled(sd), missing
+
+
+def _settled(x: float) -> float:
+    """``x`` to 10 significant digits (the standardisation needs no more).
+
+    A parallel scan sums the rows in a varying order; the last bits of a mean it leaves would otherwise move
+    the standardised terms, and with them a row at a matching-stratum edge, from one store or run to the next.
+    """
+    return float(f"{x:.10g}")
 
 
 def _exact_profile(name: str, g: pl.DataFrame, probs: Sequence[float], overlap: bool) -> NumericProfile:

@@ -1,6 +1,6 @@
 """The row-level passes of the attribution: additive sums per routing cell.
 
-Two passes read the rows (plus one small pass for the covariates' moments):
+Two passes read the rows (after the covariates' profile, :mod:`~toolkit.attribution.profile`):
 
 1. :func:`cell_sums`: one GROUP BY over (period, routing cell, resolved
    version, replicate group[, matching stratum]) with the count, the sums
@@ -39,7 +39,7 @@ from ..sqlutil import quote_ident
 from ..timeutil import Window
 from .clusters import Arms, arms, entity_key_sql, group_key_sql
 from .rows import MISSING, rows_sql
-from .design import Design, finite_sql
+from .design import Design
 from .metrics import Metric
 
 #: Replicate groups per cell (the bootstrap reweights groups, not rows).
@@ -130,40 +130,6 @@ def segment_sql(con: duckdb.DuckDBPyConnection, sel: Selection, routing_by: Sequ
             params += [sc] + ts
         parts.append(f"(CASE CAST(region AS {text_type(dialect)}) {' '.join(cases)} ELSE 0 END) * 1000")
     return (" + ".join(parts) or "0"), params
-
-
-def numeric_moments(con: duckdb.DuckDBPyConnection, sel: Selection,
-                    numeric: Sequence[str], *, run: Runner | None = None) -> dict[str, tuple[float, float, bool]]:
-    """Mean, standard deviation and whether any value is missing, per numeric covariate (``run``: the engine)."""
-    if not numeric:
-        return {}
-    run = runner_for(con, run)
-    xs = [f"{finite_sql(n, run.dialect)} AS {quote_ident(f'x__{i}')}" for i, n in enumerate(numeric)]
-    src, params = sel.rows(xs, dialect=run.dialect)
-    aggs = []
-    for i in range(len(numeric)):
-        x = quote_ident(f"x__{i}")
-        # DuckDB's stddev_pop raises on a (rounding-)negative variance of a constant column
-        aggs += [f"avg({x})", f"avg({x} * {x})", f"count(*) - count({x})"]
-    row = run.frame(f"SELECT {', '.join(aggs)} FROM ({src})", params).row(0)
-    out = {}
-    for i, n in enumerate(numeric):
-        mean, sq, miss = row[3 * i: 3 * i + 3]
-        mean = float(mean) if mean is not None else 0.0
-        var = max(0.0, float(sq) - mean * mean) if sq is not None else 0.0
-        sd = var ** 0.5
-        sd = sd if sd > 1e-12 * max(1.0, abs(mean)) else 1.0
-        out[n] = (_settled(mean), _settled(sd), bool(miss))
-    return out
-
-
-def _settled(x: float) -> float:
-    """``x`` to 10 significant digits (the standardisation needs no more).
-
-    A parallel scan sums the rows in a varying order; the last bits of a mean it leaves would otherwise move
-    the standardised terms, and with them a row at a matching-stratum edge, from one store or run to the next.
-    """
-    return float(f"{x:.10g}")
 
 
 @dataclass(frozen=True)

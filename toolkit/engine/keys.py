@@ -50,6 +50,11 @@ def finite_sql(x_sql: str, dialect: Dialect) -> str:
     return _for(dialect, duckdb=f"isfinite({x_sql})", spark=f"(NOT isnan({x_sql}) AND abs({x_sql}) <> double('inf'))")
 
 
+def finite_value_sql(x_sql: str, dialect: Dialect) -> str:
+    """The DOUBLE expression ``x_sql`` with NaN and infinities read as missing (NULL)."""
+    return f"(CASE WHEN {finite_sql(x_sql, dialect)} THEN {x_sql} END)"
+
+
 def request_key_sql(column_sql: str, dialect: Dialect) -> str:
     """SQL of the request key: ``md5(column)``'s first 8 hex digits as an unsigned 32-bit integer.
 
