@@ -148,3 +148,34 @@ def test_rows_no_history_governs_are_flagged_not_priced() -> None:
     assert cost["ungoverned_rows"] == cost["rows"] > 0 and cost["off_intent_rows"] == 0
     assert res.headline().startswith("CAUTION, 100% of the rows are governed by no deployment history")
     assert "largest cause" not in res.headline()
+
+
+def test_one_hourly_pass_gives_each_windows_rows_and_the_series_counting_a_row_once() -> None:
+    """:func:`hours` over overlapping windows against the rows counted directly in SQL."""
+    from toolkit.causes.timeline import hours, series, window_hours
+    from toolkit.timeutil import parse_window
+
+    windows = [parse_window("2026-11-05..2026-11-10"), parse_window("2026-11-09 06:30..2026-11-12")]
+    sim = simulate(["rollback"], rows=20_000, seed=1)
+    with load_simulation(sim) as store:
+        frame = hours(store.con, METRIC, windows, ["region"])
+        rows = ("FROM predictions_resolved WHERE component IS DISTINCT FROM 'shadow' AND prediction IS NOT NULL "
+                "AND ts >= ? AND ts < ?")
+        for k, w in enumerate(windows):
+            got = window_hours(frame, k).sort("bucket_start", "component", "region", "instance_id", "version")
+            want = store.con.execute(
+                "SELECT date_trunc('hour', ts) AS bucket_start, component, region, instance_id, "
+                "resolved_version AS version, count(*) AS n_y, CAST(sum(CAST(prediction = 'approved' AS INTEGER)) "
+                f"AS DOUBLE) AS sy {rows} GROUP BY ALL ORDER BY ALL", [w.start, w.end]).pl()
+            assert got.height == want.height > 0
+            assert got.select(want.columns).equals(want, null_equal=True), k
+        hourly = series(frame)
+        want = store.con.execute(
+            "SELECT coalesce(region, '(missing)') AS cell, resolved_version AS version, date_trunc('hour', ts) AS hour, "
+            f"count(*) AS n {rows} GROUP BY ALL ORDER BY ALL", [windows[0].start, windows[1].end]).pl()
+        assert hourly.select("cell", "version", "hour", "n").equals(want)
+        # the overlap's rows are in both windows' rows, once in the series
+        both = frame.filter(pl.col("w0") & pl.col("w1"))["n"].sum()
+        assert both > 0
+        assert (window_hours(frame, 0)["n_y"].sum() + window_hours(frame, 1)["n_y"].sum()
+                == hourly["n"].sum() + both)

@@ -124,24 +124,24 @@ def audit_units(store: Store, window: Window, thresholds: AuditThresholds | None
                 units: None = None, run: Runner | None = None) -> AuditResult: ...
 @overload
 def audit_units(store: Store, window: Window, thresholds: AuditThresholds | None,
-                units: Callable[[duckdb.DuckDBPyConnection, Runner], U], run: Runner | None = None,
+                units: Callable[[duckdb.DuckDBPyConnection], U], run: Runner | None = None,
                 ) -> tuple[AuditResult, U]: ...
 def audit_units(store: Store, window: Window, thresholds: AuditThresholds | None = None,
-                units: Callable[[duckdb.DuckDBPyConnection, Runner], U] | None = None,
+                units: Callable[[duckdb.DuckDBPyConnection], U] | None = None,
                 run: Runner | None = None) -> AuditResult | tuple[AuditResult, U]:
-    """The audit of ``window`` and ``units(con, run)`` run on the audit's cell tables (for :mod:`toolkit.causes`).
+    """The audit of ``window`` and ``units(con)`` run on the audit's cell tables (for :mod:`toolkit.causes`).
 
     ``units`` reads the temporary tables of :mod:`.intended` and
-    :mod:`.census` (hourly cells) before they are dropped, and the rows
-    through ``run`` (the store's DuckDB when None); without it the audit
-    alone is returned.
+    :mod:`.census` (hourly cells) before they are dropped; without it the
+    audit alone is returned. ``run``: where the audit's row passes run (the
+    store's DuckDB when None).
     """
     return _audit_open(store, None, None, window, "hour", thresholds or AuditThresholds(), units, run)
 
 
 def _audit_open(
     store: Store, start: Any, end: Any, window: Any, bucket: str, thresholds: AuditThresholds,
-    units: Callable[[duckdb.DuckDBPyConnection, Runner], Any] | None = None, run: Runner | None = None,
+    units: Callable[[duckdb.DuckDBPyConnection], Any] | None = None, run: Runner | None = None,
 ) -> Any:
     win = _resolve_window(store, start, end, window)
     con = store.con
@@ -163,7 +163,7 @@ def _audit_open(
         ctx = Context(con=con, window_start=win.start, window_end=win.end, bucket=chosen, thresholds=thresholds,
                       run=run)
         findings = _findings_frame(run_detectors(ctx))
-        extra = units(con, run) if units is not None else None
+        extra = units(con) if units is not None else None
     finally:
         census_mod.drop_temp(con)
         intended_mod.drop_temp(con)

@@ -23,7 +23,7 @@ from ..timeutil import Window, parse_window
 from . import impact as im
 from .intent import Units, units_reader
 from .results import CAUSE_SCHEMA, ExplainResult, cost_row
-from .timeline import change_points
+from .timeline import change_points, hours, window_hours
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -104,13 +104,15 @@ def explain(
                                            method=method, bins=bins, n_boot=n_boot, seed=seed, level=level,
                                            engine=eng)
             windows = [A, B] if A is not None else [B]
+            # one pass reads the metric per hour and scope: each window's observed answers and the change points
+            observed = hours(st.con, metric, windows, list(res.routing_by), run)
             audits: list[AuditResult] = []
             units: list[Units] = []
-            for w in windows:
-                a, u = audit_units(st, w, thresholds, units_reader(metric, w), run)
+            for k, w in enumerate(windows):
+                a, u = audit_units(st, w, thresholds, units_reader(window_hours(observed, k)), run)
                 audits.append(a)
                 units.append(u)
-            changes = change_points(st.con, res, beh, windows, run)
+            changes = change_points(st.con, res, observed)
     return _assemble(res, beh, audits, units, A, B, level, changes)
 
 

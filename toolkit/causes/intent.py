@@ -23,19 +23,15 @@ reported.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from collections.abc import Callable
 
 import duckdb
 import polars as pl
 
-from ..attribution.metrics import parse_metric
-from ..attribution.rows import rows_sql
 from ..audit.census import CELLS
 from ..audit.intended import IV, SEG
-from ..engine.run import Runner
-from ..timeutil import Window
 
 UNITS_SQL = f"""
 SELECT bucket_start, component, region, instance_id, resolved_version AS version,
@@ -81,25 +77,17 @@ class Units:
         return int(self.served.filter(~pl.col("governed"))["n"].sum())
 
 
-def units_reader(metric: str, window: Window) -> Callable[[duckdb.DuckDBPyConnection, Runner], Units]:
+def units_reader(observed: pl.DataFrame) -> Callable[[duckdb.DuckDBPyConnection], Units]:
     """A reader of the units for :func:`toolkit.audit.api.audit_units` (it runs on the audit's tables).
 
-    Besides the served rows and intended shares it reads the metric's
-    observed sums per (hour, component, region, instance, version) from the
-    rows (through ``run``, on its engine): the rows served off-intent are
-    priced with what they really answered.
+    Besides the served rows and intended shares it keeps ``observed``, the
+    metric's sums per (hour, component, region, instance, version) in the
+    window (:func:`toolkit.causes.timeline.window_hours`): the rows served
+    off-intent are priced with what they really answered.
     """
-    m = parse_metric(metric)
-
-    def read(con: duckdb.DuckDBPyConnection, run: Runner) -> Units:
+    def read(con: duckdb.DuckDBPyConnection) -> Units:
         served = con.execute(UNITS_SQL).pl()
         pieces = con.execute(PIECES_SQL).pl()
-        sql, params = rows_sql(replace(m, dialect=run.dialect), window, window,
-                               select=["date_trunc('hour', ts) AS bucket_start", "component", "region", "instance_id"],
-                               dialect=run.dialect)
-        observed = run.frame(
-            "SELECT bucket_start, component, region, instance_id, version, count(*) AS n_y, "
-            f"CAST(sum(y) AS DOUBLE) AS sy FROM ({sql}) AS r WHERE period = 1 GROUP BY ALL", params)
         return Units(served, intended_shares(pieces), observed)
 
     return read

@@ -1,6 +1,7 @@
 """When: change points of the metric per routing cell (and per version inside it), lined up with events.
 
-One GROUP BY reads the metric's sums per (routing cell, version, hour). Each
+One GROUP BY reads the metric's sums per (routing cell, version, hour), which
+the causes' observed answers per window share (:func:`hours`). Each
 series (a routing cell over all versions, and each version inside it) is
 cut into blocks of consecutive hours holding at least ``MIN_BLOCK_ROWS``
 rows (sparse hours are merged, never shown as 0 or 100 %). Binary
@@ -26,7 +27,6 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from ..attribution.api import Behaviour
 from ..attribution.metrics import parse_metric
 from ..engine.run import Runner, runner_for
 from .. import formatting as fmt
@@ -46,18 +46,42 @@ SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "event_lag_hours": pl.Float64, "text": pl.String}
 
 
-def hourly(con: duckdb.DuckDBPyConnection, metric: str, windows: list[Window],
-           routing_by: list[str], run: Runner | None = None) -> pl.DataFrame:
-    """Sums of the metric per (routing cell, version, hour) over the windows (a row counts once; on ``run``)."""
+def hours(con: duckdb.DuckDBPyConnection, metric: str, windows: list[Window],
+          routing_by: list[str], run: Runner | None = None) -> pl.DataFrame:
+    """The metric's sums per hour x component x region x instance x routing cell x version, in one pass.
+
+    It reads every row from the first window's start to the last one's end
+    once (on ``run``), with a flag ``w{k}`` per window: the change points'
+    series (:func:`series`) and each window's observed answers of the
+    causes (:func:`window_hours`) both come from it.
+    """
     run = runner_for(con, run)
     m = replace(parse_metric(metric), dialect=run.dialect)
     lo, hi = min(w.start for w in windows), max(w.end for w in windows)
     key, kparams = cell_key_sql(routing_by, run.dialect)
-    sql, params = rows_sql(m, Window(lo, hi), Window(lo, hi), select_params=kparams, dialect=run.dialect,
-                           select=[f"{key} AS cell", "date_trunc('hour', ts) AS hour"])
+    flags = [f"(ts >= ? AND ts < ?) AS w{k}" for k in range(len(windows))]
+    sql, params = rows_sql(m, Window(lo, hi), Window(lo, hi), dialect=run.dialect,
+                           select_params=kparams + [t for w in windows for t in (w.start, w.end)],
+                           select=[f"{key} AS cell", "date_trunc('hour', ts) AS bucket_start", "component", "region",
+                                   "instance_id", *flags])
     return run.frame(
-        "SELECT cell, version, hour, count(*) AS n, CAST(sum(y) AS DOUBLE) AS sy, CAST(sum(y * y) AS DOUBLE) AS syy "
-        f"FROM ({sql}) AS r WHERE period = 1 GROUP BY ALL ORDER BY cell, version, hour", params)
+        "SELECT bucket_start, component, region, instance_id, cell, version, "
+        f"{''.join(f'w{k}, ' for k in range(len(windows)))}"
+        "count(*) AS n, CAST(sum(y) AS DOUBLE) AS sy, CAST(sum(y * y) AS DOUBLE) AS syy "
+        f"FROM ({sql}) AS r WHERE period = 1 GROUP BY ALL", params)
+
+
+def series(frame: pl.DataFrame) -> pl.DataFrame:
+    """Sums per (routing cell, version, hour) of :func:`hours` (a row in two windows counts once)."""
+    return (frame.group_by("cell", "version", pl.col("bucket_start").alias("hour"))
+            .agg(pl.col("n").sum(), pl.col("sy").sum(), pl.col("syy").sum()).sort("cell", "version", "hour"))
+
+
+def window_hours(frame: pl.DataFrame, k: int) -> pl.DataFrame:
+    """Window ``k``'s rows of :func:`hours`: ``n_y`` and ``sy`` per (hour, component, region, instance, version)."""
+    keys = ["bucket_start", "component", "region", "instance_id", "version"]
+    return (frame.filter(pl.col(f"w{k}")).group_by(keys, maintain_order=True)
+            .agg(pl.col("n").sum().alias("n_y"), pl.col("sy").sum()))
 
 
 def _blocks(hours: list, n: np.ndarray, sy: np.ndarray, syy: np.ndarray):
@@ -112,16 +136,17 @@ def _events(con: duckdb.DuckDBPyConnection) -> list[tuple]:
                        "FROM deployments ORDER BY ts").fetchall()
 
 
-def change_points(con: duckdb.DuckDBPyConnection, res: AttributionResult, beh: Behaviour,
-                  windows: list[Window], run: Runner | None = None) -> pl.DataFrame:
-    """Change points per routing cell and per (cell, version), lined up with the nearest deployment event."""
-    routing = list(res.routing_by)
-    frame = hourly(con, res.metric, windows, routing, run)
+def change_points(con: duckdb.DuckDBPyConnection, res: AttributionResult, frame: pl.DataFrame) -> pl.DataFrame:
+    """Change points per routing cell and per (cell, version), lined up with the nearest deployment event.
+
+    ``frame``: the :func:`hours` of the windows, on the attribution's routing cells.
+    """
+    frame = series(frame)
     events = _events(con)
     rows = []
-    series = [(c, None, g) for (c,), g in frame.group_by(["cell"], maintain_order=True)]
-    series += [(c, v, g) for (c, v), g in frame.group_by(["cell", "version"], maintain_order=True)]
-    for cell, version, g in series:
+    todo = [(c, None, g) for (c,), g in frame.group_by(["cell"], maintain_order=True)]
+    todo += [(c, v, g) for (c, v), g in frame.group_by(["cell", "version"], maintain_order=True)]
+    for cell, version, g in todo:
         g = g.group_by("hour").agg(pl.col("n").sum(), pl.col("sy").sum(), pl.col("syy").sum()).sort("hour")
         n, sy, syy = (g[c].to_numpy().astype(float) for c in ("n", "sy", "syy"))
         if n.sum() < 2 * MIN_SIDE_BLOCKS * MIN_BLOCK_ROWS:
@@ -165,4 +190,4 @@ def _lag_text(lag: float) -> str:
     return f"{lag:.1f} h before the change" if lag >= 0 else f"{-lag:.1f} h after the change"
 
 
-__all__ = ["change_points", "hourly"]
+__all__ = ["change_points", "hours", "series", "window_hours"]
