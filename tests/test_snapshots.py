@@ -16,6 +16,7 @@ line as rendered; a newline is added after each closing block tag so a diff poin
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import os
 import re
@@ -208,6 +209,9 @@ def test_audit_census_sql() -> None:
     """The census passes of the audit (audit/census.py): epochs, pre-cells, cells, census."""
     blocks = {"_EPOCHS_SQL": census._EPOCHS_SQL,
               "_PRE_SQL (duckdb)": census._PRE_SQL.format(groups=census._groups_sql("duckdb")),
+              "_groups_sql (duckdb, the epoch as a CASE over two boundaries)": census._groups_sql(
+                  "duckdb", census._epoch_case([dt.datetime(2026, 11, 9, 10, 30), dt.datetime(2026, 11, 9, 9, 15)],
+                                               "hour")[0]),
               "_groups_sql (spark)": census._groups_sql("spark"),
               "_CELLS_SQL": census._CELLS_SQL, "_CENSUS_SQL": census._CENSUS_SQL}
     text = "\n".join(_sql_block(name, sql) for name, sql in blocks.items())

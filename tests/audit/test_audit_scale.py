@@ -141,9 +141,17 @@ def _mid_bucket_store() -> Store:
     return store
 
 
+#: The pre-cell pass reads a row's epoch from a CASE over the few boundaries inside buckets (the default
+#: here), or from the range join with the epochs table when there are more than ``EPOCH_CASE_MAX`` (-1: always).
+EPOCH_PATHS = pytest.mark.parametrize("case_max", [census.EPOCH_CASE_MAX, -1], ids=["case", "join"])
+
+
+@EPOCH_PATHS
 @pytest.mark.parametrize("bucket", ["hour", "day"])
 @pytest.mark.parametrize("window", [(t(0), t(12)), (t(0.5), t(11.3)), (t(6.9), t(7.7))])
-def test_cells_match_the_row_level_definition(bucket: str, window: tuple[dt.datetime, dt.datetime]):
+def test_cells_match_the_row_level_definition(bucket: str, window: tuple[dt.datetime, dt.datetime], case_max: int,
+                                              monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(census, "EPOCH_CASE_MAX", case_max)
     store = _mid_bucket_store()
     got, ref = _cells(store, *window, bucket)
     assert got.height > 0
@@ -163,8 +171,11 @@ def test_cells_match_the_row_level_definition(bucket: str, window: tuple[dt.date
         assert eu_v1["overdue"].sum() == 1
 
 
+@EPOCH_PATHS
 @pytest.mark.parametrize("bucket", ["hour", "day"])
-def test_cells_match_the_row_level_definition_on_the_demo_sample(tmp_path: Path, bucket: str):
+def test_cells_match_the_row_level_definition_on_the_demo_sample(tmp_path: Path, bucket: str, case_max: int,
+                                                                 monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(census, "EPOCH_CASE_MAX", case_max)
     with Store(tmp_path / "demo.duckdb") as store:
         store.ingest("artifacts", DEMO / "artifacts.csv")
         store.ingest("deployments", DEMO / "deployments.jsonl")

@@ -48,6 +48,17 @@ LEFT JOIN (SELECT artifact_hash, min(version) AS version,
            FROM artifacts GROUP BY artifact_hash) AS a
   ON g.artifact_hash = a.artifact_hash
 
+-- _groups_sql (duckdb, the epoch as a CASE over two boundaries)
+SELECT date_trunc(?, p.ts) AS bucket_start,
+         CASE WHEN p.ts >= ? THEN greatest(date_trunc(?, p.ts), ?) WHEN p.ts >= ? THEN greatest(date_trunc(?, p.ts), ?) ELSE date_trunc(?, p.ts) END AS epoch,
+         p.component, p.region, p.instance_id, p.artifact_hash, p.model_version, p.feature_version,
+         (p.component = 'cache' OR coalesce(p.cache_hit, false)) AS is_cache,
+         count(*) AS n, min(p.ts) AS first_ts, max(p.ts) AS last_ts,
+         min({'ts': p.ts, 'id': p.request_id}, ?) AS examples
+  FROM predictions AS p
+  WHERE p.ts >= ? AND p.ts < ?
+  GROUP BY ALL
+
 -- _groups_sql (spark)
 WITH base AS (SELECT /*+ BROADCAST(ep) */ date_trunc(?, p.ts) AS bucket_start,
          coalesce(ep.e_start, date_trunc(?, p.ts)) AS epoch,

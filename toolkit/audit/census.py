@@ -74,20 +74,45 @@ FROM e
 _GROUP_KEYS = ("bucket_start", "epoch", "component", "region", "instance_id", "artifact_hash", "model_version",
                "feature_version", "is_cache")
 _ROW_SELECT = """date_trunc(?, p.ts) AS bucket_start,
-         coalesce(ep.e_start, date_trunc(?, p.ts)) AS epoch,
+         {epoch} AS epoch,
          p.component, p.region, p.instance_id, p.artifact_hash, p.model_version, p.feature_version,
          (p.component = 'cache' OR coalesce(p.cache_hit, false)) AS is_cache"""
-_ROW_FROM = f"""FROM predictions AS p
+#: A row's epoch from the range join with the epochs table (one parameter: the bucket).
+_EPOCH_JOINED = "coalesce(ep.e_start, date_trunc(?, p.ts))"
+_EPOCH_JOIN = f"""
   LEFT JOIN {EPOCHS} AS ep
-    ON ep.bucket_start = date_trunc(?, p.ts) AND p.ts >= ep.e_start AND (ep.e_end IS NULL OR p.ts < ep.e_end)
+    ON ep.bucket_start = date_trunc(?, p.ts) AND p.ts >= ep.e_start AND (ep.e_end IS NULL OR p.ts < ep.e_end)"""
+_ROW_FROM = """FROM predictions AS p{join}
   WHERE p.ts >= ? AND p.ts < ?"""
+#: Up to this many boundaries inside buckets, DuckDB reads a row's epoch from a CASE over them
+#: (:func:`_epoch_case`) instead of the range join, which costs about as much as the rest of the pass;
+#: a row goes through the boundaries newest first and stops at the first it is not before.
+EPOCH_CASE_MAX = 32
 
 
-def _groups_sql(dialect: Dialect) -> str:
+def _epoch_case(boundaries: list[dt.datetime], bucket: str) -> tuple[str, list]:
+    """A row's epoch without the join: the latest boundary at or before it, if inside its bucket, else the bucket.
+
+    ``boundaries``: the epochs' starts that are not a bucket's start (newest
+    first). The latest boundary at or before a row's time is its epoch when
+    it lies in the row's bucket, and before the bucket's start otherwise, so
+    the epoch is the later of the two: the same stretch the range join with
+    :data:`EPOCHS` finds.
+    """
+    if not boundaries:
+        return "date_trunc(?, p.ts)", [bucket]
+    whens = " ".join("WHEN p.ts >= ? THEN greatest(date_trunc(?, p.ts), ?)" for _ in boundaries)
+    return f"CASE {whens} ELSE date_trunc(?, p.ts) END", [x for b in boundaries for x in (b, bucket, b)] + [bucket]
+
+
+def _groups_sql(dialect: Dialect, epoch: str = _EPOCH_JOINED) -> str:
     """The row-level pass: rows -> digest groups with count, time range and the earliest examples.
 
-    Parameters: on DuckDB bucket, bucket, number of examples, bucket, window
-    start and end; on Spark the number of examples comes last. ``examples``
+    Parameters: on DuckDB bucket, the epoch's (the bucket), number of
+    examples, the join's (the bucket), window start and end; on Spark the
+    number of examples comes last. ``epoch``: the row's epoch, by default
+    from the range join with :data:`EPOCHS`; another expression (DuckDB:
+    :func:`_epoch_case`) drops the join and its parameter. ``examples``
     is a list of ``{ts, id}``, the earliest by (time, id): DuckDB's bounded
     ``min``. Spark has no bounded aggregate: it numbers the rows of each group
     and keeps those ranked within the number, a filter its planner turns into
@@ -95,18 +120,20 @@ def _groups_sql(dialect: Dialect) -> str:
     rows are not shuffled; counts and times are a separate (map-side
     combined) aggregate of the same rows, joined on the group keys.
     """
+    select = _ROW_SELECT.format(epoch=epoch)
+    from_ = _ROW_FROM.format(join=_EPOCH_JOIN if epoch == _EPOCH_JOINED else "")
     if dialect == "duckdb":
         return f"""
-  SELECT {_ROW_SELECT},
+  SELECT {select},
          count(*) AS n, min(p.ts) AS first_ts, max(p.ts) AS last_ts,
          min({{'ts': p.ts, 'id': p.request_id}}, ?) AS examples
-  {_ROW_FROM}
+  {from_}
   GROUP BY ALL"""
     keys = ", ".join(_GROUP_KEYS)
     same = " AND ".join(f"a.{k} <=> x.{k}" for k in _GROUP_KEYS)
     return f"""
-  WITH base AS (SELECT /*+ BROADCAST(ep) */ {_ROW_SELECT}, CAST(p.ts AS TIMESTAMP_NTZ) AS ts, p.request_id
-                {_ROW_FROM}),
+  WITH base AS (SELECT /*+ BROADCAST(ep) */ {select}, CAST(p.ts AS TIMESTAMP_NTZ) AS ts, p.request_id
+                {from_}),
   agg AS (SELECT {keys}, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts FROM base GROUP BY {keys}),
   ex AS (SELECT {keys}, sort_array(collect_list(named_struct('ts', ts, 'id', request_id))) AS examples
          FROM (SELECT base.*, row_number() OVER (PARTITION BY {keys} ORDER BY ts, request_id) AS rk FROM base) AS r
@@ -215,7 +242,13 @@ def build_cells(
     gov = governing_components(con)
     con.execute(_EPOCHS_SQL, [bucket, window_start, window_end, bucket])
     rows = [bucket, window_start, window_end]  # the join's bucket and the window, after the select's
-    if run.dialect == "duckdb":  # one statement: the row pass and the resolution
+    inside = [r[0] for r in con.execute(
+        f"SELECT e_start FROM {EPOCHS} WHERE e_start <> bucket_start ORDER BY e_start DESC").fetchall()]
+    if run.dialect == "duckdb" and len(inside) <= EPOCH_CASE_MAX:  # one statement, no join with the epochs
+        epoch, eparams = _epoch_case(inside, bucket)
+        con.execute(_PRE_SQL.format(groups=_groups_sql("duckdb", epoch)),
+                    [bucket, *eparams, int(n_examples), window_start, window_end])
+    elif run.dialect == "duckdb":  # one statement: the row pass and the resolution
         con.execute(_PRE_SQL.format(groups=_groups_sql("duckdb")), [bucket, bucket, int(n_examples), *rows])
     else:
         with run.registered(EPOCHS, con.execute(f"SELECT * FROM {EPOCHS}").pl()):
