@@ -159,3 +159,41 @@ def test_rounded_profile_of_continuous_values_keeps_quantiles_and_bins_exact() -
     same = ["group", "n_baseline", "n_comparison", "psi", "js_divergence", "chi2", "chi2_pvalue"]
     assert_frame_equal(d_exact.select(same), d_rounded.select(same))
     assert (d_exact["ks"] - d_rounded["ks"]).abs().max() < 0.01
+
+
+def test_model_sample_keeps_each_versions_hash_share_with_the_scan_bound() -> None:
+    """With a cap below the rows, the sample is each (window, version)'s rows whose key's high bits fall under its share.
+
+    The pass bounds the stored request key by the largest share (a bound the table scan applies), then each
+    (window, version) by its own; the rows kept must be exactly those a direct count finds.
+    """
+    from toolkit.attribution.api import _read
+    from toolkit.attribution.sums import model_sample
+    from toolkit.engine.keys import SAMPLE_KEYS, SAMPLE_SHIFT
+    from toolkit.samples import load_simulation, simulate
+
+    m = parse_metric("rate:prediction=approved")
+    A, B = parse_window(BASELINE), parse_window(COMPARISON)
+    with load_simulation(simulate(["canary"], rows=20_000, seed=3)) as store:
+        con = store.con
+        inp = _read(con, m, A, B, None, None, 5, None, [], False, False)
+        rows = ("FROM predictions_resolved WHERE prediction IS NOT NULL AND component IS DISTINCT FROM 'shadow' "
+                "AND ts >= ? AND ts < ?")
+        counts = {(t, v): n for t, w in enumerate((A, B)) for v, n in
+                  con.execute(f"SELECT resolved_version, count(*) {rows} GROUP BY 1", [w.start, w.end]).fetchall()}
+        cap = 100  # below every (window, version)'s rows, so the scan's bound applies
+        sample = model_sample(con, inp.sel, inp.design, list(inp.routing_by), counts, cap=cap)
+        got = pl.DataFrame({"t": sample.t, "version": sample.version}).group_by("t", "version").len()
+        keeps = []
+        for (t, v), n in counts.items():
+            keep = min(SAMPLE_KEYS, int(np.ceil(SAMPLE_KEYS * cap / n)))
+            w = (A, B)[t]
+            want = con.execute(f"SELECT count(*) {rows} AND resolved_version = ? AND (request_key >> {SAMPLE_SHIFT}) < ?",
+                               [w.start, w.end, v, keep]).fetchone()[0]
+            have = got.filter((pl.col("t") == t) & (pl.col("version") == v))["len"].sum()
+            assert have == want, (t, v, have, want)
+            assert 0 < want <= n
+            keeps.append(keep)
+        # a real sample: every version's share, and so the scan's bound, is below all the keys
+        assert max(keeps) < SAMPLE_KEYS
+        assert len(sample.y) < sum(counts.values()) / 5

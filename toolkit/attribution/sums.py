@@ -32,7 +32,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from ..engine.keys import REQUEST_KEY, SAMPLE_KEYS, Dialect, group_sql, sample_key_sql, text_type
+from ..engine.keys import REQUEST_KEY, SAMPLE_KEYS, SAMPLE_SHIFT, Dialect, group_sql, sample_key_sql, text_type
 from ..engine.run import Runner, runner_for
 from ..errors import StoreError
 from ..sqlutil import quote_ident
@@ -307,21 +307,29 @@ def model_sample(con: duckdb.DuckDBPyConnection, sel: Selection, design: Design,
     dialect = run.dialect
     cases, params = [], []
     rates: dict[tuple[int, str], float] = {}
+    widest = 0
     for (period, ver), count in sorted(counts.items()):
         if count > 0:
             keep = min(SAMPLE_KEYS, int(np.ceil(SAMPLE_KEYS * cap / count)))
             cases.append("WHEN period = ? AND version = ? THEN ?")
             params += [period, ver, keep]
             rates[(period, ver)] = keep / SAMPLE_KEYS
+            widest = max(widest, keep)
     key, key_params = fine_key_sql(con, sel, routing_by, dialect)
     vsel, vparams = design.inputs(dialect)
     h = sample_key_sql(quote_ident(REQUEST_KEY), dialect)
-    src, src_params = sel.rows([f"{key} AS cell", f"{h} AS h", f"{epoch_sql(quote_ident('ts'), dialect)} AS ets",
+    src, src_params = sel.rows([f"{key} AS cell", f"{h} AS h", f"{quote_ident(REQUEST_KEY)} AS rk",
+                                f"{epoch_sql(quote_ident('ts'), dialect)} AS ets",
                                 f"{entity_key_sql(dialect)} AS ekey"] + vsel, key_params + vparams, dialect)
     zsel, zparams = design.select()
     zcols = "".join(", " + z for z in zsel)
     cond = f"h < CASE {' '.join(cases)} ELSE 0 END" if cases else "FALSE"
-    # the hash filter runs first, so the terms are computed for the sampled rows only
+    # the hash filter runs first, so the terms are computed for the sampled rows only; its bound for the
+    # largest share, on the stored key itself (h < k exactly when key < k << SAMPLE_SHIFT), reaches the
+    # table scan, so the other columns of the rows no version samples are not read
+    if 0 < widest < SAMPLE_KEYS:
+        cond = f"rk < ? AND {cond}"
+        params = [widest << SAMPLE_SHIFT] + params
     got = run.frame(f"SELECT period, version, cell, y, ets, ekey{zcols} FROM (SELECT * FROM ({src}) WHERE {cond}) "
                     "ORDER BY period, version, h, cell, ets", zparams + src_params + params)
     data = {c: got[c].to_numpy() for c in got.columns}
