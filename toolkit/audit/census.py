@@ -242,14 +242,15 @@ def build_cells(
     gov = governing_components(con)
     con.execute(_EPOCHS_SQL, [bucket, window_start, window_end, bucket])
     rows = [bucket, window_start, window_end]  # the join's bucket and the window, after the select's
-    inside = [r[0] for r in con.execute(
-        f"SELECT e_start FROM {EPOCHS} WHERE e_start <> bucket_start ORDER BY e_start DESC").fetchall()]
-    if run.dialect == "duckdb" and len(inside) <= EPOCH_CASE_MAX:  # one statement, no join with the epochs
-        epoch, eparams = _epoch_case(inside, bucket)
-        con.execute(_PRE_SQL.format(groups=_groups_sql("duckdb", epoch)),
-                    [bucket, *eparams, int(n_examples), window_start, window_end])
-    elif run.dialect == "duckdb":  # one statement: the row pass and the resolution
-        con.execute(_PRE_SQL.format(groups=_groups_sql("duckdb")), [bucket, bucket, int(n_examples), *rows])
+    if run.dialect == "duckdb":  # one statement: the row pass and the resolution
+        inside = [r[0] for r in con.execute(
+            f"SELECT e_start FROM {EPOCHS} WHERE e_start <> bucket_start ORDER BY e_start DESC").fetchall()]
+        if len(inside) <= EPOCH_CASE_MAX:  # no join with the epochs
+            epoch, eparams = _epoch_case(inside, bucket)
+            con.execute(_PRE_SQL.format(groups=_groups_sql("duckdb", epoch)),
+                        [bucket, *eparams, int(n_examples), window_start, window_end])
+        else:
+            con.execute(_PRE_SQL.format(groups=_groups_sql("duckdb")), [bucket, bucket, int(n_examples), *rows])
     else:
         with run.registered(EPOCHS, con.execute(f"SELECT * FROM {EPOCHS}").pl()):
             groups = run.frame(_groups_sql(run.dialect), [bucket, bucket, *rows, int(n_examples)])
